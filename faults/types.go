@@ -1,0 +1,139 @@
+// Package faults defines the fault kinds mvrun injects, turns a test's fault
+// settings and a seed into a schedule of timed actions, and defines the
+// [Injector] interface backends implement to carry those actions out.
+//
+// The package knows nothing of HCL or backends: specs decodes a spec into a
+// [Config], and each backend applies [Action]s. Same seed and Config give the
+// same [Plan] on every machine.
+package faults
+
+import "time"
+
+// Range is a closed interval of durations, written "1s..8s" in specs.
+// A fixed duration has Min == Max.
+type Range struct {
+	Min, Max time.Duration
+}
+
+// Config holds the fault settings of one test. A nil field means the kind is
+// off. It is what specs decodes the `faults` block into.
+type Config struct {
+	Partition *PartitionConfig
+	Link      *LinkConfig
+	Kill      *KillConfig
+	Pause     *PauseConfig
+	ClockSkew *ClockSkewConfig
+	// Swarm, when true (the default), varies each seed's fault parameters:
+	// some kinds are switched off for a seed and rates and durations are drawn
+	// per seed, so different seeds explore different fault mixes.
+	Swarm bool
+	// Quiet is a fault-free lead-in at the start of the fault phase.
+	Quiet time.Duration
+}
+
+// PartitionKind names a partition shape.
+type PartitionKind string
+
+// Partition shapes.
+const (
+	PartitionHalves     PartitionKind = "halves"     // two random halves
+	PartitionIsolate    PartitionKind = "isolate"    // one node cut off from all others
+	PartitionBridge     PartitionKind = "bridge"     // two halves that both see one bridge node
+	PartitionMajorities PartitionKind = "majorities" // ring: each node sees a different majority
+)
+
+// PartitionConfig enables network partitions.
+type PartitionConfig struct {
+	Every     time.Duration   // mean interval between partitions
+	Kinds     []PartitionKind // shapes to choose from; empty means all
+	HealAfter Range           // how long a partition lasts
+	OneWay    bool            // also draw one-way (asymmetric) partitions
+	Services  []string        // nodes that take part; empty means all
+}
+
+// LinkConfig enables packet-level faults on every link.
+type LinkConfig struct {
+	Latency   Range         // per-packet one-way delay
+	Loss      float64       // drop probability, 0..1
+	Duplicate float64       // duplication probability, 0..1
+	Reorder   float64       // probability a packet is held back behind later ones, 0..1
+	Every     time.Duration // mean interval between changes of link conditions; 0 means constant
+	Services  []string
+}
+
+// KillConfig enables node kills (SIGKILL or equivalent) and restarts.
+type KillConfig struct {
+	Services     []string // empty means all
+	Every        time.Duration
+	RestartAfter Range
+}
+
+// PauseConfig enables node pauses (SIGSTOP or equivalent).
+type PauseConfig struct {
+	Services []string
+	Every    time.Duration
+	Duration Range
+}
+
+// ClockSkewConfig enables per-node clock offsets and jumps.
+type ClockSkewConfig struct {
+	Services  []string
+	MaxOffset time.Duration
+	Jumps     bool // also jump clocks (wall clock forwards and backwards) mid-run
+	Every     time.Duration
+}
+
+// ActionKind names one thing a backend does to the cluster.
+type ActionKind string
+
+// Action kinds.
+const (
+	ActPartition ActionKind = "partition"    // install Partition
+	ActHeal      ActionKind = "heal"         // remove all partitions
+	ActLink      ActionKind = "link"         // set link conditions (Link); zero Link restores a clean network
+	ActKill      ActionKind = "kill"         // kill Nodes
+	ActRestart   ActionKind = "restart"      // restart Nodes on their surviving files
+	ActPause     ActionKind = "pause"        // stop scheduling Nodes
+	ActResume    ActionKind = "resume"       // resume Nodes
+	ActClockSet  ActionKind = "clock_offset" // set Nodes' clock offset to Offset (monotonic and wall)
+	ActClockJump ActionKind = "clock_jump"   // jump Nodes' wall clock by Offset (may be negative)
+)
+
+// Partition describes who can reach whom. Nodes in the same group reach each
+// other. With OneWay set, only traffic From→To is cut; otherwise traffic
+// between different groups is cut both ways.
+type Partition struct {
+	Kind   PartitionKind
+	Groups [][]string
+	OneWay bool
+	From   []string // OneWay only: senders whose packets are dropped...
+	To     []string // ...when addressed to these nodes
+}
+
+// Link describes packet-level conditions.
+type Link struct {
+	Latency   Range
+	Loss      float64
+	Duplicate float64
+	Reorder   float64
+}
+
+// Action is one timed step of a [Plan].
+type Action struct {
+	At        time.Duration // since the start of the fault phase (simulated time)
+	Kind      ActionKind
+	Nodes     []string      `json:",omitempty"`
+	Partition *Partition    `json:",omitempty"`
+	Link      *Link         `json:",omitempty"`
+	Offset    time.Duration `json:",omitempty"`
+}
+
+// Plan is the fault schedule of one seed.
+type Plan struct {
+	Seed     uint64
+	Duration time.Duration
+	// Params records the per-seed (swarm) parameters drawn for this seed, for
+	// the report: which kinds are on and their rates.
+	Params  map[string]string
+	Actions []Action
+}

@@ -1,0 +1,132 @@
+// Package backend defines the interface between the runner and the things
+// that run a compose project's services: the process, docker and hv backends.
+//
+// A [Backend] is chosen once per run. For every seed the runner asks it for a
+// fresh, isolated [Cluster], starts the services' nodes in it, runs workload
+// commands in them, applies fault actions, and closes it. Every backend runs
+// the exported conformance suite in runner/backendtest.
+package backend
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/specs"
+)
+
+// ErrUnsupported is wrapped by errors that say a backend cannot do something
+// (a fault kind, a compose feature). The runner reports these as report lines,
+// never silently.
+var ErrUnsupported = errors.New("not supported")
+
+// Backend runs compose services as nodes.
+type Backend interface {
+	// Name is "process", "docker" or "hv".
+	Name() string
+	// Available returns nil if the backend can run on this host, or an error
+	// that says what is missing (root, /dev/kvm, a Docker engine).
+	Available(ctx context.Context) error
+	// Supports returns nil if the backend carries out actions of kind k, or an
+	// error wrapping ErrUnsupported that says why not, e.g.
+	// "clock_jump: wall-clock jumps are not supported on the process backend".
+	Supports(k faults.ActionKind) error
+	// Prepare readies everything the test's services need, once per run:
+	// builds Go main packages, checks binaries and images exist. Errors name
+	// the service and say what to do.
+	Prepare(ctx context.Context, t *specs.Test, workDir string) error
+	// Sweep removes what earlier runs that were killed left behind
+	// (processes, namespaces, links, containers, networks). It is called once
+	// at the start of every run.
+	Sweep(ctx context.Context) error
+	// NewCluster creates the isolated environment of one seed (its network,
+	// its working directories). No node runs until Start.
+	NewCluster(ctx context.Context, cfg ClusterConfig) (Cluster, error)
+}
+
+// ClusterConfig configures the cluster of one seed.
+type ClusterConfig struct {
+	Test *specs.Test
+	Seed uint64
+	// Index is the seed's position in the run (0-based). Backends use it to
+	// keep concurrent clusters apart (subnets, names).
+	Index int
+	// Dir is the seed's artifacts directory. Backends write each node's
+	// stdout and stderr there as nodes/<service>.stdout and .stderr (appending
+	// across restarts), and may keep per-node working directories under it.
+	Dir string
+	// Events receives SDK lines and node lifecycle events. It is called from
+	// any goroutine and must not block for long.
+	Events func(Event)
+	Log    *slog.Logger
+}
+
+// Cluster is the running environment of one seed.
+type Cluster interface {
+	// Start boots service's node (its entrypoint and command). It returns
+	// once the process is running, not once it is healthy.
+	Start(ctx context.Context, service string) error
+	// Exec runs a command inside service's node and waits for it to exit.
+	// A non-zero exit is a result, not an error; an error means the command
+	// could not be run at all or ctx ended.
+	Exec(ctx context.Context, req ExecRequest) (ExecResult, error)
+	// Apply carries out one fault action. It returns an error wrapping
+	// ErrUnsupported for kinds the backend cannot do.
+	Apply(ctx context.Context, a faults.Action) error
+	// Now is the cluster's time since it was created: wall time on process
+	// and docker, virtual time on hv.
+	Now() time.Duration
+	// Sleep waits d of cluster time, or until ctx ends.
+	Sleep(ctx context.Context, d time.Duration) error
+	// Close stops every node and removes everything the cluster created.
+	// It is safe to call more than once.
+	Close(ctx context.Context) error
+}
+
+// ExecRequest is a command to run inside a node.
+type ExecRequest struct {
+	Service string
+	Name    string // workload command name, for artifacts and SDK attribution
+	Argv    []string
+	Env     map[string]string
+	Stdout  io.Writer // may be nil
+	Stderr  io.Writer // may be nil
+}
+
+// ExecResult is how an executed command ended.
+type ExecResult struct {
+	ExitCode int
+	Signal   string // "killed", "terminated", ... when the command died of a signal
+	Duration time.Duration
+}
+
+// EventKind names a cluster event.
+type EventKind string
+
+// Event kinds.
+const (
+	EventSDK       EventKind = "sdk"        // Line holds one wire-format JSON line
+	EventNodeStart EventKind = "node_start" // a node's service process started
+	EventNodeExit  EventKind = "node_exit"  // a node's service process ended
+)
+
+// Event is something that happened in a cluster.
+type Event struct {
+	At   time.Duration // cluster time
+	Kind EventKind
+	Node string // service name
+	// Proc is who produced it: "" for the service process itself, or the
+	// workload command's name.
+	Proc string
+	Line []byte // EventSDK: one JSON line without the newline
+	// LineNo is the 1-based line number in the producing process's SDK
+	// output, for error messages about malformed lines.
+	LineNo   int
+	ExitCode int    // EventNodeExit
+	Signal   string // EventNodeExit: the signal that ended it, if any
+	// Expected is true for an exit mvrun caused (a kill fault or Close).
+	Expected bool
+}
