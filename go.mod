@@ -71,3 +71,7 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/tools v0.52.0 // indirect
 )
+
+require github.com/mvrun/multiverse/sdk v0.0.0
+
+replace github.com/mvrun/multiverse/sdk => ./sdk

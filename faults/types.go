@@ -7,7 +7,10 @@
 // same [Plan] on every machine.
 package faults
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Range is a closed interval of durations, written "1s..8s" in specs.
 // A fixed duration has Min == Max.
@@ -136,4 +139,19 @@ type Plan struct {
 	// the report: which kinds are on and their rates.
 	Params  map[string]string
 	Actions []Action
+}
+
+// Injector carries out fault actions on a running cluster. Backends'
+// clusters implement it; faulttest.Run checks an implementation.
+type Injector interface {
+	// Apply carries out a. It returns an error wrapping an "unsupported"
+	// sentinel of the caller's choosing for kinds it cannot do.
+	Apply(ctx context.Context, a Action) error
+}
+
+// Clock is the time a plan runs in: wall time on process and docker
+// backends, virtual time on hv.
+type Clock interface {
+	Now() time.Duration
+	Sleep(ctx context.Context, d time.Duration) error
 }

@@ -1,0 +1,3 @@
+module github.com/mvrun/multiverse/sdk
+
+go 1.22
