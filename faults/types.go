@@ -104,7 +104,9 @@ const (
 
 // Partition describes who can reach whom. Nodes in the same group reach each
 // other. With OneWay set, only traffic From→To is cut; otherwise traffic
-// between different groups is cut both ways.
+// between different groups is cut both ways. Groups may overlap (a bridge
+// node is in both halves), and nodes named in no group are not affected.
+// [Partition.Cuts] is the reference for what a partition drops.
 type Partition struct {
 	Kind   PartitionKind
 	Groups [][]string
@@ -135,6 +137,12 @@ type Action struct {
 type Plan struct {
 	Seed     uint64
 	Duration time.Duration
+	// Nodes are the cluster's nodes the plan was made for, sorted.
+	Nodes []string `json:",omitempty"`
+	// KeepUp lists sets of nodes of which at least one is always running:
+	// neither killed nor paused. Schedule records each kill and pause
+	// fault's services here and Validate checks them.
+	KeepUp [][]string `json:",omitempty"`
 	// Params records the per-seed (swarm) parameters drawn for this seed, for
 	// the report: which kinds are on and their rates.
 	Params  map[string]string

@@ -9,7 +9,6 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"time"
@@ -20,8 +19,9 @@ import (
 
 // ErrUnsupported is wrapped by errors that say a backend cannot do something
 // (a fault kind, a compose feature). The runner reports these as report lines,
-// never silently.
-var ErrUnsupported = errors.New("not supported")
+// never silently. It is [faults.ErrUnsupported], so fault injectors and
+// backends share one sentinel.
+var ErrUnsupported = faults.ErrUnsupported
 
 // Backend runs compose services as nodes.
 type Backend interface {
