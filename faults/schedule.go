@@ -52,7 +52,7 @@ func (k knob) p(p float64) float64 {
 	return float64(p * float64(k.prob) / 4)
 }
 
-func (k knob) factors() string {
+func (k knob) factors(kind string) string {
 	q := func(v int64) string {
 		switch v {
 		case 1:
@@ -62,7 +62,11 @@ func (k knob) factors() string {
 		}
 		return "x" + strconv.FormatInt(v/4, 10)
 	}
-	return "rate " + q(k.rate) + ", durations " + q(k.dur) + ", probabilities " + q(k.prob)
+	f := "rate " + q(k.rate) + ", durations " + q(k.dur)
+	if kind == KindLink {
+		f += ", probabilities " + q(k.prob)
+	}
+	return f
 }
 
 // participants returns the nodes of services that are in nodes, sorted; all
@@ -267,7 +271,7 @@ func Schedule(seed uint64, cfg Config, nodes []string, duration time.Duration) P
 		}
 		g.params[kind] = "on"
 		if cfg.Swarm {
-			g.params[kind+".swarm"] = k.factors()
+			g.params[kind+".swarm"] = k.factors(kind)
 		}
 		r := seeds.Stream(seed, "faults/"+kind)
 		switch kind {
