@@ -1,3 +1,3 @@
 module github.com/mvrun/multiverse/sdk
 
-go 1.22
+go 1.23
