@@ -15,6 +15,9 @@ import (
 type Spec struct {
 	File  string // path as given
 	Tests []*Test
+	// Warnings holds non-fatal findings (such as a quiet period as long as
+	// the test); nil if there are none.
+	Warnings *DiagnosticsError
 }
 
 // Test is one `test "name" { ... }` block, fully decoded and validated

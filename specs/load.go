@@ -1,0 +1,156 @@
+package specs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+)
+
+// Load reads and fully validates a spec file and the compose project each
+// of its tests names. On failure the error is a *[DiagnosticsError] listing
+// every problem found. Non-fatal findings are in [Spec.Warnings].
+//
+// Loading goes in stages and stops after the first that fails: parse the
+// file, decode every test block, then load each compose project and check
+// the spec against it.
+func Load(ctx context.Context, path string) (*Spec, error) {
+	parser := hclparse.NewParser()
+	spec, diags := load(ctx, parser, path)
+	sortDiags(diags)
+	if diags.HasErrors() {
+		return nil, &DiagnosticsError{Diags: diags, Files: parser.Files()}
+	}
+	if w := warningsOnly(diags); len(w) > 0 {
+		spec.Warnings = &DiagnosticsError{Diags: w, Files: parser.Files()}
+	}
+	return spec, nil
+}
+
+// Test returns the test called name. An empty name picks the file's only
+// test; the error lists the test names when that is ambiguous or name is
+// not there.
+func (s *Spec) Test(name string) (*Test, error) {
+	names := make([]string, len(s.Tests))
+	for i, t := range s.Tests {
+		if t.Name == name || (name == "" && len(s.Tests) == 1) {
+			return t, nil
+		}
+		names[i] = fmt.Sprintf("%q", t.Name)
+	}
+	list := strings.Join(names, ", ")
+	if name == "" {
+		return nil, fmt.Errorf("%s has %d tests (%s); name the one to run", s.File, len(s.Tests), list)
+	}
+	return nil, fmt.Errorf("%s has no test %q; its tests are %s", s.File, name, list)
+}
+
+func load(ctx context.Context, parser *hclparse.Parser, path string) (*Spec, hcl.Diagnostics) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot resolve spec path", Detail: err.Error()}}
+	}
+	f, diags := parser.ParseHCLFile(path)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	content, d := f.Body.Content(fileSchema)
+	diags = append(diags, d...)
+	if len(content.Blocks) == 0 && !diags.HasErrors() {
+		start := hcl.Pos{Line: 1, Column: 1}
+		diags = append(diags, diag(hcl.Range{Filename: path, Start: start, End: start}, "No tests",
+			"A spec needs at least one test \"name\" { ... } block."))
+	}
+
+	// Stage 1: decode each test on its own.
+	spec := &Spec{File: path}
+	var decls []*testDecl
+	seen := map[string]hcl.Range{}
+	for _, b := range content.Blocks {
+		name := b.Labels[0]
+		if first, dup := seen[name]; dup {
+			diags = append(diags, diag(b.LabelRanges[0], "Duplicate test name",
+				"Test %q is already defined at line %d; test names must be unique within a spec.", name, first.Start.Line))
+			continue
+		}
+		seen[name] = b.DefRange
+		decl, d := decodeTestBlock(b, abs, filepath.Dir(abs))
+		diags = append(diags, d...)
+		decls = append(decls, decl)
+		spec.Tests = append(spec.Tests, decl.test)
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+
+	// Stage 2: check each test against its compose project.
+	for _, decl := range decls {
+		if err := ctx.Err(); err != nil {
+			return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Loading interrupted", Detail: err.Error()})
+		}
+		diags = append(diags, checkCompose(ctx, decl)...)
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return spec, diags
+}
+
+// checkCompose loads decl's compose project into it and checks every
+// service the test names against it.
+func checkCompose(ctx context.Context, decl *testDecl) hcl.Diagnostics {
+	t := decl.test
+	rel := t.ComposeFile
+	if r, err := filepath.Rel(t.Dir, t.ComposeFile); err == nil && !strings.HasPrefix(r, "..") {
+		rel = r
+	}
+	p, err := loadCompose(ctx, t.ComposeFile, t.Name)
+	if err != nil {
+		var ce *composeError
+		if !errors.As(err, &ce) || ce.err != nil {
+			return hcl.Diagnostics{diag(decl.composeRange, "Cannot load compose file",
+				"Loading %s failed: %v", rel, err)}
+		}
+		var diags hcl.Diagnostics
+		for _, s := range ce.services {
+			diags = append(diags, diag(decl.composeRange, "Unusable compose service",
+				"Service %q in %s: %s.", s.service, rel, s.msg))
+		}
+		return diags
+	}
+	t.Project = p
+	var diags hcl.Diagnostics
+	names := p.ServiceNames()
+	for _, ref := range decl.refs {
+		if p.Service(ref.name) == nil {
+			diags = append(diags, diag(ref.rng, "Unknown service",
+				"The %s names service %q, but %s has no such service; it has %s.",
+				ref.what, ref.name, rel, strings.Join(names, ", ")))
+		}
+	}
+	if diags.HasErrors() {
+		return diags
+	}
+	return checkFaultNodes(t.Faults, names, decl.faultRanges)
+}
+
+// sortDiags orders diagnostics by file and position, so output does not
+// depend on map iteration inside the HCL decoder; those without a place
+// come first.
+func sortDiags(diags hcl.Diagnostics) {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		switch {
+		case a == nil || b == nil:
+			return a == nil && b != nil
+		case a.Filename != b.Filename:
+			return a.Filename < b.Filename
+		}
+		return a.Start.Byte < b.Start.Byte
+	})
+}
