@@ -1,0 +1,483 @@
+// Package backendtest is the conformance suite every backend runs, in the
+// manner of testing/fstest: a backend's tests call [Run] with a ready
+// backend, and the suite boots a three-node cluster of a small Go echo
+// service (testdata/echo) and checks name resolution, Exec, SDK events,
+// kill and restart, pause and resume, partitions, unsupported fault kinds
+// and Close.
+package backendtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/runner/backend"
+	"github.com/mvrun/multiverse/specs"
+)
+
+// Services are the names of the suite's nodes.
+var Services = []string{"alpha", "beta", "gamma"}
+
+// Ports the echo service listens on.
+const (
+	TCPPort = 7000
+	UDPPort = 7001
+)
+
+// Options adapts the suite to a backend.
+type Options struct {
+	// Configure, if set, adjusts the test before Prepare, e.g. to give the
+	// services an image for the docker backend.
+	Configure func(t *specs.Test)
+	// Clean, if set, is called after the cluster closed; it returns an error
+	// describing anything the cluster left behind (processes, namespaces,
+	// links, containers).
+	Clean func(ctx context.Context) error
+	// Timeout bounds the whole suite; 0 means 5 minutes.
+	Timeout time.Duration
+}
+
+// EchoDir returns the absolute path of the echo service's Go main package.
+func EchoDir() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		panic("backendtest: cannot locate its own source")
+	}
+	return filepath.Join(filepath.Dir(file), "testdata", "echo")
+}
+
+// NewTest returns a test whose compose project has one echo node per name,
+// each built from [EchoDir] and running "serve" plus args.
+func NewTest(names []string, args ...string) *specs.Test {
+	dir := EchoDir()
+	p := &specs.Project{Name: "backendtest", Dir: filepath.Dir(dir)}
+	for _, n := range names {
+		p.Services = append(p.Services, &specs.Service{
+			Name:        n,
+			Command:     append([]string{"serve"}, args...),
+			Build:       &specs.Build{Context: dir, GoMain: true},
+			Environment: map[string]string{"ECHO_SERVICE": n},
+			Ports:       []int{TCPPort, UDPPort},
+		})
+	}
+	return &specs.Test{Name: "backendtest", Dir: p.Dir, Backend: "auto", Seeds: 1, Project: p}
+}
+
+// Recorder collects a cluster's events; its Record method is a
+// [backend.ClusterConfig] Events function.
+type Recorder struct {
+	mu     sync.Mutex
+	events []backend.Event
+}
+
+// Record appends e.
+func (r *Recorder) Record(e backend.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+// Events returns the events so far that match keep (all if keep is nil).
+func (r *Recorder) Events(keep func(backend.Event) bool) []backend.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []backend.Event
+	for _, e := range r.events {
+		if keep == nil || keep(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// WaitFor waits until at least n events match keep, or d passes, and
+// returns the matching events.
+func (r *Recorder) WaitFor(d time.Duration, n int, keep func(backend.Event) bool) []backend.Event {
+	deadline := time.Now().Add(d)
+	for {
+		evs := r.Events(keep)
+		if len(evs) >= n || time.Now().After(deadline) {
+			return evs
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Kind matches events of kind k on node (any node if node is "").
+func Kind(k backend.EventKind, node string) func(backend.Event) bool {
+	return func(e backend.Event) bool { return e.Kind == k && (node == "" || e.Node == node) }
+}
+
+// Harness runs commands in a booted cluster for a test.
+type Harness struct {
+	T       testing.TB
+	Ctx     context.Context
+	Cluster backend.Cluster
+	Events  *Recorder
+}
+
+// Exec runs the echo program's subcommand args in service and returns the
+// result and stdout; it fails the test if the command could not run.
+func (h *Harness) Exec(service, name string, env map[string]string, args ...string) (backend.ExecResult, string, string) {
+	h.T.Helper()
+	var out, errb bytes.Buffer
+	res, err := h.Cluster.Exec(h.Ctx, backend.ExecRequest{
+		Service: service, Name: name, Env: env,
+		Argv:   append([]string{"/bin/" + service}, args...),
+		Stdout: &out, Stderr: &errb,
+	})
+	if err != nil {
+		h.T.Fatalf("Exec %v in %s: %v", args, service, err)
+	}
+	return res, out.String(), errb.String()
+}
+
+// Dial sends msg from one node to another over proto ("tcp" or "udp") and
+// returns the reply, or "" and the command's stderr if there was none.
+func (h *Harness) Dial(proto, from, to, msg string) (reply, stderr string) {
+	h.T.Helper()
+	port, cmd := TCPPort, "dial"
+	if proto == "udp" {
+		port, cmd = UDPPort, "udp"
+	}
+	res, out, errs := h.Exec(from, "dial", nil, cmd, fmt.Sprintf("%s:%d", to, port), msg)
+	if res.ExitCode != 0 {
+		return "", errs
+	}
+	return out, ""
+}
+
+// Reachable waits up to d until from reaches to over proto, and reports
+// whether it did.
+func (h *Harness) Reachable(proto, from, to string, d time.Duration) bool {
+	h.T.Helper()
+	deadline := time.Now().Add(d)
+	want := to + ":ping\n"
+	for {
+		if got, _ := h.Dial(proto, from, to, "ping"); got == want {
+			return true
+		}
+		if time.Now().After(deadline) || h.Ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Boot prepares b for test, creates a cluster and starts every service of
+// test. The cluster is closed when the test ends.
+func Boot(t testing.TB, ctx context.Context, b backend.Backend, test *specs.Test) *Harness {
+	t.Helper()
+	if err := b.Available(ctx); err != nil {
+		t.Skipf("backend %s is not available here: %v", b.Name(), err)
+	}
+	if err := b.Prepare(ctx, test, t.TempDir()); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	rec := &Recorder{}
+	c, err := b.NewCluster(ctx, backend.ClusterConfig{
+		Test: test, Seed: 0x5eed, Dir: t.TempDir(), Events: rec.Record,
+	})
+	if err != nil {
+		t.Fatalf("NewCluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	for _, s := range test.Project.ServiceNames() {
+		if err := c.Start(ctx, s); err != nil {
+			t.Fatalf("Start %s: %v", s, err)
+		}
+	}
+	return &Harness{T: t, Ctx: ctx, Cluster: c, Events: rec}
+}
+
+// allKinds are the action kinds the suite asks Supports about.
+var allKinds = []faults.ActionKind{
+	faults.ActPartition, faults.ActHeal, faults.ActLink, faults.ActKill, faults.ActRestart,
+	faults.ActPause, faults.ActResume, faults.ActClockSet, faults.ActClockJump,
+}
+
+// Run runs the conformance suite against b. It skips if b.Available fails.
+func Run(t *testing.T, b backend.Backend, opts Options) {
+	if opts.Timeout == 0 {
+		opts.Timeout = 5 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
+	defer cancel()
+	test := NewTest(Services)
+	if opts.Configure != nil {
+		opts.Configure(test)
+	}
+	t.Run("Supports", func(t *testing.T) {
+		if b.Name() == "" {
+			t.Errorf("Name() is empty")
+		}
+		for _, k := range append(allKinds, "no_such_kind") {
+			err := b.Supports(k)
+			if err != nil && !errors.Is(err, backend.ErrUnsupported) {
+				t.Errorf("Supports(%s) = %v, which does not wrap ErrUnsupported", k, err)
+			}
+			if k == "no_such_kind" && err == nil {
+				t.Errorf("Supports(no_such_kind) = nil, want an error wrapping ErrUnsupported")
+			}
+		}
+		for _, k := range []faults.ActionKind{faults.ActKill, faults.ActRestart} {
+			if err := b.Supports(k); err != nil {
+				t.Errorf("Supports(%s) = %v; every backend must kill and restart nodes", k, err)
+			}
+		}
+	})
+
+	h := Boot(t, ctx, b, test)
+	a, bb, g := Services[0], Services[1], Services[2]
+	for _, s := range Services {
+		if !h.Reachable("tcp", Services[(slices.Index(Services, s)+1)%len(Services)], s, 60*time.Second) {
+			t.Fatalf("node %s never answered on TCP %d", s, TCPPort)
+		}
+	}
+
+	t.Run("StartEvents", func(t *testing.T) {
+		for _, s := range Services {
+			if n := len(h.Events.Events(Kind(backend.EventNodeStart, s))); n != 1 {
+				t.Errorf("%d node_start events for %s, want 1", n, s)
+			}
+			if n := len(h.Events.Events(Kind(backend.EventNodeExit, s))); n != 0 {
+				t.Errorf("%d node_exit events for %s before any fault, want 0", n, s)
+			}
+		}
+	})
+
+	t.Run("Resolve", func(t *testing.T) {
+		seen := map[string]string{} // address → name
+		for _, name := range Services {
+			var first string
+			for _, from := range Services {
+				res, out, errs := h.Exec(from, "resolve", nil, "resolve", name)
+				if res.ExitCode != 0 {
+					t.Errorf("resolving %s in %s: exit %d: %s", name, from, res.ExitCode, errs)
+					continue
+				}
+				out = strings.TrimSpace(out)
+				if first == "" {
+					first = out
+				} else if out != first {
+					t.Errorf("%s resolves to %q in %s but %q elsewhere", name, out, from, first)
+				}
+			}
+			if other, ok := seen[first]; ok && first != "" {
+				t.Errorf("%s and %s both resolve to %s", name, other, first)
+			}
+			seen[first] = name
+		}
+	})
+
+	t.Run("Exec", func(t *testing.T) {
+		tests := []struct {
+			name       string
+			args       []string
+			env        map[string]string
+			wantCode   int
+			wantSignal string
+			wantOut    string
+			wantErr    string
+		}{
+			{"success", []string{"exit", "0"}, nil, 0, "", "out\n", "err\n"},
+			{"failure", []string{"exit", "7"}, nil, 7, "", "out\n", "err\n"},
+			{"signal", []string{"kill-self"}, nil, 128 + 9, "killed", "", ""},
+			{"env", []string{"env", "GREETING"}, map[string]string{"GREETING": "hi"}, 0, "", "hi\n", ""},
+			{"service env", []string{"env", "ECHO_SERVICE"}, nil, 0, "", bb + "\n", ""},
+			{"node name", []string{"env", "MVRUN_NODE"}, nil, 0, "", bb + "\n", ""},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				res, out, errs := h.Exec(bb, "exec", tt.env, tt.args...)
+				if res.ExitCode != tt.wantCode || res.Signal != tt.wantSignal {
+					t.Errorf("exit %d signal %q, want %d %q", res.ExitCode, res.Signal, tt.wantCode, tt.wantSignal)
+				}
+				if out != tt.wantOut || errs != tt.wantErr {
+					t.Errorf("stdout %q stderr %q, want %q %q", out, errs, tt.wantOut, tt.wantErr)
+				}
+			})
+		}
+		t.Run("files shared with the node", func(t *testing.T) {
+			h.Exec(bb, "exec", nil, "write", "note", "kept")
+			if _, out, _ := h.Exec(bb, "exec", nil, "cat", "note"); out != "kept" {
+				t.Errorf("file written by one exec reads %q in the next, want %q", out, "kept")
+			}
+		})
+		t.Run("missing command", func(t *testing.T) {
+			_, err := h.Cluster.Exec(ctx, backend.ExecRequest{Service: bb, Name: "missing", Argv: []string{"/no/such/program-mvrun"}})
+			if err == nil {
+				t.Errorf("Exec of a missing program succeeded, want an error")
+			}
+		})
+		t.Run("unknown service", func(t *testing.T) {
+			_, err := h.Cluster.Exec(ctx, backend.ExecRequest{Service: "no-such-service", Argv: []string{"/bin/true"}})
+			if err == nil || !strings.Contains(err.Error(), "no-such-service") {
+				t.Errorf("Exec in an unknown service: %v, want an error naming it", err)
+			}
+		})
+		t.Run("context cancel", func(t *testing.T) {
+			cctx, ccancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			defer ccancel()
+			start := time.Now()
+			_, err := h.Cluster.Exec(cctx, backend.ExecRequest{Service: bb, Name: "sleeper", Argv: []string{"/bin/" + bb, "sleep", "1h"}})
+			if err == nil {
+				t.Errorf("Exec outlived its context without an error")
+			}
+			if d := time.Since(start); d > 30*time.Second {
+				t.Errorf("Exec took %v to return after its context ended", d)
+			}
+		})
+	})
+
+	t.Run("SDK", func(t *testing.T) {
+		for _, s := range Services {
+			setup := func(e backend.Event) bool {
+				return e.Kind == backend.EventSDK && e.Node == s && e.Proc == "" && bytes.Contains(e.Line, []byte("antithesis_setup"))
+			}
+			if evs := h.Events.WaitFor(10*time.Second, 1, setup); len(evs) == 0 {
+				t.Errorf("no antithesis_setup SDK event from node %s's service process", s)
+			}
+		}
+		res, _, errs := h.Exec(g, "probe", nil, "sdk", "5")
+		if res.ExitCode != 0 {
+			t.Fatalf("sdk command: exit %d: %s", res.ExitCode, errs)
+		}
+		probe := func(e backend.Event) bool { return e.Kind == backend.EventSDK && e.Proc == "probe" }
+		evs := h.Events.WaitFor(10*time.Second, 5, probe)
+		if len(evs) != 5 {
+			t.Fatalf("%d SDK events from the probe command, want 5: %v", len(evs), evs)
+		}
+		for i, e := range evs {
+			want := fmt.Sprintf(`{"probe":{"i":%d}}`, i+1)
+			if e.Node != g || string(e.Line) != want || e.LineNo != i+1 {
+				t.Errorf("event %d: node %q line %q lineno %d, want %q %q %d", i, e.Node, e.Line, e.LineNo, g, want, i+1)
+			}
+		}
+	})
+
+	t.Run("TCPAndUDP", func(t *testing.T) {
+		for _, proto := range []string{"tcp", "udp"} {
+			if got, errs := h.Dial(proto, a, bb, "hello"); got != bb+":hello\n" {
+				t.Errorf("%s %s→%s: reply %q (%s), want %q", proto, a, bb, got, errs, bb+":hello\n")
+			}
+		}
+	})
+
+	apply := func(t *testing.T, act faults.Action) {
+		t.Helper()
+		if err := h.Cluster.Apply(ctx, act); err != nil {
+			t.Fatalf("Apply(%s %v): %v", act.Kind, act.Nodes, err)
+		}
+	}
+
+	t.Run("KillRestart", func(t *testing.T) {
+		apply(t, faults.Action{Kind: faults.ActKill, Nodes: []string{g}})
+		exits := h.Events.WaitFor(10*time.Second, 1, Kind(backend.EventNodeExit, g))
+		if len(exits) != 1 || !exits[0].Expected {
+			t.Fatalf("node_exit events for killed %s: %+v, want one with Expected", g, exits)
+		}
+		if got, _ := h.Dial("tcp", a, g, "x"); got != "" {
+			t.Errorf("killed node %s still answers: %q", g, got)
+		}
+		apply(t, faults.Action{Kind: faults.ActRestart, Nodes: []string{g}})
+		if n := len(h.Events.Events(Kind(backend.EventNodeStart, g))); n != 2 {
+			t.Errorf("%d node_start events for %s after restart, want 2", n, g)
+		}
+		if !h.Reachable("tcp", a, g, 30*time.Second) {
+			t.Fatalf("restarted node %s does not answer", g)
+		}
+		if _, out, _ := h.Exec(g, "exec", nil, "cat", "starts"); out != "2" {
+			t.Errorf("restarted node's start counter file reads %q, want %q: files must survive a restart", out, "2")
+		}
+	})
+
+	t.Run("PauseResume", func(t *testing.T) {
+		apply(t, faults.Action{Kind: faults.ActPause, Nodes: []string{bb}})
+		if got, _ := h.Dial("tcp", a, bb, "x"); got != "" {
+			t.Errorf("paused node %s answered %q", bb, got)
+		}
+		apply(t, faults.Action{Kind: faults.ActResume, Nodes: []string{bb}})
+		if !h.Reachable("tcp", a, bb, 30*time.Second) {
+			t.Errorf("resumed node %s does not answer", bb)
+		}
+		if n := len(h.Events.Events(Kind(backend.EventNodeExit, bb))); n != 0 {
+			t.Errorf("pause/resume produced %d node_exit events for %s", n, bb)
+		}
+	})
+
+	t.Run("PartitionHeal", func(t *testing.T) {
+		if err := b.Supports(faults.ActPartition); err != nil {
+			t.Skipf("partitions unsupported: %v", err)
+		}
+		apply(t, faults.Action{Kind: faults.ActPartition, Partition: &faults.Partition{
+			Kind: faults.PartitionIsolate, Groups: [][]string{{a}, {bb, g}}}})
+		for _, c := range []struct {
+			from, to string
+			want     bool
+		}{{a, bb, false}, {g, a, false}, {bb, g, true}, {g, bb, true}} {
+			var got bool
+			if c.want {
+				got = h.Reachable("tcp", c.from, c.to, 10*time.Second)
+			} else {
+				r, _ := h.Dial("tcp", c.from, c.to, "x")
+				got = r != ""
+			}
+			if got != c.want {
+				t.Errorf("during partition %s→%s reachable=%v, want %v", c.from, c.to, got, c.want)
+			}
+		}
+		apply(t, faults.Action{Kind: faults.ActHeal})
+		if !h.Reachable("tcp", a, bb, 30*time.Second) || !h.Reachable("tcp", g, a, 30*time.Second) {
+			t.Errorf("nodes still cut off after heal")
+		}
+	})
+
+	t.Run("Unsupported", func(t *testing.T) {
+		for _, k := range append(allKinds, "no_such_kind") {
+			if b.Supports(k) == nil {
+				continue
+			}
+			err := h.Cluster.Apply(ctx, faults.Action{Kind: k, Nodes: []string{a}, Offset: time.Second})
+			if !errors.Is(err, backend.ErrUnsupported) {
+				t.Errorf("Apply(%s), unsupported by Supports, returned %v; want an error wrapping ErrUnsupported", k, err)
+			}
+		}
+	})
+
+	t.Run("Close", func(t *testing.T) {
+		if err := h.Cluster.Close(ctx); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if err := h.Cluster.Close(ctx); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+		for _, s := range Services {
+			exits := h.Events.Events(Kind(backend.EventNodeExit, s))
+			if len(exits) == 0 || !exits[len(exits)-1].Expected {
+				t.Errorf("node %s: last node_exit after Close %+v, want one with Expected", s, exits)
+			}
+		}
+		if err := h.Cluster.Start(ctx, a); err == nil {
+			t.Errorf("Start after Close succeeded")
+		}
+		if opts.Clean != nil {
+			if err := opts.Clean(ctx); err != nil {
+				t.Errorf("left behind after Close: %v", err)
+			}
+		}
+	})
+}

@@ -1,0 +1,189 @@
+// Command echo is the service of the backend conformance suite
+// (runner/backendtest). "echo serve" answers TCP on :7000 and UDP on :7001
+// with "<hostname>:<message>"; its other subcommands are the workload
+// commands the suite runs inside nodes.
+//
+// It reports through the SDK file transport by hand, one JSON line per
+// write, to the file named by MVRUN_SDK ("file:<path>") or
+// ANTITHESIS_SDK_LOCAL_OUTPUT.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const timeout = time.Second
+
+func main() {
+	args := os.Args[1:]
+	if len(args) == 0 {
+		args = []string{"serve"}
+	}
+	arg := func(i int) string {
+		if i >= len(args) {
+			fail(2, "usage: echo %s: missing argument %d", args[0], i)
+		}
+		return args[i]
+	}
+	switch args[0] {
+	case "serve":
+		serve(len(args) > 1 && args[1] == "-spawn")
+	case "dial":
+		dial("tcp", arg(1), arg(2))
+	case "udp":
+		dial("udp", arg(1), arg(2))
+	case "exit":
+		fmt.Fprintln(os.Stdout, "out")
+		fmt.Fprintln(os.Stderr, "err")
+		code, _ := strconv.Atoi(arg(1))
+		os.Exit(code)
+	case "kill-self":
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		time.Sleep(time.Hour)
+	case "sdk":
+		n, _ := strconv.Atoi(arg(1))
+		for i := 1; i <= n; i++ {
+			sdk(fmt.Sprintf(`{"probe":{"i":%d}}`, i))
+		}
+	case "env":
+		fmt.Println(os.Getenv(arg(1)))
+	case "cat":
+		b, err := os.ReadFile(arg(1))
+		if err != nil {
+			fail(1, "%v", err)
+		}
+		os.Stdout.Write(b)
+	case "write":
+		if err := os.WriteFile(arg(1), []byte(arg(2)), 0o644); err != nil {
+			fail(1, "%v", err)
+		}
+	case "resolve":
+		addrs, err := net.LookupHost(arg(1))
+		if err != nil {
+			fail(1, "%v", err)
+		}
+		fmt.Println(strings.Join(addrs, " "))
+	case "hostname":
+		h, _ := os.Hostname()
+		fmt.Println(h)
+	case "sleep":
+		d, _ := time.ParseDuration(arg(1))
+		time.Sleep(d)
+	default:
+		fail(2, "echo: unknown subcommand %q", args[0])
+	}
+}
+
+func fail(code int, format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	os.Exit(code)
+}
+
+// sdk appends one line to the SDK output file, in one write.
+func sdk(line string) {
+	path := os.Getenv("ANTITHESIS_SDK_LOCAL_OUTPUT")
+	if p, ok := strings.CutPrefix(os.Getenv("MVRUN_SDK"), "file:"); ok {
+		path = p
+	}
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		fail(1, "sdk: %v", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(line + "\n"); err != nil {
+		fail(1, "sdk: %v", err)
+	}
+}
+
+func serve(spawn bool) {
+	// Count starts in the working directory, so restarts show that files
+	// survive.
+	starts := 0
+	if b, err := os.ReadFile("starts"); err == nil {
+		starts, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	starts++
+	if err := os.WriteFile("starts", []byte(strconv.Itoa(starts)), 0o644); err != nil {
+		fail(1, "%v", err)
+	}
+	if spawn {
+		// A child in the same process group without a parent-death signal,
+		// as a real service's helper process would be.
+		self, err := os.Executable()
+		if err != nil {
+			fail(1, "%v", err)
+		}
+		cmd := exec.Command(self, "sleep", "1h")
+		if err := cmd.Start(); err != nil {
+			fail(1, "%v", err)
+		}
+		fmt.Println("child", cmd.Process.Pid)
+	}
+	host, _ := os.Hostname()
+	tl, err := net.Listen("tcp", ":7000")
+	if err != nil {
+		fail(1, "%v", err)
+	}
+	ul, err := net.ListenPacket("udp", ":7001")
+	if err != nil {
+		fail(1, "%v", err)
+	}
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := ul.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			ul.WriteTo([]byte(host+":"+string(buf[:n])), from)
+		}
+	}()
+	sdk(`{"antithesis_sdk":{"language":{"name":"Go","version":"go"},"protocol_version":"1.1.0","sdk_version":"0.0.0"}}`)
+	sdk(fmt.Sprintf(`{"antithesis_setup":{"status":"complete","details":{"starts":%d}}}`, starts))
+	fmt.Println("serving", host, "start", starts)
+	for {
+		c, err := tl.Accept()
+		if err != nil {
+			fail(1, "%v", err)
+		}
+		go func() {
+			defer c.Close()
+			line, err := bufio.NewReader(c).ReadString('\n')
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "%s:%s", host, line)
+		}()
+	}
+}
+
+// dial sends msg to addr and prints the reply; it exits 3 if there is none
+// within a second.
+func dial(network, addr, msg string) {
+	c, err := net.DialTimeout(network, addr, timeout)
+	if err != nil {
+		fail(3, "%v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	if _, err := fmt.Fprintf(c, "%s\n", msg); err != nil {
+		fail(3, "%v", err)
+	}
+	buf := make([]byte, 2048)
+	n, err := c.Read(buf)
+	if err != nil {
+		fail(3, "%v", err)
+	}
+	fmt.Print(string(buf[:n]))
+}

@@ -1,0 +1,38 @@
+package process
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// leftovers describes what run id left behind: processes carrying its
+// marker, network namespaces named after it, its state directory.
+func leftovers(id string) error {
+	var found []string
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		if runMarker(pid) == id {
+			found = append(found, "process "+p.Name())
+		}
+	}
+	nss, _ := os.ReadDir("/run/netns")
+	for _, ns := range nss {
+		if strings.HasPrefix(ns.Name(), "mp"+id) {
+			found = append(found, "netns "+ns.Name())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(DefaultRunDir, id)); err == nil {
+		found = append(found, "state directory "+filepath.Join(DefaultRunDir, id))
+	}
+	if len(found) > 0 {
+		return fmt.Errorf("%s", strings.Join(found, ", "))
+	}
+	return nil
+}

@@ -1,0 +1,193 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/mvrun/multiverse/internal/gobuild"
+	"github.com/mvrun/multiverse/specs"
+)
+
+// Prepare decides the program of every service and builds the ones that come
+// from a Go main package, once per run, into workDir/bin/<service>:
+//
+//   - x-mvrun.binary: used as is; it must be an executable file;
+//   - build: whose context is a Go main package: built with CGO_ENABLED=0;
+//   - image: only: an error, since images need the docker backend.
+//
+// It also resolves every service's and workload command's argv (see
+// [Cluster.Exec] for the rules), so a command that cannot run fails here,
+// before any seed.
+func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) error {
+	if t == nil || t.Project == nil {
+		return errors.New("process backend: Prepare needs a test with a compose project")
+	}
+	workDir, err := filepath.Abs(workDir)
+	if err != nil {
+		return err
+	}
+	programs := make(map[string]string)
+	built := make(map[string]string) // build context → binary, so shared contexts build once
+	var errs []error
+	for _, s := range t.Project.Services {
+		p, err := b.program(ctx, s, workDir, built)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		programs[s.Name] = p
+		if _, _, err := nodeArgv(s, p, t.Project.Dir); err != nil {
+			errs = append(errs, err)
+		}
+		if s.WorkingDir != "" {
+			b.log.Warn("compose working_dir is not applied on the process backend; the node runs in its own directory under the seed's artifacts",
+				"service", s.Name, "working_dir", s.WorkingDir)
+		}
+	}
+	if len(errs) == 0 {
+		for _, c := range t.Workload {
+			s := t.Project.Service(c.Service)
+			if s == nil {
+				errs = append(errs, fmt.Errorf("%s: workload command %q: no service %q in the compose project", c.DeclRange, c.Name, c.Service))
+				continue
+			}
+			if _, err := resolveCommand(c.Argv, s, programs[s.Name], t.Project.Dir); err != nil {
+				errs = append(errs, fmt.Errorf("%s: workload command %q: %w", c.DeclRange, c.Name, err))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.test, b.programs = t, programs
+	b.mu.Unlock()
+	return nil
+}
+
+// program returns the host path of service s's program.
+func (b *Backend) program(ctx context.Context, s *specs.Service, workDir string, built map[string]string) (string, error) {
+	switch {
+	case s.Binary != "":
+		if err := checkExecutable(s.Binary); err != nil {
+			return "", fmt.Errorf("service %q: x-mvrun.binary: %w", s.Name, err)
+		}
+		return s.Binary, nil
+	case s.Build != nil && s.Build.GoMain:
+		out := filepath.Join(workDir, "bin", s.Name)
+		if prev, ok := built[s.Build.Context]; ok {
+			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+				return "", err
+			}
+			os.Remove(out)
+			if err := os.Link(prev, out); err != nil {
+				return "", fmt.Errorf("service %q: %w", s.Name, err)
+			}
+			return out, nil
+		}
+		b.log.Info("building Go service", "service", s.Name, "context", s.Build.Context)
+		if err := gobuild.Build(ctx, gobuild.Request{Dir: s.Build.Context, Out: out}); err != nil {
+			return "", fmt.Errorf("service %q: building its Go main package: %w", s.Name, err)
+		}
+		built[s.Build.Context] = out
+		return out, nil
+	case s.Build != nil:
+		return "", fmt.Errorf("service %q: build context %s is not a Go main package, and the process backend builds only those; add x-mvrun: {binary: ...} or use --backend docker", s.Name, s.Build.Context)
+	case s.Image != "":
+		return "", fmt.Errorf("service %q: image-only services need the docker backend (--backend docker), or add x-mvrun: {binary: ...}", s.Name)
+	}
+	return "", fmt.Errorf("service %q: has no image, build or x-mvrun.binary, so there is nothing to run", s.Name)
+}
+
+// checkExecutable returns nil if path is a regular file someone may execute.
+func checkExecutable(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	if st.Mode()&0o111 == 0 {
+		return fmt.Errorf("%s is not executable (chmod +x it)", path)
+	}
+	return nil
+}
+
+// namesProgram reports whether name, as written in a compose file or a
+// workload command, means service s's own program.
+func namesProgram(name string, s *specs.Service, prog string) bool {
+	if name == prog || (s.Binary != "" && name == s.Binary) {
+		return true
+	}
+	base := filepath.Base(name)
+	return base == filepath.Base(prog) || base == s.Name
+}
+
+// resolveName maps the first element of an argv, as it would be looked up
+// inside service s's container, to a host path:
+//
+//  1. it names the service's program (the same path, or the same base name
+//     as the program or the service): the program;
+//  2. a file of that path under the compose directory (leading "/" is
+//     dropped, so "/bin/client" is <compose dir>/bin/client);
+//  3. the host: the path itself if it contains a slash, else a PATH lookup;
+//  4. for a path that is missing on the host, its base name in PATH.
+func resolveName(name string, s *specs.Service, prog, composeDir string) (string, error) {
+	if name == "" {
+		return "", fmt.Errorf("service %q: empty command name", s.Name)
+	}
+	if prog != "" && namesProgram(name, s, prog) {
+		return prog, nil
+	}
+	if composeDir != "" {
+		p := filepath.Join(composeDir, strings.TrimPrefix(name, "/"))
+		if checkExecutable(p) == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return filepath.Abs(p)
+	}
+	if strings.Contains(name, "/") {
+		if p, err := exec.LookPath(filepath.Base(name)); err == nil {
+			return filepath.Abs(p)
+		}
+	}
+	return "", fmt.Errorf("service %q: command %q is not the service's program (%s), not an executable under the compose directory %s, and not in PATH",
+		s.Name, name, prog, composeDir)
+}
+
+// resolveCommand resolves a workload command's argv; it returns the host
+// path to execute.
+func resolveCommand(argv []string, s *specs.Service, prog, composeDir string) (string, error) {
+	if len(argv) == 0 {
+		return "", fmt.Errorf("service %q: empty command", s.Name)
+	}
+	return resolveName(argv[0], s, prog, composeDir)
+}
+
+// nodeArgv returns the path and argv of service s's own process. The program
+// plays the part of the image's ENTRYPOINT: without a compose entrypoint,
+// command gives its arguments (a first element that names the program
+// itself is dropped, so both `command: [serve]` and
+// `command: [/bin/server, serve]` work); with one, entrypoint[0] is resolved
+// like a workload command.
+func nodeArgv(s *specs.Service, prog, composeDir string) (string, []string, error) {
+	if len(s.Entrypoint) > 0 {
+		p, err := resolveName(s.Entrypoint[0], s, prog, composeDir)
+		if err != nil {
+			return "", nil, fmt.Errorf("%w (in its entrypoint)", err)
+		}
+		return p, s.Argv(), nil
+	}
+	if len(s.Command) > 0 && namesProgram(s.Command[0], s, prog) {
+		return prog, append([]string(nil), s.Command...), nil
+	}
+	return prog, append([]string{prog}, s.Command...), nil
+}

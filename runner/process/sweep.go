@@ -1,0 +1,213 @@
+package process
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// acquireRunDir returns the run's state directory, creating it and its owner
+// file for the first live cluster. The owner file ("pid starttime") tells
+// Sweep of other runs whether this run is alive.
+func (b *Backend) acquireRunDir() (string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.clusters == 0 {
+		dir := filepath.Join(DefaultRunDir, b.runID)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", fmt.Errorf("process backend state directory: %w", err)
+		}
+		owner, err := procIdentity(os.Getpid())
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, "owner"), []byte(owner), 0o600)
+		}
+		if err != nil {
+			os.RemoveAll(dir)
+			return "", fmt.Errorf("process backend state directory: %w", err)
+		}
+	}
+	b.clusters++
+	return filepath.Join(DefaultRunDir, b.runID), nil
+}
+
+// releaseRunDir removes the run's state directory when its last cluster
+// closes, so a run that ends normally leaves nothing in DefaultRunDir.
+func (b *Backend) releaseRunDir() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.clusters--
+	if b.clusters == 0 {
+		os.RemoveAll(filepath.Join(DefaultRunDir, b.runID))
+	}
+}
+
+// netPrefix is the name prefix of the network devices and namespaces of the
+// cluster with the given index: "mp", the run id, the index in base 36.
+func (b *Backend) netPrefix(index int) string {
+	return "mp" + b.runID + strconv.FormatInt(int64(index), 36)
+}
+
+// runIDLen is the length of a run id (hex digits).
+const runIDLen = 6
+
+// runOfNetName returns the run id in a network name made by netPrefix.
+func runOfNetName(name string) (string, bool) {
+	if len(name) < 2+runIDLen || !strings.HasPrefix(name, "mp") {
+		return "", false
+	}
+	id := name[2 : 2+runIDLen]
+	for _, r := range id {
+		if !strings.ContainsRune("0123456789abcdef", r) {
+			return "", false
+		}
+	}
+	return id, true
+}
+
+// alive reports whether the run with id is still running: this one, or one
+// whose owner file names a live process.
+func (b *Backend) alive(id string) bool {
+	if id == b.runID {
+		return true
+	}
+	owner, err := os.ReadFile(filepath.Join(DefaultRunDir, id, "owner"))
+	if err != nil {
+		return false
+	}
+	pid, _, _ := strings.Cut(string(owner), " ")
+	p, err := strconv.Atoi(pid)
+	if err != nil {
+		return false
+	}
+	cur, err := procIdentity(p)
+	return err == nil && cur == string(owner)
+}
+
+// Sweep removes what process-backend runs that were killed left behind:
+// their node processes (found by the MVRUN_RUN marker in their environment
+// and by the pid files of their process groups), their network namespaces
+// and devices (through runner/network), and their state directories. Runs
+// that are still alive, on this host, are left alone.
+func (b *Backend) Sweep(ctx context.Context) error {
+	var errs []error
+	// Process groups from pid files first: that also catches processes that
+	// cleared their environment.
+	runs, err := os.ReadDir(DefaultRunDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	var dead []string
+	for _, r := range runs {
+		if !r.IsDir() || b.alive(r.Name()) {
+			continue
+		}
+		dead = append(dead, r.Name())
+		pidfiles, _ := filepath.Glob(filepath.Join(DefaultRunDir, r.Name(), "*", "*.pid"))
+		for _, pf := range pidfiles {
+			id, err := os.ReadFile(pf)
+			if err != nil {
+				continue
+			}
+			pid, _, _ := strings.Cut(string(id), " ")
+			p, err := strconv.Atoi(pid)
+			if err != nil || p <= 1 {
+				continue
+			}
+			if cur, err := procIdentity(p); err == nil && cur == string(id) {
+				b.log.Info("sweep: killing process group of a dead run", "run", r.Name(), "pgid", p)
+				syscall.Kill(-p, syscall.SIGKILL)
+			}
+		}
+	}
+	// Then anything carrying a dead run's marker. Killing can race with
+	// forks, so repeat until a pass finds nothing.
+	for pass := 0; pass < 5; pass++ {
+		n, err := b.killMarked()
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if err := sweepNetworks(func(name string) bool {
+		id, ok := runOfNetName(name)
+		return ok && !b.alive(id)
+	}); err != nil {
+		errs = append(errs, fmt.Errorf("process backend: sweeping network namespaces and links: %w", err))
+	}
+	for _, id := range dead {
+		if err := os.RemoveAll(filepath.Join(DefaultRunDir, id)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// killMarked SIGKILLs every process whose environment holds MVRUN_RUN of a
+// run that is not alive, and returns how many it found.
+func (b *Backend) killMarked() (int, error) {
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	self := os.Getpid()
+	killed := 0
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		id := runMarker(pid)
+		if id == "" || b.alive(id) {
+			continue
+		}
+		b.log.Info("sweep: killing process of a dead run", "run", id, "pid", pid)
+		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
+			killed++
+		}
+	}
+	return killed, nil
+}
+
+// runMarker returns the MVRUN_RUN value in pid's environment, or "".
+func runMarker(pid int) string {
+	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return ""
+	}
+	for _, kv := range bytes.Split(env, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte("MVRUN_RUN=")); ok {
+			return string(v)
+		}
+	}
+	return ""
+}
+
+// procStartTime returns the start time of pid in clock ticks since boot
+// (field 22 of /proc/<pid>/stat).
+func procStartTime(pid int) (uint64, error) {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may contain spaces and parentheses; fields
+	// after it start after the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	const startField = 22 - 3 // fields[0] is field 3
+	if len(fields) <= startField {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	return strconv.ParseUint(fields[startField], 10, 64)
+}
