@@ -2,6 +2,7 @@ package process
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 
@@ -82,4 +83,15 @@ func (f *fakeNet) Close() error {
 		ipcmd("netns", "del", fmt.Sprintf("%s-%d", f.prefix, i))
 	}
 	return ipcmd("netns", "del", f.prefix+"h")
+}
+
+// sweepFakeNets removes fake network namespaces stale reports true for.
+func sweepFakeNets(stale func(name string) bool) error {
+	nss, _ := os.ReadDir("/run/netns")
+	for _, ns := range nss {
+		if stale(ns.Name()) {
+			ipcmd("netns", "del", ns.Name())
+		}
+	}
+	return nil
 }

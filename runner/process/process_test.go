@@ -1,19 +1,46 @@
 package process
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/backendtest"
 )
+
+// childRunnerEnv makes the test binary act as a runner that boots a cluster
+// and waits to be killed (see TestSweepAfterRunnerKilled).
+const childRunnerEnv = "MVRUN_PROCESS_TEST_CHILD_RUNNER"
 
 func TestMain(m *testing.M) {
 	MaybeRunShim()
 	if os.Getenv("MVRUN_REAL_NET") == "" {
 		newClusterNet = newFakeNet
+		sweepNetworks = sweepFakeNets
+	}
+	if dir := os.Getenv(childRunnerEnv); dir != "" {
+		childRunner(dir)
+		return
 	}
 	os.Exit(m.Run())
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if err := New(Options{}).Available(context.Background()); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
 }
 
 func TestConformance(t *testing.T) {
@@ -21,4 +48,197 @@ func TestConformance(t *testing.T) {
 	backendtest.Run(t, b, backendtest.Options{
 		Clean: func(ctx context.Context) error { return leftovers(b.RunID()) },
 	})
+}
+
+func TestNodeIdentity(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	before, err := os.ReadFile("/etc/hosts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := backendtest.Boot(t, ctx, New(Options{}), backendtest.NewTest([]string{"solo"}))
+	if _, out, _ := h.Exec("solo", "hostname", nil, "hostname"); out != "solo\n" {
+		t.Errorf("hostname in node: %q, want %q", out, "solo\n")
+	}
+	if _, out, _ := h.Exec("solo", "env", nil, "env", "MVRUN_SEED"); strings.TrimSpace(out) == "" {
+		t.Errorf("MVRUN_SEED is not set in execs")
+	}
+	after, err := os.ReadFile("/etc/hosts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(after) != string(before) {
+		t.Errorf("the host's /etc/hosts changed while a node ran: the bind mount leaked out of the node's mount namespace")
+	}
+	if host, _ := os.Hostname(); host == "solo" {
+		t.Errorf("the host's hostname became the node's")
+	}
+}
+
+func uptime(t *testing.T, h *backendtest.Harness) float64 {
+	t.Helper()
+	var out strings.Builder
+	res, err := h.Cluster.Exec(h.Ctx, backend.ExecRequest{Service: "solo", Name: "uptime", Argv: []string{"cat", "/proc/uptime"}, Stdout: &out})
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("cat /proc/uptime: %v %+v", err, res)
+	}
+	f := strings.Fields(out.String())
+	if len(f) == 0 {
+		t.Fatalf("cat /proc/uptime printed %q", out.String())
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestClockOffsetAppliesAtRestart(t *testing.T) {
+	needRoot(t)
+	if _, err := os.Stat("/proc/self/timens_offsets"); err != nil {
+		t.Skipf("skipping: no time namespaces on this kernel: %v", err)
+	}
+	ctx := context.Background()
+	h := backendtest.Boot(t, ctx, New(Options{}), backendtest.NewTest([]string{"solo"}))
+	u0 := uptime(t, h)
+	err := h.Cluster.Apply(ctx, faults.Action{Kind: faults.ActClockSet, Nodes: []string{"solo"}, Offset: time.Hour})
+	if !errors.Is(err, backend.ErrUnsupported) || !strings.Contains(err.Error(), "next (re)start") {
+		t.Fatalf("Apply(clock_offset) = %v, want an ErrUnsupported error that says it applies at restart", err)
+	}
+	if u := uptime(t, h); u > u0+1800 {
+		t.Errorf("uptime jumped from %.0f to %.0f before the node restarted", u0, u)
+	}
+	for _, k := range []faults.ActionKind{faults.ActKill, faults.ActRestart} {
+		if err := h.Cluster.Apply(ctx, faults.Action{Kind: k, Nodes: []string{"solo"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if u := uptime(t, h); u < u0+3600 || u > u0+3600+600 {
+		t.Errorf("uptime after restart with a 1h offset: %.0f, want about %.0f", u, u0+3600)
+	}
+	if !h.Reachable("tcp", "solo", "solo", 30*time.Second) {
+		t.Errorf("node does not serve after restarting in a time namespace")
+	}
+}
+
+func TestShimNotWired(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	b := New(Options{Shim: "/bin/true"})
+	test := backendtest.NewTest([]string{"solo"})
+	if err := b.Prepare(ctx, test, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.NewCluster(ctx, backend.ClusterConfig{Test: test, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	err = c.Start(ctx, "solo")
+	if err == nil || !strings.Contains(err.Error(), "MaybeRunShim") {
+		t.Errorf("Start with a binary that is not the shim: %v, want an error that mentions MaybeRunShim", err)
+	}
+}
+
+// childRunner boots one node whose service leaves a child process that
+// has no parent-death signal, prints READY and its run id, and waits to be
+// killed.
+func childRunner(workDir string) {
+	ctx := context.Background()
+	b := New(Options{})
+	test := backendtest.NewTest([]string{"solo"}, "-spawn")
+	fail := func(err error) {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	if err := b.Prepare(ctx, test, filepath.Join(workDir, "work")); err != nil {
+		fail(err)
+	}
+	c, err := b.NewCluster(ctx, backend.ClusterConfig{Test: test, Dir: filepath.Join(workDir, "seed")})
+	if err != nil {
+		fail(err)
+	}
+	if err := c.Start(ctx, "solo"); err != nil {
+		fail(err)
+	}
+	for {
+		out, _ := os.ReadFile(filepath.Join(workDir, "seed", "nodes", "solo.stdout"))
+		if strings.Contains(string(out), "serving") {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Println("READY", b.RunID())
+	select {}
+}
+
+func TestSweepAfterRunnerKilled(t *testing.T) {
+	needRoot(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), childRunnerEnv+"="+t.TempDir())
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	defer func() {
+		if !killed {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var runID string
+	select {
+	case l := <-lines:
+		id, ok := strings.CutPrefix(l, "READY ")
+		if !ok {
+			t.Fatalf("child runner: %q", l)
+		}
+		runID = id
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("child runner did not get ready")
+	}
+	if err := leftovers(runID); err == nil {
+		t.Fatalf("the child runner's cluster is not visible to the leftover check; the test would prove nothing")
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	killed = true
+	// The service process dies with its runner (parent-death signal); its
+	// own child and the network namespaces do not.
+	time.Sleep(200 * time.Millisecond)
+	if err := leftovers(runID); err == nil || !strings.Contains(err.Error(), "process") {
+		t.Logf("after SIGKILL of the runner: %v", err)
+		t.Fatalf("nothing of the killed run is left for Sweep to remove; the test would prove nothing")
+	}
+	if err := New(Options{}).Sweep(context.Background()); err != nil {
+		t.Errorf("Sweep: %v", err)
+	}
+	var left error
+	for i := 0; i < 50; i++ {
+		if left = leftovers(runID); left == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if left != nil {
+		t.Errorf("after Sweep, the killed run left: %v", left)
+	}
 }
