@@ -1,0 +1,216 @@
+package network
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/mvrun/multiverse/faults"
+)
+
+// EventKind names what an [Event] reports.
+type EventKind string
+
+// Event kinds.
+const (
+	EventNode      EventKind = "node"      // a node joined the network
+	EventPartition EventKind = "partition" // a partition was installed (replacing any other)
+	EventHeal      EventKind = "heal"      // the partition was removed
+	EventLink      EventKind = "link"      // link conditions changed
+	EventDrops     EventKind = "drops"     // frames dropped on one link since the last such event
+)
+
+// Event reports a change to the network or what a fault did to one link.
+type Event struct {
+	Kind      EventKind
+	Node      string            // EventNode
+	Partition *faults.Partition // EventPartition
+	Link      *faults.Link      // EventLink
+	// EventDrops: frames from From to To dropped by the partition and by
+	// random loss since the previous EventDrops for the pair. Drop events
+	// are sent just before each partition, heal or link change (so they
+	// sum up what the previous setting did) and on Close.
+	From, To          string
+	Partitioned, Lost uint64
+}
+
+// policy is the immutable fault state the forwarding path reads.
+type policy struct {
+	part *faults.Partition
+	cut  [][]bool // [from.idx][to.idx]; nil when there is no partition
+	link faults.Link
+}
+
+func newPolicy(t *table, part *faults.Partition, link faults.Link) *policy {
+	pol := &policy{part: part, link: link}
+	if part != nil {
+		pol.cut = make([][]bool, len(t.ports))
+		for i, from := range t.ports {
+			pol.cut[i] = make([]bool, len(t.ports))
+			for j, to := range t.ports {
+				pol.cut[i][j] = part.Cuts(from.node.Name, to.node.Name)
+			}
+		}
+	}
+	return pol
+}
+
+func (pol *policy) cuts(from, to *port) bool {
+	return pol.cut != nil && from.idx < len(pol.cut) && to.idx < len(pol.cut) && pol.cut[from.idx][to.idx]
+}
+
+// Partition installs p, replacing the current partition: from now on the
+// switch drops every frame p cuts (see [faults.Partition.Cuts]), also frames
+// already waiting in the delay queue. Every node p names must be on the
+// network.
+func (n *Network) Partition(p faults.Partition) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	t := n.table.Load()
+	for _, name := range p.Members() {
+		if _, ok := t.byName[name]; !ok {
+			return fmt.Errorf("network %s: partition %s names node %q: %w", n.cfg.Prefix, p.Kind, name, ErrUnknownNode)
+		}
+	}
+	if p.OneWay && (len(p.From) == 0 || len(p.To) == 0) {
+		return fmt.Errorf("network %s: one-way partition %s needs both From and To nodes", n.cfg.Prefix, p.Kind)
+	}
+	p = clonePartition(p)
+	n.reportDrops()
+	n.policy.Store(newPolicy(t, &p, n.policy.Load().link))
+	n.log.Debug("partition", "kind", p.Kind, "groups", p.Groups, "one_way", p.OneWay, "from", p.From, "to", p.To)
+	ev := clonePartition(p)
+	n.emit(Event{Kind: EventPartition, Partition: &ev})
+	return nil
+}
+
+// Heal removes the partition. Healing a network without one is not an
+// error.
+func (n *Network) Heal() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	n.reportDrops()
+	n.policy.Store(newPolicy(n.table.Load(), nil, n.policy.Load().link))
+	n.log.Debug("heal")
+	n.emit(Event{Kind: EventHeal})
+	return nil
+}
+
+// SetLink sets the conditions of every link: latency (drawn uniformly per
+// frame from the range), loss, duplication and reordering probabilities. A
+// zero Link is a clean network. A reordered frame is held back for an extra
+// ReorderHold plus up to the latency range's maximum, so frames sent after it
+// overtake it.
+func (n *Network) SetLink(l faults.Link) error {
+	if err := checkLink(l); err != nil {
+		return fmt.Errorf("network %s: %w", n.cfg.Prefix, err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	n.reportDrops()
+	pol := n.policy.Load()
+	n.policy.Store(&policy{part: pol.part, cut: pol.cut, link: l})
+	n.log.Debug("link", "latency", fmt.Sprintf("%v..%v", l.Latency.Min, l.Latency.Max),
+		"loss", l.Loss, "duplicate", l.Duplicate, "reorder", l.Reorder)
+	ev := l
+	n.emit(Event{Kind: EventLink, Link: &ev})
+	return nil
+}
+
+func checkLink(l faults.Link) error {
+	for _, pr := range []struct {
+		name string
+		v    float64
+	}{{"loss", l.Loss}, {"duplicate", l.Duplicate}, {"reorder", l.Reorder}} {
+		if !(pr.v >= 0 && pr.v <= 1) {
+			return fmt.Errorf("link %s probability %v: want a number from 0 to 1", pr.name, pr.v)
+		}
+	}
+	if l.Latency.Min < 0 || l.Latency.Max < l.Latency.Min {
+		return fmt.Errorf("link latency %v..%v: want 0 <= min <= max", l.Latency.Min, l.Latency.Max)
+	}
+	return nil
+}
+
+// Link returns the current link conditions.
+func (n *Network) Link() faults.Link { return n.policy.Load().link }
+
+// Reachable reports whether the switch currently forwards frames from node
+// from to node to (before random loss). Unknown nodes are unreachable; a
+// node always reaches itself.
+func (n *Network) Reachable(from, to string) bool {
+	t := n.table.Load()
+	f, ok1 := t.byName[from]
+	d, ok2 := t.byName[to]
+	if !ok1 || !ok2 {
+		return false
+	}
+	return f == d || !n.policy.Load().cuts(f, d)
+}
+
+// Isolated reports whether node can neither send frames to nor receive
+// frames from any other node. A node alone on the network, or an unknown
+// one, is not isolated.
+func (n *Network) Isolated(node string) bool {
+	t := n.table.Load()
+	p, ok := t.byName[node]
+	if !ok || len(t.ports) < 2 {
+		return false
+	}
+	pol := n.policy.Load()
+	for _, q := range t.ports {
+		if q != p && (!pol.cuts(p, q) || !pol.cuts(q, p)) {
+			return false
+		}
+	}
+	return true
+}
+
+// reportDrops emits an EventDrops for every link that dropped frames since
+// its last report. Callers hold n.mu.
+func (n *Network) reportDrops() {
+	if n.cfg.Events == nil {
+		return
+	}
+	t := n.table.Load()
+	for _, from := range t.ports {
+		for _, to := range t.ports {
+			if from == to {
+				continue
+			}
+			l := t.link(from, to)
+			pt, lo := l.partitioned.Load(), l.lost.Load()
+			if pt == l.reportedPartitioned && lo == l.reportedLost {
+				continue
+			}
+			n.emit(Event{Kind: EventDrops, From: from.node.Name, To: to.node.Name,
+				Partitioned: pt - l.reportedPartitioned, Lost: lo - l.reportedLost})
+			l.reportedPartitioned, l.reportedLost = pt, lo
+		}
+	}
+}
+
+func (n *Network) emit(e Event) {
+	if n.cfg.Events != nil {
+		n.cfg.Events(e)
+	}
+}
+
+func clonePartition(p faults.Partition) faults.Partition {
+	q := p
+	q.Groups = make([][]string, len(p.Groups))
+	for i, g := range p.Groups {
+		q.Groups[i] = slices.Clone(g)
+	}
+	q.From = slices.Clone(p.From)
+	q.To = slices.Clone(p.To)
+	return q
+}
