@@ -1,0 +1,108 @@
+package runner
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mvrun/multiverse/assertions"
+)
+
+// progressEvery is how often progress lines are printed when the progress
+// writer is not a terminal.
+const progressEvery = 10 * time.Second
+
+// progress prints seeds done/total, failing properties so far and an ETA:
+// one line rewritten in place on a terminal, else a line at most every
+// progressEvery (and at the end).
+type progress struct {
+	w     io.Writer
+	tty   bool
+	total int
+	start time.Time
+
+	mu       sync.Mutex
+	done     int
+	failing  int
+	lastLine time.Time
+	printed  bool
+}
+
+func newProgress(w io.Writer, total int, start time.Time) *progress {
+	return &progress{w: w, tty: isTerminal(w), total: total, start: start}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// seedDone counts a finished seed and prints progress.
+func (p *progress) seedDone(col *assertions.Collector) {
+	if p == nil || p.w == nil {
+		return
+	}
+	failing := 0
+	for _, pr := range col.Result().Properties {
+		if pr.Verdict == assertions.Fail {
+			failing++
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done++
+	p.failing = failing
+	now := time.Now()
+	if !p.tty && p.done < p.total && now.Sub(p.lastLine) < progressEvery {
+		return
+	}
+	p.lastLine = now
+	p.printLocked(now)
+}
+
+func (p *progress) printLocked(now time.Time) {
+	el := now.Sub(p.start)
+	eta := "?"
+	if p.done > 0 && p.done < p.total {
+		eta = (el / time.Duration(p.done) * time.Duration(p.total-p.done)).Round(time.Second).String()
+	} else if p.done >= p.total {
+		eta = "0s"
+	}
+	line := fmt.Sprintf("seeds %d/%d  failing properties so far: %d  elapsed %v  eta %s",
+		p.done, p.total, p.failing, el.Round(time.Second), eta)
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+	} else {
+		fmt.Fprintln(p.w, line)
+	}
+	p.printed = true
+}
+
+// finish ends the progress line on a terminal.
+func (p *progress) finish() {
+	if p == nil || p.w == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty && p.printed {
+		fmt.Fprintln(p.w)
+	}
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,0 +1,270 @@
+// Package runner runs an mvrun test: it fans a test out over seeds, runs the
+// phases of each seed on a [backend.Backend] (start services, wait for setup,
+// first commands, the fault phase with drivers and anytime commands, heal,
+// eventually and finally commands), feeds everything the nodes say into an
+// assertions collector, and writes each seed's artifacts.
+//
+// [Run] is the entry point; cmd/mvrun turns its [Outcome] into a report with
+// runner/report.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mvrun/multiverse/assertions"
+	"github.com/mvrun/multiverse/internal/seeds"
+	"github.com/mvrun/multiverse/runner/backend"
+	"github.com/mvrun/multiverse/specs"
+)
+
+// ErrInfrastructure is wrapped by errors that mean the run could not be
+// carried out at all: the backend is unavailable, Prepare failed, or no seed
+// could create its cluster. The CLI exits 3 on it.
+var ErrInfrastructure = errors.New("infrastructure error")
+
+// Built-in property ids the runner evaluates in every seed.
+const (
+	PropNoCrash    = "no node crashed unexpectedly"
+	PropSetup      = "setup completed"
+	PropTimeout    = "seed finished within timeout"
+	PropRecovered  = "services healthy after faults healed"
+	propCmdExitFmt = "workload command %s exited 0 at least once"
+)
+
+// PropCommandExited returns the id of the built-in property "workload command
+// name exited 0 at least once".
+func PropCommandExited(name string) string { return fmt.Sprintf(propCmdExitFmt, name) }
+
+// Options configures [Run].
+type Options struct {
+	Test    *specs.Test
+	Backend backend.Backend
+	// Seeds lists the root seeds to run. When empty, Count seeds are run,
+	// seed i being seeds.Nth(BaseSeed, i).
+	Seeds    []uint64
+	Count    int
+	BaseSeed uint64
+	// Jobs is how many seeds run at once; 0 means one per two cores, at
+	// least one.
+	Jobs int
+	// OutDir is the artifacts root; "" means .mvrun/runs/<timestamp>-<test>.
+	OutDir string
+	// Progress receives progress lines (normally stderr); nil means none.
+	Progress io.Writer
+	// Log receives logs; nil means slog.Default().
+	Log *slog.Logger
+	// Collector receives every SDK line and built-in evaluation; nil means
+	// a new one.
+	Collector *assertions.Collector
+	// SetupTimeout bounds the wait for antithesis_setup "complete" once the
+	// services are healthy; 0 means 30s (capped by the seed's timeout).
+	SetupTimeout time.Duration
+	// SkipPrepare skips Backend.Prepare and Sweep (for tests).
+	SkipPrepare bool
+}
+
+// Outcome is what a run produced.
+type Outcome struct {
+	Test     string
+	SpecFile string
+	Backend  string
+	BaseSeed uint64
+	OutDir   string
+	// Planned is how many seeds the run was asked for; Seeds holds the ones
+	// that finished (in seed index order).
+	Planned int
+	Seeds   []*SeedOutcome
+	Result  *assertions.Result
+	// Unsupported lists one line per fault kind the backend could not carry
+	// out, e.g. "clock_jump: not supported on process backend (3 actions in 2 seeds)".
+	Unsupported []string
+	// Cancelled is true when ctx ended before every seed finished.
+	Cancelled bool
+	Elapsed   time.Duration
+}
+
+// SeedOutcome is what one seed produced.
+type SeedOutcome struct {
+	Index int
+	Seed  uint64
+	Dir   string
+	// Err is an infrastructure error that cut the seed short (a cluster
+	// that could not be created or a service that could not start); nil
+	// otherwise. Property failures are not errors.
+	Err      error
+	TimedOut bool
+	// Faults is the fault log: every applied action with its outcome,
+	// without times, in order. Replays compare it.
+	Faults []string
+	// Failing lists the ids of the properties that failed in this seed.
+	Failing []string
+	Elapsed time.Duration
+	// unsupported counts unsupported actions by kind and error text.
+	unsupported map[string]int
+}
+
+// DefaultJobs returns the default number of concurrent seeds: one per two
+// cores, at least one.
+func DefaultJobs() int { return max(1, runtime.NumCPU()/2) }
+
+// DefaultOutDir returns .mvrun/runs/<timestamp>-<test> under dir.
+func DefaultOutDir(dir, test string, now time.Time) string {
+	return filepath.Join(dir, ".mvrun", "runs", now.UTC().Format("20060102-150405")+"-"+sanitize(test))
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// Run runs opts.Test over its seeds. It calls Backend.Sweep and
+// Backend.Prepare once, then runs the seeds, up to opts.Jobs at a time. A
+// seed that hangs past the test's seed timeout is a failure of the built-in
+// property "seed finished within timeout", never a hung run. When ctx ends,
+// Run stops every seed, closes their clusters, and returns the partial
+// outcome of the seeds that finished with Cancelled set and a nil error.
+//
+// Run returns an error wrapping [ErrInfrastructure] when the backend is
+// unusable; the outcome is then nil.
+func Run(ctx context.Context, opts Options) (*Outcome, error) {
+	start := time.Now()
+	t, b := opts.Test, opts.Backend
+	if t == nil || b == nil {
+		return nil, errors.New("runner: Options.Test and Options.Backend are required")
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	col := opts.Collector
+	if col == nil {
+		col = assertions.NewCollector()
+	}
+	list := opts.Seeds
+	if len(list) == 0 {
+		n := opts.Count
+		if n <= 0 {
+			n = max(t.Seeds, 1)
+		}
+		list = make([]uint64, n)
+		for i := range list {
+			list[i] = seeds.Nth(opts.BaseSeed, i)
+		}
+	}
+	jobs := opts.Jobs
+	if jobs <= 0 {
+		jobs = DefaultJobs()
+	}
+	jobs = min(jobs, len(list))
+	out := opts.OutDir
+	if out == "" {
+		out = DefaultOutDir(".", t.Name, start)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, fmt.Errorf("runner: artifacts directory: %w", err)
+	}
+	if abs, err := filepath.Abs(out); err == nil {
+		out = abs
+	}
+
+	if !opts.SkipPrepare {
+		if err := b.Available(ctx); err != nil {
+			return nil, fmt.Errorf("%w: backend %s is not available: %w", ErrInfrastructure, b.Name(), err)
+		}
+		if err := b.Sweep(ctx); err != nil {
+			return nil, fmt.Errorf("%w: backend %s: cleaning up after earlier runs: %w", ErrInfrastructure, b.Name(), err)
+		}
+		if err := b.Prepare(ctx, t, filepath.Join(out, "work")); err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%w: interrupted while preparing: %w", ErrInfrastructure, ctx.Err())
+			}
+			return nil, fmt.Errorf("%w: backend %s: preparing test %q: %w", ErrInfrastructure, b.Name(), t.Name, err)
+		}
+	}
+
+	prog := newProgress(opts.Progress, len(list), start)
+	defer prog.finish()
+
+	oc := &Outcome{
+		Test: t.Name, SpecFile: t.SpecFile, Backend: b.Name(), BaseSeed: opts.BaseSeed,
+		OutDir: out, Planned: len(list),
+	}
+	if len(opts.Seeds) > 0 {
+		oc.BaseSeed = opts.Seeds[0]
+	}
+	results := make([]*SeedOutcome, len(list))
+	idx := make(chan int)
+	var wg sync.WaitGroup
+	for range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range idx {
+				so := runSeed(ctx, seedConfig{
+					test: t, backend: b, index: i, seed: list[i], col: col, log: log,
+					dir: filepath.Join(out, "seed-"+fmt.Sprintf("%016x", list[i])), setupTimeout: opts.SetupTimeout,
+				})
+				if so == nil { // cancelled before it finished
+					continue
+				}
+				results[i] = so
+				prog.seedDone(col)
+			}
+		}()
+	}
+feed:
+	for i := range list {
+		select {
+		case idx <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(idx)
+	wg.Wait()
+
+	unsupported := map[string]int{}
+	unsupportedSeeds := map[string]int{}
+	infra := 0
+	for _, so := range results {
+		if so == nil {
+			continue
+		}
+		oc.Seeds = append(oc.Seeds, so)
+		for k, n := range so.unsupported {
+			unsupported[k] += n
+			unsupportedSeeds[k]++
+		}
+		if so.Err != nil {
+			infra++
+		}
+	}
+	oc.Cancelled = len(oc.Seeds) < len(list)
+	for _, k := range sortedKeys(unsupported) {
+		oc.Unsupported = append(oc.Unsupported, fmt.Sprintf("%s (%d actions in %d seeds)", k, unsupported[k], unsupportedSeeds[k]))
+	}
+	oc.Result = col.Result()
+	for _, so := range oc.Seeds {
+		so.Failing = oc.Result.FailingIn(so.Seed)
+	}
+	oc.Elapsed = time.Since(start)
+	if len(oc.Seeds) > 0 && infra == len(oc.Seeds) {
+		return oc, fmt.Errorf("%w: every seed failed to run; first: %w", ErrInfrastructure, oc.Seeds[0].Err)
+	}
+	return oc, nil
+}

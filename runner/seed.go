@@ -1,0 +1,445 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mvrun/multiverse/assertions"
+	"github.com/mvrun/multiverse/internal/seeds"
+	"github.com/mvrun/multiverse/runner/backend"
+	"github.com/mvrun/multiverse/specs"
+)
+
+// Timeouts the runner uses around a seed.
+const (
+	// closeTimeout bounds Cluster.Close.
+	closeTimeout = 30 * time.Second
+	// defaultSetupTimeout bounds the wait for antithesis_setup "complete".
+	defaultSetupTimeout = 30 * time.Second
+)
+
+// abandonGrace is how long a seed may take to wind down after its timeout
+// before the runner stops waiting for it and closes its cluster under it.
+// A variable so tests can shorten it.
+var abandonGrace = 15 * time.Second
+
+// errSeedTimeout is the cause of a seed context that ran past the test's
+// seed timeout.
+var errSeedTimeout = errors.New("seed timeout")
+
+// seedConfig is what one seed needs from the run.
+type seedConfig struct {
+	test         *specs.Test
+	backend      backend.Backend
+	index        int
+	seed         uint64
+	dir          string
+	col          *assertions.Collector
+	log          *slog.Logger
+	setupTimeout time.Duration
+}
+
+// seedRun is the state of one running seed. Fields under mu are written by
+// the backend's event callback and read by the phases.
+type seedRun struct {
+	cfg  seedConfig
+	t    *specs.Test
+	log  *slog.Logger
+	art  *artifacts
+	so   *SeedOutcome
+	cpre string // "seed 0x…: " for messages
+
+	mu        sync.Mutex
+	cl        backend.Cluster
+	changed   chan struct{} // closed and replaced whenever node or setup state changes
+	running   map[string]bool
+	exits     map[string][]backend.Event
+	crashes   []backend.Event
+	sdkNodes  map[string]bool // service nodes that announced the SDK
+	setupDone bool
+	setupEval bool // PropSetup evaluated
+	healthRan bool // PropRecovered evaluated
+	cmds      map[string]*cmdStats
+	oneshot   map[string]bool // services others wait on to complete successfully
+}
+
+// cmdStats counts the runs of one workload command in a seed.
+type cmdStats struct {
+	runs, ok int
+	codes    []int // exit codes of runs that ended, bounded
+}
+
+// runSeed runs one seed. It returns nil if ctx ended before the seed
+// finished (the seed is then not part of the outcome).
+func runSeed(ctx context.Context, cfg seedConfig) *SeedOutcome {
+	if ctx.Err() != nil {
+		return nil
+	}
+	start := time.Now()
+	t := cfg.test
+	so := &SeedOutcome{Index: cfg.index, Seed: cfg.seed, Dir: cfg.dir, unsupported: map[string]int{}}
+	s := &seedRun{
+		cfg: cfg, t: t, so: so,
+		log:      cfg.log.With("seed", seeds.Format(cfg.seed)),
+		cpre:     "seed " + seeds.Format(cfg.seed) + ": ",
+		changed:  make(chan struct{}),
+		running:  map[string]bool{},
+		exits:    map[string][]backend.Event{},
+		sdkNodes: map[string]bool{},
+		cmds:     map[string]*cmdStats{},
+		oneshot:  map[string]bool{},
+	}
+	for _, svc := range t.Project.Services {
+		for _, d := range svc.DependsOn {
+			if d.Condition == specs.ServiceCompletedSuccessfully {
+				s.oneshot[d.Service] = true
+			}
+		}
+	}
+	for _, c := range t.Workload {
+		s.cmds[c.Name] = &cmdStats{}
+	}
+	art, err := newArtifacts(cfg.dir, t.Duration)
+	if err != nil {
+		so.Err = err
+		so.Elapsed = time.Since(start)
+		return so
+	}
+	s.art = art
+
+	timeout := SeedTimeout(t)
+	sctx, cancel := context.WithTimeoutCause(ctx, timeout, errSeedTimeout)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.run(sctx)
+	}()
+	select {
+	case <-done:
+	case <-sctx.Done():
+		select {
+		case <-done:
+		case <-time.After(abandonGrace):
+			s.log.Error("seed did not wind down after its context ended; closing its cluster under it", "grace", abandonGrace)
+			s.art.note(s.now(), "runner", "seed did not stop within %v of its end; cluster closed under it", abandonGrace)
+		}
+	}
+	s.closeCluster()
+	timedOut := ctx.Err() == nil && errors.Is(context.Cause(sctx), errSeedTimeout)
+	if ctx.Err() != nil {
+		s.art.note(s.now(), "runner", "run cancelled; seed discarded")
+		s.art.close()
+		return nil
+	}
+	so.TimedOut = timedOut
+	if timedOut {
+		s.art.note(s.now(), "runner", "seed timed out after %v (seed_timeout)", timeout)
+	}
+	if so.Err == nil {
+		s.builtins(timedOut, timeout)
+		cfg.col.SeedDone(cfg.seed)
+	} else {
+		s.art.note(s.now(), "runner", "infrastructure error: %v", so.Err)
+	}
+	s.mu.Lock()
+	so.Faults = slices.Clone(s.art.faultLog)
+	s.mu.Unlock()
+	s.art.close()
+	so.Elapsed = time.Since(start)
+	return so
+}
+
+// SeedTimeout returns t's seed timeout, defaulting to 4×Duration + 60s.
+func SeedTimeout(t *specs.Test) time.Duration {
+	if t.SeedTimeout > 0 {
+		return t.SeedTimeout
+	}
+	return 4*t.Duration + time.Minute
+}
+
+// now returns the cluster's time, or 0 before it exists.
+func (s *seedRun) now() time.Duration {
+	s.mu.Lock()
+	cl := s.cl
+	s.mu.Unlock()
+	if cl == nil {
+		return 0
+	}
+	return cl.Now()
+}
+
+func (s *seedRun) closeCluster() {
+	s.mu.Lock()
+	cl := s.cl
+	s.mu.Unlock()
+	if cl == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	if err := cl.Close(ctx); err != nil {
+		s.log.Error("closing cluster", "err", err)
+		s.art.note(cl.Now(), "runner", "closing the cluster failed: %v", err)
+	}
+}
+
+// run is the body of a seed: its phases in order. It returns when they are
+// done, when one fails in a way that makes the rest meaningless, or when
+// ctx ends.
+func (s *seedRun) run(ctx context.Context) {
+	cl, err := s.cfg.backend.NewCluster(ctx, backend.ClusterConfig{
+		Test: s.t, Seed: s.cfg.seed, Index: s.cfg.index, Dir: s.cfg.dir,
+		Events: s.onEvent, Log: s.log,
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			s.so.Err = fmt.Errorf("%screating the cluster: %w", s.cpre, err)
+		}
+		return
+	}
+	s.mu.Lock()
+	s.cl = cl
+	s.mu.Unlock()
+
+	if err := s.startServices(ctx, cl); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		var ue *unhealthyError
+		if errors.As(err, &ue) {
+			// The system under test did not come up: a finding, not an
+			// infrastructure error.
+			s.evalSetup(false, map[string]any{"error": err.Error()})
+			return
+		}
+		s.so.Err = fmt.Errorf("%s%w", s.cpre, err)
+		return
+	}
+	s.waitSetup(ctx, cl)
+	if ctx.Err() != nil {
+		return
+	}
+	s.art.phase(cl.Now(), "first")
+	for _, c := range s.role(specs.RoleFirst) {
+		s.runCmd(ctx, cl, c, "", 0)
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	s.faultPhase(ctx, cl)
+	if ctx.Err() != nil {
+		return
+	}
+	s.art.phase(cl.Now(), "recover")
+	s.waitRecovered(ctx, cl)
+	s.art.phase(cl.Now(), "eventually")
+	for _, c := range s.role(specs.RoleEventually) {
+		s.runCmd(ctx, cl, c, "", 0)
+	}
+	s.art.phase(cl.Now(), "finally")
+	for _, c := range s.role(specs.RoleFinally) {
+		s.runCmd(ctx, cl, c, "", 0)
+	}
+	s.art.phase(cl.Now(), "done")
+}
+
+// role returns the test's workload commands of role r, in spec order.
+func (s *seedRun) role(r specs.Role) []*specs.Command {
+	var cs []*specs.Command
+	for _, c := range s.t.Workload {
+		if c.Role == r {
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
+
+// onEvent is the cluster's event callback.
+func (s *seedRun) onEvent(ev backend.Event) {
+	switch ev.Kind {
+	case backend.EventSDK:
+		s.cfg.col.Add(s.cfg.seed, ev.Node, ev.Proc, ev.LineNo, ev.Line)
+		s.art.sdk(ev)
+		setup, sdk := sniffLine(ev.Line)
+		if setup || sdk && ev.Proc == "" {
+			s.mu.Lock()
+			if setup {
+				s.setupDone = true
+			}
+			if sdk && ev.Proc == "" {
+				s.sdkNodes[ev.Node] = true
+			}
+			s.broadcastLocked()
+			s.mu.Unlock()
+		}
+	case backend.EventNodeStart:
+		s.art.node(ev)
+		s.mu.Lock()
+		s.running[ev.Node] = true
+		s.broadcastLocked()
+		s.mu.Unlock()
+	case backend.EventNodeExit:
+		s.art.node(ev)
+		s.mu.Lock()
+		s.running[ev.Node] = false
+		if len(s.exits[ev.Node]) < 100 {
+			s.exits[ev.Node] = append(s.exits[ev.Node], ev)
+		}
+		clean := ev.ExitCode == 0 && ev.Signal == "" && s.oneshot[ev.Node]
+		if !ev.Expected && !clean {
+			s.crashes = append(s.crashes, ev)
+		}
+		s.broadcastLocked()
+		s.mu.Unlock()
+	default:
+		s.art.note(ev.At, ev.Node, "unknown event kind %q", ev.Kind)
+	}
+}
+
+func (s *seedRun) broadcastLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// waitState waits until cond (called with mu held) is true, or ctx ends.
+func (s *seedRun) waitState(ctx context.Context, cond func() bool) error {
+	for {
+		s.mu.Lock()
+		ok, ch := cond(), s.changed
+		s.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// sniffLine reports whether an SDK line is antithesis_setup "complete" and
+// whether it is the SDK's hello (antithesis_sdk). The collector does the
+// real parsing; this only drives the setup phase.
+func sniffLine(line []byte) (setup, sdk bool) {
+	if !bytes.Contains(line, []byte(`"antithesis_s`)) {
+		return false, false
+	}
+	var m struct {
+		Setup *struct {
+			Status string `json:"status"`
+		} `json:"antithesis_setup"`
+		SDK json.RawMessage `json:"antithesis_sdk"`
+	}
+	if json.Unmarshal(line, &m) != nil {
+		return false, false
+	}
+	return m.Setup != nil && m.Setup.Status == "complete", m.SDK != nil
+}
+
+// evalSetup records the "setup completed" property once per seed.
+func (s *seedRun) evalSetup(ok bool, details map[string]any) {
+	s.mu.Lock()
+	done := s.setupEval
+	s.setupEval = true
+	s.mu.Unlock()
+	if done {
+		return
+	}
+	s.cfg.col.Builtin(s.cfg.seed, PropSetup, builtinAlways, ok, details)
+	if ok {
+		s.art.note(s.now(), "runner", "setup completed")
+	} else {
+		s.art.note(s.now(), "runner", "setup did not complete: %v", details)
+	}
+}
+
+// waitSetup waits for setup to complete: antithesis_setup "complete" from
+// any node when a service announced the SDK, else every service with a
+// healthcheck being healthy (startServices already waited for those).
+func (s *seedRun) waitSetup(ctx context.Context, cl backend.Cluster) {
+	s.art.phase(cl.Now(), "setup")
+	s.mu.Lock()
+	done, uses := s.setupDone, len(s.sdkNodes) > 0
+	s.mu.Unlock()
+	switch {
+	case done:
+		s.evalSetup(true, map[string]any{"via": "antithesis_setup"})
+		return
+	case !uses:
+		s.evalSetup(true, map[string]any{"via": "healthchecks"})
+		return
+	}
+	wait := s.cfg.setupTimeout
+	if wait <= 0 {
+		wait = defaultSetupTimeout
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	err := s.waitState(wctx, func() bool { return s.setupDone })
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		s.mu.Lock()
+		nodes := sortedKeys(s.sdkNodes)
+		s.mu.Unlock()
+		s.evalSetup(false, map[string]any{
+			"error":     fmt.Sprintf("no antithesis_setup \"complete\" within %v", wait),
+			"sdk_nodes": nodes,
+			"hint":      "a service that uses the SDK must call lifecycle.SetupComplete once it is ready",
+		})
+		return
+	}
+	s.evalSetup(true, map[string]any{"via": "antithesis_setup"})
+}
+
+// builtins evaluates the per-seed built-in properties.
+func (s *seedRun) builtins(timedOut bool, timeout time.Duration) {
+	col, seed := s.cfg.col, s.cfg.seed
+	s.mu.Lock()
+	crashes := slices.Clone(s.crashes)
+	setupEval := s.setupEval
+	cmds := map[string]cmdStats{}
+	for n, st := range s.cmds {
+		cmds[n] = *st
+	}
+	s.mu.Unlock()
+
+	if len(crashes) == 0 {
+		col.Builtin(seed, PropNoCrash, builtinAlways, true, nil)
+	} else {
+		c := crashes[0]
+		col.Builtin(seed, PropNoCrash, builtinAlways, false, map[string]any{
+			"node": c.Node, "exit_code": c.ExitCode, "signal": c.Signal,
+			"at": c.At.String(), "crashes": len(crashes),
+		})
+	}
+	if !setupEval {
+		s.evalSetup(false, map[string]any{"error": "the seed ended before setup completed"})
+	}
+	if timedOut {
+		col.Builtin(seed, PropTimeout, builtinAlways, false, map[string]any{
+			"seed_timeout": timeout.String(),
+			"hint":         "raise seed_timeout in the spec if the test is merely slow; otherwise replay the seed and look at timeline.txt for what hung",
+		})
+	} else {
+		col.Builtin(seed, PropTimeout, builtinAlways, true, nil)
+	}
+	for _, c := range s.t.Workload {
+		st := cmds[c.Name]
+		d := map[string]any{"runs": st.runs, "exited_0": st.ok}
+		if len(st.codes) > 0 {
+			d["exit_codes"] = st.codes
+		}
+		col.Builtin(seed, PropCommandExited(c.Name), builtinSometimes, st.ok > 0, d)
+	}
+}
