@@ -24,7 +24,7 @@ func leftovers(id string) error {
 	}
 	nss, _ := os.ReadDir("/run/netns")
 	for _, ns := range nss {
-		if strings.HasPrefix(ns.Name(), "mp"+id) {
+		if strings.HasPrefix(ns.Name(), netPrefixStart+id) {
 			found = append(found, "netns "+ns.Name())
 		}
 	}

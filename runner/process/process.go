@@ -81,7 +81,7 @@ func newRunID() string {
 	binary.LittleEndian.PutUint64(b[:8], uint64(os.Getpid()))
 	binary.LittleEndian.PutUint64(b[8:], uint64(time.Now().UnixNano()))
 	h := sha256.Sum256(b[:])
-	return fmt.Sprintf("%x", h[:3])
+	return fmt.Sprintf("%x", h[:3])[:runIDLen]
 }
 
 // RunID returns the id of the run this backend belongs to. Every node process

@@ -25,7 +25,7 @@ const childRunnerEnv = "MVRUN_PROCESS_TEST_CHILD_RUNNER"
 
 func TestMain(m *testing.M) {
 	MaybeRunShim()
-	if os.Getenv("MVRUN_REAL_NET") == "" {
+	if os.Getenv("MVRUN_FAKE_NET") != "" {
 		newClusterNet = newFakeNet
 		sweepNetworks = sweepFakeNets
 	}
@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if err := New(Options{}).Available(context.Background()); err != nil {
 		t.Skipf("skipping: %v", err)
@@ -240,5 +240,53 @@ func TestSweepAfterRunnerKilled(t *testing.T) {
 	}
 	if left != nil {
 		t.Errorf("after Sweep, the killed run left: %v", left)
+	}
+}
+
+func TestConcurrentClusters(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	b := New(Options{})
+	test := backendtest.NewTest([]string{"alpha", "beta"})
+	if err := b.Prepare(ctx, test, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	var hs []*backendtest.Harness
+	for i := 0; i < 2; i++ {
+		rec := &backendtest.Recorder{}
+		c, err := b.NewCluster(ctx, backend.ClusterConfig{Test: test, Seed: uint64(i), Index: i, Dir: t.TempDir(), Events: rec.Record})
+		if err != nil {
+			t.Fatalf("cluster %d: %v", i, err)
+		}
+		defer c.Close(ctx)
+		for _, s := range []string{"alpha", "beta"} {
+			if err := c.Start(ctx, s); err != nil {
+				t.Fatalf("cluster %d: %v", i, err)
+			}
+		}
+		hs = append(hs, &backendtest.Harness{T: t, Ctx: ctx, Cluster: c, Events: rec})
+	}
+	// A partition in one cluster does not touch the other.
+	if err := hs[0].Cluster.Apply(ctx, faults.Action{Kind: faults.ActPartition, Partition: &faults.Partition{
+		Kind: faults.PartitionIsolate, Groups: [][]string{{"alpha"}, {"beta"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if !hs[1].Reachable("tcp", "alpha", "beta", 30*time.Second) {
+		t.Errorf("cluster 1 is cut by cluster 0's partition")
+	}
+	if got, _ := hs[0].Dial("tcp", "alpha", "beta", "x"); got != "" {
+		t.Errorf("cluster 0's partition does not hold: %q", got)
+	}
+	if err := hs[0].Cluster.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !hs[1].Reachable("tcp", "beta", "alpha", 30*time.Second) {
+		t.Errorf("closing cluster 0 broke cluster 1")
+	}
+	if err := hs[1].Cluster.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := leftovers(b.RunID()); err != nil {
+		t.Errorf("left behind: %v", err)
 	}
 }

@@ -48,20 +48,27 @@ func (b *Backend) releaseRunDir() {
 }
 
 // netPrefix is the name prefix of the network devices and namespaces of the
-// cluster with the given index: "mp", the run id, the index in base 36.
+// cluster with the given index: "mvp", the run id, and the index as two
+// base-36 digits (modulo 36², far more clusters than ever run at once), 10
+// characters in all, the most runner/network allows.
 func (b *Backend) netPrefix(index int) string {
-	return "mp" + b.runID + strconv.FormatInt(int64(index), 36)
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+	i := index % (36 * 36)
+	return netPrefixStart + b.runID + string(digits[i/36]) + string(digits[i%36])
 }
 
+// netPrefixStart starts every network name of the process backend.
+const netPrefixStart = "mvp"
+
 // runIDLen is the length of a run id (hex digits).
-const runIDLen = 6
+const runIDLen = 5
 
 // runOfNetName returns the run id in a network name made by netPrefix.
 func runOfNetName(name string) (string, bool) {
-	if len(name) < 2+runIDLen || !strings.HasPrefix(name, "mp") {
+	if len(name) < len(netPrefixStart)+runIDLen || !strings.HasPrefix(name, netPrefixStart) {
 		return "", false
 	}
-	id := name[2 : 2+runIDLen]
+	id := name[len(netPrefixStart) : len(netPrefixStart)+runIDLen]
 	for _, r := range id {
 		if !strings.ContainsRune("0123456789abcdef", r) {
 			return "", false
