@@ -54,11 +54,16 @@ func (s *seedRun) faultPhase(ctx context.Context, cl backend.Cluster) {
 	pctx, stop := context.WithCancel(ctx)
 	start := cl.Now()
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := faults.Run(pctx, plan, cl, cl, logf); err != nil && pctx.Err() == nil {
+	faultsDone := make(chan struct{})
+	go func() {
+		// The plan runs to its end (its last actions, at Duration, undo
+		// its faults) rather than being cut when the drivers stop, so the
+		// fault log of a seed does not depend on which timer fires first.
+		defer close(faultsDone)
+		if err := faults.Run(ctx, plan, cl, cl, logf); err != nil && ctx.Err() == nil {
 			s.art.note(cl.Now(), "faults", "fault plan stopped: %v", err)
 		}
-	})
+	}()
 	wg.Go(func() { s.drivers(pctx, cl, rng) })
 	for _, a := range anytime {
 		wg.Go(func() {
@@ -75,6 +80,7 @@ func (s *seedRun) faultPhase(ctx context.Context, cl backend.Cluster) {
 	err := cl.Sleep(ctx, t.Duration)
 	stop()
 	wg.Wait()
+	<-faultsDone
 	if err != nil || ctx.Err() != nil {
 		return
 	}
