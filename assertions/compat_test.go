@@ -1,0 +1,303 @@
+package assertions
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const (
+	antithesisImport = "github.com/antithesishq/antithesis-sdk-go/"
+	mvrunImport      = "github.com/mvrun/multiverse/sdk/"
+)
+
+// TestCompatProgramsMatch keeps the two compat programs identical apart
+// from their import paths and the doc comment naming them.
+func TestCompatProgramsMatch(t *testing.T) {
+	body := func(dir string) string {
+		b, err := os.ReadFile(filepath.Join("testdata", "compat", dir, "main.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := strings.ReplaceAll(string(b), antithesisImport, mvrunImport)
+		_, rest, _ := strings.Cut(s, "\n// Run with")
+		return rest
+	}
+	if a, m := body("antithesis"), body("mvrun"); a == "" || a != m {
+		t.Fatal("testdata/compat/antithesis/main.go and testdata/compat/mvrun/main.go differ beyond their imports")
+	}
+}
+
+// TestCompatWithAntithesisSDK runs the same program built once with the
+// Antithesis Go SDK v0.8.0 and once with ours, twice each (runs "a" and "b"
+// stand for seeds 1 and 2), and requires the same verdicts and the same
+// antithesis_assert objects.
+func TestCompatWithAntithesisSDK(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds two Go programs; skipped with -short")
+	}
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		if goBin, err = exec.LookPath("go"); err != nil {
+			t.Skip("no go command to build the compat programs: ", err)
+		}
+	}
+	dir := t.TempDir()
+	type output struct {
+		res   *Result
+		lines [2][][]byte // per seed
+	}
+	run := func(prog, env, prefix string) output {
+		bin := filepath.Join(dir, prog)
+		build := exec.Command(goBin, "build", "-o", bin, "./testdata/compat/"+prog)
+		// Static, as services in FROM-scratch images are built; the
+		// Antithesis SDK then adds its "compiled with CGO" property, which
+		// the Collector must turn into a note.
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", prog, err, out)
+		}
+		var o output
+		c := NewCollector()
+		for i, arg := range []string{"a", "b"} {
+			seed := uint64(i + 1)
+			file := filepath.Join(dir, prog+"-"+arg+".jsonl")
+			cmd := exec.Command(bin, arg)
+			cmd.Env = append(cleanEnv(), env+"="+prefix+file)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%s %s: %v\n%s", prog, arg, err, out)
+			}
+			f, err := os.Open(file)
+			if err != nil {
+				t.Fatalf("%s %s wrote no output: %v", prog, arg, err)
+			}
+			sc := bufio.NewScanner(f)
+			sc.Buffer(nil, 1<<20)
+			for n := 1; sc.Scan(); n++ {
+				line := slices.Clone(sc.Bytes())
+				o.lines[i] = append(o.lines[i], line)
+				c.Add(seed, "node", "", n, line)
+			}
+			f.Close()
+			if err := sc.Err(); err != nil {
+				t.Fatal(err)
+			}
+			c.SeedDone(seed)
+		}
+		o.res = c.Result()
+		return o
+	}
+	ant := run("antithesis", "ANTITHESIS_SDK_LOCAL_OUTPUT", "")
+	our := run("mvrun", "MVRUN_SDK", "file:")
+
+	for name, o := range map[string]output{"antithesis": ant, "mvrun": our} {
+		if o.res.MalformedTotal != 0 || len(o.res.Lost) != 0 {
+			t.Errorf("%s: malformed %v lost %v", name, o.res.Malformed, o.res.Lost)
+		}
+	}
+	if len(ant.res.Notes) != 1 || !strings.Contains(ant.res.Notes[0], "CGO") || len(our.res.Notes) != 0 {
+		t.Errorf("notes: antithesis %q, mvrun %q; want only the Antithesis cgo note", ant.res.Notes, our.res.Notes)
+	}
+
+	// Verdicts, property by property.
+	a, m := byID(ant.res), byID(our.res)
+	for _, id := range slices.Sorted(mapsKeys(a, m)) {
+		pa, pm := a[id], m[id]
+		if pa == nil || pm == nil {
+			t.Errorf("%q: antithesis has it %t, mvrun has it %t", id, pa != nil, pm != nil)
+			continue
+		}
+		if ga, gm := comparable(pa), comparable(pm); !reflect.DeepEqual(ga, gm) {
+			t.Errorf("%q differs:\nantithesis %v\nmvrun      %v", id, ga, gm)
+		}
+	}
+	// Pin a few verdicts so the test fails if both sides go wrong alike.
+	wantVerdicts := map[string][]uint64{ // id -> failing seeds (nil: pass)
+		"Always pass":                           nil,
+		"Always never":                          {1, 2},
+		"Always mixed":                          {2},
+		"AlwaysOrUnreachable never":             nil,
+		"AlwaysOrUnreachable mixed":             {1},
+		"Sometimes mixed":                       nil,
+		"Sometimes never":                       {1, 2},
+		"Sometimes fail":                        {1, 2},
+		"Reachable never":                       {1, 2},
+		"Reachable mixed":                       nil,
+		"Unreachable never":                     nil,
+		"Unreachable mixed":                     {1},
+		"AlwaysGreaterThan fail":                {1, 2},
+		"SometimesLessThan pass":                nil,
+		"AlwaysSome mixed in process":           {1, 2},
+		"SometimesAll mixed":                    nil,
+		"SometimesAll fail":                     {1, 2},
+		"Always mixed in process":               {1, 2},
+		"SometimesGreaterThan mixed in process": nil,
+	}
+	for id, failing := range wantVerdicts {
+		if p := m[id]; p == nil || !slices.Equal(p.FailingSeeds, failing) || (p.Verdict == Fail) != (failing != nil) {
+			t.Errorf("%q: got %+v, want failing seeds %v", id, p, failing)
+		}
+	}
+	if !reflect.DeepEqual(ant.res.SetupDone, our.res.SetupDone) || len(our.res.SetupDone) != 2 {
+		t.Errorf("setup: antithesis %v, mvrun %v", ant.res.SetupDone, our.res.SetupDone)
+	}
+	if ea, em := events(ant.res), events(our.res); !reflect.DeepEqual(ea, em) || len(em) != 2 {
+		t.Errorf("events: antithesis %v, mvrun %v", ea, em)
+	}
+	// Guidance has no verdict and the SDKs may send it at different rates;
+	// the same ids must carry the same type and direction.
+	if ga, gm := guidanceKinds(ant.res), guidanceKinds(our.res); !reflect.DeepEqual(ga, gm) {
+		t.Errorf("guidance: antithesis %v, mvrun %v", ga, gm)
+	}
+
+	// Wire level: the antithesis_assert objects, field by field.
+	for i := range 2 {
+		wa, wm := asserts(t, ant.lines[i]), asserts(t, our.lines[i])
+		for _, k := range slices.Sorted(mapsKeys(wa, wm)) {
+			if !reflect.DeepEqual(wa[k], wm[k]) {
+				t.Errorf("seed %d, antithesis_assert %s:\nantithesis %v\nmvrun      %v", i+1, k, wa[k], wm[k])
+			}
+		}
+		va, vm := sdkLine(t, ant.lines[i]), sdkLine(t, our.lines[i])
+		if va["protocol_version"] != vm["protocol_version"] || !reflect.DeepEqual(va["language"], vm["language"]) ||
+			vm["sdk_version"] == nil || len(va) != len(vm) {
+			t.Errorf("seed %d antithesis_sdk: antithesis %v, mvrun %v", i+1, va, vm)
+		}
+	}
+}
+
+// cleanEnv is the test's environment without any SDK output setting.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "MVRUN_") && !strings.HasPrefix(kv, "ANTITHESIS_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func byID(r *Result) map[string]*Property {
+	m := map[string]*Property{}
+	for _, p := range r.Properties {
+		m[p.ID] = p
+	}
+	return m
+}
+
+func mapsKeys[V any](ms ...map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		seen := map[string]bool{}
+		for _, m := range ms {
+			for k := range m {
+				if !seen[k] {
+					seen[k] = true
+					if !yield(k) {
+						return
+					}
+				}
+			}
+		}
+	}
+}
+
+// comparable is p without what legitimately differs between the two
+// programs: the directory of the source file, and the line number in the
+// output (the Antithesis SDK writes one more line first when built without
+// cgo).
+func comparable(p *Property) compared {
+	q := compared{Property: *p}
+	q.Location.File = path.Base(q.Location.File)
+	q.FirstCounterexample = nil
+	if p.FirstCounterexample != nil {
+		cx := *p.FirstCounterexample
+		cx.Location.File = path.Base(cx.Location.File)
+		cx.LineNo = 0
+		q.Counterexample = &cx
+	}
+	return q
+}
+
+// compared is a Property with its counterexample inline, so a mismatch
+// prints it.
+type compared struct {
+	Property
+	Counterexample *Counterexample
+}
+
+func (c compared) String() string {
+	s := fmt.Sprintf("%+v", c.Property)
+	if c.Counterexample != nil {
+		s += fmt.Sprintf(" counterexample %+v", *c.Counterexample)
+	}
+	return s
+}
+
+func events(r *Result) []string {
+	var s []string
+	for _, e := range r.Events {
+		b, _ := json.Marshal(e.Value)
+		s = append(s, e.Name+" "+string(b))
+	}
+	return s
+}
+
+func guidanceKinds(r *Result) []string {
+	var s []string
+	for _, g := range r.Guidance {
+		s = append(s, g.ID+" "+g.GuidanceType+" "+map[bool]string{true: "max", false: "min"}[g.Maximize])
+	}
+	return s
+}
+
+// asserts decodes the antithesis_assert objects of lines, keyed by id, hit
+// and condition (each SDK sends each such combination once per process),
+// with location line and column dropped and the file cut to its base name.
+func asserts(t *testing.T, lines [][]byte) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for _, l := range lines {
+		var top map[string]map[string]any
+		d := json.NewDecoder(bytes.NewReader(l))
+		d.UseNumber()
+		if err := d.Decode(&top); err != nil {
+			continue // plain events need not be objects of objects
+		}
+		a := top["antithesis_assert"]
+		if a == nil || a["id"] == degradedProperty {
+			continue
+		}
+		if loc, ok := a["location"].(map[string]any); ok {
+			delete(loc, "begin_line")
+			delete(loc, "begin_column")
+			if f, ok := loc["file"].(string); ok {
+				loc["file"] = path.Base(f)
+			}
+		}
+		k, _ := json.Marshal([]any{a["id"], a["hit"], a["condition"]})
+		if _, dup := out[string(k)]; dup {
+			t.Errorf("%s sent twice in one process", k)
+		}
+		out[string(k)] = a
+	}
+	return out
+}
+
+func sdkLine(t *testing.T, lines [][]byte) map[string]any {
+	t.Helper()
+	var top map[string]map[string]any
+	if len(lines) == 0 || json.Unmarshal(lines[0], &top) != nil || top["antithesis_sdk"] == nil {
+		t.Fatalf("first line is not antithesis_sdk: %q", lines)
+	}
+	return top["antithesis_sdk"]
+}
