@@ -2,6 +2,7 @@ package specs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"go/build"
 	"go/parser"
@@ -68,20 +69,11 @@ func loadCompose(ctx context.Context, path, name string) (*Project, error) {
 		return nil, &composeError{err: err}
 	}
 	dir := filepath.Dir(abs)
-	opts := []cli.ProjectOptionsFn{
-		cli.WithWorkingDirectory(dir),
-		cli.WithOsEnv,
-		cli.WithEnvFiles(),
-		cli.WithDotEnv,
-	}
-	if n := loader.NormalizeProjectName(name); n != "" {
-		opts = append(opts, cli.WithName(n))
-	}
-	po, err := cli.NewProjectOptions([]string{abs}, opts...)
-	if err != nil {
-		return nil, &composeError{err: err}
-	}
-	cp, err := po.LoadProject(ctx)
+	// compose-go's consistency check insists on an image or build for every
+	// service, but mvrun also runs services that only name an
+	// x-mvrun.binary. So load without the check first, and then check again
+	// with a placeholder image for those services.
+	cp, err := loadComposeProject(ctx, []string{abs}, dir, name, false)
 	if err != nil {
 		return nil, &composeError{err: err}
 	}
@@ -91,15 +83,22 @@ func loadCompose(ctx context.Context, path, name string) (*Project, error) {
 	}
 	var bad []serviceError
 	byName := map[string]*Service{}
+	var binaryOnly []string
 	for _, name := range sortedKeys(cp.Services) {
 		s, errs := convertService(name, cp.Services[name], p.Dir)
 		for _, e := range errs {
 			bad = append(bad, serviceError{service: name, msg: e})
 		}
 		byName[name] = s
+		if s.Build == nil && s.Image == "" && s.Binary != "" {
+			binaryOnly = append(binaryOnly, name)
+		}
 	}
 	if len(bad) > 0 {
 		return nil, &composeError{services: bad}
+	}
+	if err := checkComposeConsistency(ctx, abs, dir, name, binaryOnly); err != nil {
+		return nil, &composeError{err: err}
 	}
 	for _, s := range byName {
 		// compose-go keeps optional (required: false) dependencies on
@@ -115,6 +114,53 @@ func loadCompose(ctx context.Context, path, name string) (*Project, error) {
 		p.Services = append(p.Services, byName[n])
 	}
 	return p, nil
+}
+
+// loadComposeProject loads compose files with interpolation from the OS
+// environment and dir/.env.
+func loadComposeProject(ctx context.Context, files []string, dir, name string, consistency bool) (*types.Project, error) {
+	opts := []cli.ProjectOptionsFn{
+		cli.WithWorkingDirectory(dir),
+		cli.WithOsEnv,
+		cli.WithEnvFiles(),
+		cli.WithDotEnv,
+		cli.WithConsistency(consistency),
+	}
+	if n := loader.NormalizeProjectName(name); n != "" {
+		opts = append(opts, cli.WithName(n))
+	}
+	po, err := cli.NewProjectOptions(files, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return po.LoadProject(ctx)
+}
+
+// checkComposeConsistency runs compose-go's consistency check (undefined
+// services, networks, volumes, ...) on the compose file, giving the
+// binaryOnly services a placeholder image through a temporary override
+// file.
+func checkComposeConsistency(ctx context.Context, file, dir, name string, binaryOnly []string) error {
+	files := []string{file}
+	if len(binaryOnly) > 0 {
+		var b strings.Builder
+		b.WriteString("services:\n")
+		for _, n := range binaryOnly {
+			fmt.Fprintf(&b, "  %s:\n    image: mvrun-binary-placeholder\n", strconv.Quote(n))
+		}
+		f, err := os.CreateTemp("", "mvrun-compose-override-*.yaml")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(f.Name())
+		_, werr := f.WriteString(b.String())
+		if err := errors.Join(werr, f.Close()); err != nil {
+			return err
+		}
+		files = append(files, f.Name())
+	}
+	_, err := loadComposeProject(ctx, files, dir, name, true)
+	return err
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -174,9 +220,18 @@ func convertService(name string, sc types.ServiceConfig, dir string) (*Service, 
 		if !isRemoteContext(ctxDir) && !filepath.IsAbs(ctxDir) {
 			ctxDir = filepath.Join(dir, ctxDir)
 		}
-		s.Build = &Build{Context: filepath.Clean(ctxDir), Dockerfile: b.Dockerfile, GoMain: isGoMain(ctxDir)}
 		if isRemoteContext(ctxDir) {
-			s.Build.Context = ctxDir
+			s.Build = &Build{Context: ctxDir, Dockerfile: b.Dockerfile}
+		} else {
+			ctxDir = filepath.Clean(ctxDir)
+			s.Build = &Build{Context: ctxDir, Dockerfile: b.Dockerfile, GoMain: isGoMain(ctxDir)}
+			// compose-go fills in "Dockerfile" whether or not there is one;
+			// a Go main package needs none.
+			if df := s.Build.Dockerfile; df != "" && !filepath.IsAbs(df) {
+				if _, err := os.Stat(filepath.Join(ctxDir, df)); err != nil {
+					s.Build.Dockerfile = ""
+				}
+			}
 		}
 	}
 	if ext, ok := sc.Extensions[mvrunExtension]; ok {

@@ -1,9 +1,11 @@
 package specs
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -44,11 +46,70 @@ func diagLine(d *hcl.Diagnostic) string {
 	return b.String()
 }
 
-// WriteText writes every diagnostic with a source excerpt and a caret under
-// the offending text, wrapped at width columns (0: no wrapping), with ANSI
-// colours when color is set.
+// WriteText writes every diagnostic with a source excerpt, wrapped at width
+// columns (0: no wrapping). With color, the offending text is highlighted
+// with ANSI codes; without, a line of carets under the excerpt marks it.
 func (e *DiagnosticsError) WriteText(w io.Writer, width uint, color bool) error {
-	return hcl.NewDiagnosticTextWriter(w, e.Files, width, color).WriteDiagnostics(e.Diags)
+	if color {
+		return hcl.NewDiagnosticTextWriter(w, e.Files, width, color).WriteDiagnostics(e.Diags)
+	}
+	for _, d := range e.Diags {
+		var b bytes.Buffer
+		if err := hcl.NewDiagnosticTextWriter(&b, e.Files, width, false).WriteDiagnostic(d); err != nil {
+			return err
+		}
+		out := b.String()
+		if f := e.Files[subjectFile(d)]; f != nil && f.Bytes != nil {
+			out = insertCarets(out, f.Bytes, *d.Subject)
+		}
+		if _, err := io.WriteString(w, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func subjectFile(d *hcl.Diagnostic) string {
+	if d.Subject == nil {
+		return ""
+	}
+	return d.Subject.Filename
+}
+
+// insertCarets adds a line of carets under the excerpt line where r starts
+// in a diagnostic rendered by hcl's text writer (which prints excerpt lines
+// as "%4d: source").
+func insertCarets(out string, src []byte, r hcl.Range) string {
+	if r.Start.Byte < 0 || r.Start.Byte > len(src) {
+		return out
+	}
+	prefix := fmt.Sprintf("%4d: ", r.Start.Line)
+	i := strings.Index(out, "\n"+prefix)
+	if i < 0 {
+		return out
+	}
+	eol := strings.IndexByte(out[i+1:], '\n')
+	if eol < 0 {
+		return out
+	}
+	eol += i + 1
+	lineStart := bytes.LastIndexByte(src[:r.Start.Byte], '\n') + 1
+	lineEnd := len(src)
+	if j := bytes.IndexByte(src[r.Start.Byte:], '\n'); j >= 0 {
+		lineEnd = r.Start.Byte + j
+	}
+	end := min(max(r.End.Byte, r.Start.Byte), lineEnd)
+	n := max(utf8.RuneCount(src[r.Start.Byte:end]), 1)
+	var pad strings.Builder
+	pad.WriteString(strings.Repeat(" ", len(prefix)))
+	for _, c := range string(src[lineStart:r.Start.Byte]) {
+		if c == '\t' {
+			pad.WriteRune('\t')
+		} else {
+			pad.WriteRune(' ')
+		}
+	}
+	return out[:eol+1] + pad.String() + strings.Repeat("^", n) + "\n" + out[eol+1:]
 }
 
 // Unwrap returns the individual diagnostics as errors, so errors.As can

@@ -150,7 +150,7 @@ func decodePartitionBlock(block *hcl.Block) (*faults.PartitionConfig, []serviceR
 		}
 	}
 	if a := content.Attributes["heal_after"]; a != nil {
-		if r, ok := decodeRange(a, &diags); ok {
+		if r, ok := decodeRange(a, true, &diags); ok {
 			c.HealAfter = r
 		}
 	}
@@ -188,7 +188,7 @@ func decodeLinkBlock(block *hcl.Block) (*faults.LinkConfig, []serviceRef, hcl.Di
 	c := &faults.LinkConfig{}
 	var refs []serviceRef
 	if a := content.Attributes["latency"]; a != nil {
-		if r, ok := decodeRange(a, &diags); ok {
+		if r, ok := decodeRange(a, false, &diags); ok {
 			c.Latency = r
 		}
 	}
@@ -229,7 +229,7 @@ func decodeKillBlock(block *hcl.Block) (*faults.KillConfig, []serviceRef, hcl.Di
 		}
 	}
 	if a := content.Attributes["restart_after"]; a != nil {
-		if r, ok := decodeRange(a, &diags); ok {
+		if r, ok := decodeRange(a, false, &diags); ok {
 			c.RestartAfter = r
 		}
 	}
@@ -250,7 +250,7 @@ func decodePauseBlock(block *hcl.Block) (*faults.PauseConfig, []serviceRef, hcl.
 		}
 	}
 	if a := content.Attributes["duration"]; a != nil {
-		if r, ok := decodeRange(a, &diags); ok {
+		if r, ok := decodeRange(a, true, &diags); ok {
 			c.Duration = r
 		}
 	}
@@ -308,8 +308,12 @@ func faultKinds(cfg faults.Config) []string {
 }
 
 // checkFaultNodes reports fault kinds that cannot act on the services they
-// cover: the checks that need the compose project.
-func checkFaultNodes(cfg faults.Config, all []string, ranges map[string]hcl.Range) hcl.Diagnostics {
+// cover: the checks that need the compose project. A partition block
+// without kinds gets every shape the covered services allow, so the
+// decoded config says exactly what will be drawn. faultsRange is the faults
+// block header, for problems [faults.Config.Check] finds that the decoder
+// did not.
+func checkFaultNodes(cfg *faults.Config, all []string, ranges map[string]hcl.Range, faultsRange hcl.Range) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	count := func(services []string) int {
 		if len(services) == 0 {
@@ -319,15 +323,24 @@ func checkFaultNodes(cfg faults.Config, all []string, ranges map[string]hcl.Rang
 	}
 	if c := cfg.Partition; c != nil {
 		n := count(c.Services)
-		kinds := c.Kinds
-		if len(kinds) == 0 {
-			kinds = []faults.PartitionKind{faults.PartitionHalves}
-		}
-		for _, k := range kinds {
-			if m := partitionMinNodes[k]; n < m {
+		if len(c.Kinds) == 0 {
+			for _, k := range []faults.PartitionKind{faults.PartitionHalves, faults.PartitionIsolate, faults.PartitionBridge, faults.PartitionMajorities} {
+				if n >= partitionMinNodes[k] {
+					c.Kinds = append(c.Kinds, k)
+				}
+			}
+			if len(c.Kinds) == 0 {
 				diags = append(diags, diag(ranges[faults.KindPartition], "Too few services to partition",
-					"A %s partition needs at least %d services and this one covers %d (%s); add services or drop the kind.",
-					k, m, n, strings.Join(coverage(c.Services, all), ", ")))
+					"A partition needs at least 2 services and this one covers %d (%s); add services or remove the partition block.",
+					n, strings.Join(coverage(c.Services, all), ", ")))
+			}
+		} else {
+			for _, k := range c.Kinds {
+				if m := partitionMinNodes[k]; n < m {
+					diags = append(diags, diag(ranges[faults.KindPartition], "Too few services to partition",
+						"A %s partition needs at least %d services and this one covers %d (%s); add services or drop the kind.",
+						k, m, n, strings.Join(coverage(c.Services, all), ", ")))
+				}
 			}
 		}
 	}
@@ -343,6 +356,15 @@ func checkFaultNodes(cfg faults.Config, all []string, ranges map[string]hcl.Rang
 	}
 	if c := cfg.Pause; c != nil {
 		keepUp(faults.KindPause, c.Services)
+	}
+	if diags.HasErrors() {
+		return diags
+	}
+	// The faults package has the last word on what it can schedule.
+	if err := cfg.Check(all); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			diags = append(diags, diag(faultsRange, "Unusable fault settings", "%s.", strings.TrimSuffix(line, ".")))
+		}
 	}
 	return diags
 }

@@ -128,15 +128,19 @@ func checkCompose(ctx context.Context, decl *testDecl) hcl.Diagnostics {
 	names := p.ServiceNames()
 	for _, ref := range decl.refs {
 		if p.Service(ref.name) == nil {
+			hint := ""
+			if s := suggest(ref.name, names); s != "" {
+				hint = fmt.Sprintf(" Did you mean %q?", s)
+			}
 			diags = append(diags, diag(ref.rng, "Unknown service",
-				"The %s names service %q, but %s has no such service; it has %s.",
-				ref.what, ref.name, rel, strings.Join(names, ", ")))
+				"The %s names service %q, but %s has no such service; it has %s.%s",
+				ref.what, ref.name, rel, strings.Join(names, ", "), hint))
 		}
 	}
 	if diags.HasErrors() {
 		return diags
 	}
-	return checkFaultNodes(t.Faults, names, decl.faultRanges)
+	return checkFaultNodes(&t.Faults, names, decl.faultRanges, decl.faultsRange)
 }
 
 // sortDiags orders diagnostics by file and position, so output does not
@@ -153,4 +157,38 @@ func sortDiags(diags hcl.Diagnostics) {
 		}
 		return a.Start.Byte < b.Start.Byte
 	})
+}
+
+// suggest returns the candidate closest to name by edit distance, if it is
+// close enough to be a likely typo.
+func suggest(name string, candidates []string) string {
+	best, bestDist := "", 3
+	for _, c := range candidates {
+		if d := editDistance(name, c); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in runes.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
 }

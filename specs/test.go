@@ -67,6 +67,7 @@ type testDecl struct {
 	composeRange hcl.Range // the compose attribute's value, or the block header
 	refs         []serviceRef
 	faultRanges  map[string]hcl.Range // fault kind -> its block header
+	faultsRange  hcl.Range            // the faults block header
 }
 
 // decodeTestBlock decodes one test block. It checks everything that needs
@@ -180,6 +181,7 @@ func decodeTestBlock(block *hcl.Block, specFile, dir string) (*testDecl, hcl.Dia
 		decl.refs = append(decl.refs, refs...)
 	}
 	if faultsBlock != nil {
+		decl.faultsRange = faultsBlock.DefRange
 		refs, d := decodeFaultsBlock(faultsBlock, &t.Faults, decl.faultRanges)
 		diags = append(diags, d...)
 		decl.refs = append(decl.refs, refs...)

@@ -100,12 +100,16 @@ func decodeDuration(a *hcl.Attribute, positive bool, diags *hcl.Diagnostics) (ti
 }
 
 // decodeRange reads a duration range "1s..8s" or a single duration "5s".
-func decodeRange(a *hcl.Attribute, diags *hcl.Diagnostics) (faults.Range, bool) {
+// With positive set, "0s" is rejected.
+func decodeRange(a *hcl.Attribute, positive bool, diags *hcl.Diagnostics) (faults.Range, bool) {
 	s, ok := decodeString(a, diags)
 	if !ok {
 		return faults.Range{}, false
 	}
 	r, detail := parseRange(s)
+	if detail == "" && positive && r.Max == 0 {
+		detail = "must be longer than zero, as in \"1s..8s\"."
+	}
 	if detail != "" {
 		*diags = append(*diags, diag(a.Expr.Range(), "Invalid duration range",
 			"%s: %s", a.Name, detail))

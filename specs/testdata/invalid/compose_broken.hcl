@@ -1,0 +1,10 @@
+test "bank" {
+  compose = "broken.compose.yaml"
+
+  workload {
+    first "init" {
+      service = "kv1"
+      command = ["/bin/client"]
+    }
+  }
+}

@@ -1,0 +1,10 @@
+test "bank" {
+  compose = "nope.yaml"
+
+  workload {
+    first "init" {
+      service = "client"
+      command = ["/bin/client"]
+    }
+  }
+}

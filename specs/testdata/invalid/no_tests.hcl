@@ -1,0 +1,1 @@
+# A spec with nothing in it.

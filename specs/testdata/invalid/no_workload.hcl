@@ -1,0 +1,10 @@
+test "bank" {
+  compose = "compose.yaml"
+}
+
+test "empty" {
+  compose = "compose.yaml"
+
+  workload {
+  }
+}

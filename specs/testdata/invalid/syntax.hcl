@@ -1,0 +1,4 @@
+test "bank" {
+  compose = "compose.yaml"
+  seeds = 
+}

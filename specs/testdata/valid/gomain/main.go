@@ -1,0 +1,4 @@
+// Command gomain is a stand-in service for the specs tests.
+package main
+
+func main() {}

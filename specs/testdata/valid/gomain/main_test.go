@@ -1,0 +1,1 @@
+package main_test
