@@ -390,3 +390,11 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkLoad(b *testing.B) {
+	for b.Loop() {
+		if _, err := Load(context.Background(), "testdata/valid/full.hcl"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,10 @@
+test "bank" {
+  compose = "undefined.compose.yaml"
+
+  workload {
+    first "init" {
+      service = "app"
+      command = ["/bin/app"]
+    }
+  }
+}
