@@ -1,0 +1,200 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// copyModule copies testdata/<name> into a temporary directory (the catalog
+// writes into it) and points its replace directive at this repository's sdk.
+func copyModule(t *testing.T, name string) string {
+	t.Helper()
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go command not found; go/packages needs it")
+	}
+	src := filepath.Join("testdata", name)
+	dst := filepath.Join(t.TempDir(), name)
+	sdk, err := filepath.Abs(filepath.Join("..", "..", "sdk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		out := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(out, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if d.Name() == "go.mod" {
+			data = bytes.ReplaceAll(data, []byte("../../../../sdk"), []byte(sdk))
+		}
+		return os.WriteFile(out, data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := Main(context.Background(), args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestGenerate(t *testing.T) {
+	dir := copyModule(t, "mod")
+	code, _, stderr := run(t, "-C", dir, "./...")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	gen := filepath.Join(dir, "cmd", "app", DefaultOutput)
+	data, err := os.ReadFile(gen)
+	if err != nil {
+		t.Fatalf("no catalog for cmd/app: %v (stderr %s)", err, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cmd", "tool", DefaultOutput)); !os.IsNotExist(err) {
+		t.Errorf("a catalog was written for cmd/tool, which has no assertions (stat: %v)", err)
+	}
+	got := strings.ReplaceAll(string(data), dir, "$MOD")
+	golden := filepath.Join("testdata", "app.golden")
+	if *update {
+		os.WriteFile(golden, []byte(got), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("generated catalog differs from %s (rerun with -update if intended)\ngot:\n%s", golden, got)
+	}
+
+	// Running it again over its own output gives the same file.
+	if code, _, stderr := run(t, "-C", dir); code != 0 {
+		t.Fatalf("second run: exit %d\n%s", code, stderr)
+	}
+	again, _ := os.ReadFile(gen)
+	if !bytes.Equal(again, data) {
+		t.Errorf("second run changed the catalog")
+	}
+}
+
+// TestRegistrationsReachTheWire builds the program with its catalog and
+// checks that every call site is registered at startup, hit=false, with the
+// location the runtime reports when the assertion is evaluated.
+func TestRegistrationsReachTheWire(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a program")
+	}
+	dir := copyModule(t, "mod")
+	if code, _, stderr := run(t, "-C", dir, "./..."); code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	out := filepath.Join(t.TempDir(), "sdk.jsonl")
+	cmd := exec.Command("go", "run", "./cmd/app")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "MVRUN_SDK=file:"+out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go run: %v\n%s", err, b)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	registered := map[string]string{} // message → location of the registration
+	evaluated := map[string]string{}
+	for _, l := range lines[1:] {
+		if !strings.HasPrefix(l, `{"antithesis_assert"`) {
+			continue
+		}
+		msg := between(l, `"message":"`, `"`)
+		loc := between(l, `"location":{`, `}`)
+		loc = loc[:strings.Index(loc, `,"begin_column"`)]
+		if strings.Contains(l, `"hit":false`) {
+			registered[msg] = loc
+		} else {
+			evaluated[msg] = loc
+		}
+	}
+	for _, msg := range []string{"lib: balance never negative", "lib: never called", "args present", "never true", "nested closure", "some bool"} {
+		if _, ok := registered[msg]; !ok {
+			t.Errorf("%q not registered; lines:\n%s", msg, data)
+		}
+	}
+	if len(evaluated) == 0 {
+		t.Fatal("no evaluations")
+	}
+	for msg, loc := range evaluated {
+		if registered[msg] != loc {
+			t.Errorf("%q: registered at %s, evaluated at %s", msg, registered[msg], loc)
+		}
+	}
+}
+
+func between(s, start, end string) string {
+	i := strings.Index(s, start)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(start):]
+	if j := strings.Index(s, end); j >= 0 {
+		return s[:j]
+	}
+	return s
+}
+
+func TestNonConstantMessage(t *testing.T) {
+	dir := copyModule(t, "bad")
+	code, _, stderr := run(t, "-C", dir, "./...")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr)
+	}
+	want := filepath.Join(dir, "cmd", "bad", "main.go") + ":13:22: assert.Always: the message must be a constant string"
+	if !strings.Contains(stderr, want) {
+		t.Errorf("stderr = %q, want it to contain %q", stderr, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cmd", "bad", DefaultOutput)); !os.IsNotExist(err) {
+		t.Errorf("a catalog was written despite the error")
+	}
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"unknown flag", []string{"-x"}, 2},
+		{"help", []string{"-h"}, 0},
+	}
+	for _, tt := range tests {
+		if code, _, _ := run(t, tt.args...); code != tt.want {
+			t.Errorf("%s: exit %d, want %d", tt.name, code, tt.want)
+		}
+	}
+}
+
+func TestNoMainPackage(t *testing.T) {
+	dir := copyModule(t, "mod")
+	code, _, stderr := run(t, "-C", dir, "./lib")
+	if code != 1 || !strings.Contains(stderr, "no main package") {
+		t.Errorf("exit %d, stderr %q; want 1 and 'no main package'", code, stderr)
+	}
+}
