@@ -44,6 +44,10 @@ type Options struct {
 	Clean func(ctx context.Context) error
 	// Timeout bounds the whole suite; 0 means 5 minutes.
 	Timeout time.Duration
+	// Program, if set, returns the argv[0] that runs the echo program inside
+	// service's node; the default is "/bin/<service>", which the process
+	// backend maps to the service's built program.
+	Program func(service string) string
 }
 
 // EchoDir returns the absolute path of the echo service's Go main package.
@@ -123,6 +127,16 @@ type Harness struct {
 	Ctx     context.Context
 	Cluster backend.Cluster
 	Events  *Recorder
+	// Program returns the argv[0] of the echo program in a node; nil means
+	// "/bin/<service>".
+	Program func(service string) string
+}
+
+func (h *Harness) program(service string) string {
+	if h.Program != nil {
+		return h.Program(service)
+	}
+	return "/bin/" + service
 }
 
 // Exec runs the echo program's subcommand args in service and returns the
@@ -132,7 +146,7 @@ func (h *Harness) Exec(service, name string, env map[string]string, args ...stri
 	var out, errb bytes.Buffer
 	res, err := h.Cluster.Exec(h.Ctx, backend.ExecRequest{
 		Service: service, Name: name, Env: env,
-		Argv:   append([]string{"/bin/" + service}, args...),
+		Argv:   append([]string{h.program(service)}, args...),
 		Stdout: &out, Stderr: &errb,
 	})
 	if err != nil {
@@ -241,6 +255,7 @@ func Run(t *testing.T, b backend.Backend, opts Options) {
 	})
 
 	h := Boot(t, ctx, b, test)
+	h.Program = opts.Program
 	a, bb, g := Services[0], Services[1], Services[2]
 	for _, s := range Services {
 		if !h.Reachable("tcp", Services[(slices.Index(Services, s)+1)%len(Services)], s, 60*time.Second) {
@@ -333,7 +348,7 @@ func Run(t *testing.T, b backend.Backend, opts Options) {
 			cctx, ccancel := context.WithTimeout(ctx, 500*time.Millisecond)
 			defer ccancel()
 			start := time.Now()
-			_, err := h.Cluster.Exec(cctx, backend.ExecRequest{Service: bb, Name: "sleeper", Argv: []string{"/bin/" + bb, "sleep", "1h"}})
+			_, err := h.Cluster.Exec(cctx, backend.ExecRequest{Service: bb, Name: "sleeper", Argv: []string{h.program(bb), "sleep", "1h"}})
 			if err == nil {
 				t.Errorf("Exec outlived its context without an error")
 			}
