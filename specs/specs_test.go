@@ -398,3 +398,20 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 }
+
+// TestExamples loads every spec under examples/, so a schema change that
+// breaks a shipped example fails here.
+func TestExamples(t *testing.T) {
+	files, err := filepath.Glob("../examples/*/*.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Skip("no example specs in ../examples")
+	}
+	for _, path := range files {
+		if _, err := Load(context.Background(), path); err != nil {
+			t.Errorf("%s:\n%v", path, err)
+		}
+	}
+}
