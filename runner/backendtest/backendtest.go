@@ -367,19 +367,28 @@ func Run(t *testing.T, b backend.Backend, opts Options) {
 				t.Errorf("no antithesis_setup SDK event from node %s's service process", s)
 			}
 		}
-		res, _, errs := h.Exec(g, "probe", nil, "sdk", "5")
-		if res.ExitCode != 0 {
-			t.Fatalf("sdk command: exit %d: %s", res.ExitCode, errs)
-		}
-		probe := func(e backend.Event) bool { return e.Kind == backend.EventSDK && e.Proc == "probe" }
-		evs := h.Events.WaitFor(10*time.Second, 5, probe)
-		if len(evs) != 5 {
-			t.Fatalf("%d SDK events from the probe command, want 5: %v", len(evs), evs)
-		}
-		for i, e := range evs {
-			want := fmt.Sprintf(`{"probe":{"i":%d}}`, i+1)
-			if e.Node != g || string(e.Line) != want || e.LineNo != i+1 {
-				t.Errorf("event %d: node %q line %q lineno %d, want %q %q %d", i, e.Node, e.Line, e.LineNo, g, want, i+1)
+		for _, tt := range []struct {
+			name string
+			args []string
+		}{
+			{"probe", []string{"sdk", "5"}},
+			{"partial", []string{"sdk", "5", "partial"}}, // last line without newline
+		} {
+			res, _, errs := h.Exec(g, tt.name, nil, tt.args...)
+			if res.ExitCode != 0 {
+				t.Fatalf("%v: exit %d: %s", tt.args, res.ExitCode, errs)
+			}
+			probe := func(e backend.Event) bool { return e.Kind == backend.EventSDK && e.Proc == tt.name }
+			evs := h.Events.WaitFor(10*time.Second, 5, probe)
+			if len(evs) != 5 {
+				t.Errorf("%v: %d SDK events, want 5: %v", tt.args, len(evs), evs)
+				continue
+			}
+			for i, e := range evs {
+				want := fmt.Sprintf(`{"probe":{"i":%d}}`, i+1)
+				if e.Node != g || string(e.Line) != want || e.LineNo != i+1 {
+					t.Errorf("%v: event %d: node %q line %q lineno %d, want %q %q %d", tt.args, i, e.Node, e.Line, e.LineNo, g, want, i+1)
+				}
 			}
 		}
 	})

@@ -361,7 +361,8 @@ func (n *node) kill(ctx context.Context) error {
 // compose directory; otherwise the host path, or PATH for a bare name.
 //
 // The command's SDK output goes to sdk/<service>.<name>.<n>.jsonl and is
-// delivered as events with Proc = req.Name. Its seed, MVRUN_SEED, is derived
+// delivered as events with Proc = req.Name ("exec" if empty). Commands run
+// whether or not the node's service process is running or paused. Its seed, MVRUN_SEED, is derived
 // from the cluster's seed and "exec/<service>/<name>/<n>" unless req.Env sets
 // it. When ctx ends, the command's process group is killed.
 func (c *Cluster) Exec(ctx context.Context, req backend.ExecRequest) (backend.ExecResult, error) {
@@ -396,7 +397,8 @@ func (c *Cluster) Exec(ctx context.Context, req backend.ExecRequest) (backend.Ex
 		env[kk] = v
 	}
 	c.sdkEnv(env, req.Service, file)
-	tail := newTailer(file, req.Service, req.Name, c.emit)
+	// Proc is never "" for an exec: that would read as the service itself.
+	tail := newTailer(file, req.Service, name, c.emit)
 	defer tail.close()
 	stdout, stderr := req.Stdout, req.Stderr
 	if stdout == nil {

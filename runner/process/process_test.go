@@ -290,3 +290,64 @@ func TestConcurrentClusters(t *testing.T) {
 		t.Errorf("left behind: %v", err)
 	}
 }
+
+func TestStartErrors(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "svc")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	test := backendtest.NewTest([]string{"solo"})
+	test.Project.Services[0].Build = nil
+	test.Project.Services[0].Binary = script
+	b := New(Options{})
+	if err := b.Prepare(ctx, test, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("program gone after Prepare", func(t *testing.T) {
+		c, err := b.NewCluster(ctx, backend.ClusterConfig{Test: test, Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		os.Rename(script, script+".moved")
+		defer os.Rename(script+".moved", script)
+		err = c.Start(ctx, "solo")
+		if err == nil || !strings.Contains(err.Error(), `service "solo"`) || !strings.Contains(err.Error(), "no such file") {
+			t.Errorf("Start of a missing program: %v, want an error naming the service and the missing file", err)
+		}
+	})
+	t.Run("unknown service", func(t *testing.T) {
+		c, err := b.NewCluster(ctx, backend.ClusterConfig{Test: test, Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		if err := c.Start(ctx, "nope"); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+			t.Errorf("Start of an unknown service: %v", err)
+		}
+		if err := c.Start(ctx, "solo"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(ctx, "solo"); err == nil || !strings.Contains(err.Error(), "already running") {
+			t.Errorf("second Start: %v, want an already-running error", err)
+		}
+	})
+	t.Run("NewCluster fails cleanly", func(t *testing.T) {
+		other := backendtest.NewTest([]string{"solo", "unprepared"})
+		other.Project.Services[0] = test.Project.Services[0]
+		_, err := b.NewCluster(ctx, backend.ClusterConfig{Test: other, Dir: t.TempDir()})
+		if err == nil || !strings.Contains(err.Error(), `"unprepared"`) {
+			t.Fatalf("NewCluster with an unprepared service: %v", err)
+		}
+		if err := leftovers(b.RunID()); err != nil {
+			t.Errorf("failed NewCluster left behind: %v", err)
+		}
+	})
+	if err := leftovers(b.RunID()); err != nil {
+		t.Errorf("left behind: %v", err)
+	}
+}

@@ -49,9 +49,15 @@ func main() {
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		time.Sleep(time.Hour)
 	case "sdk":
+		// "sdk N" writes N lines; "sdk N partial" leaves the last one
+		// without its newline, as a process that dies mid-line would.
 		n, _ := strconv.Atoi(arg(1))
 		for i := 1; i <= n; i++ {
-			sdk(fmt.Sprintf(`{"probe":{"i":%d}}`, i))
+			line := fmt.Sprintf(`{"probe":{"i":%d}}`, i)
+			if i < n || len(args) < 3 {
+				line += "\n"
+			}
+			sdk(line)
 		}
 	case "env":
 		fmt.Println(os.Getenv(arg(1)))
@@ -87,7 +93,8 @@ func fail(code int, format string, args ...any) {
 	os.Exit(code)
 }
 
-// sdk appends one line to the SDK output file, in one write.
+// sdk appends line (which carries its own newline) to the SDK output file,
+// in one write.
 func sdk(line string) {
 	path := os.Getenv("ANTITHESIS_SDK_LOCAL_OUTPUT")
 	if p, ok := strings.CutPrefix(os.Getenv("MVRUN_SDK"), "file:"); ok {
@@ -101,7 +108,7 @@ func sdk(line string) {
 		fail(1, "sdk: %v", err)
 	}
 	defer f.Close()
-	if _, err := f.WriteString(line + "\n"); err != nil {
+	if _, err := f.WriteString(line); err != nil {
 		fail(1, "sdk: %v", err)
 	}
 }
@@ -149,8 +156,8 @@ func serve(spawn bool) {
 			ul.WriteTo([]byte(host+":"+string(buf[:n])), from)
 		}
 	}()
-	sdk(`{"antithesis_sdk":{"language":{"name":"Go","version":"go"},"protocol_version":"1.1.0","sdk_version":"0.0.0"}}`)
-	sdk(fmt.Sprintf(`{"antithesis_setup":{"status":"complete","details":{"starts":%d}}}`, starts))
+	sdk(`{"antithesis_sdk":{"language":{"name":"Go","version":"go"},"protocol_version":"1.1.0","sdk_version":"0.0.0"}}` + "\n")
+	sdk(fmt.Sprintf(`{"antithesis_setup":{"status":"complete","details":{"starts":%d}}}`+"\n", starts))
 	fmt.Println("serving", host, "start", starts)
 	for {
 		c, err := tl.Accept()
