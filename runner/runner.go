@@ -264,7 +264,7 @@ feed:
 	}
 	oc.Elapsed = time.Since(start)
 	if len(oc.Seeds) > 0 && infra == len(oc.Seeds) {
-		return oc, fmt.Errorf("%w: every seed failed to run; first: %w", ErrInfrastructure, oc.Seeds[0].Err)
+		return oc, fmt.Errorf("%w: no seed could run; seed %s: %w", ErrInfrastructure, seeds.Format(oc.Seeds[0].Seed), oc.Seeds[0].Err)
 	}
 	return oc, nil
 }

@@ -54,7 +54,6 @@ type seedRun struct {
 	log  *slog.Logger
 	art  *artifacts
 	so   *SeedOutcome
-	cpre string // "seed 0x…: " for messages
 
 	mu        sync.Mutex
 	cl        backend.Cluster
@@ -88,7 +87,6 @@ func runSeed(ctx context.Context, cfg seedConfig) *SeedOutcome {
 	s := &seedRun{
 		cfg: cfg, t: t, so: so,
 		log:      cfg.log.With("seed", seeds.Format(cfg.seed)),
-		cpre:     "seed " + seeds.Format(cfg.seed) + ": ",
 		changed:  make(chan struct{}),
 		running:  map[string]bool{},
 		exits:    map[string][]backend.Event{},
@@ -201,7 +199,7 @@ func (s *seedRun) run(ctx context.Context) {
 	})
 	if err != nil {
 		if ctx.Err() == nil {
-			s.so.Err = fmt.Errorf("%screating the cluster: %w", s.cpre, err)
+			s.so.Err = fmt.Errorf("creating the cluster: %w", err)
 		}
 		return
 	}
@@ -220,7 +218,7 @@ func (s *seedRun) run(ctx context.Context) {
 			s.evalSetup(false, map[string]any{"error": err.Error()})
 			return
 		}
-		s.so.Err = fmt.Errorf("%s%w", s.cpre, err)
+		s.so.Err = err
 		return
 	}
 	s.waitSetup(ctx, cl)

@@ -1,0 +1,75 @@
+package report
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// Store writes d as dir/result.json.
+func Store(dir string, d *Document) error {
+	b, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ResultFile), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("storing the run's record: %w", err)
+	}
+	return nil
+}
+
+// Load reads a result.json.
+func Load(path string) (*Document, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var d Document
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &d, nil
+}
+
+// ErrNoRecord is returned by [FindSeed] when no earlier run recorded the seed.
+var ErrNoRecord = errors.New("no earlier run recorded this seed")
+
+// FindSeed looks through the runs under root (each a directory with a
+// result.json, as .mvrun/runs holds them) for the newest one of test that
+// ran seed, skipping the directory skip (the replay's own). It returns the
+// run's document and the seed's record.
+func FindSeed(root, test, seed, skip string) (*Document, *SeedDoc, error) {
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, ErrNoRecord
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var dirs []string
+	for _, e := range entries {
+		if e.IsDir() {
+			dirs = append(dirs, filepath.Join(root, e.Name()))
+		}
+	}
+	// Run directories start with a UTC timestamp: newest last.
+	slices.Sort(dirs)
+	skipAbs, _ := filepath.Abs(skip)
+	for _, dir := range slices.Backward(dirs) {
+		if abs, _ := filepath.Abs(dir); skip != "" && abs == skipAbs {
+			continue
+		}
+		d, err := Load(filepath.Join(dir, ResultFile))
+		if err != nil || d.Test != test {
+			continue
+		}
+		if s := d.Seed(seed); s != nil && s.Error == "" {
+			return d, s, nil
+		}
+	}
+	return nil, nil, ErrNoRecord
+}

@@ -1,0 +1,282 @@
+// Package report renders the outcome of an mvrun run: a terminal table, a
+// stable JSON document, JUnit XML (one testcase per property) and a static
+// HTML page. It also stores and finds each run's result.json, which
+// `mvrun replay` compares a replayed seed against.
+package report
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mvrun/multiverse/assertions"
+	"github.com/mvrun/multiverse/internal/seeds"
+	"github.com/mvrun/multiverse/runner"
+)
+
+// ResultFile is the name of the record each run stores in its artifacts
+// directory.
+const ResultFile = "result.json"
+
+// Document is the JSON form of a run's report: what `mvrun test --json`
+// prints and what result.json holds. Field names are stable; new fields may
+// be added.
+type Document struct {
+	Test           string        `json:"test"`
+	Spec           string        `json:"spec"`
+	Backend        string        `json:"backend"`
+	BaseSeed       string        `json:"base_seed"`
+	SeedsRun       int           `json:"seeds_run"`
+	SeedsPlanned   int           `json:"seeds_planned"`
+	Cancelled      bool          `json:"cancelled"`
+	Passed         bool          `json:"passed"`
+	Artifacts      string        `json:"artifacts"`
+	Properties     []PropertyDoc `json:"properties"`
+	Unsupported    []string      `json:"unsupported"`
+	Malformed      []Malformed   `json:"malformed"`
+	MalformedTotal int           `json:"malformed_total"`
+	Lost           []Lost        `json:"lost"`
+	Seeds          []SeedDoc     `json:"seeds"`
+	ElapsedMS      int64         `json:"elapsed_ms"`
+	// ReplayFlags are the flags every replay command of this run carries
+	// besides --seed, e.g. ["--backend", "process"].
+	ReplayFlags []string `json:"replay_flags,omitempty"`
+}
+
+// PropertyDoc is one property's verdict.
+type PropertyDoc struct {
+	ID                  string          `json:"id"`
+	Message             string          `json:"message"`
+	Type                string          `json:"type"`
+	DisplayType         string          `json:"display_type"`
+	Builtin             bool            `json:"builtin"`
+	Verdict             string          `json:"verdict"`
+	Reason              string          `json:"reason,omitempty"`
+	Hits                Hits            `json:"hits"`
+	FailingSeeds        []string        `json:"failing_seeds"`
+	PassingSeeds        int             `json:"passing_seeds"`
+	FirstCounterexample *Counterexample `json:"first_counterexample"`
+	Location            *Location       `json:"location,omitempty"`
+	Replay              string          `json:"replay,omitempty"`
+}
+
+// Hits counts a property's evaluations.
+type Hits struct {
+	True  int `json:"true"`
+	False int `json:"false"`
+}
+
+// Counterexample is the first failing evaluation of a property.
+type Counterexample struct {
+	Seed     string         `json:"seed"`
+	Node     string         `json:"node"`
+	Proc     string         `json:"proc,omitempty"`
+	LineNo   int            `json:"line_no,omitempty"`
+	Details  map[string]any `json:"details,omitempty"`
+	Location *Location      `json:"location,omitempty"`
+}
+
+// Location is where an assertion is in the source.
+type Location struct {
+	File     string `json:"file"`
+	Function string `json:"function,omitempty"`
+	Class    string `json:"class,omitempty"`
+	Line     int    `json:"line,omitempty"`
+}
+
+// Malformed is an SDK line that could not be decoded.
+type Malformed struct {
+	Seed   string `json:"seed"`
+	Node   string `json:"node"`
+	Proc   string `json:"proc,omitempty"`
+	LineNo int    `json:"line_no"`
+	Error  string `json:"error"`
+	Text   string `json:"text"`
+}
+
+// Lost is a count of SDK messages a node reported it could not deliver.
+type Lost struct {
+	Seed   string `json:"seed"`
+	Node   string `json:"node"`
+	Proc   string `json:"proc,omitempty"`
+	Count  int64  `json:"count"`
+	Reason string `json:"reason"`
+}
+
+// SeedDoc is what one seed produced.
+type SeedDoc struct {
+	Seed     string   `json:"seed"`
+	Index    int      `json:"index"`
+	Dir      string   `json:"dir"`
+	Failing  []string `json:"failing"`
+	TimedOut bool     `json:"timed_out,omitempty"`
+	Error    string   `json:"error,omitempty"`
+	// FaultLog is every applied fault action (planned time, action,
+	// outcome), and FaultLogHash its SHA-256; replays compare them.
+	FaultLog     []string `json:"fault_log"`
+	FaultLogHash string   `json:"fault_log_sha256"`
+	ElapsedMS    int64    `json:"elapsed_ms"`
+}
+
+// ReplayCommand returns the command that replays seed.
+func (d *Document) ReplayCommand(seed string) string {
+	parts := []string{"mvrun", "replay", shellQuote(d.Spec), "--seed", seed}
+	for _, f := range d.ReplayFlags {
+		parts = append(parts, shellQuote(f))
+	}
+	return strings.Join(parts, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,+@", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// Options says how the run was asked for, for replay commands.
+type Options struct {
+	// Spec is the spec path as the user gave it.
+	Spec string
+	// ReplayFlags are extra flags for replay commands, e.g. --backend
+	// process when the user did not pick auto, --test NAME when the spec has
+	// several tests.
+	ReplayFlags []string
+}
+
+// FromOutcome builds the document of a run.
+func FromOutcome(oc *runner.Outcome, opts Options) *Document {
+	r := oc.Result
+	d := &Document{
+		Test: oc.Test, Spec: opts.Spec, Backend: oc.Backend, BaseSeed: seeds.Format(oc.BaseSeed),
+		SeedsRun: len(oc.Seeds), SeedsPlanned: oc.Planned, Cancelled: oc.Cancelled,
+		Artifacts: oc.OutDir, ReplayFlags: opts.ReplayFlags, ElapsedMS: oc.Elapsed.Milliseconds(),
+		Properties: []PropertyDoc{}, Unsupported: []string{}, Malformed: []Malformed{}, Lost: []Lost{}, Seeds: []SeedDoc{},
+	}
+	if d.Spec == "" {
+		d.Spec = oc.SpecFile
+	}
+	d.Unsupported = append(d.Unsupported, oc.Unsupported...)
+	if r != nil {
+		for _, p := range r.Properties {
+			d.Properties = append(d.Properties, d.property(p))
+		}
+		for _, m := range r.Malformed {
+			d.Malformed = append(d.Malformed, Malformed{Seed: seeds.Format(m.Seed), Node: m.Node, Proc: m.Proc, LineNo: m.LineNo, Error: m.Error, Text: m.Text})
+		}
+		d.MalformedTotal = max(r.MalformedTotal, len(r.Malformed))
+		for _, l := range r.Lost {
+			d.Lost = append(d.Lost, Lost{Seed: seeds.Format(l.Seed), Node: l.Node, Proc: l.Proc, Count: l.Count, Reason: l.Reason})
+		}
+	}
+	for _, so := range oc.Seeds {
+		sd := SeedDoc{
+			Seed: seeds.Format(so.Seed), Index: so.Index, Dir: so.Dir, Failing: append([]string{}, so.Failing...),
+			TimedOut: so.TimedOut, FaultLog: append([]string{}, so.Faults...), FaultLogHash: HashFaultLog(so.Faults),
+			ElapsedMS: so.Elapsed.Milliseconds(),
+		}
+		if so.Err != nil {
+			sd.Error = so.Err.Error()
+		}
+		d.Seeds = append(d.Seeds, sd)
+	}
+	d.Passed = !d.Failed() && !d.Cancelled && len(d.SeedErrors()) == 0
+	return d
+}
+
+func (d *Document) property(p *assertions.Property) PropertyDoc {
+	pd := PropertyDoc{
+		ID: p.ID, Message: p.Message, Type: p.Type, DisplayType: p.DisplayType, Builtin: p.Builtin,
+		Verdict: string(p.Verdict), Reason: p.Reason, Hits: Hits{p.HitsTrue, p.HitsFalse},
+		FailingSeeds: []string{}, PassingSeeds: len(p.PassingSeeds), Location: location(p.Location),
+	}
+	for _, s := range p.FailingSeeds {
+		pd.FailingSeeds = append(pd.FailingSeeds, seeds.Format(s))
+	}
+	if ce := p.FirstCounterexample; ce != nil {
+		pd.FirstCounterexample = &Counterexample{
+			Seed: seeds.Format(ce.Seed), Node: ce.Node, Proc: ce.Proc, LineNo: ce.LineNo,
+			Details: ce.Details, Location: location(ce.Location),
+		}
+	}
+	if p.Verdict == assertions.Fail {
+		switch {
+		case pd.FirstCounterexample != nil:
+			pd.Replay = d.ReplayCommand(pd.FirstCounterexample.Seed)
+		case len(pd.FailingSeeds) > 0:
+			pd.Replay = d.ReplayCommand(pd.FailingSeeds[0])
+		}
+	}
+	return pd
+}
+
+func location(l assertions.Location) *Location {
+	if l.File == "" && l.Function == "" {
+		return nil
+	}
+	return &Location{File: l.File, Function: l.Function, Class: l.Class, Line: l.Line}
+}
+
+// Failed reports whether any property failed.
+func (d *Document) Failed() bool {
+	for _, p := range d.Properties {
+		if p.Verdict == string(assertions.Fail) {
+			return true
+		}
+	}
+	return false
+}
+
+// SeedErrors returns the seeds that hit an infrastructure error.
+func (d *Document) SeedErrors() []SeedDoc {
+	var out []SeedDoc
+	for _, s := range d.Seeds {
+		if s.Error != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Seed returns the record of seed s (formatted with seeds.Format), or nil.
+func (d *Document) Seed(s string) *SeedDoc {
+	for i := range d.Seeds {
+		if d.Seeds[i].Seed == s {
+			return &d.Seeds[i]
+		}
+	}
+	return nil
+}
+
+// HashFaultLog returns the hex SHA-256 of a fault log.
+func HashFaultLog(log []string) string {
+	h := sha256.New()
+	for _, l := range log {
+		h.Write([]byte(l))
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// durationText renders an elapsed time for people.
+func durationText(d time.Duration) string {
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second).String()
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

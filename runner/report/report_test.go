@@ -1,0 +1,181 @@
+package report
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mvrun/multiverse/assertions"
+	"github.com/mvrun/multiverse/runner"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const (
+	seedA = uint64(0x5eed)
+	seedB = uint64(0xbeef)
+)
+
+// fixture builds a run outcome with passing, failing and built-in
+// properties, a malformed line, a lost counter and an unsupported fault.
+func fixture(t *testing.T) *runner.Outcome {
+	t.Helper()
+	c := assertions.NewCollector()
+	assert := func(seed uint64, node string, line string) {
+		c.Add(seed, node, "", 1, []byte(line))
+	}
+	for _, s := range []uint64{seedA, seedB} {
+		assert(s, "bank1", `{"antithesis_assert":{"id":"balance never negative","message":"balance never negative","condition":true,"display_type":"Always","hit":true,"must_hit":true,"assert_type":"always","location":{"file":"bank.go","function":"transfer","class":"example.com/bank","begin_line":42,"begin_column":3},"details":null}}`)
+		assert(s, "bank1", `{"antithesis_assert":{"id":"leader failover happens","message":"leader failover happens","condition":false,"display_type":"Sometimes","hit":true,"must_hit":true,"assert_type":"sometimes","location":{"file":"raft.go","function":"elect","class":"example.com/bank","begin_line":7,"begin_column":1},"details":null}}`)
+		c.Builtin(s, runner.PropNoCrash, assertions.BuiltinAlways, true, nil)
+		c.Builtin(s, runner.PropCommandExited("transfer"), assertions.BuiltinSometimes, true, map[string]any{"runs": 3})
+	}
+	c.Add(seedB, "bank2", "", 9, []byte(`{"antithesis_assert":{"id":"balance never negative","message":"balance never negative","condition":false,"display_type":"Always","hit":true,"must_hit":true,"assert_type":"always","location":{"file":"bank.go","function":"transfer","class":"example.com/bank","begin_line":42,"begin_column":3},"details":{"balance":-5}}}`))
+	c.Add(seedA, "bank2", "check", 3, []byte(`{"antithesis_assert":`))
+	c.Add(seedA, "bank3", "", 4, []byte(`{"mvrun_sdk_lost":{"count":2,"reason":"output file full"}}`))
+	c.SeedDone(seedA)
+	c.SeedDone(seedB)
+	return &runner.Outcome{
+		Test: "bank", SpecFile: "/abs/spec.hcl", Backend: "process", BaseSeed: seedA, OutDir: ".mvrun/runs/x-bank",
+		Planned: 3, Cancelled: true, Elapsed: 12300 * time.Millisecond,
+		Seeds: []*runner.SeedOutcome{
+			{Index: 0, Seed: seedA, Dir: "seed-a", Faults: []string{"1s kill bank1 [ok]", "2s restart bank1 [ok]"}},
+			{Index: 1, Seed: seedB, Dir: "seed-b", Faults: []string{"1s clock_jump bank2 +1s [unsupported: clock_jump: not supported on process backend]"},
+				Failing: []string{"balance never negative"}, Elapsed: time.Second},
+			{Index: 2, Seed: 7, Dir: "seed-c", Err: errors.New("creating the cluster: no space left")},
+		},
+		Unsupported: []string{"clock_jump: not supported on process backend (1 actions in 1 seeds)"},
+		Result:      c.Result(),
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./runner/report -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from golden file (go test ./runner/report -update to accept):\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
+	}
+}
+
+func TestFormats(t *testing.T) {
+	d := FromOutcome(fixture(t), Options{Spec: "examples/bank/spec.hcl", ReplayFlags: []string{"--backend", "process"}})
+	if d.Passed || !d.Failed() {
+		t.Fatalf("passed = %v, failed = %v; want a failing run", d.Passed, d.Failed())
+	}
+	tests := []struct {
+		name  string
+		write func(*bytes.Buffer) error
+	}{
+		{"report.txt", func(b *bytes.Buffer) error { return WriteText(b, d) }},
+		{"report.json", func(b *bytes.Buffer) error { return WriteJSON(b, d) }},
+		{"report.junit.xml", func(b *bytes.Buffer) error { return WriteJUnit(b, d) }},
+		{"report.html", func(b *bytes.Buffer) error {
+			dir := t.TempDir()
+			if err := WriteHTML(dir, d); err != nil {
+				return err
+			}
+			p, err := os.ReadFile(filepath.Join(dir, HTMLFile))
+			b.Write(p)
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := tc.write(&b); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.name, b.Bytes())
+		})
+	}
+}
+
+func TestDocumentContent(t *testing.T) {
+	d := FromOutcome(fixture(t), Options{Spec: "my specs/spec.hcl"})
+	var bal *PropertyDoc
+	for i := range d.Properties {
+		if d.Properties[i].ID == "balance never negative" {
+			bal = &d.Properties[i]
+		}
+	}
+	if bal == nil {
+		t.Fatal("property missing")
+	}
+	if bal.Verdict != "fail" || len(bal.FailingSeeds) != 1 || bal.FailingSeeds[0] != "0x000000000000beef" {
+		t.Errorf("balance: verdict %s failing %q", bal.Verdict, bal.FailingSeeds)
+	}
+	if want := "mvrun replay 'my specs/spec.hcl' --seed 0x000000000000beef"; bal.Replay != want {
+		t.Errorf("replay = %q, want %q", bal.Replay, want)
+	}
+	var b bytes.Buffer
+	if err := WriteJUnit(&b, d); err != nil {
+		t.Fatal(err)
+	}
+	var suites junitSuites
+	if err := xml.Unmarshal(b.Bytes(), &suites); err != nil {
+		t.Fatalf("JUnit output does not parse: %v", err)
+	}
+	if s := suites.Suites[0]; s.Tests != len(d.Properties) || s.Failures == 0 || s.Errors != 1 {
+		t.Errorf("suite tests=%d failures=%d errors=%d", s.Tests, s.Failures, s.Errors)
+	}
+	for _, c := range suites.Suites[0].Cases {
+		if c.Failure != nil && !strings.Contains(c.Failure.Message, "mvrun replay") {
+			t.Errorf("failure of %q has no replay command: %q", c.Name, c.Failure.Message)
+		}
+	}
+}
+
+func TestStoreFind(t *testing.T) {
+	root := t.TempDir()
+	d := FromOutcome(fixture(t), Options{})
+	for _, run := range []string{"20260101-000000-bank", "20260102-000000-bank"} {
+		dir := filepath.Join(root, run)
+		os.MkdirAll(dir, 0o755)
+		d.Artifacts = dir
+		if err := Store(dir, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		test, seed, skip string
+		wantDir          string
+		wantErr          error
+	}{
+		{"bank", "0x000000000000beef", "", "20260102-000000-bank", nil},
+		{"bank", "0x000000000000beef", filepath.Join(root, "20260102-000000-bank"), "20260101-000000-bank", nil},
+		{"bank", "0x0000000000000007", "", "", ErrNoRecord}, // that seed could not run
+		{"other", "0x000000000000beef", "", "", ErrNoRecord},
+	}
+	for _, tc := range tests {
+		doc, sd, err := FindSeed(root, tc.test, tc.seed, tc.skip)
+		if !errors.Is(err, tc.wantErr) {
+			t.Errorf("FindSeed(%s, %s) error = %v, want %v", tc.test, tc.seed, err, tc.wantErr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		if filepath.Base(doc.Artifacts) != tc.wantDir || sd.Seed != tc.seed || sd.FaultLogHash != HashFaultLog(sd.FaultLog) {
+			t.Errorf("FindSeed(%s, %s) = %s %+v", tc.test, tc.seed, doc.Artifacts, sd)
+		}
+	}
+	if _, _, err := FindSeed(filepath.Join(root, "missing"), "bank", "0x1", ""); !errors.Is(err, ErrNoRecord) {
+		t.Errorf("missing root: %v", err)
+	}
+}

@@ -1,0 +1,194 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// maxListed bounds how many malformed or lost lines the text report lists.
+const maxListed = 10
+
+// WriteText writes the terminal report: a table of properties, then for
+// each failing property its reason, first counterexample and replay
+// command, then unsupported faults, malformed and lost SDK lines, seeds that
+// hit infrastructure errors, and a summary line.
+func WriteText(w io.Writer, d *Document) error {
+	ew := &errWriter{w: w}
+	fmt.Fprintf(ew, "mvrun: test %q on backend %s, base seed %s\n\n", d.Test, d.Backend, d.BaseSeed)
+
+	if len(d.Properties) == 0 {
+		fmt.Fprintln(ew, "No properties were evaluated.")
+	} else {
+		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "PROPERTY\tTYPE\tVERDICT\tHITS T/F\tFAILING SEEDS\tFIRST FAILING SEED")
+		for _, p := range d.Properties {
+			first := "-"
+			if len(p.FailingSeeds) > 0 {
+				first = p.FailingSeeds[0]
+			}
+			if p.FirstCounterexample != nil {
+				first = p.FirstCounterexample.Seed
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%s\n", cut(p.ID, 60), typeText(p), strings.ToUpper(p.Verdict),
+				p.Hits.True, p.Hits.False, len(p.FailingSeeds), first)
+		}
+		tw.Flush()
+	}
+
+	for _, p := range d.Properties {
+		if p.Verdict != "fail" {
+			continue
+		}
+		fmt.Fprintf(ew, "\nFAIL %q (%s)\n", p.ID, typeText(p))
+		if p.Message != "" && p.Message != p.ID {
+			fmt.Fprintf(ew, "  message: %s\n", p.Message)
+		}
+		if p.Reason != "" {
+			fmt.Fprintf(ew, "  reason:  %s\n", p.Reason)
+		}
+		if p.Location != nil {
+			fmt.Fprintf(ew, "  at:      %s\n", p.Location)
+		}
+		if ce := p.FirstCounterexample; ce != nil {
+			who := "node " + ce.Node
+			if ce.Proc != "" {
+				who += ", command " + ce.Proc
+			}
+			fmt.Fprintf(ew, "  first counterexample: seed %s, %s", ce.Seed, who)
+			if ce.LineNo > 0 {
+				fmt.Fprintf(ew, ", SDK line %d", ce.LineNo)
+			}
+			fmt.Fprintln(ew)
+			if len(ce.Details) > 0 {
+				b, err := json.Marshal(ce.Details)
+				if err != nil {
+					b = []byte(fmt.Sprint(ce.Details))
+				}
+				fmt.Fprintf(ew, "    details: %s\n", cut(string(b), 400))
+			}
+		}
+		if n := len(p.FailingSeeds); n > 1 {
+			fmt.Fprintf(ew, "  failing seeds: %s\n", seedList(p.FailingSeeds, 5))
+		}
+		if p.Replay != "" {
+			fmt.Fprintf(ew, "  replay:  %s\n", p.Replay)
+		}
+	}
+
+	if len(d.Unsupported) > 0 {
+		fmt.Fprintf(ew, "\nFaults the %s backend could not inject (the seeds ran without them):\n", d.Backend)
+		for _, u := range d.Unsupported {
+			fmt.Fprintf(ew, "  %s\n", u)
+		}
+	}
+	if d.MalformedTotal > 0 {
+		fmt.Fprintf(ew, "\nMalformed SDK lines: %d (not counted toward any property)\n", d.MalformedTotal)
+		for i, m := range d.Malformed {
+			if i == maxListed {
+				fmt.Fprintf(ew, "  ... %d more in the seeds' %s\n", len(d.Malformed)-maxListed, "events.jsonl")
+				break
+			}
+			fmt.Fprintf(ew, "  seed %s node %s%s line %d: %s: %s\n", m.Seed, m.Node, procText(m.Proc), m.LineNo, m.Error, cut(m.Text, 120))
+		}
+	}
+	if len(d.Lost) > 0 {
+		fmt.Fprintf(ew, "\nSDK messages lost by nodes (verdicts may be incomplete):\n")
+		for i, l := range d.Lost {
+			if i == maxListed {
+				fmt.Fprintf(ew, "  ... %d more\n", len(d.Lost)-maxListed)
+				break
+			}
+			fmt.Fprintf(ew, "  seed %s node %s%s: %d lost: %s\n", l.Seed, l.Node, procText(l.Proc), l.Count, l.Reason)
+		}
+	}
+	if errs := d.SeedErrors(); len(errs) > 0 {
+		fmt.Fprintf(ew, "\nSeeds that could not run (infrastructure errors):\n")
+		for _, s := range errs {
+			fmt.Fprintf(ew, "  seed %s: %s\n", s.Seed, s.Error)
+		}
+	}
+
+	failed := 0
+	for _, p := range d.Properties {
+		if p.Verdict == "fail" {
+			failed++
+		}
+	}
+	fmt.Fprintln(ew)
+	if d.Cancelled {
+		fmt.Fprintf(ew, "INTERRUPTED: partial report of %d of %d seeds.\n", d.SeedsRun, d.SeedsPlanned)
+	}
+	verdict := "PASS"
+	if failed > 0 {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(ew, "%s: %s failed of %d; %s run in %s; artifacts in %s\n", verdict,
+		plural(failed, "property", "properties"), len(d.Properties),
+		plural(d.SeedsRun, "seed", "seeds"), durationText(time.Duration(d.ElapsedMS)*time.Millisecond), d.Artifacts)
+	return ew.err
+}
+
+// String renders l as file:line (function).
+func (l *Location) String() string {
+	s := l.File
+	if l.Line > 0 {
+		s += fmt.Sprintf(":%d", l.Line)
+	}
+	if l.Function != "" {
+		s += " (" + l.Function + ")"
+	}
+	return s
+}
+
+func typeText(p PropertyDoc) string {
+	t := p.DisplayType
+	if t == "" {
+		t = p.Type
+	}
+	if p.Builtin {
+		t += ", built-in"
+	}
+	return t
+}
+
+func procText(proc string) string {
+	if proc == "" {
+		return ""
+	}
+	return " command " + proc
+}
+
+func seedList(ss []string, n int) string {
+	if len(ss) <= n {
+		return strings.Join(ss, " ")
+	}
+	return strings.Join(ss[:n], " ") + fmt.Sprintf(" (and %d more)", len(ss)-n)
+}
+
+// cut shortens s to n runes, marking the cut.
+func cut(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// errWriter remembers the first write error so report code can write
+// without checking each call.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return len(p), nil
+	}
+	_, e.err = e.w.Write(p)
+	return len(p), nil
+}
