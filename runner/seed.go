@@ -49,11 +49,11 @@ type seedConfig struct {
 // seedRun is the state of one running seed. Fields under mu are written by
 // the backend's event callback and read by the phases.
 type seedRun struct {
-	cfg  seedConfig
-	t    *specs.Test
-	log  *slog.Logger
-	art  *artifacts
-	so   *SeedOutcome
+	cfg seedConfig
+	t   *specs.Test
+	log *slog.Logger
+	art *artifacts
+	so  *SeedOutcome
 
 	mu        sync.Mutex
 	cl        backend.Cluster
