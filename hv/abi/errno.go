@@ -19,6 +19,8 @@ const (
 	ESRCH        Errno = 3
 	EINTR        Errno = 4
 	EIO          Errno = 5
+	ENXIO        Errno = 6
+	ENODEV       Errno = 19
 	EBADF        Errno = 9
 	ECHILD       Errno = 10
 	EAGAIN       Errno = 11
@@ -52,7 +54,7 @@ const (
 )
 
 var errnoNames = map[Errno]string{
-	EPERM: "EPERM", ENOENT: "ENOENT", ESRCH: "ESRCH", EINTR: "EINTR", EIO: "EIO",
+	EPERM: "EPERM", ENOENT: "ENOENT", ESRCH: "ESRCH", EINTR: "EINTR", EIO: "EIO", ENXIO: "ENXIO", ENODEV: "ENODEV",
 	EBADF: "EBADF", ECHILD: "ECHILD", EAGAIN: "EAGAIN", ENOMEM: "ENOMEM",
 	EACCES: "EACCES", EFAULT: "EFAULT", EBUSY: "EBUSY", EEXIST: "EEXIST",
 	EXDEV: "EXDEV", ENOTDIR: "ENOTDIR", EISDIR: "EISDIR", EINVAL: "EINVAL",

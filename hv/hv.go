@@ -1,0 +1,197 @@
+// Package hv is mvrun's deterministic hypervisor: it runs an unmodified
+// static linux/amd64 binary (Go, CGO_ENABLED=0 first) as a KVM guest at CPL3
+// with no guest kernel. Every system call and exception exits to this
+// process, where package kernel implements Linux in Go, so time, entropy,
+// thread scheduling and files are functions of the seed and a run replays
+// bit for bit (same trace hash).
+//
+// The packages below hv split the work: abi (Linux ABI constants), kvm (the
+// ioctl layer), mm (guest memory, page tables, ELF loader), sched (virtual
+// clock, timers, seeded choice, trace hash), vfs (in-memory file system),
+// kernel (threads, signals and the system call table) and hvcli (the `mvrun
+// hv` command). This package owns the VM: its layout, the probed trap
+// strategy and the run loop.
+package hv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mvrun/multiverse/hv/kernel"
+	"github.com/mvrun/multiverse/hv/kvm"
+	"github.com/mvrun/multiverse/hv/mm"
+	"github.com/mvrun/multiverse/hv/sched"
+	"github.com/mvrun/multiverse/hv/vfs"
+)
+
+// Config describes one guest process run.
+type Config struct {
+	Binary string   // host path of the static ELF executable
+	Args   []string // argv; Args[0] defaults to Binary
+	Env    []string // environment; MVRUN_SDK=hv is added unless present
+	Seed   uint64   // root seed
+	// FSDir, if set, is a host directory copied into the guest's root file
+	// system before start. FS, if set, is used instead (shared by a node).
+	FSDir  string
+	FS     *vfs.FS
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Memory is the guest physical memory size; default 4 GiB (host memory
+	// is only used as the guest touches it).
+	Memory uint64
+	// CPUs is the number of CPUs the guest sees; default 2.
+	CPUs int
+	// Quantum is the host time a guest thread may run without a system call
+	// before it is preempted (making the run not replay-exact); default
+	// 100ms.
+	Quantum time.Duration
+	// ClockOffset skews the guest's wall clock (CLOCK_REALTIME).
+	ClockOffset time.Duration
+	// OnMessage receives SDK messages (hypercalls) in order.
+	OnMessage func(kernel.Message)
+	Logger    *slog.Logger
+}
+
+// Result is the outcome of a run.
+type Result struct {
+	kernel.Summary
+	Strategy string        // trap strategy used
+	Wall     time.Duration // host time from VM creation to exit
+}
+
+// ErrNoKVM wraps errors that mean KVM cannot be used on this host.
+var ErrNoKVM = errors.New("KVM unavailable")
+
+var (
+	probeOnce  sync.Once
+	probeStrat trapStrategy
+	probeWhy   string
+	probeErr   error
+)
+
+// strategy returns the probed trap strategy, probing once per process.
+func strategy(sys *kvm.System) (trapStrategy, string, error) {
+	probeOnce.Do(func() { probeStrat, probeWhy, probeErr = probe(sys) })
+	return probeStrat, probeWhy, probeErr
+}
+
+// probe runs a two-instruction guest (SYSCALL at CPL3) and looks at the
+// privilege level the trap arrives at.
+func probe(sys *kvm.System) (trapStrategy, string, error) {
+	m, err := newMachine(sys, 64<<20, cpl3Trap{})
+	if err != nil {
+		return nil, "", err
+	}
+	defer m.close()
+	const code = 0x400000
+	if _, err := m.space.Map(code, mm.PageSize, mm.ProtRead|mm.ProtExec, true, false, "probe"); err != nil {
+		return nil, "", err
+	}
+	if err := m.space.Poke([]byte{0x0f, 0x05, 0xeb, 0xfe}, code); err != nil { // syscall; jmp .
+		return nil, "", err
+	}
+	r := m.cpu.SyncedRegs()
+	*r = kvm.Regs{RIP: code, RFLAGS: 0x202, RAX: 39}
+	m.cpu.MarkDirty(kvm.SyncRegs)
+	if err := m.cpu.Run(); err != nil {
+		return nil, "", fmt.Errorf("probe: KVM_RUN: %w", err)
+	}
+	if reason := m.cpu.ExitReason(); reason != kvm.ExitMMIO || m.cpu.MMIO().Addr&^(mm.PageSize-1) != mmioGPA {
+		return nil, "", fmt.Errorf("probe: SYSCALL did not reach the trap page (exit %d at rip %#x); this KVM is not supported", reason, m.cpu.SyncedRegs().RIP)
+	}
+	if rcx := m.cpu.SyncedRegs().RCX; rcx != code+2 {
+		return nil, "", fmt.Errorf("probe: SYSCALL saved return address %#x, want %#x", rcx, code+2)
+	}
+	cpl := m.cpu.SyncedSregs().CS.Selector & 3
+	if cpl == 3 {
+		return cpl3Trap{}, "SYSCALL from guest user mode stays at CPL3 (PVM-style KVM): the stub traps with an MMIO store and the VMM resumes the thread at its return address", nil
+	}
+	return cpl0Trap{}, fmt.Sprintf("SYSCALL enters CPL%d (hardware virtualization): the stub traps with an MMIO store and returns with SYSRETQ", cpl), nil
+}
+
+// Run runs one guest process to completion and returns its summary. An
+// error means the VM could not be set up; guest failures (crashes,
+// deadlocks, unimplemented system calls) are in the Result.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	start := time.Now()
+	if cfg.Memory == 0 {
+		cfg.Memory = 4 << 30
+	}
+	if cfg.Quantum <= 0 {
+		cfg.Quantum = 100 * time.Millisecond
+	}
+	if len(cfg.Args) == 0 {
+		cfg.Args = []string{cfg.Binary}
+	}
+	env := cfg.Env
+	if !hasEnv(env, "MVRUN_SDK") {
+		env = append(append([]string(nil), env...), "MVRUN_SDK=hv")
+	}
+	f, err := os.Open(cfg.Binary)
+	if err != nil {
+		return nil, fmt.Errorf("hv: %w", err)
+	}
+	defer f.Close()
+	sys, err := kvm.Open()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoKVM, err)
+	}
+	defer sys.Close()
+	strat, _, err := strategy(sys)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMachine(sys, cfg.Memory, strat)
+	if err != nil {
+		return nil, err
+	}
+	defer m.close()
+	m.quantum = cfg.Quantum
+	clock := sched.NewClock(sched.DefaultEpoch)
+	clock.SetOffset(cfg.ClockOffset)
+	fs := cfg.FS
+	if fs == nil {
+		fs = vfs.New(clock.Wall)
+		if cfg.FSDir != "" {
+			if err := fs.SeedFrom(cfg.FSDir); err != nil {
+				return nil, fmt.Errorf("hv: seed file system from %s: %w", cfg.FSDir, err)
+			}
+		}
+	}
+	k, err := kernel.New(m.phys, m.space, kernel.Config{
+		Seed: cfg.Seed, Binary: cfg.Binary, Image: f, Args: cfg.Args, Env: env,
+		FS: fs, Clock: clock, Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
+		CPUs: cfg.CPUs, OnMessage: cfg.OnMessage, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	k.SetCPU(m)
+	m.k = k
+	// The main thread starts with the vCPU's reset extended state.
+	if err := m.GetFP(k.Current().FP); err != nil {
+		return nil, err
+	}
+	m.loaded = k.Current()
+	if err := m.run(ctx); err != nil {
+		return nil, err
+	}
+	return &Result{Summary: k.Summary(), Strategy: strat.Name(), Wall: time.Since(start)}, nil
+}
+
+func hasEnv(env []string, key string) bool {
+	for _, e := range env {
+		if strings.HasPrefix(e, key+"=") {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,118 @@
+// Package hvcli implements the `mvrun hv` commands: `mvrun hv run` runs one
+// static binary under the deterministic hypervisor, and [Doctor] reports
+// whether this host can. cmd/mvrun wires them in.
+package hvcli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mvrun/multiverse/hv"
+	"github.com/mvrun/multiverse/internal/seeds"
+)
+
+const usage = `usage: mvrun hv run [--seed S] [--fs DIR] [--env K=V]... [--cpus N] ./binary [args...]
+
+Runs a static linux/amd64 binary (Go: CGO_ENABLED=0) under hv, the
+deterministic hypervisor. The guest's stdout and stderr pass through and its
+exit code becomes mvrun's. A summary (seed, trace hash, virtual time,
+unimplemented system calls) goes to stderr.
+`
+
+type envList []string
+
+func (e *envList) String() string { return strings.Join(*e, ",") }
+func (e *envList) Set(v string) error {
+	if !strings.Contains(v, "=") {
+		return fmt.Errorf("--env %q: want KEY=VALUE", v)
+	}
+	*e = append(*e, v)
+	return nil
+}
+
+// Main implements `mvrun hv <args>`. It returns the process exit code: the
+// guest's exit code, or 2 for usage errors and 3 when the VM cannot run.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "run" {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	fs := flag.NewFlagSet("mvrun hv run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	seedStr := fs.String("seed", "0x5eed", "root seed (decimal or 0x-hex)")
+	dir := fs.String("fs", "", "host directory copied into the guest's file system")
+	cpus := fs.Int("cpus", 2, "CPUs the guest sees")
+	quiet := fs.Bool("q", false, "print no summary")
+	var env envList
+	fs.Var(&env, "env", "guest environment variable KEY=VALUE (repeatable)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	seed, err := seeds.Parse(*seedStr)
+	if err != nil {
+		fmt.Fprintf(stderr, "mvrun hv run: %v\n", err)
+		return 2
+	}
+	bin := fs.Arg(0)
+	res, err := hv.Run(ctx, hv.Config{
+		Binary: bin, Args: fs.Args(), Env: env, Seed: seed, FSDir: *dir,
+		Stdin: os.Stdin, Stdout: stdout, Stderr: stderr, CPUs: *cpus,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "mvrun hv run: %v\n", err)
+		if errors.Is(err, hv.ErrNoKVM) {
+			fmt.Fprintln(stderr, "run `mvrun doctor` to see what is missing")
+		}
+		return 3
+	}
+	if !*quiet {
+		printSummary(stderr, seed, res)
+	}
+	if res.Err != nil {
+		return 3
+	}
+	return res.ExitCode
+}
+
+func printSummary(w io.Writer, seed uint64, r *hv.Result) {
+	fmt.Fprintf(w, "hv: seed %s  trace %016x  virtual %v  wall %v  syscalls %d  switches %d\n",
+		seeds.Format(seed), r.TraceHash, r.VirtualTime, r.Wall.Round(time.Microsecond), r.Syscalls, r.Switches)
+	if r.Signal != 0 {
+		fmt.Fprintf(w, "hv: guest killed by signal %d\n", r.Signal)
+	}
+	if r.Err != nil {
+		fmt.Fprintf(w, "hv: run failed: %v\n", r.Err)
+	}
+	if names := r.UnimplementedNames(); len(names) > 0 {
+		var parts []string
+		for _, n := range names {
+			parts = append(parts, fmt.Sprintf("%s (%d)", n, r.Unimplemented[n]))
+		}
+		fmt.Fprintf(w, "hv: unimplemented syscalls: %s\n", strings.Join(parts, ", "))
+	}
+	if !r.ReplayExact() {
+		fmt.Fprintf(w, "hv: not replay-exact: %s\n", strings.Join(r.NotExact, "; "))
+	}
+}
+
+// Doctor writes hv's host report for `mvrun doctor` and returns 0 if hv can
+// run here, 1 if not.
+func Doctor(w io.Writer) int {
+	r := hv.Doctor()
+	fmt.Fprint(w, r.String())
+	if !r.OK {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,306 @@
+package kernel
+
+import (
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/mvrun/multiverse/hv/abi"
+	"github.com/mvrun/multiverse/hv/vfs"
+)
+
+const maxFDs = 4096
+
+// file is an open file's behaviour. Reads and writes never block: they
+// return EAGAIN, and the system call layer parks the thread on the file's
+// wait queue unless the descriptor is non-blocking.
+type file interface {
+	read(d *desc, b []byte) (int, error)
+	write(d *desc, b []byte) (int, error)
+	stat() stat
+	// ready returns the epoll events that are ready now.
+	ready() uint32
+	// waiters is the queue woken whenever ready() may have changed.
+	waiters() *waitQueue
+	close()
+}
+
+// stat is the part of struct stat hv reports.
+type stat struct {
+	ino   uint64
+	mode  uint32
+	nlink uint32
+	size  int64
+	rdev  uint64
+	mtime int64
+}
+
+// desc is an open file description: dup'ed descriptors share it.
+type desc struct {
+	file  file
+	flags int // O_ACCMODE, O_APPEND, O_NONBLOCK
+	off   int64
+	refs  int
+}
+
+type fdEntry struct {
+	d       *desc
+	cloexec bool
+}
+
+type fdTable struct {
+	k   *Kernel
+	fds map[int]fdEntry
+}
+
+func newFDTable(k *Kernel, stdin io.Reader, stdout, stderr io.Writer) *fdTable {
+	t := &fdTable{k: k, fds: map[int]fdEntry{}}
+	t.install(0, &desc{file: &streamFile{r: stdin}, flags: abi.ORdonly}, false)
+	t.install(1, &desc{file: &streamFile{w: stdout}, flags: abi.OWronly}, false)
+	t.install(2, &desc{file: &streamFile{w: stderr}, flags: abi.OWronly}, false)
+	return t
+}
+
+func (t *fdTable) install(fd int, d *desc, cloexec bool) {
+	if old, ok := t.fds[fd]; ok {
+		t.release(old.d)
+	}
+	d.refs++
+	t.fds[fd] = fdEntry{d: d, cloexec: cloexec}
+}
+
+func (t *fdTable) release(d *desc) {
+	d.refs--
+	if d.refs == 0 {
+		d.file.close()
+	}
+}
+
+// alloc installs d at the lowest free descriptor ≥ min.
+func (t *fdTable) alloc(d *desc, min int, cloexec bool) (int, error) {
+	for fd := min; fd < maxFDs; fd++ {
+		if _, ok := t.fds[fd]; !ok {
+			t.install(fd, d, cloexec)
+			return fd, nil
+		}
+	}
+	return 0, abi.EMFILE
+}
+
+func (t *fdTable) get(fd int) (*desc, error) {
+	e, ok := t.fds[fd]
+	if !ok {
+		return nil, abi.EBADF
+	}
+	return e.d, nil
+}
+
+func (t *fdTable) close(fd int) error {
+	e, ok := t.fds[fd]
+	if !ok {
+		return abi.EBADF
+	}
+	delete(t.fds, fd)
+	t.release(e.d)
+	return nil
+}
+
+func (t *fdTable) closeAll() {
+	fds := make([]int, 0, len(t.fds))
+	for fd := range t.fds {
+		fds = append(fds, fd)
+	}
+	sort.Ints(fds)
+	for _, fd := range fds {
+		_ = t.close(fd)
+	}
+}
+
+// baseFile supplies defaults for files that are not readable, writable or
+// pollable.
+type baseFile struct{ q waitQueue }
+
+func (*baseFile) read(*desc, []byte) (int, error)  { return 0, abi.EINVAL }
+func (*baseFile) write(*desc, []byte) (int, error) { return 0, abi.EINVAL }
+func (*baseFile) ready() uint32                    { return abi.EpollIn | abi.EpollOut }
+func (f *baseFile) waiters() *waitQueue            { return &f.q }
+func (*baseFile) close()                           {}
+
+// streamFile is a standard stream connected to the host (stdin, stdout,
+// stderr of the run).
+type streamFile struct {
+	baseFile
+	r io.Reader
+	w io.Writer
+}
+
+func (f *streamFile) read(d *desc, b []byte) (int, error) {
+	if f.r == nil {
+		return 0, nil
+	}
+	n, err := f.r.Read(b)
+	if err != nil && err != io.EOF {
+		return n, abi.EIO
+	}
+	return n, nil
+}
+
+func (f *streamFile) write(d *desc, b []byte) (int, error) {
+	if f.w == nil {
+		return 0, abi.EBADF
+	}
+	n, err := f.w.Write(b)
+	if err != nil {
+		return n, abi.EIO
+	}
+	return n, nil
+}
+
+func (f *streamFile) stat() stat {
+	return stat{ino: 1, mode: abi.SIfchr | 0o620, nlink: 1, rdev: 0x8800}
+}
+
+// regularFile is an open regular file of the in-memory file system.
+type regularFile struct {
+	baseFile
+	fs *vfs.FS
+	n  *vfs.Inode
+}
+
+func (f *regularFile) read(d *desc, b []byte) (int, error) {
+	n, err := f.pread(b, d.off)
+	d.off += int64(n)
+	return n, err
+}
+
+func (f *regularFile) pread(b []byte, off int64) (int, error) {
+	if off >= int64(len(f.n.Data)) {
+		return 0, nil
+	}
+	return copy(b, f.n.Data[off:]), nil
+}
+
+func (f *regularFile) write(d *desc, b []byte) (int, error) {
+	if d.flags&abi.OAppend != 0 {
+		d.off = int64(len(f.n.Data))
+	}
+	n, err := f.pwrite(b, d.off)
+	d.off += int64(n)
+	return n, err
+}
+
+const maxFileSize = 1 << 30
+
+func (f *regularFile) pwrite(b []byte, off int64) (int, error) {
+	end := off + int64(len(b))
+	if end > maxFileSize {
+		return 0, abi.EFBIG
+	}
+	if end > int64(len(f.n.Data)) {
+		f.truncate(end)
+	}
+	copy(f.n.Data[off:], b)
+	f.fs.Touch(f.n)
+	return len(b), nil
+}
+
+func (f *regularFile) truncate(size int64) {
+	if size <= int64(cap(f.n.Data)) {
+		old := len(f.n.Data)
+		f.n.Data = f.n.Data[:size]
+		for i := old; i < int(size); i++ {
+			f.n.Data[i] = 0
+		}
+		return
+	}
+	nd := make([]byte, size, size+size/4)
+	copy(nd, f.n.Data)
+	f.n.Data = nd
+}
+
+func (f *regularFile) stat() stat { return inodeStat(f.n) }
+
+func inodeStat(n *vfs.Inode) stat {
+	s := stat{ino: n.Ino, mode: n.Mode, nlink: n.Nlink, size: int64(len(n.Data)), mtime: n.Mtime}
+	switch n.Type() {
+	case abi.SIfdir:
+		s.size = 4096
+	case abi.SIflnk:
+		s.size = int64(len(n.Target))
+	}
+	return s
+}
+
+// dirFile is an open directory.
+type dirFile struct {
+	baseFile
+	n    *vfs.Inode
+	list []string // snapshot of names taken at the first getdents64
+	pos  int
+}
+
+func (f *dirFile) read(*desc, []byte) (int, error) { return 0, abi.EISDIR }
+func (f *dirFile) stat() stat                      { return inodeStat(f.n) }
+
+// deviceFile is an open character device.
+type deviceFile struct {
+	baseFile
+	n *vfs.Inode
+}
+
+func (f *deviceFile) read(d *desc, b []byte) (int, error)  { return f.n.Dev.Read(b) }
+func (f *deviceFile) write(d *desc, b []byte) (int, error) { return f.n.Dev.Write(b) }
+func (f *deviceFile) stat() stat                           { return inodeStat(f.n) }
+
+// Devices every node has.
+type nullDev struct{}
+
+func (nullDev) Read(b []byte) (int, error)  { return 0, nil }
+func (nullDev) Write(b []byte) (int, error) { return len(b), nil }
+
+type zeroDev struct{}
+
+func (zeroDev) Read(b []byte) (int, error) {
+	clear(b)
+	return len(b), nil
+}
+func (zeroDev) Write(b []byte) (int, error) { return len(b), nil }
+
+type randomDev struct{ k *Kernel }
+
+func (r randomDev) Read(b []byte) (int, error) {
+	r.k.fillRandom(b)
+	return len(b), nil
+}
+func (randomDev) Write(b []byte) (int, error) { return len(b), nil }
+
+func (k *Kernel) setupDevices() {
+	if _, err := k.fs.Lookup(k.fs.Root(), "/dev/null", false); err == nil {
+		return // shared file system already set up
+	}
+	_, _ = k.fs.MkdirAll("/dev")
+	_, _ = k.fs.MkdirAll("/tmp")
+	_ = k.fs.AddDevice("/dev/null", nullDev{})
+	_ = k.fs.AddDevice("/dev/zero", zeroDev{})
+	_ = k.fs.AddDevice("/dev/urandom", randomDev{k})
+	_ = k.fs.AddDevice("/dev/random", randomDev{k})
+}
+
+// pathOf returns the absolute path of directory n.
+func (k *Kernel) pathOf(n *vfs.Inode) string {
+	var parts []string
+	for n != k.fs.Root() {
+		p := n.Parent()
+		for _, name := range p.Names() {
+			if p.Child(name) == n {
+				parts = append(parts, name)
+				break
+			}
+		}
+		n = p
+	}
+	for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
+		parts[i], parts[j] = parts[j], parts[i]
+	}
+	return "/" + strings.Join(parts, "/")
+}

@@ -1,0 +1,70 @@
+package kernel
+
+import (
+	"encoding/binary"
+
+	"github.com/mvrun/multiverse/hv/abi"
+)
+
+// copyIn reads len(b) bytes of guest memory at va.
+func (k *Kernel) copyIn(b []byte, va uint64) error {
+	if err := k.Space.ReadAt(b, va); err != nil {
+		return abi.EFAULT
+	}
+	return nil
+}
+
+// copyOut writes b to guest memory at va.
+func (k *Kernel) copyOut(b []byte, va uint64) error {
+	if err := k.Space.WriteAt(b, va); err != nil {
+		return abi.EFAULT
+	}
+	return nil
+}
+
+func (k *Kernel) readU32(va uint64) (uint32, error) {
+	var b [4]byte
+	if err := k.copyIn(b[:], va); err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint32(b[:]), nil
+}
+
+func (k *Kernel) readU64(va uint64) (uint64, error) {
+	var b [8]byte
+	if err := k.copyIn(b[:], va); err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint64(b[:]), nil
+}
+
+func (k *Kernel) writeU32(va uint64, v uint32) error {
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], v)
+	return k.copyOut(b[:], va)
+}
+
+func (k *Kernel) writeU64(va uint64, v uint64) error {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], v)
+	return k.copyOut(b[:], va)
+}
+
+// readPath reads a NUL-terminated path argument.
+func (k *Kernel) readPath(va uint64) (string, error) {
+	s, err := k.Space.ReadString(va, 4096)
+	if err != nil {
+		return "", abi.EFAULT
+	}
+	return s, nil
+}
+
+// le is a little-endian builder for structures written to the guest.
+type le []byte
+
+func (b le) u16(off int, v uint16) { binary.LittleEndian.PutUint16(b[off:], v) }
+func (b le) u32(off int, v uint32) { binary.LittleEndian.PutUint32(b[off:], v) }
+func (b le) u64(off int, v uint64) { binary.LittleEndian.PutUint64(b[off:], v) }
+
+// errRet returns the system call return value for errno e (-e).
+func errRet(e abi.Errno) uint64 { return -uint64(e) }

@@ -1,0 +1,727 @@
+package kernel
+
+import (
+	"github.com/mvrun/multiverse/hv/abi"
+	"github.com/mvrun/multiverse/hv/vfs"
+)
+
+// dirAt returns the directory a *at call's path is relative to.
+func (k *Kernel) dirAt(dirfd int) (*vfs.Inode, error) {
+	if dirfd == abi.AtFdcwd {
+		return k.cwd, nil
+	}
+	d, err := k.files.get(dirfd)
+	if err != nil {
+		return nil, err
+	}
+	df, ok := d.file.(*dirFile)
+	if !ok {
+		return nil, abi.ENOTDIR
+	}
+	return df.n, nil
+}
+
+// pathAt reads a path argument and the directory it is relative to.
+func (k *Kernel) pathAt(dirfd int, va uint64) (*vfs.Inode, string, error) {
+	p, err := k.readPath(va)
+	if err != nil {
+		return nil, "", err
+	}
+	if p == "" {
+		return nil, "", abi.ENOENT
+	}
+	dir, err := k.dirAt(dirfd)
+	return dir, p, err
+}
+
+func argFD(v uint64) int { return int(int32(v)) }
+
+// sysOpenat implements Linux syscall openat(2).
+func sysOpenat(t *Thread, a *[6]uint64) (uint64, error) {
+	return t.k.open(argFD(a[0]), a[1], int(a[2]), uint32(a[3]))
+}
+
+// sysOpen implements Linux syscall open(2).
+func sysOpen(t *Thread, a *[6]uint64) (uint64, error) {
+	return t.k.open(abi.AtFdcwd, a[0], int(a[1]), uint32(a[2]))
+}
+
+func (k *Kernel) open(dirfd int, pathVA uint64, flags int, mode uint32) (uint64, error) {
+	dir, p, err := k.pathAt(dirfd, pathVA)
+	if err != nil {
+		return 0, err
+	}
+	n, err := k.fs.Lookup(dir, p, flags&abi.ONofollow == 0)
+	switch {
+	case err == abi.ENOENT && flags&abi.OCreat != 0:
+		parent, name, err := k.fs.LookupParent(dir, p)
+		if err != nil {
+			return 0, err
+		}
+		if n, err = k.fs.Create(parent, name, mode&^0o022); err != nil {
+			return 0, err
+		}
+	case err != nil:
+		return 0, err
+	case flags&(abi.OCreat|abi.OExcl) == abi.OCreat|abi.OExcl:
+		return 0, abi.EEXIST
+	}
+	acc := flags & abi.OAccmode
+	var f file
+	switch n.Type() {
+	case abi.SIfdir:
+		if acc != abi.ORdonly {
+			return 0, abi.EISDIR
+		}
+		f = &dirFile{n: n}
+	case abi.SIfreg:
+		if flags&abi.ODirectory != 0 {
+			return 0, abi.ENOTDIR
+		}
+		rf := &regularFile{fs: k.fs, n: n}
+		if flags&abi.OTrunc != 0 && acc != abi.ORdonly {
+			rf.truncate(0)
+			k.fs.Touch(n)
+		}
+		f = rf
+	case abi.SIfchr:
+		f = &deviceFile{n: n}
+	case abi.SIflnk:
+		return 0, abi.ELOOP
+	default:
+		return 0, abi.ENXIO
+	}
+	d := &desc{file: f, flags: flags & (abi.OAccmode | abi.OAppend | abi.ONonblock)}
+	fd, err := k.files.alloc(d, 0, flags&abi.OCloexec != 0)
+	return uint64(fd), err
+}
+
+// sysClose implements Linux syscall close(2).
+func sysClose(t *Thread, a *[6]uint64) (uint64, error) {
+	return 0, t.k.files.close(argFD(a[0]))
+}
+
+// blockIO parks t on d's file until it may be ready, when a non-blocking
+// operation on a blocking descriptor returned EAGAIN.
+func (t *Thread) blockIO(d *desc, n int, err error) (uint64, error) {
+	if err == abi.EAGAIN && d.flags&abi.ONonblock == 0 {
+		return 0, t.block(d.file.waiters(), -1, t.call, nil)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return uint64(n), nil
+}
+
+func (k *Kernel) readable(fd int) (*desc, error) {
+	d, err := k.files.get(fd)
+	if err != nil {
+		return nil, err
+	}
+	if d.flags&abi.OAccmode == abi.OWronly {
+		return nil, abi.EBADF
+	}
+	return d, nil
+}
+
+func (k *Kernel) writable(fd int) (*desc, error) {
+	d, err := k.files.get(fd)
+	if err != nil {
+		return nil, err
+	}
+	if d.flags&abi.OAccmode == abi.ORdonly {
+		return nil, abi.EBADF
+	}
+	return d, nil
+}
+
+const maxIO = 1 << 20 // largest single transfer; callers loop like on Linux
+
+// sysRead implements Linux syscall read(2).
+func sysRead(t *Thread, a *[6]uint64) (uint64, error) {
+	k := t.k
+	d, err := k.readable(argFD(a[0]))
+	if err != nil {
+		return 0, err
+	}
+	buf := make([]byte, min(a[2], maxIO))
+	n, err := d.file.read(d, buf)
+	if err == nil && n > 0 {
+		if err := k.copyOut(buf[:n], a[1]); err != nil {
+			return 0, err
+		}
+		k.notify(d.file)
+	}
+	return t.blockIO(d, n, err)
+}
+
+// sysWrite implements Linux syscall write(2).
+func sysWrite(t *Thread, a *[6]uint64) (uint64, error) {
+	k := t.k
+	d, err := k.writable(argFD(a[0]))
+	if err != nil {
+		return 0, err
+	}
+	buf := make([]byte, min(a[2], maxIO))
+	if err := k.copyIn(buf, a[1]); err != nil {
+		return 0, err
+	}
+	n, err := d.file.write(d, buf)
+	if n > 0 {
+		k.notify(d.file)
+	}
+	if err == abi.EPIPE {
+		k.sendSignal(t, abi.SIGPIPE, sigInfo{code: abi.SiUser, pid: int32(k.pid)})
+	}
+	return t.blockIO(d, n, err)
+}
+
+// iovecs reads an iovec array.
+func (k *Kernel) iovecs(va, n uint64) ([][2]uint64, error) {
+	if n > 1024 {
+		return nil, abi.EINVAL
+	}
+	b := make([]byte, 16*n)
+	if err := k.copyIn(b, va); err != nil {
+		return nil, err
+	}
+	out := make([][2]uint64, n)
+	for i := range out {
+		out[i] = [2]uint64{leU64(b, 16*i), leU64(b, 16*i+8)}
+	}
+	return out, nil
+}
+
+// sysReadv implements Linux syscall readv(2).
+func sysReadv(t *Thread, a *[6]uint64) (uint64, error) {
+	k := t.k
+	d, err := k.readable(argFD(a[0]))
+	if err != nil {
+		return 0, err
+	}
+	iov, err := k.iovecs(a[1], a[2])
+	if err != nil {
+		return 0, err
+	}
+	var total uint64
+	for _, v := range iov {
+		buf := make([]byte, min(v[1], maxIO))
+		n, err := d.file.read(d, buf)
+		if err != nil {
+			if total > 0 {
+				break
+			}
+			return t.blockIO(d, 0, err)
+		}
+		if err := k.copyOut(buf[:n], v[0]); err != nil {
+			return 0, err
+		}
+		total += uint64(n)
+		if n < len(buf) {
+			break
+		}
+	}
+	if total > 0 {
+		k.notify(d.file)
+	}
+	return total, nil
+}
+
+// sysWritev implements Linux syscall writev(2).
+func sysWritev(t *Thread, a *[6]uint64) (uint64, error) {
+	k := t.k
+	d, err := k.writable(argFD(a[0]))
+	if err != nil {
+		return 0, err
+	}
+	iov, err := k.iovecs(a[1], a[2])
+	if err != nil {
+		return 0, err
+	}
+	var buf []byte
+	for _, v := range iov {
+		b := make([]byte, min(v[1], maxIO))
+		if err := k.copyIn(b, v[0]); err != nil {
+			return 0, err
+		}
+		buf = append(buf, b...)
+	}
+	n, err := d.file.write(d, buf)
+	if n > 0 {
+		k.notify(d.file)
+	}
+	return t.blockIO(d, n, err)
+}
+
+func (k *Kernel) regular(fd int) (*desc, *regularFile, error) {
+	d, err := k.files.get(fd)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, ok := d.file.(*regularFile)
+	if !ok {
+		return nil, nil, abi.ESPIPE
+	}
+	return d, r, nil
+}
+
+// sysPread64 implements Linux syscall pread64(2).
+func sysPread64(t *Thread, a *[6]uint64) (uint64, error) {
+	d, r, err := t.k.regular(argFD(a[0]))
+	if err != nil {
+		return 0, err
+	}
+	if d.flags&abi.OAccmode == abi.OWronly {
+		return 0, abi.EBADF
+	}
+	if int64(a[3]) < 0 {
+		return 0, abi.EINVAL
+	}
+	buf := make([]byte, min(a[2], maxIO))
+	n, _ := r.pread(buf, int64(a[3]))
+	return uint64(n), t.k.copyOut(buf[:n], a[1])
+}
+
+// sysPwrite64 implements Linux syscall pwrite64(2).
+func sysPwrite64(t *Thread, a *[6]uint64) (uint64, error) {
+	d, r, err := t.k.regular(argFD(a[0]))
+	if err != nil {
+		return 0, err
+	}
+	if d.flags&abi.OAccmode == abi.ORdonly {
+		return 0, abi.EBADF
+	}
+	if int64(a[3]) < 0 {
+		return 0, abi.EINVAL
+	}
+	buf := make([]byte, min(a[2], maxIO))
+	if err := t.k.copyIn(buf, a[1]); err != nil {
+		return 0, err
+	}
+	n, err := r.pwrite(buf, int64(a[3]))
+	return uint64(n), err
+}
+
+// sysLseek implements Linux syscall lseek(2).
+func sysLseek(t *Thread, a *[6]uint64) (uint64, error) {
+	d, err := t.k.files.get(argFD(a[0]))
+	if err != nil {
+		return 0, err
+	}
+	off := int64(a[1])
+	switch f := d.file.(type) {
+	case *regularFile:
+		switch a[2] {
+		case abi.SeekSet:
+		case abi.SeekCur:
+			off += d.off
+		case abi.SeekEnd:
+			off += int64(len(f.n.Data))
+		default:
+			return 0, abi.EINVAL
+		}
+	case *dirFile:
+		if a[2] != abi.SeekSet || off != 0 {
+			return 0, abi.EINVAL
+		}
+		f.list, f.pos = nil, 0
+	case *deviceFile:
+		return 0, nil
+	default:
+		return 0, abi.ESPIPE
+	}
+	if off < 0 {
+		return 0, abi.EINVAL
+	}
+	d.off = off
+	return uint64(off), nil
+}
+
+func (k *Kernel) writeStat(va uint64, s stat) error {
+	b := make(le, 144)
+	b.u64(0, 0x803) // st_dev
+	b.u64(8, s.ino)
+	b.u64(16, uint64(s.nlink))
+	b.u32(24, s.mode)
+	b.u64(40, s.rdev)
+	b.u64(48, uint64(s.size))
+	b.u64(56, 4096)
+	b.u64(64, uint64((s.size+511)/512))
+	for _, off := range []int{72, 88, 104} {
+		b.u64(off, uint64(s.mtime/1e9))
+		b.u64(off+8, uint64(s.mtime%1e9))
+	}
+	return k.copyOut(b, va)
+}
+
+// sysFstat implements Linux syscall fstat(2).
+func sysFstat(t *Thread, a *[6]uint64) (uint64, error) {
+	d, err := t.k.files.get(argFD(a[0]))
+	if err != nil {
+		return 0, err
+	}
+	return 0, t.k.writeStat(a[1], d.file.stat())
+}
+
+// sysNewfstatat implements Linux syscall newfstatat(2).
+func sysNewfstatat(t *Thread, a *[6]uint64) (uint64, error) {
+	k := t.k
+	p, err := k.readPath(a[1])
+	if err != nil {
+		return 0, err
+	}
+	if p == "" && a[3]&abi.AtEmptyPath != 0 {
+		return sysFstat(t, &[6]uint64{a[0], a[2]})
+	}
+	dir, err := k.dirAt(argFD(a[0]))
+	if err != nil {
+		return 0, err
+	}
+	return k.statPath(dir, p, a[3]&abi.AtSymlinkNofollow == 0, a[2])
+}
+
+func (k *Kernel) statPath(dir *vfs.Inode, p string, follow bool, va uint64) (uint64, error) {
+	n, err := k.fs.Lookup(dir, p, follow)
+	if err != nil {
+		return 0, err
+	}
+	return 0, k.writeStat(va, inodeStat(n))
+}
+
+// sysStat implements Linux syscall stat(2).
+func sysStat(t *Thread, a *[6]uint64) (uint64, error) {
+	p, err := t.k.readPath(a[0])
+	if err != nil {
+		return 0, err
+	}
+	return t.k.statPath(t.k.cwd, p, true, a[1])
+}
+
+// sysLstat implements Linux syscall lstat(2).
+func sysLstat(t *Thread, a *[6]uint64) (uint64, error) {
+	p, err := t.k.readPath(a[0])
+	if err != nil {
+		return 0, err
+	}
+	return t.k.statPath(t.k.cwd, p, false, a[1])
+}
+
+// sysGetdents64 implements Linux syscall getdents64(2).
+func sysGetdents64(t *Thread, a *[6]uint64) (uint64, error) {
+	d, err := t.k.files.get(argFD(a[0]))
+	if err != nil {
+		return 0, err
+	}
+	f, ok := d.file.(*dirFile)
+	if !ok {
+		return 0, abi.ENOTDIR
+	}
+	if f.list == nil {
+		f.list = append([]string{".", ".."}, f.n.Names()...)
+	}
+	var out []byte
+	for f.pos < len(f.list) {
+		name := f.list[f.pos]
+		var n *vfs.Inode
+		switch name {
+		case ".":
+			n = f.n
+		case "..":
+			n = f.n.Parent()
+		default:
+			if n = f.n.Child(name); n == nil {
+				f.pos++ // removed since the snapshot
+				continue
+			}
+		}
+		reclen := (19 + len(name) + 1 + 7) &^ 7
+		if uint64(len(out)+reclen) > a[2] {
+			if len(out) == 0 {
+				return 0, abi.EINVAL
+			}
+			break
+		}
+		e := make(le, reclen)
+		e.u64(0, n.Ino)
+		e.u64(8, uint64(f.pos+1))
+		e.u16(16, uint16(reclen))
+		e[18] = dirType(n)
+		copy(e[19:], name)
+		out = append(out, e...)
+		f.pos++
+	}
+	return uint64(len(out)), t.k.copyOut(out, a[1])
+}
+
+func dirType(n *vfs.Inode) byte {
+	switch n.Type() {
+	case abi.SIfdir:
+		return abi.DtDir
+	case abi.SIfreg:
+		return abi.DtReg
+	case abi.SIflnk:
+		return abi.DtLnk
+	case abi.SIfchr:
+		return abi.DtChr
+	}
+	return 0
+}
+
+// sysMkdirat implements Linux syscall mkdirat(2).
+func sysMkdirat(t *Thread, a *[6]uint64) (uint64, error) {
+	return t.k.mkdir(argFD(a[0]), a[1], uint32(a[2]))
+}
+
+// sysMkdir implements Linux syscall mkdir(2).
+func sysMkdir(t *Thread, a *[6]uint64) (uint64, error) {
+	return t.k.mkdir(abi.AtFdcwd, a[0], uint32(a[1]))
+}
+
+func (k *Kernel) mkdir(dirfd int, va uint64, mode uint32) (uint64, error) {
+	dir, p, err := k.pathAt(dirfd, va)
+	if err != nil {
+		return 0, err
+	}
+	parent, name, err := k.fs.LookupParent(dir, p)
+	if err != nil {
+		return 0, err
+	}
+	_, err = k.fs.Mkdir(parent, name, mode&^0o022)
+	return 0, err
+}
+
+// sysUnlinkat implements Linux syscall unlinkat(2).
+func sysUnlinkat(t *Thread, a *[6]uint64) (uint64, error) {
+	return t.k.unlink(argFD(a[0]), a[1], a[2]&abi.AtRemovedir != 0)
+}
+
+// sysUnlink implements Linux syscall unlink(2).
+func sysUnlink(t *Thread, a *[6]uint64) (uint64, error) {
+	return t.k.unlink(abi.AtFdcwd, a[0], false)
+}
+
+// sysRmdir implements Linux syscall rmdir(2).
+func sysRmdir(t *Thread, a *[6]uint64) (uint64, error) {
+	return t.k.unlink(abi.AtFdcwd, a[0], true)
+}
+
+func (k *Kernel) unlink(dirfd int, va uint64, rmdir bool) (uint64, error) {
+	dir, p, err := k.pathAt(dirfd, va)
+	if err != nil {
+		return 0, err
+	}
+	parent, name, err := k.fs.LookupParent(dir, p)
+	if err != nil {
+		return 0, err
+	}
+	return 0, k.fs.Unlink(parent, name, rmdir)
+}
+
+// sysRenameat implements Linux syscall renameat(2).
+func sysRenameat(t *Thread, a *[6]uint64) (uint64, error) {
+	return t.k.rename(argFD(a[0]), a[1], argFD(a[2]), a[3])
+}
+
+// sysRenameat2 implements Linux syscall renameat2(2) without flags.
+func sysRenameat2(t *Thread, a *[6]uint64) (uint64, error) {
+	if a[4] != 0 {
+		return 0, abi.EINVAL
+	}
+	return t.k.rename(argFD(a[0]), a[1], argFD(a[2]), a[3])
+}
+
+// sysRename implements Linux syscall rename(2).
+func sysRename(t *Thread, a *[6]uint64) (uint64, error) {
+	return t.k.rename(abi.AtFdcwd, a[0], abi.AtFdcwd, a[1])
+}
+
+func (k *Kernel) rename(olddirfd int, oldva uint64, newdirfd int, newva uint64) (uint64, error) {
+	od, op, err := k.pathAt(olddirfd, oldva)
+	if err != nil {
+		return 0, err
+	}
+	nd, np, err := k.pathAt(newdirfd, newva)
+	if err != nil {
+		return 0, err
+	}
+	opar, oname, err := k.fs.LookupParent(od, op)
+	if err != nil {
+		return 0, err
+	}
+	npar, nname, err := k.fs.LookupParent(nd, np)
+	if err != nil {
+		return 0, err
+	}
+	return 0, k.fs.Rename(opar, oname, npar, nname)
+}
+
+// sysReadlinkat implements Linux syscall readlinkat(2).
+func sysReadlinkat(t *Thread, a *[6]uint64) (uint64, error) {
+	return t.k.readlink(argFD(a[0]), a[1], a[2], a[3])
+}
+
+// sysReadlink implements Linux syscall readlink(2).
+func sysReadlink(t *Thread, a *[6]uint64) (uint64, error) {
+	return t.k.readlink(abi.AtFdcwd, a[0], a[1], a[2])
+}
+
+func (k *Kernel) readlink(dirfd int, va, buf, size uint64) (uint64, error) {
+	dir, p, err := k.pathAt(dirfd, va)
+	if err != nil {
+		return 0, err
+	}
+	n, err := k.fs.Lookup(dir, p, false)
+	if err != nil {
+		return 0, err
+	}
+	if n.Type() != abi.SIflnk {
+		return 0, abi.EINVAL
+	}
+	b := []byte(n.Target)
+	b = b[:min(uint64(len(b)), size)]
+	return uint64(len(b)), k.copyOut(b, buf)
+}
+
+// sysSymlinkat implements Linux syscall symlinkat(2).
+func sysSymlinkat(t *Thread, a *[6]uint64) (uint64, error) {
+	k := t.k
+	target, err := k.readPath(a[0])
+	if err != nil {
+		return 0, err
+	}
+	dir, p, err := k.pathAt(argFD(a[1]), a[2])
+	if err != nil {
+		return 0, err
+	}
+	parent, name, err := k.fs.LookupParent(dir, p)
+	if err != nil {
+		return 0, err
+	}
+	_, err = k.fs.Symlink(parent, name, target)
+	return 0, err
+}
+
+// sysFsync implements Linux syscall fsync(2) (and fdatasync(2)): the
+// in-memory file system is always durable within a run.
+func sysFsync(t *Thread, a *[6]uint64) (uint64, error) {
+	_, err := t.k.files.get(argFD(a[0]))
+	return 0, err
+}
+
+// sysFtruncate implements Linux syscall ftruncate(2).
+func sysFtruncate(t *Thread, a *[6]uint64) (uint64, error) {
+	d, r, err := t.k.regular(argFD(a[0]))
+	if err == abi.ESPIPE {
+		return 0, abi.EINVAL
+	}
+	if err != nil {
+		return 0, err
+	}
+	if d.flags&abi.OAccmode == abi.ORdonly {
+		return 0, abi.EINVAL
+	}
+	if int64(a[1]) < 0 || a[1] > maxFileSize {
+		return 0, abi.EINVAL
+	}
+	r.truncate(int64(a[1]))
+	t.k.fs.Touch(r.n)
+	return 0, nil
+}
+
+// sysFcntl implements Linux syscall fcntl(2).
+func sysFcntl(t *Thread, a *[6]uint64) (uint64, error) {
+	k := t.k
+	fd := argFD(a[0])
+	e, ok := k.files.fds[fd]
+	if !ok {
+		return 0, abi.EBADF
+	}
+	switch a[1] {
+	case abi.FDupfd, abi.FDupfdCloexec:
+		n, err := k.files.alloc(e.d, int(a[2]), a[1] == abi.FDupfdCloexec)
+		return uint64(n), err
+	case abi.FGetfd:
+		if e.cloexec {
+			return abi.FdCloexec, nil
+		}
+		return 0, nil
+	case abi.FSetfd:
+		e.cloexec = a[2]&abi.FdCloexec != 0
+		k.files.fds[fd] = e
+		return 0, nil
+	case abi.FGetfl:
+		return uint64(e.d.flags), nil
+	case abi.FSetfl:
+		e.d.flags = e.d.flags&abi.OAccmode | int(a[2])&(abi.OAppend|abi.ONonblock)
+		return 0, nil
+	}
+	return 0, abi.EINVAL
+}
+
+// sysDup implements Linux syscall dup(2).
+func sysDup(t *Thread, a *[6]uint64) (uint64, error) {
+	d, err := t.k.files.get(argFD(a[0]))
+	if err != nil {
+		return 0, err
+	}
+	n, err := t.k.files.alloc(d, 0, false)
+	return uint64(n), err
+}
+
+// sysDup2 implements Linux syscall dup2(2).
+func sysDup2(t *Thread, a *[6]uint64) (uint64, error) {
+	d, err := t.k.files.get(argFD(a[0]))
+	if err != nil {
+		return 0, err
+	}
+	if a[0] == a[1] {
+		return a[1], nil
+	}
+	return dupTo(t.k, d, argFD(a[1]), false)
+}
+
+// sysDup3 implements Linux syscall dup3(2).
+func sysDup3(t *Thread, a *[6]uint64) (uint64, error) {
+	d, err := t.k.files.get(argFD(a[0]))
+	if err != nil {
+		return 0, err
+	}
+	if a[0] == a[1] || a[2]&^abi.OCloexec != 0 {
+		return 0, abi.EINVAL
+	}
+	return dupTo(t.k, d, argFD(a[1]), a[2]&abi.OCloexec != 0)
+}
+
+func dupTo(k *Kernel, d *desc, fd int, cloexec bool) (uint64, error) {
+	if fd < 0 || fd >= maxFDs {
+		return 0, abi.EBADF
+	}
+	k.files.install(fd, d, cloexec)
+	return uint64(fd), nil
+}
+
+// sysIoctl implements Linux syscall ioctl(2): no device supports any
+// request, so terminals look like plain files (ENOTTY).
+func sysIoctl(t *Thread, a *[6]uint64) (uint64, error) {
+	if _, err := t.k.files.get(argFD(a[0])); err != nil {
+		return 0, err
+	}
+	return 0, abi.ENOTTY
+}
+
+// sysFaccessat implements Linux syscall faccessat(2): guests run as root, so
+// existence decides.
+func sysFaccessat(t *Thread, a *[6]uint64) (uint64, error) {
+	dir, p, err := t.k.pathAt(argFD(a[0]), a[1])
+	if err != nil {
+		return 0, err
+	}
+	_, err = t.k.fs.Lookup(dir, p, true)
+	return 0, err
+}
+
+// sysAccess implements Linux syscall access(2).
+func sysAccess(t *Thread, a *[6]uint64) (uint64, error) {
+	dir := int32(abi.AtFdcwd)
+	return sysFaccessat(t, &[6]uint64{uint64(uint32(dir)), a[0], a[1]})
+}

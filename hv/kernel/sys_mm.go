@@ -1,0 +1,104 @@
+package kernel
+
+import (
+	"errors"
+
+	"github.com/mvrun/multiverse/hv/abi"
+	"github.com/mvrun/multiverse/hv/mm"
+)
+
+func mmErrno(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, mm.ErrNoMemory):
+		return abi.ENOMEM
+	case errors.Is(err, mm.ErrExists):
+		return abi.EEXIST
+	case errors.Is(err, mm.ErrFault):
+		return abi.ENOMEM
+	}
+	return abi.EINVAL
+}
+
+// sysMmap implements Linux syscall mmap(2).
+func sysMmap(t *Thread, a *[6]uint64) (uint64, error) {
+	addr, length, prot, flags, fd, off := a[0], a[1], int(a[2]), a[3], int(int32(a[4])), a[5]
+	if length == 0 || addr&(abi.PageSize-1) != 0 || off&(abi.PageSize-1) != 0 {
+		return 0, abi.EINVAL
+	}
+	if flags&(abi.MapShared|abi.MapPrivate) == 0 {
+		return 0, abi.EINVAL
+	}
+	var src []byte
+	if flags&abi.MapAnonymous == 0 {
+		d, err := t.k.files.get(fd)
+		if err != nil {
+			return 0, err
+		}
+		r, ok := d.file.(*regularFile)
+		if !ok {
+			return 0, abi.ENODEV
+		}
+		if flags&abi.MapShared != 0 && prot&abi.ProtWrite != 0 {
+			// Writes would have to reach the file; hv copies instead.
+			return 0, abi.EOPNOTSUPP
+		}
+		if off < uint64(len(r.n.Data)) {
+			src = r.n.Data[off:]
+		}
+	}
+	fixed := flags&abi.MapFixed != 0
+	noReplace := flags&abi.MapFixedNoreplace != 0
+	got, err := t.k.Space.Map(addr, length, prot&7, fixed, noReplace, "")
+	if err != nil {
+		return 0, mmErrno(err)
+	}
+	if len(src) > 0 {
+		src = src[:min(uint64(len(src)), length)]
+		if err := t.k.Space.Poke(src, got); err != nil && prot != 0 {
+			return 0, abi.EFAULT
+		}
+	}
+	return got, nil
+}
+
+// sysMunmap implements Linux syscall munmap(2).
+func sysMunmap(t *Thread, a *[6]uint64) (uint64, error) {
+	return 0, mmErrno(t.k.Space.Unmap(a[0], a[1]))
+}
+
+// sysMprotect implements Linux syscall mprotect(2).
+func sysMprotect(t *Thread, a *[6]uint64) (uint64, error) {
+	return 0, mmErrno(t.k.Space.Protect(a[0], a[1], int(a[2])&7))
+}
+
+// sysMadvise implements Linux syscall madvise(2).
+func sysMadvise(t *Thread, a *[6]uint64) (uint64, error) {
+	if a[0]&(abi.PageSize-1) != 0 {
+		return 0, abi.EINVAL
+	}
+	switch a[2] {
+	case abi.MadvDontneed, abi.MadvFree:
+		return 0, mmErrno(t.k.Space.Discard(a[0], a[1]))
+	}
+	return 0, nil
+}
+
+// sysBrk implements Linux syscall brk(2).
+func sysBrk(t *Thread, a *[6]uint64) (uint64, error) {
+	k := t.k
+	want := (a[0] + abi.PageSize - 1) &^ (abi.PageSize - 1)
+	if want <= k.brk || want > k.brkMin+(1<<30) {
+		if want >= k.brkMin && want < k.brk {
+			_ = k.Space.Unmap(want, k.brk-want)
+			k.brk = want
+		}
+		return k.brk, nil
+	}
+	if _, err := k.Space.Map(k.brk, want-k.brk, mm.ProtRead|mm.ProtWrite, false, true, "brk"); err != nil {
+		return k.brk, nil
+	}
+	k.brk = want
+	return k.brk, nil
+}

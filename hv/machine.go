@@ -1,0 +1,254 @@
+package hv
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/mvrun/multiverse/hv/kernel"
+	"github.com/mvrun/multiverse/hv/kvm"
+	"github.com/mvrun/multiverse/hv/mm"
+	"golang.org/x/sys/unix"
+)
+
+// machine is one VM with one vCPU running one guest process.
+type machine struct {
+	vm     *kvm.VM
+	cpu    *kvm.VCPU
+	phys   *mm.Physical
+	space  *mm.Space
+	kstack uint64 // guest physical address of the exception stack page
+	strat  trapStrategy
+	k      *kernel.Kernel
+
+	loaded   *kernel.Thread
+	userSegs bool // the vCPU is at CPL0 and needs user segments to resume
+
+	quantum  time.Duration
+	runStart atomic.Int64 // host UnixNano when KVM_RUN was entered; 0 outside
+	kicked   atomic.Bool
+}
+
+// newMachine creates the VM: guest memory, the address space with the
+// VMM's pages, and a vCPU in 64-bit user mode.
+func newMachine(sys *kvm.System, memory uint64, strat trapStrategy) (m *machine, err error) {
+	m = &machine{strat: strat}
+	defer func() {
+		if err != nil {
+			m.close()
+		}
+	}()
+	if m.phys, err = mm.NewPhysical(memory); err != nil {
+		return nil, err
+	}
+	if m.vm, err = sys.CreateVM(); err != nil {
+		return nil, err
+	}
+	if err = m.vm.SetMemory(0, 0, m.phys.Host()); err != nil {
+		return nil, err
+	}
+	if m.space, err = mm.NewSpace(m.phys); err != nil {
+		return nil, err
+	}
+	pt := m.space.PageTable()
+	if m.kstack, err = kernelPages(m.phys, pt); err != nil {
+		return nil, err
+	}
+	if err = stubPages(m.phys, pt, strat.stub()); err != nil {
+		return nil, err
+	}
+	if m.cpu, err = m.vm.CreateVCPU(0); err != nil {
+		return nil, err
+	}
+	if err = setupVCPU(sys, m.cpu, pt.Root()); err != nil {
+		return nil, err
+	}
+	// Seed the kvm_run copies of the registers so they can be written back
+	// (marked dirty) before the first exit has filled them.
+	s, err := m.cpu.Sregs()
+	if err != nil {
+		return nil, err
+	}
+	*m.cpu.SyncedSregs() = *s
+	m.cpu.EnableSync(kvm.SyncRegs | kvm.SyncSregs)
+	return m, nil
+}
+
+func (m *machine) close() {
+	if m.cpu != nil {
+		m.cpu.Close()
+	}
+	if m.vm != nil {
+		m.vm.Close()
+	}
+	if m.phys != nil {
+		m.phys.Close()
+	}
+}
+
+// GetFP implements [kernel.CPU].
+func (m *machine) GetFP(fp *kernel.FPState) error { return m.cpu.GetXSave((*kvm.XSave)(fp)) }
+
+// SetFP implements [kernel.CPU].
+func (m *machine) SetFP(fp *kernel.FPState) error { return m.cpu.SetXSave((*kvm.XSave)(fp)) }
+
+// switchTo saves the loaded thread's extended state and loads t's.
+func (m *machine) switchTo(t *kernel.Thread) error {
+	if m.loaded != nil && m.loaded != t && m.k.Alive(m.loaded) {
+		if err := m.GetFP(m.loaded.FP); err != nil {
+			return err
+		}
+	}
+	if err := m.SetFP(t.FP); err != nil {
+		return err
+	}
+	m.loaded = t
+	return nil
+}
+
+// store writes t's registers into kvm_run for the next entry.
+func (m *machine) store(t *kernel.Thread) {
+	*m.cpu.SyncedRegs() = kvm.Regs(t.Regs)
+	m.cpu.MarkDirty(kvm.SyncRegs)
+	s := m.cpu.SyncedSregs()
+	dirty := false
+	if s.FS.Base != t.FSBase {
+		s.FS.Base = t.FSBase
+		dirty = true
+	}
+	if m.userSegs {
+		s.CS = userSeg(selUserCS, true)
+		s.SS = userSeg(selUserDS, false)
+		m.userSegs = false
+		dirty = true
+	}
+	if dirty {
+		m.cpu.MarkDirty(kvm.SyncSregs)
+	}
+}
+
+// run drives the guest until the process exits or ctx ends.
+func (m *machine) run(ctx context.Context) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	stop := m.watchdog(ctx, unix.Gettid())
+	defer stop()
+	for {
+		t := m.k.Schedule()
+		if t == nil {
+			return nil
+		}
+		if t != m.loaded {
+			if err := m.switchTo(t); err != nil {
+				m.k.Fail(err)
+				continue
+			}
+		}
+		m.k.Prepare(t)
+		if m.k.Exited() {
+			return nil
+		}
+		if ctx.Err() != nil {
+			m.k.Fail(fmt.Errorf("run stopped: %w", ctx.Err()))
+			return nil
+		}
+		m.store(t)
+		m.kicked.Store(false)
+		start := time.Now()
+		m.runStart.Store(start.UnixNano())
+		err := m.cpu.Run()
+		m.runStart.Store(0)
+		t.Regs = kernel.Regs(*m.cpu.SyncedRegs())
+		if err == kvm.ErrIntr {
+			if m.kicked.Load() {
+				m.k.Preempt(time.Since(start))
+			}
+			continue
+		}
+		if err != nil {
+			m.k.Fail(fmt.Errorf("KVM_RUN: %w", err))
+			continue
+		}
+		m.exit(t)
+	}
+}
+
+// exit handles one VM exit of thread t.
+func (m *machine) exit(t *kernel.Thread) {
+	switch r := m.cpu.ExitReason(); r {
+	case kvm.ExitMMIO:
+		mmio := m.cpu.MMIO()
+		if mmio.Addr&^(mm.PageSize-1) != mmioGPA {
+			m.k.Fail(fmt.Errorf("guest touched unbacked guest physical address %#x at rip %#x", mmio.Addr, t.Regs.RIP))
+			return
+		}
+		if m.strat.userSegmentsAfterTrap() {
+			m.userSegs = true
+		}
+		m.strat.enter(&t.Regs)
+		m.k.Syscall(t)
+	case kvm.ExitHlt:
+		m.exception(t)
+	case kvm.ExitShutdown:
+		m.k.Fail(fmt.Errorf("guest triple fault at rip %#x", t.Regs.RIP))
+	case kvm.ExitInternalError:
+		sub, data := m.cpu.InternalError()
+		m.k.Fail(fmt.Errorf("KVM internal error %d %x at rip %#x", sub, data, t.Regs.RIP))
+	case kvm.ExitFailEntry:
+		m.k.Fail(fmt.Errorf("KVM entry failed at rip %#x", t.Regs.RIP))
+	default:
+		m.k.Fail(fmt.Errorf("unexpected KVM exit %d at rip %#x", r, t.Regs.RIP))
+	}
+}
+
+// exception reads the frame an exception stub left on the exception stack
+// and turns it into a signal for t.
+func (m *machine) exception(t *kernel.Thread) {
+	rsp := t.Regs.RSP
+	if rsp < kstackVA || rsp+56 > kstackVA+mm.PageSize {
+		m.k.Fail(fmt.Errorf("guest halted outside an exception (rip %#x)", t.Regs.RIP))
+		return
+	}
+	f := m.phys.Frame(m.kstack)[rsp-kstackVA:]
+	w := func(i int) uint64 { return binary.LittleEndian.Uint64(f[8*i:]) }
+	vec, code, rip, cs, rflags, usp := w(0), w(1), w(2), w(3), w(4), w(5)
+	if cs&3 != 3 {
+		m.k.Fail(fmt.Errorf("exception %d in VMM-owned code at rip %#x", vec, rip))
+		return
+	}
+	t.Regs.RIP, t.Regs.RSP, t.Regs.RFLAGS = rip, usp, rflags
+	m.userSegs = true
+	m.k.Fault(t, int(vec), code, m.cpu.SyncedSregs().CR2)
+}
+
+// watchdog kicks the vCPU out of KVM_RUN when a guest thread runs past the
+// quantum without exiting, or when ctx ends. It returns a stop function.
+func (m *machine) watchdog(ctx context.Context, tid int) func() {
+	done := make(chan struct{})
+	pid := unix.Getpid()
+	go func() {
+		tick := time.NewTicker(m.quantum / 4)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			s := m.runStart.Load()
+			if s == 0 {
+				continue
+			}
+			if time.Since(time.Unix(0, s)) > m.quantum || ctx.Err() != nil {
+				m.kicked.Store(true)
+				// SIGURG is harmless to the Go runtime; it only makes
+				// KVM_RUN return EINTR.
+				_ = unix.Tgkill(pid, tid, unix.SIGURG)
+			}
+		}
+	}()
+	return func() { close(done) }
+}

@@ -1,0 +1,361 @@
+// Package vfs is the in-memory file system of one hv node: a tree of
+// directories, regular files, symbolic links and device nodes, seeded from a
+// host directory and never written back to it.
+//
+// Errors are [abi.Errno] values, so system call handlers return them as is.
+package vfs
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/mvrun/multiverse/hv/abi"
+)
+
+// Device is the behaviour of a character device node such as /dev/null.
+type Device interface {
+	Read(b []byte) (int, error)
+	Write(b []byte) (int, error)
+}
+
+// Inode is one file system object.
+type Inode struct {
+	Ino      uint64
+	Mode     uint32 // file type and permission bits, as st_mode
+	Data     []byte // regular file contents
+	Target   string // symbolic link target
+	Dev      Device // character device behaviour
+	Mtime    int64  // virtual wall-clock nanoseconds
+	Nlink    uint32
+	children map[string]*Inode
+	parent   *Inode
+}
+
+// IsDir reports whether n is a directory.
+func (n *Inode) IsDir() bool { return n.Mode&abi.SIfmt == abi.SIfdir }
+
+// Type returns the file type bits of n.
+func (n *Inode) Type() uint32 { return n.Mode & abi.SIfmt }
+
+// Names returns the names in directory n in sorted order.
+func (n *Inode) Names() []string {
+	names := make([]string, 0, len(n.children))
+	for k := range n.children {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Child returns the entry name of directory n.
+func (n *Inode) Child(name string) *Inode { return n.children[name] }
+
+// Parent returns n's parent directory (the root is its own parent).
+func (n *Inode) Parent() *Inode { return n.parent }
+
+// FS is an in-memory file system.
+type FS struct {
+	root    *Inode
+	nextIno uint64
+	now     func() int64
+}
+
+// New returns a file system holding an empty root directory. now supplies
+// the (virtual) time stamped on modified files.
+func New(now func() int64) *FS {
+	f := &FS{nextIno: 1, now: now}
+	f.root = f.newInode(abi.SIfdir | 0o755)
+	f.root.parent = f.root
+	return f
+}
+
+// Root returns the root directory.
+func (f *FS) Root() *Inode { return f.root }
+
+func (f *FS) newInode(mode uint32) *Inode {
+	n := &Inode{Ino: f.nextIno, Mode: mode, Nlink: 1, Mtime: f.now()}
+	f.nextIno++
+	if mode&abi.SIfmt == abi.SIfdir {
+		n.children = map[string]*Inode{}
+		n.Nlink = 2
+	}
+	return n
+}
+
+// Touch records a modification of n at the current virtual time.
+func (f *FS) Touch(n *Inode) { n.Mtime = f.now() }
+
+// SeedFrom copies the tree under host directory dir into the root. Only
+// directories, regular files and symbolic links are copied.
+func (f *FS) SeedFrom(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if rel == "." {
+			return nil
+		}
+		parent, name, err := f.LookupParent(f.root, "/"+filepath.ToSlash(rel))
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		perm := uint32(info.Mode().Perm())
+		switch {
+		case d.IsDir():
+			_, err = f.Mkdir(parent, name, perm)
+		case d.Type()&fs.ModeSymlink != 0:
+			t, err2 := os.Readlink(p)
+			if err2 != nil {
+				return err2
+			}
+			_, err = f.Symlink(parent, name, t)
+		case d.Type().IsRegular():
+			data, err2 := os.ReadFile(p)
+			if err2 != nil {
+				return err2
+			}
+			var n *Inode
+			n, err = f.Create(parent, name, perm)
+			if err == nil {
+				n.Data = data
+			}
+		}
+		if err == abi.EEXIST {
+			err = nil
+		}
+		return err
+	})
+}
+
+// MkdirAll creates directory path (absolute) and its parents.
+func (f *FS) MkdirAll(path string) (*Inode, error) {
+	n := f.root
+	for _, c := range strings.Split(path, "/") {
+		if c == "" {
+			continue
+		}
+		if next := n.children[c]; next != nil {
+			n = next
+			continue
+		}
+		var err error
+		if n, err = f.Mkdir(n, c, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// AddDevice creates character device path (absolute) backed by d.
+func (f *FS) AddDevice(path string, d Device) error {
+	dir, name, err := f.LookupParent(f.root, path)
+	if err != nil {
+		return err
+	}
+	n := f.newInode(abi.SIfchr | 0o666)
+	n.Dev = d
+	return f.link(dir, name, n)
+}
+
+// WriteFile creates or replaces regular file path (absolute).
+func (f *FS) WriteFile(path string, data []byte, perm uint32) error {
+	dir, name, err := f.LookupParent(f.root, path)
+	if err != nil {
+		return err
+	}
+	n := dir.children[name]
+	if n == nil {
+		if n, err = f.Create(dir, name, perm); err != nil {
+			return err
+		}
+	}
+	n.Data = append([]byte(nil), data...)
+	return nil
+}
+
+const maxSymlinks = 40
+
+// Lookup resolves path relative to dir (absolute paths start at the root).
+// The last component's symbolic link is followed when follow is set.
+func (f *FS) Lookup(dir *Inode, path string, follow bool) (*Inode, error) {
+	return f.lookup(dir, path, follow, 0)
+}
+
+func (f *FS) lookup(dir *Inode, path string, follow bool, depth int) (*Inode, error) {
+	if path == "" {
+		return nil, abi.ENOENT
+	}
+	if strings.HasPrefix(path, "/") {
+		dir = f.root
+	}
+	parts := strings.Split(path, "/")
+	n := dir
+	for i, c := range parts {
+		if c == "" || c == "." {
+			if !n.IsDir() {
+				return nil, abi.ENOTDIR
+			}
+			continue
+		}
+		if !n.IsDir() {
+			return nil, abi.ENOTDIR
+		}
+		if c == ".." {
+			n = n.parent
+			continue
+		}
+		if len(c) > 255 {
+			return nil, abi.ENAMETOOLONG
+		}
+		next := n.children[c]
+		if next == nil {
+			return nil, abi.ENOENT
+		}
+		last := i == len(parts)-1
+		if next.Type() == abi.SIflnk && (!last || follow) {
+			if depth >= maxSymlinks {
+				return nil, abi.ELOOP
+			}
+			var err error
+			if next, err = f.lookup(n, next.Target, true, depth+1); err != nil {
+				return nil, err
+			}
+		}
+		n = next
+	}
+	return n, nil
+}
+
+// LookupParent resolves all but the last component of path and returns the
+// directory and the last component's name.
+func (f *FS) LookupParent(dir *Inode, path string) (*Inode, string, error) {
+	path = strings.TrimRight(path, "/")
+	if path == "" {
+		return nil, "", abi.EEXIST // the root itself
+	}
+	i := strings.LastIndexByte(path, '/')
+	name := path[i+1:]
+	if i >= 0 {
+		p := path[:i]
+		if p == "" {
+			p = "/"
+		}
+		var err error
+		if dir, err = f.Lookup(dir, p, true); err != nil {
+			return nil, "", err
+		}
+	}
+	if !dir.IsDir() {
+		return nil, "", abi.ENOTDIR
+	}
+	if name == "." || name == ".." {
+		return nil, "", abi.EINVAL
+	}
+	if len(name) > 255 {
+		return nil, "", abi.ENAMETOOLONG
+	}
+	return dir, name, nil
+}
+
+func (f *FS) link(dir *Inode, name string, n *Inode) error {
+	if dir.children[name] != nil {
+		return abi.EEXIST
+	}
+	dir.children[name] = n
+	if n.IsDir() {
+		n.parent = dir
+		dir.Nlink++
+	}
+	f.Touch(dir)
+	return nil
+}
+
+// Create makes an empty regular file name in dir.
+func (f *FS) Create(dir *Inode, name string, perm uint32) (*Inode, error) {
+	n := f.newInode(abi.SIfreg | perm&0o7777)
+	return n, f.link(dir, name, n)
+}
+
+// Mkdir makes directory name in dir.
+func (f *FS) Mkdir(dir *Inode, name string, perm uint32) (*Inode, error) {
+	n := f.newInode(abi.SIfdir | perm&0o7777)
+	return n, f.link(dir, name, n)
+}
+
+// Symlink makes symbolic link name in dir pointing at target.
+func (f *FS) Symlink(dir *Inode, name, target string) (*Inode, error) {
+	n := f.newInode(abi.SIflnk | 0o777)
+	n.Target = target
+	return n, f.link(dir, name, n)
+}
+
+// Unlink removes entry name from dir. With rmdir set it removes an empty
+// directory, otherwise a non-directory.
+func (f *FS) Unlink(dir *Inode, name string, rmdir bool) error {
+	n := dir.children[name]
+	if n == nil {
+		return abi.ENOENT
+	}
+	if rmdir {
+		if !n.IsDir() {
+			return abi.ENOTDIR
+		}
+		if len(n.children) > 0 {
+			return abi.ENOTEMPTY
+		}
+		dir.Nlink--
+	} else if n.IsDir() {
+		return abi.EISDIR
+	}
+	delete(dir.children, name)
+	n.Nlink--
+	f.Touch(dir)
+	return nil
+}
+
+// Rename moves entry oldName of oldDir to newName of newDir, replacing a
+// compatible existing entry as rename(2) does.
+func (f *FS) Rename(oldDir *Inode, oldName string, newDir *Inode, newName string) error {
+	n := oldDir.children[oldName]
+	if n == nil {
+		return abi.ENOENT
+	}
+	if old := newDir.children[newName]; old != nil {
+		if old == n {
+			return nil
+		}
+		switch {
+		case old.IsDir() && !n.IsDir():
+			return abi.EISDIR
+		case !old.IsDir() && n.IsDir():
+			return abi.ENOTDIR
+		case old.IsDir() && len(old.children) > 0:
+			return abi.ENOTEMPTY
+		}
+		if err := f.Unlink(newDir, newName, old.IsDir()); err != nil {
+			return err
+		}
+	}
+	if n.IsDir() {
+		// Moving a directory into its own subtree would detach it.
+		for d := newDir; ; d = d.parent {
+			if d == n {
+				return abi.EINVAL
+			}
+			if d == d.parent {
+				break
+			}
+		}
+		oldDir.Nlink--
+	}
+	delete(oldDir.children, oldName)
+	return f.link(newDir, newName, n)
+}
