@@ -463,7 +463,6 @@ func (n *Network) Close() error {
 	if n.closed.Swap(true) {
 		return nil
 	}
-	n.reportDrops()
 	t := n.table.Load()
 	var errs []error
 	for _, p := range t.ports {
@@ -475,6 +474,7 @@ func (n *Network) Close() error {
 	}
 	n.queue.stop()
 	n.wg.Wait()
+	n.reportDrops() // the switch is still now: these are the final counts
 	for _, p := range t.ports {
 		if p.ownsNetns {
 			if err := removeNetnsFile(p.node.NetnsPath); err != nil {

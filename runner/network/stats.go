@@ -118,7 +118,7 @@ func (n *Network) Stats() Stats {
 }
 
 // Link returns the counters of the link from one node to another, and
-// whether both nodes exist.
+// whether the link saw any traffic (a zero LinkStats otherwise).
 func (s Stats) Link(from, to string) (LinkStats, bool) {
 	for _, l := range s.Links {
 		if l.From == from && l.To == to {
