@@ -1,0 +1,4 @@
+package process
+
+// Leftovers is leftovers for the external tests.
+var Leftovers = leftovers
