@@ -259,9 +259,6 @@ func (c *Cluster) Start(ctx context.Context, service string) error {
 	if err != nil {
 		return err
 	}
-	if c.isClosed() {
-		return fmt.Errorf("service %q: cluster is closed", service)
-	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.cmd != nil {
@@ -273,6 +270,11 @@ func (c *Cluster) Start(ctx context.Context, service string) error {
 // startLocked starts the service process; n.mu is held.
 func (n *node) startLocked() error {
 	c := n.c
+	// Checked under n.mu: Close marks the cluster closed before it takes
+	// each node's lock to kill it, so a start either sees that or is killed.
+	if c.isClosed() {
+		return fmt.Errorf("service %q: cluster is closed", n.svc.Name)
+	}
 	env := n.baseEnv()
 	c.sdkEnv(env, n.svc.Name, n.sdk.path)
 	env["MVRUN_SEED"] = strconv.FormatUint(seeds.Derive(c.cfg.Seed, "node/"+n.svc.Name+"/"+strconv.Itoa(n.starts)), 10)
@@ -426,6 +428,11 @@ func (c *Cluster) Exec(ctx context.Context, req backend.ExecRequest) (backend.Ex
 	n.mu.Lock()
 	n.execs[pg] = true
 	n.mu.Unlock()
+	if c.isClosed() {
+		// Close may have signalled this node's execs before this one was
+		// registered.
+		syscall.Kill(-pg, syscall.SIGKILL)
+	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	var werr error

@@ -351,3 +351,48 @@ func TestStartErrors(t *testing.T) {
 		t.Errorf("left behind: %v", err)
 	}
 }
+
+// TestCloseRacesExec closes a cluster while commands are being started in
+// it; every process must still be gone afterwards.
+func TestCloseRacesExec(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	b := New(Options{})
+	test := backendtest.NewTest([]string{"solo"})
+	if err := b.Prepare(ctx, test, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.NewCluster(ctx, backend.ClusterConfig{Test: test, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx, "solo"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	for i := 0; i < 4; i++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for {
+				_, err := c.Exec(ctx, backend.ExecRequest{Service: "solo", Name: "sleeper", Argv: []string{"/bin/solo", "sleep", "1h"}})
+				if err != nil {
+					return // closed
+				}
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := c.Close(ctx); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	for i := 0; i < 4; i++ {
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			t.Fatalf("Exec calls still running a minute after Close")
+		}
+	}
+	if err := leftovers(b.RunID()); err != nil {
+		t.Errorf("left behind: %v", err)
+	}
+}
