@@ -38,6 +38,10 @@ const (
 	DeviceAttached = "mv0"  // in an existing namespace, by AttachNode
 )
 
+// TxQueueLen is how many frames a node's device queues for the switch
+// before the kernel drops them.
+const TxQueueLen = 4096
+
 // Config configures a [Network].
 type Config struct {
 	// Prefix starts the name of every namespace and link the network makes:
@@ -339,6 +343,12 @@ func (n *Network) configure(ns netns.NsHandle, hostName string, p *port, others 
 	ipn := &net.IPNet{IP: net.IP(p.node.Addr.AsSlice()), Mask: net.CIDRMask(n.cfg.Subnet.Bits(), 32)}
 	if err := h.AddrAdd(l, &netlink.Addr{IPNet: ipn}); err != nil {
 		return fmt.Errorf("add address %v to %s: %w", ipn, dev, err)
+	}
+	// A TAP device queues 500 frames for the switch by default; a burst
+	// larger than that is dropped by the kernel, outside the seeded
+	// decisions. A longer queue absorbs bursts.
+	if err := h.LinkSetTxQLen(l, TxQueueLen); err != nil {
+		return fmt.Errorf("set queue length of %s: %w", dev, err)
 	}
 	if err := h.LinkSetUp(l); err != nil {
 		return fmt.Errorf("bring %s up: %w", dev, err)
