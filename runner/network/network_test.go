@@ -609,3 +609,65 @@ func TestClosedNetwork(t *testing.T) {
 		}
 	}
 }
+
+// TestBroadcast checks that broadcast frames reach every node the sender
+// may reach, and only those.
+func TestBroadcast(t *testing.T) {
+	const sent = 10
+	n, nodes := newTestNet(t, Config{Seed: 8}, "a", "b", "c")
+	listen := func(node *Node) *net.UDPConn {
+		var c *net.UDPConn
+		err := Do(node.NetnsPath, func() (err error) {
+			c, err = net.ListenUDP("udp4", &net.UDPAddr{Port: 7003})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	lb, lc := listen(nodes["b"]), listen(nodes["c"])
+	var ca *net.UDPConn
+	err := Do(nodes["a"].NetnsPath, func() (err error) {
+		// Go enables SO_BROADCAST on UDP sockets.
+		ca, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(10, 77, 3, 255), Port: 7003})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close()
+	if err := n.Partition(faults.Partition{Kind: faults.PartitionIsolate, Groups: [][]string{{"c"}, {"a", "b"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	counts := map[string]int{}
+	var mu sync.Mutex
+	for name, c := range map[string]*net.UDPConn{"b": lb, "c": lc} {
+		wg.Go(func() {
+			buf := make([]byte, 2048)
+			for {
+				c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+				if _, err := c.Read(buf); err != nil {
+					return
+				}
+				mu.Lock()
+				counts[name]++
+				mu.Unlock()
+			}
+		})
+	}
+	for range sent {
+		if _, err := ca.Write([]byte("hello all")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	if counts["b"] != sent || counts["c"] != 0 {
+		t.Errorf("broadcasts received: b %d, c %d; want %d and 0", counts["b"], counts["c"], sent)
+	}
+	if ac, _ := n.Stats().Link("a", "c"); ac.Partitioned != sent {
+		t.Errorf("a→c partitioned %d, want %d", ac.Partitioned, sent)
+	}
+}
