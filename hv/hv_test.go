@@ -1,0 +1,264 @@
+package hv_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mvrun/multiverse/hv"
+	"github.com/mvrun/multiverse/hv/kernel"
+)
+
+// requireKVM skips the test when this host cannot run hv guests.
+func requireKVM(tb testing.TB) {
+	tb.Helper()
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		tb.Skipf("hv needs /dev/kvm: %v", err)
+	}
+	f.Close()
+}
+
+var (
+	buildDir  string
+	buildMu   sync.Mutex
+	buildDone = map[string]error{}
+)
+
+func TestMain(m *testing.M) {
+	d, err := os.MkdirTemp("", "hvguests")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	buildDir = d
+	code := m.Run()
+	os.RemoveAll(d)
+	os.Exit(code)
+}
+
+// guest builds testdata/guests/name as a static binary and returns its path.
+func guest(tb testing.TB, name string) string {
+	tb.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	out := filepath.Join(buildDir, name)
+	err, ok := buildDone[name]
+	if !ok {
+		cmd := exec.Command("go", "build", "-o", out, "./testdata/guests/"+name)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+		if b, e := cmd.CombinedOutput(); e != nil {
+			err = fmt.Errorf("build %s: %v\n%s", name, e, b)
+		}
+		buildDone[name] = err
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+type outcome struct {
+	stdout, stderr string
+	code           int
+	res            *hv.Result
+}
+
+func runNative(t *testing.T, bin string, args ...string) outcome {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("native %s: %v", bin, err)
+	}
+	return outcome{stdout: o.String(), stderr: e.String(), code: code}
+}
+
+func runHV(t testing.TB, cfg hv.Config) outcome {
+	t.Helper()
+	var o, e bytes.Buffer
+	cfg.Stdout, cfg.Stderr = &o, &e
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := hv.Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("hv.Run(%s): %v", cfg.Binary, err)
+	}
+	if res.Err != nil {
+		t.Fatalf("hv run of %s failed: %v\nstderr:\n%s", cfg.Binary, res.Err, e.String())
+	}
+	return outcome{stdout: o.String(), stderr: e.String(), code: res.ExitCode, res: res}
+}
+
+// firstLines returns the first n lines of s.
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// TestCompareNative runs each guest natively and under hv and compares
+// stdout, exit code and (where it is deterministic) the start of stderr.
+func TestCompareNative(t *testing.T) {
+	requireKVM(t)
+	tests := []struct {
+		guest       string
+		args        []string
+		stderrLines int // leading stderr lines that must match
+	}{
+		{guest: "hello"},
+		{guest: "hello", args: []string{"7"}},
+		{guest: "goroutines"},
+		{guest: "timers"},
+		{guest: "files"},
+		{guest: "stdlib"},
+		{guest: "panic", stderrLines: 3},
+		{guest: "signals"},
+		{guest: "spin"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(append([]string{tc.guest}, tc.args...), "_"), func(t *testing.T) {
+			bin := guest(t, tc.guest)
+			want := runNative(t, bin, tc.args...)
+			got := runHV(t, hv.Config{Binary: bin, Args: append([]string{bin}, tc.args...), Seed: 1})
+			if got.stdout != want.stdout {
+				t.Errorf("stdout under hv:\n%s\nnative:\n%s", got.stdout, want.stdout)
+			}
+			if got.code != want.code {
+				t.Errorf("exit code under hv %d, native %d (stderr: %s)", got.code, want.code, got.stderr)
+			}
+			if g, w := firstLines(got.stderr, tc.stderrLines), firstLines(want.stderr, tc.stderrLines); g != w {
+				t.Errorf("stderr under hv:\n%s\nnative:\n%s", g, w)
+			}
+			if n := got.res.UnimplementedNames(); len(n) > 0 {
+				t.Logf("unimplemented syscalls: %v", n)
+			}
+		})
+	}
+}
+
+// TestDeterminism checks that a seed fixes output and trace hash, and that
+// different seeds explore different interleavings.
+func TestDeterminism(t *testing.T) {
+	requireKVM(t)
+	bin := guest(t, "interleave")
+	a := runHV(t, hv.Config{Binary: bin, Seed: 42})
+	b := runHV(t, hv.Config{Binary: bin, Seed: 42})
+	if a.stdout != b.stdout || a.res.TraceHash != b.res.TraceHash {
+		t.Fatalf("seed 42 twice: %q (trace %x) vs %q (trace %x)", a.stdout, a.res.TraceHash, b.stdout, b.res.TraceHash)
+	}
+	if a.res.VirtualTime != b.res.VirtualTime {
+		t.Fatalf("seed 42 twice: virtual time %v vs %v", a.res.VirtualTime, b.res.VirtualTime)
+	}
+	outputs := map[string]bool{a.stdout: true}
+	hashes := map[uint64]bool{a.res.TraceHash: true}
+	for seed := uint64(1); seed <= 6; seed++ {
+		o := runHV(t, hv.Config{Binary: bin, Seed: seed})
+		outputs[o.stdout] = true
+		hashes[o.res.TraceHash] = true
+	}
+	if len(outputs) < 2 || len(hashes) < 2 {
+		t.Fatalf("7 seeds gave %d distinct outputs and %d trace hashes; want interleavings to depend on the seed", len(outputs), len(hashes))
+	}
+}
+
+func TestSleepHourIsVirtual(t *testing.T) {
+	requireKVM(t)
+	got := runHV(t, hv.Config{Binary: guest(t, "sleephour"), Seed: 1})
+	if got.stdout != "slept 1h0m0s\n" {
+		t.Fatalf("stdout %q, want %q", got.stdout, "slept 1h0m0s\n")
+	}
+	if got.res.VirtualTime < time.Hour {
+		t.Fatalf("virtual time %v, want at least an hour", got.res.VirtualTime)
+	}
+	if !got.res.ReplayExact() {
+		t.Fatalf("sleeping run not replay-exact: %v", got.res.NotExact)
+	}
+}
+
+func TestHypercallMessages(t *testing.T) {
+	requireKVM(t)
+	var msgs []kernel.Message
+	got := runHV(t, hv.Config{Binary: guest(t, "sdk"), Seed: 1, OnMessage: func(m kernel.Message) { msgs = append(msgs, m) }})
+	if got.stdout != "bad op: invalid argument\n" {
+		t.Fatalf("stdout %q", got.stdout)
+	}
+	if len(msgs) != 3 {
+		t.Fatalf("got %d messages, want 3", len(msgs))
+	}
+	for i, m := range msgs {
+		if want := fmt.Sprintf(`{"my_event":{"n":%d}}`, i); string(m.Line) != want {
+			t.Errorf("message %d = %q, want %q", i, m.Line, want)
+		}
+		if i > 0 && m.Time <= msgs[i-1].Time {
+			t.Errorf("message %d at %v, not after %v", i, m.Time, msgs[i-1].Time)
+		}
+	}
+}
+
+func TestUnimplementedReported(t *testing.T) {
+	requireKVM(t)
+	got := runHV(t, hv.Config{Binary: guest(t, "enosys"), Seed: 1})
+	if got.stdout != "acct: true\n" {
+		t.Fatalf("stdout %q, want ENOSYS", got.stdout)
+	}
+	if got.res.Unimplemented["acct"] != 1 {
+		t.Fatalf("unimplemented = %v, want acct once", got.res.Unimplemented)
+	}
+}
+
+func TestFSDirAndEnv(t *testing.T) {
+	requireKVM(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "greeting"), []byte("hi"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "etc", "motd"), []byte("welcome"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := guest(t, "catfile")
+	tests := []struct {
+		path, want string
+		code       int
+	}{
+		{"/greeting", "hi!\n", 0},
+		{"/etc/motd", "welcome!\n", 0},
+		{"/etc/../greeting", "hi!\n", 0},
+		{"/missing", "error: open /missing: no such file or directory\n", 1},
+	}
+	for _, tc := range tests {
+		got := runHV(t, hv.Config{Binary: bin, Args: []string{"catfile", tc.path}, Env: []string{"GREETING_SUFFIX=!"}, Seed: 1, FSDir: dir})
+		if got.stdout != tc.want || got.code != tc.code {
+			t.Errorf("catfile %s: %q exit %d, want %q exit %d", tc.path, got.stdout, got.code, tc.want, tc.code)
+		}
+	}
+}
+
+func TestDoctor(t *testing.T) {
+	requireKVM(t)
+	r := hv.Doctor()
+	if !r.OK || r.Strategy == "" {
+		t.Fatalf("Doctor on a KVM host: %+v", r)
+	}
+}
