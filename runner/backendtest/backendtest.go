@@ -127,6 +127,8 @@ type Harness struct {
 	Ctx     context.Context
 	Cluster backend.Cluster
 	Events  *Recorder
+	// Dir is the cluster's artifacts directory (ClusterConfig.Dir).
+	Dir string
 	// Program returns the argv[0] of the echo program in a node; nil means
 	// "/bin/<service>".
 	Program func(service string) string
@@ -198,8 +200,9 @@ func Boot(t testing.TB, ctx context.Context, b backend.Backend, test *specs.Test
 		t.Fatalf("Prepare: %v", err)
 	}
 	rec := &Recorder{}
+	dir := t.TempDir()
 	c, err := b.NewCluster(ctx, backend.ClusterConfig{
-		Test: test, Seed: 0x5eed, Dir: t.TempDir(), Events: rec.Record,
+		Test: test, Seed: 0x5eed, Dir: dir, Events: rec.Record,
 	})
 	if err != nil {
 		t.Fatalf("NewCluster: %v", err)
@@ -214,7 +217,7 @@ func Boot(t testing.TB, ctx context.Context, b backend.Backend, test *specs.Test
 			t.Fatalf("Start %s: %v", s, err)
 		}
 	}
-	return &Harness{T: t, Ctx: ctx, Cluster: c, Events: rec}
+	return &Harness{T: t, Ctx: ctx, Cluster: c, Events: rec, Dir: dir}
 }
 
 // allKinds are the action kinds the suite asks Supports about.

@@ -120,6 +120,24 @@ func TestClockOffsetAppliesAtRestart(t *testing.T) {
 	if !h.Reachable("tcp", "solo", "solo", 30*time.Second) {
 		t.Errorf("node does not serve after restarting in a time namespace")
 	}
+	// The service process itself, not only execs, runs with the offset.
+	out, err := os.ReadFile(filepath.Join(h.Dir, "nodes", "solo.stdout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ups []float64
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) == 6 && f[0] == "serving" {
+			v, err := strconv.ParseFloat(f[5], 64)
+			if err != nil {
+				t.Fatalf("node stdout line %q: %v", l, err)
+			}
+			ups = append(ups, v)
+		}
+	}
+	if len(ups) != 2 || ups[0] > u0+1800 || ups[1] < u0+3600 {
+		t.Errorf("service process uptimes at its two starts: %v, want about %.0f then %.0f", ups, u0, u0+3600)
+	}
 }
 
 func TestShimNotWired(t *testing.T) {

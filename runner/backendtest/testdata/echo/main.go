@@ -158,7 +158,9 @@ func serve(spawn bool) {
 	}()
 	sdk(`{"antithesis_sdk":{"language":{"name":"Go","version":"go"},"protocol_version":"1.1.0","sdk_version":"0.0.0"}}` + "\n")
 	sdk(fmt.Sprintf(`{"antithesis_setup":{"status":"complete","details":{"starts":%d}}}`+"\n", starts))
-	fmt.Println("serving", host, "start", starts)
+	// The uptime shows the node's CLOCK_BOOTTIME, offset in a time namespace.
+	up, _ := os.ReadFile("/proc/uptime")
+	fmt.Println("serving", host, "start", starts, "uptime", strings.Fields(string(up) + " ?")[0])
 	for {
 		c, err := tl.Accept()
 		if err != nil {
