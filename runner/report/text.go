@@ -30,7 +30,7 @@ func WriteText(w io.Writer, d *Document) error {
 			if len(p.FailingSeeds) > 0 {
 				first = p.FailingSeeds[0]
 			}
-			if p.FirstCounterexample != nil {
+			if p.FirstCounterexample != nil && p.Verdict == "fail" {
 				first = p.FirstCounterexample.Seed
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%s\n", cut(p.ID, 60), typeText(p), strings.ToUpper(p.Verdict),

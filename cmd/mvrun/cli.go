@@ -1,0 +1,465 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mvrun/multiverse/hv/hvcli"
+	"github.com/mvrun/multiverse/internal/catalog"
+	"github.com/mvrun/multiverse/internal/seeds"
+	"github.com/mvrun/multiverse/runner"
+	"github.com/mvrun/multiverse/runner/backend"
+	"github.com/mvrun/multiverse/runner/process"
+	"github.com/mvrun/multiverse/runner/report"
+	"github.com/mvrun/multiverse/specs"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1 // a property failed
+	exitUsage  = 2 // usage or spec error
+	exitInfra  = 3 // infrastructure error
+)
+
+// runsDir is where runs keep their artifacts and result.json by default.
+var runsDir = filepath.Join(".mvrun", "runs")
+
+const usage = `usage: mvrun <command> [arguments]
+
+Commands:
+  test spec.hcl [flags]        run a test over many seeds and report the properties
+  replay spec.hcl --seed S     run one seed again and compare it with the run that found it
+  validate spec.hcl            check a spec and the compose project it names
+  catalog [flags] packages     generate the SDK assertion catalog of Go main packages
+  hv run [flags] ./binary      run one static binary under the deterministic hypervisor
+  doctor                       check which backends this host can run
+  version                      print mvrun's version
+
+Run 'mvrun <command> -h' for a command's flags.
+Exit codes: 0 every property held, 1 a property failed, 2 usage or spec error,
+3 infrastructure error (backend unavailable, preparing the services failed).
+`
+
+// Main runs mvrun with args (without the program name) and returns the exit
+// code. ctx ending is a graceful interrupt.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "test":
+		return cmdTest(ctx, rest, stdout, stderr, false)
+	case "replay":
+		return cmdTest(ctx, rest, stdout, stderr, true)
+	case "validate":
+		return cmdValidate(ctx, rest, stdout, stderr)
+	case "catalog":
+		return catalog.Main(ctx, rest, stdout, stderr)
+	case "hv":
+		return hvcli.Main(ctx, rest, stdout, stderr)
+	case "doctor":
+		return cmdDoctor(ctx, rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "mvrun: unknown command %q\n\n%s", cmd, usage)
+	return exitUsage
+}
+
+// parseInterspersed parses flags that may come before or after positional
+// arguments (`mvrun test spec.hcl --seeds 5`), which package flag alone
+// does not allow.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// testFlags are the flags of `mvrun test` and `mvrun replay`.
+type testFlags struct {
+	test, seed, backend, junit, html, out, runs string
+	seeds, jobs                                 int
+	json, verbose                               bool
+}
+
+func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, replay bool) int {
+	name := "test"
+	if replay {
+		name = "replay"
+	}
+	fs := flag.NewFlagSet("mvrun "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f testFlags
+	fs.StringVar(&f.test, "test", "", "name of the test to run, when the spec has several")
+	fs.StringVar(&f.backend, "backend", "", "backend: auto, hv, process or docker (default: the spec's, else auto)")
+	fs.StringVar(&f.out, "out", "", "artifacts directory of this run (default .mvrun/runs/<time>-<test>)")
+	fs.BoolVar(&f.json, "json", false, "print the report as one JSON document on stdout")
+	fs.StringVar(&f.junit, "junit", "", "also write a JUnit XML report to `file`")
+	fs.StringVar(&f.html, "html", "", "also write an HTML report into `dir`")
+	fs.BoolVar(&f.verbose, "v", false, "log what the runner and backend do to stderr")
+	fs.IntVar(&f.jobs, "jobs", 0, "seeds to run at once (default one per two cores)")
+	if replay {
+		fs.StringVar(&f.seed, "seed", "", "the seed to replay, as printed by `mvrun test` (required)")
+		fs.StringVar(&f.runs, "runs", runsDir, "directory of earlier runs to compare with")
+		fs.Usage = func() {
+			fmt.Fprint(stderr, "usage: mvrun replay spec.hcl --seed S [flags]\n\nRuns one seed again and says whether the same properties failed and the same faults were injected as in the run that recorded it.\n\n")
+			fs.PrintDefaults()
+		}
+	} else {
+		fs.StringVar(&f.seed, "seed", "", "base seed: seed 0 of the run; the others derive from it (default: from the clock, printed)")
+		fs.IntVar(&f.seeds, "seeds", 0, "how many seeds to run (default: the spec's seeds)")
+		fs.Usage = func() {
+			fmt.Fprint(stderr, "usage: mvrun test spec.hcl [flags]\n\nRuns the test over many seeds and reports every property with the seeds that break it.\n\n")
+			fs.PrintDefaults()
+		}
+	}
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		return exitUsage
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "mvrun %s: want exactly one spec file, got %d arguments\n", name, len(pos))
+		fs.Usage()
+		return exitUsage
+	}
+	specPath := pos[0]
+	var base uint64
+	haveSeed := f.seed != ""
+	if haveSeed {
+		if base, err = seeds.Parse(f.seed); err != nil {
+			fmt.Fprintf(stderr, "mvrun %s: --seed: %v\n", name, err)
+			return exitUsage
+		}
+	} else if replay {
+		fmt.Fprintf(stderr, "mvrun replay: --seed is required (the seed a report printed, e.g. --seed 0x5eed...)\n")
+		return exitUsage
+	}
+	if f.seeds < 0 || f.jobs < 0 {
+		fmt.Fprintf(stderr, "mvrun %s: --seeds and --jobs must not be negative\n", name)
+		return exitUsage
+	}
+	if f.backend != "" && !slices.Contains(backendNames, f.backend) {
+		fmt.Fprintf(stderr, "mvrun %s: --backend %q: want one of %s\n", name, f.backend, strings.Join(backendNames, ", "))
+		return exitUsage
+	}
+
+	level := slog.LevelWarn
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	spec, err := specs.Load(ctx, specPath)
+	if err != nil {
+		var de *specs.DiagnosticsError
+		if errors.As(err, &de) && de.WriteText(stderr, 100, false) == nil {
+			return exitUsage
+		}
+		fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
+		return exitUsage
+	}
+	if spec.Warnings != nil {
+		_ = spec.Warnings.WriteText(stderr, 100, false)
+	}
+	t, err := spec.Test(f.test)
+	if err != nil {
+		fmt.Fprintf(stderr, "mvrun %s: %v; pick one with --test NAME\n", name, err)
+		return exitUsage
+	}
+
+	want := f.backend
+	if want == "" {
+		want = t.Backend
+	}
+	b, why, err := selectBackend(ctx, want, t, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
+		return exitInfra
+	}
+	if why != "" {
+		fmt.Fprintf(stderr, "mvrun: backend %s (%s)\n", b.Name(), why)
+	}
+
+	if !haveSeed {
+		base = seeds.Derive(uint64(time.Now().UnixNano()), "base")
+	}
+	opts := runner.Options{Test: t, Backend: b, Jobs: f.jobs, Log: log, Progress: stderr, OutDir: f.out}
+	if replay {
+		opts.Seeds = []uint64{base}
+		fmt.Fprintf(stderr, "mvrun: replaying seed %s of test %q\n", seeds.Format(base), t.Name)
+	} else {
+		opts.BaseSeed, opts.Count = base, f.seeds
+		if opts.Count == 0 {
+			opts.Count = max(t.Seeds, 1)
+		}
+		fmt.Fprintf(stderr, "mvrun: test %q, %d seeds from base seed %s (--seed %s runs them again)\n",
+			t.Name, opts.Count, seeds.Format(base), seeds.Format(base))
+	}
+	if opts.OutDir == "" {
+		suffix := ""
+		if replay {
+			suffix = "-replay-" + fmt.Sprintf("%016x", base)
+		}
+		opts.OutDir = filepath.Join(runsDir, time.Now().UTC().Format("20060102-150405.000")+"-"+t.Name+suffix)
+	}
+
+	oc, err := runner.Run(ctx, opts)
+	if err != nil && oc == nil {
+		fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
+		if errors.Is(err, runner.ErrInfrastructure) {
+			return exitInfra
+		}
+		return exitUsage
+	}
+	var flags []string
+	if f.backend != "" && f.backend != t.Backend && f.backend != "auto" {
+		flags = append(flags, "--backend", f.backend)
+	}
+	if len(spec.Tests) > 1 {
+		flags = append(flags, "--test", t.Name)
+	}
+	doc := report.FromOutcome(oc, report.Options{Spec: specPath, ReplayFlags: flags})
+	if serr := report.Store(oc.OutDir, doc); serr != nil {
+		fmt.Fprintf(stderr, "mvrun: %v\n", serr)
+	}
+	code := writeReports(doc, f, stdout, stderr)
+	if replay {
+		compare(doc, f.runs, oc.OutDir, f.json, stdout, stderr)
+	}
+	switch {
+	case code != exitOK:
+		return code
+	case doc.Failed():
+		return exitFailed
+	case err != nil || len(doc.SeedErrors()) > 0:
+		if err != nil {
+			fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
+		}
+		return exitInfra
+	case oc.Cancelled:
+		return exitInfra
+	}
+	return exitOK
+}
+
+// writeReports writes the report in the formats asked for. It returns
+// exitUsage if a report file could not be written.
+func writeReports(doc *report.Document, f testFlags, stdout, stderr io.Writer) int {
+	code := exitOK
+	var err error
+	if f.json {
+		err = report.WriteJSON(stdout, doc)
+	} else {
+		err = report.WriteText(stdout, doc)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "mvrun: writing the report: %v\n", err)
+		code = exitInfra
+	}
+	if f.junit != "" {
+		if err := writeFile(f.junit, func(w io.Writer) error { return report.WriteJUnit(w, doc) }); err != nil {
+			fmt.Fprintf(stderr, "mvrun: --junit: %v\n", err)
+			code = exitUsage
+		}
+	}
+	if f.html != "" {
+		if err := report.WriteHTML(f.html, doc); err != nil {
+			fmt.Fprintf(stderr, "mvrun: --html: %v\n", err)
+			code = exitUsage
+		}
+	}
+	return code
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	fh, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(fh); err != nil {
+		fh.Close()
+		return err
+	}
+	return fh.Close()
+}
+
+// compare tells how a replayed seed compares with the newest earlier run
+// that recorded it. It writes to stdout after a text report, to stderr
+// when stdout holds the JSON document.
+func compare(doc *report.Document, runs, self string, asJSON bool, stdout, stderr io.Writer) {
+	w := stdout
+	if asJSON {
+		w = stderr
+	}
+	if len(doc.Seeds) != 1 {
+		return
+	}
+	now := doc.Seeds[0]
+	if now.Error != "" {
+		return
+	}
+	prev, was, err := report.FindSeed(runs, doc.Test, now.Seed, self)
+	fmt.Fprintln(w)
+	if err != nil {
+		fmt.Fprintf(w, "No earlier run of test %q under %s recorded seed %s.\n", doc.Test, runs, now.Seed)
+		if len(now.Failing) == 0 {
+			fmt.Fprintln(w, "Replay: every property held in this seed.")
+		} else {
+			fmt.Fprintf(w, "Replay: failing in this seed: %s\n", quoteList(now.Failing))
+		}
+		return
+	}
+	fmt.Fprintf(w, "Compared with the run in %s:\n", prev.Artifacts)
+	if slices.Equal(was.Failing, now.Failing) {
+		if len(now.Failing) == 0 {
+			fmt.Fprintln(w, "  properties: same (none failed, then or now)")
+		} else {
+			fmt.Fprintf(w, "  properties: same failures: %s\n", quoteList(now.Failing))
+		}
+	} else {
+		fmt.Fprintf(w, "  properties: DIFFERENT: then %s, now %s\n", quoteList(was.Failing), quoteList(now.Failing))
+	}
+	if was.FaultLogHash == now.FaultLogHash {
+		fmt.Fprintf(w, "  fault log: identical (%d actions)\n", len(now.FaultLog))
+		return
+	}
+	i := 0
+	for i < len(was.FaultLog) && i < len(now.FaultLog) && was.FaultLog[i] == now.FaultLog[i] {
+		i++
+	}
+	at := func(l []string) string {
+		if i < len(l) {
+			return fmt.Sprintf("%q", l[i])
+		}
+		return "(end of log)"
+	}
+	fmt.Fprintf(w, "  fault log: DIFFERENT from action %d: then %s, now %s\n", i+1, at(was.FaultLog), at(now.FaultLog))
+}
+
+func quoteList(ss []string) string {
+	if len(ss) == 0 {
+		return "none"
+	}
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("mvrun validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: mvrun validate spec.hcl\n\nChecks a spec and the compose project it names, and prints a summary of each test.\n")
+	}
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		return exitUsage
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "mvrun validate: want exactly one spec file, got %d arguments\n", len(pos))
+		return exitUsage
+	}
+	return specs.Validate(ctx, pos[0], stdout, stderr)
+}
+
+// versionString describes this build.
+func versionString() string {
+	v, rev := "(devel)", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				rev = " " + s.Value[:12]
+			}
+		}
+	}
+	return fmt.Sprintf("mvrun %s%s %s %s/%s", v, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// backendNames are the values --backend accepts.
+var backendNames = []string{"auto", "hv", "process", "docker"}
+
+// newBackend returns the backend called name. Tests replace it.
+var newBackend = func(name string, log *slog.Logger) (backend.Backend, error) {
+	switch name {
+	case "process":
+		return process.New(process.Options{Log: log}), nil
+	case "hv", "docker":
+		return nil, fmt.Errorf("the %s backend is not part of this build yet; use --backend process", name)
+	}
+	return nil, fmt.Errorf("unknown backend %q; want one of %s", name, strings.Join(backendNames, ", "))
+}
+
+// selectBackend resolves a backend name ("auto" included) to an available
+// backend. It returns why auto picked what it picked.
+func selectBackend(ctx context.Context, name string, t *specs.Test, log *slog.Logger) (backend.Backend, string, error) {
+	if name == "" {
+		name = "auto"
+	}
+	why := ""
+	if name == "auto" {
+		// hv is preferred once it is a backend and every service has a
+		// static binary it can run; until then auto means process.
+		if b, err := newBackend("hv", log); err == nil && b.Available(ctx) == nil {
+			return b, "auto: /dev/kvm usable", nil
+		} else if err != nil {
+			why = "auto: hv unavailable: " + err.Error()
+		} else {
+			why = "auto: hv unavailable: " + b.Available(ctx).Error()
+		}
+		name = "process"
+	}
+	b, err := newBackend(name, log)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := b.Available(ctx); err != nil {
+		return nil, "", fmt.Errorf("backend %s is not available here: %w", name, err)
+	}
+	return b, why, nil
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/runner/backend"
+	"github.com/mvrun/multiverse/runner/report"
+	"github.com/mvrun/multiverse/specs"
+)
+
+// fakeBackend runs every node and command in memory: command "ok" exits 0,
+// "fail" exits 1; nodes just run.
+type fakeBackend struct {
+	unavailable error
+	prepareErr  error
+}
+
+func (b *fakeBackend) Name() string                                       { return "fake" }
+func (b *fakeBackend) Available(context.Context) error                    { return b.unavailable }
+func (b *fakeBackend) Supports(faults.ActionKind) error                   { return nil }
+func (b *fakeBackend) Sweep(context.Context) error                        { return nil }
+func (b *fakeBackend) Prepare(context.Context, *specs.Test, string) error { return b.prepareErr }
+func (b *fakeBackend) NewCluster(_ context.Context, cfg backend.ClusterConfig) (backend.Cluster, error) {
+	return &fakeCluster{cfg: cfg, start: time.Now()}, nil
+}
+
+type fakeCluster struct {
+	cfg   backend.ClusterConfig
+	start time.Time
+	once  sync.Once
+}
+
+func (c *fakeCluster) Start(_ context.Context, service string) error {
+	c.cfg.Events(backend.Event{At: c.Now(), Kind: backend.EventNodeStart, Node: service})
+	return nil
+}
+
+func (c *fakeCluster) Exec(_ context.Context, req backend.ExecRequest) (backend.ExecResult, error) {
+	switch req.Argv[0] {
+	case "ok":
+		return backend.ExecResult{}, nil
+	case "fail":
+		return backend.ExecResult{ExitCode: 1}, nil
+	}
+	return backend.ExecResult{}, fmt.Errorf("unknown script %q", req.Argv[0])
+}
+
+func (c *fakeCluster) Apply(context.Context, faults.Action) error { return nil }
+func (c *fakeCluster) Now() time.Duration                         { return time.Since(c.start) }
+func (c *fakeCluster) Sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+func (c *fakeCluster) Close(context.Context) error { return nil }
+
+// useFake makes every backend name resolve to b for the test, and runs it
+// in a temporary working directory so .mvrun/runs stays there.
+func useFake(t *testing.T, b *fakeBackend) {
+	t.Helper()
+	old := newBackend
+	newBackend = func(name string, _ *slog.Logger) (backend.Backend, error) {
+		if name == "hv" || name == "docker" {
+			return nil, errors.New("not in this build")
+		}
+		return b, nil
+	}
+	t.Cleanup(func() { newBackend = old })
+	t.Chdir(t.TempDir())
+}
+
+func specPath(t *testing.T, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func mvrun(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = Main(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestExitCodes(t *testing.T) {
+	spec := specPath(t, "spec.hcl")
+	bad := specPath(t, "bad.hcl")
+	tests := []struct {
+		name    string
+		backend *fakeBackend
+		args    []string
+		code    int
+		stderr  string // substring of stderr
+	}{
+		{"no command", &fakeBackend{}, nil, exitUsage, "usage: mvrun"},
+		{"unknown command", &fakeBackend{}, []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{"version", &fakeBackend{}, []string{"version"}, exitOK, ""},
+		{"help", &fakeBackend{}, []string{"test", "-h"}, exitOK, "usage: mvrun test"},
+		{"pass", &fakeBackend{}, []string{"test", spec, "--test", "pass", "--seeds", "2"}, exitOK, "2 seeds from base seed"},
+		{"flags before spec", &fakeBackend{}, []string{"test", "--test=pass", "--seed", "0x5eed", spec}, exitOK, "0x0000000000005eed"},
+		{"fail", &fakeBackend{}, []string{"test", spec, "--test", "fail"}, exitFailed, ""},
+		{"missing spec", &fakeBackend{}, []string{"test"}, exitUsage, "want exactly one spec file"},
+		{"two specs", &fakeBackend{}, []string{"test", spec, spec}, exitUsage, "want exactly one spec file"},
+		{"unknown flag", &fakeBackend{}, []string{"test", spec, "--frob"}, exitUsage, "flag provided but not defined"},
+		{"bad seed", &fakeBackend{}, []string{"test", spec, "--seed", "banana"}, exitUsage, "--seed"},
+		{"bad seeds", &fakeBackend{}, []string{"test", spec, "--test", "pass", "--seeds", "-1"}, exitUsage, "must not be negative"},
+		{"bad backend", &fakeBackend{}, []string{"test", spec, "--backend", "vmware"}, exitUsage, "want one of auto, hv, process, docker"},
+		{"which test", &fakeBackend{}, []string{"test", spec}, exitUsage, "--test NAME"},
+		{"no such test", &fakeBackend{}, []string{"test", spec, "--test", "nope"}, exitUsage, `no test "nope"`},
+		{"spec error", &fakeBackend{}, []string{"test", bad}, exitUsage, "bad.hcl line 3"},
+		{"missing file", &fakeBackend{}, []string{"test", "/nonexistent/spec.hcl"}, exitUsage, "nonexistent"},
+		{"backend unavailable", &fakeBackend{unavailable: errors.New("needs root")}, []string{"test", spec, "--test", "pass"}, exitInfra, "needs root"},
+		{"backend not built", &fakeBackend{}, []string{"test", spec, "--test", "pass", "--backend", "docker"}, exitInfra, "not in this build"},
+		{"prepare fails", &fakeBackend{prepareErr: errors.New("go build failed")}, []string{"test", spec, "--test", "pass"}, exitInfra, "go build failed"},
+		{"replay without seed", &fakeBackend{}, []string{"replay", spec, "--test", "pass"}, exitUsage, "--seed is required"},
+		{"validate ok", &fakeBackend{}, []string{"validate", spec}, exitOK, ""},
+		{"validate bad", &fakeBackend{}, []string{"validate", bad}, exitUsage, "bad.hcl"},
+		{"validate no args", &fakeBackend{}, []string{"validate"}, exitUsage, "want exactly one spec file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			useFake(t, tc.backend)
+			code, _, stderr := mvrun(tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit code %d, want %d; stderr:\n%s", code, tc.code, stderr)
+			}
+			if !strings.Contains(stderr, tc.stderr) {
+				t.Fatalf("stderr does not contain %q:\n%s", tc.stderr, stderr)
+			}
+		})
+	}
+}
+
+func TestJSONAndJUnit(t *testing.T) {
+	spec := specPath(t, "spec.hcl")
+	useFake(t, &fakeBackend{})
+	junit := filepath.Join(t.TempDir(), "out", "junit.xml")
+	html := filepath.Join(t.TempDir(), "html")
+	code, stdout, stderr := mvrun("test", spec, "--test", "fail", "--json", "--junit", junit, "--html", html, "--seed", "7")
+	if code != exitFailed {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
+	}
+	var doc report.Document
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, stdout)
+	}
+	if doc.Test != "fail" || doc.SeedsRun != 2 || doc.BaseSeed != "0x0000000000000007" || doc.Passed {
+		t.Errorf("doc: test %q seeds %d base %s passed %v", doc.Test, doc.SeedsRun, doc.BaseSeed, doc.Passed)
+	}
+	var failing *report.PropertyDoc
+	for i, p := range doc.Properties {
+		if p.Verdict == "fail" {
+			failing = &doc.Properties[i]
+		}
+	}
+	if failing == nil || failing.ID != "workload command broken exited 0 at least once" ||
+		!strings.Contains(failing.Replay, "mvrun replay "+spec+" --seed 0x") || !strings.Contains(failing.Replay, "--test fail") {
+		t.Fatalf("failing property = %+v", failing)
+	}
+	for _, f := range []string{junit, filepath.Join(html, "index.html"), filepath.Join(doc.Artifacts, report.ResultFile)} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+}
+
+func TestReplayCompares(t *testing.T) {
+	spec := specPath(t, "spec.hcl")
+	useFake(t, &fakeBackend{})
+	if code, _, stderr := mvrun("test", spec, "--test", "fail", "--seed", "0x5eed", "--seeds", "1"); code != exitFailed {
+		t.Fatalf("test exit %d:\n%s", code, stderr)
+	}
+	code, stdout, stderr := mvrun("replay", spec, "--test", "fail", "--seed", "0x5eed")
+	if code != exitFailed {
+		t.Fatalf("replay exit %d:\n%s", code, stderr)
+	}
+	for _, want := range []string{"Compared with the run in", "properties: same failures", "fault log: identical"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("replay output lacks %q:\n%s", want, stdout)
+		}
+	}
+	code, stdout, _ = mvrun("replay", spec, "--test", "fail", "--seed", "0x1234")
+	if code != exitFailed || !strings.Contains(stdout, "No earlier run") {
+		t.Errorf("replay of an unrecorded seed: exit %d\n%s", code, stdout)
+	}
+}
+
+func TestParseInterspersed(t *testing.T) {
+	tests := []struct {
+		args []string
+		pos  []string
+		n    int
+	}{
+		{[]string{"a", "--n", "3"}, []string{"a"}, 3},
+		{[]string{"--n", "3", "a", "b"}, []string{"a", "b"}, 3},
+		{[]string{"a", "--", "--n"}, []string{"a", "--n"}, 0},
+	}
+	for _, tc := range tests {
+		fs := newTestFlagSet()
+		n := fs.Int("n", 0, "")
+		pos, err := parseInterspersed(fs, tc.args)
+		if err != nil || strings.Join(pos, " ") != strings.Join(tc.pos, " ") || *n != tc.n {
+			t.Errorf("%q: pos %q n %d err %v; want %q %d", tc.args, pos, *n, err, tc.pos, tc.n)
+		}
+	}
+}
+
+func newTestFlagSet() *flag.FlagSet {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}

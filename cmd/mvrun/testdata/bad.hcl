@@ -1,0 +1,4 @@
+test "bad" {
+  compose = "compose.yaml"
+  seeds   = 0
+}
