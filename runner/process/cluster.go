@@ -277,7 +277,7 @@ func (n *node) startLocked() error {
 	}
 	env := n.baseEnv()
 	c.sdkEnv(env, n.svc.Name, n.sdk.path)
-	env["MVRUN_SEED"] = strconv.FormatUint(seeds.Derive(c.cfg.Seed, "node/"+n.svc.Name+"/"+strconv.Itoa(n.starts)), 10)
+	env["MVRUN_SEED"] = seeds.Format(seeds.Derive(c.cfg.Seed, "node/"+n.svc.Name+"/"+strconv.Itoa(n.starts)))
 	// Hold the tailer so none of the new process's SDK lines are delivered
 	// before its start event.
 	n.sdk.mu.Lock()
@@ -394,7 +394,7 @@ func (c *Cluster) Exec(ctx context.Context, req backend.ExecRequest) (backend.Ex
 
 	file := c.sdkPath(req.Service, name+"."+strconv.Itoa(k))
 	env := n.baseEnv()
-	env["MVRUN_SEED"] = strconv.FormatUint(seeds.Derive(c.cfg.Seed, "exec/"+req.Service+"/"+name+"/"+strconv.Itoa(k)), 10)
+	env["MVRUN_SEED"] = seeds.Format(seeds.Derive(c.cfg.Seed, "exec/"+req.Service+"/"+name+"/"+strconv.Itoa(k)))
 	for kk, v := range req.Env {
 		env[kk] = v
 	}
