@@ -363,10 +363,11 @@ func (n *node) kill(ctx context.Context) error {
 // compose directory; otherwise the host path, or PATH for a bare name.
 //
 // The command's SDK output goes to sdk/<service>.<name>.<n>.jsonl and is
-// delivered as events with Proc = req.Name ("exec" if empty). Commands run
-// whether or not the node's service process is running or paused. Its seed, MVRUN_SEED, is derived
-// from the cluster's seed and "exec/<service>/<name>/<n>" unless req.Env sets
-// it. When ctx ends, the command's process group is killed.
+// delivered as events with Proc = req.Name ("exec" if empty). Its seed,
+// MVRUN_SEED, is derived from the cluster's seed and
+// "exec/<service>/<name>/<n>" unless req.Env sets it. Commands run whether or
+// not the node's service process is running or paused. When ctx ends, the
+// command's process group is killed.
 func (c *Cluster) Exec(ctx context.Context, req backend.ExecRequest) (backend.ExecResult, error) {
 	n, err := c.node(req.Service)
 	if err != nil {
