@@ -64,3 +64,36 @@ func TestKVStoreExample(t *testing.T) {
 		t.Errorf("left behind: %v", err)
 	}
 }
+
+// TestKVStoreExampleCancelled cancels a run of examples/kvstore while its
+// workload and faults are running; the run's processes, namespaces and state
+// must be gone when runner.Run returns.
+func TestKVStoreExampleCancelled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: builds and runs the kvstore example")
+	}
+	b := process.New(process.Options{})
+	if err := b.Available(context.Background()); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	spec, err := specs.Load(context.Background(), filepath.Join("..", "..", "examples", "kvstore", "spec.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	test := spec.Tests[0]
+	test.Duration = time.Minute
+	// Prepare (building) happens before the cancel so it lands mid-seed.
+	work := t.TempDir()
+	if err := b.Prepare(context.Background(), test, work); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(3*time.Second, cancel)
+	oc, err := runner.Run(ctx, runner.Options{Test: test, Backend: b, Count: 1, OutDir: t.TempDir(), Jobs: 1, SkipPrepare: true})
+	if err == nil && (oc == nil || !oc.Cancelled) {
+		t.Errorf("run was not cancelled: %+v", oc)
+	}
+	if err := process.Leftovers(b.RunID()); err != nil {
+		t.Errorf("left behind after a cancelled run: %v", err)
+	}
+}
