@@ -166,7 +166,7 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (c 
 	}
 	// Every node resolves every service name, so hosts files are written
 	// once all nodes have addresses.
-	hosts := append([]byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"), c.net.Hosts()...)
+	hosts := c.net.Hosts() // localhost lines included
 	for _, n := range c.nodes {
 		if err := os.WriteFile(n.hosts, hosts, 0o644); err != nil {
 			return c, fmt.Errorf("service %q: hosts file: %w", n.svc.Name, err)

@@ -66,6 +66,7 @@ func (f *fakeNet) AddNode(name string) (netNode, error) {
 
 func (f *fakeNet) Hosts() []byte {
 	var b strings.Builder
+	b.WriteString("127.0.0.1\tlocalhost\n")
 	for i, n := range f.nodes {
 		fmt.Fprintf(&b, "%s\t%s\n", f.addrs[i], n)
 	}

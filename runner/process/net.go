@@ -18,7 +18,7 @@ type netNode struct {
 // it; production code always uses runner/network.
 type clusterNet interface {
 	AddNode(name string) (netNode, error)
-	Hosts() []byte
+	Hosts() []byte // a whole /etc/hosts: localhost and every node
 	Partition(p faults.Partition) error
 	Heal() error
 	SetLink(l faults.Link) error

@@ -61,7 +61,10 @@ func TestNodeIdentity(t *testing.T) {
 	if _, out, _ := h.Exec("solo", "hostname", nil, "hostname"); out != "solo\n" {
 		t.Errorf("hostname in node: %q, want %q", out, "solo\n")
 	}
-	if _, out, _ := h.Exec("solo", "env", nil, "env", "MVRUN_SEED"); strings.TrimSpace(out) == "" {
+	if _, out, _ := h.Exec("solo", "resolve", nil, "resolve", "localhost"); !strings.Contains(out, "127.0.0.1") {
+		t.Errorf("localhost resolves to %q in the node", out)
+	}
+	if _, out, _ := h.Exec("solo", "env", nil, "env", "MVRUN_SEED"); !strings.HasPrefix(out, "0x") {
 		t.Errorf("MVRUN_SEED is not set in execs")
 	}
 	after, err := os.ReadFile("/etc/hosts")
