@@ -61,7 +61,6 @@ func (s *seedRun) startServices(ctx context.Context, cl backend.Cluster) error {
 		if err := cl.Start(ctx, svc.Name); err != nil {
 			return fmt.Errorf("starting service %s: %w", svc.Name, err)
 		}
-		s.art.note(cl.Now(), svc.Name, "started")
 	}
 	for _, svc := range s.t.Project.Services {
 		if svc.Healthcheck == nil || healthy[svc.Name] || s.oneshot[svc.Name] {
