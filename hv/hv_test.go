@@ -133,6 +133,7 @@ func TestCompareNative(t *testing.T) {
 		{guest: "panic", stderrLines: 3},
 		{guest: "signals"},
 		{guest: "spin"},
+		{guest: "memfault"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(append([]string{tc.guest}, tc.args...), "_"), func(t *testing.T) {

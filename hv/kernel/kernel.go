@@ -119,9 +119,9 @@ var (
 	ErrDeadlock = errors.New("guest deadlocked: every thread is blocked and no timer is pending")
 )
 
-// New creates the process: it maps the ELF image, builds the initial stack
-// and creates the main thread. stubTop is the start of the VMM's reserved
-// user pages, which the guest address space must not use.
+// New creates the process in space: it maps the ELF image, builds the
+// initial stack and creates the main thread. Addresses from mm.UserTop up
+// belong to the VMM and are never handed to the guest.
 func New(phys *mm.Physical, space *mm.Space, cfg Config) (*Kernel, error) {
 	if cfg.CPUs <= 0 {
 		cfg.CPUs = 2

@@ -66,8 +66,6 @@ func sysRtSigaction(t *Thread, a *[6]uint64) (uint64, error) {
 		if err := k.copyIn(b, act); err != nil {
 			return 0, err
 		}
-		l := le(b)
-		_ = l
 		k.sigactions[sig] = sigaction{
 			handler:  leU64(b, 0),
 			flags:    leU64(b, 8),

@@ -290,6 +290,9 @@ func (s *Space) Discard(addr, length uint64) error {
 		return ErrInvalid
 	}
 	end := addr + pageAlign(length)
+	if end > UserTop || end < addr {
+		return ErrInvalid
+	}
 	for va := addr; va < end; va += PageSize {
 		if e := s.pt.Lookup(va); e&(PtePresent|pteBacked) != 0 {
 			s.phys.Zero(e & pteAddr)
@@ -311,7 +314,8 @@ func (s *Space) Find(va uint64) (Mapping, bool) {
 // that the guest may read it (and write it, if write is set).
 func (s *Space) translate(va uint64, write bool) ([]byte, error) {
 	e := s.pt.Lookup(va)
-	if e&PtePresent == 0 || e&PteUser == 0 || (write && e&PteWrite == 0) {
+	if e&PtePresent == 0 || e&PteUser == 0 || (write && e&PteWrite == 0) || va >= UserTop ||
+		e&pteAddr >= s.phys.Size() {
 		return nil, fmt.Errorf("%w: %#x", ErrFault, va)
 	}
 	f := s.phys.Frame(e & pteAddr)
@@ -349,7 +353,7 @@ func (s *Space) WriteAt(b []byte, va uint64) error {
 func (s *Space) Poke(b []byte, va uint64) error {
 	for len(b) > 0 {
 		e := s.pt.Lookup(va)
-		if e&(PtePresent|pteBacked) == 0 {
+		if e&(PtePresent|pteBacked) == 0 || va >= UserTop {
 			return fmt.Errorf("%w: %#x", ErrFault, va)
 		}
 		n := copy(s.phys.Frame(e & pteAddr)[va&(PageSize-1):], b)
