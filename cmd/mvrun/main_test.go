@@ -229,3 +229,25 @@ func newTestFlagSet() *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	return fs
 }
+
+func TestInterruptPrintsPartialReport(t *testing.T) {
+	spec := specPath(t, "spec.hcl")
+	useFake(t, &fakeBackend{})
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb bytes.Buffer
+	done := make(chan int)
+	go func() { done <- Main(ctx, []string{"test", spec, "--test", "long", "--jobs", "2"}, &out, &errb) }()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitInfra {
+			t.Errorf("exit %d, want %d; stderr:\n%s", code, exitInfra, errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("mvrun test did not return after its context was cancelled")
+	}
+	if !strings.Contains(out.String(), "INTERRUPTED: partial report of 0 of 4 seeds") {
+		t.Errorf("no partial report on stdout:\n%s", out.String())
+	}
+}

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/mvrun/multiverse/runner"
 )
 
 // maxListed bounds how many malformed or lost lines the text report lists.
@@ -77,6 +80,9 @@ func WriteText(w io.Writer, d *Document) error {
 		if p.Replay != "" {
 			fmt.Fprintf(ew, "  replay:  %s\n", p.Replay)
 		}
+		if sd := d.firstFailingSeed(p); sd != nil && sd.Dir != "" {
+			fmt.Fprintf(ew, "  timeline: %s\n", filepath.Join(sd.Dir, runner.TimelineFile))
+		}
 	}
 
 	if len(d.Unsupported) > 0 {
@@ -130,6 +136,18 @@ func WriteText(w io.Writer, d *Document) error {
 		plural(failed, "property", "properties"), len(d.Properties),
 		plural(d.SeedsRun, "seed", "seeds"), durationText(time.Duration(d.ElapsedMS)*time.Millisecond), d.Artifacts)
 	return ew.err
+}
+
+// firstFailingSeed returns the record of the seed p's replay command
+// names, or nil.
+func (d *Document) firstFailingSeed(p PropertyDoc) *SeedDoc {
+	switch {
+	case p.FirstCounterexample != nil && p.Verdict == "fail":
+		return d.Seed(p.FirstCounterexample.Seed)
+	case len(p.FailingSeeds) > 0:
+		return d.Seed(p.FailingSeeds[0])
+	}
+	return nil
 }
 
 // String renders l as file:line (function).

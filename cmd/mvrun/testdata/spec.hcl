@@ -25,3 +25,16 @@ test "fail" {
     }
   }
 }
+
+test "long" {
+  compose  = "compose.yaml"
+  duration = "1h"
+  seeds    = 4
+
+  workload {
+    parallel_driver "spin" {
+      service = "app"
+      command = ["ok"]
+    }
+  }
+}
