@@ -473,6 +473,20 @@ func Run(t *testing.T, b backend.Backend, opts Options) {
 		}
 	})
 
+	t.Run("LinkLoss", func(t *testing.T) {
+		if err := b.Supports(faults.ActLink); err != nil {
+			t.Skipf("link faults unsupported: %v", err)
+		}
+		apply(t, faults.Action{Kind: faults.ActLink, Link: &faults.Link{Loss: 1}})
+		if got, _ := h.Dial("udp", a, bb, "x"); got != "" {
+			t.Errorf("with 100%% loss, %s→%s still answered %q", a, bb, got)
+		}
+		apply(t, faults.Action{Kind: faults.ActLink}) // a clean network again
+		if !h.Reachable("udp", a, bb, 30*time.Second) {
+			t.Errorf("nodes unreachable after link conditions were cleared")
+		}
+	})
+
 	t.Run("Unsupported", func(t *testing.T) {
 		for _, k := range append(allKinds, "no_such_kind") {
 			if b.Supports(k) == nil {
