@@ -227,6 +227,9 @@ func TestCancel(t *testing.T) {
 	if !oc.Cancelled || len(oc.Seeds) != 0 || oc.Planned != 5 {
 		t.Fatalf("cancelled = %v, seeds = %d, planned = %d", oc.Cancelled, len(oc.Seeds), oc.Planned)
 	}
+	if n := len(oc.Result.Properties); n != 0 {
+		t.Errorf("%d properties recorded from seeds that were cut short, want 0", n)
+	}
 	if len(fb.clusters) != 2 {
 		t.Fatalf("%d clusters created after cancel, want 2", len(fb.clusters))
 	}

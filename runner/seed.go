@@ -54,6 +54,7 @@ type seedRun struct {
 	log *slog.Logger
 	art *artifacts
 	so  *SeedOutcome
+	rec recorder // what the seed observed, for the collector once it finishes
 
 	mu        sync.Mutex
 	cl        backend.Cluster
@@ -133,6 +134,7 @@ func runSeed(ctx context.Context, cfg seedConfig) *SeedOutcome {
 	s.closeCluster()
 	timedOut := ctx.Err() == nil && errors.Is(context.Cause(sctx), errSeedTimeout)
 	if ctx.Err() != nil {
+		s.rec.flush(nil)
 		s.art.note(s.now(), "runner", "run cancelled; seed discarded")
 		s.art.close()
 		return nil
@@ -143,8 +145,10 @@ func runSeed(ctx context.Context, cfg seedConfig) *SeedOutcome {
 	}
 	if so.Err == nil {
 		s.builtins(timedOut, timeout)
+		s.rec.flush(cfg.col)
 		cfg.col.SeedDone(cfg.seed)
 	} else {
+		s.rec.flush(nil)
 		s.art.note(s.now(), "runner", "infrastructure error: %v", so.Err)
 	}
 	s.mu.Lock()
@@ -264,7 +268,7 @@ func (s *seedRun) role(r specs.Role) []*specs.Command {
 func (s *seedRun) onEvent(ev backend.Event) {
 	switch ev.Kind {
 	case backend.EventSDK:
-		s.cfg.col.Add(s.cfg.seed, ev.Node, ev.Proc, ev.LineNo, ev.Line)
+		s.rec.Add(s.cfg.seed, ev.Node, ev.Proc, ev.LineNo, ev.Line)
 		s.art.sdk(ev)
 		setup, sdk := sniffLine(ev.Line)
 		if setup || sdk && ev.Proc == "" {
@@ -352,7 +356,7 @@ func (s *seedRun) evalSetup(ok bool, details map[string]any) {
 	if done {
 		return
 	}
-	s.cfg.col.Builtin(s.cfg.seed, PropSetup, builtinAlways, ok, details)
+	s.rec.Builtin(s.cfg.seed, PropSetup, builtinAlways, ok, details)
 	if ok {
 		s.art.note(s.now(), "runner", "setup completed")
 	} else {
@@ -402,7 +406,7 @@ func (s *seedRun) waitSetup(ctx context.Context, cl backend.Cluster) {
 
 // builtins evaluates the per-seed built-in properties.
 func (s *seedRun) builtins(timedOut bool, timeout time.Duration) {
-	col, seed := s.cfg.col, s.cfg.seed
+	col, seed := &s.rec, s.cfg.seed
 	s.mu.Lock()
 	crashes := slices.Clone(s.crashes)
 	setupEval := s.setupEval
@@ -439,5 +443,48 @@ func (s *seedRun) builtins(timedOut bool, timeout time.Duration) {
 			d["exit_codes"] = st.codes
 		}
 		col.Builtin(seed, PropCommandExited(c.Name), builtinSometimes, st.ok > 0, d)
+	}
+}
+
+// recorder holds a seed's SDK lines and built-in evaluations until the seed
+// has finished, so that a seed cut short by an interrupt or an
+// infrastructure error adds nothing to the run's verdicts.
+type recorder struct {
+	mu   sync.Mutex
+	done bool
+	ops  []func(*assertions.Collector)
+}
+
+// Add records an SDK line for [assertions.Collector.Add].
+func (r *recorder) Add(seed uint64, node, proc string, lineNo int, line []byte) {
+	line = bytes.Clone(line)
+	r.push(func(c *assertions.Collector) { c.Add(seed, node, proc, lineNo, line) })
+}
+
+// Builtin records an evaluation for [assertions.Collector.Builtin].
+func (r *recorder) Builtin(seed uint64, id string, kind assertions.BuiltinKind, ok bool, details map[string]any) {
+	r.push(func(c *assertions.Collector) { c.Builtin(seed, id, kind, ok, details) })
+}
+
+func (r *recorder) push(op func(*assertions.Collector)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.done {
+		r.ops = append(r.ops, op)
+	}
+}
+
+// flush hands everything recorded to col (nil discards it) and ignores
+// whatever comes later, from a seed abandoned past its timeout.
+func (r *recorder) flush(col *assertions.Collector) {
+	r.mu.Lock()
+	ops := r.ops
+	r.ops, r.done = nil, true
+	r.mu.Unlock()
+	if col == nil {
+		return
+	}
+	for _, op := range ops {
+		op(col)
 	}
 }

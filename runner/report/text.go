@@ -129,8 +129,11 @@ func WriteText(w io.Writer, d *Document) error {
 		fmt.Fprintf(ew, "INTERRUPTED: partial report of %d of %d seeds.\n", d.SeedsRun, d.SeedsPlanned)
 	}
 	verdict := "PASS"
-	if failed > 0 {
+	switch {
+	case failed > 0:
 		verdict = "FAIL"
+	case d.Cancelled || len(d.SeedErrors()) > 0:
+		verdict = "INCOMPLETE"
 	}
 	fmt.Fprintf(ew, "%s: %s failed of %d; %s run in %s; artifacts in %s\n", verdict,
 		plural(failed, "property", "properties"), len(d.Properties),
