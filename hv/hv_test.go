@@ -263,3 +263,31 @@ func TestDoctor(t *testing.T) {
 		t.Fatalf("Doctor on a KVM host: %+v", r)
 	}
 }
+
+func TestContextStopsSpinningGuest(t *testing.T) {
+	requireKVM(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	res, err := hv.Run(ctx, hv.Config{Binary: guest(t, "forever"), Seed: 1, Quantum: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(res.Err, context.DeadlineExceeded) {
+		t.Fatalf("result error %v, want the context's deadline", res.Err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("run took %v after a 300ms deadline", d)
+	}
+}
+
+func TestSignalDelivery(t *testing.T) {
+	requireKVM(t)
+	got := runHV(t, hv.Config{Binary: guest(t, "signals"), Seed: 1})
+	for _, sig := range []int{11, 10} { // SIGSEGV (nil dereference), SIGUSR1 (kill)
+		if got.res.Signals[sig] == 0 {
+			t.Errorf("signal %d never delivered; delivered: %v", sig, got.res.Signals)
+		}
+	}
+	t.Logf("delivered signals: %v", got.res.Signals)
+}

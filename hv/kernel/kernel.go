@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"sort"
 	"time"
@@ -109,6 +110,7 @@ type Kernel struct {
 	unimpl    map[string]int
 	syscalls  uint64
 	switches  uint64
+	delivered map[int]int
 	lastSched int64
 }
 
@@ -140,19 +142,20 @@ func New(phys *mm.Physical, space *mm.Space, cfg Config) (*Kernel, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	k := &Kernel{
-		cfg:     cfg,
-		log:     log,
-		Space:   space,
-		Phys:    phys,
-		clock:   cfg.Clock,
-		picker:  sched.NewPicker(seeds.Stream(cfg.Seed, "hv/sched")),
-		trace:   sched.NewTrace(),
-		rng:     seeds.Stream(cfg.Seed, "hv/entropy"),
-		threads: map[int]*Thread{},
-		nextTID: 1000,
-		futexes: map[uint64]*waitQueue{},
-		unimpl:  map[string]int{},
-		fs:      cfg.FS,
+		cfg:       cfg,
+		log:       log,
+		Space:     space,
+		Phys:      phys,
+		clock:     cfg.Clock,
+		picker:    sched.NewPicker(seeds.Stream(cfg.Seed, "hv/sched")),
+		trace:     sched.NewTrace(),
+		rng:       seeds.Stream(cfg.Seed, "hv/entropy"),
+		threads:   map[int]*Thread{},
+		nextTID:   1000,
+		futexes:   map[uint64]*waitQueue{},
+		unimpl:    map[string]int{},
+		delivered: map[int]int{},
+		fs:        cfg.FS,
 	}
 	if k.fs == nil {
 		k.fs = vfs.New(k.clock.Wall)
@@ -202,6 +205,7 @@ type Summary struct {
 	VirtualTime   time.Duration
 	Syscalls      uint64
 	Switches      uint64
+	Signals       map[int]int    // signals delivered to handlers, by number
 	Unimplemented map[string]int // unimplemented syscalls by name → calls
 	NotExact      []string       // reasons the run is not replay-exact
 }
@@ -233,6 +237,7 @@ func (k *Kernel) Summary() Summary {
 		VirtualTime:   time.Duration(k.clock.Now()),
 		Syscalls:      k.syscalls,
 		Switches:      k.switches,
+		Signals:       maps.Clone(k.delivered),
 		Unimplemented: u,
 		NotExact:      append([]string(nil), k.notExact...),
 	}
@@ -279,7 +284,8 @@ func (k *Kernel) exitProcess(code, sig int) {
 // a run depends on host timing and is marked not replay-exact.
 func (k *Kernel) Preempt(elapsed time.Duration) {
 	t := k.cur
-	if t == nil {
+	if t == nil || len(k.runq) == 0 && k.timers.Len() == 0 {
+		// Nothing else could run or become due: no decision to make.
 		return
 	}
 	k.MarkNotExact("a guest thread ran past the host-time quantum without a system call and was preempted")

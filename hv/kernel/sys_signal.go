@@ -342,6 +342,7 @@ func (k *Kernel) pushFrame(t *Thread, sig int, act sigaction) error {
 	t.Regs.RAX = 0
 	t.Regs.RFLAGS &^= 1<<10 | 1<<8 // DF, TF
 	k.trace.Event('d', uint64(t.TID), uint64(sig))
+	k.delivered[sig]++
 	return nil
 }
 
