@@ -249,7 +249,12 @@ func (c *Cluster) sdkEnv(env map[string]string, service, file string) {
 	env["MVRUN_SDK"] = "file:" + file
 	env["ANTITHESIS_SDK_LOCAL_OUTPUT"] = file
 	env["MVRUN_NODE"] = service
-	env["MVRUN_RUN"] = c.b.runID
+	env["MVRUN_RUN"] = c.marker()
+}
+
+// marker is the cluster's MVRUN_RUN value: "<run id>.<cluster index>".
+func (c *Cluster) marker() string {
+	return c.b.runID + "." + strconv.Itoa(c.cfg.Index)
 }
 
 // Start boots service's node: its program with the service's argv, in the
@@ -336,6 +341,7 @@ func (n *node) kill(ctx context.Context) error {
 	if n.cmd == nil {
 		n.signalLocked(syscall.SIGKILL)
 		n.mu.Unlock()
+		killTagged(n.c.marker(), n.svc.Name)
 		return nil
 	}
 	n.expect = true
@@ -346,6 +352,7 @@ func (n *node) kill(ctx context.Context) error {
 	defer t.Stop()
 	select {
 	case <-exited:
+		killTagged(n.c.marker(), n.svc.Name)
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -555,6 +562,9 @@ func (c *Cluster) close(ctx context.Context) error {
 	for _, n := range c.nodes {
 		errs = append(errs, n.kill(context.WithoutCancel(ctx)))
 	}
+	// Whatever escaped the process groups (setsid daemons, execs that
+	// raced with the kills) goes too.
+	killTagged(c.marker(), "")
 	// kill also ended the execs; wait for their Exec calls to return.
 	waited := make(chan struct{})
 	go func() { c.execWG.Wait(); close(waited) }()

@@ -18,7 +18,7 @@ func leftovers(id string) error {
 		if err != nil {
 			continue
 		}
-		if runMarker(pid) == id {
+		if run, _, _ := strings.Cut(markers(pid).run, "."); run == id {
 			found = append(found, "process "+p.Name())
 		}
 	}

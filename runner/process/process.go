@@ -85,7 +85,7 @@ func newRunID() string {
 }
 
 // RunID returns the id of the run this backend belongs to. Every node process
-// carries it in its environment as MVRUN_RUN.
+// carries it in its environment as MVRUN_RUN=<run id>.<cluster index>.
 func (b *Backend) RunID() string { return b.runID }
 
 // Name returns "process".

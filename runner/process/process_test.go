@@ -417,3 +417,60 @@ func TestCloseRacesExec(t *testing.T) {
 		t.Errorf("left behind: %v", err)
 	}
 }
+
+// TestEscapedProcesses boots a service that leaves a daemon in a session of
+// its own: a kill fault and Close must end it anyway.
+func TestEscapedProcesses(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	b := New(Options{})
+	h := backendtest.Boot(t, ctx, b, backendtest.NewTest([]string{"solo"}, "-spawn"))
+	daemon := func() int {
+		out, _ := os.ReadFile(filepath.Join(h.Dir, "nodes", "solo.stdout"))
+		pid := 0
+		for _, l := range strings.Split(string(out), "\n") {
+			if p, ok := strings.CutPrefix(l, "child "); ok {
+				pid, _ = strconv.Atoi(p)
+			}
+		}
+		return pid
+	}
+	alive := func(pid int) bool {
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		// A zombie is dead; only its parent has not reaped it yet.
+		return err == nil && !strings.Contains(string(st), ") Z ")
+	}
+	waitDaemon := func() int {
+		for i := 0; i < 100; i++ {
+			if pid := daemon(); pid != 0 && alive(pid) {
+				return pid
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("the service's daemon did not start")
+		return 0
+	}
+	first := waitDaemon()
+	for _, k := range []faults.ActionKind{faults.ActKill, faults.ActRestart} {
+		if err := h.Cluster.Apply(ctx, faults.Action{Kind: k, Nodes: []string{"solo"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if alive(first) {
+		t.Errorf("daemon %d of the killed node survived the kill", first)
+	}
+	var second int
+	for i := 0; i < 100 && (second == 0 || second == first); i++ {
+		second = waitDaemon()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := h.Cluster.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if alive(second) {
+		t.Errorf("daemon %d survived Close", second)
+	}
+	if err := leftovers(b.RunID()); err != nil {
+		t.Errorf("left behind: %v", err)
+	}
+}

@@ -172,7 +172,7 @@ func (b *Backend) killMarked() (int, error) {
 		if err != nil || pid == self {
 			continue
 		}
-		id := runMarker(pid)
+		id, _, _ := strings.Cut(markers(pid).run, ".")
 		if id == "" || b.alive(id) {
 			continue
 		}
@@ -184,18 +184,57 @@ func (b *Backend) killMarked() (int, error) {
 	return killed, nil
 }
 
-// runMarker returns the MVRUN_RUN value in pid's environment, or "".
-func runMarker(pid int) string {
+// marks are the markers in a process's environment.
+type marks struct {
+	run  string // MVRUN_RUN: "<run id>.<cluster index>"
+	node string // MVRUN_NODE
+}
+
+// markers returns the markers in pid's environment; empty if it has none
+// or is gone.
+func markers(pid int) marks {
+	var m marks
 	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
 	if err != nil {
-		return ""
+		return m
 	}
 	for _, kv := range bytes.Split(env, []byte{0}) {
 		if v, ok := bytes.CutPrefix(kv, []byte("MVRUN_RUN=")); ok {
-			return string(v)
+			m.run = string(v)
+		} else if v, ok := bytes.CutPrefix(kv, []byte("MVRUN_NODE=")); ok {
+			m.node = string(v)
 		}
 	}
-	return ""
+	return m
+}
+
+// killTagged SIGKILLs every process whose MVRUN_RUN is run and, unless node
+// is "", whose MVRUN_NODE is node, until none is left (forks race with
+// kills, so it repeats a few times). It catches what left the process groups
+// mvrun kills: daemons that called setsid.
+func killTagged(run, node string) {
+	self := os.Getpid()
+	for pass := 0; pass < 5; pass++ {
+		procs, err := os.ReadDir("/proc")
+		if err != nil {
+			return
+		}
+		found := 0
+		for _, p := range procs {
+			pid, err := strconv.Atoi(p.Name())
+			if err != nil || pid == self {
+				continue
+			}
+			if m := markers(pid); m.run == run && (node == "" || m.node == node) {
+				if syscall.Kill(pid, syscall.SIGKILL) == nil {
+					found++
+				}
+			}
+		}
+		if found == 0 {
+			return
+		}
+	}
 }
 
 // procStartTime returns the start time of pid in clock ticks since boot

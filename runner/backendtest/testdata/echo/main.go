@@ -125,13 +125,15 @@ func serve(spawn bool) {
 		fail(1, "%v", err)
 	}
 	if spawn {
-		// A child in the same process group without a parent-death signal,
-		// as a real service's helper process would be.
+		// A child without a parent-death signal, in a session of its own
+		// (so a kill of the node's process group misses it), as a
+		// daemonizing helper of a real service would be.
 		self, err := os.Executable()
 		if err != nil {
 			fail(1, "%v", err)
 		}
 		cmd := exec.Command(self, "sleep", "1h")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		if err := cmd.Start(); err != nil {
 			fail(1, "%v", err)
 		}
