@@ -33,10 +33,40 @@ type progress struct {
 	failing  int
 	lastLine time.Time
 	printed  bool
+	stop     chan struct{}
+	finished bool
 }
 
 func newProgress(w io.Writer, total int, start time.Time) *progress {
-	return &progress{w: w, tty: isTerminal(w), total: total, start: start}
+	p := &progress{w: w, tty: isTerminal(w), total: total, start: start, stop: make(chan struct{}), lastLine: start}
+	if w != nil {
+		go p.tick()
+	}
+	return p
+}
+
+// tick keeps the line fresh while seeds run: every second on a terminal
+// (for the elapsed time), every progressEvery otherwise.
+func (p *progress) tick() {
+	every := progressEvery
+	if p.tty {
+		every = time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case now := <-t.C:
+			p.mu.Lock()
+			if !p.finished && (p.tty || now.Sub(p.lastLine) >= progressEvery) {
+				p.lastLine = now
+				p.printLocked(now)
+			}
+			p.mu.Unlock()
+		}
+	}
 }
 
 // isTerminal reports whether w is a terminal.
@@ -97,6 +127,11 @@ func (p *progress) finish() {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.finished {
+		return
+	}
+	p.finished = true
+	close(p.stop)
 	if p.tty && p.printed {
 		fmt.Fprintln(p.w)
 	}

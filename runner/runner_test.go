@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -326,5 +327,21 @@ func BenchmarkSeedOverhead(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestProgress(t *testing.T) {
+	var buf bytes.Buffer
+	spec := testSpec([]*specs.Service{svc("a", "server")}, cmd(specs.RoleFirst, "bad", "a", "fail"))
+	spec.Duration = 0
+	run(t, context.Background(), &fakeBackend{}, spec, Options{Count: 3, BaseSeed: 1, Jobs: 1, Progress: &buf})
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	// Not a terminal: no line per seed, but always the last one.
+	last := lines[len(lines)-1]
+	if !strings.HasPrefix(last, "seeds 3/3  failing properties so far: 1 ") || !strings.Contains(last, "eta 0s") {
+		t.Errorf("last progress line = %q", last)
+	}
+	if strings.Contains(buf.String(), "\r") {
+		t.Errorf("progress to a non-terminal rewrote lines in place: %q", buf.String())
 	}
 }
