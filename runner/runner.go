@@ -69,8 +69,6 @@ type Options struct {
 	// SetupTimeout bounds the wait for antithesis_setup "complete" once the
 	// services are healthy; 0 means 30s (capped by the seed's timeout).
 	SetupTimeout time.Duration
-	// SkipPrepare skips Backend.Prepare and Sweep (for tests).
-	SkipPrepare bool
 }
 
 // Outcome is what a run produced.
@@ -182,19 +180,17 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		out = abs
 	}
 
-	if !opts.SkipPrepare {
-		if err := b.Available(ctx); err != nil {
-			return nil, fmt.Errorf("%w: backend %s is not available: %w", ErrInfrastructure, b.Name(), err)
+	if err := b.Available(ctx); err != nil {
+		return nil, fmt.Errorf("%w: backend %s is not available: %w", ErrInfrastructure, b.Name(), err)
+	}
+	if err := b.Sweep(ctx); err != nil {
+		return nil, fmt.Errorf("%w: backend %s: cleaning up after earlier runs: %w", ErrInfrastructure, b.Name(), err)
+	}
+	if err := b.Prepare(ctx, t, filepath.Join(out, "work")); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: interrupted while preparing: %w", ErrInfrastructure, ctx.Err())
 		}
-		if err := b.Sweep(ctx); err != nil {
-			return nil, fmt.Errorf("%w: backend %s: cleaning up after earlier runs: %w", ErrInfrastructure, b.Name(), err)
-		}
-		if err := b.Prepare(ctx, t, filepath.Join(out, "work")); err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("%w: interrupted while preparing: %w", ErrInfrastructure, ctx.Err())
-			}
-			return nil, fmt.Errorf("%w: backend %s: preparing test %q: %w", ErrInfrastructure, b.Name(), t.Name, err)
-		}
+		return nil, fmt.Errorf("%w: backend %s: preparing test %q: %w", ErrInfrastructure, b.Name(), t.Name, err)
 	}
 
 	prog := newProgress(opts.Progress, len(list), start)
