@@ -115,9 +115,10 @@ type SeedOutcome struct {
 // cores, at least one.
 func DefaultJobs() int { return max(1, runtime.NumCPU()/2) }
 
-// DefaultOutDir returns .mvrun/runs/<timestamp>-<test> under dir.
-func DefaultOutDir(dir, test string, now time.Time) string {
-	return filepath.Join(dir, ".mvrun", "runs", now.UTC().Format("20060102-150405")+"-"+sanitize(test))
+// DefaultOutDir returns .mvrun/runs/<UTC timestamp>-<name> under dir. The
+// timestamp comes first so that directory names sort by time.
+func DefaultOutDir(dir, name string, now time.Time) string {
+	return filepath.Join(dir, ".mvrun", "runs", now.UTC().Format("20060102-150405.000")+"-"+sanitize(name))
 }
 
 func sanitize(s string) string {

@@ -233,7 +233,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		if replay {
 			suffix = "-replay-" + fmt.Sprintf("%016x", base)
 		}
-		opts.OutDir = filepath.Join(runsDir, time.Now().UTC().Format("20060102-150405.000")+"-"+t.Name+suffix)
+		opts.OutDir = runner.DefaultOutDir(".", t.Name+suffix, time.Now())
 	}
 
 	oc, err := runner.Run(ctx, opts)
