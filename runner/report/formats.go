@@ -37,7 +37,11 @@ type junitSuite struct {
 	Time       string          `xml:"time,attr"`
 	Properties []junitProperty `xml:"properties>property"`
 	Cases      []junitCase     `xml:"testcase"`
-	SystemOut  string          `xml:"system-out,omitempty"`
+	SystemOut  *cdata          `xml:"system-out,omitempty"`
+}
+
+type cdata struct {
+	Text string `xml:",cdata"`
 }
 
 type junitProperty struct {
@@ -55,7 +59,7 @@ type junitCase struct {
 type junitFailure struct {
 	Message string `xml:"message,attr"`
 	Type    string `xml:"type,attr"`
-	Text    string `xml:",chardata"`
+	Text    string `xml:",cdata"`
 }
 
 // WriteJUnit writes d as JUnit XML: one testsuite for the test, one
@@ -113,7 +117,9 @@ func WriteJUnit(w io.Writer, d *Document) error {
 	if d.Cancelled {
 		fmt.Fprintf(&out, "interrupted: %d of %d seeds ran\n", d.SeedsRun, d.SeedsPlanned)
 	}
-	s.SystemOut = out.String()
+	if out.Len() > 0 {
+		s.SystemOut = &cdata{out.String()}
+	}
 	doc := junitSuites{Name: "mvrun", Tests: s.Tests, Failures: s.Failures, Errors: s.Errors, Time: secs, Suites: []junitSuite{s}}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err

@@ -47,10 +47,10 @@ Spec <code>{{.Spec}}</code>; artifacts in <code>{{.Artifacts}}</code>.</p>
 <h2>Properties</h2>
 <table>
 <tr><th>Property</th><th>Type</th><th>Verdict</th><th>Hits true/false</th><th>Failing seeds</th><th>Passing seeds</th></tr>
-{{range .Properties}}<tr><td>{{if eq .Verdict "fail"}}<a href="#{{.ID}}">{{.ID}}</a>{{else}}{{.ID}}{{end}}</td><td>{{type .}}</td><td class="{{.Verdict}}">{{upper .Verdict}}</td><td>{{.Hits.True}}/{{.Hits.False}}</td><td>{{len .FailingSeeds}}</td><td>{{.PassingSeeds}}</td></tr>
+{{range $i, $p := .Properties}}<tr><td>{{if eq .Verdict "fail"}}<a href="#p{{$i}}">{{.ID}}</a>{{else}}{{.ID}}{{end}}</td><td>{{type .}}</td><td class="{{.Verdict}}">{{upper .Verdict}}</td><td>{{.Hits.True}}/{{.Hits.False}}</td><td>{{len .FailingSeeds}}</td><td>{{.PassingSeeds}}</td></tr>
 {{end}}</table>
-{{range .Properties}}{{if eq .Verdict "fail"}}
-<h3 id="{{.ID}}" class="fail">FAIL {{.ID}}</h3>
+{{range $i, $p := .Properties}}{{if eq .Verdict "fail"}}
+<h3 id="p{{$i}}" class="fail">FAIL {{.ID}}</h3>
 <p>{{.Reason}}</p>
 {{with .Location}}<p>At <code>{{.File}}:{{.Line}}</code> {{.Function}}</p>{{end}}
 {{with .FirstCounterexample}}<p>First counterexample: seed <code>{{.Seed}}</code>, node <code>{{.Node}}</code>{{if .Proc}}, command <code>{{.Proc}}</code>{{end}}.</p>
