@@ -67,7 +67,6 @@ type node struct {
 	cmd     *exec.Cmd // nil when not running
 	exited  chan struct{}
 	expect  bool          // the running process's exit will be one we caused
-	paused  bool          //
 	starts  int           // how many times the service process started
 	mono    time.Duration // clock offset for the next start
 	curMono time.Duration // clock offset of the running process and new execs
@@ -297,7 +296,7 @@ func (n *node) startLocked() error {
 	}
 	pid := cmd.Process.Pid
 	c.writePidfile(pid)
-	n.cmd, n.expect, n.paused, n.curMono = cmd, false, false, n.mono
+	n.cmd, n.expect, n.curMono = cmd, false, n.mono
 	n.starts++
 	n.exited = make(chan struct{})
 	c.log.Debug("node started", "service", n.svc.Name, "pid", pid, "start", n.starts)
@@ -309,14 +308,14 @@ func (n *node) startLocked() error {
 // wait reaps the service process, delivers its last SDK lines and then its
 // exit event.
 func (n *node) wait(cmd *exec.Cmd, exited chan struct{}) {
-	err := cmd.Wait()
+	cmd.Wait() // the outcome is in cmd.ProcessState
 	pid := cmd.Process.Pid
 	n.c.removePidfile(pid)
-	code, sig := exitStatus(cmd, err)
+	code, sig := exitStatus(cmd)
 	n.sdk.poll(true)
 	n.mu.Lock()
 	expected := n.expect
-	n.cmd, n.expect, n.paused = nil, false, false
+	n.cmd, n.expect = nil, false
 	n.mu.Unlock()
 	n.c.log.Debug("node exited", "service", n.svc.Name, "pid", pid, "code", code, "signal", sig, "expected", expected)
 	n.c.emit(backend.Event{Kind: backend.EventNodeExit, Node: n.svc.Name, ExitCode: code, Signal: sig, Expected: expected})
@@ -455,7 +454,12 @@ func (c *Cluster) Exec(ctx context.Context, req backend.ExecRequest) (backend.Ex
 	n.mu.Lock()
 	delete(n.execs, pg)
 	n.mu.Unlock()
-	code, sig := exitStatus(cmd, werr)
+	if cmd.ProcessState == nil {
+		return backend.ExecResult{}, fmt.Errorf("service %q: exec %q: %w", req.Service, req.Argv[0], werr)
+	}
+	// Other Wait errors (output copying cut short by WaitDelay) do not
+	// change how the command ended.
+	code, sig := exitStatus(cmd)
 	res := backend.ExecResult{ExitCode: code, Signal: sig, Duration: time.Since(started)}
 	if ctx.Err() != nil {
 		return res, ctx.Err()
@@ -524,7 +528,6 @@ func (c *Cluster) Apply(ctx context.Context, a faults.Action) error {
 		}
 		for _, n := range nodes {
 			n.mu.Lock()
-			n.paused = a.Kind == faults.ActPause
 			n.signalLocked(sig)
 			n.mu.Unlock()
 		}

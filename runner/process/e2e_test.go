@@ -82,14 +82,14 @@ func TestKVStoreExampleCancelled(t *testing.T) {
 	}
 	test := spec.Tests[0]
 	test.Duration = time.Minute
-	// Prepare (building) happens before the cancel so it lands mid-seed.
-	work := t.TempDir()
-	if err := b.Prepare(context.Background(), test, work); err != nil {
+	// A first Prepare fills the build cache, so the run's own Prepare is
+	// quick and the cancel lands mid-seed.
+	if err := b.Prepare(context.Background(), test, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(3*time.Second, cancel)
-	oc, err := runner.Run(ctx, runner.Options{Test: test, Backend: b, Count: 1, OutDir: t.TempDir(), Jobs: 1, SkipPrepare: true})
+	time.AfterFunc(4*time.Second, cancel)
+	oc, err := runner.Run(ctx, runner.Options{Test: test, Backend: b, Count: 1, OutDir: t.TempDir(), Jobs: 1})
 	if err == nil && (oc == nil || !oc.Cancelled) {
 		t.Errorf("run was not cancelled: %+v", oc)
 	}

@@ -104,10 +104,10 @@ func errOrByte(err error, b byte) error {
 	return fmt.Errorf("unexpected status byte %q", b)
 }
 
-// exitStatus turns the result of cmd.Wait into an exit code and a signal
+// exitStatus turns the outcome of cmd.Wait into an exit code and a signal
 // name. A process killed by signal n gets code 128+n, as shells and Docker
 // report it.
-func exitStatus(cmd *exec.Cmd, waitErr error) (code int, signal string) {
+func exitStatus(cmd *exec.Cmd) (code int, signal string) {
 	st := cmd.ProcessState
 	if st == nil {
 		return -1, ""
