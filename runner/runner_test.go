@@ -345,3 +345,26 @@ func TestProgress(t *testing.T) {
 		t.Errorf("progress to a non-terminal rewrote lines in place: %q", buf.String())
 	}
 }
+
+func TestHealthcheckStartPeriod(t *testing.T) {
+	tests := []struct {
+		name        string
+		startPeriod time.Duration
+		wantSetup   bool
+	}{
+		// The check passes on its 4th try, 3 intervals after the start.
+		{"failures count", 0, false},
+		{"failures in start period do not count", time.Second, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := svc("a", "server")
+			a.Healthcheck = &specs.Healthcheck{Test: []string{"health-after", "4"}, Interval: 20 * time.Millisecond, Retries: 2, StartPeriod: tc.startPeriod}
+			oc := run(t, context.Background(), &fakeBackend{}, testSpec([]*specs.Service{a}, cmd(specs.RoleFirst, "x", "a", "ok")), Options{})
+			p := prop(oc, PropSetup)
+			if p == nil || (p.Verdict == assertions.Pass) != tc.wantSetup {
+				t.Fatalf("%q = %+v, want pass=%v", PropSetup, p, tc.wantSetup)
+			}
+		})
+	}
+}
