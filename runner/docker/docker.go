@@ -1,0 +1,215 @@
+// Package docker is the docker backend: every node of a cluster is a Docker
+// container created with testcontainers-go, and the containers talk to each
+// other only through runner/network's seeded userspace switch.
+//
+// Each node is a pair of containers, like a Kubernetes pod: a sandbox that
+// owns the node's network namespace (network mode "none", running a
+// 120-byte program that only waits for signals) and the service container,
+// which joins the sandbox's namespace ("container:<sandbox>"). The switch
+// attaches a TAP device to each sandbox's namespace, so partitions, loss,
+// duplication, delay and reordering act on real packets exactly as on the
+// process backend, and a killed and restarted service container finds its
+// address, its device and its hostname where it left them.
+//
+// No image is ever pulled. Services with an image must have it locally;
+// build contexts with a Dockerfile are built locally; a build context that
+// is a Go main package (or an x-mvrun.binary) becomes a FROM scratch image
+// holding the static binary. Everything the backend creates carries the
+// labels [LabelRun], [LabelSeed] and [LabelOwner]; [Backend.Sweep] removes
+// what runs whose process is gone left behind. The testcontainers reaper
+// (Ryuk) is disabled: it needs a registry image.
+package docker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+
+	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/runner/backend"
+	"github.com/mvrun/multiverse/specs"
+)
+
+// Labels every container, network and image of the backend carries.
+const (
+	// LabelRun is the run's id.
+	LabelRun = "mvrun.run"
+	// LabelSeed is the seed of the cluster a container belongs to (0x…).
+	LabelSeed = "mvrun.seed"
+	// LabelOwner is "pid starttime" of the mvrun process that made the
+	// object; Sweep removes objects whose owner is gone.
+	LabelOwner = "mvrun.owner"
+	// LabelService is the compose service a container runs or an image
+	// was built for.
+	LabelService = "mvrun.service"
+	// LabelRole is "sandbox" or "service" on containers, "image" on built
+	// images.
+	LabelRole = "mvrun.role"
+	// LabelSandboxImage marks the shared sandbox image, which is kept.
+	LabelSandboxImage = "mvrun.sandbox"
+)
+
+// Options configures the docker backend.
+type Options struct {
+	// Log receives the backend's logs; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// Backend is the docker backend. It is safe for concurrent use: the
+// clusters of concurrent seeds share it.
+type Backend struct {
+	log   *slog.Logger
+	runID string
+	owner string // LabelOwner value of this process
+
+	cliOnce sync.Once
+	cli     *testcontainers.DockerClient
+	cliErr  error
+
+	mu      sync.Mutex
+	test    *specs.Test
+	images  map[string]*image // service → its image, from Prepare
+	sandbox string            // sandbox image reference
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+var tcOnce sync.Once
+
+// New returns a docker backend. Each Backend is one run: its containers and
+// images carry the run's id and this process's identity, which
+// [Backend.Sweep] of a later run uses to find what a killed run left behind.
+//
+// New disables the testcontainers reaper for the whole process (it sets
+// TESTCONTAINERS_RYUK_DISABLED=true: Ryuk needs a registry image, and Sweep
+// does its job) and sends testcontainers' own logs to opts.Log at debug
+// level.
+func New(opts Options) *Backend {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	log := opts.Log.With("backend", "docker")
+	tcOnce.Do(func() {
+		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+		tclog.SetDefault(tcLogger{log})
+	})
+	owner, _ := procIdentity(os.Getpid())
+	return &Backend{log: log, runID: newRunID(), owner: owner}
+}
+
+// tcLogger turns testcontainers' Printf logs into debug logs.
+type tcLogger struct{ log *slog.Logger }
+
+func (l tcLogger) Printf(format string, v ...any) {
+	l.log.Debug("testcontainers: " + fmt.Sprintf(format, v...))
+}
+
+// runIDLen is the length of a run id (hex digits). It is short because it is
+// part of network device names.
+const runIDLen = 5
+
+// newRunID returns a short id that is unique on this host among live runs.
+// It never affects a run's behaviour.
+func newRunID() string {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], uint64(os.Getpid()))
+	binary.LittleEndian.PutUint64(b[8:], uint64(time.Now().UnixNano()))
+	h := sha256.Sum256(b[:])
+	return fmt.Sprintf("%x", h[:3])[:runIDLen]
+}
+
+// RunID returns the id of the run this backend belongs to: the value of
+// [LabelRun] on everything it creates, and MVRUN_RUN in every container.
+func (b *Backend) RunID() string { return b.runID }
+
+// Name returns "docker".
+func (b *Backend) Name() string { return "docker" }
+
+// client returns the Docker client, connecting on first use the way
+// testcontainers does (DOCKER_HOST, docker contexts, the default socket).
+func (b *Backend) client(ctx context.Context) (*testcontainers.DockerClient, error) {
+	b.cliOnce.Do(func() {
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		b.cli, b.cliErr = testcontainers.NewDockerClientWithOpts(cctx)
+	})
+	return b.cli, b.cliErr
+}
+
+// Available reports whether this host can run the docker backend: a Docker
+// engine that answers, on this machine (the backend enters containers'
+// network namespaces through /proc), and root for that.
+func (b *Backend) Available(ctx context.Context) error {
+	if runtime.GOOS != "linux" {
+		return fmt.Errorf("the docker backend needs Linux (this is %s): it wires containers' network namespaces to mvrun's switch", runtime.GOOS)
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("the docker backend needs root to attach containers' network namespaces to mvrun's switch; run mvrun as root (e.g. sudo)")
+	}
+	cli, err := b.client(ctx)
+	if err != nil {
+		return fmt.Errorf("no Docker engine answers: %w; start one (as root: dockerd &) or point DOCKER_HOST at it", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(pctx, client.PingOptions{}); err != nil {
+		return fmt.Errorf("the Docker engine does not answer: %w; start one (as root: dockerd &) or point DOCKER_HOST at it", err)
+	}
+	return nil
+}
+
+// Errors for the fault kinds the docker backend cannot carry out. Their
+// texts are fixed: the report groups unsupported actions by them.
+var (
+	errClockOffset = fmt.Errorf("clock_offset: clock skew is not supported on the docker backend (%w; use --backend hv)", backend.ErrUnsupported)
+	errClockJump   = fmt.Errorf("clock_jump: clock skew is not supported on the docker backend (%w; use --backend hv)", backend.ErrUnsupported)
+)
+
+// Supports reports whether the backend carries out actions of kind k.
+// Partitions, link faults, kills, restarts, pauses and resumes are
+// supported; clock skew (clock_offset, clock_jump) is not, and returns an
+// error wrapping [backend.ErrUnsupported].
+func (b *Backend) Supports(k faults.ActionKind) error {
+	switch k {
+	case faults.ActPartition, faults.ActHeal, faults.ActLink,
+		faults.ActKill, faults.ActRestart, faults.ActPause, faults.ActResume:
+		return nil
+	case faults.ActClockSet:
+		return errClockOffset
+	case faults.ActClockJump:
+		return errClockJump
+	}
+	return fmt.Errorf("%s: unknown action kind, %w on the docker backend", k, backend.ErrUnsupported)
+}
+
+// labels returns the labels of an object of this run.
+func (b *Backend) labels(kv ...string) map[string]string {
+	l := map[string]string{LabelRun: b.runID, LabelOwner: b.owner}
+	for i := 0; i+1 < len(kv); i += 2 {
+		l[kv[i]] = kv[i+1]
+	}
+	return l
+}
+
+// signalName names the signal of a container or exec exit code above 128,
+// the way the process backend names signals ("killed" for 137). Docker
+// reports a process killed by signal n as 128+n; a program that exits with
+// such a code on purpose is indistinguishable.
+func signalName(code int) string {
+	if code > 128 && code < 128+32 {
+		return syscall.Signal(code - 128).String()
+	}
+	return ""
+}
