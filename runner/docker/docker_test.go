@@ -232,7 +232,7 @@ func TestDockerfileImages(t *testing.T) {
 	const named = "mvrun-test-named:1"
 	t.Cleanup(func() {
 		cli, _ := b.client(ctx)
-		cli.ImageRemove(ctx, named, client.ImageRemoveOptions{Force: true})
+		cli.ImageRemove(ctx, named, client.ImageRemoveOptions{Force: true, PruneChildren: true})
 	})
 	test := &specs.Test{Name: "df", Project: &specs.Project{Name: "df", Services: []*specs.Service{
 		{Name: "anon", Build: &specs.Build{Context: dir, Dockerfile: "Dockerfile"}},

@@ -17,9 +17,15 @@ import (
 	"github.com/mvrun/multiverse/specs"
 )
 
-func killAction(n string) faults.Action   { return faults.Action{Kind: faults.ActKill, Nodes: []string{n}} }
-func pauseAction(n string) faults.Action  { return faults.Action{Kind: faults.ActPause, Nodes: []string{n}} }
-func resumeAction(n string) faults.Action { return faults.Action{Kind: faults.ActResume, Nodes: []string{n}} }
+func killAction(n string) faults.Action {
+	return faults.Action{Kind: faults.ActKill, Nodes: []string{n}}
+}
+func pauseAction(n string) faults.Action {
+	return faults.Action{Kind: faults.ActPause, Nodes: []string{n}}
+}
+func resumeAction(n string) faults.Action {
+	return faults.Action{Kind: faults.ActResume, Nodes: []string{n}}
+}
 
 // TestSandboxProgram runs the hand-assembled sandbox program natively: it
 // must start, stay up, and die only of SIGKILL.
