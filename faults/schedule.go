@@ -27,30 +27,53 @@ var kindOrder = []string{KindPartition, KindLink, KindKill, KindPause, KindClock
 var (
 	swarmRate = []int64{1, 2, 4, 8, 16} // ×¼ … ×4
 	swarmDur  = []int64{2, 4, 8}        // ×½ … ×2
-	swarmProb = []int64{1, 2, 4}        // ×¼ … ×1
+	swarmInt  = []int64{1, 2, 4}        // ×¼ … ×1: never beyond the configured maximum
 )
 
 // knob is what one seed does with one fault kind.
 type knob struct {
 	on               bool
 	why              string // why it is off
-	rate, dur, prob  int64  // swarm factors in quarters; 4 is ×1
+	rate, dur, inten int64  // swarm factors in quarters; 4 is ×1
 	kindsOff         []PartitionKind
 	noOneWay, noJump bool
 }
 
 func (k knob) every(d time.Duration) time.Duration {
-	return roundGrain(time.Duration(int64(d) * 4 / k.rate))
+	// At least grain: a zero mean would never move time forward.
+	return max(roundGrain(time.Duration(int64(d)*4/k.rate)), grain)
 }
 
 func (k knob) span(d time.Duration) time.Duration { return scale(d, k.dur) }
 
-func (k knob) rng(r Range) Range { return Range{k.span(r.Min), k.span(r.Max)} }
-
-func (k knob) p(p float64) float64 {
-	// prob is a power of two, so this product is exact.
-	return float64(p * float64(k.prob) / 4)
+func (k knob) rng(r Range) Range {
+	r = sane(r)
+	return Range{k.span(r.Min), k.span(r.Max)}
 }
+
+// sane clamps r to 0 <= Min <= Max; Config.Check reports ranges that need it.
+func sane(r Range) Range {
+	r.Min = max(r.Min, 0)
+	r.Max = max(r.Max, r.Min)
+	return r
+}
+
+// p scales a probability by the intensity factor; a power of two, so the
+// product is exact.
+// Probabilities outside [0, 1] are clamped; Config.Check reports them.
+func (k knob) p(p float64) float64 {
+	switch {
+	case !(p > 0): // also NaN
+		return 0
+	case p > 1:
+		p = 1
+	}
+	return float64(p * float64(k.inten) / 4)
+}
+
+// most scales a configured maximum (latency, clock offset) by the intensity
+// factor, so swarm never goes beyond what the spec allows.
+func (k knob) most(d time.Duration) time.Duration { return scale(d, k.inten) }
 
 func (k knob) factors(kind string) string {
 	q := func(v int64) string {
@@ -62,11 +85,10 @@ func (k knob) factors(kind string) string {
 		}
 		return "x" + strconv.FormatInt(v/4, 10)
 	}
-	f := "rate " + q(k.rate) + ", durations " + q(k.dur)
-	if kind == KindLink {
-		f += ", probabilities " + q(k.prob)
+	if kind == KindLink || kind == KindClockSkew {
+		return "rate " + q(k.rate) + ", intensity " + q(k.inten)
 	}
-	return f
+	return "rate " + q(k.rate) + ", durations " + q(k.dur)
 }
 
 // participants returns the nodes of services that are in nodes, sorted; all
@@ -158,11 +180,11 @@ func knobs(seed uint64, cfg Config, nodes []string) map[string]*knob {
 	ks := map[string]*knob{}
 	var candidates []string
 	for _, kind := range kindOrder {
-		k := &knob{on: true, rate: 4, dur: 4, prob: 4}
+		k := &knob{on: true, rate: 4, dur: 4, inten: 4}
 		// Draw the same amount for every kind slot whatever the config, so
 		// switching one kind on or off does not reshuffle the others.
 		off := r.IntN(3) == 0
-		rate, dur, prob := swarmRate[r.IntN(len(swarmRate))], swarmDur[r.IntN(len(swarmDur))], swarmProb[r.IntN(len(swarmProb))]
+		rate, dur, inten := swarmRate[r.IntN(len(swarmRate))], swarmDur[r.IntN(len(swarmDur))], swarmInt[r.IntN(len(swarmInt))]
 		why := feasible(kind, cfg, nodes)
 		if why == "not configured" {
 			continue
@@ -176,7 +198,7 @@ func knobs(seed uint64, cfg Config, nodes []string) map[string]*knob {
 		if !cfg.Swarm {
 			continue
 		}
-		k.rate, k.dur, k.prob = rate, dur, prob
+		k.rate, k.dur, k.inten = rate, dur, inten
 		if off {
 			k.on, k.why = false, "off (swarm)"
 		}
@@ -400,7 +422,7 @@ func (g *gen) links(r *rand.Rand, c *LinkConfig, k *knob) {
 		nodes = participants(c.Services, g.nodes)
 	}
 	full := Link{
-		Latency:   k.rng(c.Latency),
+		Latency:   Range{k.most(sane(c.Latency).Min), k.most(sane(c.Latency).Max)},
 		Loss:      k.p(c.Loss),
 		Duplicate: k.p(c.Duplicate),
 		Reorder:   k.p(c.Reorder),
@@ -441,7 +463,7 @@ func (g *gen) links(r *rand.Rand, c *LinkConfig, k *knob) {
 
 func (g *gen) clocks(r *rand.Rand, c *ClockSkewConfig, k *knob) {
 	nodes := participants(c.Services, g.nodes)
-	maxOff := k.span(c.MaxOffset)
+	maxOff := k.most(c.MaxOffset)
 	jumps := c.Jumps && !k.noJump
 	g.params[KindClockSkew+".max_offset"] = maxOff.String()
 	g.params[KindClockSkew+".jumps"] = strconv.FormatBool(jumps)
@@ -460,7 +482,7 @@ func (g *gen) clocks(r *rand.Rand, c *ClockSkewConfig, k *knob) {
 		every = k.every(c.Every)
 	case jumps:
 		// Jumps without a rate: a handful per run.
-		every = roundGrain((g.end - g.start) / 4)
+		every = k.every(roundGrain((g.end - g.start) / 4))
 	}
 	if every > 0 {
 		g.params[KindClockSkew+".every"] = every.String()
