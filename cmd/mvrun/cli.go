@@ -20,6 +20,7 @@ import (
 	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner"
 	"github.com/mvrun/multiverse/runner/backend"
+	"github.com/mvrun/multiverse/runner/docker"
 	"github.com/mvrun/multiverse/runner/process"
 	"github.com/mvrun/multiverse/runner/report"
 	"github.com/mvrun/multiverse/specs"
@@ -237,6 +238,13 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	}
 
 	oc, err := runner.Run(ctx, opts)
+	if c, ok := b.(interface{ Close(context.Context) error }); ok {
+		// Backends that keep run-wide state (the docker backend's images)
+		// release it once every seed is done.
+		if cerr := c.Close(context.WithoutCancel(ctx)); cerr != nil {
+			log.Warn("closing the backend", "backend", b.Name(), "err", cerr)
+		}
+	}
 	if err != nil && oc == nil {
 		fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
 		if errors.Is(err, runner.ErrInfrastructure) {
@@ -429,7 +437,9 @@ var newBackend = func(name string, log *slog.Logger) (backend.Backend, error) {
 	switch name {
 	case "process":
 		return process.New(process.Options{Log: log}), nil
-	case "hv", "docker":
+	case "docker":
+		return docker.New(docker.Options{Log: log}), nil
+	case "hv":
 		return nil, fmt.Errorf("the %s backend is not part of this build yet; use --backend process", name)
 	}
 	return nil, fmt.Errorf("unknown backend %q; want one of %s", name, strings.Join(backendNames, ", "))
