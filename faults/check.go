@@ -57,7 +57,10 @@ func (c Config) Check(nodes []string) error {
 		n := len(services(KindPartition, p.Services))
 		every(KindPartition, p.Every, true)
 		rng(KindPartition, "heal_after", p.HealAfter, true)
-		for _, k := range partitionKinds(p) {
+		if len(p.Kinds) == 0 && n < 2 {
+			bad(KindPartition, "needs at least 2 nodes, the partition has %d; add services", n)
+		}
+		for _, k := range p.Kinds {
 			switch m := k.MinNodes(); {
 			case m == 0:
 				bad(KindPartition, "unknown kind %q; use halves, isolate, bridge or majorities", k)

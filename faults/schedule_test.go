@@ -495,3 +495,14 @@ func FuzzSchedule(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkSchedule(b *testing.B) {
+	for _, swarm := range []bool{false, true} {
+		b.Run(fmt.Sprintf("swarm=%v", swarm), func(b *testing.B) {
+			cfg, nodes := full(swarm), nodeNames(5)
+			for i := range b.N {
+				faults.Schedule(uint64(i), cfg, nodes, time.Minute)
+			}
+		})
+	}
+}
