@@ -89,3 +89,10 @@ func BenchmarkSyscallNative(b *testing.B) {
 	}
 	b.ReportMetric(float64(per.Nanoseconds()), "ns/syscall")
 }
+
+// BenchmarkGCStress runs a GC-heavy guest (4 goroutines churning 500 MiB).
+func BenchmarkGCStress(b *testing.B) {
+	r := benchHV(b, "gcstress")
+	b.ReportMetric(float64(r.Syscalls), "syscalls")
+}
+func BenchmarkGCStressNative(b *testing.B) { benchNative(b, "gcstress") }

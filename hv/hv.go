@@ -47,7 +47,10 @@ type Config struct {
 	// Memory is the guest physical memory size; default 4 GiB (host memory
 	// is only used as the guest touches it).
 	Memory uint64
-	// CPUs is the number of CPUs the guest sees; default 2.
+	// CPUs is the number of CPUs the guest sees; default 1. Guest threads
+	// run one at a time whatever this says, and with more than one CPU Go's
+	// idle Ps spin and its fractional GC workers poll the clock, each poll a
+	// VM exit: a GC-heavy guest ran 60× slower with 2 CPUs (docs/hv.md).
 	CPUs int
 	// Quantum is the host time a guest thread may run without a system call
 	// before it is preempted (making the run not replay-exact); default

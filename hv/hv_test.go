@@ -134,6 +134,7 @@ func TestCompareNative(t *testing.T) {
 		{guest: "signals"},
 		{guest: "spin"},
 		{guest: "memfault"},
+		{guest: "gcstress"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(append([]string{tc.guest}, tc.args...), "_"), func(t *testing.T) {

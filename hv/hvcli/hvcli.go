@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -48,8 +49,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	seedStr := fs.String("seed", "0x5eed", "root seed (decimal or 0x-hex)")
 	dir := fs.String("fs", "", "host directory copied into the guest's file system")
-	cpus := fs.Int("cpus", 2, "CPUs the guest sees")
+	cpus := fs.Int("cpus", 1, "CPUs the guest sees")
 	quiet := fs.Bool("q", false, "print no summary")
+	verbose := fs.Bool("v", false, "also print system call counts")
 	var env envList
 	fs.Var(&env, "env", "guest environment variable KEY=VALUE (repeatable)")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -79,6 +81,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !*quiet {
 		printSummary(stderr, seed, res)
 	}
+	if *verbose {
+		printCalls(stderr, res)
+	}
 	if res.Err != nil {
 		return 3
 	}
@@ -103,6 +108,22 @@ func printSummary(w io.Writer, seed uint64, r *hv.Result) {
 	}
 	if !r.ReplayExact() {
 		fmt.Fprintf(w, "hv: not replay-exact: %s\n", strings.Join(r.NotExact, "; "))
+	}
+}
+
+func printCalls(w io.Writer, r *hv.Result) {
+	names := make([]string, 0, len(r.Calls))
+	for n := range r.Calls {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if r.Calls[names[i]] != r.Calls[names[j]] {
+			return r.Calls[names[i]] > r.Calls[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	for _, n := range names {
+		fmt.Fprintf(w, "hv: %8d %s\n", r.Calls[n], n)
 	}
 }
 

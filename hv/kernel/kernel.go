@@ -58,7 +58,7 @@ type Config struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
-	CPUs   int // CPUs the guest sees (sched_getaffinity); default 2
+	CPUs   int // CPUs the guest sees (sched_getaffinity); default 1
 	// OnMessage receives SDK messages in order; may be nil.
 	OnMessage func(Message)
 	Logger    *slog.Logger
@@ -111,6 +111,7 @@ type Kernel struct {
 	syscalls  uint64
 	switches  uint64
 	delivered map[int]int
+	counts    map[uint64]uint64
 	lastSched int64
 }
 
@@ -126,7 +127,7 @@ var (
 // belong to the VMM and are never handed to the guest.
 func New(phys *mm.Physical, space *mm.Space, cfg Config) (*Kernel, error) {
 	if cfg.CPUs <= 0 {
-		cfg.CPUs = 2
+		cfg.CPUs = 1
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = sched.NewClock(sched.DefaultEpoch)
@@ -155,6 +156,7 @@ func New(phys *mm.Physical, space *mm.Space, cfg Config) (*Kernel, error) {
 		futexes:   map[uint64]*waitQueue{},
 		unimpl:    map[string]int{},
 		delivered: map[int]int{},
+		counts:    map[uint64]uint64{},
 		fs:        cfg.FS,
 	}
 	if k.fs == nil {
@@ -205,9 +207,10 @@ type Summary struct {
 	VirtualTime   time.Duration
 	Syscalls      uint64
 	Switches      uint64
-	Signals       map[int]int    // signals delivered to handlers, by number
-	Unimplemented map[string]int // unimplemented syscalls by name → calls
-	NotExact      []string       // reasons the run is not replay-exact
+	Signals       map[int]int       // signals delivered to handlers, by number
+	Calls         map[string]uint64 // system calls made, by name
+	Unimplemented map[string]int    // unimplemented syscalls by name → calls
+	NotExact      []string          // reasons the run is not replay-exact
 }
 
 // ReplayExact reports whether the run is a pure function of the seed.
@@ -238,6 +241,7 @@ func (k *Kernel) Summary() Summary {
 		Syscalls:      k.syscalls,
 		Switches:      k.switches,
 		Signals:       maps.Clone(k.delivered),
+		Calls:         k.callCounts(),
 		Unimplemented: u,
 		NotExact:      append([]string(nil), k.notExact...),
 	}
@@ -406,4 +410,12 @@ func (k *Kernel) Fault(t *Thread, vec int, errCode, cr2 uint64) {
 		info.code = 0x80 // SI_KERNEL
 	}
 	k.ForceSignal(t, sig, info)
+}
+
+func (k *Kernel) callCounts() map[string]uint64 {
+	out := make(map[string]uint64, len(k.counts))
+	for nr, n := range k.counts {
+		out[abi.SysName(nr)] = n
+	}
+	return out
 }

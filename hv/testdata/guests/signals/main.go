@@ -31,7 +31,7 @@ func main() {
 	stop := make(chan bool)
 	go func() { stop <- true }()
 	x := 0
-	for i := 0; i < 1e9; i++ {
+	for i := 0; i < 3e10; i++ { // ends early once preempted
 		x += i
 		if i%1e8 == 0 {
 			select {
