@@ -329,11 +329,15 @@ func (c *Cluster) sdkPath(service, name string) string {
 
 // sdkEnv points the mvrun SDK and the Antithesis SDK at file (a path
 // inside the container).
+//
+// Unlike the process backend, containers get no MVRUN_RUN: that variable
+// is the process backend's sweep marker, and its Sweep kills every host
+// process carrying one of a run it does not know, containers' processes
+// included. Containers are found by their labels instead.
 func (c *Cluster) sdkEnv(env map[string]string, service, file string) {
 	env["MVRUN_SDK"] = "file:" + file
 	env["ANTITHESIS_SDK_LOCAL_OUTPUT"] = file
 	env["MVRUN_NODE"] = service
-	env["MVRUN_RUN"] = c.b.runID
 }
 
 // emit delivers e stamped with the cluster time.

@@ -4,7 +4,7 @@
 //
 // Each node is a pair of containers, like a Kubernetes pod: a sandbox that
 // owns the node's network namespace (network mode "none", running a
-// 120-byte program that only waits for signals) and the service container,
+// 129-byte program that only waits for signals) and the service container,
 // which joins the sandbox's namespace ("container:<sandbox>"). The switch
 // attaches a TAP device to each sandbox's namespace, so partitions, loss,
 // duplication, delay and reordering act on real packets exactly as on the
@@ -131,7 +131,7 @@ func newRunID() string {
 }
 
 // RunID returns the id of the run this backend belongs to: the value of
-// [LabelRun] on everything it creates, and MVRUN_RUN in every container.
+// [LabelRun] on everything it creates.
 func (b *Backend) RunID() string { return b.runID }
 
 // Name returns "docker".

@@ -128,7 +128,9 @@ func TestNodeIdentity(t *testing.T) {
 		{"peer", []string{"resolve", "duo"}, func(s string) bool { return s == "10.77.0.3\n" }},
 		{"seed", []string{"env", "MVRUN_SEED"}, func(s string) bool { return len(s) > 1 && s[0] >= '0' && s[0] <= '9' }},
 		{"sdk", []string{"env", "ANTITHESIS_SDK_LOCAL_OUTPUT"}, func(s string) bool { return s == "/mvrun/sdk/solo.exec.4.jsonl\n" }},
-		{"run", []string{"env", "MVRUN_RUN"}, func(s string) bool { return s == b.RunID()+"\n" }},
+		// MVRUN_RUN marks process-backend nodes, whose Sweep kills
+		// processes with unknown marks; containers must not carry it.
+		{"no process-backend marker", []string{"env", "MVRUN_RUN"}, func(s string) bool { return s == "\n" }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, out, errs := h.Exec("solo", "exec", nil, tt.args...); !tt.want(out) {
