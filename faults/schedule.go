@@ -253,7 +253,7 @@ type gen struct {
 // seed: what happens to which of nodes, when, during the first duration of
 // the fault phase. It is a pure function: the same arguments give the same
 // [Plan] on every machine. Every draw comes from the seed's "faults" stream
-// and its "faults/<kind>" sub-streams.
+// and its "faults/<kind>" and "faults/swarm/<kind>" sub-streams.
 //
 // With cfg.Swarm, each seed switches some configured kinds off and scales
 // the others' rates and durations (swarm testing); Plan.Params records what
