@@ -58,6 +58,10 @@ type Config struct {
 	Quantum time.Duration
 	// ClockOffset skews the guest's wall clock (CLOCK_REALTIME).
 	ClockOffset time.Duration
+	// Clock, if set, is the VM's virtual clock, for callers that drive skew
+	// and jumps (sched.Clock.SetOffset) from the run loop's goroutine, e.g.
+	// through OnMessage. ClockOffset is applied to it at start.
+	Clock *sched.Clock
 	// OnMessage receives SDK messages (hypercalls) in order.
 	OnMessage func(kernel.Message)
 	Logger    *slog.Logger
@@ -158,7 +162,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer m.close()
 	m.quantum = cfg.Quantum
-	clock := sched.NewClock(sched.DefaultEpoch)
+	clock := cfg.Clock
+	if clock == nil {
+		clock = sched.NewClock(sched.DefaultEpoch)
+	}
 	clock.SetOffset(cfg.ClockOffset)
 	fs := cfg.FS
 	if fs == nil {

@@ -292,3 +292,22 @@ func TestSignalDelivery(t *testing.T) {
 	}
 	t.Logf("delivered signals: %v", got.res.Signals)
 }
+
+func TestClockEpochAndSkew(t *testing.T) {
+	requireKVM(t)
+	bin := guest(t, "clock")
+	tests := []struct {
+		offset time.Duration
+		want   string
+	}{
+		{0, "2025-01-01T00:00:00Z\n"},
+		{90 * time.Minute, "2025-01-01T01:30:00Z\n"},
+		{-24 * time.Hour, "2024-12-31T00:00:00Z\n"},
+	}
+	for _, tc := range tests {
+		got := runHV(t, hv.Config{Binary: bin, Seed: 1, ClockOffset: tc.offset})
+		if got.stdout != tc.want {
+			t.Errorf("offset %v: guest time %q, want %q", tc.offset, got.stdout, tc.want)
+		}
+	}
+}

@@ -112,7 +112,6 @@ type Kernel struct {
 	switches  uint64
 	delivered map[int]int
 	counts    map[uint64]uint64
-	lastSched int64
 }
 
 // Exit states of a process.

@@ -59,6 +59,8 @@ func (k *Kernel) readPath(va uint64) (string, error) {
 	return s, nil
 }
 
+func leU64(b []byte, off int) uint64 { return binary.LittleEndian.Uint64(b[off:]) }
+
 // le is a little-endian builder for structures written to the guest.
 type le []byte
 

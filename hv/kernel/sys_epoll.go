@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"encoding/binary"
 	"sort"
 
 	"github.com/mvrun/multiverse/hv/abi"
@@ -14,6 +15,12 @@ type epollEntry struct {
 	data    uint64
 	pending bool // readiness may have changed since last reported (EPOLLET)
 	off     bool // EPOLLONESHOT fired
+}
+
+// epollEvent is one ready event (struct epoll_event).
+type epollEvent struct {
+	ev   uint32
+	data uint64
 }
 
 // epollFile is an epoll instance.
@@ -41,19 +48,13 @@ func (e *epollFile) close() {
 
 // collect returns up to max ready entries in descriptor order, consuming
 // edge-triggered and one-shot readiness when consume is set.
-func (e *epollFile) collect(max int, consume bool) []struct {
-	ev   uint32
-	data uint64
-} {
+func (e *epollFile) collect(max int, consume bool) []epollEvent {
 	fds := make([]int, 0, len(e.entries))
 	for fd := range e.entries {
 		fds = append(fds, fd)
 	}
 	sort.Ints(fds)
-	var out []struct {
-		ev   uint32
-		data uint64
-	}
+	var out []epollEvent
 	for _, fd := range fds {
 		en := e.entries[fd]
 		if en.off {
@@ -66,10 +67,7 @@ func (e *epollFile) collect(max int, consume bool) []struct {
 		if ev == 0 {
 			continue
 		}
-		out = append(out, struct {
-			ev   uint32
-			data uint64
-		}{ev, en.data})
+		out = append(out, epollEvent{ev, en.data})
 		if consume {
 			en.pending = false
 			if en.events&abi.EpollOneshot != 0 {
@@ -165,7 +163,7 @@ func sysEpollCtl(t *Thread, a *[6]uint64) (uint64, error) {
 		if err := k.copyIn(b, a[3]); err != nil {
 			return 0, err
 		}
-		events = uint32(leU64(append(b[:4:4], 0, 0, 0, 0), 0))
+		events = binary.LittleEndian.Uint32(b)
 		data = leU64(b, 4)
 	}
 	en := ep.entries[fd]

@@ -76,14 +76,6 @@ func sysRtSigaction(t *Thread, a *[6]uint64) (uint64, error) {
 	return 0, nil
 }
 
-func leU64(b []byte, off int) uint64 {
-	var v uint64
-	for i := 7; i >= 0; i-- {
-		v = v<<8 | uint64(b[off+i])
-	}
-	return v
-}
-
 // sysRtSigprocmask implements Linux syscall rt_sigprocmask(2).
 func sysRtSigprocmask(t *Thread, a *[6]uint64) (uint64, error) {
 	how, set, old := a[0], a[1], a[2]

@@ -108,7 +108,6 @@ type wait struct {
 	queue     *waitQueue
 	timer     *sched.Timer
 	onTimeout func(t *Thread) // sets the result when the deadline passes
-	timedOut  bool
 }
 
 // block parks t on q (may be nil) until woken or until the virtual
