@@ -311,3 +311,20 @@ func TestClockEpochAndSkew(t *testing.T) {
 		}
 	}
 }
+
+// TestSDKAssertions runs a guest built with the real SDK: its assertion
+// lines must arrive over the hypercall channel as wire-format JSON.
+func TestSDKAssertions(t *testing.T) {
+	requireKVM(t)
+	var lines []string
+	got := runHV(t, hv.Config{Binary: guest(t, "sdkassert"), Seed: 1, OnMessage: func(m kernel.Message) { lines = append(lines, string(m.Line)) }})
+	if got.stdout != "done\n" {
+		t.Fatalf("stdout %q", got.stdout)
+	}
+	all := strings.Join(lines, "\n")
+	for _, want := range []string{`"antithesis_assert"`, `balance never negative`, `main ran`} {
+		if !strings.Contains(all, want) {
+			t.Errorf("SDK lines lack %s:\n%s", want, all)
+		}
+	}
+}

@@ -16,6 +16,10 @@ const SysHypercall = 0x4d56
 // HypercallEmit is the hypercall op that emits one SDK wire line.
 const HypercallEmit = 1
 
+// HypercallMaxLen is the longest line HypercallEmit accepts (longer ones
+// fail with EMSGSIZE).
+const HypercallMaxLen = 1 << 20
+
 // SysName returns the Linux name of system call nr, or "syscall_<nr>".
 func SysName(nr uint64) string {
 	if nr == SysHypercall {
