@@ -55,7 +55,7 @@ type tlEntry struct {
 	who, what string
 }
 
-func newArtifacts(dir string, _ time.Duration) (*artifacts, error) {
+func newArtifacts(dir string) (*artifacts, error) {
 	if err := os.MkdirAll(filepath.Join(dir, workloadDir), 0o755); err != nil {
 		return nil, fmt.Errorf("creating artifacts directory: %w", err)
 	}

@@ -105,7 +105,7 @@ func runSeed(ctx context.Context, cfg seedConfig) *SeedOutcome {
 	for _, c := range t.Workload {
 		s.cmds[c.Name] = &cmdStats{}
 	}
-	art, err := newArtifacts(cfg.dir, t.Duration)
+	art, err := newArtifacts(cfg.dir)
 	if err != nil {
 		so.Err = err
 		so.Elapsed = time.Since(start)
