@@ -226,8 +226,12 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		if opts.Count == 0 {
 			opts.Count = max(t.Seeds, 1)
 		}
-		fmt.Fprintf(stderr, "mvrun: test %q, %d seeds from base seed %s (--seed %s runs them again)\n",
-			t.Name, opts.Count, seeds.Format(base), seeds.Format(base))
+		what := fmt.Sprintf("%d seeds", opts.Count)
+		if opts.Count == 1 {
+			what = "1 seed"
+		}
+		fmt.Fprintf(stderr, "mvrun: test %q, %s from base seed %s (--seed %s runs them again)\n",
+			t.Name, what, seeds.Format(base), seeds.Format(base))
 	}
 	if opts.OutDir == "" {
 		suffix := ""
