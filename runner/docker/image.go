@@ -43,7 +43,7 @@ type image struct {
 //     FROM scratch image, at /bin/<service>, at /bin/<name of the package
 //     directory or binary>, and at every absolute path by which the compose
 //     file or a workload command of the service names it (see
-//     [programPaths]);
+//     [programPaths]); services running the same program share one image;
 //   - image: only: must be present locally.
 //
 // No image is ever pulled, not even a Dockerfile's FROM image: missing
@@ -66,14 +66,57 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 	}
 	images := map[string]*image{}
 	binaries := map[string]string{} // Go build context → binary, so shared contexts build once
+	var groups []*programGroup
+	byKey := map[string]*programGroup{}
 	var errs []error
 	for _, s := range t.Project.Services {
-		im, err := b.serviceImage(ctx, cli, t, s, workDir, binaries)
+		prog, name, err := b.program(ctx, s, workDir, binaries)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		images[s.Name] = im
+		if prog == "" {
+			im, err := b.serviceImage(ctx, cli, t.Project.Name, s)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			images[s.Name] = im
+			continue
+		}
+		paths, err := programPaths(t, s, name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		// Services running the same program share one image holding it
+		// at every service's paths, unless the compose file names their
+		// images.
+		key := prog + "\x00" + s.Image
+		g := byKey[key]
+		if g == nil {
+			g = &programGroup{prog: prog, name: name, named: s.Image}
+			byKey[key] = g
+			groups = append(groups, g)
+		}
+		g.services = append(g.services, s)
+		for _, p := range paths {
+			if !slices.Contains(g.paths, p) {
+				g.paths = append(g.paths, p)
+			}
+		}
+	}
+	if len(errs) == 0 {
+		for _, g := range groups {
+			ref, err := b.programImage(ctx, t, g)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for _, s := range g.services {
+				images[s.Name] = programServiceImage(ref, g.paths, s)
+			}
+		}
 	}
 	for _, c := range t.Workload {
 		if t.Project.Service(c.Service) == nil {
@@ -109,22 +152,34 @@ func (b *Backend) sandboxImage(ctx context.Context, cli client.APIClient) (strin
 	return ref, nil
 }
 
-// serviceImage readies the image of service s.
-func (b *Backend) serviceImage(ctx context.Context, cli client.APIClient, t *specs.Test, s *specs.Service, workDir string, binaries map[string]string) (*image, error) {
+// program returns the static program of service s and its own name (the Go
+// package directory or the binary's file name), building Go main packages;
+// "" if s runs an image or a Dockerfile build.
+func (b *Backend) program(ctx context.Context, s *specs.Service, workDir string, binaries map[string]string) (prog, name string, err error) {
 	switch {
-	case s.Build != nil && s.Build.Dockerfile != "":
-		return b.dockerfileImage(ctx, cli, t, s)
-	case s.Build != nil && s.Build.GoMain:
+	case s.Build != nil && s.Build.Dockerfile == "" && s.Build.GoMain:
 		prog, ok := binaries[s.Build.Context]
 		if !ok {
 			prog = filepath.Join(workDir, "bin", s.Name)
 			b.log.Info("building Go service", "service", s.Name, "context", s.Build.Context)
 			if err := gobuild.Build(ctx, gobuild.Request{Dir: s.Build.Context, Out: prog}); err != nil {
-				return nil, fmt.Errorf("service %q: building its Go main package: %w", s.Name, err)
+				return "", "", fmt.Errorf("service %q: building its Go main package: %w", s.Name, err)
 			}
 			binaries[s.Build.Context] = prog
 		}
-		return b.scratchImage(ctx, t, s, prog, filepath.Base(s.Build.Context))
+		return prog, filepath.Base(s.Build.Context), nil
+	case s.Build == nil && s.Image == "" && s.Binary != "":
+		return s.Binary, filepath.Base(s.Binary), nil
+	}
+	return "", "", nil
+}
+
+// serviceImage readies the image of service s when it is not a program
+// image: a Dockerfile build or a local image.
+func (b *Backend) serviceImage(ctx context.Context, cli client.APIClient, proj string, s *specs.Service) (*image, error) {
+	switch {
+	case s.Build != nil && s.Build.Dockerfile != "":
+		return b.dockerfileImage(ctx, cli, proj, s)
 	case s.Build != nil:
 		return nil, fmt.Errorf("service %q: build context %s has no Dockerfile and is not a Go main package; add a Dockerfile (or build: {dockerfile: ...})", s.Name, s.Build.Context)
 	case s.Image != "":
@@ -136,14 +191,12 @@ func (b *Backend) serviceImage(ctx context.Context, cli client.APIClient, t *spe
 			return nil, fmt.Errorf("service %q: image %q is not present locally, and mvrun never pulls images; build or load it first (docker build -t %s DIR, or docker load -i FILE), or give the service a build: section", s.Name, s.Image, s.Image)
 		}
 		return &image{ref: s.Image, entrypoint: s.Entrypoint, cmd: s.Command}, nil
-	case s.Binary != "":
-		return b.scratchImage(ctx, t, s, s.Binary, filepath.Base(s.Binary))
 	}
 	return nil, fmt.Errorf("service %q: has no image, build or x-mvrun.binary, so there is nothing to run", s.Name)
 }
 
 // dockerfileImage builds service s from its Dockerfile.
-func (b *Backend) dockerfileImage(ctx context.Context, cli client.APIClient, t *specs.Test, s *specs.Service) (*image, error) {
+func (b *Backend) dockerfileImage(ctx context.Context, cli client.APIClient, proj string, s *specs.Service) (*image, error) {
 	bc := s.Build.Context
 	if strings.Contains(bc, "://") || strings.HasPrefix(bc, "git@") {
 		return nil, fmt.Errorf("service %q: remote build context %s is not supported: mvrun builds offline; clone it and point build: at the directory", s.Name, bc)
@@ -159,7 +212,7 @@ func (b *Backend) dockerfileImage(ctx context.Context, cli client.APIClient, t *
 	if err := checkBaseImages(ctx, cli, s.Name, filepath.Join(bc, df)); err != nil {
 		return nil, err
 	}
-	ref, labels := b.builtRef(t, s)
+	ref, labels := b.builtRef(proj, s.Image, s.Name, s.Name)
 	b.log.Info("building image", "service", s.Name, "context", bc, "dockerfile", df, "image", ref)
 	req := testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{Context: bc, Dockerfile: df}}
 	if err := b.build(ctx, &req, ref, labels); err != nil {
@@ -168,50 +221,73 @@ func (b *Backend) dockerfileImage(ctx context.Context, cli client.APIClient, t *
 	return &image{ref: ref, entrypoint: s.Entrypoint, cmd: s.Command}, nil
 }
 
-// builtRef returns the reference and labels of an image mvrun builds for s:
-// the compose image: name if given (kept after the run, so not labelled
-// with the run), else a name of this run (labelled, so it is removed).
-func (b *Backend) builtRef(t *specs.Test, s *specs.Service) (string, map[string]string) {
-	if s.Image != "" {
-		return s.Image, map[string]string{LabelService: s.Name}
+// builtRef returns the reference and labels of an image mvrun builds: the
+// compose image: name if given (kept after the run, so not labelled with
+// the run), else mvrun/<project>-<name>:<run id>, labelled, so it is
+// removed. services lists the services it is for.
+func (b *Backend) builtRef(proj, named, name, services string) (string, map[string]string) {
+	if named != "" {
+		return named, map[string]string{LabelService: services}
 	}
-	repo := "mvrun/" + sanitizeRef(t.Project.Name) + "-" + sanitizeRef(s.Name)
-	return repo + ":" + b.runID, b.labels(LabelService, s.Name, LabelRole, roleImage)
+	repo := "mvrun/" + sanitizeRef(proj) + "-" + sanitizeRef(name)
+	return repo + ":" + b.runID, b.labels(LabelService, services, LabelRole, roleImage)
 }
 
-// scratchImage builds a FROM scratch image holding the static program prog
-// of service s; name is the program's own name (the Go package directory or
-// the binary's file name).
-func (b *Backend) scratchImage(ctx context.Context, t *specs.Test, s *specs.Service, prog, name string) (*image, error) {
-	paths, err := programPaths(t, s, name)
-	if err != nil {
-		return nil, err
+// programGroup is the services whose images hold the same static program.
+type programGroup struct {
+	prog     string // host path of the program
+	name     string // its own name
+	named    string // the compose image: name, "" for a run image
+	paths    []string
+	services []*specs.Service
+}
+
+// programImage builds the FROM scratch image of group g: the program at
+// every path in g.paths.
+func (b *Backend) programImage(ctx context.Context, t *specs.Test, g *programGroup) (string, error) {
+	names := make([]string, len(g.services))
+	for i, s := range g.services {
+		names[i] = s.Name
 	}
+	svcs := strings.Join(names, ",")
 	dir, err := os.MkdirTemp("", "mvrun-docker-ctx-")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	defer os.RemoveAll(dir)
-	if err := copyFile(prog, filepath.Join(dir, "program")); err != nil {
-		return nil, fmt.Errorf("service %q: %w", s.Name, err)
+	if err := copyFile(g.prog, filepath.Join(dir, "program")); err != nil {
+		return "", fmt.Errorf("service %q: %w", names[0], err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), scratchDockerfile(paths), 0o644); err != nil {
-		return nil, err
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), scratchDockerfile(g.paths), 0o644); err != nil {
+		return "", err
 	}
-	ref, labels := b.builtRef(t, s)
-	b.log.Info("building image from a static binary", "service", s.Name, "image", ref, "paths", paths)
+	ref, labels := b.builtRef(t.Project.Name, g.named, g.name, svcs)
+	b.log.Info("building image from a static binary", "services", svcs, "image", ref, "paths", g.paths)
 	req := testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{Context: dir}}
 	if err := b.build(ctx, &req, ref, labels); err != nil {
-		return nil, fmt.Errorf("service %q: building its image from %s: %w", s.Name, prog, err)
+		return "", fmt.Errorf("services %s: building their image from %s: %w", svcs, g.prog, err)
 	}
+	return ref, nil
+}
+
+// programServiceImage returns how service s runs from a program image:
+// compose's entrypoint if it has one; else the program, as /bin/<service>,
+// with the compose command as arguments, unless command[0] names the
+// program itself (`command: [/bin/server, serve]`, as the process backend
+// allows), which then runs with the rest.
+func programServiceImage(ref string, paths []string, s *specs.Service) *image {
 	im := &image{ref: ref, paths: paths, entrypoint: s.Entrypoint, cmd: s.Command}
-	if len(s.Entrypoint) == 0 && len(s.Command) > 0 && slices.Contains(paths, absInImage(s.Command[0])) {
-		// `command: [/bin/server, serve]` names the program itself, as
-		// the process backend allows: run it rather than pass its path
-		// to the image's entrypoint as the first argument.
+	switch {
+	case len(s.Entrypoint) > 0:
+	case len(s.Command) > 0 && path.IsAbs(s.Command[0]) && slices.Contains(paths, path.Clean(s.Command[0])):
 		im.entrypoint, im.cmd = s.Command[:1], append([]string{}, s.Command[1:]...)
+	default:
+		im.entrypoint = []string{"/bin/" + s.Name}
+		if im.cmd == nil {
+			im.cmd = []string{}
+		}
 	}
-	return im, nil
+	return im
 }
 
 // scratchDockerfile is the Dockerfile of an image holding only the program,

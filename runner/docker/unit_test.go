@@ -223,3 +223,27 @@ func TestNetPrefix(t *testing.T) {
 		seen[p] = true
 	}
 }
+
+func TestProgramServiceImage(t *testing.T) {
+	paths := []string{"/bin/kv1", "/bin/kvnode", "/srv/kvnode"}
+	tests := []struct {
+		name           string
+		svc            specs.Service
+		wantEntrypoint []string
+		wantCmd        []string
+	}{
+		{"no command", specs.Service{Name: "kv1"}, []string{"/bin/kv1"}, []string{}},
+		{"arguments", specs.Service{Name: "kv1", Command: []string{"serve", "-v"}}, []string{"/bin/kv1"}, []string{"serve", "-v"}},
+		{"command names the program", specs.Service{Name: "kv1", Command: []string{"/srv/kvnode", "serve"}}, []string{"/srv/kvnode"}, []string{"serve"}},
+		{"bare program name is an argument", specs.Service{Name: "kv1", Command: []string{"kvnode"}}, []string{"/bin/kv1"}, []string{"kvnode"}},
+		{"entrypoint", specs.Service{Name: "kv1", Entrypoint: []string{"/bin/kvnode", "-x"}, Command: []string{"y"}}, []string{"/bin/kvnode", "-x"}, []string{"y"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			im := programServiceImage("ref", paths, &tt.svc)
+			if !slices.Equal(im.entrypoint, tt.wantEntrypoint) || !slices.Equal(im.cmd, tt.wantCmd) || (im.cmd == nil) != (tt.wantCmd == nil) {
+				t.Errorf("entrypoint %q cmd %q, want %q %q", im.entrypoint, im.cmd, tt.wantEntrypoint, tt.wantCmd)
+			}
+		})
+	}
+}
