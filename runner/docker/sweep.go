@@ -19,25 +19,34 @@ import (
 // procIdentity returns "pid starttime", which names a process uniquely even
 // after its pid is reused.
 func procIdentity(pid int) (string, error) {
+	id, _, err := procStat(pid)
+	return id, err
+}
+
+// procStat returns pid's identity ("pid starttime") and its state letter
+// (R, S, Z, ...).
+func procStat(pid int) (id, state string, err error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	// The command name (field 2) may hold spaces and parentheses; fields
-	// after the last ')' are plain. starttime is field 22.
+	// after the last ')' are plain: state is field 3, starttime field 22.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return "", fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return "", "", fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 20 {
-		return "", fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return "", "", fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
-	return strconv.Itoa(pid) + " " + f[19], nil
+	return strconv.Itoa(pid) + " " + f[19], f[0], nil
 }
 
 // ownerAlive reports whether the process an owner label names still runs.
-// A label that names no process (empty, malformed) counts as dead.
+// A label that names no process (empty, malformed) counts as dead, and so
+// does a zombie: a runner killed a moment ago whose parent has not reaped
+// it yet is gone for good.
 func ownerAlive(owner string) bool {
 	pidStr, _, ok := strings.Cut(owner, " ")
 	if !ok {
@@ -47,8 +56,8 @@ func ownerAlive(owner string) bool {
 	if err != nil || pid <= 0 {
 		return false
 	}
-	id, err := procIdentity(pid)
-	return err == nil && id == owner
+	id, state, err := procStat(pid)
+	return err == nil && id == owner && state != "Z" && state != "X"
 }
 
 // Sweep removes every container, network and image labelled with

@@ -181,8 +181,26 @@ func TestOwnerAlive(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid, _, _ := strings.Cut(self, " ")
+	zombie := exec.Command("/bin/true")
+	if err := zombie.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer zombie.Wait()
+	var zid string
+	for range 100 { // until it has exited, unreaped
+		id, state, err := procStat(zombie.Process.Pid)
+		if err == nil && state == "Z" {
+			zid = id
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if zid == "" {
+		t.Fatal("child did not become a zombie")
+	}
 	for owner, want := range map[string]bool{
 		self:             true,
+		zid:              false, // killed, not yet reaped
 		pid + " 1":       false, // same pid, other start time: a reused pid
 		"":               false,
 		"garbage":        false,

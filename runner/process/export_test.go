@@ -1,4 +1,0 @@
-package process
-
-// Leftovers is leftovers for the external tests.
-var Leftovers = leftovers
