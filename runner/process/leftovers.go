@@ -8,9 +8,10 @@ import (
 	"strings"
 )
 
-// leftovers describes what run id left behind: processes carrying its
-// marker, network namespaces named after it, its state directory.
-func leftovers(id string) error {
+// Leftovers reports the processes, network namespaces and state directories
+// that the run with id left behind, or nil when it left nothing. Tests and
+// `mvrun doctor`-style checks use it after a run or a Sweep.
+func Leftovers(id string) error {
 	var found []string
 	procs, _ := os.ReadDir("/proc")
 	for _, p := range procs {

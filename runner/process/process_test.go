@@ -46,7 +46,7 @@ func needRoot(t testing.TB) {
 func TestConformance(t *testing.T) {
 	b := New(Options{})
 	backendtest.Run(t, b, backendtest.Options{
-		Clean: func(ctx context.Context) error { return leftovers(b.RunID()) },
+		Clean: func(ctx context.Context) error { return Leftovers(b.RunID()) },
 	})
 }
 
@@ -236,7 +236,7 @@ func TestSweepAfterRunnerKilled(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("child runner did not get ready")
 	}
-	if err := leftovers(runID); err == nil {
+	if err := Leftovers(runID); err == nil {
 		t.Fatalf("the child runner's cluster is not visible to the leftover check; the test would prove nothing")
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
@@ -245,7 +245,7 @@ func TestSweepAfterRunnerKilled(t *testing.T) {
 	// The service process dies with its runner (parent-death signal); its
 	// own child and the network namespaces do not.
 	time.Sleep(200 * time.Millisecond)
-	if err := leftovers(runID); err == nil || !strings.Contains(err.Error(), "process") {
+	if err := Leftovers(runID); err == nil || !strings.Contains(err.Error(), "process") {
 		t.Logf("after SIGKILL of the runner: %v", err)
 		t.Fatalf("nothing of the killed run is left for Sweep to remove; the test would prove nothing")
 	}
@@ -254,7 +254,7 @@ func TestSweepAfterRunnerKilled(t *testing.T) {
 	}
 	var left error
 	for i := 0; i < 50; i++ {
-		if left = leftovers(runID); left == nil {
+		if left = Leftovers(runID); left == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -307,7 +307,7 @@ func TestConcurrentClusters(t *testing.T) {
 	if err := hs[1].Cluster.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := leftovers(b.RunID()); err != nil {
+	if err := Leftovers(b.RunID()); err != nil {
 		t.Errorf("left behind: %v", err)
 	}
 }
@@ -364,11 +364,11 @@ func TestStartErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `"unprepared"`) {
 			t.Fatalf("NewCluster with an unprepared service: %v", err)
 		}
-		if err := leftovers(b.RunID()); err != nil {
+		if err := Leftovers(b.RunID()); err != nil {
 			t.Errorf("failed NewCluster left behind: %v", err)
 		}
 	})
-	if err := leftovers(b.RunID()); err != nil {
+	if err := Leftovers(b.RunID()); err != nil {
 		t.Errorf("left behind: %v", err)
 	}
 }
@@ -413,7 +413,7 @@ func TestCloseRacesExec(t *testing.T) {
 			t.Fatalf("Exec calls still running a minute after Close")
 		}
 	}
-	if err := leftovers(b.RunID()); err != nil {
+	if err := Leftovers(b.RunID()); err != nil {
 		t.Errorf("left behind: %v", err)
 	}
 }
@@ -470,7 +470,7 @@ func TestEscapedProcesses(t *testing.T) {
 	if alive(second) {
 		t.Errorf("daemon %d survived Close", second)
 	}
-	if err := leftovers(b.RunID()); err != nil {
+	if err := Leftovers(b.RunID()); err != nil {
 		t.Errorf("left behind: %v", err)
 	}
 }
