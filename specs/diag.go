@@ -62,6 +62,7 @@ func (e *DiagnosticsError) WriteText(w io.Writer, width uint, color bool) error 
 		if f := e.Files[subjectFile(d)]; f != nil && f.Bytes != nil {
 			out = insertCarets(out, f.Bytes, *d.Subject)
 		}
+		out = positionHeader(d, out)
 		if _, err := io.WriteString(w, out); err != nil {
 			return err
 		}
@@ -149,4 +150,23 @@ func warningsOnly(diags hcl.Diagnostics) hcl.Diagnostics {
 		}
 	}
 	return out
+}
+
+// positionHeader replaces the "Error: summary" line hcl's writer opens a
+// diagnostic with by the compiler-style "file:line:col: error: summary",
+// which editors and CI annotators recognise, keeping the excerpt below it.
+func positionHeader(d *hcl.Diagnostic, out string) string {
+	if d.Subject == nil {
+		return out
+	}
+	sev := "error"
+	if d.Severity == hcl.DiagWarning {
+		sev = "warning"
+	}
+	first, rest, _ := strings.Cut(strings.TrimLeft(out, "\n"), "\n")
+	if !strings.HasSuffix(first, d.Summary) {
+		rest = first + "\n" + rest
+	}
+	s := d.Subject.Start
+	return fmt.Sprintf("%s:%d:%d: %s: %s\n%s", d.Subject.Filename, s.Line, s.Column, sev, d.Summary, rest)
 }

@@ -228,7 +228,7 @@ func TestValidate(t *testing.T) {
 		{
 			path:      "testdata/valid/warnings.hcl",
 			stdout:    "testdata/valid/warnings.hcl: test \"warned\": 3 services, 1 workload command, faults: kill\n",
-			stderrHas: "Warning: Short seed_timeout",
+			stderrHas: "warnings.hcl:4:18: warning: Short seed_timeout",
 		},
 		{
 			path:      "testdata/invalid/unknown_service.hcl",
