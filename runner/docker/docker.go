@@ -38,6 +38,7 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/internal/procs"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/specs"
 )
@@ -105,7 +106,7 @@ func New(opts Options) *Backend {
 		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 		tclog.SetDefault(tcLogger{log})
 	})
-	owner, _ := procIdentity(os.Getpid())
+	owner, _ := procs.Identity(os.Getpid())
 	return &Backend{log: log, runID: newRunID(), owner: owner}
 }
 

@@ -1,64 +1,18 @@
 package docker
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	"github.com/mvrun/multiverse/internal/procs"
 )
-
-// procIdentity returns "pid starttime", which names a process uniquely even
-// after its pid is reused.
-func procIdentity(pid int) (string, error) {
-	id, _, err := procStat(pid)
-	return id, err
-}
-
-// procStat returns pid's identity ("pid starttime") and its state letter
-// (R, S, Z, ...).
-func procStat(pid int) (id, state string, err error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return "", "", err
-	}
-	// The command name (field 2) may hold spaces and parentheses; fields
-	// after the last ')' are plain: state is field 3, starttime field 22.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return "", "", fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return "", "", fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	return strconv.Itoa(pid) + " " + f[19], f[0], nil
-}
-
-// ownerAlive reports whether the process an owner label names still runs.
-// A label that names no process (empty, malformed) counts as dead, and so
-// does a zombie: a runner killed a moment ago whose parent has not reaped
-// it yet is gone for good.
-func ownerAlive(owner string) bool {
-	pidStr, _, ok := strings.Cut(owner, " ")
-	if !ok {
-		return false
-	}
-	pid, err := strconv.Atoi(pidStr)
-	if err != nil || pid <= 0 {
-		return false
-	}
-	id, state, err := procStat(pid)
-	return err == nil && id == owner && state != "Z" && state != "X"
-}
 
 // Sweep removes every container, network and image labelled with
 // [LabelRun] whose [LabelOwner] process is gone: what runs that were killed
@@ -73,7 +27,7 @@ func (b *Backend) Sweep(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("docker backend: sweep: %w", err)
 	}
-	return sweep(ctx, cli, ownerAlive)
+	return sweep(ctx, cli, procs.Alive)
 }
 
 // sweep removes the objects whose owner alive reports as gone.

@@ -175,43 +175,6 @@ func TestSignalName(t *testing.T) {
 	}
 }
 
-func TestOwnerAlive(t *testing.T) {
-	self, err := procIdentity(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, _, _ := strings.Cut(self, " ")
-	zombie := exec.Command("/bin/true")
-	if err := zombie.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer zombie.Wait()
-	var zid string
-	for range 100 { // until it has exited, unreaped
-		id, state, err := procStat(zombie.Process.Pid)
-		if err == nil && state == "Z" {
-			zid = id
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if zid == "" {
-		t.Fatal("child did not become a zombie")
-	}
-	for owner, want := range map[string]bool{
-		self:             true,
-		zid:              false, // killed, not yet reaped
-		pid + " 1":       false, // same pid, other start time: a reused pid
-		"":               false,
-		"garbage":        false,
-		"999999999 1234": false,
-	} {
-		if got := ownerAlive(owner); got != want {
-			t.Errorf("ownerAlive(%q) = %v, want %v", owner, got, want)
-		}
-	}
-}
-
 func TestSupports(t *testing.T) {
 	b := New(Options{})
 	for _, k := range []faults.ActionKind{faults.ActPartition, faults.ActHeal, faults.ActLink, faults.ActKill, faults.ActRestart, faults.ActPause, faults.ActResume} {

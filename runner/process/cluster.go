@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/internal/procs"
 	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/specs"
@@ -601,7 +602,7 @@ func (c *Cluster) close(ctx context.Context) error {
 // writePidfile records a process group leader of this run, so Sweep can kill
 // the group if this run dies without closing the cluster.
 func (c *Cluster) writePidfile(pid int) {
-	id, err := procIdentity(pid)
+	id, err := procs.Identity(pid)
 	if err != nil {
 		return // already gone
 	}

@@ -25,7 +25,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"time"
 
@@ -128,14 +127,4 @@ func (b *Backend) Supports(k faults.ActionKind) error {
 		return errClockJump
 	}
 	return fmt.Errorf("%s: unknown action kind, %w on the process backend", k, backend.ErrUnsupported)
-}
-
-// procIdentity returns "pid starttime", which names a process uniquely even
-// after its pid is reused.
-func procIdentity(pid int) (string, error) {
-	st, err := procStartTime(pid)
-	if err != nil {
-		return "", err
-	}
-	return strconv.Itoa(pid) + " " + strconv.FormatUint(st, 10), nil
 }

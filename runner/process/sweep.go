@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/mvrun/multiverse/internal/procs"
 )
 
 // acquireRunDir returns the run's state directory, creating it and its owner
@@ -23,7 +25,7 @@ func (b *Backend) acquireRunDir() (string, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return "", fmt.Errorf("process backend state directory: %w", err)
 		}
-		owner, err := procIdentity(os.Getpid())
+		owner, err := procs.Identity(os.Getpid())
 		if err == nil {
 			err = os.WriteFile(filepath.Join(dir, "owner"), []byte(owner), 0o600)
 		}
@@ -78,22 +80,13 @@ func runOfNetName(name string) (string, bool) {
 }
 
 // alive reports whether the run with id is still running: this one, or one
-// whose owner file names a live process.
+// whose owner file names a live process (a zombie owner counts as dead).
 func (b *Backend) alive(id string) bool {
 	if id == b.runID {
 		return true
 	}
 	owner, err := os.ReadFile(filepath.Join(DefaultRunDir, id, "owner"))
-	if err != nil {
-		return false
-	}
-	pid, _, _ := strings.Cut(string(owner), " ")
-	p, err := strconv.Atoi(pid)
-	if err != nil {
-		return false
-	}
-	cur, err := procIdentity(p)
-	return err == nil && cur == string(owner)
+	return err == nil && procs.Alive(string(owner))
 }
 
 // Sweep removes what process-backend runs that were killed left behind:
@@ -126,7 +119,7 @@ func (b *Backend) Sweep(ctx context.Context) error {
 			if err != nil || p <= 1 {
 				continue
 			}
-			if cur, err := procIdentity(p); err == nil && cur == string(id) {
+			if procs.Alive(string(id)) {
 				b.log.Info("sweep: killing process group of a dead run", "run", r.Name(), "pgid", p)
 				syscall.Kill(-p, syscall.SIGKILL)
 			}
@@ -173,7 +166,7 @@ func (b *Backend) killMarked() (int, error) {
 			continue
 		}
 		id, _, _ := strings.Cut(markers(pid).run, ".")
-		if id == "" || b.alive(id) {
+		if _, ok := runOfNetName(netPrefixStart + id); !ok || len(id) != runIDLen || b.alive(id) {
 			continue
 		}
 		b.log.Info("sweep: killing process of a dead run", "run", id, "pid", pid)
@@ -235,25 +228,4 @@ func killTagged(run, node string) {
 			return
 		}
 	}
-}
-
-// procStartTime returns the start time of pid in clock ticks since boot
-// (field 22 of /proc/<pid>/stat).
-func procStartTime(pid int) (uint64, error) {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) may contain spaces and parentheses; fields
-	// after it start after the last ')'.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	fields := strings.Fields(string(stat[i+1:]))
-	const startField = 22 - 3 // fields[0] is field 3
-	if len(fields) <= startField {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	return strconv.ParseUint(fields[startField], 10, 64)
 }
