@@ -111,7 +111,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(patterns) == 0 {
 		patterns = []string{"./..."}
 	}
-	gens, err := Generate(ctx, *dir, patterns)
+	gens, err := Generate(ctx, Options{Dir: *dir}, patterns)
 	var serr *SourceError
 	if errors.As(err, &serr) {
 		for _, e := range serr.Errs {
@@ -139,7 +139,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(g.Sites) == 0 {
 			// Remove a catalog we generated earlier for a main package that
 			// no longer links any assertion; leave anything else alone.
-			if !isPath && isGenerated(path) {
+			if !isPath && IsGenerated(path) {
 				if err := os.Remove(path); err != nil {
 					fmt.Fprintf(stderr, "mvrun catalog: %v\n", err)
 					return 1
@@ -161,7 +161,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func isGenerated(path string) bool {
+// IsGenerated reports whether the file at path was written by mvrun catalog
+// (it starts with the generated-code header).
+func IsGenerated(path string) bool {
 	f, err := os.Open(path)
 	if err != nil {
 		return false
@@ -174,7 +176,13 @@ func isGenerated(path string) bool {
 
 // SourceError lists the problems found in the packages' source, each
 // starting with file:line:col.
-type SourceError struct{ Errs []string }
+type SourceError struct {
+	Errs []string
+	// Load is true when the packages did not load or type-check (the
+	// compiler reports the same problems), false when they compiled but an
+	// assertion cannot be catalogued (a non-constant message).
+	Load bool
+}
 
 func (e *SourceError) Error() string { return strings.Join(e.Errs, "\n") }
 
@@ -186,16 +194,27 @@ type Gen struct {
 	Source  []byte // the generated Go file (nil when Sites is empty)
 }
 
-// Generate loads the packages matching patterns (relative to dir, or the
-// current directory if dir is empty) and returns the catalog of every main
-// package among them, one per main package, sorted by import path. Main
-// packages that link no assertion are returned with no sites.
-func Generate(ctx context.Context, dir string, patterns []string) ([]Gen, error) {
+// Options says how [Generate] runs the go command to load packages.
+type Options struct {
+	// Dir is the directory patterns are relative to; empty means the
+	// current directory.
+	Dir string
+	// Env is the go command's environment (nil: this process's). Set
+	// GOOS, GOARCH and CGO_ENABLED as the build will, so the catalog sees
+	// the same files as the compiler.
+	Env []string
+}
+
+// Generate loads the packages matching patterns and returns the catalog of
+// every main package among them, one per main package, sorted by import
+// path. Main packages that link no assertion are returned with no sites.
+func Generate(ctx context.Context, opts Options, patterns []string) ([]Gen, error) {
 	// Stage 1: the import graph only (no parsing), to find the main
 	// packages and which packages in their closure import an assert package.
 	cfg := &packages.Config{
 		Context: ctx,
-		Dir:     dir,
+		Dir:     opts.Dir,
+		Env:     opts.Env,
 		Mode:    packages.NeedName | packages.NeedFiles | packages.NeedImports | packages.NeedDeps,
 	}
 	roots, err := packages.Load(cfg, patterns...)
@@ -203,7 +222,7 @@ func Generate(ctx context.Context, dir string, patterns []string) ([]Gen, error)
 		return nil, err
 	}
 	if errs := loadErrors(roots); len(errs) > 0 {
-		return nil, &SourceError{Errs: errs}
+		return nil, &SourceError{Errs: errs, Load: true}
 	}
 	var mains []*packages.Package
 	users := map[string]bool{} // packages importing an assert package
@@ -241,7 +260,8 @@ func Generate(ctx context.Context, dir string, patterns []string) ([]Gen, error)
 	if len(users) > 0 {
 		cfg2 := &packages.Config{
 			Context: ctx,
-			Dir:     dir,
+			Dir:     opts.Dir,
+			Env:     opts.Env,
 			Mode: packages.NeedName | packages.NeedFiles | packages.NeedSyntax |
 				packages.NeedTypes | packages.NeedTypesInfo | packages.NeedImports,
 		}
@@ -255,7 +275,7 @@ func Generate(ctx context.Context, dir string, patterns []string) ([]Gen, error)
 			return nil, err
 		}
 		if errs := loadErrors(pkgs); len(errs) > 0 {
-			return nil, &SourceError{Errs: errs}
+			return nil, &SourceError{Errs: errs, Load: true}
 		}
 		var errs []string
 		for _, p := range pkgs {

@@ -1,17 +1,27 @@
 // Package gobuild builds Go main packages into static binaries, the way the
-// process and hv backends need them: CGO_ENABLED=0, one binary per service.
+// backends need them: CGO_ENABLED=0, one binary per service.
+//
+// Every build also registers the program's assertions: gobuild generates the
+// assertion catalog of the main package (see internal/catalog) and adds it to
+// the build with `go build -overlay`, so an assertion that is never reached
+// still reaches the report, and nothing is written into the user's source
+// tree. A package that already has a catalog from `mvrun catalog` keeps it.
 package gobuild
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/mvrun/multiverse/internal/catalog"
 )
 
 // Request says what to build.
@@ -24,6 +34,11 @@ type Request struct {
 	GOOS, GOARCH string
 	// Env holds extra environment variables for the go command (KEY=VALUE).
 	Env []string
+	// NoCatalog leaves the assertion catalog out of the build.
+	NoCatalog bool
+	// Logger receives a line about the catalog of the build; nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Error is a failed build. Output holds what the go command printed, which
@@ -114,16 +129,106 @@ func Build(ctx context.Context, r Request) error {
 		return buf.String(), err
 	}
 	// go build -o of a non-main package quietly writes an archive, so ask
-	// for the package name first.
-	name, err := run("list", "-f", "{{.Name}}", ".")
+	// for the package name first; the directory and files tell whether the
+	// package already carries an assertion catalog.
+	listed, err := run("list", "-f", "{{.Name}}\n{{.Dir}}{{range .GoFiles}}\n{{.}}{{end}}", ".")
 	if err != nil {
-		return &Error{Dir: r.Dir, Output: name, Err: err}
+		return &Error{Dir: r.Dir, Output: listed, Err: err}
 	}
-	if name = strings.TrimSpace(name); name != "main" {
+	fields := strings.Split(strings.TrimSpace(listed), "\n")
+	if name := fields[0]; name != "main" || len(fields) < 2 {
 		return &Error{Dir: r.Dir, Err: fmt.Errorf("%w (it is package %s)", ErrNotMain, name)}
 	}
-	if output, err := run("build", "-o", out, "."); err != nil {
+	args := []string{"build", "-o", out}
+	var catalogErr error
+	if !r.NoCatalog {
+		log := r.Logger
+		if log == nil {
+			log = slog.Default()
+		}
+		overlay, cleanup, err := catalogOverlay(ctx, r.Dir, env, fields[1], fields[2:], log)
+		if err != nil {
+			catalogErr = &Error{Dir: r.Dir, Output: catalogErrorText(err), Err: errCatalog}
+			// Type errors are better reported by the compiler itself, so
+			// build without a catalog to get its message.
+			var serr *catalog.SourceError
+			if !errors.As(err, &serr) || !serr.Load {
+				return catalogErr
+			}
+		}
+		defer cleanup()
+		if overlay != "" {
+			args = append(args, "-overlay", overlay)
+		}
+	}
+	if output, err := run(append(args, ".")...); err != nil {
 		return &Error{Dir: r.Dir, Output: output, Err: err}
 	}
-	return nil
+	return catalogErr
+}
+
+// errCatalog is the Err of a build stopped because its assertions cannot be
+// catalogued; the Error's Output says where and why.
+var errCatalog = errors.New("cannot register the program's assertions")
+
+func catalogErrorText(err error) string {
+	var serr *catalog.SourceError
+	if errors.As(err, &serr) {
+		return strings.Join(serr.Errs, "\n") +
+			"\n(mvrun registers every assertion at start-up so that never-reached ones are reported; fix the lines above)"
+	}
+	return err.Error()
+}
+
+// catalogOverlay generates the assertion catalog of the main package in dir
+// (pkgDir as the go command names it, with files goFiles) and returns the
+// path of a `go build -overlay` file that adds it to the package, or "" when
+// the package links no assertion or already has a catalog. cleanup removes
+// the temporary files; it is never nil.
+func catalogOverlay(ctx context.Context, dir string, env []string, pkgDir string, goFiles []string, log *slog.Logger) (overlay string, cleanup func(), err error) {
+	cleanup = func() {}
+	for _, f := range goFiles {
+		if p := filepath.Join(pkgDir, f); catalog.IsGenerated(p) {
+			log.Info("gobuild: the package has its own assertion catalog; not generating one", "file", p)
+			return "", cleanup, nil
+		}
+	}
+	gens, err := catalog.Generate(ctx, catalog.Options{Dir: dir, Env: env}, []string{"."})
+	if err != nil {
+		return "", cleanup, err
+	}
+	if len(gens) != 1 || len(gens[0].Sites) == 0 {
+		log.Debug("gobuild: no assertions to register", "dir", pkgDir)
+		return "", cleanup, nil
+	}
+	// A name no file of the package has (one excluded by build tags, say).
+	name := catalog.DefaultOutput
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(filepath.Join(pkgDir, name)); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		name = fmt.Sprintf("mvrun_catalog%d_gen.go", i)
+	}
+	tmp, err := os.MkdirTemp("", "mvrun-catalog-")
+	if err != nil {
+		return "", cleanup, err
+	}
+	cleanup = func() { os.RemoveAll(tmp) }
+	src := filepath.Join(tmp, name)
+	if err := os.WriteFile(src, gens[0].Source, 0o644); err != nil {
+		cleanup()
+		return "", func() {}, err
+	}
+	spec, err := json.Marshal(map[string]map[string]string{"Replace": {filepath.Join(pkgDir, name): src}})
+	if err != nil {
+		cleanup()
+		return "", func() {}, err
+	}
+	overlay = filepath.Join(tmp, "overlay.json")
+	if err := os.WriteFile(overlay, spec, 0o644); err != nil {
+		cleanup()
+		return "", func() {}, err
+	}
+	log.Debug("gobuild: registering assertions", "dir", pkgDir, "assertions", len(gens[0].Sites))
+	return overlay, cleanup, nil
 }
