@@ -243,8 +243,8 @@ func TestFileRemovedMidRun(t *testing.T) {
 	if got := wire.Lost(); got != 5 {
 		t.Errorf("Lost() = %d, want 5", got)
 	}
-	if s := stderr.String(); strings.Count(s, "\n") != 1 || !strings.HasPrefix(s, "mvrun-sdk: lost 1 messages: ") || !strings.Contains(s, "removed") {
-		t.Errorf("stderr = %q, want one 'mvrun-sdk: lost 1 messages: ...removed...' line", s)
+	if s := stderr.String(); strings.Count(s, "\n") != 1 || !strings.HasPrefix(s, "mvrun-sdk: lost an SDK message (later losses are counted, not printed): ") || !strings.Contains(s, "removed") {
+		t.Errorf("stderr = %q, want one 'mvrun-sdk: lost an SDK message (later losses are counted, not printed): ...removed...' line", s)
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Errorf("the SDK recreated the removed output file (stat: %v)", err)
@@ -298,7 +298,7 @@ func TestUnixSocketClosedMidRun(t *testing.T) {
 	if wire.Lost() == 0 {
 		t.Fatal("no lines counted as lost after the reader closed")
 	}
-	if !strings.HasPrefix(stderr.String(), "mvrun-sdk: lost ") {
+	if !strings.HasPrefix(stderr.String(), "mvrun-sdk: lost an SDK message") {
 		t.Errorf("stderr = %q", stderr.String())
 	}
 }

@@ -181,6 +181,9 @@ func open(getenv func(string) string, stderr io.Writer) *channel {
 		c.broken = true
 		c.w = nil
 		c.initFailure = err.Error()
+		if !strings.Contains(c.initFailure, spec) {
+			c.initFailure = spec + ": " + c.initFailure
+		}
 	}
 	return c
 }
@@ -232,9 +235,9 @@ func (c *channel) loseLocked(reason string) {
 		c.lostReason = reason
 	}
 	c.lost++
-	n := c.lostTotal.Add(1)
+	c.lostTotal.Add(1)
 	c.warnedOnce.Do(func() {
-		fmt.Fprintf(c.stderr, "mvrun-sdk: lost %d messages: %s\n", n, reason)
+		fmt.Fprintf(c.stderr, "mvrun-sdk: lost an SDK message (later losses are counted, not printed): %s\n", reason)
 	})
 }
 
