@@ -240,4 +240,5 @@ const (
 const (
 	PrSetName = 15
 	PrGetName = 16
+	PrSetVMA  = 0x53564d41
 )

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -170,6 +171,10 @@ func New(phys *mm.Physical, space *mm.Space, cfg Config) (*Kernel, error) {
 	}
 	k.brk, k.brkMin = img.BrkMin, img.BrkMin
 	t := k.newThread()
+	t.comm = filepath.Base(cfg.Binary)
+	if len(t.comm) > 15 {
+		t.comm = t.comm[:15]
+	}
 	k.pid = t.TID
 	if err := k.setupStack(t, img); err != nil {
 		return nil, fmt.Errorf("%s: build initial stack: %w", cfg.Binary, err)
@@ -208,7 +213,7 @@ type Summary struct {
 	Switches      uint64
 	Signals       map[int]int       // signals delivered to handlers, by number
 	Calls         map[string]uint64 // system calls made, by name
-	Unimplemented map[string]int    // unimplemented syscalls by name → calls
+	Unimplemented map[string]int    // unimplemented syscalls, or variants such as "futex(op 5)", → calls
 	NotExact      []string          // reasons the run is not replay-exact
 }
 

@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"fmt"
+
 	"github.com/mvrun/multiverse/hv/abi"
 	"github.com/mvrun/multiverse/hv/vfs"
 )
@@ -655,7 +657,7 @@ func sysFcntl(t *Thread, a *[6]uint64) (uint64, error) {
 		e.d.flags = e.d.flags&abi.OAccmode | int(a[2])&(abi.OAppend|abi.ONonblock)
 		return 0, nil
 	}
-	return 0, abi.EINVAL
+	return 0, k.unsupported(fmt.Sprintf("fcntl(cmd %d)", a[1]), abi.EINVAL)
 }
 
 // sysDup implements Linux syscall dup(2).

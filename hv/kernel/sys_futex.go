@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"fmt"
+
 	"github.com/mvrun/multiverse/hv/abi"
 )
 
@@ -67,7 +69,7 @@ func sysFutex(t *Thread, a *[6]uint64) (uint64, error) {
 		}
 		return uint64(k.futexWake(addr, int(val), mask)), nil
 	}
-	return 0, abi.ENOSYS
+	return 0, k.unsupported(fmt.Sprintf("futex(op %d)", cmd), abi.ENOSYS)
 }
 
 // futexWake wakes up to n waiters on addr whose mask intersects mask.

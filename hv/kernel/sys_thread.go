@@ -1,6 +1,9 @@
 package kernel
 
 import (
+	"bytes"
+	"fmt"
+
 	"github.com/mvrun/multiverse/hv/abi"
 )
 
@@ -10,7 +13,8 @@ func sysClone(t *Thread, a *[6]uint64) (uint64, error) {
 	flags, stack, ptid, ctid, tls := a[0], a[1], a[2], a[3], a[4]
 	const need = abi.CloneVM | abi.CloneThread | abi.CloneSighand
 	if flags&need != need {
-		return 0, abi.EINVAL // fork and vfork: hv runs one process per VM
+		// fork and vfork: hv runs one process per VM.
+		return 0, t.k.unsupported("clone(new process)", abi.EINVAL)
 	}
 	k := t.k
 	c := k.newThread()
@@ -20,6 +24,7 @@ func sysClone(t *Thread, a *[6]uint64) (uint64, error) {
 		c.Regs.RSP = stack
 	}
 	c.FSBase = t.FSBase
+	c.comm = t.comm
 	if flags&abi.CloneSettls != 0 {
 		c.FSBase = tls
 	}
@@ -163,11 +168,30 @@ func writeRlimit(t *Thread, res, addr uint64) error {
 func sysPrctl(t *Thread, a *[6]uint64) (uint64, error) {
 	switch a[0] {
 	case abi.PrSetName:
+		b := make([]byte, 16)
+		if err := t.k.copyIn(b, a[1]); err != nil {
+			return 0, err
+		}
+		t.comm = cString(b[:15])
 		return 0, nil
 	case abi.PrGetName:
-		return 0, t.k.copyOut(append([]byte("guest"), make([]byte, 11)...), a[1])
+		b := make([]byte, 16)
+		copy(b, t.comm)
+		return 0, t.k.copyOut(b, a[1])
+	case abi.PrSetVMA:
+		// Naming anonymous mappings (Go's runtime does it) fails as on
+		// kernels built without CONFIG_ANON_VMA_NAME; callers ignore it.
+		return 0, abi.EINVAL
 	}
-	return 0, abi.EINVAL
+	return 0, t.k.unsupported(fmt.Sprintf("prctl(option %#x)", a[0]), abi.EINVAL)
+}
+
+// cString returns b up to its first NUL byte.
+func cString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
 }
 
 // sysUname implements Linux syscall uname(2). The answer is fixed so guests

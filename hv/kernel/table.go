@@ -67,12 +67,7 @@ func (k *Kernel) dispatch(t *Thread, c *call) {
 	var ret uint64
 	var err error
 	if !ok || e.fn == nil {
-		name := abi.SysName(c.nr)
-		k.unimpl[name]++
-		if k.unimpl[name] == 1 {
-			k.log.Debug("unimplemented syscall", "name", name, "tid", t.TID)
-		}
-		err = abi.ENOSYS
+		err = k.unsupported(abi.SysName(c.nr), abi.ENOSYS)
 	} else {
 		ret, err = e.fn(t, &c.args)
 	}
@@ -93,6 +88,17 @@ func (k *Kernel) dispatch(t *Thread, c *call) {
 	if t.state == stateRunning || t.state == stateRunnable {
 		t.Regs.RAX = ret
 	}
+}
+
+// unsupported records that the guest used a system call, or a variant of
+// one (what names it, e.g. "futex(op 5)"), that hv does not implement, so
+// the run's summary can name it, and returns errno for the guest.
+func (k *Kernel) unsupported(what string, errno abi.Errno) abi.Errno {
+	k.unimpl[what]++
+	if k.unimpl[what] == 1 {
+		k.log.Debug("unimplemented syscall", "name", what, "binary", k.cfg.Binary)
+	}
+	return errno
 }
 
 // table is the system call table. Unlisted numbers return ENOSYS and are
@@ -118,7 +124,7 @@ var table = map[uint64]Syscall{
 	abi.SysSchedGetaffinity: {"sched_getaffinity", Full, "reports the configured number of CPUs", sysSchedGetaffinity},
 	abi.SysPrlimit64:        {"prlimit64", Partial, "fixed limits; setting is accepted", sysPrlimit64},
 	abi.SysGetrlimit:        {"getrlimit", Partial, "fixed limits", sysGetrlimit},
-	abi.SysPrctl:            {"prctl", Partial, "PR_SET_NAME/PR_GET_NAME", sysPrctl},
+	abi.SysPrctl:            {"prctl", Partial, "PR_SET_NAME/PR_GET_NAME; PR_SET_VMA fails with EINVAL", sysPrctl},
 	abi.SysUname:            {"uname", Full, "", sysUname},
 	abi.SysGetuid:           {"getuid", Full, "always 0", sysZero},
 	abi.SysGeteuid:          {"geteuid", Full, "always 0", sysZero},

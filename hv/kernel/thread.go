@@ -45,6 +45,7 @@ type Thread struct {
 	altStack   stackT
 	frames     []sigFrame
 	clearTID   uint64
+	comm       string // name (prctl PR_SET_NAME), at most 15 bytes
 
 	// retrying is set while a woken thread re-runs its blocked system call;
 	// timedOut is set when that wakeup was its deadline passing; deadline
