@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -406,6 +408,103 @@ func TestDeterminismAllGuests(t *testing.T) {
 				if got.res.TraceHash != first.res.TraceHash || got.res.VirtualTime != first.res.VirtualTime {
 					t.Errorf("run %d: trace %x at %v; run 1: trace %x at %v", i+1, got.res.TraceHash, got.res.VirtualTime, first.res.TraceHash, first.res.VirtualTime)
 				}
+			}
+		})
+	}
+}
+
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count file descriptors: %v", err)
+	}
+	return len(ents)
+}
+
+// vmSize returns this process's virtual memory size in bytes.
+func vmSize(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skipf("cannot read /proc/self/status: %v", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "VmSize:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb)
+			return kb << 10
+		}
+	}
+	t.Skip("no VmSize in /proc/self/status")
+	return 0
+}
+
+// TestNoLeaks checks that VM and vCPU file descriptors, guest memory (a 4
+// GiB host mapping per VM) and the watchdog goroutine are released after a
+// run: a clean exit, a guest crash, a binary that fails to load, and a
+// context that ends while the guest spins.
+func TestNoLeaks(t *testing.T) {
+	requireKVM(t)
+	notELF := filepath.Join(t.TempDir(), "notelf")
+	if err := os.WriteFile(notELF, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		run  func() error
+	}{
+		{"exit", func() error {
+			_, err := hv.Run(context.Background(), hv.Config{Binary: guest(t, "hello"), Seed: 1, Stdout: io.Discard})
+			return err
+		}},
+		{"guest panic", func() error {
+			res, err := hv.Run(context.Background(), hv.Config{Binary: guest(t, "panic"), Seed: 1, Stdout: io.Discard, Stderr: io.Discard})
+			if err == nil && res.ExitCode == 0 {
+				return errors.New("panicking guest exited 0")
+			}
+			return err
+		}},
+		{"load error", func() error {
+			if _, err := hv.Run(context.Background(), hv.Config{Binary: notELF, Seed: 1}); err == nil {
+				return errors.New("a shell script loaded as an ELF executable")
+			}
+			return nil
+		}},
+		{"context ends", func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			res, err := hv.Run(ctx, hv.Config{Binary: guest(t, "forever"), Seed: 1, Quantum: 20 * time.Millisecond})
+			if err == nil && !errors.Is(res.Err, context.DeadlineExceeded) {
+				return fmt.Errorf("run ended with %v, want the deadline", res.Err)
+			}
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.run(); err != nil { // warm up: builds, lazy runtime fds
+				t.Fatal(err)
+			}
+			fds, vm, gs := openFDs(t), vmSize(t), runtime.NumGoroutine()
+			for i := 0; i < 3; i++ {
+				if err := tc.run(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := openFDs(t); n != fds {
+				t.Errorf("open file descriptors %d before three runs, %d after", fds, n)
+			}
+			if d := vmSize(t) - vm; d > 1<<30 {
+				t.Errorf("virtual memory grew by %d MiB over three runs: guest memory not unmapped", d>>20)
+			}
+			deadline := time.Now().Add(time.Second)
+			for runtime.NumGoroutine() > gs && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n := runtime.NumGoroutine(); n > gs {
+				t.Errorf("goroutines %d before three runs, %d after", gs, n)
 			}
 		})
 	}
