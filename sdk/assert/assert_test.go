@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -300,5 +301,45 @@ func TestUnixSocketClosedMidRun(t *testing.T) {
 	}
 	if !strings.HasPrefix(stderr.String(), "mvrun-sdk: lost an SDK message") {
 		t.Errorf("stderr = %q", stderr.String())
+	}
+}
+
+// TestTooManyIDsAreCountedAsLost checks the bound on distinct messages: a
+// program that builds messages at run time neither grows the SDK's table
+// past maxIDs nor floods the channel, and the loss reaches the wire.
+func TestTooManyIDsAreCountedAsLost(t *testing.T) {
+	path, stderr := capture(t)
+	const extra = 10
+	for i := range maxIDs + extra {
+		Always(true, "computed "+strconv.Itoa(i), nil)
+	}
+	if n := len(*table.Load()); n != maxIDs {
+		t.Errorf("table holds %d ids, want %d", n, maxIDs)
+	}
+	Always(false, "computed 0", nil) // a real send flushes the count
+	lines := readLines(t, path)
+	asserts, lost := 0, []string{}
+	for _, l := range lines {
+		switch {
+		case strings.HasPrefix(l, `{"antithesis_assert":`):
+			asserts++
+		case strings.HasPrefix(l, `{"mvrun_sdk_lost":`):
+			lost = append(lost, l)
+		default:
+			t.Errorf("unexpected line %s", l)
+		}
+	}
+	if asserts != maxIDs+1 {
+		t.Errorf("%d assertion lines, want %d", asserts, maxIDs+1)
+	}
+	if len(lost) != 2 || !strings.Contains(lost[0], `"count":1,`) || !strings.Contains(lost[1], `"count":9,`) ||
+		!strings.Contains(lost[0], "must be constants") {
+		t.Errorf("lost lines %q, want counts 1 then 9 naming constant messages", lost)
+	}
+	if got := wire.Lost(); got != extra {
+		t.Errorf("Lost() = %d, want %d", got, extra)
+	}
+	if strings.Count(stderr.String(), "\n") != 1 {
+		t.Errorf("stderr = %q, want one line", stderr.String())
 	}
 }

@@ -2,9 +2,19 @@ package assert
 
 import (
 	"math"
+	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/mvrun/multiverse/sdk/internal/wire"
 )
+
+// maxIDs bounds the number of distinct assertion ids a process tracks.
+// Messages are meant to be constants, so a program has a fixed set of them;
+// one that builds messages at run time would otherwise grow the table (and
+// the output) without bound. Evaluations of further ids are not sent and are
+// counted as lost, which the report shows.
+const maxIDs = 4096
 
 // maxGuidanceLines bounds the guidance lines one assertion id sends per
 // process. Guidance is advice for exploration, not a verdict, and a counter
@@ -44,8 +54,12 @@ func (e *entry) sent(condition bool) bool {
 }
 
 // claim marks the evaluation with this outcome as sent and reports whether
-// this caller is the one that must send it.
+// this caller is the one that must send it; a nil entry (over maxIDs) never
+// sends.
 func (e *entry) claim(condition bool) bool {
+	if e == nil {
+		return false
+	}
 	if condition {
 		return !e.pass.Load() && e.pass.CompareAndSwap(false, true)
 	}
@@ -55,7 +69,7 @@ func (e *entry) claim(condition bool) bool {
 // wouldImprove reports, without changing anything, whether key beats the
 // best gap so far and guidance may still be sent.
 func (e *entry) wouldImprove(kind gapKind, key int64) bool {
-	if e.kind != kind || e.guidance.Load() >= maxGuidanceLines {
+	if e == nil || e.kind != kind || e.guidance.Load() >= maxGuidanceLines {
 		return false
 	}
 	cur := e.gap.Load()
@@ -108,6 +122,9 @@ func (e *entry) newBools(t, f uint64) bool {
 // recordBools records the values and reports whether this caller must send a
 // guidance line for them.
 func (e *entry) recordBools(t, f uint64) bool {
+	if e == nil {
+		return false
+	}
 	oldT := e.seenTrue.Or(t)
 	oldF := e.seenFalse.Or(f)
 	if oldT&t == t && oldF&f == f {
@@ -138,7 +155,8 @@ func lookup(id string) *entry {
 }
 
 // entryFor returns the entry for id, creating it with the given gap kind and
-// direction if it does not exist yet.
+// direction if it does not exist yet. Past maxIDs ids it counts the
+// evaluation as lost and returns nil, which claims and improves nothing.
 func entryFor(id string, kind gapKind, maximize bool) *entry {
 	if e := lookup(id); e != nil {
 		return e
@@ -148,6 +166,11 @@ func entryFor(id string, kind gapKind, maximize bool) *entry {
 	old := *table.Load()
 	if e := old[id]; e != nil {
 		return e
+	}
+	if len(old) >= maxIDs {
+		wire.Drop("more than " + strconv.Itoa(maxIDs) + " distinct assertion messages in one process; " +
+			"messages name properties and must be constants (put variable data in details)")
+		return nil
 	}
 	e := &entry{kind: kind, maximize: maximize}
 	if maximize {

@@ -71,6 +71,7 @@ type channel struct {
 	warnedOnce  sync.Once
 	stderr      io.Writer
 	initFailure string // set when the transport could not be opened
+	dropped     bool   // Drop was called; guarded by mu
 }
 
 var (
@@ -98,6 +99,24 @@ func Send(line []byte) {
 	}
 	if c := active.Load(); c != nil {
 		c.send(line)
+	}
+}
+
+// Drop counts one line the SDK chose not to send as lost, with reason. The
+// first drop of a process is reported on the channel at once (an
+// mvrun_sdk_lost line); later ones are added to the count the next
+// successful send reports, so dropping costs no traffic.
+func Drop(reason string) {
+	c := active.Load()
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loseLocked(reason)
+	if !c.broken && !c.dropped {
+		c.dropped = true
+		c.reportLostLocked()
 	}
 }
 
