@@ -144,9 +144,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	f, err := os.Open(cfg.Binary)
 	if err != nil {
-		return nil, fmt.Errorf("hv: %w", err)
+		return nil, err
 	}
 	defer f.Close()
+	if err := mm.CheckELF(f, cfg.Binary); err != nil {
+		return nil, err
+	}
 	sys, err := kvm.Open()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoKVM, err)
@@ -195,6 +198,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	return &Result{Summary: k.Summary(), Strategy: strat.Name(), Wall: time.Since(start)}, nil
+}
+
+// CheckBinary reports whether the file at path is an executable hv can run
+// (a static, non-PIE linux/amd64 ELF), without needing KVM. Its errors name
+// the file and say how to rebuild it.
+func CheckBinary(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return mm.CheckELF(f, path)
 }
 
 func hasEnv(env []string, key string) bool {

@@ -509,3 +509,47 @@ func TestNoLeaks(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckBinary checks that binaries hv cannot run are refused with an
+// error naming the file and saying how to rebuild it (no KVM needed).
+func TestCheckBinary(t *testing.T) {
+	dir := t.TempDir()
+	build := func(name string, env []string, args ...string) string {
+		out := filepath.Join(dir, name)
+		cmd := exec.Command("go", append(append([]string{"build", "-o", out}, args...), "./testdata/guests/hello")...)
+		cmd.Env = append(os.Environ(), env...)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", name, err, b)
+		}
+		return out
+	}
+	script := filepath.Join(dir, "script")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho hi\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const fix = "CGO_ENABLED=0 GOOS=linux GOARCH=amd64"
+	tests := []struct {
+		path string
+		want string // in the error; "" for none
+	}{
+		{guest(t, "hello"), ""},
+		{build("arm64", []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64"}), "EM_AARCH64"},
+		{build("pie", []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"}, "-buildmode=pie"), "ET_DYN"},
+		{script, "not an ELF executable"},
+		{filepath.Join(dir, "missing"), "no such file"},
+	}
+	for _, tc := range tests {
+		err := hv.CheckBinary(tc.path)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("CheckBinary(%s): %v", tc.path, err)
+		case tc.want == "":
+		case err == nil:
+			t.Errorf("CheckBinary(%s) accepted it; want an error about %s", tc.path, tc.want)
+		case !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.path):
+			t.Errorf("CheckBinary(%s) = %v; want it to name the file and %q", tc.path, err, tc.want)
+		case tc.want != "no such file" && !strings.Contains(err.Error(), fix):
+			t.Errorf("CheckBinary(%s) = %v; want it to say how to rebuild (%s)", tc.path, err, fix)
+		}
+	}
+}

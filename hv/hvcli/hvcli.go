@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mvrun/multiverse/hv"
+	"github.com/mvrun/multiverse/hv/kernel"
 	"github.com/mvrun/multiverse/internal/seeds"
 )
 
@@ -51,7 +52,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("fs", "", "host directory copied into the guest's file system")
 	cpus := fs.Int("cpus", 1, "CPUs the guest sees")
 	quiet := fs.Bool("q", false, "print no summary")
-	verbose := fs.Bool("v", false, "also print system call counts")
+	verbose := fs.Bool("v", false, "also print SDK messages as they arrive and system call counts")
 	var env envList
 	fs.Var(&env, "env", "guest environment variable KEY=VALUE (repeatable)")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -67,10 +68,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	bin := fs.Arg(0)
-	res, err := hv.Run(ctx, hv.Config{
+	cfg := hv.Config{
 		Binary: bin, Args: fs.Args(), Env: env, Seed: seed, FSDir: *dir,
 		Stdin: os.Stdin, Stdout: stdout, Stderr: stderr, CPUs: *cpus,
-	})
+	}
+	if *verbose {
+		cfg.OnMessage = func(m kernel.Message) {
+			fmt.Fprintf(stderr, "hv: sdk at %v tid %d: %s\n", m.Time, m.TID, m.Line)
+		}
+	}
+	res, err := hv.Run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "mvrun hv run: %v\n", err)
 		if errors.Is(err, hv.ErrNoKVM) {
@@ -79,7 +86,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 3
 	}
 	if !*quiet {
-		printSummary(stderr, seed, res)
+		printSummary(stderr, bin, seed, res)
 	}
 	if *verbose {
 		printCalls(stderr, res)
@@ -90,7 +97,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return res.ExitCode
 }
 
-func printSummary(w io.Writer, seed uint64, r *hv.Result) {
+func printSummary(w io.Writer, bin string, seed uint64, r *hv.Result) {
 	fmt.Fprintf(w, "hv: seed %s  trace %016x  virtual %v  wall %v  syscalls %d  switches %d\n",
 		seeds.Format(seed), r.TraceHash, r.VirtualTime, r.Wall.Round(time.Microsecond), r.Syscalls, r.Switches)
 	if r.Signal != 0 {
@@ -104,7 +111,7 @@ func printSummary(w io.Writer, seed uint64, r *hv.Result) {
 		for _, n := range names {
 			parts = append(parts, fmt.Sprintf("%s (%d)", n, r.Unimplemented[n]))
 		}
-		fmt.Fprintf(w, "hv: unimplemented syscalls: %s\n", strings.Join(parts, ", "))
+		fmt.Fprintf(w, "hv: %s called unimplemented syscalls (they returned an error): %s\n", bin, strings.Join(parts, ", "))
 	}
 	if !r.ReplayExact() {
 		fmt.Fprintf(w, "hv: not replay-exact: %s\n", strings.Join(r.NotExact, "; "))

@@ -57,6 +57,19 @@ func TestRunPassesThrough(t *testing.T) {
 			t.Errorf("summary %q lacks %q", errb.String(), want)
 		}
 	}
+	enosys := filepath.Join(t.TempDir(), "enosys")
+	cmd = exec.Command("go", "build", "-o", enosys, "../testdata/guests/enosys")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, b)
+	}
+	errb.Reset()
+	if code := Main(context.Background(), []string{"run", enosys}, &out, &errb); code != 0 {
+		t.Fatalf("enosys exit code %d; stderr %s", code, errb.String())
+	}
+	if want := "hv: " + enosys + " called unimplemented syscalls (they returned an error): acct (1)\n"; !strings.Contains(errb.String(), want) {
+		t.Errorf("summary %q lacks %q", errb.String(), want)
+	}
 	var dr bytes.Buffer
 	if Doctor(&dr) != 0 || !strings.Contains(dr.String(), "trap strategy") {
 		t.Errorf("Doctor: %s", dr.String())

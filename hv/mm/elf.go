@@ -15,26 +15,46 @@ type Image struct {
 	BrkMin uint64 // first page after the highest segment
 }
 
+// rebuild says what to do about a binary hv cannot run.
+const rebuild = "hv runs static, non-PIE linux/amd64 executables: for Go, rebuild with CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build (without -buildmode=pie)"
+
+// CheckELF reports whether r is an executable hv can load: a static,
+// non-PIE x86-64 ELF. name is used in errors, which say how to rebuild.
+func CheckELF(r io.ReaderAt, name string) error {
+	_, err := checkELF(r, name)
+	return err
+}
+
+func checkELF(r io.ReaderAt, name string) (*elf.File, error) {
+	f, err := elf.NewFile(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not an ELF executable (%v); %s", name, err, rebuild)
+	}
+	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 {
+		return nil, fmt.Errorf("%s is a binary for %s (%s); %s", name, f.Machine, f.Class, rebuild)
+	}
+	if f.Type != elf.ET_EXEC {
+		return nil, fmt.Errorf("%s is ELF type %s (position-independent or not an executable); %s", name, f.Type, rebuild)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+			return nil, fmt.Errorf("%s is dynamically linked; %s", name, rebuild)
+		}
+	}
+	return f, nil
+}
+
 // LoadELF maps the PT_LOAD segments of the static x86-64 executable r into s.
 // name is used in errors.
 func LoadELF(s *Space, r io.ReaderAt, name string) (*Image, error) {
-	f, err := elf.NewFile(r)
+	f, err := checkELF(r, name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not an ELF executable: %w", name, err)
-	}
-	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 {
-		return nil, fmt.Errorf("%s: %s %s binary; hv runs linux/amd64 executables only", name, f.Class, f.Machine)
-	}
-	if f.Type != elf.ET_EXEC {
-		return nil, fmt.Errorf("%s: ELF type %s; hv runs statically linked, non-PIE executables (build Go with CGO_ENABLED=0)", name, f.Type)
+		return nil, err
 	}
 	img := &Image{Entry: f.Entry, Phent: 56, Phnum: uint64(len(f.Progs))}
 	var phoff uint64
 	for _, p := range f.Progs {
-		switch p.Type {
-		case elf.PT_INTERP, elf.PT_DYNAMIC:
-			return nil, fmt.Errorf("%s: dynamically linked; hv runs static executables only (build Go with CGO_ENABLED=0)", name)
-		case elf.PT_PHDR:
+		if p.Type == elf.PT_PHDR {
 			img.Phdr = p.Vaddr
 		}
 	}
