@@ -22,9 +22,10 @@ func (r Report) String() string {
 	var b strings.Builder
 	status := "ok"
 	if !r.OK {
-		status = "unavailable"
+		status = "missing: hv cannot run guests on this host"
 	}
-	fmt.Fprintf(&b, "hv: %s\n  kvm: %s\n", status, r.KVM)
+	// The column matches the other checks of `mvrun doctor`.
+	fmt.Fprintf(&b, "%-20s %s\n  kvm: %s\n", "hv:", status, r.KVM)
 	if r.Strategy != "" {
 		fmt.Fprintf(&b, "  trap strategy: %s (%s)\n", r.Strategy, r.Why)
 	}
