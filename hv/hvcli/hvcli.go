@@ -4,6 +4,7 @@
 package hvcli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -19,11 +20,13 @@ import (
 	"github.com/mvrun/multiverse/internal/seeds"
 )
 
-const usage = `usage: mvrun hv run [--seed S] [--fs DIR] [--env K=V]... [--cpus N] ./binary [args...]
+const usage = `usage: mvrun hv run [--seed S] [--fs DIR] [--env K=V]... [--stdin FILE] [--cpus N] [-v] ./binary [args...]
 
-Runs a static linux/amd64 binary (Go: CGO_ENABLED=0) under hv, the
-deterministic hypervisor. The guest's stdout and stderr pass through and its
-exit code becomes mvrun's. A summary (seed, trace hash, virtual time,
+Runs a static linux/amd64 binary (Go: CGO_ENABLED=0 GOOS=linux GOARCH=amd64)
+under hv, the deterministic hypervisor. The guest's stdout and stderr pass
+through and its exit code becomes mvrun's (3 if the VM failed). Its stdin is
+empty unless --stdin names a file: input from a terminal would make the run
+depend on more than the seed. A summary (seed, trace hash, virtual time,
 unimplemented system calls) goes to stderr.
 `
 
@@ -50,6 +53,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	seedStr := fs.String("seed", "0x5eed", "root seed (decimal or 0x-hex)")
 	dir := fs.String("fs", "", "host directory copied into the guest's file system")
+	stdinPath := fs.String("stdin", "", "file whose contents are the guest's stdin (default: empty)")
 	cpus := fs.Int("cpus", 1, "CPUs the guest sees")
 	quiet := fs.Bool("q", false, "print no summary")
 	verbose := fs.Bool("v", false, "also print SDK messages as they arrive and system call counts")
@@ -70,7 +74,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	bin := fs.Arg(0)
 	cfg := hv.Config{
 		Binary: bin, Args: fs.Args(), Env: env, Seed: seed, FSDir: *dir,
-		Stdin: os.Stdin, Stdout: stdout, Stderr: stderr, CPUs: *cpus,
+		Stdout: stdout, Stderr: stderr, CPUs: *cpus,
+	}
+	if *stdinPath != "" {
+		// Read up front: a guest read never blocks the VMM on the host.
+		b, err := os.ReadFile(*stdinPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "mvrun hv run: --stdin: %v\n", err)
+			return 2
+		}
+		cfg.Stdin = bytes.NewReader(b)
 	}
 	if *verbose {
 		cfg.OnMessage = func(m kernel.Message) {
