@@ -121,6 +121,14 @@ func DefaultOutDir(dir, name string, now time.Time) string {
 	return filepath.Join(dir, ".mvrun", "runs", now.UTC().Format("20060102-150405.000")+"-"+sanitize(name))
 }
 
+// plural returns "1 seed", "2 seeds".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 func sanitize(s string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
@@ -139,7 +147,8 @@ func sanitize(s string) string {
 // outcome of the seeds that finished with Cancelled set and a nil error.
 //
 // Run returns an error wrapping [ErrInfrastructure] when the backend is
-// unusable; the outcome is then nil.
+// unusable (the outcome is then nil) or when no seed could run (the outcome
+// then holds the seeds and their errors).
 func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	start := time.Now()
 	t, b := opts.Test, opts.Backend
@@ -253,7 +262,8 @@ feed:
 	}
 	oc.Cancelled = len(oc.Seeds) < len(list)
 	for _, k := range sortedKeys(unsupported) {
-		oc.Unsupported = append(oc.Unsupported, fmt.Sprintf("%s (%d actions in %d seeds)", k, unsupported[k], unsupportedSeeds[k]))
+		oc.Unsupported = append(oc.Unsupported, fmt.Sprintf("%s (%s in %s)", k,
+			plural(unsupported[k], "action"), plural(unsupportedSeeds[k], "seed")))
 	}
 	oc.Result = col.Result()
 	for _, so := range oc.Seeds {

@@ -50,7 +50,7 @@ func fixture(t *testing.T) *runner.Outcome {
 				Failing: []string{"balance never negative"}, Elapsed: time.Second},
 			{Index: 2, Seed: 7, Dir: "seed-c", Err: errors.New("creating the cluster: no space left")},
 		},
-		Unsupported: []string{"clock_jump: not supported on process backend (1 actions in 1 seeds)"},
+		Unsupported: []string{"clock_jump: not supported on process backend (1 action in 1 seed)"},
 		Result:      c.Result(),
 	}
 }
