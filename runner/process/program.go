@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,7 +36,7 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 	built := make(map[string]string) // build context → binary, so shared contexts build once
 	var errs []error
 	for _, s := range t.Project.Services {
-		p, err := b.program(ctx, s, workDir, built)
+		p, err := b.program(ctx, s, t.ComposeFile, workDir, built)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -70,12 +71,15 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 	return nil
 }
 
-// program returns the host path of service s's program.
-func (b *Backend) program(ctx context.Context, s *specs.Service, workDir string, built map[string]string) (string, error) {
+// program returns the host path of service s's program. composeFile names
+// the file in errors.
+func (b *Backend) program(ctx context.Context, s *specs.Service, composeFile, workDir string, built map[string]string) (string, error) {
 	switch {
 	case s.Binary != "":
-		if err := checkExecutable(s.Binary); err != nil {
-			return "", fmt.Errorf("service %q: x-mvrun.binary: %w", s.Name, err)
+		if err := checkExecutable(s.Binary); errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("service %q in %s: x-mvrun.binary %s does not exist; build it first or fix the path (relative paths start at the compose file's directory)", s.Name, composeFile, s.Binary)
+		} else if err != nil {
+			return "", fmt.Errorf("service %q in %s: x-mvrun.binary: %w", s.Name, composeFile, err)
 		}
 		return s.Binary, nil
 	case s.Build != nil && s.Build.GoMain:

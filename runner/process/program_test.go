@@ -126,7 +126,7 @@ func TestPrepareErrors(t *testing.T) {
 		{name: "image only", svc: specs.Service{Name: "db", Image: "postgres:16"},
 			want: []string{`service "db"`, "image-only services need the docker backend (--backend docker), or add x-mvrun: {binary: ...}"}},
 		{name: "missing binary", svc: specs.Service{Name: "db", Binary: filepath.Join(dir, "nope")},
-			want: []string{`service "db"`, "x-mvrun.binary", "no such file"}},
+			want: []string{`service "db" in ` + filepath.Join(dir, "compose.yaml"), "x-mvrun.binary", "does not exist", "build it first"}},
 		{name: "binary not executable", svc: specs.Service{Name: "db", Binary: filepath.Join(dir, "noexec")},
 			want: []string{`service "db"`, "not executable", "chmod +x"}},
 		{name: "non-Go build", svc: specs.Service{Name: "web", Build: &specs.Build{Context: dir, Dockerfile: "Dockerfile"}},
@@ -144,7 +144,7 @@ func TestPrepareErrors(t *testing.T) {
 				t.Skip("builds a Go program; skipped in -short mode")
 			}
 			svc := tt.svc
-			test := &specs.Test{Project: &specs.Project{Name: "p", Dir: dir, Services: []*specs.Service{&svc}}}
+			test := &specs.Test{ComposeFile: filepath.Join(dir, "compose.yaml"), Project: &specs.Project{Name: "p", Dir: dir, Services: []*specs.Service{&svc}}}
 			if tt.command != nil {
 				test.Workload = []*specs.Command{{Role: specs.RoleFinally, Name: "check", Service: svc.Name, Argv: tt.command}}
 			}
