@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -70,7 +71,7 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 	byKey := map[string]*programGroup{}
 	var errs []error
 	for _, s := range t.Project.Services {
-		prog, name, err := b.program(ctx, s, workDir, binaries)
+		prog, name, err := b.program(ctx, s, t.ComposeFile, workDir, binaries)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -154,8 +155,9 @@ func (b *Backend) sandboxImage(ctx context.Context, cli client.APIClient) (strin
 
 // program returns the static program of service s and its own name (the Go
 // package directory or the binary's file name), building Go main packages;
-// "" if s runs an image or a Dockerfile build.
-func (b *Backend) program(ctx context.Context, s *specs.Service, workDir string, binaries map[string]string) (prog, name string, err error) {
+// "" if s runs an image or a Dockerfile build. composeFile names the file in
+// errors.
+func (b *Backend) program(ctx context.Context, s *specs.Service, composeFile, workDir string, binaries map[string]string) (prog, name string, err error) {
 	switch {
 	case s.Build != nil && s.Build.Dockerfile == "" && s.Build.GoMain:
 		prog, ok := binaries[s.Build.Context]
@@ -169,6 +171,15 @@ func (b *Backend) program(ctx context.Context, s *specs.Service, workDir string,
 		}
 		return prog, filepath.Base(s.Build.Context), nil
 	case s.Build == nil && s.Image == "" && s.Binary != "":
+		st, err := os.Stat(s.Binary)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return "", "", fmt.Errorf("service %q in %s: x-mvrun.binary %s does not exist; build it first (a static binary: CGO_ENABLED=0) or fix the path (relative paths start at the compose file's directory)", s.Name, composeFile, s.Binary)
+		case err != nil:
+			return "", "", fmt.Errorf("service %q in %s: x-mvrun.binary: %w", s.Name, composeFile, err)
+		case !st.Mode().IsRegular():
+			return "", "", fmt.Errorf("service %q in %s: x-mvrun.binary %s is not a regular file", s.Name, composeFile, s.Binary)
+		}
 		return s.Binary, filepath.Base(s.Binary), nil
 	}
 	return "", "", nil

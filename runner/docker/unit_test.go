@@ -228,3 +228,45 @@ func TestProgramServiceImage(t *testing.T) {
 		})
 	}
 }
+
+// TestProgramBinary checks the x-mvrun.binary cases of program: a binary is
+// used as is, and a missing one or a directory is an error naming the
+// service and the compose file.
+func TestProgramBinary(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "server")
+	if err := os.WriteFile(bin, []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	compose := filepath.Join(dir, "compose.yaml")
+	tests := []struct {
+		name   string
+		binary string
+		want   []string // substrings of the error; nil: success
+	}{
+		{"present", bin, nil},
+		{"missing", filepath.Join(dir, "nope"), []string{`service "api" in ` + compose, "does not exist", "build it first"}},
+		{"directory", dir, []string{`service "api" in ` + compose, "not a regular file"}},
+	}
+	b := New(Options{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &specs.Service{Name: "api", Binary: tt.binary}
+			prog, name, err := b.program(t.Context(), s, compose, t.TempDir(), map[string]string{})
+			if tt.want == nil {
+				if err != nil || prog != bin || name != "server" {
+					t.Fatalf("program = %q, %q, %v; want %q, %q, nil", prog, name, err, bin, "server")
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("program succeeded, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
