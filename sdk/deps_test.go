@@ -1,6 +1,7 @@
 package sdk_test
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -32,5 +33,26 @@ func TestStandardLibraryOnly(t *testing.T) {
 	}
 	if n < 5 {
 		t.Errorf("listed only %d sdk packages; is the test running in sdk/?\n%s", n, out)
+	}
+}
+
+// TestBuildsEverywhere type-checks the SDK, tests included, for platforms
+// unlike the one the tests run on: no hypercall, no Unix errnos (plan9), no
+// processes (js), 32-bit ints. Services on any GOOS/GOARCH can link it.
+func TestBuildsEverywhere(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles the standard library for other platforms; skipped with -short")
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go command not found; cannot cross-compile")
+	}
+	for _, target := range []string{"plan9/amd64", "windows/amd64", "js/wasm", "linux/386"} {
+		goos, goarch, _ := strings.Cut(target, "/")
+		cmd := exec.Command(gobin, "vet", "./...")
+		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: go vet: %v\n%s", target, err, out)
+		}
 	}
 }

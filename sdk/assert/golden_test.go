@@ -31,7 +31,7 @@ func goldenCalls() {
 	AlwaysLessThanOrEqualTo(1.5, 1.25, "lte", nil)
 	SometimesGreaterThan(int32(1), 2, "sgt", nil)
 	SometimesGreaterThanOrEqualTo(uint64(math.MaxUint64), 0, "sgte", nil)
-	SometimesLessThan(math.MinInt64, math.MaxInt64, "slt", nil)
+	SometimesLessThan(int64(math.MinInt64), math.MaxInt64, "slt", nil)
 	SometimesLessThanOrEqualTo(float32(0.1), 1, "slte", nil)
 	AlwaysSome([]NamedBool{{"a", false}, {"b", true}}, "some", nil)
 	SometimesAll([]NamedBool{*NewNamedBool("x", true), *NewNamedBool("y", false)}, "all", map[string]any{"d": 1})

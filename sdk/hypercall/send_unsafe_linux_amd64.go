@@ -25,3 +25,7 @@ func Send(op uintptr, p []byte) error {
 	}
 	return nil
 }
+
+// NotUnderHV reports whether err, returned by [Send], means that no hv VMM
+// answered: natively the kernel refuses the number with ENOSYS.
+func NotUnderHV(err error) bool { return err == syscall.ENOSYS }

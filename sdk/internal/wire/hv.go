@@ -2,7 +2,6 @@ package wire
 
 import (
 	"errors"
-	"syscall"
 
 	"github.com/mvrun/multiverse/sdk/hypercall"
 )
@@ -25,7 +24,7 @@ func (hvWriter) write(p []byte) error {
 	switch {
 	case err == nil:
 		return nil
-	case err == syscall.ENOSYS || errors.Is(err, hypercall.ErrUnavailable):
+	case hypercall.NotUnderHV(err):
 		return &fatalError{reason: "not running under hv (hypercall: " + err.Error() + ")"}
 	default:
 		return err
