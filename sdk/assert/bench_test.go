@@ -31,10 +31,10 @@ func BenchmarkAlwaysHot(b *testing.B) {
 
 func BenchmarkAlwaysLessThanHot(b *testing.B) {
 	capture(b)
-	AlwaysLessThan(0, 1<<40, "hot lt", nil)
+	AlwaysLessThan(int64(0), 1<<40, "hot lt", nil)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		AlwaysLessThan(-i, 1<<40, "hot lt", nil)
+		AlwaysLessThan(-int64(i), 1<<40, "hot lt", nil)
 	}
 }
 
