@@ -23,8 +23,9 @@
 //	-EMSGSIZE  the payload is longer than MaxLen
 //
 // The SDK treats ENOSYS as a broken channel (every later line is counted as
-// lost) and any other error as the loss of that one line. The hv VMM imports
-// this package for the constants, so both sides share one definition.
+// lost) and any other error as the loss of that one line. The hv VMM copies
+// the constants into hv/abi, and a test in hv/kernel checks the copies
+// against this package.
 package hypercall
 
 import "errors"
