@@ -13,11 +13,13 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mvrun/multiverse/hv"
 	"github.com/mvrun/multiverse/hv/kernel"
 	"github.com/mvrun/multiverse/internal/seeds"
+	"golang.org/x/sys/unix"
 )
 
 const usage = `usage: mvrun hv run [--seed S] [--fs DIR] [--env K=V]... [--stdin FILE] [--cpus N] [-v] ./binary [args...]
@@ -113,11 +115,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func printSummary(w io.Writer, bin string, seed uint64, r *hv.Result) {
 	fmt.Fprintf(w, "hv: seed %s  trace %016x  virtual %v  wall %v  syscalls %d  switches %d\n",
 		seeds.Format(seed), r.TraceHash, r.VirtualTime, r.Wall.Round(time.Microsecond), r.Syscalls, r.Switches)
-	if r.Signal != 0 {
-		fmt.Fprintf(w, "hv: guest killed by signal %d\n", r.Signal)
-	}
-	if r.Err != nil {
+	switch {
+	case r.Err != nil: // the VMM stopped the guest; its "signal" is ours
 		fmt.Fprintf(w, "hv: run failed: %v\n", r.Err)
+	case r.Signal != 0:
+		fmt.Fprintf(w, "hv: guest killed by signal %d (%s)\n", r.Signal, unix.SignalName(syscall.Signal(r.Signal)))
 	}
 	if names := r.UnimplementedNames(); len(names) > 0 {
 		var parts []string
