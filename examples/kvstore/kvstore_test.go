@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mvrun/multiverse/assertions"
 	"github.com/mvrun/multiverse/runner"
 	"github.com/mvrun/multiverse/runner/process"
 	"github.com/mvrun/multiverse/specs"
@@ -97,8 +98,18 @@ func TestFixedStoreHolds(t *testing.T) {
 		t.Skip("skipping: runs the kvstore example for several seeds")
 	}
 	oc := run(t, "safe.hcl", runner.Options{Count: 2, BaseSeed: 0x5eed})
-	if oc.Result.Failed() {
-		t.Fatalf("the fixed store failed properties: %v", failing(oc))
+	// Every safety property (Always-type, Unreachable) and every built-in
+	// must hold. Coverage properties (Sometimes, Reachable) need enough
+	// seeds to be hit, which two short seeds do not promise: log them.
+	for _, p := range oc.Result.Properties {
+		if p.Verdict != assertions.Fail {
+			continue
+		}
+		if p.Type == "always" || p.DisplayType == "Unreachable" || p.Builtin {
+			t.Errorf("the fixed store failed %s %q: %s", p.DisplayType, p.ID, p.Reason)
+		} else {
+			t.Logf("coverage property not hit in 2 short seeds: %s %q", p.DisplayType, p.ID)
+		}
 	}
 	if oc.Result.SeedsRun != 2 {
 		t.Fatalf("%d seeds run, want 2", oc.Result.SeedsRun)
