@@ -90,6 +90,10 @@ func (k *Kernel) dispatch(t *Thread, c *call) {
 	}
 }
 
+// sysRseq implements Linux syscall rseq(2) as a kernel without restartable
+// sequences does: ENOSYS, which is an answer, not a gap to report.
+func sysRseq(t *Thread, a *[6]uint64) (uint64, error) { return 0, abi.ENOSYS }
+
 // unsupported records that the guest used a system call, or a variant of
 // one (what names it, e.g. "futex(op 5)"), that hv does not implement, so
 // the run's summary can name it, and returns errno for the guest.
@@ -130,7 +134,7 @@ var table = map[uint64]Syscall{
 	abi.SysGeteuid:          {"geteuid", Full, "always 0", sysZero},
 	abi.SysGetgid:           {"getgid", Full, "always 0", sysZero},
 	abi.SysGetegid:          {"getegid", Full, "always 0", sysZero},
-	abi.SysRseq:             {"rseq", Stub, "ENOSYS, as on kernels without rseq", nil},
+	abi.SysRseq:             {"rseq", Stub, "ENOSYS, as on kernels without rseq; callers fall back", sysRseq},
 	abi.SysGetcwd:           {"getcwd", Full, "", sysGetcwd},
 	abi.SysChdir:            {"chdir", Full, "", sysChdir},
 

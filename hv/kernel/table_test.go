@@ -11,12 +11,11 @@ func TestTableEntries(t *testing.T) {
 		if e.Name != abi.SysName(nr) {
 			t.Errorf("syscall %d is named %q in the table, %q in abi", nr, e.Name, abi.SysName(nr))
 		}
+		if e.fn == nil {
+			t.Errorf("%s: no handler; leave unimplemented calls out of the table so they are reported", e.Name)
+		}
 		switch e.Support {
-		case Full, Partial:
-			if e.fn == nil {
-				t.Errorf("%s: support %s but no handler", e.Name, e.Support)
-			}
-		case Stub:
+		case Full, Partial, Stub:
 		default:
 			t.Errorf("%s: unknown support level %q", e.Name, e.Support)
 		}
