@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -33,6 +34,30 @@ const (
 	exitUsage  = 2 // usage or spec error
 	exitInfra  = 3 // infrastructure error
 )
+
+// program is how the replay commands in reports call mvrun: "" ("mvrun")
+// unless main finds that the mvrun in PATH is not the binary running.
+var program string
+
+// invokedAs returns how a replay command should call the binary started as
+// arg0: "" (meaning "mvrun") when arg0 was found through PATH or is the
+// same file as PATH's mvrun, else arg0 as given (e.g. "./bin/mvrun"), which
+// works from the directory the run started in, as the spec path does.
+func invokedAs(arg0 string) string {
+	if !strings.Contains(arg0, "/") {
+		return ""
+	}
+	self, err := os.Stat(arg0)
+	if err != nil {
+		return ""
+	}
+	if p, err := exec.LookPath("mvrun"); err == nil {
+		if st, err := os.Stat(p); err == nil && os.SameFile(self, st) {
+			return ""
+		}
+	}
+	return arg0
+}
 
 // runsDir is where runs keep their artifacts and result.json by default.
 var runsDir = filepath.Join(".mvrun", "runs")
@@ -263,7 +288,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	if len(spec.Tests) > 1 {
 		flags = append(flags, "--test", t.Name)
 	}
-	doc := report.FromOutcome(oc, report.Options{Spec: specPath, ReplayFlags: flags})
+	doc := report.FromOutcome(oc, report.Options{Spec: specPath, ReplayFlags: flags, Program: program})
 	if serr := report.Store(oc.OutDir, doc); serr != nil {
 		fmt.Fprintf(stderr, "mvrun: %v\n", serr)
 	}

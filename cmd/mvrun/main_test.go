@@ -251,3 +251,30 @@ func TestInterruptPrintsPartialReport(t *testing.T) {
 		t.Errorf("no partial report on stdout:\n%s", out.String())
 	}
 }
+
+// TestInvokedAs checks which program name replay commands use.
+func TestInvokedAs(t *testing.T) {
+	dir := t.TempDir()
+	inPath := filepath.Join(dir, "path", "mvrun")
+	other := filepath.Join(dir, "build", "mvrun")
+	for _, p := range []string{inPath, other} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", filepath.Dir(inPath))
+	tests := []struct{ arg0, want string }{
+		{"mvrun", ""},                       // found through PATH
+		{inPath, ""},                        // the mvrun PATH finds
+		{other, other},                      // another build: call it by its path
+		{filepath.Join(dir, "missing"), ""}, // cannot tell: the default
+	}
+	for _, tt := range tests {
+		if got := invokedAs(tt.arg0); got != tt.want {
+			t.Errorf("invokedAs(%q) = %q, want %q", tt.arg0, got, tt.want)
+		}
+	}
+}

@@ -43,6 +43,9 @@ type Document struct {
 	// ReplayFlags are the flags every replay command of this run carries
 	// besides --seed, e.g. ["--backend", "process"].
 	ReplayFlags []string `json:"replay_flags,omitempty"`
+	// Program is how replay commands call mvrun when that is not "mvrun"
+	// (e.g. "./bin/mvrun" when no mvrun is in PATH); "" means "mvrun".
+	Program string `json:"program,omitempty"`
 }
 
 // PropertyDoc is one property's verdict.
@@ -122,7 +125,11 @@ type SeedDoc struct {
 
 // ReplayCommand returns the command that replays seed.
 func (d *Document) ReplayCommand(seed string) string {
-	parts := []string{"mvrun", "replay", shellQuote(d.Spec), "--seed", seed}
+	prog := "mvrun"
+	if d.Program != "" {
+		prog = shellQuote(d.Program)
+	}
+	parts := []string{prog, "replay", shellQuote(d.Spec), "--seed", seed}
 	for _, f := range d.ReplayFlags {
 		parts = append(parts, shellQuote(f))
 	}
@@ -147,6 +154,8 @@ type Options struct {
 	// process when the user did not pick auto, --test NAME when the spec has
 	// several tests.
 	ReplayFlags []string
+	// Program is how replay commands call mvrun; "" means "mvrun".
+	Program string
 }
 
 // FromOutcome builds the document of a run.
@@ -155,7 +164,7 @@ func FromOutcome(oc *runner.Outcome, opts Options) *Document {
 	d := &Document{
 		Test: oc.Test, Spec: opts.Spec, Backend: oc.Backend, BaseSeed: seeds.Format(oc.BaseSeed),
 		SeedsRun: len(oc.Seeds), SeedsPlanned: oc.Planned, Cancelled: oc.Cancelled,
-		Artifacts: oc.OutDir, ReplayFlags: opts.ReplayFlags, ElapsedMS: oc.Elapsed.Milliseconds(),
+		Artifacts: oc.OutDir, ReplayFlags: opts.ReplayFlags, Program: opts.Program, ElapsedMS: oc.Elapsed.Milliseconds(),
 		Properties: []PropertyDoc{}, Unsupported: []string{}, Malformed: []Malformed{}, Lost: []Lost{}, Seeds: []SeedDoc{},
 	}
 	if d.Spec == "" {

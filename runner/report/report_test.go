@@ -179,3 +179,23 @@ func TestStoreFind(t *testing.T) {
 		t.Errorf("missing root: %v", err)
 	}
 }
+
+// TestReplayCommand checks how replay commands call mvrun and quote their
+// arguments.
+func TestReplayCommand(t *testing.T) {
+	tests := []struct {
+		program, spec string
+		flags         []string
+		want          string
+	}{
+		{"", "spec.hcl", nil, "mvrun replay spec.hcl --seed 0x1"},
+		{"./bin/mvrun", "examples/kv/spec.hcl", []string{"--backend", "docker"}, "./bin/mvrun replay examples/kv/spec.hcl --seed 0x1 --backend docker"},
+		{"/opt/my tools/mvrun", "a b.hcl", []string{"--test", "it's"}, `'/opt/my tools/mvrun' replay 'a b.hcl' --seed 0x1 --test 'it'\''s'`},
+	}
+	for _, tt := range tests {
+		d := &Document{Program: tt.program, Spec: tt.spec, ReplayFlags: tt.flags}
+		if got := d.ReplayCommand("0x1"); got != tt.want {
+			t.Errorf("ReplayCommand(program %q) = %q, want %q", tt.program, got, tt.want)
+		}
+	}
+}
