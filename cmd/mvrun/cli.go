@@ -239,6 +239,8 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		fmt.Fprintf(stderr, "mvrun: backend %s (%s)\n", b.Name(), why)
 	}
 
+	sweepOthers(ctx, b.Name(), log)
+
 	if !haveSeed {
 		base = seeds.Derive(uint64(time.Now().UnixNano()), "base")
 	}
@@ -472,6 +474,31 @@ var newBackend = func(name string, log *slog.Logger) (backend.Backend, error) {
 		return nil, fmt.Errorf("the %s backend is not part of this build yet; use --backend process", name)
 	}
 	return nil, fmt.Errorf("unknown backend %q; want one of %s", name, strings.Join(backendNames, ", "))
+}
+
+// sweepOthers runs the Sweep of every backend other than used that is
+// available here, so that what a killed run of one backend left behind
+// (containers, namespaces, processes) goes with the next run of any
+// backend, not only with the next run of the same one. The runner sweeps
+// the used backend itself. Sweeps leave live runs alone; failures are
+// logged, never fatal.
+func sweepOthers(ctx context.Context, used string, log *slog.Logger) {
+	for _, name := range []string{"process", "docker"} {
+		if name == used {
+			continue
+		}
+		b, err := newBackend(name, log)
+		if err != nil {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if b.Available(sctx) == nil {
+			if err := b.Sweep(sctx); err != nil && ctx.Err() == nil {
+				log.Warn("cleaning up after earlier runs of another backend", "backend", name, "err", err)
+			}
+		}
+		cancel()
+	}
 }
 
 // selectBackend resolves a backend name ("auto" included) to an available

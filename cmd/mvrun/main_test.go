@@ -278,3 +278,48 @@ func TestInvokedAs(t *testing.T) {
 		}
 	}
 }
+
+// sweepBackend records its Sweep calls.
+type sweepBackend struct {
+	fakeBackend
+	name  string
+	swept *[]string
+}
+
+func (b *sweepBackend) Name() string { return b.name }
+func (b *sweepBackend) Sweep(context.Context) error {
+	*b.swept = append(*b.swept, b.name)
+	return nil
+}
+
+// TestSweepOthers checks that a run sweeps the leftovers of the other
+// available backends, and not those of its own (the runner does that) or of
+// unavailable ones.
+func TestSweepOthers(t *testing.T) {
+	tests := []struct {
+		used        string
+		unavailable string
+		want        []string
+	}{
+		{"process", "", []string{"docker"}},
+		{"docker", "", []string{"process"}},
+		{"process", "docker", nil},
+		{"hv", "", []string{"process", "docker"}},
+	}
+	old := newBackend
+	t.Cleanup(func() { newBackend = old })
+	for _, tt := range tests {
+		var swept []string
+		newBackend = func(name string, _ *slog.Logger) (backend.Backend, error) {
+			b := &sweepBackend{name: name, swept: &swept}
+			if name == tt.unavailable {
+				b.unavailable = errors.New("not here")
+			}
+			return b, nil
+		}
+		sweepOthers(context.Background(), tt.used, slog.New(slog.DiscardHandler))
+		if fmt.Sprint(swept) != fmt.Sprint(tt.want) {
+			t.Errorf("used %s, %q unavailable: swept %q, want %q", tt.used, tt.unavailable, swept, tt.want)
+		}
+	}
+}
