@@ -274,11 +274,11 @@ func (a *artifacts) cmdOutput(name string) io.Writer {
 }
 
 // close flushes everything and writes timeline.txt.
-func (a *artifacts) close() {
+func (a *artifacts) close() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
-		return
+		return nil
 	}
 	a.closed = true
 	for _, w := range []*bufio.Writer{a.events, a.faults, a.workload} {
@@ -292,7 +292,9 @@ func (a *artifacts) close() {
 		w.mu.Unlock()
 	}
 	for _, f := range a.files {
-		f.Close()
+		if err := f.Close(); err != nil && a.err == nil {
+			a.err = err
+		}
 	}
 	slices.SortStableFunc(a.timeline, func(x, y tlEntry) int {
 		if x.at != y.at {
@@ -310,8 +312,14 @@ func (a *artifacts) close() {
 	if a.dropped > 0 {
 		fmt.Fprintf(&b, "(%d later entries dropped; see %s and %s)\n", a.dropped, EventsFile, WorkloadFile)
 	}
-	_ = os.WriteFile(filepath.Join(a.dir, TimelineFile), []byte(b.String()), 0o644)
+	if err := os.WriteFile(filepath.Join(a.dir, TimelineFile), []byte(b.String()), 0o644); err != nil && a.err == nil {
+		a.err = err
+	}
 	a.timeline = nil
+	if a.err != nil {
+		return fmt.Errorf("writing the artifacts in %s: %w", a.dir, a.err)
+	}
+	return nil
 }
 
 // fmtAt renders a cluster time with millisecond precision, right-aligned.

@@ -136,7 +136,7 @@ func runSeed(ctx context.Context, cfg seedConfig) *SeedOutcome {
 	if ctx.Err() != nil {
 		s.rec.flush(nil)
 		s.art.note(s.now(), "runner", "run cancelled; seed discarded")
-		s.art.close()
+		s.closeArtifacts()
 		return nil
 	}
 	so.TimedOut = timedOut
@@ -154,9 +154,18 @@ func runSeed(ctx context.Context, cfg seedConfig) *SeedOutcome {
 	s.mu.Lock()
 	so.Faults = slices.Clone(s.art.faultLog)
 	s.mu.Unlock()
-	s.art.close()
+	s.closeArtifacts()
 	so.Elapsed = time.Since(start)
 	return so
+}
+
+// closeArtifacts writes the seed's remaining artifacts; a failure (a full
+// disk, say) is logged, since the report would otherwise point at files
+// that are incomplete.
+func (s *seedRun) closeArtifacts() {
+	if err := s.art.close(); err != nil {
+		s.log.Error("the seed's artifacts are incomplete", "err", err)
+	}
 }
 
 // SeedTimeout returns t's seed timeout, defaulting to 4×Duration + 60s.
