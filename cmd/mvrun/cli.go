@@ -471,7 +471,7 @@ var newBackend = func(name string, log *slog.Logger) (backend.Backend, error) {
 	case "docker":
 		return docker.New(docker.Options{Log: log}), nil
 	case "hv":
-		return nil, fmt.Errorf("the %s backend is not part of this build yet; use --backend process", name)
+		return nil, fmt.Errorf("the %s backend is not part of mvrun test yet (mvrun hv run runs single binaries under it); use --backend process or --backend docker", name)
 	}
 	return nil, fmt.Errorf("unknown backend %q; want one of %s", name, strings.Join(backendNames, ", "))
 }
@@ -514,7 +514,7 @@ func selectBackend(ctx context.Context, name string, t *specs.Test, log *slog.Lo
 		if b, err := newBackend("hv", log); err == nil && b.Available(ctx) == nil {
 			return b, "auto: /dev/kvm usable", nil
 		} else if err != nil {
-			why = "auto: hv unavailable: " + err.Error()
+			why = "auto: hv is not yet a backend of mvrun test"
 		} else {
 			why = "auto: hv unavailable: " + b.Available(ctx).Error()
 		}
