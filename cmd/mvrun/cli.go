@@ -290,7 +290,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	if len(spec.Tests) > 1 {
 		flags = append(flags, "--test", t.Name)
 	}
-	doc := report.FromOutcome(oc, report.Options{Spec: specPath, ReplayFlags: flags, Program: program})
+	doc := report.FromOutcome(oc, report.Options{Spec: specPath, ReplayFlags: flags, Program: program, Replay: replay})
 	if serr := report.Store(oc.OutDir, doc); serr != nil {
 		fmt.Fprintf(stderr, "mvrun: %v\n", serr)
 	}
@@ -387,14 +387,18 @@ func compare(doc *report.Document, runs, self string, asJSON bool, stdout, stder
 		return
 	}
 	fmt.Fprintf(w, "Compared with the run in %s:\n", prev.Artifacts)
-	if slices.Equal(was.Failing, now.Failing) {
-		if len(now.Failing) == 0 {
+	failing, alone := splitFailing(was.Failing, now.Failing, prev, doc)
+	if slices.Equal(was.Failing, failing) {
+		if len(failing) == 0 {
 			fmt.Fprintln(w, "  properties: same (none failed, then or now)")
 		} else {
-			fmt.Fprintf(w, "  properties: same failures: %s\n", quoteList(now.Failing))
+			fmt.Fprintf(w, "  properties: same failures: %s\n", quoteList(failing))
 		}
 	} else {
-		fmt.Fprintf(w, "  properties: DIFFERENT: then %s, now %s\n", quoteList(was.Failing), quoteList(now.Failing))
+		fmt.Fprintf(w, "  properties: DIFFERENT: then %s, now %s\n", quoteList(was.Failing), quoteList(failing))
+	}
+	if len(alone) > 0 {
+		fmt.Fprintf(w, "  also failing in this seed alone: %s (Sometimes/Reachable properties the earlier run met across its seeds; judged on one seed they fail)\n", quoteList(alone))
 	}
 	if was.FaultLogHash == now.FaultLogHash {
 		fmt.Fprintf(w, "  fault log: identical (%d actions)\n", len(now.FaultLog))
@@ -411,6 +415,32 @@ func compare(doc *report.Document, runs, self string, asJSON bool, stdout, stder
 		return "(end of log)"
 	}
 	fmt.Fprintf(w, "  fault log: DIFFERENT from action %d: then %s, now %s\n", i+1, at(was.FaultLog), at(now.FaultLog))
+}
+
+// splitFailing separates, among the properties failing in a replayed seed
+// (now), the existential ones (Sometimes, Reachable) that fail only because
+// the replay judges them on this one seed, while the earlier run (prev, in
+// which this seed failed then) saw them pass in other seeds. They are no
+// difference from the earlier run. cur is the replay's document.
+func splitFailing(then, now []string, prev, cur *report.Document) (failing, alone []string) {
+	verdict := func(d *report.Document, id string) *report.PropertyDoc {
+		for i := range d.Properties {
+			if d.Properties[i].ID == id {
+				return &d.Properties[i]
+			}
+		}
+		return nil
+	}
+	for _, id := range now {
+		p, was := verdict(cur, id), verdict(prev, id)
+		existential := p != nil && (p.Type == "sometimes" || p.DisplayType == "Reachable")
+		if !slices.Contains(then, id) && existential && was != nil && was.Verdict == "pass" {
+			alone = append(alone, id)
+			continue
+		}
+		failing = append(failing, id)
+	}
+	return failing, alone
 }
 
 func quoteList(ss []string) string {

@@ -323,3 +323,46 @@ func TestSweepOthers(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitFailing checks which of a replayed seed's failures count as
+// differences from the earlier run.
+func TestSplitFailing(t *testing.T) {
+	doc := func(props ...report.PropertyDoc) *report.Document { return &report.Document{Properties: props} }
+	prop := func(id, typ, display, verdict string) report.PropertyDoc {
+		return report.PropertyDoc{ID: id, Type: typ, DisplayType: display, Verdict: verdict}
+	}
+	prev := doc(
+		prop("lost writes", "always", "Always", "fail"),
+		prop("leader changes", "sometimes", "Sometimes", "pass"),
+		prop("suffix discarded", "reachability", "Reachable", "pass"),
+		prop("never here", "reachability", "Unreachable", "pass"),
+		prop("rare", "sometimes", "Sometimes", "fail"),
+	)
+	cur := doc(
+		prop("lost writes", "always", "Always", "fail"),
+		prop("leader changes", "sometimes", "Sometimes", "fail"),
+		prop("suffix discarded", "reachability", "Reachable", "fail"),
+		prop("never here", "reachability", "Unreachable", "fail"),
+		prop("rare", "sometimes", "Sometimes", "fail"),
+		prop("new", "sometimes", "Sometimes", "fail"),
+	)
+	tests := []struct {
+		name           string
+		then, now      []string
+		failing, alone []string
+	}{
+		{"same", []string{"lost writes"}, []string{"lost writes"}, []string{"lost writes"}, nil},
+		{"existential met elsewhere", []string{"lost writes"}, []string{"leader changes", "lost writes", "suffix discarded"},
+			[]string{"lost writes"}, []string{"leader changes", "suffix discarded"}},
+		{"universal is a difference", []string{"lost writes"}, []string{"lost writes", "never here"}, []string{"lost writes", "never here"}, nil},
+		{"failing run-wide then", nil, []string{"rare"}, []string{"rare"}, nil},
+		{"unknown then", nil, []string{"new"}, []string{"new"}, nil},
+		{"no longer failing", []string{"lost writes"}, nil, nil, nil},
+	}
+	for _, tt := range tests {
+		failing, alone := splitFailing(tt.then, tt.now, prev, cur)
+		if fmt.Sprint(failing) != fmt.Sprint(tt.failing) || fmt.Sprint(alone) != fmt.Sprint(tt.alone) {
+			t.Errorf("%s: splitFailing = %q, %q; want %q, %q", tt.name, failing, alone, tt.failing, tt.alone)
+		}
+	}
+}

@@ -40,8 +40,10 @@ var ErrNoRecord = errors.New("no earlier run recorded this seed")
 
 // FindSeed looks through the runs under root (each a directory with a
 // result.json, as .mvrun/runs holds them) for the newest one of test that
-// ran seed, skipping the directory skip (the replay's own). It returns the
-// run's document and the seed's record.
+// ran seed, skipping the directory skip (the replay's own). Runs of `mvrun
+// test` come first: a replay is only chosen when no test run recorded the
+// seed, so repeated replays compare with the run that found the seed. It
+// returns the run's document and the seed's record.
 func FindSeed(root, test, seed, skip string) (*Document, *SeedDoc, error) {
 	entries, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -59,6 +61,8 @@ func FindSeed(root, test, seed, skip string) (*Document, *SeedDoc, error) {
 	// Run directories start with a UTC timestamp: newest last.
 	slices.Sort(dirs)
 	skipAbs, _ := filepath.Abs(skip)
+	var replayDoc *Document
+	var replaySeed *SeedDoc
 	for _, dir := range slices.Backward(dirs) {
 		if abs, _ := filepath.Abs(dir); skip != "" && abs == skipAbs {
 			continue
@@ -67,9 +71,17 @@ func FindSeed(root, test, seed, skip string) (*Document, *SeedDoc, error) {
 		if err != nil || d.Test != test {
 			continue
 		}
-		if s := d.Seed(seed); s != nil && s.Error == "" {
+		s := d.Seed(seed)
+		switch {
+		case s == nil || s.Error != "":
+		case !d.Replay:
 			return d, s, nil
+		case replayDoc == nil:
+			replayDoc, replaySeed = d, s
 		}
+	}
+	if replayDoc != nil {
+		return replayDoc, replaySeed, nil
 	}
 	return nil, nil, ErrNoRecord
 }

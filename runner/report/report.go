@@ -46,6 +46,8 @@ type Document struct {
 	// Program is how replay commands call mvrun when that is not "mvrun"
 	// (e.g. "./bin/mvrun" when no mvrun is in PATH); "" means "mvrun".
 	Program string `json:"program,omitempty"`
+	// Replay is true for the document of `mvrun replay`.
+	Replay bool `json:"replay,omitempty"`
 }
 
 // PropertyDoc is one property's verdict.
@@ -156,6 +158,8 @@ type Options struct {
 	ReplayFlags []string
 	// Program is how replay commands call mvrun; "" means "mvrun".
 	Program string
+	// Replay marks the run of `mvrun replay`.
+	Replay bool
 }
 
 // FromOutcome builds the document of a run.
@@ -164,7 +168,7 @@ func FromOutcome(oc *runner.Outcome, opts Options) *Document {
 	d := &Document{
 		Test: oc.Test, Spec: opts.Spec, Backend: oc.Backend, BaseSeed: seeds.Format(oc.BaseSeed),
 		SeedsRun: len(oc.Seeds), SeedsPlanned: oc.Planned, Cancelled: oc.Cancelled,
-		Artifacts: oc.OutDir, ReplayFlags: opts.ReplayFlags, Program: opts.Program, ElapsedMS: oc.Elapsed.Milliseconds(),
+		Artifacts: oc.OutDir, ReplayFlags: opts.ReplayFlags, Program: opts.Program, Replay: opts.Replay, ElapsedMS: oc.Elapsed.Milliseconds(),
 		Properties: []PropertyDoc{}, Unsupported: []string{}, Malformed: []Malformed{}, Lost: []Lost{}, Seeds: []SeedDoc{},
 	}
 	if d.Spec == "" {

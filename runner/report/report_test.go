@@ -144,10 +144,19 @@ func TestDocumentContent(t *testing.T) {
 func TestStoreFind(t *testing.T) {
 	root := t.TempDir()
 	d := FromOutcome(fixture(t), Options{})
-	for _, run := range []string{"20260101-000000-bank", "20260102-000000-bank"} {
-		dir := filepath.Join(root, run)
+	replayOnly := t.TempDir()
+	for _, run := range []struct {
+		root, name string
+		replay     bool
+	}{
+		{root, "20260101-000000-bank", false},
+		{root, "20260102-000000-bank", false},
+		{root, "20260103-000000-bank-replay-beef", true}, // newest, but a replay
+		{replayOnly, "20260103-000000-bank-replay-beef", true},
+	} {
+		dir := filepath.Join(run.root, run.name)
 		os.MkdirAll(dir, 0o755)
-		d.Artifacts = dir
+		d.Artifacts, d.Replay = dir, run.replay
 		if err := Store(dir, d); err != nil {
 			t.Fatal(err)
 		}
@@ -174,6 +183,9 @@ func TestStoreFind(t *testing.T) {
 		if filepath.Base(doc.Artifacts) != tc.wantDir || sd.Seed != tc.seed || sd.FaultLogHash != HashFaultLog(sd.FaultLog) {
 			t.Errorf("FindSeed(%s, %s) = %s %+v", tc.test, tc.seed, doc.Artifacts, sd)
 		}
+	}
+	if doc, _, err := FindSeed(replayOnly, "bank", "0x000000000000beef", ""); err != nil || !doc.Replay {
+		t.Errorf("FindSeed with only a replay recording the seed = %+v, %v; want the replay", doc, err)
 	}
 	if _, _, err := FindSeed(filepath.Join(root, "missing"), "bank", "0x1", ""); !errors.Is(err, ErrNoRecord) {
 		t.Errorf("missing root: %v", err)
