@@ -24,6 +24,7 @@ import (
 	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner/backend"
+	"github.com/mvrun/multiverse/runner/backend/sdkfile"
 	"github.com/mvrun/multiverse/runner/network"
 	"github.com/mvrun/multiverse/specs"
 )
@@ -86,7 +87,7 @@ type node struct {
 	im      *image
 	sandbox testcontainers.Container
 	ctr     testcontainers.Container // nil until created
-	sdk     *tailer
+	sdk     *sdkfile.Tailer
 	stdout  *os.File
 	stderr  *os.File
 
@@ -207,7 +208,7 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (c 
 		return c, err
 	}
 	for _, n := range c.order {
-		n.sdk = newTailer(c.sdkPath(n.svc.Name, ""), n.svc.Name, "", c.emit)
+		n.sdk = sdkfile.Follow(c.sdkPath(n.svc.Name, ""), n.svc.Name, "", c.emit)
 	}
 	return c, nil
 }
@@ -401,8 +402,7 @@ func (n *node) startLocked(ctx context.Context) error {
 	id := n.ctr.GetContainerID()
 	// Hold the tailer so none of the new process's SDK lines are delivered
 	// before its start event.
-	n.sdk.mu.Lock()
-	defer n.sdk.mu.Unlock()
+	defer n.sdk.Hold()()
 	wait := c.cli.ContainerWait(c.bg, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	att, err := c.cli.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true})
 	if err != nil {
@@ -445,7 +445,7 @@ func (n *node) wait(att client.HijackedResponse, wait client.ContainerWaitResult
 		c.log.Warn("container output still streaming 5s after it exited", "service", n.svc.Name)
 	}
 	att.Close()
-	n.sdk.poll(true)
+	n.sdk.Poll(true)
 	n.mu.Lock()
 	expected := n.expect
 	n.running, n.expect = false, false
@@ -590,8 +590,8 @@ func (c *Cluster) Exec(ctx context.Context, req backend.ExecRequest) (backend.Ex
 		env[kk] = v
 	}
 	c.sdkEnv(env, req.Service, sdkMount+"/"+req.Service+"."+file+".jsonl")
-	tail := newTailer(c.sdkPath(req.Service, file), req.Service, req.Name, c.emit)
-	defer tail.close()
+	tail := sdkfile.Follow(c.sdkPath(req.Service, file), req.Service, req.Name, c.emit)
+	defer tail.Close()
 	stdout, stderr := req.Stdout, req.Stderr
 	if stdout == nil {
 		stdout = io.Discard
@@ -819,7 +819,7 @@ func (c *Cluster) close(ctx context.Context) error {
 	}
 	for _, n := range c.order {
 		if n.sdk != nil {
-			n.sdk.close()
+			n.sdk.Close()
 		}
 	}
 	// Devices go while the sandboxes still hold the namespaces.

@@ -20,6 +20,7 @@ import (
 	"github.com/mvrun/multiverse/internal/procs"
 	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner/backend"
+	"github.com/mvrun/multiverse/runner/backend/sdkfile"
 	"github.com/mvrun/multiverse/specs"
 )
 
@@ -60,7 +61,7 @@ type node struct {
 	dir    string // working directory; survives restarts
 	hosts  string // hosts file bind-mounted on /etc/hosts
 	netns  string
-	sdk    *tailer
+	sdk    *sdkfile.Tailer
 	stdout *os.File
 	stderr *os.File
 
@@ -171,7 +172,7 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (c 
 		if err := os.WriteFile(n.hosts, hosts, 0o644); err != nil {
 			return c, fmt.Errorf("service %q: hosts file: %w", n.svc.Name, err)
 		}
-		n.sdk = newTailer(c.sdkPath(n.svc.Name, ""), n.svc.Name, "", c.emit)
+		n.sdk = sdkfile.Follow(c.sdkPath(n.svc.Name, ""), n.svc.Name, "", c.emit)
 	}
 	return c, nil
 }
@@ -281,12 +282,11 @@ func (n *node) startLocked() error {
 		return fmt.Errorf("service %q: cluster is closed", n.svc.Name)
 	}
 	env := n.baseEnv()
-	c.sdkEnv(env, n.svc.Name, n.sdk.path)
+	c.sdkEnv(env, n.svc.Name, n.sdk.Path())
 	env["MVRUN_SEED"] = seeds.Format(seeds.Derive(c.cfg.Seed, "node/"+n.svc.Name+"/"+strconv.Itoa(n.starts)))
 	// Hold the tailer so none of the new process's SDK lines are delivered
 	// before its start event.
-	n.sdk.mu.Lock()
-	defer n.sdk.mu.Unlock()
+	defer n.sdk.Hold()()
 	cmd, err := spawn(c.shimExe, spawnSpec{
 		shim: shimConfig{Netns: n.netns, Hosts: n.hosts, Hostname: n.svc.Name, Mono: n.mono,
 			Path: n.path, Argv: n.argv},
@@ -313,7 +313,7 @@ func (n *node) wait(cmd *exec.Cmd, exited chan struct{}) {
 	pid := cmd.Process.Pid
 	n.c.removePidfile(pid)
 	code, sig := exitStatus(cmd)
-	n.sdk.poll(true)
+	n.sdk.Poll(true)
 	n.mu.Lock()
 	expected := n.expect
 	n.cmd, n.expect = nil, false
@@ -408,8 +408,8 @@ func (c *Cluster) Exec(ctx context.Context, req backend.ExecRequest) (backend.Ex
 	}
 	c.sdkEnv(env, req.Service, file)
 	// Proc is never "" for an exec: that would read as the service itself.
-	tail := newTailer(file, req.Service, name, c.emit)
-	defer tail.close()
+	tail := sdkfile.Follow(file, req.Service, name, c.emit)
+	defer tail.Close()
 	stdout, stderr := req.Stdout, req.Stderr
 	if stdout == nil {
 		stdout = io.Discard
@@ -579,7 +579,7 @@ func (c *Cluster) close(ctx context.Context) error {
 	}
 	for _, n := range c.nodes {
 		if n.sdk != nil {
-			n.sdk.close()
+			n.sdk.Close()
 		}
 		for _, f := range []*os.File{n.stdout, n.stderr} {
 			if f != nil {
