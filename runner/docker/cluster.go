@@ -54,11 +54,11 @@ const netPrefixStart = "mvd"
 
 // Cluster is the cluster of one seed on the docker backend.
 type Cluster struct {
-	b     *Backend
-	cfg   backend.ClusterConfig
-	log   *slog.Logger
-	cli   *testcontainers.DockerClient
-	start time.Time
+	b   *Backend
+	cfg backend.ClusterConfig
+	log *slog.Logger
+	cli *testcontainers.DockerClient
+	backend.WallClock
 	dir   string // cfg.Dir, absolute
 	net   *network.Network
 	nodes map[string]*node
@@ -144,7 +144,7 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (c 
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c = &Cluster{
 		b: b, cfg: cfg, log: cfg.Log.With("backend", "docker", "seed", seeds.Format(cfg.Seed)),
-		cli: cli, start: time.Now(), dir: dir, nodes: map[string]*node{},
+		cli: cli, WallClock: backend.NewWallClock(), dir: dir, nodes: map[string]*node{},
 		bg: bg, bgCancel: cancel, execN: map[string]int{},
 	}
 	defer func() {
@@ -321,12 +321,7 @@ func (c *Cluster) createService(ctx context.Context, n *node, hosts string) (tes
 
 // sdkPath returns the host path of the SDK output file of a node's service
 // process (name "") or of one of its execs.
-func (c *Cluster) sdkPath(service, name string) string {
-	if name == "" {
-		return filepath.Join(c.dir, "sdk", service+".jsonl")
-	}
-	return filepath.Join(c.dir, "sdk", service+"."+name+".jsonl")
-}
+func (c *Cluster) sdkPath(service, name string) string { return sdkfile.Path(c.dir, service, name) }
 
 // sdkEnv points the mvrun SDK and the Antithesis SDK at file (a path
 // inside the container).
@@ -336,30 +331,13 @@ func (c *Cluster) sdkPath(service, name string) string {
 // process carrying one of a run it does not know, containers' processes
 // included. Containers are found by their labels instead.
 func (c *Cluster) sdkEnv(env map[string]string, service, file string) {
-	env["MVRUN_SDK"] = "file:" + file
-	env["ANTITHESIS_SDK_LOCAL_OUTPUT"] = file
-	env["MVRUN_NODE"] = service
+	sdkfile.SetEnv(env, service, file)
 }
 
 // emit delivers e stamped with the cluster time.
 func (c *Cluster) emit(e backend.Event) {
 	e.At = c.Now()
 	c.cfg.Events(e)
-}
-
-// Now returns the wall time since the cluster was created.
-func (c *Cluster) Now() time.Duration { return time.Since(c.start) }
-
-// Sleep waits d of wall time, or until ctx ends.
-func (c *Cluster) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func (c *Cluster) node(service string) (*node, error) {

@@ -30,10 +30,10 @@ const stopTimeout = 10 * time.Second
 
 // Cluster is the cluster of one seed on the process backend.
 type Cluster struct {
-	b       *Backend
-	cfg     backend.ClusterConfig
-	log     *slog.Logger
-	start   time.Time
+	b   *Backend
+	cfg backend.ClusterConfig
+	log *slog.Logger
+	backend.WallClock
 	shimExe string
 	dir     string // cfg.Dir, absolute
 	rtDir   string // RunDir/<run>/c<index>: hosts and pid files
@@ -118,7 +118,7 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (c 
 	}
 	c = &Cluster{
 		b: b, cfg: cfg, log: cfg.Log.With("backend", "process", "seed", seeds.Format(cfg.Seed)),
-		start: time.Now(), shimExe: shimExe, dir: dir,
+		WallClock: backend.NewWallClock(), shimExe: shimExe, dir: dir,
 		rtDir: filepath.Join(runDir, "c"+strconv.Itoa(cfg.Index)),
 		nodes: make(map[string]*node), execN: make(map[string]int),
 	}
@@ -179,32 +179,12 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (c 
 
 // sdkPath returns the SDK output file of a node's service process (name "")
 // or of one of its execs.
-func (c *Cluster) sdkPath(service, name string) string {
-	if name == "" {
-		return filepath.Join(c.dir, "sdk", service+".jsonl")
-	}
-	return filepath.Join(c.dir, "sdk", service+"."+name+".jsonl")
-}
+func (c *Cluster) sdkPath(service, name string) string { return sdkfile.Path(c.dir, service, name) }
 
 // emit delivers e stamped with the cluster time.
 func (c *Cluster) emit(e backend.Event) {
 	e.At = c.Now()
 	c.cfg.Events(e)
-}
-
-// Now returns the wall time since the cluster was created.
-func (c *Cluster) Now() time.Duration { return time.Since(c.start) }
-
-// Sleep waits d of wall time, or until ctx ends.
-func (c *Cluster) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func (c *Cluster) node(service string) (*node, error) {
@@ -247,9 +227,7 @@ func envList(m map[string]string) []string {
 
 // sdkEnv points both the mvrun SDK and the Antithesis SDK at file.
 func (c *Cluster) sdkEnv(env map[string]string, service, file string) {
-	env["MVRUN_SDK"] = "file:" + file
-	env["ANTITHESIS_SDK_LOCAL_OUTPUT"] = file
-	env["MVRUN_NODE"] = service
+	sdkfile.SetEnv(env, service, file)
 	env["MVRUN_RUN"] = c.marker()
 }
 

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -128,3 +129,21 @@ func (t *Tailer) Close() {
 
 // Path is the file t follows.
 func (t *Tailer) Path() string { return t.path }
+
+// Path is where, under a seed's directory dir, the SDK output of a node's
+// service process (name "") or of the workload command name run in it goes.
+func Path(dir, service, name string) string {
+	if name == "" {
+		return filepath.Join(dir, "sdk", service+".jsonl")
+	}
+	return filepath.Join(dir, "sdk", service+"."+name+".jsonl")
+}
+
+// SetEnv points both the mvrun SDK (MVRUN_SDK) and the Antithesis SDKs
+// (ANTITHESIS_SDK_LOCAL_OUTPUT) at file, a path as the process sees it, and
+// tells the process its node (MVRUN_NODE).
+func SetEnv(env map[string]string, service, file string) {
+	env["MVRUN_SDK"] = "file:" + file
+	env["ANTITHESIS_SDK_LOCAL_OUTPUT"] = file
+	env["MVRUN_NODE"] = service
+}
