@@ -712,20 +712,10 @@ func (c *Cluster) Apply(ctx context.Context, a faults.Action) error {
 	if c.isClosed() {
 		return fmt.Errorf("%s: cluster is closed", a.Kind)
 	}
+	if ok, err := c.net.Apply(a); ok {
+		return err
+	}
 	switch a.Kind {
-	case faults.ActPartition:
-		if a.Partition == nil {
-			return errors.New("partition action without a partition")
-		}
-		return c.net.Partition(*a.Partition)
-	case faults.ActHeal:
-		return c.net.Heal()
-	case faults.ActLink:
-		var l faults.Link
-		if a.Link != nil {
-			l = *a.Link
-		}
-		return c.net.SetLink(l)
 	case faults.ActClockSet:
 		return errClockOffset
 	case faults.ActClockJump:

@@ -671,3 +671,31 @@ func TestBroadcast(t *testing.T) {
 		t.Errorf("a→c partitioned %d, want %d", ac.Partitioned, sent)
 	}
 }
+
+func TestApply(t *testing.T) {
+	n, _ := newTestNet(t, Config{Seed: 3}, "a", "b", "c")
+	p := faults.Partition{Kind: faults.PartitionIsolate, Groups: [][]string{{"a"}, {"b", "c"}}}
+	link := faults.Link{Loss: 0.25, Latency: faults.Range{Min: time.Millisecond, Max: 2 * time.Millisecond}}
+	steps := []struct {
+		a       faults.Action
+		handled bool
+		wantErr bool
+		check   func() bool
+	}{
+		{faults.Action{Kind: faults.ActPartition, Partition: &p}, true, false, func() bool { return !n.Reachable("a", "b") && n.Reachable("b", "c") }},
+		{faults.Action{Kind: faults.ActHeal}, true, false, func() bool { return n.Reachable("a", "b") }},
+		{faults.Action{Kind: faults.ActLink, Link: &link}, true, false, func() bool { return n.Link() == link }},
+		{faults.Action{Kind: faults.ActLink}, true, false, func() bool { return n.Link() == faults.Link{} }},
+		{faults.Action{Kind: faults.ActPartition}, true, true, nil},
+		{faults.Action{Kind: faults.ActKill, Nodes: []string{"a"}}, false, false, nil},
+	}
+	for i, s := range steps {
+		handled, err := n.Apply(s.a)
+		if handled != s.handled || (err != nil) != s.wantErr {
+			t.Fatalf("step %d: Apply(%s) = %v, %v; want handled %v, error %v", i, s.a.Kind, handled, err, s.handled, s.wantErr)
+		}
+		if s.check != nil && !s.check() {
+			t.Fatalf("step %d: Apply(%s) did not take effect", i, s.a.Kind)
+		}
+	}
+}

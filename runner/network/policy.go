@@ -1,6 +1,7 @@
 package network
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -213,4 +214,26 @@ func clonePartition(p faults.Partition) faults.Partition {
 	q.From = slices.Clone(p.From)
 	q.To = slices.Clone(p.To)
 	return q
+}
+
+// Apply carries out the network actions of a fault plan — partition, heal
+// and link — and reports whether a was one of them; other kinds are left to
+// the caller (the backend's cluster).
+func (n *Network) Apply(a faults.Action) (bool, error) {
+	switch a.Kind {
+	case faults.ActPartition:
+		if a.Partition == nil {
+			return true, errors.New("partition action without a partition")
+		}
+		return true, n.Partition(*a.Partition)
+	case faults.ActHeal:
+		return true, n.Heal()
+	case faults.ActLink:
+		var l faults.Link
+		if a.Link != nil {
+			l = *a.Link
+		}
+		return true, n.SetLink(l)
+	}
+	return false, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/backend/sdkfile"
+	"github.com/mvrun/multiverse/runner/network"
 	"github.com/mvrun/multiverse/specs"
 )
 
@@ -37,7 +38,7 @@ type Cluster struct {
 	shimExe string
 	dir     string // cfg.Dir, absolute
 	rtDir   string // RunDir/<run>/c<index>: hosts and pid files
-	net     clusterNet
+	net     *network.Network
 	nodes   map[string]*node
 
 	mu     sync.Mutex
@@ -130,7 +131,7 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (c 
 	if err := os.MkdirAll(c.rtDir, 0o700); err != nil {
 		return c, fmt.Errorf("process backend: %w", err)
 	}
-	c.net, err = newClusterNet(netConfig{Prefix: b.netPrefix(cfg.Index), Index: cfg.Index, Seed: cfg.Seed, Log: c.log})
+	c.net, err = newNetwork(b.netPrefix(cfg.Index), cfg.Seed, c.log)
 	if err != nil {
 		return c, fmt.Errorf("process backend: cluster network: %w", err)
 	}
@@ -463,20 +464,8 @@ func (c *Cluster) Apply(ctx context.Context, a faults.Action) error {
 	if c.isClosed() {
 		return fmt.Errorf("%s: cluster is closed", a.Kind)
 	}
-	switch a.Kind {
-	case faults.ActPartition:
-		if a.Partition == nil {
-			return fmt.Errorf("partition action without a partition")
-		}
-		return c.net.Partition(*a.Partition)
-	case faults.ActHeal:
-		return c.net.Heal()
-	case faults.ActLink:
-		var l faults.Link
-		if a.Link != nil {
-			l = *a.Link
-		}
-		return c.net.SetLink(l)
+	if ok, err := c.net.Apply(a); ok {
+		return err
 	}
 	nodes := make([]*node, 0, len(a.Nodes))
 	for _, s := range a.Nodes {

@@ -2,33 +2,28 @@ package process
 
 import (
 	"log/slog"
+	"net/netip"
 
-	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/runner/network"
 )
 
-// netNode is what the backend needs to know about a node's place in the
-// cluster network.
-type netNode struct {
-	Addr      string // the node's IP address
-	NetnsPath string // bind mount of its network namespace
-}
+// subnet is every cluster's node subnet. Nodes live in their own namespaces
+// joined only by their cluster's switch, so clusters never see each other's
+// addresses, and a seed gets the same addresses whatever its index, which
+// keeps a replay (always index 0) close to the run it replays.
+var subnet = netip.MustParsePrefix("10.77.0.0/24")
 
-// clusterNet is the network of one cluster, implemented by runner/network.
-// It is an interface so the backend's tests can check how the backend uses
-// it; production code always uses runner/network.
-type clusterNet interface {
-	AddNode(name string) (netNode, error)
-	Hosts() []byte // a whole /etc/hosts: localhost and every node
-	Partition(p faults.Partition) error
-	Heal() error
-	SetLink(l faults.Link) error
-	Close() error
-}
-
-// netConfig is what a cluster asks its network for.
-type netConfig struct {
-	Prefix string // names of namespaces and devices start with it
-	Index  int    // the seed's index in the run, to keep subnets apart
-	Seed   uint64
-	Log    *slog.Logger
+// newNetwork creates a cluster's network: namespaces named after prefix,
+// joined by a switch whose packet decisions draw from seed.
+func newNetwork(prefix string, seed uint64, log *slog.Logger) (*network.Network, error) {
+	return network.New(network.Config{
+		Prefix: prefix,
+		Subnet: subnet,
+		Seed:   seed,
+		Log:    log,
+		Events: func(e network.Event) {
+			log.Debug("network", "event", e.Kind, "node", e.Node, "from", e.From, "to", e.To,
+				"partitioned", e.Partitioned, "lost", e.Lost)
+		},
+	})
 }

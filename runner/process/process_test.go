@@ -25,10 +25,6 @@ const childRunnerEnv = "MVRUN_PROCESS_TEST_CHILD_RUNNER"
 
 func TestMain(m *testing.M) {
 	MaybeRunShim()
-	if os.Getenv("MVRUN_FAKE_NET") != "" {
-		newClusterNet = newFakeNet
-		sweepNetworks = sweepFakeNets
-	}
 	if dir := os.Getenv(childRunnerEnv); dir != "" {
 		childRunner(dir)
 		return

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/mvrun/multiverse/internal/procs"
+	"github.com/mvrun/multiverse/runner/network"
 )
 
 // acquireRunDir returns the run's state directory, creating it and its owner
@@ -137,7 +138,7 @@ func (b *Backend) Sweep(ctx context.Context) error {
 			break
 		}
 	}
-	if err := sweepNetworks(func(name string) bool {
+	if err := network.Sweep(func(name string) bool {
 		id, ok := runOfNetName(name)
 		return ok && !b.alive(id)
 	}); err != nil {
