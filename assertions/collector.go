@@ -281,6 +281,21 @@ func keepLowest[T any](s []T, v T, max int, line func(T) int) []T {
 	return s
 }
 
+// AddLost records SDK messages that a process lost where the loss could not
+// travel on the wire itself: its channel broke (the output file went away,
+// the socket closed), so the SDK said so only on the process's stderr. The
+// runner finds those lines; count is a lower bound when the SDK printed
+// only its first loss. Losses appear in [Result.Lost] beside those reported
+// by mvrun_sdk_lost lines.
+func (c *Collector) AddLost(seed uint64, node, proc string, count int64, reason string) {
+	if count <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lost[lostKey{stream{seed, node, proc}, reason}] += count
+}
+
 // Builtin records one evaluation of a built-in property such as "no node
 // crashed unexpectedly" or "setup completed". kind picks the verdict rule;
 // details become the counterexample if this evaluation is the first failing

@@ -427,11 +427,14 @@ func TestLostEventsSetupGuidanceSDK(t *testing.T) {
 		c.Add(5, "bank1", "", i+1, []byte(l))
 	}
 	c.Add(5, "bank2", "", 1, []byte(lines[0]))
+	c.AddLost(5, "bank1", "", 2, "write failed") // seen on stderr: adds to the same entry
+	c.AddLost(5, "bank2", "check", 1, "channel broken")
+	c.AddLost(5, "bank2", "check", 0, "nothing lost") // ignored
 	r := c.Result()
 	if r.MalformedTotal != 0 {
 		t.Fatalf("malformed: %v", r.Malformed)
 	}
-	wantLost := []Lost{{5, "bank1", "", 7, "queue full"}, {5, "bank1", "", 1, "write failed"}}
+	wantLost := []Lost{{5, "bank1", "", 7, "queue full"}, {5, "bank1", "", 3, "write failed"}, {5, "bank2", "check", 1, "channel broken"}}
 	if !reflect.DeepEqual(r.Lost, wantLost) {
 		t.Errorf("lost %+v, want %+v", r.Lost, wantLost)
 	}

@@ -21,6 +21,7 @@ import (
 //	sleep D            exit 0 after D, or when ctx ends
 //	hang               ignore ctx and never return (until the cluster closes)
 //	emit JSON          write one SDK line, exit 0
+//	stderr TEXT        write TEXT and a newline to stderr, exit 0
 //	health-after N     fail the first N-1 calls in a seed, then pass
 //	server             a service that keeps running
 //	crash D            a service that exits with code 2 after D
@@ -166,6 +167,11 @@ func (c *fakeCluster) Exec(ctx context.Context, req backend.ExecRequest) (backen
 		return backend.ExecResult{}, fmt.Errorf("cluster closed")
 	case "emit":
 		c.emit(req.Service, req.Name, strings.Join(req.Argv[1:], " "))
+		return res(0)
+	case "stderr":
+		if req.Stderr != nil {
+			fmt.Fprintln(req.Stderr, strings.Join(req.Argv[1:], " "))
+		}
 		return res(0)
 	case "health-after":
 		want, _ := strconv.Atoi(req.Argv[1])

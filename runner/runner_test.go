@@ -368,3 +368,20 @@ func TestHealthcheckStartPeriod(t *testing.T) {
 		})
 	}
 }
+
+// TestSDKLossOnStderr: a process whose SDK channel broke says so only on its
+// stderr; the loss must still reach the result, attributed to the command.
+func TestSDKLossOnStderr(t *testing.T) {
+	spec := testSpec([]*specs.Service{svc("a", "server")},
+		cmd(specs.RoleFirst, "x", "a", "stderr", sdkLostPrefix+"file:/mvrun/sdk/a.x.jsonl: no such file or directory"),
+		cmd(specs.RoleFirst, "y", "a", "stderr", "an ordinary line"))
+	oc := run(t, context.Background(), &fakeBackend{}, spec, Options{})
+	if err := oc.Seeds[0].Err; err != nil {
+		t.Fatalf("seed error: %v", err)
+	}
+	lost := oc.Result.Lost
+	if len(lost) != 1 || lost[0].Node != "a" || lost[0].Proc != "x" || lost[0].Count != 1 ||
+		!strings.Contains(lost[0].Reason, "no such file or directory") {
+		t.Fatalf("Lost = %+v, want one loss by command x in node a with the SDK's reason", lost)
+	}
+}

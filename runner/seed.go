@@ -145,6 +145,7 @@ func runSeed(ctx context.Context, cfg seedConfig) *SeedOutcome {
 	}
 	if so.Err == nil {
 		s.builtins(timedOut, timeout)
+		s.sdkLosses()
 		s.rec.flush(cfg.col)
 		cfg.col.SeedDone(cfg.seed)
 	} else {
@@ -468,6 +469,11 @@ type recorder struct {
 func (r *recorder) Add(seed uint64, node, proc string, lineNo int, line []byte) {
 	line = bytes.Clone(line)
 	r.push(func(c *assertions.Collector) { c.Add(seed, node, proc, lineNo, line) })
+}
+
+// AddLost records SDK losses for [assertions.Collector.AddLost].
+func (r *recorder) AddLost(seed uint64, node, proc string, count int64, reason string) {
+	r.push(func(c *assertions.Collector) { c.AddLost(seed, node, proc, count, reason) })
 }
 
 // Builtin records an evaluation for [assertions.Collector.Builtin].
