@@ -282,7 +282,11 @@ func (c *Cluster) createService(ctx context.Context, n *node, hosts string) (tes
 	for k, v := range s.Environment {
 		env[k] = v
 	}
-	c.sdkEnv(env, s.Name, sdkMount+"/"+s.Name+".jsonl")
+	// Paths inside the container. Unlike the process backend, containers get
+	// no MVRUN_RUN: that is the process backend's sweep marker, and its Sweep
+	// kills host processes carrying one of a run it does not know, containers'
+	// processes included. Containers are found by their labels instead.
+	sdkfile.SetEnv(env, s.Name, sdkMount+"/"+s.Name+".jsonl")
 	// The environment is fixed when the container is created, so every
 	// start of the node sees this seed (the process backend derives one
 	// per start).
@@ -322,17 +326,6 @@ func (c *Cluster) createService(ctx context.Context, n *node, hosts string) (tes
 // sdkPath returns the host path of the SDK output file of a node's service
 // process (name "") or of one of its execs.
 func (c *Cluster) sdkPath(service, name string) string { return sdkfile.Path(c.dir, service, name) }
-
-// sdkEnv points the mvrun SDK and the Antithesis SDK at file (a path
-// inside the container).
-//
-// Unlike the process backend, containers get no MVRUN_RUN: that variable
-// is the process backend's sweep marker, and its Sweep kills every host
-// process carrying one of a run it does not know, containers' processes
-// included. Containers are found by their labels instead.
-func (c *Cluster) sdkEnv(env map[string]string, service, file string) {
-	sdkfile.SetEnv(env, service, file)
-}
 
 // emit delivers e stamped with the cluster time.
 func (c *Cluster) emit(e backend.Event) {
@@ -567,7 +560,7 @@ func (c *Cluster) Exec(ctx context.Context, req backend.ExecRequest) (backend.Ex
 	for kk, v := range req.Env {
 		env[kk] = v
 	}
-	c.sdkEnv(env, req.Service, sdkMount+"/"+req.Service+"."+file+".jsonl")
+	sdkfile.SetEnv(env, req.Service, sdkMount+"/"+req.Service+"."+file+".jsonl")
 	tail := sdkfile.Follow(c.sdkPath(req.Service, file), req.Service, req.Name, c.emit)
 	defer tail.Close()
 	stdout, stderr := req.Stdout, req.Stderr
