@@ -29,6 +29,7 @@ import (
 	"github.com/mvrun/multiverse/hv/mm"
 	"github.com/mvrun/multiverse/hv/sched"
 	"github.com/mvrun/multiverse/hv/vfs"
+	"github.com/mvrun/multiverse/internal/seeds"
 )
 
 // Config describes one guest process run.
@@ -126,78 +127,57 @@ func probe(sys *kvm.System) (trapStrategy, string, error) {
 
 // Run runs one guest process to completion and returns its summary. An
 // error means the VM could not be set up; guest failures (crashes,
-// deadlocks, unimplemented system calls) are in the Result.
+// deadlocks, unimplemented system calls) are in the Result. It is a
+// cluster of one node running one process.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	start := time.Now()
-	if cfg.Memory == 0 {
-		cfg.Memory = 4 << 30
+	if err := CheckBinary(cfg.Binary); err != nil {
+		return nil, err
 	}
-	if cfg.Quantum <= 0 {
-		cfg.Quantum = 100 * time.Millisecond
-	}
-	if len(cfg.Args) == 0 {
-		cfg.Args = []string{cfg.Binary}
-	}
-	env := cfg.Env
-	if !hasEnv(env, "MVRUN_SDK") {
-		env = append(append([]string(nil), env...), "MVRUN_SDK=hv")
-	}
-	f, err := os.Open(cfg.Binary)
+	c, err := NewCluster(ClusterConfig{Seed: cfg.Seed, Memory: cfg.Memory, Quantum: cfg.Quantum, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	if err := mm.CheckELF(f, cfg.Binary); err != nil {
-		return nil, err
+	defer c.Close()
+	if cfg.Clock != nil {
+		// The caller drives skew through its own clock: make it the
+		// cluster's, keeping the caller's epoch and offset.
+		c.clock = cfg.Clock
+		c.world = kernel.NewWorld(cfg.Clock, seeds.Stream(cfg.Seed, "hv/sched"))
 	}
-	sys, err := kvm.Open()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoKVM, err)
-	}
-	defer sys.Close()
-	strat, _, err := strategy(sys)
-	if err != nil {
-		return nil, err
-	}
-	m, err := newMachine(sys, cfg.Memory, strat)
-	if err != nil {
-		return nil, err
-	}
-	defer m.close()
-	m.quantum = cfg.Quantum
-	clock := cfg.Clock
-	if clock == nil {
-		clock = sched.NewClock(sched.DefaultEpoch)
-	}
-	clock.SetOffset(cfg.ClockOffset)
 	fs := cfg.FS
 	if fs == nil {
-		fs = vfs.New(clock.Wall)
+		fs = vfs.New(c.clock.Wall)
 		if cfg.FSDir != "" {
 			if err := fs.SeedFrom(cfg.FSDir); err != nil {
 				return nil, fmt.Errorf("hv: seed file system from %s: %w", cfg.FSDir, err)
 			}
 		}
 	}
-	k, err := kernel.New(m.phys, m.space, kernel.Config{
-		Seed: cfg.Seed, Binary: cfg.Binary, Image: f, Args: cfg.Args, Env: env,
-		FS: fs, Clock: clock, Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
-		CPUs: cfg.CPUs, OnMessage: cfg.OnMessage, Logger: cfg.Logger,
-	})
+	n, err := c.AddNode(NodeConfig{Name: "main", FS: fs, ClockOffset: cfg.ClockOffset})
 	if err != nil {
 		return nil, err
 	}
-	k.SetCPU(m)
-	m.k = k
-	// The main thread starts with the vCPU's reset extended state.
-	if err := m.GetFP(k.Current().FP); err != nil {
+	if cfg.Clock != nil {
+		n.clock = cfg.Clock
+		cfg.Clock.SetOffset(cfg.ClockOffset)
+	}
+	p, err := n.startSeeded(ProcessConfig{
+		Binary: cfg.Binary, Args: cfg.Args, Env: cfg.Env, Stdin: cfg.Stdin,
+		Stdout: cfg.Stdout, Stderr: cfg.Stderr, CPUs: cfg.CPUs, OnMessage: cfg.OnMessage,
+	}, cfg.Seed)
+	if err != nil {
 		return nil, err
 	}
-	m.loaded = k.Current()
-	if err := m.run(ctx); err != nil {
-		return nil, err
+	idle, err := c.RunUntil(ctx, time.Duration(1<<63-1), p.Exited)
+	switch {
+	case err != nil:
+		p.k.Fail(fmt.Errorf("run stopped: %w", err))
+	case !p.Exited() && idle:
+		p.k.Fail(kernel.ErrDeadlock)
 	}
-	return &Result{Summary: k.Summary(), Strategy: strat.Name(), Wall: time.Since(start)}, nil
+	c.reap()
+	return &Result{Summary: p.Summary(), Strategy: c.Strategy(), Wall: time.Since(start)}, nil
 }
 
 // CheckBinary reports whether the file at path is an executable hv can run

@@ -4,8 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"runtime"
-	"sync/atomic"
+		"sync/atomic"
 	"time"
 
 	"github.com/mvrun/multiverse/hv/kernel"
@@ -14,7 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// machine is one VM with one vCPU running one guest process.
+// machine is one VM with one vCPU running one guest process. Processes
+// are VMs of their own (there is no guest kernel to share), all driven by
+// one run loop.
 type machine struct {
 	vm     *kvm.VM
 	cpu    *kvm.VCPU
@@ -26,10 +27,6 @@ type machine struct {
 
 	loaded   *kernel.Thread
 	userSegs bool // the vCPU is at CPL0 and needs user segments to resume
-
-	quantum  time.Duration
-	runStart atomic.Int64 // host UnixNano when KVM_RUN was entered; 0 outside
-	kicked   atomic.Bool
 }
 
 // newMachine creates the VM: guest memory, the address space with the
@@ -130,50 +127,38 @@ func (m *machine) store(t *kernel.Thread) {
 	}
 }
 
-// run drives the guest until the process exits or ctx ends.
-func (m *machine) run(ctx context.Context) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	stop := m.watchdog(ctx, unix.Gettid())
-	defer stop()
-	for {
-		t := m.k.Schedule()
-		if t == nil {
-			return nil
+// step loads t on the vCPU, delivers its pending signals, runs it until
+// its next exit and handles that exit. lp holds the run loop's preemption
+// state.
+func (m *machine) step(t *kernel.Thread, lp *loop) {
+	if t != m.loaded {
+		if err := m.switchTo(t); err != nil {
+			m.k.Fail(err)
+			return
 		}
-		if t != m.loaded {
-			if err := m.switchTo(t); err != nil {
-				m.k.Fail(err)
-				continue
-			}
-		}
-		m.k.Prepare(t)
-		if m.k.Exited() {
-			return nil
-		}
-		if ctx.Err() != nil {
-			m.k.Fail(fmt.Errorf("run stopped: %w", ctx.Err()))
-			return nil
-		}
-		m.store(t)
-		m.kicked.Store(false)
-		start := time.Now()
-		m.runStart.Store(start.UnixNano())
-		err := m.cpu.Run()
-		m.runStart.Store(0)
-		t.Regs = kernel.Regs(*m.cpu.SyncedRegs())
-		if err == kvm.ErrIntr {
-			if m.kicked.Load() {
-				m.k.Preempt(time.Since(start))
-			}
-			continue
-		}
-		if err != nil {
-			m.k.Fail(fmt.Errorf("KVM_RUN: %w", err))
-			continue
-		}
-		m.exit(t)
 	}
+	m.k.Prepare(t)
+	if m.k.Exited() || m.k.Current() != t {
+		return
+	}
+	m.store(t)
+	lp.kicked.Store(false)
+	start := time.Now()
+	lp.runStart.Store(start.UnixNano())
+	err := m.cpu.Run()
+	lp.runStart.Store(0)
+	t.Regs = kernel.Regs(*m.cpu.SyncedRegs())
+	if err == kvm.ErrIntr {
+		if lp.kicked.Load() {
+			m.k.World().Preempt(int64(time.Since(start)))
+		}
+		return
+	}
+	if err != nil {
+		m.k.Fail(fmt.Errorf("KVM_RUN: %w", err))
+		return
+	}
+	m.exit(t)
 }
 
 // exit handles one VM exit of thread t.
@@ -224,13 +209,21 @@ func (m *machine) exception(t *kernel.Thread) {
 	m.k.Fault(t, int(vec), code, m.cpu.SyncedSregs().CR2)
 }
 
+// loop is the state the run loop shares with its watchdog.
+type loop struct {
+	quantum  time.Duration
+	runStart atomic.Int64 // host UnixNano when KVM_RUN was entered; 0 outside
+	kicked   atomic.Bool
+}
+
 // watchdog kicks the vCPU out of KVM_RUN when a guest thread runs past the
-// quantum without exiting, or when ctx ends. It returns a stop function.
-func (m *machine) watchdog(ctx context.Context, tid int) func() {
+// quantum without exiting, or when ctx ends. tid is the OS thread running
+// the loop. It returns a stop function.
+func (lp *loop) watchdog(ctx context.Context, tid int) func() {
 	done := make(chan struct{})
 	pid := unix.Getpid()
 	go func() {
-		tick := time.NewTicker(m.quantum / 4)
+		tick := time.NewTicker(lp.quantum / 4)
 		defer tick.Stop()
 		for {
 			select {
@@ -238,12 +231,12 @@ func (m *machine) watchdog(ctx context.Context, tid int) func() {
 				return
 			case <-tick.C:
 			}
-			s := m.runStart.Load()
+			s := lp.runStart.Load()
 			if s == 0 {
 				continue
 			}
-			if time.Since(time.Unix(0, s)) > m.quantum || ctx.Err() != nil {
-				m.kicked.Store(true)
+			if time.Since(time.Unix(0, s)) > lp.quantum || ctx.Err() != nil {
+				lp.kicked.Store(true)
 				// SIGURG is harmless to the Go runtime; it only makes
 				// KVM_RUN return EINTR.
 				_ = unix.Tgkill(pid, tid, unix.SIGURG)

@@ -1,14 +1,17 @@
 // Package kernel is hv's Linux personality: it implements the system calls
-// of one guest process in Go, on behalf of guest threads that run as green
-// threads on one vCPU.
+// of guest processes in Go, on behalf of guest threads that run as green
+// threads on one virtual CPU.
 //
-// The machine (package hv) runs the vCPU and calls [Kernel.Syscall] on every
-// system call trap and [Kernel.Fault] on every exception; between events it
-// asks [Kernel.Schedule] which thread runs next. The system call table is
-// data (table.go); each family lives in its own sys_<family>.go. Threads are
-// switched only when the running one blocks, yields or exits, in an order
-// drawn from the seed, and time is a virtual clock that advances by
-// modelled costs and jumps to the next timer when every thread is blocked.
+// A [Kernel] is one guest process; a [World] is what all processes of a
+// simulation share (run queue, clock, timers, seeded choice, trace hash).
+// The machine (package hv) runs each process's vCPU and calls
+// [Kernel.Syscall] on every system call trap and [Kernel.Fault] on every
+// exception; between events it asks [World.Schedule] which thread, of which
+// process, runs next. The system call table is data (table.go); each family
+// lives in its own sys_<family>.go. Threads are switched only when the
+// running one blocks, yields or exits, in an order drawn from the seed, and
+// time is a virtual clock that advances by modelled costs and jumps to the
+// next timer when every thread is blocked.
 package kernel
 
 import (
@@ -49,13 +52,17 @@ type Message struct {
 
 // Config describes the process to start.
 type Config struct {
-	Seed   uint64 // root seed of this process
+	Seed   uint64 // seed of this process's entropy (getrandom, AT_RANDOM)
+	// World is the simulation the process joins; nil makes a world of its
+	// own whose scheduler draws from Seed.
+	World *World
 	Binary string // path of the static ELF (for error messages and AT_EXECFN)
 	Image  io.ReaderAt
 	Args   []string // argv, including argv[0]
 	Env    []string // envp
 	FS     *vfs.FS  // file system; a fresh empty one if nil
-	Clock  *sched.Clock
+	Dir    string   // working directory in FS; the root if empty
+	Clock  *sched.Clock // the node's clock, a fork of the world's; the world's if nil
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
@@ -80,17 +87,15 @@ type Kernel struct {
 	cpu    CPU
 	Space  *mm.Space
 	Phys   *mm.Physical
-	clock  *sched.Clock
-	timers sched.Timers
-	picker *sched.Picker
-	trace  *sched.Trace
-	rng    *rand.Rand // guest entropy: getrandom, /dev/urandom
+	clock  *sched.Clock // the node's clock: world time, node wall offset
+	w      *World
+	trace  *sched.Trace // the world's
+	rng    *rand.Rand   // guest entropy: getrandom, /dev/urandom
 
 	threads map[int]*Thread
-	runq    []*Thread // runnable, not running; kept sorted by tid
-	cur     *Thread
-	nextTID int
 	pid     int
+	paused  bool      // descheduled by the host (a pause fault)
+	frozen  []*Thread // threads that became runnable while paused
 
 	fs    *vfs.FS
 	cwd   *vfs.Inode
@@ -104,6 +109,7 @@ type Kernel struct {
 	brk, brkMin uint64
 
 	exited    bool
+	onExit    func(*Kernel)
 	exitCode  int
 	exitSig   int
 	err       error
@@ -129,8 +135,15 @@ func New(phys *mm.Physical, space *mm.Space, cfg Config) (*Kernel, error) {
 	if cfg.CPUs <= 0 {
 		cfg.CPUs = 1
 	}
+	if cfg.World == nil {
+		clock := cfg.Clock
+		if clock == nil {
+			clock = sched.NewClock(sched.DefaultEpoch)
+		}
+		cfg.World = NewWorld(clock, seeds.Stream(cfg.Seed, "hv/sched"))
+	}
 	if cfg.Clock == nil {
-		cfg.Clock = sched.NewClock(sched.DefaultEpoch)
+		cfg.Clock = cfg.World.clock
 	}
 	if cfg.Stdout == nil {
 		cfg.Stdout = io.Discard
@@ -148,11 +161,10 @@ func New(phys *mm.Physical, space *mm.Space, cfg Config) (*Kernel, error) {
 		Space:     space,
 		Phys:      phys,
 		clock:     cfg.Clock,
-		picker:    sched.NewPicker(seeds.Stream(cfg.Seed, "hv/sched")),
-		trace:     sched.NewTrace(),
+		w:         cfg.World,
+		trace:     cfg.World.trace,
 		rng:       seeds.Stream(cfg.Seed, "hv/entropy"),
 		threads:   map[int]*Thread{},
-		nextTID:   1000,
 		futexes:   map[uint64]*waitQueue{},
 		unimpl:    map[string]int{},
 		delivered: map[int]int{},
@@ -164,6 +176,13 @@ func New(phys *mm.Physical, space *mm.Space, cfg Config) (*Kernel, error) {
 	}
 	k.setupDevices()
 	k.cwd = k.fs.Root()
+	if cfg.Dir != "" && cfg.Dir != "/" {
+		d, err := k.fs.Lookup(k.fs.Root(), cfg.Dir, true)
+		if err != nil || !d.IsDir() {
+			return nil, fmt.Errorf("%s: working directory %s does not exist in the node's file system", cfg.Binary, cfg.Dir)
+		}
+		k.cwd = d
+	}
 	k.files = newFDTable(k, cfg.Stdin, cfg.Stdout, cfg.Stderr)
 	img, err := mm.LoadELF(space, cfg.Image, cfg.Binary)
 	if err != nil {
@@ -181,23 +200,44 @@ func New(phys *mm.Physical, space *mm.Space, cfg Config) (*Kernel, error) {
 	}
 	t.Regs.RIP = img.Entry
 	t.Regs.RFLAGS = 0x202
-	t.state = stateRunning
-	k.cur = t
 	return k, nil
 }
 
+// Begin makes the process's main thread runnable; the world's scheduler
+// runs it when it draws it. The machine calls Begin once the vCPU is set up.
+func (k *Kernel) Begin() {
+	t := k.threads[k.pid]
+	t.state = stateRunnable
+	k.trace.Event('p', uint64(k.pid))
+	k.w.enqueue(t)
+}
+
+// Main returns the process's main thread (it exists until the process ends).
+func (k *Kernel) Main() *Thread { return k.threads[k.pid] }
+
+// PID returns the process id (its main thread's id).
+func (k *Kernel) PID() int { return k.pid }
+
+// World returns the simulation the process belongs to.
+func (k *Kernel) World() *World { return k.w }
+
 func (k *Kernel) newThread() *Thread {
-	t := &Thread{TID: k.nextTID, k: k, FP: new(FPState)}
-	k.nextTID++
+	t := &Thread{TID: k.w.newTID(), k: k, FP: new(FPState)}
 	k.threads[t.TID] = t
+	k.w.threads[t.TID] = t
 	return t
 }
 
 // Clock returns the process's virtual clock.
 func (k *Kernel) Clock() *sched.Clock { return k.clock }
 
-// Current returns the running thread, or nil.
-func (k *Kernel) Current() *Thread { return k.cur }
+// Current returns the running thread if it is one of this process's.
+func (k *Kernel) Current() *Thread {
+	if c := k.w.cur; c != nil && c.k == k {
+		return c
+	}
+	return nil
+}
 
 // Exited reports whether the process has exited.
 func (k *Kernel) Exited() bool { return k.exited }
@@ -206,8 +246,9 @@ func (k *Kernel) Exited() bool { return k.exited }
 type Summary struct {
 	ExitCode      int    // exit status, 128+signal if killed
 	Signal        int    // signal that killed the process, or 0
+	Pid           int    // process id
 	Err           error  // why the run stopped early (deadlock, VMM error)
-	TraceHash     uint64 // hash of scheduling decisions, syscalls, SDK messages
+	TraceHash     uint64 // hash of scheduling decisions, syscalls, SDK messages of the whole world so far
 	VirtualTime   time.Duration
 	Syscalls      uint64
 	Switches      uint64
@@ -242,6 +283,7 @@ func (k *Kernel) Summary() Summary {
 		Err:           k.err,
 		TraceHash:     k.trace.Sum(),
 		VirtualTime:   time.Duration(k.clock.Now()),
+		Pid:           k.pid,
 		Syscalls:      k.syscalls,
 		Switches:      k.switches,
 		Signals:       maps.Clone(k.delivered),
@@ -276,93 +318,85 @@ func (k *Kernel) exitProcess(code, sig int) {
 	k.exited = true
 	k.exitCode = code
 	k.exitSig = sig
-	k.trace.Event('x', uint64(code), uint64(sig))
-	for _, t := range k.threads {
+	k.trace.Event('x', uint64(k.pid), uint64(code), uint64(sig))
+	for _, id := range k.tids() {
+		t := k.threads[id]
 		t.cancelWait()
 		t.state = stateExited
+		delete(k.w.threads, id)
 	}
-	k.runq = nil
-	k.cur = nil
+	k.w.dequeueProcess(k)
+	k.frozen = nil
 	k.files.closeAll()
+	if k.onExit != nil {
+		k.onExit(k)
+	}
 }
 
-// Preempt takes the CPU from the running thread (after it ran too long
-// without a system call, on host time) and lets the scheduler choose again.
-// elapsed is the host time it ran; the virtual clock advances by it. Such
-// a run depends on host timing and is marked not replay-exact.
-func (k *Kernel) Preempt(elapsed time.Duration) {
-	t := k.cur
-	if t == nil || len(k.runq) == 0 && k.timers.Len() == 0 {
-		// Nothing else could run or become due: no decision to make.
+// OnExit sets a function called once when the process exits, after its
+// files are closed.
+func (k *Kernel) OnExit(fn func(*Kernel)) { k.onExit = fn }
+
+// Kill ends the process as SIGKILL does (a kill fault, or the host tearing
+// a node down). It must be called between guest events.
+func (k *Kernel) Kill() {
+	if !k.exited {
+		k.exitProcess(128+abi.SIGKILL, abi.SIGKILL)
+	}
+}
+
+// Pause deschedules every thread of the process until [Kernel.Resume]:
+// they keep their state and timers, and whatever wakes them while paused
+// takes effect on resume (timers fire late, as after a real stall).
+func (k *Kernel) Pause() {
+	if k.paused || k.exited {
 		return
 	}
-	k.MarkNotExact("a guest thread ran past the host-time quantum without a system call and was preempted")
-	k.clock.Advance(int64(elapsed))
-	k.fireTimers()
-	t.state = stateRunnable
-	k.enqueue(t)
-	k.cur = nil
+	k.paused = true
+	k.trace.Event('P', uint64(k.pid))
+	var keep []*Thread
+	for _, t := range k.w.runq {
+		if t.k == k {
+			k.frozen = append(k.frozen, t)
+		} else {
+			keep = append(keep, t)
+		}
+	}
+	k.w.runq = keep
+	if c := k.w.cur; c != nil && c.k == k {
+		c.state = stateRunnable
+		k.frozen = appendThread(k.frozen, c)
+		k.w.cur = nil
+	}
 }
 
-func (k *Kernel) enqueue(t *Thread) {
-	i := sort.Search(len(k.runq), func(i int) bool { return k.runq[i].TID >= t.TID })
-	if i < len(k.runq) && k.runq[i] == t {
+// Resume undoes [Kernel.Pause].
+func (k *Kernel) Resume() {
+	if !k.paused {
 		return
 	}
-	k.runq = append(k.runq, nil)
-	copy(k.runq[i+1:], k.runq[i:])
-	k.runq[i] = t
-}
-
-// fireTimers wakes the threads whose deadlines have passed.
-func (k *Kernel) fireTimers() {
-	for {
-		tm, ok := k.timers.PopDue(k.clock.Now())
-		if !ok {
-			return
-		}
-		if t := k.threads[tm.ID]; t != nil && t.wait != nil && t.wait.timer == tm {
-			t.wait.timer = nil
-			t.timeout()
+	k.paused = false
+	k.trace.Event('R', uint64(k.pid))
+	ts := k.frozen
+	k.frozen = nil
+	sort.Slice(ts, func(i, j int) bool { return ts[i].TID < ts[j].TID })
+	for _, t := range ts {
+		if t.state == stateRunnable {
+			k.w.enqueue(t)
 		}
 	}
 }
 
-// Schedule returns the thread that runs next, or nil when the process has
-// exited (see [Kernel.Summary]). When every thread is blocked it advances the
-// virtual clock to the next timer.
-func (k *Kernel) Schedule() *Thread {
-	for !k.exited {
-		if k.cur != nil && k.cur.state == stateRunning {
-			return k.cur
-		}
-		k.cur = nil
-		if len(k.runq) == 0 {
-			when, ok := k.timers.Next()
-			if !ok {
-				k.err = ErrDeadlock
-				k.exitProcess(128+abi.SIGKILL, abi.SIGKILL)
-				return nil
-			}
-			k.clock.AdvanceTo(when)
-			k.trace.Event('j', uint64(when))
-			k.fireTimers()
-			continue
-		}
-		i := k.picker.Pick(len(k.runq))
-		t := k.runq[i]
-		k.runq = append(k.runq[:i], k.runq[i+1:]...)
-		k.trace.Event('s', uint64(t.TID))
-		k.switches++
-		t.state = stateRunning
-		k.cur = t
-		if t.restart != nil {
-			// The thread was woken to retry a system call that blocked.
-			k.dispatch(t, t.restart)
-		}
-	}
-	return nil
-}
+// Paused reports whether the process is paused.
+func (k *Kernel) Paused() bool { return k.paused }
+
+// enqueue makes t runnable in the world.
+func (k *Kernel) enqueue(t *Thread) { k.w.enqueue(t) }
+
+// fireTimers carries out what became due as the clock moved during a
+// system call: thread deadlines and network deliveries (host actions wait
+// for the next scheduling point).
+func (k *Kernel) fireTimers() { k.w.fire(false) }
 
 // SetCPU tells the kernel how to reach the vCPU's extended state. The
 // machine calls it once before the first event.

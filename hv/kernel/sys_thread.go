@@ -59,8 +59,9 @@ func sysExit(t *Thread, a *[6]uint64) (uint64, error) {
 	}
 	t.state = stateExited
 	delete(k.threads, t.TID)
-	if k.cur == t {
-		k.cur = nil
+	delete(k.w.threads, t.TID)
+	if k.w.cur == t {
+		k.w.cur = nil
 	}
 	k.trace.Event('e', uint64(t.TID))
 	if len(k.threads) == 0 {
@@ -113,10 +114,10 @@ func sysArchPrctl(t *Thread, a *[6]uint64) (uint64, error) {
 // drawn from the seed (possibly the caller again).
 func sysSchedYield(t *Thread, a *[6]uint64) (uint64, error) {
 	k := t.k
-	if len(k.runq) > 0 {
+	if len(k.w.runq) > 0 {
 		t.state = stateRunnable
 		k.enqueue(t)
-		k.cur = nil
+		k.w.cur = nil
 	}
 	return 0, nil
 }

@@ -48,6 +48,7 @@ func (k *Kernel) Syscall(t *Thread) {
 	r := &t.Regs
 	c := &call{nr: r.RAX, args: [6]uint64{r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9}}
 	k.syscalls++
+	k.w.syscalls++
 	k.counts[c.nr]++
 	cost := int64(costSyscall)
 	if c.nr == abi.SysClockGettime || c.nr == abi.SysGettimeofday {

@@ -58,6 +58,9 @@ type Thread struct {
 	deadline int64
 }
 
+// Process returns the process t belongs to.
+func (t *Thread) Process() *Kernel { return t.k }
+
 // callDeadline returns the absolute virtual deadline of the running call
 // for a relative timeout rel (negative: none), computed on its first run
 // and kept across retries.
@@ -120,13 +123,13 @@ func (t *Thread) block(q *waitQueue, deadline int64, c *call, onTimeout func(*Th
 		q.add(t)
 	}
 	if deadline >= 0 {
-		w.timer = t.k.timers.Add(deadline, t.TID)
+		w.timer = t.k.w.timers.Add(deadline, t.TID)
 	}
 	t.wait = w
 	t.restart = c
 	t.state = stateBlocked
-	if t.k.cur == t {
-		t.k.cur = nil
+	if t.k.w.cur == t {
+		t.k.w.cur = nil
 	}
 	return errBlock
 }
@@ -138,7 +141,7 @@ func (t *Thread) cancelWait() {
 	if t.wait.queue != nil {
 		t.wait.queue.remove(t)
 	}
-	t.k.timers.Cancel(t.wait.timer)
+	t.k.w.timers.Cancel(t.wait.timer)
 	t.wait = nil
 }
 

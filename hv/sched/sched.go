@@ -17,11 +17,13 @@ import (
 	"time"
 )
 
-// Clock is a virtual clock in nanoseconds since the VM booted. Monotonic
-// time is Now; wall-clock time is Epoch + Now + Offset, so a per-VM offset
-// (clock skew) moves only the wall clock.
+// Clock is a virtual clock in nanoseconds since the simulation booted.
+// Monotonic time is Now; wall-clock time is Epoch + Now + Offset, so a
+// per-node offset (clock skew) moves only the wall clock. Clocks made with
+// [Clock.Fork] share one monotonic time and differ only in their offsets:
+// a cluster has one timeline and each node its own wall clock.
 type Clock struct {
-	now    int64
+	now    *int64
 	epoch  int64
 	offset int64
 }
@@ -31,25 +33,29 @@ type Clock struct {
 var DefaultEpoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // NewClock returns a clock at zero whose wall clock starts at epoch.
-func NewClock(epoch time.Time) *Clock { return &Clock{epoch: epoch.UnixNano()} }
+func NewClock(epoch time.Time) *Clock { return &Clock{now: new(int64), epoch: epoch.UnixNano()} }
+
+// Fork returns a clock that shares c's monotonic time (advancing either
+// advances both) with its own wall-clock offset, initially c's.
+func (c *Clock) Fork() *Clock { return &Clock{now: c.now, epoch: c.epoch, offset: c.offset} }
 
 // Now returns monotonic virtual nanoseconds since boot.
-func (c *Clock) Now() int64 { return c.now }
+func (c *Clock) Now() int64 { return *c.now }
 
 // Wall returns virtual wall-clock nanoseconds since the Unix epoch.
-func (c *Clock) Wall() int64 { return c.epoch + c.now + c.offset }
+func (c *Clock) Wall() int64 { return c.epoch + *c.now + c.offset }
 
 // Advance moves the clock forward by d (negative d is ignored).
 func (c *Clock) Advance(d int64) {
 	if d > 0 {
-		c.now += d
+		*c.now += d
 	}
 }
 
 // AdvanceTo moves the clock to t if t is later than now.
 func (c *Clock) AdvanceTo(t int64) {
-	if t > c.now {
-		c.now = t
+	if t > *c.now {
+		*c.now = t
 	}
 }
 
@@ -61,8 +67,10 @@ func (c *Clock) Offset() time.Duration { return time.Duration(c.offset) }
 
 // Timer is one pending timer in a [Timers] queue.
 type Timer struct {
-	When  int64
-	ID    int // the owner's identifier, e.g. a thread id
+	When int64
+	ID   int // the owner's identifier, e.g. a thread id
+	// Fn, if set, is called when the timer fires instead of waking ID.
+	Fn    func()
 	seq   uint64
 	index int
 }
@@ -78,6 +86,14 @@ type Timers struct {
 func (q *Timers) Add(when int64, id int) *Timer {
 	q.seq++
 	t := &Timer{When: when, ID: id, seq: q.seq}
+	heap.Push(&q.h, t)
+	return t
+}
+
+// AddFunc schedules fn to be called at virtual time when.
+func (q *Timers) AddFunc(when int64, fn func()) *Timer {
+	q.seq++
+	t := &Timer{When: when, ID: -1, Fn: fn, seq: q.seq}
 	heap.Push(&q.h, t)
 	return t
 }

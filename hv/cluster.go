@@ -1,0 +1,460 @@
+package hv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/mvrun/multiverse/hv/kernel"
+	"github.com/mvrun/multiverse/hv/kvm"
+	"github.com/mvrun/multiverse/hv/mm"
+	"github.com/mvrun/multiverse/hv/sched"
+	"github.com/mvrun/multiverse/hv/vfs"
+	"github.com/mvrun/multiverse/internal/seeds"
+	"golang.org/x/sys/unix"
+)
+
+// ClusterConfig describes a simulation of many nodes.
+type ClusterConfig struct {
+	Seed uint64 // root seed: scheduling, entropy, network
+	// Memory is each process's guest physical memory size; default 4 GiB
+	// (host memory is only used as the guest touches it).
+	Memory uint64
+	// Quantum is the host time a guest thread may run without a system
+	// call before it is preempted (making the run not replay-exact);
+	// default 100ms.
+	Quantum time.Duration
+	// Epoch is the wall-clock time at virtual boot; default
+	// [sched.DefaultEpoch].
+	Epoch  time.Time
+	Logger *slog.Logger
+}
+
+// Cluster is one deterministic simulation: nodes, each with a file system,
+// a wall clock and guest processes, all run by one loop on one virtual
+// clock. Every choice it makes is drawn from the seed, so the same calls
+// with the same seed give the same run (the same [Cluster.TraceHash]).
+//
+// A Cluster is not safe for concurrent use: call its methods from one
+// goroutine, between [Cluster.Run] calls or from functions scheduled with
+// [Cluster.At] (which run inside Run at their virtual time).
+type Cluster struct {
+	cfg    ClusterConfig
+	log    *slog.Logger
+	sys    *kvm.System
+	strat  trapStrategy
+	world  *kernel.World
+	clock  *sched.Clock
+	nodes  []*Node
+	byName map[string]*Node
+	live   map[*kernel.Kernel]*Process
+	dead   []*Process // exited, machine not yet closed
+	lp     loop
+	closed bool
+}
+
+// Node is one machine of the cluster: a hostname, a file system that
+// outlives its processes, a wall clock with its own offset, and the guest
+// processes running in it.
+type Node struct {
+	c      *Cluster
+	name   string
+	fs     *vfs.FS
+	clock  *sched.Clock
+	procs  []*Process // live, in start order
+	nstart int        // processes ever started, for their seeds
+	paused bool
+}
+
+// NodeConfig describes a node.
+type NodeConfig struct {
+	Name string // unique; also the node's hostname
+	// FS is the node's file system; if nil a fresh one is made and, if
+	// FSDir is set, seeded from that host directory.
+	FS          *vfs.FS
+	FSDir       string
+	ClockOffset time.Duration // initial wall-clock skew
+}
+
+// ProcessConfig describes a guest process to start in a node.
+type ProcessConfig struct {
+	Binary string   // host path of the static ELF executable
+	Args   []string // argv; Args[0] defaults to Binary
+	Env    []string // environment; MVRUN_SDK=hv is added unless present
+	Dir    string   // working directory in the node's file system
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	CPUs   int // CPUs the guest sees; default 1 (see [Config.CPUs])
+	// OnMessage receives the process's SDK messages in order.
+	OnMessage func(kernel.Message)
+	// OnExit is called once, on the run loop, when the process has exited.
+	OnExit func(*Process)
+}
+
+// Process is a guest process running (or that ran) in a node.
+type Process struct {
+	node   *Node
+	binary string
+	k      *kernel.Kernel
+	m      *machine
+	onExit func(*Process)
+	done   bool
+	sum    kernel.Summary
+	start  time.Duration
+	end    time.Duration
+}
+
+// ErrClosed is returned by calls on a closed cluster.
+var ErrClosed = errors.New("hv: cluster is closed")
+
+// NewCluster opens KVM and returns an empty cluster at virtual time zero.
+func NewCluster(cfg ClusterConfig) (*Cluster, error) {
+	if cfg.Memory == 0 {
+		cfg.Memory = 4 << 30
+	}
+	if cfg.Quantum <= 0 {
+		cfg.Quantum = 100 * time.Millisecond
+	}
+	if cfg.Epoch.IsZero() {
+		cfg.Epoch = sched.DefaultEpoch
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sys, err := kvm.Open()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoKVM, err)
+	}
+	strat, _, err := strategy(sys)
+	if err != nil {
+		sys.Close()
+		return nil, err
+	}
+	clock := sched.NewClock(cfg.Epoch)
+	c := &Cluster{
+		cfg:    cfg,
+		log:    log,
+		sys:    sys,
+		strat:  strat,
+		clock:  clock,
+		world:  kernel.NewWorld(clock, seeds.Stream(cfg.Seed, "hv/sched")),
+		byName: map[string]*Node{},
+		live:   map[*kernel.Kernel]*Process{},
+	}
+	c.lp.quantum = cfg.Quantum
+	return c, nil
+}
+
+// World returns the simulation's shared scheduler state, for packages that
+// plug into it (the network registers itself as an event source).
+func (c *Cluster) World() *kernel.World { return c.world }
+
+// Strategy names the trap strategy in use.
+func (c *Cluster) Strategy() string { return c.strat.Name() }
+
+// Now returns the virtual time since the cluster was created.
+func (c *Cluster) Now() time.Duration { return time.Duration(c.clock.Now()) }
+
+// TraceHash fingerprints everything the cluster did so far: every
+// scheduling decision, clock jump, system call with its result, signal,
+// SDK message and host action, of every process of every node.
+func (c *Cluster) TraceHash() uint64 { return c.world.Trace().Sum() }
+
+// NotExact returns why the run is not a pure function of the seed (a
+// thread was preempted on host time); empty when it is.
+func (c *Cluster) NotExact() []string { return c.world.NotExact() }
+
+// At schedules fn to run inside [Cluster.Run] at virtual time t (at once if
+// t has passed), between guest events. fn may start, kill and pause
+// processes and nodes. Functions due at the same time run in the order
+// they were scheduled.
+func (c *Cluster) At(t time.Duration, fn func()) {
+	c.world.At(int64(t), fn)
+}
+
+// Nodes returns the nodes in the order they were added.
+func (c *Cluster) Nodes() []*Node { return slices.Clone(c.nodes) }
+
+// Node returns the node called name, or nil.
+func (c *Cluster) Node(name string) *Node { return c.byName[name] }
+
+// AddNode adds a node. Its name must be new and non-empty.
+func (c *Cluster) AddNode(cfg NodeConfig) (*Node, error) {
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if cfg.Name == "" {
+		return nil, errors.New("hv: a node needs a name")
+	}
+	if _, ok := c.byName[cfg.Name]; ok {
+		return nil, fmt.Errorf("hv: node %q already exists", cfg.Name)
+	}
+	clock := c.clock.Fork()
+	clock.SetOffset(cfg.ClockOffset)
+	fs := cfg.FS
+	if fs == nil {
+		fs = vfs.New(clock.Wall)
+		if cfg.FSDir != "" {
+			if err := fs.SeedFrom(cfg.FSDir); err != nil {
+				return nil, fmt.Errorf("hv: node %s: seed file system from %s: %w", cfg.Name, cfg.FSDir, err)
+			}
+		}
+	}
+	n := &Node{c: c, name: cfg.Name, fs: fs, clock: clock}
+	c.nodes = append(c.nodes, n)
+	c.byName[n.name] = n
+	c.world.Trace().Bytes('N', []byte(n.name))
+	return n, nil
+}
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.name }
+
+// FS returns the node's file system.
+func (n *Node) FS() *vfs.FS { return n.fs }
+
+// Clock returns the node's clock (the cluster's time with the node's
+// wall-clock offset).
+func (n *Node) Clock() *sched.Clock { return n.clock }
+
+// Processes returns the node's live processes in start order.
+func (n *Node) Processes() []*Process { return slices.Clone(n.procs) }
+
+// Start starts a guest process in the node at the current virtual time. It
+// becomes runnable at once; the scheduler runs it when it draws it.
+func (n *Node) Start(cfg ProcessConfig) (*Process, error) {
+	seed := seeds.Derive(n.c.cfg.Seed, "hv/node/"+n.name+"/proc/"+strconv.Itoa(n.nstart))
+	return n.startSeeded(cfg, seed)
+}
+
+// startSeeded starts a process whose entropy comes from seed.
+func (n *Node) startSeeded(cfg ProcessConfig, seed uint64) (*Process, error) {
+	c := n.c
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if len(cfg.Args) == 0 {
+		cfg.Args = []string{cfg.Binary}
+	}
+	env := cfg.Env
+	if !hasEnv(env, "MVRUN_SDK") {
+		env = append(slices.Clone(env), "MVRUN_SDK=hv")
+	}
+	f, err := os.Open(cfg.Binary)
+	if err != nil {
+		return nil, fmt.Errorf("hv: node %s: %w", n.name, err)
+	}
+	defer f.Close()
+	if err := mm.CheckELF(f, cfg.Binary); err != nil {
+		return nil, err
+	}
+	m, err := newMachine(c.sys, c.cfg.Memory, c.strat)
+	if err != nil {
+		return nil, fmt.Errorf("hv: node %s: %w", n.name, err)
+	}
+	n.nstart++
+	k, err := kernel.New(m.phys, m.space, kernel.Config{
+		Seed: seed, World: c.world, Binary: cfg.Binary, Image: f, Args: cfg.Args, Env: env,
+		FS: n.fs, Dir: cfg.Dir, Clock: n.clock, Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
+		CPUs: cfg.CPUs, OnMessage: cfg.OnMessage, Logger: c.log.With("node", n.name),
+	})
+	if err != nil {
+		m.close()
+		return nil, err
+	}
+	k.SetCPU(m)
+	m.k = k
+	// The main thread starts with the vCPU's reset extended state.
+	if err := m.GetFP(k.Main().FP); err != nil {
+		m.close()
+		return nil, err
+	}
+	m.loaded = k.Main()
+	p := &Process{node: n, binary: cfg.Binary, k: k, m: m, onExit: cfg.OnExit, start: c.Now()}
+	k.OnExit(func(*kernel.Kernel) { c.exited(p) })
+	c.live[k] = p
+	n.procs = append(n.procs, p)
+	if n.paused {
+		k.Pause()
+	}
+	k.Begin()
+	return p, nil
+}
+
+// exited records that p's process ended; its VM is closed by the loop once
+// the current event is handled.
+func (c *Cluster) exited(p *Process) {
+	if p.done {
+		return
+	}
+	p.done = true
+	p.end = c.Now()
+	delete(c.live, p.k)
+	n := p.node
+	if i := slices.Index(n.procs, p); i >= 0 {
+		n.procs = slices.Delete(n.procs, i, i+1)
+	}
+	c.dead = append(c.dead, p)
+}
+
+// reap closes the VMs of exited processes and tells their owners.
+func (c *Cluster) reap() {
+	for len(c.dead) > 0 {
+		p := c.dead[0]
+		c.dead = c.dead[1:]
+		p.sum = p.k.Summary()
+		p.m.close()
+		p.m = nil
+		if p.onExit != nil {
+			p.onExit(p)
+		}
+	}
+}
+
+// Kill kills every process of the node, as a power cut would: nothing
+// runs in it until a process is started again. Its file system stays.
+func (n *Node) Kill() {
+	n.c.world.Trace().Bytes('K', []byte(n.name))
+	for _, p := range slices.Clone(n.procs) {
+		p.k.Kill()
+	}
+	n.c.reap()
+}
+
+// Pause stops scheduling every process of the node (running ones and any
+// started while paused) until [Node.Resume].
+func (n *Node) Pause() {
+	if n.paused {
+		return
+	}
+	n.paused = true
+	for _, p := range n.procs {
+		p.k.Pause()
+	}
+}
+
+// Resume lets a paused node run again.
+func (n *Node) Resume() {
+	if !n.paused {
+		return
+	}
+	n.paused = false
+	for _, p := range n.procs {
+		p.k.Resume()
+	}
+}
+
+// Paused reports whether the node is paused.
+func (n *Node) Paused() bool { return n.paused }
+
+// SetClockOffset sets the node's wall-clock offset: CLOCK_REALTIME jumps
+// by the change, monotonic clocks do not move.
+func (n *Node) SetClockOffset(d time.Duration) {
+	n.c.world.Trace().Event('O', uint64(d))
+	n.clock.SetOffset(d)
+}
+
+// Node returns the node the process runs in.
+func (p *Process) Node() *Node { return p.node }
+
+// Pid returns the process id.
+func (p *Process) Pid() int { return p.k.PID() }
+
+// Binary returns the host path of the process's executable.
+func (p *Process) Binary() string { return p.binary }
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool { return p.done }
+
+// Started returns the virtual time the process started at.
+func (p *Process) Started() time.Duration { return p.start }
+
+// Ended returns the virtual time the process ended at (zero while running).
+func (p *Process) Ended() time.Duration { return p.end }
+
+// Summary describes the process: final once it has exited.
+func (p *Process) Summary() kernel.Summary {
+	if p.done && p.m == nil {
+		return p.sum
+	}
+	return p.k.Summary()
+}
+
+// Kill kills the process (SIGKILL).
+func (p *Process) Kill() {
+	p.k.Kill()
+	p.node.c.reap()
+}
+
+// Run runs the simulation until virtual time until, until ctx ends (it
+// returns ctx's error; the cluster can run on or be closed), or until
+// nothing can ever run again: every process blocked with no timer or event
+// pending, or no process left (idle is then true and the clock stops where
+// the last event happened).
+func (c *Cluster) Run(ctx context.Context, until time.Duration) (idle bool, err error) {
+	idle, _, err = c.run(ctx, until, nil)
+	return idle, err
+}
+
+// RunUntil is [Cluster.Run] that also stops as soon as done reports true;
+// done is checked before the first event and after every event. It reports
+// whether done became true.
+func (c *Cluster) RunUntil(ctx context.Context, until time.Duration, done func() bool) (bool, error) {
+	_, ok, err := c.run(ctx, until, done)
+	return ok, err
+}
+
+func (c *Cluster) run(ctx context.Context, until time.Duration, done func() bool) (idle, stopped bool, err error) {
+	if c.closed {
+		return false, false, ErrClosed
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	stop := c.lp.watchdog(ctx, unix.Gettid())
+	defer stop()
+	limit := int64(until)
+	for {
+		c.reap()
+		if done != nil && done() {
+			return false, true, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return false, false, err
+		}
+		t, idle := c.world.Schedule(limit)
+		c.reap()
+		if t == nil {
+			return idle, done != nil && done(), nil
+		}
+		p := c.live[t.Process()]
+		if p == nil {
+			return false, false, fmt.Errorf("hv: scheduler chose thread %d of a process the cluster does not know", t.TID)
+		}
+		p.m.step(t, &c.lp)
+	}
+}
+
+// Close kills every process and releases the VMs and KVM. It is safe to
+// call more than once.
+func (c *Cluster) Close() error {
+	if c.closed {
+		return nil
+	}
+	for _, n := range c.nodes {
+		for _, p := range slices.Clone(n.procs) {
+			p.k.Kill()
+		}
+	}
+	c.reap()
+	c.closed = true
+	return c.sys.Close()
+}
