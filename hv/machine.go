@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-		"sync/atomic"
+	"sync/atomic"
 	"time"
 
 	"github.com/mvrun/multiverse/hv/kernel"

@@ -52,16 +52,16 @@ type Message struct {
 
 // Config describes the process to start.
 type Config struct {
-	Seed   uint64 // seed of this process's entropy (getrandom, AT_RANDOM)
+	Seed uint64 // seed of this process's entropy (getrandom, AT_RANDOM)
 	// World is the simulation the process joins; nil makes a world of its
 	// own whose scheduler draws from Seed.
-	World *World
+	World  *World
 	Binary string // path of the static ELF (for error messages and AT_EXECFN)
 	Image  io.ReaderAt
-	Args   []string // argv, including argv[0]
-	Env    []string // envp
-	FS     *vfs.FS  // file system; a fresh empty one if nil
-	Dir    string   // working directory in FS; the root if empty
+	Args   []string     // argv, including argv[0]
+	Env    []string     // envp
+	FS     *vfs.FS      // file system; a fresh empty one if nil
+	Dir    string       // working directory in FS; the root if empty
 	Clock  *sched.Clock // the node's clock, a fork of the world's; the world's if nil
 	Stdin  io.Reader
 	Stdout io.Writer
@@ -82,15 +82,15 @@ const (
 // Kernel is one guest process: its address space, threads, files, signal
 // dispositions and scheduler state.
 type Kernel struct {
-	cfg    Config
-	log    *slog.Logger
-	cpu    CPU
-	Space  *mm.Space
-	Phys   *mm.Physical
-	clock  *sched.Clock // the node's clock: world time, node wall offset
-	w      *World
-	trace  *sched.Trace // the world's
-	rng    *rand.Rand   // guest entropy: getrandom, /dev/urandom
+	cfg   Config
+	log   *slog.Logger
+	cpu   CPU
+	Space *mm.Space
+	Phys  *mm.Physical
+	clock *sched.Clock // the node's clock: world time, node wall offset
+	w     *World
+	trace *sched.Trace // the world's
+	rng   *rand.Rand   // guest entropy: getrandom, /dev/urandom
 
 	threads map[int]*Thread
 	pid     int
