@@ -264,7 +264,7 @@ func (n *Node) startSeeded(cfg ProcessConfig, seed uint64) (*Process, error) {
 	n.nstart++
 	k, err := kernel.New(m.phys, m.space, kernel.Config{
 		Seed: seed, World: c.world, Binary: cfg.Binary, Image: f, Args: cfg.Args, Env: env,
-		FS: n.fs, Dir: cfg.Dir, Clock: n.clock, Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
+		FS: n.fs, Dir: cfg.Dir, Hostname: n.name, Clock: n.clock, Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
 		CPUs: cfg.CPUs, OnMessage: cfg.OnMessage, Logger: c.log.With("node", n.name),
 	})
 	if err != nil {

@@ -58,15 +58,17 @@ type Config struct {
 	World  *World
 	Binary string // path of the static ELF (for error messages and AT_EXECFN)
 	Image  io.ReaderAt
-	Args   []string     // argv, including argv[0]
-	Env    []string     // envp
-	FS     *vfs.FS      // file system; a fresh empty one if nil
-	Dir    string       // working directory in FS; the root if empty
-	Clock  *sched.Clock // the node's clock, a fork of the world's; the world's if nil
-	Stdin  io.Reader
-	Stdout io.Writer
-	Stderr io.Writer
-	CPUs   int // CPUs the guest sees (sched_getaffinity); default 1
+	Args   []string // argv, including argv[0]
+	Env    []string // envp
+	FS     *vfs.FS  // file system; a fresh empty one if nil
+	Dir    string   // working directory in FS; the root if empty
+	// Hostname is the node's name as uname(2) reports it; "hv" if empty.
+	Hostname string
+	Clock    *sched.Clock // the node's clock, a fork of the world's; the world's if nil
+	Stdin    io.Reader
+	Stdout   io.Writer
+	Stderr   io.Writer
+	CPUs     int // CPUs the guest sees (sched_getaffinity); default 1
 	// OnMessage receives SDK messages in order; may be nil.
 	OnMessage func(Message)
 	Logger    *slog.Logger

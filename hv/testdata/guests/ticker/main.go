@@ -1,0 +1,43 @@
+// Command ticker appends a line to a log file shared by the processes of a
+// node every interval, and prints it: which process wrote when shows the
+// cluster's scheduling, pauses, kills and clock offsets.
+//
+//	ticker NAME COUNT INTERVAL FILE
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+func main() {
+	if len(os.Args) != 5 {
+		fmt.Fprintln(os.Stderr, "usage: ticker NAME COUNT INTERVAL FILE")
+		os.Exit(2)
+	}
+	name := os.Args[1]
+	count, _ := strconv.Atoi(os.Args[2])
+	every, err := time.ParseDuration(os.Args[3])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	f, err := os.OpenFile(os.Args[4], os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	start := time.Now()
+	host, _ := os.Hostname()
+	for i := 0; i < count; i++ {
+		time.Sleep(every)
+		line := fmt.Sprintf("%s@%s %d mono=%d wall=%d\n", name, host, i, time.Since(start).Microseconds(), time.Now().Unix())
+		if _, err := f.WriteString(line); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Print(line)
+	}
+}
