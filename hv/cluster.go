@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mvrun/multiverse/hv/kernel"
@@ -69,6 +70,7 @@ type Node struct {
 	fs     *vfs.FS
 	clock  *sched.Clock
 	procs  []*Process // live, in start order
+	all    []*Process // every process ever started, in start order
 	nstart int        // processes ever started, for their seeds
 	paused bool
 }
@@ -283,6 +285,7 @@ func (n *Node) startSeeded(cfg ProcessConfig, seed uint64) (*Process, error) {
 	k.OnExit(func(*kernel.Kernel) { c.exited(p) })
 	c.live[k] = p
 	n.procs = append(n.procs, p)
+	n.all = append(n.all, p)
 	if n.paused {
 		k.Pause()
 	}
@@ -318,6 +321,46 @@ func (c *Cluster) reap() {
 			p.onExit(p)
 		}
 	}
+}
+
+// Unimplemented is a system call (or a variant of one, such as
+// "futex(op 5)" or "setsockopt(SOL_SOCKET, 99)") that a guest used and hv
+// does not implement; the guest got an error for it.
+type Unimplemented struct {
+	Node   string
+	Binary string
+	Name   string
+	Calls  int
+}
+
+// Unimplemented lists what the processes of every node called that hv does
+// not implement, by node (in the order nodes were added), binary and name.
+func (c *Cluster) Unimplemented() []Unimplemented {
+	var out []Unimplemented
+	for _, n := range c.nodes {
+		byKey := map[[2]string]int{}
+		var keys [][2]string
+		for _, p := range n.all {
+			s := p.Summary()
+			for _, name := range s.UnimplementedNames() {
+				key := [2]string{p.binary, name}
+				if _, ok := byKey[key]; !ok {
+					keys = append(keys, key)
+				}
+				byKey[key] += s.Unimplemented[name]
+			}
+		}
+		slices.SortFunc(keys, func(a, b [2]string) int {
+			if a[0] != b[0] {
+				return strings.Compare(a[0], b[0])
+			}
+			return strings.Compare(a[1], b[1])
+		})
+		for _, k := range keys {
+			out = append(out, Unimplemented{Node: n.name, Binary: k[0], Name: k[1], Calls: byKey[k]})
+		}
+	}
+	return out
 }
 
 // Kill kills every process of the node, as a power cut would: nothing

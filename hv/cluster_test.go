@@ -202,3 +202,37 @@ func TestClusterDeterminism(t *testing.T) {
 		t.Errorf("seeds 7 and 8 interleaved alpha's processes identically:\n%s", first.files["alpha"])
 	}
 }
+
+// TestClusterUnimplementedNamesNode checks that a guest calling something hv
+// does not implement finishes and is reported with its node and binary.
+func TestClusterUnimplementedNamesNode(t *testing.T) {
+	requireKVM(t)
+	c, err := hv.NewCluster(hv.ClusterConfig{Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.AddNode(hv.NodeConfig{Name: "quiet"}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := c.AddNode(hv.NodeConfig{Name: "caller"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := guest(t, "enosys")
+	p, err := n.Start(hv.ProcessConfig{Binary: bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Run(context.Background(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if !p.Exited() {
+		t.Fatal("guest did not finish")
+	}
+	got := c.Unimplemented()
+	want := []hv.Unimplemented{{Node: "caller", Binary: bin, Name: "acct", Calls: 1}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Unimplemented() = %v, want %v", got, want)
+	}
+}
