@@ -175,6 +175,10 @@ func (c *Cluster) TraceHash() uint64 { return c.world.Trace().Sum() }
 // thread was preempted on host time); empty when it is.
 func (c *Cluster) NotExact() []string { return c.world.NotExact() }
 
+// Stats returns counts of VM entries and exits and where host time went,
+// over every Run so far.
+func (c *Cluster) Stats() Stats { return c.lp.stats }
+
 // At schedules fn to run inside [Cluster.Run] at virtual time t (at once if
 // t has passed), between guest events. fn may start, kill and pause
 // processes and nodes. Functions due at the same time run in the order
@@ -464,6 +468,8 @@ func (c *Cluster) run(ctx context.Context, until time.Duration, done func() bool
 	defer runtime.UnlockOSThread()
 	stop := c.lp.watchdog(ctx, unix.Gettid())
 	defer stop()
+	began := time.Now()
+	defer func() { c.lp.stats.Wall += time.Since(began) }()
 	limit := int64(until)
 	for {
 		c.reap()

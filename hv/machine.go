@@ -147,8 +147,11 @@ func (m *machine) step(t *kernel.Thread, lp *loop) {
 	lp.runStart.Store(start.UnixNano())
 	err := m.cpu.Run()
 	lp.runStart.Store(0)
+	lp.stats.Entries++
+	lp.stats.GuestWall += time.Since(start)
 	t.Regs = kernel.Regs(*m.cpu.SyncedRegs())
 	if err == kvm.ErrIntr {
+		lp.stats.Interrupts++
 		if lp.kicked.Load() {
 			m.k.World().Preempt(int64(time.Since(start)))
 		}
@@ -158,13 +161,14 @@ func (m *machine) step(t *kernel.Thread, lp *loop) {
 		m.k.Fail(fmt.Errorf("KVM_RUN: %w", err))
 		return
 	}
-	m.exit(t)
+	m.exit(t, lp)
 }
 
 // exit handles one VM exit of thread t.
-func (m *machine) exit(t *kernel.Thread) {
+func (m *machine) exit(t *kernel.Thread, lp *loop) {
 	switch r := m.cpu.ExitReason(); r {
 	case kvm.ExitMMIO:
+		lp.stats.Syscalls++
 		mmio := m.cpu.MMIO()
 		if mmio.Addr&^(mm.PageSize-1) != mmioGPA {
 			m.k.Fail(fmt.Errorf("guest touched unbacked guest physical address %#x at rip %#x", mmio.Addr, t.Regs.RIP))
@@ -176,6 +180,7 @@ func (m *machine) exit(t *kernel.Thread) {
 		m.strat.enter(&t.Regs)
 		m.k.Syscall(t)
 	case kvm.ExitHlt:
+		lp.stats.Exceptions++
 		m.exception(t)
 	case kvm.ExitShutdown:
 		m.k.Fail(fmt.Errorf("guest triple fault at rip %#x", t.Regs.RIP))
@@ -209,8 +214,19 @@ func (m *machine) exception(t *kernel.Thread) {
 	m.k.Fault(t, int(vec), code, m.cpu.SyncedSregs().CR2)
 }
 
+// Stats counts what a cluster's run loop did, to show where wall time goes.
+type Stats struct {
+	Entries    uint64        // KVM_RUN calls (each ends in one VM exit)
+	Syscalls   uint64        // exits that were system calls
+	Exceptions uint64        // exits that were CPU exceptions (page faults, traps)
+	Interrupts uint64        // KVM_RUN interrupted by the watchdog (preemption, ctx end)
+	GuestWall  time.Duration // host time spent inside KVM_RUN, exits included
+	Wall       time.Duration // host time spent in Run
+}
+
 // loop is the state the run loop shares with its watchdog.
 type loop struct {
+	stats    Stats
 	quantum  time.Duration
 	runStart atomic.Int64 // host UnixNano when KVM_RUN was entered; 0 outside
 	kicked   atomic.Bool
