@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/internal/linkmodel"
 )
 
 // EventKind names what an [Event] reports.
@@ -37,27 +38,23 @@ type Event struct {
 // policy is the immutable fault state the forwarding path reads.
 type policy struct {
 	part *faults.Partition
-	cut  [][]bool // [from.idx][to.idx]; nil when there is no partition
+	cut  linkmodel.Matrix // by port index; the zero Matrix when there is no partition
 	link faults.Link
 }
 
 func newPolicy(t *table, part *faults.Partition, link faults.Link) *policy {
 	pol := &policy{part: part, link: link}
 	if part != nil {
-		pol.cut = make([][]bool, len(t.ports))
-		for i, from := range t.ports {
-			pol.cut[i] = make([]bool, len(t.ports))
-			for j, to := range t.ports {
-				pol.cut[i][j] = part.Cuts(from.node.Name, to.node.Name)
-			}
+		names := make([]string, len(t.ports))
+		for i, p := range t.ports {
+			names[i] = p.node.Name
 		}
+		pol.cut = linkmodel.Compile(part.Model(), names)
 	}
 	return pol
 }
 
-func (pol *policy) cuts(from, to *port) bool {
-	return pol.cut != nil && from.idx < len(pol.cut) && to.idx < len(pol.cut) && pol.cut[from.idx][to.idx]
-}
+func (pol *policy) cuts(from, to *port) bool { return pol.cut.Cuts(from.idx, to.idx) }
 
 // Partition installs p, replacing the current partition: from now on the
 // switch drops every frame p cuts (see [faults.Partition.Cuts]), also frames
@@ -108,7 +105,7 @@ func (n *Network) Heal() error {
 // ReorderHold plus up to the latency range's maximum, so frames sent after it
 // overtake it.
 func (n *Network) SetLink(l faults.Link) error {
-	if err := checkLink(l); err != nil {
+	if err := l.Check(); err != nil {
 		return fmt.Errorf("network %s: %w", n.cfg.Prefix, err)
 	}
 	n.mu.Lock()
@@ -123,21 +120,6 @@ func (n *Network) SetLink(l faults.Link) error {
 		"loss", l.Loss, "duplicate", l.Duplicate, "reorder", l.Reorder)
 	ev := l
 	n.emit(Event{Kind: EventLink, Link: &ev})
-	return nil
-}
-
-func checkLink(l faults.Link) error {
-	for _, pr := range []struct {
-		name string
-		v    float64
-	}{{"loss", l.Loss}, {"duplicate", l.Duplicate}, {"reorder", l.Reorder}} {
-		if !(pr.v >= 0 && pr.v <= 1) {
-			return fmt.Errorf("link %s probability %v: want a number from 0 to 1", pr.name, pr.v)
-		}
-	}
-	if l.Latency.Min < 0 || l.Latency.Max < l.Latency.Min {
-		return fmt.Errorf("link latency %v..%v: want 0 <= min <= max", l.Latency.Min, l.Latency.Max)
-	}
 	return nil
 }
 
