@@ -72,7 +72,7 @@ func (n *Network) forward(from *port, frame []byte) {
 // the link) is drawn before the partition check so that the sender's
 // stream advances once per frame and destination, partition or not.
 func (n *Network) deliver(t *table, pol *policy, from, to *port, frame []byte) {
-	f := linkmodel.Decide(from.rng, pol.link)
+	f := linkmodel.Decide(from.rng, pol.between(from, to))
 	lc := t.link(from, to)
 	c := &n.counters
 	if pol.cuts(from, to) {
