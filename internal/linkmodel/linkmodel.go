@@ -1,8 +1,9 @@
 // Package linkmodel is the network fault model every mvrun backend obeys:
-// link conditions ([Link]: latency, loss, duplication, reordering),
-// partitions ([Partition]) and the seeded draws that turn them into the fate
-// of one packet ([Decide]) or the delay of one write on a byte stream
-// ([StreamDelay]).
+// link conditions ([Link]: latency, loss, duplication, reordering), which
+// of them a packet meets ([Links]), partitions ([Partition]) and the seeded
+// draws that turn them into the fate of one packet ([Decide]) or the delay
+// of one write on a byte stream ([StreamDelay]). [Matrix] and [LinkTable]
+// are compiled forms for per-packet lookups by node number.
 //
 // It lives in the base layer so that the process and docker backends'
 // userspace switch (runner/network), the fault schedule (faults, which
