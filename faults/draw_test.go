@@ -40,12 +40,12 @@ func TestExpDurationMean(t *testing.T) {
 func TestDrawRange(t *testing.T) {
 	r := seeds.Stream(7, "test")
 	for _, rg := range []Range{
-		{0, 0},
-		{time.Second, time.Second},
-		{0, 5 * time.Millisecond},
-		{time.Second, 8 * time.Second},
-		{1500 * time.Microsecond, 1700 * time.Microsecond}, // no whole ms inside
-		{-30 * time.Second, 30 * time.Second},
+		{Min: 0, Max: 0},
+		{Min: time.Second, Max: time.Second},
+		{Min: 0, Max: 5 * time.Millisecond},
+		{Min: time.Second, Max: 8 * time.Second},
+		{Min: 1500 * time.Microsecond, Max: 1700 * time.Microsecond}, // no whole ms inside
+		{Min: -30 * time.Second, Max: 30 * time.Second},
 	} {
 		seen := map[time.Duration]bool{}
 		for range 2000 {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,15 +22,6 @@ func (p Partition) String() string {
 		gs[i] = strings.Join(g, ",")
 	}
 	return string(p.Kind) + " " + strings.Join(gs, " | ")
-}
-
-// String renders l: "clean" or "latency=1ms..5ms loss=0.1 duplicate=0 reorder=0.05".
-func (l Link) String() string {
-	if l == (Link{}) {
-		return "clean"
-	}
-	f := func(p float64) string { return strconv.FormatFloat(p, 'f', -1, 64) }
-	return "latency=" + l.Latency.String() + " loss=" + f(l.Loss) + " duplicate=" + f(l.Duplicate) + " reorder=" + f(l.Reorder)
 }
 
 // String renders a on one line without its time: "kill a,b",

@@ -3,43 +3,26 @@ package faults
 import (
 	"math/rand/v2"
 	"slices"
+
+	"github.com/mvrun/multiverse/internal/linkmodel"
 )
+
+// Model returns p without its Kind: the partition as the link model and
+// the backends' networks take it. It shares p's slices.
+func (p Partition) Model() linkmodel.Partition {
+	return linkmodel.Partition{Groups: p.Groups, OneWay: p.OneWay, From: p.From, To: p.To}
+}
 
 // Cuts reports whether p drops packets sent by from to to. It is the
 // reference semantics every backend implements: with OneWay, packets from a
 // node in From to a node in To are dropped; otherwise packets between two
 // nodes that are both named in some group but share none are dropped, both
-// ways. A node never cuts itself off from itself.
-func (p Partition) Cuts(from, to string) bool {
-	if from == to {
-		return false
-	}
-	if p.OneWay {
-		return slices.Contains(p.From, from) && slices.Contains(p.To, to)
-	}
-	inFrom, inTo := false, false
-	for _, g := range p.Groups {
-		f, t := slices.Contains(g, from), slices.Contains(g, to)
-		if f && t {
-			return false
-		}
-		inFrom = inFrom || f
-		inTo = inTo || t
-	}
-	return inFrom && inTo
-}
+// ways. A node never cuts itself off from itself. See
+// linkmodel.Partition.Cuts, which it calls.
+func (p Partition) Cuts(from, to string) bool { return p.Model().Cuts(from, to) }
 
 // Members returns every node p names, sorted and without repeats.
-func (p Partition) Members() []string {
-	var all []string
-	for _, g := range p.Groups {
-		all = append(all, g...)
-	}
-	all = append(all, p.From...)
-	all = append(all, p.To...)
-	slices.Sort(all)
-	return slices.Compact(all)
-}
+func (p Partition) Members() []string { return p.Model().Members() }
 
 // AllPartitionKinds lists every partition shape in a fixed order.
 var AllPartitionKinds = []PartitionKind{PartitionHalves, PartitionIsolate, PartitionBridge, PartitionMajorities}

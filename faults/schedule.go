@@ -48,7 +48,7 @@ func (k knob) span(d time.Duration) time.Duration { return scale(d, k.dur) }
 
 func (k knob) rng(r Range) Range {
 	r = sane(r)
-	return Range{k.span(r.Min), k.span(r.Max)}
+	return Range{Min: k.span(r.Min), Max: k.span(r.Max)}
 }
 
 // sane clamps r to 0 <= Min <= Max; Config.Check reports ranges that need it.
@@ -422,7 +422,7 @@ func (g *gen) links(r *rand.Rand, c *LinkConfig, k *knob) {
 		nodes = participants(c.Services, g.nodes)
 	}
 	full := Link{
-		Latency:   Range{k.most(sane(c.Latency).Min), k.most(sane(c.Latency).Max)},
+		Latency:   Range{Min: k.most(sane(c.Latency).Min), Max: k.most(sane(c.Latency).Max)},
 		Loss:      k.p(c.Loss),
 		Duplicate: k.p(c.Duplicate),
 		Reorder:   k.p(c.Reorder),
@@ -451,7 +451,7 @@ func (g *gen) links(r *rand.Rand, c *LinkConfig, k *knob) {
 			}
 			lo := drawRange(r, full.Latency)
 			set(t, Link{
-				Latency:   Range{lo, drawRange(r, Range{lo, full.Latency.Max})},
+				Latency:   Range{Min: lo, Max: drawRange(r, Range{Min: lo, Max: full.Latency.Max})},
 				Loss:      drawProb(r, full.Loss),
 				Duplicate: drawProb(r, full.Duplicate),
 				Reorder:   drawProb(r, full.Reorder),
@@ -471,7 +471,7 @@ func (g *gen) clocks(r *rand.Rand, c *ClockSkewConfig, k *knob) {
 		return
 	}
 	offset := func() time.Duration {
-		return drawRange(r, Range{-maxOff, maxOff})
+		return drawRange(r, Range{Min: -maxOff, Max: maxOff})
 	}
 	for _, n := range nodes {
 		g.actions = append(g.actions, Action{At: g.start, Kind: ActClockSet, Nodes: []string{n}, Offset: offset()})

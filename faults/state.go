@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/mvrun/multiverse/internal/linkmodel"
 )
 
 // State is the set of faults in effect on a cluster: the partition, link
@@ -15,7 +17,7 @@ import (
 type State struct {
 	nodes     []string // nil: accept any node name
 	partition *Partition
-	links     map[string]Link // per node; "" holds the default for all
+	links     linkmodel.Links
 	killed    map[string]bool
 	paused    map[string]bool
 	offset    map[string]time.Duration // clock_offset: monotonic and wall
@@ -27,7 +29,6 @@ type State struct {
 func NewState(nodes []string) *State {
 	return &State{
 		nodes:  slices.Clone(nodes),
-		links:  map[string]Link{},
 		killed: map[string]bool{},
 		paused: map[string]bool{},
 		offset: map[string]time.Duration{},
@@ -90,20 +91,7 @@ func (s *State) Apply(a Action) error {
 		if err := s.checkNodes(a, a.Nodes); err != nil {
 			return err
 		}
-		if len(a.Nodes) == 0 {
-			clear(s.links)
-			if l != (Link{}) {
-				s.links[""] = l
-			}
-			break
-		}
-		for _, n := range a.Nodes {
-			if l == (Link{}) {
-				delete(s.links, n)
-			} else {
-				s.links[n] = l
-			}
-		}
+		s.links = s.links.With(a.Nodes, l)
 	case ActKill, ActRestart, ActPause, ActResume:
 		if len(a.Nodes) == 0 {
 			return fmt.Errorf("%s without nodes: %w", a.Kind, ErrBadAction)
@@ -219,13 +207,7 @@ func (s *State) Paused(n string) bool { return s.paused[n] }
 // Link returns the conditions on packets sent by from to to: the sender's
 // if it has its own, else the receiver's, else the cluster-wide ones.
 func (s *State) Link(from, to string) Link {
-	if l, ok := s.links[from]; ok {
-		return l
-	}
-	if l, ok := s.links[to]; ok {
-		return l
-	}
-	return s.links[""]
+	return s.links.Between(from, to)
 }
 
 // Clock returns n's clock offsets: monotonic (set by clock_offset) and wall
@@ -258,7 +240,7 @@ func (s *State) Recovery() []Action {
 	if s.partition != nil {
 		as = append(as, Action{Kind: ActHeal})
 	}
-	if len(s.links) > 0 {
+	if !s.links.Clean() {
 		as = append(as, Action{Kind: ActLink, Link: &Link{}})
 	}
 	clocks := map[string]bool{}

@@ -10,13 +10,14 @@ package faults
 import (
 	"context"
 	"time"
+
+	"github.com/mvrun/multiverse/internal/linkmodel"
 )
 
 // Range is a closed interval of durations, written "1s..8s" in specs.
-// A fixed duration has Min == Max.
-type Range struct {
-	Min, Max time.Duration
-}
+// A fixed duration has Min == Max. It is the link model's range, shared
+// with the backends' networks.
+type Range = linkmodel.Range
 
 // Config holds the fault settings of one test. A nil field means the kind is
 // off. It is what specs decodes the `faults` block into.
@@ -106,7 +107,8 @@ const (
 // other. With OneWay set, only traffic From→To is cut; otherwise traffic
 // between different groups is cut both ways. Groups may overlap (a bridge
 // node is in both halves), and nodes named in no group are not affected.
-// [Partition.Cuts] is the reference for what a partition drops.
+// [Partition.Cuts] is the reference for what a partition drops; backends
+// take the partition without its Kind from [Partition.Model].
 type Partition struct {
 	Kind   PartitionKind
 	Groups [][]string
@@ -115,13 +117,11 @@ type Partition struct {
 	To     []string // ...when addressed to these nodes
 }
 
-// Link describes packet-level conditions.
-type Link struct {
-	Latency   Range
-	Loss      float64
-	Duplicate float64
-	Reorder   float64
-}
+// Link describes packet-level conditions: per-packet one-way latency and
+// loss, duplication and reordering probabilities. It is the link model's
+// Link, so every backend draws a packet's fate from it the same way
+// (linkmodel.Decide).
+type Link = linkmodel.Link
 
 // Action is one timed step of a [Plan].
 type Action struct {

@@ -2,6 +2,7 @@ package layers
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -48,6 +49,18 @@ var owners = map[string][]string{
 	"github.com/antithesishq/antithesis-sdk-go":   {}, // test-only
 }
 
+// stdOnly lists packages that every backend links, hv included, and that
+// must therefore stay free of third-party code: they may import the
+// standard library and other internal/ packages only.
+var stdOnly = []string{"internal/linkmodel", "internal/seeds"}
+
+// std reports whether imp is a standard library package: its first path
+// element has no dot, unlike a module path's host name.
+func std(imp string) bool {
+	first, _, _ := strings.Cut(imp, "/")
+	return !strings.Contains(first, ".")
+}
+
 func TestImportsPointDown(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", module+"/...").Output()
 	if err != nil {
@@ -64,6 +77,9 @@ func TestImportsPointDown(t *testing.T) {
 		rel := strings.TrimPrefix(strings.TrimPrefix(pkg, module), "/")
 		for _, imp := range imports {
 			checked++
+			if slices.Contains(stdOnly, rel) && !std(imp) && !strings.HasPrefix(imp, module+"/internal/") {
+				t.Errorf("%s imports %s: it may import only the standard library and internal/", pkg, imp)
+			}
 			if strings.HasPrefix(imp, module+"/") || imp == module {
 				il, ir := rank(imp)
 				if il != layer && ir != 0 && ir >= r {

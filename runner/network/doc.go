@@ -9,8 +9,9 @@
 // sender may reach. For every frame and destination the switch decides, from
 // a stream derived from the run's seed, whether a partition or packet loss
 // drops it, whether it is duplicated, and how long it is delayed or held
-// back so that later frames overtake it. Delayed frames wait in a timer
-// queue. The kernels mvrun runs on have neither netem nor nfqueue, so this is
+// back so that later frames overtake it; those draws and the partition
+// rules are the link model (internal/linkmodel) that hv's network shares.
+// Delayed frames wait in a timer queue. The kernels mvrun runs on have neither netem nor nfqueue, so this is
 // how packet-level faults stay both possible and seeded.
 //
 // The process backend makes a fresh namespace per node with

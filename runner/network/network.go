@@ -294,7 +294,7 @@ func (n *Network) add(name, nsPath string) (_ *Node, err error) {
 	}
 	n.table.Store(t)
 	pol := n.policy.Load()
-	n.policy.Store(newPolicy(t, pol.part, pol.link))
+	n.policy.Store(newPolicy(t, pol.part, pol.links))
 
 	n.wg.Add(1)
 	go n.readLoop(p)

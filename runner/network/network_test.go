@@ -376,6 +376,53 @@ func TestLoss(t *testing.T) {
 	}
 }
 
+// TestNodeLink checks that a node's own conditions degrade its links and
+// no others, the way a link fault limited to some services must.
+func TestNodeLink(t *testing.T) {
+	var events []Event
+	n, nodes := newTestNet(t, Config{Seed: 6, Events: func(e Event) { events = append(events, e) }}, "a", "b", "c", "d")
+	ca, cb := udpPair(t, nodes["a"], nodes["b"])
+	cc, cd := udpPair(t, nodes["c"], nodes["d"])
+	lossy := faults.Link{Loss: 1}
+	if err := n.SetNodeLink([]string{"b"}, lossy); err != nil {
+		t.Fatal(err)
+	}
+	if got := sendCount(t, ca, cb, 50, 300*time.Millisecond); got != 0 {
+		t.Errorf("a→b with b's own total loss: %d of 50 arrived", got)
+	}
+	if got := sendCount(t, cb, ca, 50, 300*time.Millisecond); got != 0 {
+		t.Errorf("b→a with b's own total loss: %d of 50 arrived", got)
+	}
+	if got := sendCount(t, cc, cd, 50, 300*time.Millisecond); got != 50 {
+		t.Errorf("c→d, neither with own conditions: %d of 50 arrived", got)
+	}
+	if ab, _ := n.Stats().Link("a", "b"); ab.Lost != 50 {
+		t.Errorf("a→b lost %d, want 50", ab.Lost)
+	}
+	var ev *Event
+	for i := range events {
+		if events[i].Kind == EventLink {
+			ev = &events[i]
+		}
+	}
+	if ev == nil || *ev.Link != lossy || len(ev.Nodes) != 1 || ev.Nodes[0] != "b" {
+		t.Errorf("last link event %+v, want one for node b", ev)
+	}
+	// Conditions for every link drop nodes' own.
+	if err := n.SetLink(faults.Link{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := sendCount(t, ca, cb, 50, 300*time.Millisecond); got != 50 {
+		t.Errorf("a→b after SetLink(clean): %d of 50 arrived", got)
+	}
+	if err := n.SetNodeLink(nil, lossy); err == nil {
+		t.Error("SetNodeLink without nodes succeeded")
+	}
+	if err := n.SetNodeLink([]string{"b"}, faults.Link{Loss: 2}); err == nil {
+		t.Error("SetNodeLink with loss 2 succeeded")
+	}
+}
+
 func TestDuplicateDelayReorder(t *testing.T) {
 	const sent = 400
 	n, nodes := newTestNet(t, Config{Seed: 5}, "a", "b")
@@ -686,6 +733,12 @@ func TestApply(t *testing.T) {
 		{faults.Action{Kind: faults.ActHeal}, true, false, func() bool { return n.Reachable("a", "b") }},
 		{faults.Action{Kind: faults.ActLink, Link: &link}, true, false, func() bool { return n.Link() == link }},
 		{faults.Action{Kind: faults.ActLink}, true, false, func() bool { return n.Link() == faults.Link{} }},
+		{faults.Action{Kind: faults.ActLink, Nodes: []string{"b"}, Link: &link}, true, false, func() bool {
+			return n.Link() == faults.Link{} && n.LinkBetween("a", "b") == link && n.LinkBetween("b", "c") == link &&
+				n.LinkBetween("a", "c") == faults.Link{}
+		}},
+		{faults.Action{Kind: faults.ActLink, Nodes: []string{"b"}}, true, false, func() bool { return n.LinkBetween("a", "b") == faults.Link{} }},
+		{faults.Action{Kind: faults.ActLink, Nodes: []string{"nobody"}, Link: &link}, true, true, nil},
 		{faults.Action{Kind: faults.ActPartition}, true, true, nil},
 		{faults.Action{Kind: faults.ActKill, Nodes: []string{"a"}}, false, false, nil},
 	}

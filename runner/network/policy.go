@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/internal/linkmodel"
 )
 
 // EventKind names what an [Event] reports.
@@ -26,6 +27,7 @@ type Event struct {
 	Node      string            // EventNode
 	Partition *faults.Partition // EventPartition
 	Link      *faults.Link      // EventLink
+	Nodes     []string          // EventLink: whose own conditions Link is; empty for every link
 	// EventDrops: frames from From to To dropped by the partition and by
 	// random loss since the previous EventDrops for the pair. Drop events
 	// are sent just before each partition, heal or link change (so they
@@ -36,28 +38,32 @@ type Event struct {
 
 // policy is the immutable fault state the forwarding path reads.
 type policy struct {
-	part *faults.Partition
-	cut  [][]bool // [from.idx][to.idx]; nil when there is no partition
-	link faults.Link
+	part  *faults.Partition
+	cut   linkmodel.Matrix // by port index; the zero Matrix when there is no partition
+	links linkmodel.Links
+	link  linkmodel.LinkTable // links by port index
 }
 
-func newPolicy(t *table, part *faults.Partition, link faults.Link) *policy {
-	pol := &policy{part: part, link: link}
+// newPolicy compiles part and links for the ports of t. A port that joins
+// gets a new policy right after the table that holds it (Network.add);
+// frames it sends in between fall outside the compiled range, which is
+// right too, as nothing can name a node before it is on the network.
+func newPolicy(t *table, part *faults.Partition, links linkmodel.Links) *policy {
+	names := make([]string, len(t.ports))
+	for i, p := range t.ports {
+		names[i] = p.node.Name
+	}
+	pol := &policy{part: part, links: links, link: links.Compile(names)}
 	if part != nil {
-		pol.cut = make([][]bool, len(t.ports))
-		for i, from := range t.ports {
-			pol.cut[i] = make([]bool, len(t.ports))
-			for j, to := range t.ports {
-				pol.cut[i][j] = part.Cuts(from.node.Name, to.node.Name)
-			}
-		}
+		pol.cut = linkmodel.Compile(part.Model(), names)
 	}
 	return pol
 }
 
-func (pol *policy) cuts(from, to *port) bool {
-	return pol.cut != nil && from.idx < len(pol.cut) && to.idx < len(pol.cut) && pol.cut[from.idx][to.idx]
-}
+func (pol *policy) cuts(from, to *port) bool { return pol.cut.Cuts(from.idx, to.idx) }
+
+// between returns the conditions on frames from from to to.
+func (pol *policy) between(from, to *port) faults.Link { return pol.link.Between(from.idx, to.idx) }
 
 // Partition installs p, replacing the current partition: from now on the
 // switch drops every frame p cuts (see [faults.Partition.Cuts]), also frames
@@ -80,7 +86,7 @@ func (n *Network) Partition(p faults.Partition) error {
 	}
 	p = clonePartition(p)
 	n.reportDrops()
-	n.policy.Store(newPolicy(t, &p, n.policy.Load().link))
+	n.policy.Store(newPolicy(t, &p, n.policy.Load().links))
 	n.log.Debug("partition", "kind", p.Kind, "groups", p.Groups, "one_way", p.OneWay, "from", p.From, "to", p.To)
 	ev := clonePartition(p)
 	n.emit(Event{Kind: EventPartition, Partition: &ev})
@@ -96,19 +102,34 @@ func (n *Network) Heal() error {
 		return ErrClosed
 	}
 	n.reportDrops()
-	n.policy.Store(newPolicy(n.table.Load(), nil, n.policy.Load().link))
+	n.policy.Store(newPolicy(n.table.Load(), nil, n.policy.Load().links))
 	n.log.Debug("heal")
 	n.emit(Event{Kind: EventHeal})
 	return nil
 }
 
 // SetLink sets the conditions of every link: latency (drawn uniformly per
-// frame from the range), loss, duplication and reordering probabilities. A
-// zero Link is a clean network. A reordered frame is held back for an extra
+// frame from the range), loss, duplication and reordering probabilities,
+// and drops nodes' own conditions (see [Network.SetNodeLink]). A zero Link
+// is a clean network. A reordered frame is held back for an extra
 // ReorderHold plus up to the latency range's maximum, so frames sent after it
 // overtake it.
-func (n *Network) SetLink(l faults.Link) error {
-	if err := checkLink(l); err != nil {
+func (n *Network) SetLink(l faults.Link) error { return n.setLink(nil, l) }
+
+// SetNodeLink gives nodes their own link conditions, which apply to the
+// frames they send and receive: a frame meets its sender's own conditions,
+// else its receiver's, else those [Network.SetLink] set (the rule of
+// linkmodel.Links and of [faults.State.Link]). A zero Link removes the
+// nodes' own conditions. Every node must be on the network.
+func (n *Network) SetNodeLink(nodes []string, l faults.Link) error {
+	if len(nodes) == 0 {
+		return fmt.Errorf("network %s: link conditions for no nodes; use SetLink for every link", n.cfg.Prefix)
+	}
+	return n.setLink(slices.Clone(nodes), l)
+}
+
+func (n *Network) setLink(nodes []string, l faults.Link) error {
+	if err := l.Check(); err != nil {
 		return fmt.Errorf("network %s: %w", n.cfg.Prefix, err)
 	}
 	n.mu.Lock()
@@ -116,33 +137,31 @@ func (n *Network) SetLink(l faults.Link) error {
 	if n.closed.Load() {
 		return ErrClosed
 	}
-	n.reportDrops()
-	pol := n.policy.Load()
-	n.policy.Store(&policy{part: pol.part, cut: pol.cut, link: l})
-	n.log.Debug("link", "latency", fmt.Sprintf("%v..%v", l.Latency.Min, l.Latency.Max),
-		"loss", l.Loss, "duplicate", l.Duplicate, "reorder", l.Reorder)
-	ev := l
-	n.emit(Event{Kind: EventLink, Link: &ev})
-	return nil
-}
-
-func checkLink(l faults.Link) error {
-	for _, pr := range []struct {
-		name string
-		v    float64
-	}{{"loss", l.Loss}, {"duplicate", l.Duplicate}, {"reorder", l.Reorder}} {
-		if !(pr.v >= 0 && pr.v <= 1) {
-			return fmt.Errorf("link %s probability %v: want a number from 0 to 1", pr.name, pr.v)
+	t := n.table.Load()
+	for _, name := range nodes {
+		if _, ok := t.byName[name]; !ok {
+			return fmt.Errorf("network %s: link conditions for node %q: %w", n.cfg.Prefix, name, ErrUnknownNode)
 		}
 	}
-	if l.Latency.Min < 0 || l.Latency.Max < l.Latency.Min {
-		return fmt.Errorf("link latency %v..%v: want 0 <= min <= max", l.Latency.Min, l.Latency.Max)
-	}
+	n.reportDrops()
+	pol := n.policy.Load()
+	n.policy.Store(newPolicy(t, pol.part, pol.links.With(nodes, l)))
+	n.log.Debug("link", "nodes", nodes, "latency", fmt.Sprintf("%v..%v", l.Latency.Min, l.Latency.Max),
+		"loss", l.Loss, "duplicate", l.Duplicate, "reorder", l.Reorder)
+	ev := l
+	n.emit(Event{Kind: EventLink, Link: &ev, Nodes: slices.Clone(nodes)})
 	return nil
 }
 
-// Link returns the current link conditions.
-func (n *Network) Link() faults.Link { return n.policy.Load().link }
+// Link returns the conditions of every link that no node's own conditions
+// override.
+func (n *Network) Link() faults.Link { return n.policy.Load().links.All() }
+
+// LinkBetween returns the conditions on frames from node from to node to.
+// Names that are not on the network have no conditions of their own.
+func (n *Network) LinkBetween(from, to string) faults.Link {
+	return n.policy.Load().links.Between(from, to)
+}
 
 // Reachable reports whether the switch currently forwards frames from node
 // from to node to (before random loss). Unknown nodes are unreachable; a
@@ -232,6 +251,9 @@ func (n *Network) Apply(a faults.Action) (bool, error) {
 		var l faults.Link
 		if a.Link != nil {
 			l = *a.Link
+		}
+		if len(a.Nodes) > 0 {
+			return true, n.SetNodeLink(a.Nodes, l)
 		}
 		return true, n.SetLink(l)
 	}

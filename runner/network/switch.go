@@ -3,18 +3,18 @@ package network
 import (
 	"container/heap"
 	"errors"
-	"math/rand/v2"
 	"os"
 	"sync"
 	"time"
 
-	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/internal/linkmodel"
 )
 
 // ReorderHold is the least extra delay of a frame the switch reorders. On
 // top of it comes a draw of up to the link's maximum latency, so later
-// frames on a busy link overtake the held one.
-const ReorderHold = time.Millisecond
+// frames on a busy link overtake the held one. It is the link model's
+// (linkmodel.ReorderHold), which hv's network shares.
+const ReorderHold = linkmodel.ReorderHold
 
 // frameBuf is large enough for any frame a TAP device without offloads
 // hands over (its MTU can be raised up to 64 KiB).
@@ -67,40 +67,12 @@ func (n *Network) forward(from *port, frame []byte) {
 	n.deliver(t, pol, from, to, frame)
 }
 
-// fate is what happens to one frame on one link.
-type fate struct {
-	drop      DropReason // "" if delivered
-	copies    int        // 1, or 2 when duplicated
-	delay     time.Duration
-	reordered bool
-}
-
-// decide draws the fate of one frame under link conditions l. It draws
-// the same number of values from r whatever l is, so a change of link
-// settings does not shift the decisions of later frames.
-func decide(r *rand.Rand, l *faults.Link) fate {
-	uLoss, uDup, uReorder, uLat, uHold := r.Float64(), r.Float64(), r.Float64(), r.Float64(), r.Float64()
-	if uLoss < l.Loss {
-		return fate{drop: DropLoss}
-	}
-	f := fate{copies: 1}
-	if uDup < l.Duplicate {
-		f.copies = 2
-	}
-	f.delay = l.Latency.Min + time.Duration(uLat*float64(l.Latency.Max-l.Latency.Min))
-	if uReorder < l.Reorder {
-		f.reordered = true
-		f.delay += ReorderHold + time.Duration(uHold*float64(l.Latency.Max))
-	}
-	return f
-}
-
 // deliver decides the fate of one frame on the link from→to and carries it
-// out. The decision is drawn before the partition check so that the
-// sender's stream advances once per frame and destination, partition or
-// not.
+// out. The decision (linkmodel.Decide, which takes as many draws whatever
+// the link) is drawn before the partition check so that the sender's
+// stream advances once per frame and destination, partition or not.
 func (n *Network) deliver(t *table, pol *policy, from, to *port, frame []byte) {
-	f := decide(from.rng, &pol.link)
+	f := linkmodel.Decide(from.rng, pol.between(from, to))
 	lc := t.link(from, to)
 	c := &n.counters
 	if pol.cuts(from, to) {
@@ -108,21 +80,21 @@ func (n *Network) deliver(t *table, pol *policy, from, to *port, frame []byte) {
 		lc.partitioned.Add(1)
 		return
 	}
-	if f.drop == DropLoss {
+	if f.Lost {
 		c.drop(DropLoss)
 		lc.lost.Add(1)
 		return
 	}
-	if f.copies > 1 {
-		c.duplicated.Add(uint64(f.copies - 1))
-		lc.duplicated.Add(uint64(f.copies - 1))
+	if f.Copies > 1 {
+		c.duplicated.Add(uint64(f.Copies - 1))
+		lc.duplicated.Add(uint64(f.Copies - 1))
 	}
-	if f.reordered {
+	if f.Reordered {
 		c.reordered.Add(1)
 		lc.reordered.Add(1)
 	}
-	if f.delay <= 0 {
-		for range f.copies {
+	if f.Delay <= 0 {
+		for range f.Copies {
 			n.write(to, lc, frame)
 		}
 		return
@@ -130,8 +102,8 @@ func (n *Network) deliver(t *table, pol *policy, from, to *port, frame []byte) {
 	c.delayed.Add(1)
 	lc.delayed.Add(1)
 	n.queue.push(&item{
-		at: time.Now().Add(f.delay), from: from, to: to, lc: lc,
-		frame: append([]byte(nil), frame...), copies: f.copies,
+		at: time.Now().Add(f.Delay), from: from, to: to, lc: lc,
+		frame: append([]byte(nil), frame...), copies: f.Copies,
 	})
 }
 
