@@ -97,6 +97,7 @@ type Kernel struct {
 	files *fdTable
 
 	watchers map[file][]*epollFile
+	shm      []*sharedMap // this process's MAP_SHARED file mappings (shm.go)
 	pipeIno  uint64
 
 	sigactions  [abi.NSIG + 1]sigaction
@@ -283,6 +284,7 @@ func (k *Kernel) exitProcess(code, sig int) {
 	}
 	k.runq = nil
 	k.cur = nil
+	k.unshareAll()
 	k.files.closeAll()
 }
 
