@@ -36,17 +36,25 @@ type sharedMap struct {
 func (m *sharedMap) fileEnd() int64 { return m.off + int64(m.end-m.start) }
 
 // fill copies the file's bytes [lo, hi), clipped to the mapping, into its
-// frames; past the end of the file it writes zeros.
+// frames; past the end of the file (after a shrink) it writes zeros. It
+// touches only pages in the range, so a mapping much larger than its file
+// costs no host memory beyond the file.
 func (m *sharedMap) fill(lo, hi int64) {
 	lo, hi = max(lo, m.off), min(hi, m.fileEnd())
 	if lo >= hi {
 		return
 	}
-	buf := make([]byte, hi-lo)
-	if size := int64(len(m.n.Data)); lo < size {
-		copy(buf, m.n.Data[lo:min(hi, size)])
+	va := func(off int64) uint64 { return m.start + uint64(off-m.off) }
+	size := int64(len(m.n.Data))
+	if lo < size {
+		m.k.Space.PokeFramed(m.n.Data[lo:min(hi, size)], va(lo))
 	}
-	m.k.Space.PokeFramed(buf, m.start+uint64(lo-m.off))
+	var zero [mm.PageSize]byte
+	for off := max(lo, size); off < hi; {
+		n := min(hi-off, mm.PageSize-int64(va(off)%mm.PageSize))
+		m.k.Space.PokeFramed(zero[:n], va(off))
+		off += n
+	}
 }
 
 // writeBack writes the pages of the mapping that differ from the file (up
@@ -94,7 +102,7 @@ func (k *Kernel) share(n *vfs.Inode, start, end uint64, off int64, write bool) {
 	k.shm = append(k.shm, m)
 	s := shared(n)
 	s.maps = append(s.maps, m)
-	m.fill(off, m.fileEnd())
+	m.fill(off, min(m.fileEnd(), int64(len(n.Data))))
 }
 
 // unshare writes back and forgets the shared mappings' parts in [addr,

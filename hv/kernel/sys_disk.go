@@ -59,9 +59,24 @@ func sysSyncfs(t *Thread, a *[6]uint64) (uint64, error) {
 	return 0, nil
 }
 
+// syncAll writes back the writable shared mappings of every file in the
+// tree, in any process of the node, and makes the file system durable.
 func (k *Kernel) syncAll() {
-	for _, m := range k.shm {
+	for _, m := range k.shm { // also files no longer in the tree
 		m.writeBack()
+	}
+	dirs := []*vfs.Inode{k.fs.Root()}
+	for len(dirs) > 0 {
+		d := dirs[len(dirs)-1]
+		dirs = dirs[:len(dirs)-1]
+		for _, name := range d.Names() {
+			switch c := d.Child(name); c.Type() {
+			case abi.SIfdir:
+				dirs = append(dirs, c)
+			case abi.SIfreg:
+				writeBackAll(c)
+			}
+		}
 	}
 	k.fs.Sync()
 }
