@@ -184,12 +184,12 @@ func (n *Inode) Dirty() bool { return n.disk.undo != nil || n.disk.dirty }
 func (f *FS) Crash() {
 	for _, n := range f.touched {
 		if u := n.disk.undo; u != nil {
-			data := make([]byte, u.size)
-			copy(data, n.Data)
+			// In place: pages past the current size were all saved when the
+			// file shrank, so growth's zeros are overwritten below.
+			f.resize(n, u.size)
 			for _, p := range slices.Sorted(maps.Keys(u.pages)) {
-				copy(data[p*pageSize:], u.pages[p])
+				copy(n.Data[p*pageSize:], u.pages[p])
 			}
-			n.Data = data
 		}
 		if n.disk.dirty {
 			n.children = n.disk.entries

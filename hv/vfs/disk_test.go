@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"bytes"
+	"strconv"
 	"testing"
 
 	"github.com/mvrun/multiverse/hv/abi"
@@ -283,5 +284,53 @@ func TestCrashLinkExchangeAndSeed(t *testing.T) {
 	}
 	if err := f.Link(root, "dirlink", root); err != abi.EPERM {
 		t.Fatalf("link of a directory: %v, want EPERM", err)
+	}
+}
+
+// BenchmarkWriteFsync measures a database-like pattern on a 64 MiB file:
+// four 4 KiB page writes, then fsync (the durable bytes of each page are
+// copied once per sync cycle, not the whole file).
+func BenchmarkWriteFsync(b *testing.B) {
+	f := New(func() int64 { return 0 })
+	n, _ := f.Create(f.Root(), "db", 0o644)
+	if err := f.Truncate(n, 64<<20); err != nil {
+		b.Fatal(err)
+	}
+	f.Sync()
+	page := bytes.Repeat([]byte("p"), pageSize)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := 0; j < 4; j++ {
+			off := int64((i*4+j)*7919%16384) * pageSize
+			if _, err := f.WriteAt(n, page, off); err != nil {
+				b.Fatal(err)
+			}
+		}
+		f.Fsync(n)
+	}
+}
+
+// BenchmarkCrash measures Crash after 1,000 unsynced page writes to a 64 MiB
+// file and 100 unsynced creates.
+func BenchmarkCrash(b *testing.B) {
+	f := New(func() int64 { return 0 })
+	n, _ := f.Create(f.Root(), "db", 0o644)
+	if err := f.Truncate(n, 64<<20); err != nil {
+		b.Fatal(err)
+	}
+	f.Sync()
+	page := bytes.Repeat([]byte("p"), pageSize)
+	for i := 0; i < b.N; i++ {
+		for j := 0; j < 1000; j++ {
+			if _, err := f.WriteAt(n, page, int64(j*13%16384)*pageSize); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for j := 0; j < 100; j++ {
+			if _, err := f.Create(f.Root(), "f"+strconv.Itoa(j), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+		f.Crash()
 	}
 }
