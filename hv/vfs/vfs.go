@@ -1,6 +1,8 @@
 // Package vfs is the in-memory file system of one hv node: a tree of
 // directories, regular files, symbolic links and device nodes, seeded from a
-// host directory and never written back to it.
+// host directory and never written back to it. It outlives the node's
+// processes and keeps what a disk would keep through a power cut: [FS.Crash]
+// reverts it to what was made durable by fsync and sync (disk.go).
 //
 // Errors are [abi.Errno] values, so system call handlers return them as is.
 package vfs
