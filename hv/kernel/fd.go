@@ -73,8 +73,8 @@ func (t *fdTable) release(d *desc) {
 	// Closing any descriptor of a file drops the process's POSIX record
 	// locks on it, as on Linux (fcntl(2), "the locks are lost when any file
 	// descriptor referring to the file is closed").
-	if r, ok := d.file.(*regularFile); ok {
-		t.k.releaseProcessLocks(r.n)
+	if n := inodeOf(d.file); n != nil {
+		t.k.releaseProcessLocks(n)
 	}
 	d.refs--
 	if d.refs == 0 {
@@ -222,7 +222,7 @@ func (f *regularFile) truncate(size int64) error {
 
 // close drops the flock and open file description locks the description
 // held (it is called when the last descriptor for it is closed).
-func (f *regularFile) close() { f.k.releaseDescLocks(f.n, f) }
+func (f *regularFile) close() { releaseDescLocks(f.n, f) }
 
 func (f *regularFile) stat() stat { return inodeStat(f.n) }
 
@@ -247,6 +247,7 @@ type dirFile struct {
 
 func (f *dirFile) read(*desc, []byte) (int, error) { return 0, abi.EISDIR }
 func (f *dirFile) stat() stat                      { return inodeStat(f.n) }
+func (f *dirFile) close()                          { releaseDescLocks(f.n, f) }
 
 // deviceFile is an open character device.
 type deviceFile struct {
@@ -257,6 +258,7 @@ type deviceFile struct {
 func (f *deviceFile) read(d *desc, b []byte) (int, error)  { return f.n.Dev.Read(b) }
 func (f *deviceFile) write(d *desc, b []byte) (int, error) { return f.n.Dev.Write(b) }
 func (f *deviceFile) stat() stat                           { return inodeStat(f.n) }
+func (f *deviceFile) close()                               { releaseDescLocks(f.n, f) }
 
 // Devices every node has.
 type nullDev struct{}

@@ -25,13 +25,13 @@ type inodeState struct {
 
 // flockHold is one open file description's flock lock.
 type flockHold struct {
-	owner *regularFile // the open file description (one per open(2))
+	owner file // the open file description's file (one per open(2))
 	excl  bool
 }
 
 // recordLock is one fcntl lock on bytes [start, end) of a file.
 type recordLock struct {
-	owner any   // *Kernel for a POSIX lock, *regularFile for an OFD lock
+	owner any   // *Kernel for a POSIX lock, the description's file for an OFD lock
 	pid   int32 // reported by F_GETLK: the owning process, -1 for OFD locks
 	write bool
 	start int64
@@ -62,11 +62,12 @@ func sysFlock(t *Thread, a *[6]uint64) (uint64, error) {
 		return 0, err
 	}
 	op := int(a[1])
-	r, ok := d.file.(*regularFile)
-	if !ok {
-		return 0, k.unsupported("flock(not a regular file)", abi.EINVAL)
+	n := inodeOf(d.file)
+	if n == nil {
+		return 0, k.unsupported("flock(pipe, socket or stream)", abi.EINVAL)
 	}
-	s := shared(r.n)
+	r := d.file
+	s := shared(n)
 	switch op &^ abi.LockNb {
 	case abi.LockUn:
 		if s.dropFlock(r) {
@@ -99,11 +100,11 @@ func sysFlock(t *Thread, a *[6]uint64) (uint64, error) {
 	return 0, nil
 }
 
-func (s *inodeState) flockIndex(r *regularFile) int {
+func (s *inodeState) flockIndex(r file) int {
 	return slices.IndexFunc(s.flocks, func(h flockHold) bool { return h.owner == r })
 }
 
-func (s *inodeState) dropFlock(r *regularFile) bool {
+func (s *inodeState) dropFlock(r file) bool {
 	if i := s.flockIndex(r); i >= 0 {
 		s.flocks = slices.Delete(s.flocks, i, i+1)
 		return true
@@ -111,9 +112,9 @@ func (s *inodeState) dropFlock(r *regularFile) bool {
 	return false
 }
 
-// releaseDescLocks drops the flock and OFD locks of open file description
-// r on n, when its last descriptor is closed.
-func (k *Kernel) releaseDescLocks(n *vfs.Inode, r *regularFile) {
+// releaseDescLocks drops the flock and OFD locks of the open file
+// description whose file is r on n, when its last descriptor is closed.
+func releaseDescLocks(n *vfs.Inode, r file) {
 	s := peekShared(n)
 	if s == nil {
 		return

@@ -209,7 +209,7 @@ var table = map[uint64]Syscall{
 	abi.SysFdatasync: {"fdatasync", Full, "as fsync", sysFsync},
 	abi.SysSync:      {"sync", Full, "the node's whole file system becomes durable", sysSync},
 	abi.SysSyncfs:    {"syncfs", Full, "as sync: a node has one file system", sysSyncfs},
-	abi.SysFlock:     {"flock", Partial, "regular files; shared across the node's processes", sysFlock},
+	abi.SysFlock:     {"flock", Partial, "files, directories and devices; shared across the node's processes; pipes fail with EINVAL", sysFlock},
 	abi.SysFallocate: {"fallocate", Partial, "mode 0 and FALLOC_FL_KEEP_SIZE; other modes fail with EOPNOTSUPP", sysFallocate},
 	abi.SysFadvise64: {"fadvise64", Stub, "advice is checked and ignored: files are in memory", sysFadvise64},
 	abi.SysStatfs:    {"statfs", Full, "fixed numbers of a 1 TiB ext4-like file system", sysStatfs},

@@ -168,6 +168,16 @@ func flocks(dir string) {
 	must(unix.Close(c))
 	res("flock a SH|NB after c closed", 0, unix.Flock(a, unix.LOCK_SH|unix.LOCK_NB))
 	must(unix.Close(a))
+	// Directories can be locked too (a data directory's lock).
+	d1, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	must(err)
+	d2, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	must(err)
+	res("flock dir EX|NB", 0, unix.Flock(d1, unix.LOCK_EX|unix.LOCK_NB))
+	res("flock dir again through another open", 0, unix.Flock(d2, unix.LOCK_EX|unix.LOCK_NB))
+	must(unix.Close(d1))
+	res("flock dir after the holder closed", 0, unix.Flock(d2, unix.LOCK_EX|unix.LOCK_NB))
+	must(unix.Close(d2))
 }
 
 func getlk(what string, fd, cmd int, typ int16, start, length int64) {
