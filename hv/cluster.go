@@ -368,13 +368,16 @@ func (c *Cluster) Unimplemented() []Unimplemented {
 }
 
 // Kill kills every process of the node, as a power cut would: nothing
-// runs in it until a process is started again. Its file system stays.
+// runs in it until a process is started again. Its file system keeps what
+// a disk keeps (see [vfs.FS.Crash]): data and directory entries not synced
+// since they changed are lost.
 func (n *Node) Kill() {
 	n.c.world.Trace().Bytes('K', []byte(n.name))
 	for _, p := range slices.Clone(n.procs) {
 		p.k.Kill()
 	}
 	n.c.reap()
+	n.fs.Crash()
 }
 
 // Pause stops scheduling every process of the node (running ones and any

@@ -377,6 +377,7 @@ func TestDeterminismAllGuests(t *testing.T) {
 	requireKVM(t)
 	args := map[string][]string{ // guests that need arguments or a short run
 		"catfile":      {"/etc/hostname"},
+		"crashfile":    {"write", "/tmp/crash"},
 		"cpubound":     {"1000000"},
 		"syscallbench": {"100"},
 		"sysfam":       {"file"},

@@ -64,6 +64,8 @@ const (
 	ONofollow  = 0x20000
 	OCloexec   = 0x80000
 	OPath      = 0x200000
+	ODsync     = 0x1000
+	OSync      = 0x101000 // __O_SYNC|O_DSYNC
 )
 
 // AtFdcwd is the dirfd meaning "the current directory".
@@ -73,7 +75,15 @@ const AtFdcwd = -100
 const (
 	AtSymlinkNofollow = 0x100
 	AtRemovedir       = 0x200
+	AtSymlinkFollow   = 0x400
 	AtEmptyPath       = 0x1000
+)
+
+// renameat2 flags.
+const (
+	RenameNoreplace = 0x1
+	RenameExchange  = 0x2
+	RenameWhiteout  = 0x4
 )
 
 // File type bits of st_mode.
@@ -114,7 +124,54 @@ const (
 	FSetfl        = 4
 	FDupfdCloexec = 1030
 	FdCloexec     = 1
+
+	FGetlk     = 5
+	FSetlk     = 6
+	FSetlkw    = 7
+	FOfdGetlk  = 36
+	FOfdSetlk  = 37
+	FOfdSetlkw = 38
+
+	// l_type of struct flock.
+	FRdlck = 0
+	FWrlck = 1
+	FUnlck = 2
 )
+
+// FlockSize is the size of struct flock: l_type (int16), l_whence (int16),
+// l_start (int64 at 8), l_len (int64 at 16), l_pid (int32 at 24).
+const FlockSize = 32
+
+// flock(2) operations.
+const (
+	LockSh = 1
+	LockEx = 2
+	LockNb = 4
+	LockUn = 8
+)
+
+// fallocate(2) modes.
+const (
+	FallocFlKeepSize  = 0x1
+	FallocFlPunchHole = 0x2
+)
+
+// msync(2) flags.
+const (
+	MsAsync      = 0x1
+	MsInvalidate = 0x2
+	MsSync       = 0x4
+)
+
+// posix_fadvise advice values (POSIX_FADV_NORMAL .. POSIX_FADV_NOREUSE).
+const FadvNoreuse = 5
+
+// Ext4SuperMagic is statfs's f_type for ext4, the file system hv's
+// in-memory one presents itself as.
+const Ext4SuperMagic = 0xEF53
+
+// StatfsSize is the size of struct statfs on amd64.
+const StatfsSize = 120
 
 // mmap protection and flags.
 const (

@@ -38,7 +38,7 @@ type stat struct {
 // desc is an open file description: dup'ed descriptors share it.
 type desc struct {
 	file  file
-	flags int // O_ACCMODE, O_APPEND, O_NONBLOCK
+	flags int // O_ACCMODE, O_APPEND, O_NONBLOCK, O_DSYNC, O_SYNC
 	off   int64
 	refs  int
 }
@@ -70,6 +70,12 @@ func (t *fdTable) install(fd int, d *desc, cloexec bool) {
 }
 
 func (t *fdTable) release(d *desc) {
+	// Closing any descriptor of a file drops the process's POSIX record
+	// locks on it, as on Linux (fcntl(2), "the locks are lost when any file
+	// descriptor referring to the file is closed").
+	if n := inodeOf(d.file); n != nil {
+		t.k.releaseProcessLocks(n)
+	}
 	d.refs--
 	if d.refs == 0 {
 		d.file.close()
@@ -160,11 +166,13 @@ func (f *streamFile) stat() stat {
 	return stat{ino: 1, mode: abi.SIfchr | 0o620, nlink: 1, rdev: 0x8800}
 }
 
-// regularFile is an open regular file of the in-memory file system.
+// regularFile is an open regular file of the in-memory file system. Every
+// change of its bytes goes through vfs (which keeps what a crash would
+// lose) and then to the node's shared mappings of the inode (shm.go).
 type regularFile struct {
 	baseFile
-	fs *vfs.FS
-	n  *vfs.Inode
+	k *Kernel
+	n *vfs.Inode
 }
 
 func (f *regularFile) read(d *desc, b []byte) (int, error) {
@@ -184,39 +192,37 @@ func (f *regularFile) write(d *desc, b []byte) (int, error) {
 	if d.flags&abi.OAppend != 0 {
 		d.off = int64(len(f.n.Data))
 	}
-	n, err := f.pwrite(b, d.off)
+	n, err := f.pwrite(d, b, d.off)
 	d.off += int64(n)
 	return n, err
 }
 
-const maxFileSize = 1 << 30
-
-func (f *regularFile) pwrite(b []byte, off int64) (int, error) {
-	end := off + int64(len(b))
-	if end > maxFileSize {
-		return 0, abi.EFBIG
-	}
-	if end > int64(len(f.n.Data)) {
-		f.truncate(end)
-	}
-	copy(f.n.Data[off:], b)
-	f.fs.Touch(f.n)
-	return len(b), nil
-}
-
-func (f *regularFile) truncate(size int64) {
-	if size <= int64(cap(f.n.Data)) {
-		old := len(f.n.Data)
-		f.n.Data = f.n.Data[:size]
-		for i := old; i < int(size); i++ {
-			f.n.Data[i] = 0
+// pwrite writes b at off; through an O_SYNC or O_DSYNC descriptor the file
+// is durable when it returns, as after fdatasync.
+func (f *regularFile) pwrite(d *desc, b []byte, off int64) (int, error) {
+	n, err := f.k.fs.WriteAt(f.n, b, off)
+	if n > 0 {
+		f.k.fileChanged(f.n, off, off+int64(n))
+		if d.flags&abi.ODsync != 0 {
+			f.k.fsyncInode(f.n)
 		}
-		return
 	}
-	nd := make([]byte, size, size+size/4)
-	copy(nd, f.n.Data)
-	f.n.Data = nd
+	return n, err
 }
+
+// truncate sets the file's size.
+func (f *regularFile) truncate(size int64) error {
+	old := int64(len(f.n.Data))
+	if err := f.k.fs.Truncate(f.n, size); err != nil {
+		return err
+	}
+	f.k.fileChanged(f.n, min(old, size), max(old, size))
+	return nil
+}
+
+// close drops the flock and open file description locks the description
+// held (it is called when the last descriptor for it is closed).
+func (f *regularFile) close() { releaseDescLocks(f.n, f) }
 
 func (f *regularFile) stat() stat { return inodeStat(f.n) }
 
@@ -241,6 +247,7 @@ type dirFile struct {
 
 func (f *dirFile) read(*desc, []byte) (int, error) { return 0, abi.EISDIR }
 func (f *dirFile) stat() stat                      { return inodeStat(f.n) }
+func (f *dirFile) close()                          { releaseDescLocks(f.n, f) }
 
 // deviceFile is an open character device.
 type deviceFile struct {
@@ -251,6 +258,7 @@ type deviceFile struct {
 func (f *deviceFile) read(d *desc, b []byte) (int, error)  { return f.n.Dev.Read(b) }
 func (f *deviceFile) write(d *desc, b []byte) (int, error) { return f.n.Dev.Write(b) }
 func (f *deviceFile) stat() stat                           { return inodeStat(f.n) }
+func (f *deviceFile) close()                               { releaseDescLocks(f.n, f) }
 
 // Devices every node has.
 type nullDev struct{}

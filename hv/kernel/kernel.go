@@ -104,6 +104,7 @@ type Kernel struct {
 	files *fdTable
 
 	watchers map[file][]*epollFile
+	shm      []*sharedMap // this process's MAP_SHARED file mappings (shm.go)
 	pipeIno  uint64
 
 	sigactions  [abi.NSIG + 1]sigaction
@@ -329,6 +330,7 @@ func (k *Kernel) exitProcess(code, sig int) {
 	}
 	k.w.dequeueProcess(k)
 	k.frozen = nil
+	k.unshareAll()
 	k.files.closeAll()
 	if k.onExit != nil {
 		k.onExit(k)

@@ -80,10 +80,14 @@ func (k *Kernel) open(dirfd int, pathVA uint64, flags int, mode uint32) (uint64,
 		if flags&abi.ODirectory != 0 {
 			return 0, abi.ENOTDIR
 		}
-		rf := &regularFile{fs: k.fs, n: n}
+		rf := &regularFile{k: k, n: n}
 		if flags&abi.OTrunc != 0 && acc != abi.ORdonly {
-			rf.truncate(0)
-			k.fs.Touch(n)
+			if err := rf.truncate(0); err != nil {
+				return 0, err
+			}
+			if flags&abi.ODsync != 0 {
+				k.fsyncInode(n)
+			}
 		}
 		f = rf
 	case abi.SIfchr:
@@ -93,7 +97,7 @@ func (k *Kernel) open(dirfd int, pathVA uint64, flags int, mode uint32) (uint64,
 	default:
 		return 0, abi.ENXIO
 	}
-	d := &desc{file: f, flags: flags & (abi.OAccmode | abi.OAppend | abi.ONonblock)}
+	d := &desc{file: f, flags: flags & (abi.OAccmode | abi.OAppend | abi.ONonblock | abi.OSync)}
 	fd, err := k.files.alloc(d, 0, flags&abi.OCloexec != 0)
 	return uint64(fd), err
 }
@@ -300,7 +304,101 @@ func sysPwrite64(t *Thread, a *[6]uint64) (uint64, error) {
 	if err := t.k.copyIn(buf, a[1]); err != nil {
 		return 0, err
 	}
-	n, err := r.pwrite(buf, int64(a[3]))
+	n, err := r.pwrite(d, buf, int64(a[3]))
+	return uint64(n), err
+}
+
+// sysPreadv implements Linux syscall preadv(2) (the offset's high half,
+// a[4], is unused on 64-bit).
+func sysPreadv(t *Thread, a *[6]uint64) (uint64, error) {
+	return t.preadv(a[0], a[1], a[2], a[3])
+}
+
+// sysPreadv2 implements Linux syscall preadv2(2); an offset of -1 reads at
+// the file offset, and RWF_* flags are not supported.
+func sysPreadv2(t *Thread, a *[6]uint64) (uint64, error) {
+	if a[5] != 0 {
+		return 0, t.k.unsupported("preadv2(flags)", abi.EOPNOTSUPP)
+	}
+	if int64(a[3]) == -1 {
+		return sysReadv(t, a)
+	}
+	return t.preadv(a[0], a[1], a[2], a[3])
+}
+
+func (t *Thread) preadv(fd, iovVA, iovCnt, off uint64) (uint64, error) {
+	k := t.k
+	d, r, err := k.regular(argFD(fd))
+	if err != nil {
+		return 0, err
+	}
+	if d.flags&abi.OAccmode == abi.OWronly {
+		return 0, abi.EBADF
+	}
+	if int64(off) < 0 {
+		return 0, abi.EINVAL
+	}
+	iov, err := k.iovecs(iovVA, iovCnt)
+	if err != nil {
+		return 0, err
+	}
+	var total uint64
+	for _, v := range iov {
+		buf := make([]byte, min(v[1], maxIO))
+		n, _ := r.pread(buf, int64(off+total))
+		if err := k.copyOut(buf[:n], v[0]); err != nil {
+			return 0, err
+		}
+		total += uint64(n)
+		if n < len(buf) {
+			break
+		}
+	}
+	return total, nil
+}
+
+// sysPwritev implements Linux syscall pwritev(2).
+func sysPwritev(t *Thread, a *[6]uint64) (uint64, error) {
+	return t.pwritev(a[0], a[1], a[2], a[3])
+}
+
+// sysPwritev2 implements Linux syscall pwritev2(2); an offset of -1 writes
+// at the file offset, and RWF_* flags are not supported.
+func sysPwritev2(t *Thread, a *[6]uint64) (uint64, error) {
+	if a[5] != 0 {
+		return 0, t.k.unsupported("pwritev2(flags)", abi.EOPNOTSUPP)
+	}
+	if int64(a[3]) == -1 {
+		return sysWritev(t, a)
+	}
+	return t.pwritev(a[0], a[1], a[2], a[3])
+}
+
+func (t *Thread) pwritev(fd, iovVA, iovCnt, off uint64) (uint64, error) {
+	k := t.k
+	d, r, err := k.regular(argFD(fd))
+	if err != nil {
+		return 0, err
+	}
+	if d.flags&abi.OAccmode == abi.ORdonly {
+		return 0, abi.EBADF
+	}
+	if int64(off) < 0 {
+		return 0, abi.EINVAL
+	}
+	iov, err := k.iovecs(iovVA, iovCnt)
+	if err != nil {
+		return 0, err
+	}
+	var buf []byte
+	for _, v := range iov {
+		b := make([]byte, min(v[1], maxIO))
+		if err := k.copyIn(b, v[0]); err != nil {
+			return 0, err
+		}
+		buf = append(buf, b...)
+	}
+	n, err := r.pwrite(d, buf, int64(off))
 	return uint64(n), err
 }
 
@@ -524,12 +622,35 @@ func sysRenameat(t *Thread, a *[6]uint64) (uint64, error) {
 	return t.k.rename(argFD(a[0]), a[1], argFD(a[2]), a[3])
 }
 
-// sysRenameat2 implements Linux syscall renameat2(2) without flags.
+// sysRenameat2 implements Linux syscall renameat2(2) with RENAME_NOREPLACE
+// and RENAME_EXCHANGE.
 func sysRenameat2(t *Thread, a *[6]uint64) (uint64, error) {
-	if a[4] != 0 {
+	k := t.k
+	flags := a[4]
+	switch {
+	case flags&^(abi.RenameNoreplace|abi.RenameExchange|abi.RenameWhiteout) != 0:
 		return 0, abi.EINVAL
+	case flags&abi.RenameWhiteout != 0:
+		return 0, k.unsupported("renameat2(RENAME_WHITEOUT)", abi.EINVAL)
+	case flags == abi.RenameNoreplace|abi.RenameExchange:
+		return 0, abi.EINVAL
+	case flags == 0:
+		return k.rename(argFD(a[0]), a[1], argFD(a[2]), a[3])
 	}
-	return t.k.rename(argFD(a[0]), a[1], argFD(a[2]), a[3])
+	opar, oname, npar, nname, err := k.renamePaths(argFD(a[0]), a[1], argFD(a[2]), a[3])
+	if err != nil {
+		return 0, err
+	}
+	if opar.Child(oname) == nil {
+		return 0, abi.ENOENT
+	}
+	if flags == abi.RenameExchange {
+		return 0, k.fs.Exchange(opar, oname, npar, nname)
+	}
+	if npar.Child(nname) != nil {
+		return 0, abi.EEXIST
+	}
+	return 0, k.fs.Rename(opar, oname, npar, nname)
 }
 
 // sysRename implements Linux syscall rename(2).
@@ -538,15 +659,73 @@ func sysRename(t *Thread, a *[6]uint64) (uint64, error) {
 }
 
 func (k *Kernel) rename(olddirfd int, oldva uint64, newdirfd int, newva uint64) (uint64, error) {
-	od, op, err := k.pathAt(olddirfd, oldva)
+	opar, oname, npar, nname, err := k.renamePaths(olddirfd, oldva, newdirfd, newva)
 	if err != nil {
 		return 0, err
+	}
+	return 0, k.fs.Rename(opar, oname, npar, nname)
+}
+
+// renamePaths resolves the parent directories and last names of a
+// rename's two paths.
+func (k *Kernel) renamePaths(olddirfd int, oldva uint64, newdirfd int, newva uint64) (opar *vfs.Inode, oname string, npar *vfs.Inode, nname string, err error) {
+	od, op, err := k.pathAt(olddirfd, oldva)
+	if err != nil {
+		return nil, "", nil, "", err
 	}
 	nd, np, err := k.pathAt(newdirfd, newva)
 	if err != nil {
+		return nil, "", nil, "", err
+	}
+	if opar, oname, err = k.fs.LookupParent(od, op); err != nil {
+		return nil, "", nil, "", err
+	}
+	if npar, nname, err = k.fs.LookupParent(nd, np); err != nil {
+		return nil, "", nil, "", err
+	}
+	return opar, oname, npar, nname, nil
+}
+
+// sysLinkat implements Linux syscall linkat(2).
+func sysLinkat(t *Thread, a *[6]uint64) (uint64, error) {
+	if a[4]&^(abi.AtSymlinkFollow|abi.AtEmptyPath) != 0 {
+		return 0, abi.EINVAL
+	}
+	return t.k.link(argFD(a[0]), a[1], argFD(a[2]), a[3], a[4])
+}
+
+// sysLink implements Linux syscall link(2).
+func sysLink(t *Thread, a *[6]uint64) (uint64, error) {
+	return t.k.link(abi.AtFdcwd, a[0], abi.AtFdcwd, a[1], 0)
+}
+
+func (k *Kernel) link(olddirfd int, oldva uint64, newdirfd int, newva uint64, flags uint64) (uint64, error) {
+	var n *vfs.Inode
+	p, err := k.readPath(oldva)
+	if err != nil {
 		return 0, err
 	}
-	opar, oname, err := k.fs.LookupParent(od, op)
+	if p == "" && flags&abi.AtEmptyPath != 0 {
+		d, err := k.files.get(olddirfd)
+		if err != nil {
+			return 0, err
+		}
+		if n = inodeOf(d.file); n == nil {
+			return 0, abi.ENOENT
+		}
+	} else {
+		od, err := k.dirAt(olddirfd)
+		if err != nil {
+			return 0, err
+		}
+		if p == "" {
+			return 0, abi.ENOENT
+		}
+		if n, err = k.fs.Lookup(od, p, flags&abi.AtSymlinkFollow != 0); err != nil {
+			return 0, err
+		}
+	}
+	nd, np, err := k.pathAt(newdirfd, newva)
 	if err != nil {
 		return 0, err
 	}
@@ -554,7 +733,21 @@ func (k *Kernel) rename(olddirfd int, oldva uint64, newdirfd int, newva uint64) 
 	if err != nil {
 		return 0, err
 	}
-	return 0, k.fs.Rename(opar, oname, npar, nname)
+	return 0, k.fs.Link(npar, nname, n)
+}
+
+// inodeOf returns the file system inode behind an open file, or nil for
+// pipes, eventfds, epoll instances and standard streams.
+func inodeOf(f file) *vfs.Inode {
+	switch f := f.(type) {
+	case *regularFile:
+		return f.n
+	case *dirFile:
+		return f.n
+	case *deviceFile:
+		return f.n
+	}
+	return nil
 }
 
 // sysReadlinkat implements Linux syscall readlinkat(2).
@@ -603,13 +796,6 @@ func sysSymlinkat(t *Thread, a *[6]uint64) (uint64, error) {
 	return 0, err
 }
 
-// sysFsync implements Linux syscall fsync(2) (and fdatasync(2)): the
-// in-memory file system is always durable within a run.
-func sysFsync(t *Thread, a *[6]uint64) (uint64, error) {
-	_, err := t.k.files.get(argFD(a[0]))
-	return 0, err
-}
-
 // sysFtruncate implements Linux syscall ftruncate(2).
 func sysFtruncate(t *Thread, a *[6]uint64) (uint64, error) {
 	d, r, err := t.k.regular(argFD(a[0]))
@@ -622,12 +808,38 @@ func sysFtruncate(t *Thread, a *[6]uint64) (uint64, error) {
 	if d.flags&abi.OAccmode == abi.ORdonly {
 		return 0, abi.EINVAL
 	}
-	if int64(a[1]) < 0 || a[1] > maxFileSize {
+	if int64(a[1]) < 0 {
 		return 0, abi.EINVAL
 	}
-	r.truncate(int64(a[1]))
-	t.k.fs.Touch(r.n)
+	if err := r.truncate(int64(a[1])); err != nil {
+		return 0, err
+	}
+	if d.flags&abi.ODsync != 0 {
+		t.k.fsyncInode(r.n)
+	}
 	return 0, nil
+}
+
+// sysTruncate implements Linux syscall truncate(2).
+func sysTruncate(t *Thread, a *[6]uint64) (uint64, error) {
+	k := t.k
+	p, err := k.readPath(a[0])
+	if err != nil {
+		return 0, err
+	}
+	n, err := k.fs.Lookup(k.cwd, p, true)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case n.IsDir():
+		return 0, abi.EISDIR
+	case n.Type() != abi.SIfreg:
+		return 0, abi.EINVAL
+	case int64(a[1]) < 0:
+		return 0, abi.EINVAL
+	}
+	return 0, (&regularFile{k: k, n: n}).truncate(int64(a[1]))
 }
 
 // sysFcntl implements Linux syscall fcntl(2).
@@ -654,8 +866,12 @@ func sysFcntl(t *Thread, a *[6]uint64) (uint64, error) {
 	case abi.FGetfl:
 		return uint64(e.d.flags), nil
 	case abi.FSetfl:
-		e.d.flags = e.d.flags&abi.OAccmode | int(a[2])&(abi.OAppend|abi.ONonblock)
+		// Like Linux, F_SETFL leaves O_SYNC and O_DSYNC as they were.
+		keep := abi.OAccmode | abi.OSync
+		e.d.flags = e.d.flags&keep | int(a[2])&(abi.OAppend|abi.ONonblock)
 		return 0, nil
+	case abi.FGetlk, abi.FSetlk, abi.FSetlkw, abi.FOfdGetlk, abi.FOfdSetlk, abi.FOfdSetlkw:
+		return 0, t.recordLock(e.d, int(a[1]), a[2])
 	}
 	return 0, k.unsupported(fmt.Sprintf("fcntl(cmd %d)", a[1]), abi.EINVAL)
 }

@@ -31,6 +31,7 @@ func sysMmap(t *Thread, a *[6]uint64) (uint64, error) {
 		return 0, abi.EINVAL
 	}
 	var src []byte
+	var sharedFile *regularFile
 	if flags&abi.MapAnonymous == 0 {
 		d, err := t.k.files.get(fd)
 		if err != nil {
@@ -40,19 +41,32 @@ func sysMmap(t *Thread, a *[6]uint64) (uint64, error) {
 		if !ok {
 			return 0, abi.ENODEV
 		}
-		if flags&abi.MapShared != 0 && prot&abi.ProtWrite != 0 {
-			// Writes would have to reach the file; hv copies instead.
-			return 0, abi.EOPNOTSUPP
+		acc := d.flags & abi.OAccmode
+		if acc == abi.OWronly {
+			return 0, abi.EACCES
 		}
-		if off < uint64(len(r.n.Data)) {
+		if flags&abi.MapShared != 0 {
+			if prot&abi.ProtWrite != 0 && acc != abi.ORdwr {
+				return 0, abi.EACCES
+			}
+			sharedFile = r
+		} else if off < uint64(len(r.n.Data)) {
 			src = r.n.Data[off:]
 		}
 	}
 	fixed := flags&abi.MapFixed != 0
 	noReplace := flags&abi.MapFixedNoreplace != 0
+	if fixed && !noReplace {
+		t.k.unshare(addr, length) // Map replaces what is there
+	}
 	got, err := t.k.Space.Map(addr, length, prot&7, fixed, noReplace, "")
 	if err != nil {
 		return 0, mmErrno(err)
+	}
+	if sharedFile != nil {
+		end := got + (length+abi.PageSize-1)&^(abi.PageSize-1)
+		t.k.share(sharedFile.n, got, end, int64(off), prot&abi.ProtWrite != 0)
+		return got, nil
 	}
 	if len(src) > 0 {
 		src = src[:min(uint64(len(src)), length)]
@@ -65,12 +79,20 @@ func sysMmap(t *Thread, a *[6]uint64) (uint64, error) {
 
 // sysMunmap implements Linux syscall munmap(2).
 func sysMunmap(t *Thread, a *[6]uint64) (uint64, error) {
+	if a[0]&(abi.PageSize-1) == 0 && a[1] != 0 {
+		t.k.unshare(a[0], a[1])
+	}
 	return 0, mmErrno(t.k.Space.Unmap(a[0], a[1]))
 }
 
 // sysMprotect implements Linux syscall mprotect(2).
 func sysMprotect(t *Thread, a *[6]uint64) (uint64, error) {
-	return 0, mmErrno(t.k.Space.Protect(a[0], a[1], int(a[2])&7))
+	k := t.k
+	prot := int(a[2]) & 7
+	end := a[0] + (a[1]+abi.PageSize-1)&^(abi.PageSize-1)
+	return 0, mmErrno(k.protectShared(a[0], end, prot, func() error {
+		return k.Space.Protect(a[0], a[1], prot)
+	}))
 }
 
 // sysMadvise implements Linux syscall madvise(2).

@@ -110,7 +110,8 @@ func (k *Kernel) unsupported(what string, errno abi.Errno) abi.Errno {
 // recorded by name in the run summary.
 var table = map[uint64]Syscall{
 	// Memory (sys_mm.go).
-	abi.SysMmap:     {"mmap", Partial, "anonymous mappings; private file mappings are copied", sysMmap},
+	abi.SysMmap:     {"mmap", Partial, "anonymous mappings; private file mappings are copied; shared file mappings are kept coherent by copying (shm.go): stores reach the file at msync/munmap/fsync/exit; pages past EOF read as zero instead of SIGBUS", sysMmap},
+	abi.SysMsync:    {"msync", Full, "writes back shared file mappings; MS_SYNC also makes the file durable", sysMsync},
 	abi.SysMunmap:   {"munmap", Full, "", sysMunmap},
 	abi.SysMprotect: {"mprotect", Full, "", sysMprotect},
 	abi.SysMadvise:  {"madvise", Partial, "MADV_DONTNEED/MADV_FREE zero the pages; other advice is accepted and ignored", sysMadvise},
@@ -181,15 +182,20 @@ var table = map[uint64]Syscall{
 	abi.SysUnlink:     {"unlink", Full, "", sysUnlink},
 	abi.SysRmdir:      {"rmdir", Full, "", sysRmdir},
 	abi.SysRenameat:   {"renameat", Full, "", sysRenameat},
-	abi.SysRenameat2:  {"renameat2", Partial, "flags must be 0", sysRenameat2},
+	abi.SysRenameat2:  {"renameat2", Partial, "RENAME_NOREPLACE and RENAME_EXCHANGE; RENAME_WHITEOUT fails with EINVAL", sysRenameat2},
 	abi.SysRename:     {"rename", Full, "", sysRename},
 	abi.SysReadlinkat: {"readlinkat", Full, "", sysReadlinkat},
 	abi.SysReadlink:   {"readlink", Full, "", sysReadlink},
 	abi.SysSymlinkat:  {"symlinkat", Full, "", sysSymlinkat},
-	abi.SysFsync:      {"fsync", Full, "", sysFsync},
-	abi.SysFdatasync:  {"fdatasync", Full, "", sysFsync},
 	abi.SysFtruncate:  {"ftruncate", Full, "", sysFtruncate},
-	abi.SysFcntl:      {"fcntl", Partial, "F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL", sysFcntl},
+	abi.SysTruncate:   {"truncate", Full, "", sysTruncate},
+	abi.SysLinkat:     {"linkat", Full, "", sysLinkat},
+	abi.SysLink:       {"link", Full, "", sysLink},
+	abi.SysPreadv:     {"preadv", Full, "", sysPreadv},
+	abi.SysPwritev:    {"pwritev", Full, "", sysPwritev},
+	abi.SysPreadv2:    {"preadv2", Partial, "RWF_* flags fail with EOPNOTSUPP", sysPreadv2},
+	abi.SysPwritev2:   {"pwritev2", Partial, "RWF_* flags fail with EOPNOTSUPP", sysPwritev2},
+	abi.SysFcntl:      {"fcntl", Partial, "F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, record locks F_GETLK/SETLK/SETLKW and F_OFD_* (no EDEADLK detection)", sysFcntl},
 	abi.SysDup:        {"dup", Full, "", sysDup},
 	abi.SysDup2:       {"dup2", Full, "", sysDup2},
 	abi.SysDup3:       {"dup3", Full, "", sysDup3},
@@ -197,6 +203,18 @@ var table = map[uint64]Syscall{
 	abi.SysFaccessat:  {"faccessat", Full, "", sysFaccessat},
 	abi.SysFaccessat2: {"faccessat2", Full, "", sysFaccessat},
 	abi.SysAccess:     {"access", Full, "", sysAccess},
+
+	// Durability, locks, space (sys_disk.go, sys_lock.go): what reaches the
+	// disk decides what survives a node's crash (vfs.FS.Crash).
+	abi.SysFsync:     {"fsync", Full, "file bytes or directory entries become durable; not the entry naming a file", sysFsync},
+	abi.SysFdatasync: {"fdatasync", Full, "as fsync", sysFsync},
+	abi.SysSync:      {"sync", Full, "the node's whole file system becomes durable", sysSync},
+	abi.SysSyncfs:    {"syncfs", Full, "as sync: a node has one file system", sysSyncfs},
+	abi.SysFlock:     {"flock", Partial, "files, directories and devices; shared across the node's processes; pipes fail with EINVAL", sysFlock},
+	abi.SysFallocate: {"fallocate", Partial, "mode 0 and FALLOC_FL_KEEP_SIZE; other modes fail with EOPNOTSUPP", sysFallocate},
+	abi.SysFadvise64: {"fadvise64", Stub, "advice is checked and ignored: files are in memory", sysFadvise64},
+	abi.SysStatfs:    {"statfs", Full, "fixed numbers of a 1 TiB ext4-like file system", sysStatfs},
+	abi.SysFstatfs:   {"fstatfs", Full, "fixed numbers of a 1 TiB ext4-like file system", sysFstatfs},
 
 	// Pipes, eventfd, epoll (sys_pipe.go, sys_epoll.go).
 	abi.SysPipe2:        {"pipe2", Full, "", sysPipe2},

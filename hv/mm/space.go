@@ -362,6 +362,35 @@ func (s *Space) Poke(b []byte, va uint64) error {
 	return nil
 }
 
+// Peek reads guest memory at va into b even if the guest may not read it
+// (PROT_NONE pages that keep their frames). Pages without a frame read as
+// zero.
+func (s *Space) Peek(b []byte, va uint64) {
+	for len(b) > 0 {
+		n := min(uint64(len(b)), PageSize-va&(PageSize-1))
+		e := s.pt.Lookup(va)
+		if e&(PtePresent|pteBacked) == 0 || va >= UserTop {
+			clear(b[:n])
+		} else {
+			copy(b[:n], s.phys.Frame(e & pteAddr)[va&(PageSize-1):])
+		}
+		b, va = b[n:], va+n
+	}
+}
+
+// PokeFramed writes b at va like Poke, skipping pages that have no frame
+// (PROT_NONE pages never made accessible) instead of failing.
+func (s *Space) PokeFramed(b []byte, va uint64) {
+	for len(b) > 0 {
+		n := min(uint64(len(b)), PageSize-va&(PageSize-1))
+		e := s.pt.Lookup(va)
+		if e&(PtePresent|pteBacked) != 0 && va < UserTop {
+			copy(s.phys.Frame(e & pteAddr)[va&(PageSize-1):], b[:n])
+		}
+		b, va = b[n:], va+n
+	}
+}
+
 // ReadString reads a NUL-terminated string of at most max bytes at va.
 func (s *Space) ReadString(va uint64, max int) (string, error) {
 	var out []byte

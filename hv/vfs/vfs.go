@@ -1,6 +1,8 @@
 // Package vfs is the in-memory file system of one hv node: a tree of
 // directories, regular files, symbolic links and device nodes, seeded from a
-// host directory and never written back to it.
+// host directory and never written back to it. It outlives the node's
+// processes and keeps what a disk would keep through a power cut: [FS.Crash]
+// reverts it to what was made durable by fsync and sync (disk.go).
 //
 // Errors are [abi.Errno] values, so system call handlers return them as is.
 package vfs
@@ -23,15 +25,24 @@ type Device interface {
 
 // Inode is one file system object.
 type Inode struct {
-	Ino      uint64
-	Mode     uint32 // file type and permission bits, as st_mode
-	Data     []byte // regular file contents
-	Target   string // symbolic link target
-	Dev      Device // character device behaviour
-	Mtime    int64  // virtual wall-clock nanoseconds
-	Nlink    uint32
+	Ino  uint64
+	Mode uint32 // file type and permission bits, as st_mode
+	// Data is a regular file's contents. Read it freely; change it only
+	// through [FS.WriteAt] and [FS.Truncate], which keep the crash model's
+	// record of what is durable.
+	Data   []byte
+	Target string // symbolic link target
+	Dev    Device // character device behaviour
+	Mtime  int64  // virtual wall-clock nanoseconds
+	Nlink  uint32
+	// Shared is state the kernel keeps per inode and shares among the
+	// node's processes (record locks, shared mappings). vfs never reads it;
+	// [FS.Crash] clears it, since a crash ends every process.
+	Shared any
+
 	children map[string]*Inode
 	parent   *Inode
+	disk     diskState // what survives a crash (disk.go)
 }
 
 // IsDir reports whether n is a directory.
@@ -61,6 +72,10 @@ type FS struct {
 	root    *Inode
 	nextIno uint64
 	now     func() int64
+	// touched lists, in the order they were first changed, the inodes with
+	// changes since the last sync (disk.go); no map, so Crash and Sync do
+	// not depend on iteration order.
+	touched []*Inode
 }
 
 // New returns a file system holding an empty root directory. now supplies
@@ -131,11 +146,14 @@ func (f *FS) SeedFrom(dir string) error {
 		if err == abi.EEXIST {
 			err = nil
 		}
+		f.persistEntry(parent, name)
 		return err
 	})
 }
 
-// MkdirAll creates directory path (absolute) and its parents.
+// MkdirAll creates directory path (absolute) and its parents. Like the
+// other host-side calls (SeedFrom, AddDevice, WriteFile) its changes are
+// durable at once: they describe the disk the node boots with.
 func (f *FS) MkdirAll(path string) (*Inode, error) {
 	n := f.root
 	for _, c := range strings.Split(path, "/") {
@@ -146,10 +164,12 @@ func (f *FS) MkdirAll(path string) (*Inode, error) {
 			n = next
 			continue
 		}
+		parent := n
 		var err error
-		if n, err = f.Mkdir(n, c, 0o755); err != nil {
+		if n, err = f.Mkdir(parent, c, 0o755); err != nil {
 			return nil, err
 		}
+		f.persistEntry(parent, c)
 	}
 	return n, nil
 }
@@ -162,10 +182,15 @@ func (f *FS) AddDevice(path string, d Device) error {
 	}
 	n := f.newInode(abi.SIfchr | 0o666)
 	n.Dev = d
-	return f.link(dir, name, n)
+	if err := f.link(dir, name, n); err != nil {
+		return err
+	}
+	f.persistEntry(dir, name)
+	return nil
 }
 
-// WriteFile creates or replaces regular file path (absolute).
+// WriteFile creates or replaces regular file path (absolute); the result is
+// durable at once (a host-side call, like SeedFrom).
 func (f *FS) WriteFile(path string, data []byte, perm uint32) error {
 	dir, name, err := f.LookupParent(f.root, path)
 	if err != nil {
@@ -176,8 +201,10 @@ func (f *FS) WriteFile(path string, data []byte, perm uint32) error {
 		if n, err = f.Create(dir, name, perm); err != nil {
 			return err
 		}
+		f.persistEntry(dir, name)
 	}
 	n.Data = append([]byte(nil), data...)
+	n.disk.undo = nil // the host's content is durable as written
 	return nil
 }
 
@@ -269,6 +296,7 @@ func (f *FS) link(dir *Inode, name string, n *Inode) error {
 	if dir.children[name] != nil {
 		return abi.EEXIST
 	}
+	f.dirChanged(dir)
 	dir.children[name] = n
 	if n.IsDir() {
 		n.parent = dir
@@ -315,6 +343,7 @@ func (f *FS) Unlink(dir *Inode, name string, rmdir bool) error {
 	} else if n.IsDir() {
 		return abi.EISDIR
 	}
+	f.dirChanged(dir)
 	delete(dir.children, name)
 	n.Nlink--
 	f.Touch(dir)
@@ -356,6 +385,62 @@ func (f *FS) Rename(oldDir *Inode, oldName string, newDir *Inode, newName string
 		}
 		oldDir.Nlink--
 	}
+	f.dirChanged(oldDir)
 	delete(oldDir.children, oldName)
 	return f.link(newDir, newName, n)
+}
+
+// Link makes name in dir another name of n (a hard link). Directories
+// cannot be linked (EPERM).
+func (f *FS) Link(dir *Inode, name string, n *Inode) error {
+	if n.IsDir() {
+		return abi.EPERM
+	}
+	if err := f.link(dir, name, n); err != nil {
+		return err
+	}
+	n.Nlink++
+	return nil
+}
+
+// Exchange swaps entries name1 of dir1 and name2 of dir2 atomically, as
+// renameat2(RENAME_EXCHANGE) does; both must exist.
+func (f *FS) Exchange(dir1 *Inode, name1 string, dir2 *Inode, name2 string) error {
+	a, b := dir1.children[name1], dir2.children[name2]
+	if a == nil || b == nil {
+		return abi.ENOENT
+	}
+	if a == b {
+		return nil
+	}
+	// Neither may end up inside itself.
+	for _, c := range []struct{ n, into *Inode }{{a, dir2}, {b, dir1}} {
+		if !c.n.IsDir() {
+			continue
+		}
+		for d := c.into; ; d = d.parent {
+			if d == c.n {
+				return abi.EINVAL
+			}
+			if d == d.parent {
+				break
+			}
+		}
+	}
+	f.dirChanged(dir1)
+	f.dirChanged(dir2)
+	dir1.children[name1], dir2.children[name2] = b, a
+	if a.IsDir() {
+		a.parent = dir2
+		dir1.Nlink--
+		dir2.Nlink++
+	}
+	if b.IsDir() {
+		b.parent = dir1
+		dir2.Nlink--
+		dir1.Nlink++
+	}
+	f.Touch(dir1)
+	f.Touch(dir2)
+	return nil
 }

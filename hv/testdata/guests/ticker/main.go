@@ -2,19 +2,24 @@
 // node every interval, and prints it: which process wrote when shows the
 // cluster's scheduling, pauses, kills and clock offsets.
 //
-//	ticker NAME COUNT INTERVAL FILE
+//	ticker NAME COUNT INTERVAL FILE [fsync]
+//
+// With fsync, the file and its directory are fsynced after every line, so
+// the lines survive a crash of the node.
 package main
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 )
 
 func main() {
-	if len(os.Args) != 5 {
-		fmt.Fprintln(os.Stderr, "usage: ticker NAME COUNT INTERVAL FILE")
+	sync := len(os.Args) == 6 && os.Args[5] == "fsync"
+	if len(os.Args) != 5 && !sync {
+		fmt.Fprintln(os.Stderr, "usage: ticker NAME COUNT INTERVAL FILE [fsync]")
 		os.Exit(2)
 	}
 	name := os.Args[1]
@@ -37,6 +42,20 @@ func main() {
 		if _, err := f.WriteString(line); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
+		}
+		if sync {
+			if err := f.Sync(); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			if d, err := os.Open(filepath.Dir(os.Args[4])); err == nil {
+				err = d.Sync()
+				d.Close()
+				if err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(1)
+				}
+			}
 		}
 		fmt.Print(line)
 	}
