@@ -24,7 +24,7 @@ type etcdNode struct {
 	logPath    string
 	cmd        *exec.Cmd
 	exited     chan error // receives cmd.Wait's result, then is closed
-	clientAddr string // host:port of clientURL
+	clientAddr string     // host:port of clientURL
 }
 
 // freeLoopbackPorts returns n distinct TCP ports on 127.0.0.1 that were free
