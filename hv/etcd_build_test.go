@@ -18,19 +18,23 @@ import (
 )
 
 // etcdModule is the Go module (its own go.mod and go.sum) that builds the
-// etcd target: an unmodified etcd v3.5 server and the clientv3 workload.
+// etcd target: an unmodified etcd v3.5 server, the clientv3 workload, and a
+// storage probe running etcd's WAL and bbolt backend without sockets.
 const etcdModule = "testdata/etcd"
 
 var (
-	etcdOnce   sync.Once
-	etcdServer string
-	etcdClient string
-	etcdSkip   string // non-empty: why the module could not be fetched
-	etcdErr    error
+	etcdOnce sync.Once
+	etcdDir  string // cache directory holding the binaries
+	etcdSkip string // non-empty: why the module could not be fetched
+	etcdErr  error
 )
 
+// etcdPrograms are the main packages of the etcd module, built together.
+var etcdPrograms = []string{"server", "client", "storage"}
+
 // buildEtcd returns the paths of the etcd server and client binaries, built
-// from testdata/etcd as static, non-PIE linux/amd64 executables. They are
+// from testdata/etcd as static, non-PIE linux/amd64 executables together
+// with the module's other programs ([etcdPrograms]). They are
 // cached under os.TempDir()/mvrun-etcd-<hash>, the hash covering the Go
 // version and every file of the module, so only the first run after a change
 // pays for the build (about two minutes on a cold build cache). The test is
@@ -38,16 +42,21 @@ var (
 // downloaded; any other failure fails it.
 func buildEtcd(tb testing.TB) (server, client string) {
 	tb.Helper()
-	etcdOnce.Do(func() {
-		etcdServer, etcdClient, etcdSkip, etcdErr = buildEtcdOnce()
-	})
+	return etcdProgram(tb, "server"), etcdProgram(tb, "client")
+}
+
+// etcdProgram returns the path of one program of the etcd module (one of
+// [etcdPrograms]), building them all as [buildEtcd] does.
+func etcdProgram(tb testing.TB, name string) string {
+	tb.Helper()
+	etcdOnce.Do(func() { etcdDir, etcdSkip, etcdErr = buildEtcdOnce() })
 	if etcdSkip != "" {
 		tb.Skip(etcdSkip)
 	}
 	if etcdErr != nil {
 		tb.Fatal(etcdErr)
 	}
-	return etcdServer, etcdClient
+	return filepath.Join(etcdDir, name)
 }
 
 // etcdBuildEnv is the environment of every go command run on the etcd
@@ -65,36 +74,45 @@ func etcdBuildEnv() []string {
 	return append(env, "GOFLAGS=-mod=mod", "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 }
 
-func buildEtcdOnce() (server, client, skip string, err error) {
+// buildEtcdOnce builds every program of the etcd module into its cache
+// directory, unless that directory is already complete, and returns it.
+func buildEtcdOnce() (cache, skip string, err error) {
 	dir, err := filepath.Abs(etcdModule)
 	if err != nil {
-		return "", "", "", err
+		return "", "", err
 	}
 	goVersion, err := goCommand(dir, "env", "GOVERSION")
 	if err != nil {
-		return "", "", "", err
+		return "", "", err
 	}
 	sum, err := hashTree(dir, strings.TrimSpace(goVersion))
 	if err != nil {
-		return "", "", "", fmt.Errorf("hash %s: %w", etcdModule, err)
+		return "", "", fmt.Errorf("hash %s: %w", etcdModule, err)
 	}
-	cache := filepath.Join(os.TempDir(), "mvrun-etcd-"+sum[:16])
-	server, client = filepath.Join(cache, "server"), filepath.Join(cache, "client")
-	if fileExists(server) && fileExists(client) {
-		return server, client, "", nil
+	cache = filepath.Join(os.TempDir(), "mvrun-etcd-"+sum[:16])
+	complete := func() bool {
+		for _, p := range etcdPrograms {
+			if !fileExists(filepath.Join(cache, p)) {
+				return false
+			}
+		}
+		return true
+	}
+	if complete() {
+		return cache, "", nil
 	}
 
 	// Downloading is the one step that may fail for reasons outside this
 	// repository (no module proxy reachable); everything after it must work.
 	if out, err := goCommand(dir, "mod", "download"); err != nil {
-		return "", "", fmt.Sprintf("etcd module cannot be fetched (GOPROXY=%s): %v\n%s", os.Getenv("GOPROXY"), err, out), nil
+		return "", fmt.Sprintf("etcd module cannot be fetched (GOPROXY=%s): %v\n%s", os.Getenv("GOPROXY"), err, out), nil
 	}
 
 	// Build into a fresh directory beside the cache entry and rename it into
 	// place, so a concurrent test process never sees half a binary.
 	tmp, err := os.MkdirTemp(os.TempDir(), "mvrun-etcd-build-")
 	if err != nil {
-		return "", "", "", err
+		return "", "", err
 	}
 	defer os.RemoveAll(tmp)
 	// The default build mode of linux/amd64 gives the static, non-PIE
@@ -102,16 +120,25 @@ func buildEtcdOnce() (server, client, skip string, err error) {
 	// in; -buildmode=exe itself refuses two packages). -trimpath and
 	// -buildvcs=false keep host paths and the repository state out of the
 	// binaries, so the cache key describes them completely.
-	if out, err := goCommand(dir, "build", "-trimpath", "-buildvcs=false", "-o", tmp+string(filepath.Separator), "./server", "./client"); err != nil {
-		return "", "", "", fmt.Errorf("build etcd: %w\n%s", err, out)
+	args := []string{"build", "-trimpath", "-buildvcs=false", "-o", tmp + string(filepath.Separator)}
+	for _, p := range etcdPrograms {
+		args = append(args, "./"+p)
 	}
-	if err := os.Rename(tmp, cache); err != nil {
-		if !fileExists(server) || !fileExists(client) {
-			return "", "", "", fmt.Errorf("install etcd build: %w", err)
+	if out, err := goCommand(dir, args...); err != nil {
+		return "", "", fmt.Errorf("build etcd: %w\n%s", err, out)
+	}
+	if err := os.Rename(tmp, cache); err != nil && !complete() {
+		// An incomplete leftover (a program deleted by hand) blocks the
+		// rename; replace it. A complete one means another process
+		// installed the same build first.
+		if rmErr := os.RemoveAll(cache); rmErr != nil {
+			return "", "", fmt.Errorf("install etcd build: %w (removing %s: %w)", err, cache, rmErr)
 		}
-		// Another process installed the same build first.
+		if err := os.Rename(tmp, cache); err != nil {
+			return "", "", fmt.Errorf("install etcd build: %w", err)
+		}
 	}
-	return server, client, "", nil
+	return cache, "", nil
 }
 
 // goCommand runs the go command in dir with [etcdBuildEnv] and returns its
@@ -168,8 +195,8 @@ func TestEtcdBuild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds etcd (minutes on a cold cache); skipped with -short")
 	}
-	server, client := buildEtcd(t)
-	for _, bin := range []string{server, client} {
+	for _, p := range etcdPrograms {
+		bin := etcdProgram(t, p)
 		if err := hv.CheckBinary(bin); err != nil {
 			t.Errorf("hv refuses the etcd build: %v", err)
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -175,5 +176,39 @@ func TestEtcdNative(t *testing.T) {
 			t.Errorf("%s exited during the run: %v", node.name, err)
 		default:
 		}
+	}
+}
+
+// TestEtcdStorageNative runs the storage probe natively: etcd's WAL and
+// bbolt backend write, close, reopen and read back their data. Under hv
+// the same program is the first etcd milestone that needs no sockets
+// (docs/hv-etcd.md lists what it still lacks there).
+func TestEtcdStorageNative(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds etcd; skipped with -short")
+	}
+	bin := etcdProgram(t, "storage")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-dir", filepath.Join(t.TempDir(), "s"), "-n", "100")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("storage: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	// The bbolt hash depends on the encoding, not on the run; the probe
+	// itself checks that the reopened database hashes the same.
+	want := regexp.MustCompile(`^wal: saved 100 entries
+wal: read back 100 entries, metadata "mvrun", term 1 vote 1 commit 100
+backend: put 100 keys, hash ([0-9a-f]{8})
+backend: reopened, 100 keys, hash ([0-9a-f]{8})
+ok
+$`)
+	m := want.FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("storage summary:\n%s\nwant the form:\n%s", stdout.String(), want)
+	}
+	if m[1] != m[2] || m[1] == "00000000" {
+		t.Errorf("backend hash %s after writing, %s after reopening; want equal and non-zero", m[1], m[2])
 	}
 }
