@@ -34,12 +34,12 @@ var etcdPrograms = []string{"server", "client", "storage"}
 
 // buildEtcd returns the paths of the etcd server and client binaries, built
 // from testdata/etcd as static, non-PIE linux/amd64 executables together
-// with the module's other programs ([etcdPrograms]). They are
-// cached under os.TempDir()/mvrun-etcd-<hash>, the hash covering the Go
-// version and every file of the module, so only the first run after a change
-// pays for the build (about two minutes on a cold build cache). The test is
-// skipped, naming the reason, only when the module's dependencies cannot be
-// downloaded; any other failure fails it.
+// with the module's other programs ([etcdPrograms]). They are cached under
+// os.TempDir()/mvrun-etcd-<hash>, the hash covering the Go version, GOAMD64,
+// GOEXPERIMENT and every file of the module, so only the first run after a
+// change pays for the build (about three minutes with an empty build cache).
+// The test is skipped, naming the reason, only when the module's
+// dependencies cannot be downloaded; any other failure fails it.
 func buildEtcd(tb testing.TB) (server, client string) {
 	tb.Helper()
 	return etcdProgram(tb, "server"), etcdProgram(tb, "client")
@@ -81,11 +81,13 @@ func buildEtcdOnce() (cache, skip string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	goVersion, err := goCommand(dir, "env", "GOVERSION")
+	// The toolchain settings that change the code generated, besides the
+	// fixed ones in etcdBuildEnv, are part of the cache key.
+	toolchain, err := goCommand(dir, "env", "GOVERSION", "GOAMD64", "GOEXPERIMENT")
 	if err != nil {
 		return "", "", err
 	}
-	sum, err := hashTree(dir, strings.TrimSpace(goVersion))
+	sum, err := hashTree(dir, toolchain)
 	if err != nil {
 		return "", "", fmt.Errorf("hash %s: %w", etcdModule, err)
 	}
