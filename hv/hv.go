@@ -179,14 +179,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			}
 		}
 	}
+	host, attachNet, err := nodeNetwork(cfg.Seed, fs) // net.go
+	if err != nil {
+		return nil, err
+	}
 	k, err := kernel.New(m.phys, m.space, kernel.Config{
 		Seed: cfg.Seed, Binary: cfg.Binary, Image: f, Args: cfg.Args, Env: env,
 		FS: fs, Clock: clock, Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
-		CPUs: cfg.CPUs, OnMessage: cfg.OnMessage, Logger: cfg.Logger,
+		CPUs: cfg.CPUs, OnMessage: cfg.OnMessage, Logger: cfg.Logger, Net: host,
 	})
 	if err != nil {
 		return nil, err
 	}
+	attachNet(k)
 	k.SetCPU(m)
 	m.k = k
 	// The main thread starts with the vCPU's reset extended state.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/mvrun/multiverse/hv/abi"
 	"github.com/mvrun/multiverse/hv/mm"
+	"github.com/mvrun/multiverse/hv/netsim"
 	"github.com/mvrun/multiverse/hv/sched"
 	"github.com/mvrun/multiverse/hv/vfs"
 	"github.com/mvrun/multiverse/internal/seeds"
@@ -63,6 +64,9 @@ type Config struct {
 	// OnMessage receives SDK messages in order; may be nil.
 	OnMessage func(Message)
 	Logger    *slog.Logger
+	// Net is the node's network endpoint (sockets, sys_socket.go); nil
+	// means no network: socket(2) fails and is reported.
+	Net netsim.Stack
 }
 
 // Syscall costs in virtual nanoseconds: the virtual clock advances by these
@@ -98,6 +102,7 @@ type Kernel struct {
 
 	watchers map[file][]*epollFile
 	pipeIno  uint64
+	net      netGlue // network coupling (sys_socket.go)
 
 	sigactions  [abi.NSIG + 1]sigaction
 	futexes     map[uint64]*waitQueue
@@ -158,6 +163,7 @@ func New(phys *mm.Physical, space *mm.Space, cfg Config) (*Kernel, error) {
 		delivered: map[int]int{},
 		counts:    map[uint64]uint64{},
 		fs:        cfg.FS,
+		net:       netGlue{idleFrom: -1},
 	}
 	if k.fs == nil {
 		k.fs = vfs.New(k.clock.Wall)
@@ -299,6 +305,7 @@ func (k *Kernel) Preempt(elapsed time.Duration) {
 	k.MarkNotExact("a guest thread ran past the host-time quantum without a system call and was preempted")
 	k.clock.Advance(int64(elapsed))
 	k.fireTimers()
+	k.advanceNet() // the network moves with the clock (sys_socket.go)
 	t.state = stateRunnable
 	k.enqueue(t)
 	k.cur = nil
@@ -338,7 +345,7 @@ func (k *Kernel) Schedule() *Thread {
 		}
 		k.cur = nil
 		if len(k.runq) == 0 {
-			when, ok := k.timers.Next()
+			when, ok := k.nextWake() // a timer or a network event (sys_socket.go)
 			if !ok {
 				k.err = ErrDeadlock
 				k.exitProcess(128+abi.SIGKILL, abi.SIGKILL)
@@ -347,8 +354,10 @@ func (k *Kernel) Schedule() *Thread {
 			k.clock.AdvanceTo(when)
 			k.trace.Event('j', uint64(when))
 			k.fireTimers()
+			k.advanceNet()
 			continue
 		}
+		k.net.idleFrom = -1
 		i := k.picker.Pick(len(k.runq))
 		t := k.runq[i]
 		k.runq = append(k.runq[:i], k.runq[i+1:]...)

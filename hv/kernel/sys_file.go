@@ -205,6 +205,9 @@ func sysReadv(t *Thread, a *[6]uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if sf, ok := d.file.(*sockFile); ok {
+		return sf.readv(t, d, iov) // one receive, so datagrams stay whole
+	}
 	var total uint64
 	for _, v := range iov {
 		buf := make([]byte, min(v[1], maxIO))
@@ -465,6 +468,8 @@ func dirType(n *vfs.Inode) byte {
 		return abi.DtLnk
 	case abi.SIfchr:
 		return abi.DtChr
+	case abi.SIfsock:
+		return abi.DtSock
 	}
 	return 0
 }
@@ -656,6 +661,8 @@ func sysFcntl(t *Thread, a *[6]uint64) (uint64, error) {
 	case abi.FSetfl:
 		e.d.flags = e.d.flags&abi.OAccmode | int(a[2])&(abi.OAppend|abi.ONonblock)
 		return 0, nil
+	case abi.FSetpipeSz, abi.FGetpipeSz:
+		return pipeSize(e.d, a[1], a[2]) // sys_splice.go
 	}
 	return 0, k.unsupported(fmt.Sprintf("fcntl(cmd %d)", a[1]), abi.EINVAL)
 }

@@ -55,6 +55,7 @@ func (k *Kernel) Syscall(t *Thread) {
 	}
 	k.clock.Advance(cost)
 	k.fireTimers()
+	k.advanceNet()
 	k.dispatch(t, c)
 }
 
@@ -188,7 +189,7 @@ var table = map[uint64]Syscall{
 	abi.SysFsync:      {"fsync", Full, "", sysFsync},
 	abi.SysFdatasync:  {"fdatasync", Full, "", sysFsync},
 	abi.SysFtruncate:  {"ftruncate", Full, "", sysFtruncate},
-	abi.SysFcntl:      {"fcntl", Partial, "F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL", sysFcntl},
+	abi.SysFcntl:      {"fcntl", Partial, "F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_SETPIPE_SZ/F_GETPIPE_SZ", sysFcntl},
 	abi.SysDup:        {"dup", Full, "", sysDup},
 	abi.SysDup2:       {"dup2", Full, "", sysDup2},
 	abi.SysDup3:       {"dup3", Full, "", sysDup3},
@@ -205,6 +206,26 @@ var table = map[uint64]Syscall{
 	abi.SysEpollCtl:     {"epoll_ctl", Full, "level-triggered and EPOLLET", sysEpollCtl},
 	abi.SysEpollPwait:   {"epoll_pwait", Full, "", sysEpollPwait},
 	abi.SysEpollWait:    {"epoll_wait", Full, "", sysEpollWait},
+	abi.SysSplice:       {"splice", Partial, "between a pipe and a socket, regular file or pipe (what Go's io.Copy between connections uses)", sysSplice},
+	abi.SysSendfile:     {"sendfile", Full, "from a regular file", sysSendfile},
+
+	// Sockets (sys_socket.go, sys_sockopt.go), on the simulated network of hv/netsim.
+	abi.SysSocket:      {"socket", Partial, "AF_INET, AF_INET6 (TCP, UDP) and AF_UNIX (stream, datagram, seqpacket); IPPROTO_MPTCP is EPROTONOSUPPORT as on kernels without MPTCP; other families are reported", sysSocket},
+	abi.SysSocketpair:  {"socketpair", Full, "AF_UNIX", sysSocketpair},
+	abi.SysBind:        {"bind", Full, "Linux's SO_REUSEADDR/SO_REUSEPORT and TIME_WAIT rules; AF_UNIX paths become socket inodes", sysBind},
+	abi.SysListen:      {"listen", Full, "backlog clamped to 4096; a full queue drops SYNs", sysListen},
+	abi.SysAccept:      {"accept", Full, "", sysAccept},
+	abi.SysAccept4:     {"accept4", Full, "", sysAccept4},
+	abi.SysConnect:     {"connect", Full, "blocking and non-blocking (EINPROGRESS, then SO_ERROR)", sysConnect},
+	abi.SysGetsockname: {"getsockname", Full, "", sysGetsockname},
+	abi.SysGetpeername: {"getpeername", Full, "", sysGetpeername},
+	abi.SysSendto:      {"sendto", Partial, "MSG_DONTWAIT, MSG_NOSIGNAL, MSG_MORE; MSG_OOB and others are reported", sysSendto},
+	abi.SysRecvfrom:    {"recvfrom", Partial, "MSG_DONTWAIT, MSG_PEEK, MSG_TRUNC; MSG_WAITALL, MSG_OOB and others are reported", sysRecvfrom},
+	abi.SysSendmsg:     {"sendmsg", Partial, "no control messages (reported)", sysSendmsg},
+	abi.SysRecvmsg:     {"recvmsg", Partial, "never returns control messages", sysRecvmsg},
+	abi.SysShutdown:    {"shutdown", Full, "", sysShutdown},
+	abi.SysSetsockopt:  {"setsockopt", Partial, "the options Go and gRPC set (sys_sockopt.go); others are ENOPROTOOPT and reported by name", sysSetsockopt},
+	abi.SysGetsockopt:  {"getsockopt", Partial, "as setsockopt, plus SO_ERROR, SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ACCEPTCONN, TCP_INFO", sysGetsockopt},
 
 	// Misc (sys_misc.go).
 	abi.SysGetrandom: {"getrandom", Full, "bytes from the seed", sysGetrandom},

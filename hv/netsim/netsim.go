@@ -238,10 +238,10 @@ const (
 
 // ConnStat is one TCP connection's byte counts.
 type ConnStat struct {
-	ID                 uint64
-	Client, Server     netip.AddrPort
+	ID                     uint64
+	Client, Server         netip.AddrPort
 	ClientHost, ServerHost string
-	Sent               [2]uint64 // bytes delivered client→server, server→client
+	Sent                   [2]uint64 // bytes delivered client→server, server→client
 }
 
 // Conns returns the byte counts of every connection made so far, by id.
