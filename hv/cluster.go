@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"runtime"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/mvrun/multiverse/hv/kernel"
 	"github.com/mvrun/multiverse/hv/kvm"
 	"github.com/mvrun/multiverse/hv/mm"
+	"github.com/mvrun/multiverse/hv/netsim"
 	"github.com/mvrun/multiverse/hv/sched"
 	"github.com/mvrun/multiverse/hv/vfs"
 	"github.com/mvrun/multiverse/internal/seeds"
@@ -57,6 +59,8 @@ type Cluster struct {
 	byName map[string]*Node
 	live   map[*kernel.Kernel]*Process
 	dead   []*Process // exited, machine not yet closed
+	net    *netsim.Network
+	links  *links
 	lp     loop
 	closed bool
 }
@@ -73,6 +77,7 @@ type Node struct {
 	all    []*Process // every process ever started, in start order
 	nstart int        // processes ever started, for their seeds
 	paused bool
+	host   *netsim.Host
 }
 
 // NodeConfig describes a node.
@@ -83,6 +88,9 @@ type NodeConfig struct {
 	FS          *vfs.FS
 	FSDir       string
 	ClockOffset time.Duration // initial wall-clock skew
+	// Addr is the node's address on the cluster's network; by default
+	// nodes get 10.89.0.2, 10.89.0.3, ... in the order they are added.
+	Addr netip.Addr
 }
 
 // ProcessConfig describes a guest process to start in a node.
@@ -153,6 +161,7 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 		live:   map[*kernel.Kernel]*Process{},
 	}
 	c.lp.quantum = cfg.Quantum
+	c.newNetwork()
 	return c, nil
 }
 
@@ -218,6 +227,11 @@ func (c *Cluster) AddNode(cfg NodeConfig) (*Node, error) {
 	n := &Node{c: c, name: cfg.Name, fs: fs, clock: clock}
 	c.nodes = append(c.nodes, n)
 	c.byName[n.name] = n
+	if err := c.attachNode(n, cfg.Addr); err != nil {
+		c.nodes = c.nodes[:len(c.nodes)-1]
+		delete(c.byName, n.name)
+		return nil, err
+	}
 	c.world.Trace().Bytes('N', []byte(n.name))
 	return n, nil
 }
@@ -263,6 +277,13 @@ func (n *Node) startSeeded(cfg ProcessConfig, seed uint64) (*Process, error) {
 	if err := mm.CheckELF(f, cfg.Binary); err != nil {
 		return nil, err
 	}
+	if !n.host.Up() {
+		// The first process after a kill restarts the node's network
+		// stack: peers' segments for its old connections now draw resets.
+		if err := c.net.RestartHost(n.name); err != nil {
+			return nil, fmt.Errorf("hv: node %s: %w", n.name, err)
+		}
+	}
 	m, err := newMachine(c.sys, c.cfg.Memory, c.strat)
 	if err != nil {
 		return nil, fmt.Errorf("hv: node %s: %w", n.name, err)
@@ -270,7 +291,7 @@ func (n *Node) startSeeded(cfg ProcessConfig, seed uint64) (*Process, error) {
 	n.nstart++
 	k, err := kernel.New(m.phys, m.space, kernel.Config{
 		Seed: seed, World: c.world, Binary: cfg.Binary, Image: f, Args: cfg.Args, Env: env,
-		FS: n.fs, Dir: cfg.Dir, Hostname: n.name, Clock: n.clock, Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
+		FS: n.fs, Dir: cfg.Dir, Hostname: n.name, Net: n.host, Clock: n.clock, Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
 		CPUs: cfg.CPUs, OnMessage: cfg.OnMessage, Logger: c.log.With("node", n.name),
 	})
 	if err != nil {
@@ -378,6 +399,7 @@ func (n *Node) Kill() {
 	}
 	n.c.reap()
 	n.fs.Crash()
+	_ = n.c.net.KillHost(n.name) // the node exists, so this cannot fail
 }
 
 // Pause stops scheduling every process of the node (running ones and any

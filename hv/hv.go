@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -154,7 +155,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			}
 		}
 	}
-	n, err := c.AddNode(NodeConfig{Name: "main", FS: fs, ClockOffset: cfg.ClockOffset})
+	// One node, called as uname reported before there were clusters, with
+	// an address from TEST-NET-1 (RFC 5737).
+	n, err := c.AddNode(NodeConfig{Name: "hv", FS: fs, ClockOffset: cfg.ClockOffset, Addr: netip.MustParseAddr("192.0.2.1")})
 	if err != nil {
 		return nil, err
 	}

@@ -146,6 +146,8 @@ func TestCompareNative(t *testing.T) {
 		{guest: "sysfam", args: []string{"thread"}},
 		{guest: "sysfam", args: []string{"signal"}},
 		{guest: "sysfam", args: []string{"misc"}},
+		// Sockets on the simulated network (hv/netsim), through Go's net package.
+		{guest: "net", args: []string{"echo"}},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(append([]string{tc.guest}, tc.args...), "_"), func(t *testing.T) {
@@ -381,6 +383,7 @@ func TestDeterminismAllGuests(t *testing.T) {
 		"cpubound":     {"1000000"},
 		"syscallbench": {"100"},
 		"sysfam":       {"file"},
+		"net":          {"all"},
 	}
 	ents, err := os.ReadDir("testdata/guests")
 	if err != nil {

@@ -104,6 +104,7 @@ const (
 	DtDir  = 4
 	DtReg  = 8
 	DtLnk  = 10
+	DtSock = 12
 )
 
 // lseek whence values.
@@ -123,6 +124,8 @@ const (
 	FGetfl        = 3
 	FSetfl        = 4
 	FDupfdCloexec = 1030
+	FSetpipeSz    = 1031
+	FGetpipeSz    = 1032
 	FdCloexec     = 1
 
 	FGetlk     = 5

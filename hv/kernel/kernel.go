@@ -27,6 +27,7 @@ import (
 
 	"github.com/mvrun/multiverse/hv/abi"
 	"github.com/mvrun/multiverse/hv/mm"
+	"github.com/mvrun/multiverse/hv/netsim"
 	"github.com/mvrun/multiverse/hv/sched"
 	"github.com/mvrun/multiverse/hv/vfs"
 	"github.com/mvrun/multiverse/internal/seeds"
@@ -72,6 +73,9 @@ type Config struct {
 	// OnMessage receives SDK messages in order; may be nil.
 	OnMessage func(Message)
 	Logger    *slog.Logger
+	// Net is the node's network endpoint (sockets, sys_socket.go); nil
+	// means no network: socket(2) fails and is reported.
+	Net netsim.Stack
 }
 
 // Syscall costs in virtual nanoseconds: the virtual clock advances by these
@@ -106,6 +110,7 @@ type Kernel struct {
 	watchers map[file][]*epollFile
 	shm      []*sharedMap // this process's MAP_SHARED file mappings (shm.go)
 	pipeIno  uint64
+	net      netGlue // network coupling (sys_socket.go)
 
 	sigactions  [abi.NSIG + 1]sigaction
 	futexes     map[uint64]*waitQueue

@@ -209,6 +209,9 @@ func sysReadv(t *Thread, a *[6]uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if sf, ok := d.file.(*sockFile); ok {
+		return sf.readv(t, d, iov) // one receive, so datagrams stay whole
+	}
 	var total uint64
 	for _, v := range iov {
 		buf := make([]byte, min(v[1], maxIO))
@@ -563,6 +566,8 @@ func dirType(n *vfs.Inode) byte {
 		return abi.DtLnk
 	case abi.SIfchr:
 		return abi.DtChr
+	case abi.SIfsock:
+		return abi.DtSock
 	}
 	return 0
 }
@@ -872,6 +877,8 @@ func sysFcntl(t *Thread, a *[6]uint64) (uint64, error) {
 		return 0, nil
 	case abi.FGetlk, abi.FSetlk, abi.FSetlkw, abi.FOfdGetlk, abi.FOfdSetlk, abi.FOfdSetlkw:
 		return 0, t.recordLock(e.d, int(a[1]), a[2])
+	case abi.FSetpipeSz, abi.FGetpipeSz:
+		return pipeSize(e.d, a[1], a[2]) // sys_splice.go
 	}
 	return 0, k.unsupported(fmt.Sprintf("fcntl(cmd %d)", a[1]), abi.EINVAL)
 }

@@ -9,6 +9,7 @@ const pipeCapacity = 64 << 10
 // pipeBuf is the buffer two pipe ends share.
 type pipeBuf struct {
 	data             []byte
+	size             int // capacity set with F_SETPIPE_SZ; 0: pipeCapacity
 	readers, writers int
 	rq, wq           waitQueue
 	ino              uint64
@@ -46,7 +47,7 @@ func (e *pipeEnd) write(d *desc, b []byte) (int, error) {
 	if p.readers == 0 {
 		return 0, abi.EPIPE
 	}
-	room := pipeCapacity - len(p.data)
+	room := p.capacity() - len(p.data)
 	if room == 0 {
 		return 0, abi.EAGAIN
 	}
@@ -62,7 +63,7 @@ func (e *pipeEnd) ready() uint32 {
 		if p.readers == 0 {
 			return abi.EpollErr | abi.EpollOut
 		}
-		if len(p.data) < pipeCapacity {
+		if len(p.data) < p.capacity() {
 			ev |= abi.EpollOut
 		}
 		return ev

@@ -196,14 +196,10 @@ func cString(b []byte) string {
 }
 
 // sysUname implements Linux syscall uname(2). The answer is fixed so guests
-// see the same kernel on every host; the node name is the node's hostname.
+// see the same kernel on every host; the nodename is the node's host name.
 func sysUname(t *Thread, a *[6]uint64) (uint64, error) {
 	b := make([]byte, 65*6)
-	host := t.k.cfg.Hostname
-	if host == "" {
-		host = "hv"
-	}
-	for i, s := range []string{"Linux", host, "6.1.0-mvrun-hv", "#1 SMP mvrun", "x86_64", "(none)"} {
+	for i, s := range []string{"Linux", t.k.hostname(), "6.1.0-mvrun-hv", "#1 SMP mvrun", "x86_64", "(none)"} {
 		copy(b[65*i:], s)
 	}
 	return 0, t.k.copyOut(b, a[0])

@@ -39,6 +39,9 @@ type World struct {
 	syscalls uint64
 	switches uint64
 	notExact []string
+	// eventsOnlyFrom is when the world last ran out of threads, timers and
+	// host actions with only event sources left; -1 while there are others.
+	eventsOnlyFrom int64
 }
 
 // NewWorld returns an empty world on clock whose thread choices draw from
@@ -50,6 +53,8 @@ func NewWorld(clock *sched.Clock, pick *rand.Rand) *World {
 		trace:   sched.NewTrace(),
 		threads: map[int]*Thread{},
 		nextTID: 1000,
+
+		eventsOnlyFrom: -1,
 	}
 }
 
@@ -170,19 +175,38 @@ func (w *World) fire(hostOK bool) {
 	}
 }
 
-// next returns the earliest virtual time at which a timer or event source
-// has work.
+// eventIdleLimit bounds how long the clock may run on event sources alone
+// (keepalive probes of healthy idle connections never end) while every
+// thread is blocked with no timer and no host action pending: past it the
+// world is idle. It is longer than any Linux TCP timeout with default
+// settings (keepalive gives up after 2 h 11 min).
+const eventIdleLimit = int64(3 * 3600 * 1e9)
+
+// next returns the earliest virtual time at which a timer, host action or
+// event source has work.
 func (w *World) next() (int64, bool) {
 	when, ok := w.timers.Next()
 	if h, ok2 := w.host.Next(); ok2 && (!ok || h < when) {
 		when, ok = h, true
 	}
+	evWhen, evOK := int64(0), false
 	for _, s := range w.events {
-		if t, ok2 := s.NextEvent(); ok2 && (!ok || t < when) {
-			when, ok = t, true
+		if t, ok2 := s.NextEvent(); ok2 && (!evOK || t < evWhen) {
+			evWhen, evOK = t, true
 		}
 	}
-	return when, ok
+	if !evOK || (ok && when <= evWhen) {
+		return when, ok
+	}
+	if !ok {
+		if w.eventsOnlyFrom < 0 {
+			w.eventsOnlyFrom = w.clock.Now()
+		}
+		if evWhen-w.eventsOnlyFrom > eventIdleLimit {
+			return 0, false
+		}
+	}
+	return evWhen, true
 }
 
 // Schedule is how the machine asks which thread runs next: the running
@@ -219,6 +243,7 @@ func (w *World) Schedule(limit int64) (t *Thread, idle bool) {
 			w.trace.Event('j', uint64(when))
 			continue
 		}
+		w.eventsOnlyFrom = -1
 		i := w.picker.Pick(len(w.runq))
 		t := w.runq[i]
 		w.runq = append(w.runq[:i], w.runq[i+1:]...)

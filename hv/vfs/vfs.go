@@ -312,6 +312,13 @@ func (f *FS) Create(dir *Inode, name string, perm uint32) (*Inode, error) {
 	return n, f.link(dir, name, n)
 }
 
+// Mksock makes a socket inode name in dir (an AF_UNIX socket bound to a
+// path name).
+func (f *FS) Mksock(dir *Inode, name string, perm uint32) (*Inode, error) {
+	n := f.newInode(abi.SIfsock | perm&0o7777)
+	return n, f.link(dir, name, n)
+}
+
 // Mkdir makes directory name in dir.
 func (f *FS) Mkdir(dir *Inode, name string, perm uint32) (*Inode, error) {
 	n := f.newInode(abi.SIfdir | perm&0o7777)
