@@ -138,7 +138,9 @@ func TestClusterHTTPFaults(t *testing.T) {
 func TestClusterHTTPDeterminism(t *testing.T) {
 	requireKVM(t)
 	script := func(c *hv.Cluster, db *hv.Node, restart func()) {
-		c.At(3*time.Second, func() { _ = c.SetLink(nil, linkmodel.Link{Latency: linkmodel.Range{Min: time.Millisecond, Max: 20 * time.Millisecond}, Loss: 0.2}) })
+		c.At(3*time.Second, func() {
+			_ = c.SetLink(nil, linkmodel.Link{Latency: linkmodel.Range{Min: time.Millisecond, Max: 20 * time.Millisecond}, Loss: 0.2})
+		})
 		c.At(8*time.Second, func() { _ = c.Partition(linkmodel.Partition{Groups: [][]string{{"db"}, {"app"}}}) })
 		c.At(11*time.Second, c.Heal)
 		c.At(15*time.Second, db.Kill)
