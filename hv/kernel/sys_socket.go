@@ -182,7 +182,10 @@ func (k *Kernel) readSockaddr(va, n uint64) (netsim.Addr, error) {
 		return netsim.Addr{}, err
 	}
 	fam := binary.LittleEndian.Uint16(b)
-	port := binary.BigEndian.Uint16(b[2:min(4, len(b))])
+	var port uint16
+	if len(b) >= 4 {
+		port = binary.BigEndian.Uint16(b[2:4])
+	}
 	switch fam {
 	case abi.AfInet:
 		if n < abi.SizeofSockaddrInet4 {

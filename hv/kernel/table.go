@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/mvrun/multiverse/hv/abi"
 )
@@ -70,7 +71,7 @@ func (k *Kernel) dispatch(t *Thread, c *call) {
 	if !ok || e.fn == nil {
 		err = k.unsupported(abi.SysName(c.nr), abi.ENOSYS)
 	} else {
-		ret, err = e.fn(t, &c.args)
+		ret, err = k.call(e, t, c)
 	}
 	t.retrying, t.timedOut = false, false
 	switch {
@@ -89,6 +90,19 @@ func (k *Kernel) dispatch(t *Thread, c *call) {
 	if t.state == stateRunning || t.state == stateRunnable {
 		t.Regs.RAX = ret
 	}
+}
+
+// call runs e's handler. A panic in it is a bug in hv, not in the guest:
+// the process is stopped with an error that names the call, and the rest
+// of the simulation goes on.
+func (k *Kernel) call(e Syscall, t *Thread, c *call) (ret uint64, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			k.Fail(fmt.Errorf("hv internal error in %s(%#x, %#x, %#x): %v", e.Name, c.args[0], c.args[1], c.args[2], r))
+			ret, err = 0, errExited
+		}
+	}()
+	return e.fn(t, &c.args)
 }
 
 // sysRseq implements Linux syscall rseq(2) as a kernel without restartable

@@ -1,0 +1,134 @@
+package hv_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mvrun/multiverse/hv"
+)
+
+// etcdHVRun is what one run of the etcd cluster under hv left behind.
+type etcdHVRun struct {
+	client string
+	logs   map[string]string
+	hash   uint64
+	vtime  time.Duration
+	wall   time.Duration
+	stats  hv.Stats
+	unimpl []hv.Unimplemented
+	exact  bool
+	done   bool
+}
+
+// runEtcdHV boots three unmodified etcd servers on nodes n1..n3 of one
+// cluster and runs the clientv3 workload from a fourth node.
+func runEtcdHV(t *testing.T, seed uint64, keys int) etcdHVRun {
+	t.Helper()
+	server, client := buildEtcd(t)
+	c, err := hv.NewCluster(hv.ClusterConfig{Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	names := []string{"n1", "n2", "n3"}
+	var initial, endpoints []string
+	for _, n := range names {
+		initial = append(initial, n+"=http://"+n+":2380")
+		endpoints = append(endpoints, n+":2379")
+	}
+	r := etcdHVRun{logs: map[string]string{}}
+	logs := map[string]*bytes.Buffer{}
+	for _, name := range names {
+		n, err := c.AddNode(hv.NodeConfig{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.FS().MkdirAll("/data"); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		logs[name] = &buf
+		_, err = n.Start(hv.ProcessConfig{
+			Binary: server,
+			Args: []string{"etcd",
+				"--name", name,
+				"--data-dir", "/data/" + name + ".etcd",
+				"--listen-client-urls", "http://0.0.0.0:2379",
+				"--advertise-client-urls", "http://" + name + ":2379",
+				"--listen-peer-urls", "http://0.0.0.0:2380",
+				"--initial-advertise-peer-urls", "http://" + name + ":2380",
+				"--initial-cluster", strings.Join(initial, ","),
+				"--initial-cluster-token", "mvrun-etcd",
+				"--initial-cluster-state", "new",
+				// bbolt maps 1.1 × the quota; the default 10 GiB mapping
+				// exceeds a guest's memory (mappings are populated eagerly).
+				"--quota-backend-bytes", fmt.Sprint(256 << 20),
+			},
+			Stdout: &buf, Stderr: &buf,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cn, err := c.AddNode(hv.NodeConfig{Name: "client"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cout bytes.Buffer
+	cp, err := cn.Start(hv.ProcessConfig{
+		Binary: client,
+		Args:   []string{"client", "-endpoints", strings.Join(endpoints, ","), "-keys", fmt.Sprint(keys), "-members", "3", "-timeout", "60s"},
+		Stdout: &cout, Stderr: &cout,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	start := time.Now()
+	r.done, err = c.RunUntil(ctx, 2*time.Minute, cp.Exited)
+	r.wall = time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.client = cout.String()
+	for n, b := range logs {
+		r.logs[n] = b.String()
+	}
+	r.hash, r.vtime, r.stats, r.unimpl, r.exact = c.TraceHash(), c.Now(), c.Stats(), c.Unimplemented(), len(c.NotExact()) == 0
+	if r.done {
+		if s := cp.Summary(); s.ExitCode != 0 {
+			t.Errorf("client exit %d (%v)", s.ExitCode, s.Err)
+		}
+	}
+	return r
+}
+
+// TestEtcdClusterHV: three unmodified etcd v3.5 servers elect a leader
+// inside hv and serve a client's writes and linearizable reads.
+func TestEtcdClusterHV(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds etcd; skipped with -short")
+	}
+	requireKVM(t)
+	r := runEtcdHV(t, 1, 20)
+	t.Logf("virtual %v in wall %v; %d VM entries (%d syscalls, %d exceptions, %d interrupts); unimplemented %v; exact %v",
+		r.vtime, r.wall, r.stats.Entries, r.stats.Syscalls, r.stats.Exceptions, r.stats.Interrupts, r.unimpl, r.exact)
+	if want := etcdSummary([]string{"n1", "n2", "n3"}, 20); r.client != want {
+		for n, l := range r.logs {
+			t.Logf("%s log tail:\n%s", n, lastBytes(l, 3000))
+		}
+		t.Fatalf("client output:\n%s\nwant:\n%s", r.client, want)
+	}
+}
+
+func lastBytes(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
