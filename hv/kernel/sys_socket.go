@@ -37,6 +37,23 @@ type sockFile struct {
 	s     netsim.Socket
 	ino   uint64
 	proto int
+	// rcvTimeo and sndTimeo are SO_RCVTIMEO and SO_SNDTIMEO in virtual
+	// nanoseconds (0: wait forever), honoured by accept, recv* and send*.
+	rcvTimeo, sndTimeo int64
+}
+
+// wait parks t until f's readiness changes or, with a socket timeout
+// (SO_RCVTIMEO/SO_SNDTIMEO), until it passes, when the call fails with
+// EAGAIN as on Linux.
+func (f *sockFile) wait(t *Thread, timeo int64) error {
+	if t.timedOut {
+		return abi.EAGAIN
+	}
+	deadline := int64(-1)
+	if timeo > 0 {
+		deadline = t.callDeadline(timeo)
+	}
+	return t.block(f.waiters(), deadline, t.call, nil)
 }
 
 func (f *sockFile) read(d *desc, b []byte) (int, error) {
@@ -108,7 +125,7 @@ func sysSocket(t *Thread, a *[6]uint64) (uint64, error) {
 			return 0, abi.ESOCKTNOSUPPORT
 		}
 	default:
-		return 0, k.unsupported(fmt.Sprintf("socket(family %d)", fam), abi.EAFNOSUPPORT)
+		return 0, k.unsupported("socket("+familyName(fam)+")", abi.EAFNOSUPPORT)
 	}
 	s, err := k.cfg.Net.Socket(netsim.Family(fam), netsim.Type(typ))
 	if err != nil {
@@ -355,7 +372,7 @@ func sysAccept4(t *Thread, a *[6]uint64) (uint64, error) {
 	}
 	c, err := f.s.Accept()
 	if err == abi.EAGAIN && d.flags&abi.ONonblock == 0 {
-		return 0, t.block(f.waiters(), -1, t.call, nil)
+		return 0, f.wait(t, f.rcvTimeo)
 	}
 	if err != nil {
 		return 0, err
@@ -459,7 +476,7 @@ func (t *Thread) send(d *desc, f *sockFile, buf []byte, to *netsim.Addr, flags u
 	}
 	n, err := f.s.Send(buf, to)
 	if err == abi.EAGAIN && !nonblocking(d, flags) {
-		return 0, t.block(f.waiters(), -1, t.call, nil)
+		return 0, f.wait(t, f.sndTimeo)
 	}
 	if err == abi.EPIPE && flags&abi.MsgNosignal == 0 {
 		k.sendSignal(t, abi.SIGPIPE, sigInfo{code: abi.SiUser, pid: int32(k.pid)})
@@ -513,7 +530,7 @@ func (t *Thread) recv(d *desc, f *sockFile, size uint64, flags uint64) ([]byte, 
 	}
 	n, full, from, err := f.s.Recv(buf, fl)
 	if err == abi.EAGAIN && !nonblocking(d, flags) {
-		return nil, 0, from, t.block(f.waiters(), -1, t.call, nil)
+		return nil, 0, from, f.wait(t, f.rcvTimeo)
 	}
 	if err != nil {
 		return nil, 0, from, err
@@ -708,4 +725,25 @@ func (f *sockFile) readv(t *Thread, d *desc, iov [][2]uint64) (uint64, error) {
 		rest = rest[c:]
 	}
 	return uint64(len(b)), nil
+}
+
+// familyName names an address family for reports.
+func familyName(fam int) string {
+	switch fam {
+	case 16:
+		return "AF_NETLINK"
+	case 17:
+		return "AF_PACKET"
+	case 4:
+		return "AF_IPX"
+	case 5:
+		return "AF_APPLETALK"
+	case 9:
+		return "AF_X25"
+	case 38:
+		return "AF_ALG"
+	case 40:
+		return "AF_VSOCK"
+	}
+	return fmt.Sprintf("family %d", fam)
 }

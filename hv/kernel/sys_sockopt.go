@@ -16,6 +16,7 @@ const (
 	optType                        // SO_TYPE, read-only
 	optDomain                      // SO_DOMAIN, read-only
 	optProtocol                    // SO_PROTOCOL, read-only
+	optTimeval                     // struct timeval kept by the kernel (SO_RCVTIMEO/SO_SNDTIMEO)
 )
 
 // sockopt is one supported socket option.
@@ -45,6 +46,8 @@ var sockopts = map[optKey]sockopt{
 	{abi.SolSocket, abi.SoType}:          {"SO_TYPE", optType, 0, true},
 	{abi.SolSocket, abi.SoDomain}:        {"SO_DOMAIN", optDomain, 0, true},
 	{abi.SolSocket, abi.SoProtocol}:      {"SO_PROTOCOL", optProtocol, 0, true},
+	{abi.SolSocket, abi.SoRcvtimeo}:      {"SO_RCVTIMEO", optTimeval, 0, false},
+	{abi.SolSocket, abi.SoSndtimeo}:      {"SO_SNDTIMEO", optTimeval, 0, false},
 	{abi.IpprotoTCP, abi.TcpNodelay}:     {"TCP_NODELAY", optInt, netsim.OptNoDelay, false},
 	{abi.IpprotoTCP, abi.TcpKeepidle}:    {"TCP_KEEPIDLE", optInt, netsim.OptKeepIdle, false},
 	{abi.IpprotoTCP, abi.TcpKeepintvl}:   {"TCP_KEEPINTVL", optInt, netsim.OptKeepIntvl, false},
@@ -64,8 +67,6 @@ var sockoptNames = map[optKey]string{
 	{abi.SolSocket, abi.SoPeercred}:     "SO_PEERCRED",
 	{abi.SolSocket, abi.SoRcvlowat}:     "SO_RCVLOWAT",
 	{abi.SolSocket, abi.SoSndlowat}:     "SO_SNDLOWAT",
-	{abi.SolSocket, abi.SoRcvtimeo}:     "SO_RCVTIMEO",
-	{abi.SolSocket, abi.SoSndtimeo}:     "SO_SNDTIMEO",
 	{abi.IpprotoTCP, abi.TcpMaxseg}:     "TCP_MAXSEG",
 	{abi.IpprotoTCP, abi.TcpCork}:       "TCP_CORK",
 	{abi.IpprotoTCP, abi.TcpSyncnt}:     "TCP_SYNCNT",
@@ -132,6 +133,25 @@ func sysSetsockopt(t *Thread, a *[6]uint64) (uint64, error) {
 	}
 	optlen := int(int32(a[4]))
 	switch o.kind {
+	case optTimeval:
+		if optlen < 16 {
+			return 0, abi.EINVAL
+		}
+		b := make(le, 16)
+		if err := k.copyIn(b, a[3]); err != nil {
+			return 0, err
+		}
+		sec, usec := int64(leU64(b, 0)), int64(leU64(b, 8))
+		if usec < 0 || usec >= 1e6 {
+			return 0, abi.EDOM
+		}
+		ns := max(sec, 0)*1e9 + usec*1e3 // a negative time means no timeout
+		if key.name == abi.SoRcvtimeo {
+			f.rcvTimeo = ns
+		} else {
+			f.sndTimeo = ns
+		}
+		return 0, nil
 	case optLinger:
 		if optlen < 8 {
 			return 0, abi.EINVAL
@@ -204,6 +224,14 @@ func sysGetsockopt(t *Thread, a *[6]uint64) (uint64, error) {
 		}
 	case optTCPInfo:
 		out = tcpInfo(f.s.Info())
+	case optTimeval:
+		ns := f.rcvTimeo
+		if key.name == abi.SoSndtimeo {
+			ns = f.sndTimeo
+		}
+		out = make(le, 16)
+		out.u64(0, uint64(ns/1e9))
+		out.u64(8, uint64(ns%1e9/1e3))
 	}
 	out = out[:min(int(l), len(out))]
 	if err := k.copyOut(out, a[3]); err != nil {
