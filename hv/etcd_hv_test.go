@@ -13,6 +13,25 @@ import (
 	"github.com/mvrun/multiverse/hv/vfs"
 )
 
+// etcdHVArgs are the flags of etcd server name in a static bootstrap of
+// the members in initial, inside hv (names resolve through /etc/hosts).
+func etcdHVArgs(name string, initial []string) []string {
+	return []string{"etcd",
+		"--name", name,
+		"--data-dir", "/data/" + name + ".etcd",
+		"--listen-client-urls", "http://0.0.0.0:2379",
+		"--advertise-client-urls", "http://" + name + ":2379",
+		"--listen-peer-urls", "http://0.0.0.0:2380",
+		"--initial-advertise-peer-urls", "http://" + name + ":2380",
+		"--initial-cluster", strings.Join(initial, ","),
+		"--initial-cluster-token", "mvrun-etcd",
+		"--initial-cluster-state", "new",
+		// bbolt maps 1.1 × the quota; the default 10 GiB mapping exceeds a
+		// guest's memory (mappings are populated eagerly).
+		"--quota-backend-bytes", fmt.Sprint(256 << 20),
+	}
+}
+
 // etcdHVRun is what one run of the etcd cluster under hv left behind.
 type etcdHVRun struct {
 	client string
@@ -74,20 +93,7 @@ func runEtcdHV(t *testing.T, seed uint64, keys int) etcdHVRun {
 		logs[name] = &buf
 		_, err = n.Start(hv.ProcessConfig{
 			Binary: server,
-			Args: []string{"etcd",
-				"--name", name,
-				"--data-dir", "/data/" + name + ".etcd",
-				"--listen-client-urls", "http://0.0.0.0:2379",
-				"--advertise-client-urls", "http://" + name + ":2379",
-				"--listen-peer-urls", "http://0.0.0.0:2380",
-				"--initial-advertise-peer-urls", "http://" + name + ":2380",
-				"--initial-cluster", strings.Join(initial, ","),
-				"--initial-cluster-token", "mvrun-etcd",
-				"--initial-cluster-state", "new",
-				// bbolt maps 1.1 × the quota; the default 10 GiB mapping
-				// exceeds a guest's memory (mappings are populated eagerly).
-				"--quota-backend-bytes", fmt.Sprint(256 << 20),
-			},
+			Args:   etcdHVArgs(name, initial),
 			Stdout: &buf, Stderr: &buf,
 		})
 		if err != nil {
