@@ -52,6 +52,9 @@ type Config struct {
 	// idle Ps spin and its fractional GC workers poll the clock, each poll a
 	// VM exit: a GC-heavy guest ran 60× slower with 2 CPUs (docs/hv.md).
 	CPUs int
+	// NoVDSO runs the guest without the vDSO, so that every clock read is
+	// a system call (a VM exit), as before hv had one; for comparisons.
+	NoVDSO bool
 	// Quantum is the host time a guest thread may run without a system call
 	// before it is preempted (making the run not replay-exact); default
 	// 100ms.
@@ -182,7 +185,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	k, err := kernel.New(m.phys, m.space, kernel.Config{
 		Seed: cfg.Seed, Binary: cfg.Binary, Image: f, Args: cfg.Args, Env: env,
 		FS: fs, Clock: clock, Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
-		CPUs: cfg.CPUs, OnMessage: cfg.OnMessage, Logger: cfg.Logger,
+		CPUs: cfg.CPUs, NoVDSO: cfg.NoVDSO, OnMessage: cfg.OnMessage, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, err

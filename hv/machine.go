@@ -155,6 +155,7 @@ func (m *machine) run(ctx context.Context) error {
 			m.k.Fail(fmt.Errorf("run stopped: %w", ctx.Err()))
 			return nil
 		}
+		m.k.SyncTimePage()
 		m.store(t)
 		m.kicked.Store(false)
 		start := time.Now()

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/mvrun/multiverse/hv/abi"
+	"github.com/mvrun/multiverse/hv/vdso"
 )
 
 // clockNow returns clock id's virtual time in nanoseconds.
@@ -56,7 +57,7 @@ func sysClockGetres(t *Thread, a *[6]uint64) (uint64, error) {
 	if a[1] == 0 {
 		return 0, nil
 	}
-	return 0, t.k.writeTimespec(a[1], 1)
+	return 0, t.k.writeTimespec(a[1], vdso.Resolution)
 }
 
 // sysGettimeofday implements Linux syscall gettimeofday(2).

@@ -18,6 +18,7 @@ const (
 	rsi
 	rdi
 	r8
+	r9
 )
 
 // Condition codes for jcc (the low nibble of opcode 0x70+cc).
@@ -180,6 +181,8 @@ func (a *asm) movStore(w bool, dst operand, src reg) {
 }
 func (a *asm) movLoad(w bool, dst reg, src operand) { a.inst(w, []byte{0x8b}, dst, src, nil) }
 func (a *asm) addLoad(w bool, dst reg, src operand) { a.inst(w, []byte{0x03}, dst, src, nil) }
+func (a *asm) inc(w bool, dst operand)              { a.inst(w, []byte{0xff}, 0, dst, nil) }
+func (a *asm) imulLoad(dst reg, src operand)        { a.inst(true, []byte{0x0f, 0xaf}, dst, src, nil) }
 func (a *asm) lea(dst reg, src operand)             { a.inst(true, []byte{0x8d}, dst, src, nil) }
 func (a *asm) movsxd(dst reg, src operand)          { a.inst(true, []byte{0x63}, dst, src, nil) }
 func (a *asm) div(w bool, src operand)              { a.inst(w, []byte{0xf7}, 6, src, nil) }

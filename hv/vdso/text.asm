@@ -8,13 +8,19 @@
 #   USER_LIMIT  UserTop-17: p is a usable 16-byte user buffer iff
 #               p-1 <= USER_LIMIT (unsigned), which also rejects NULL
 #
-# The vvar page is the page right below the image. The VMM writes it only
-# while the guest is stopped (one vCPU), so no seqlock is needed:
-#   +0  int64  monotonic virtual nanoseconds since boot
-#   +8  int64  wall-clock base: epoch + the node's clock offset, in ns
-# CLOCK_REALTIME = base + monotonic.
+# Two data pages sit below the image. The vvar page, right below it, is
+# read-only for the guest and written by the VMM only while the guest is
+# stopped (one vCPU), so no seqlock is needed:
+#   +0   int64  monotonic virtual nanoseconds since boot
+#   +8   int64  wall-clock base: epoch + the node's clock offset, in ns
+#   +16  int64  virtual nanoseconds one clock read costs
+# The counter page below it is the guest's: +0 counts the clock reads
+# answered here since the VMM last charged them to the virtual clock (at
+# the next exit). Read number n returns mono + n*cost, so time moves for a
+# guest that spins on the clock exactly as it did with one system call per
+# read, only without the exits. CLOCK_REALTIME adds the wall-clock base.
 #
-# Every function answers from the page when it can and otherwise makes the
+# Every function answers from the pages when it can and otherwise makes the
 # real system call, which traps to the VMM: other clock ids, a time zone,
 # a pointer that is NULL or not a user address (the kernel says EFAULT),
 # and wall times before 1970. Only caller-saved registers are used.
@@ -24,28 +30,32 @@
 start:
 	.set VVAR_MONO, start - ORG - 0x1000
 	.set VVAR_WALL, start - ORG - 0x1000 + 8
+	.set VVAR_COST, start - ORG - 0x1000 + 16
+	.set READS, start - ORG - 0x2000
 
 # int clock_gettime(clockid_t id /* edi */, struct timespec *ts /* rsi */)
 __vdso_clock_gettime:
 	cmp	edi, 7
 	ja	.Lcgt_sys		# not a clock the page answers (or negative)
-	mov	eax, 0x21		# REALTIME (0), REALTIME_COARSE (5)
-	bt	eax, edi
-	jc	.Lcgt_real
-	mov	eax, 0xd2		# MONOTONIC (1), MONOTONIC_RAW (4), MONOTONIC_COARSE (6), BOOTTIME (7)
-	bt	eax, edi
+	mov	eax, 0xf3		# REALTIME (0), MONOTONIC (1), MONOTONIC_RAW (4),
+	bt	eax, edi		# REALTIME_COARSE (5), MONOTONIC_COARSE (6), BOOTTIME (7)
 	jnc	.Lcgt_sys		# the CPU-time clocks (2, 3)
-	mov	rax, [rip + VVAR_MONO]
-	jmp	.Lcgt_store
-.Lcgt_real:
-	mov	rax, [rip + VVAR_MONO]
-	add	rax, [rip + VVAR_WALL]
-	js	.Lcgt_sys
-.Lcgt_store:
 	lea	rdx, [rsi - 1]
 	movabs	r8, USER_LIMIT
 	cmp	rdx, r8
 	ja	.Lcgt_sys
+	mov	r9, [rip + READS]	# this read's number, stored once it is answered
+	inc	r9
+	mov	rax, r9
+	imul	rax, [rip + VVAR_COST]
+	add	rax, [rip + VVAR_MONO]
+	mov	edx, 0x21		# REALTIME (0), REALTIME_COARSE (5)
+	bt	edx, edi
+	jnc	.Lcgt_store
+	add	rax, [rip + VVAR_WALL]
+	js	.Lcgt_sys		# before 1970: the kernel formats it
+.Lcgt_store:
+	mov	[rip + READS], r9
 	xor	edx, edx
 	mov	ecx, 1000000000
 	div	rcx
@@ -69,9 +79,14 @@ __vdso_gettimeofday:
 	movabs	r8, USER_LIMIT
 	cmp	rdx, r8
 	ja	.Lgtod_sys
-	mov	rax, [rip + VVAR_MONO]
+	mov	r9, [rip + READS]
+	inc	r9
+	mov	rax, r9
+	imul	rax, [rip + VVAR_COST]
+	add	rax, [rip + VVAR_MONO]
 	add	rax, [rip + VVAR_WALL]
 	js	.Lgtod_sys
+	mov	[rip + READS], r9
 	xor	edx, edx
 	mov	ecx, 1000000000
 	div	rcx
@@ -98,9 +113,14 @@ __vdso_time:
 	cmp	rdx, r8
 	ja	.Ltime_sys
 .Ltime_read:
-	mov	rax, [rip + VVAR_MONO]
+	mov	r9, [rip + READS]
+	inc	r9
+	mov	rax, r9
+	imul	rax, [rip + VVAR_COST]
+	add	rax, [rip + VVAR_MONO]
 	add	rax, [rip + VVAR_WALL]
 	js	.Ltime_sys
+	mov	[rip + READS], r9
 	xor	edx, edx
 	mov	ecx, 1000000000
 	div	rcx

@@ -21,12 +21,15 @@ type function struct {
 }
 
 // assemble encodes text.asm with its first instruction at image-relative
-// address org. The vvar page starts one page below the image (address
-// -PageSize). Each block below is one function of text.asm, line for line.
+// address org. The vvar page is the page below the image (address
+// -PageSize), the counter page the one below that. Each block below is one
+// function of text.asm, line for line.
 func assemble(org int64) ([]byte, []function, error) {
 	a := newAsm(org)
 	mono := ripAt(-mm.PageSize + VvarMono)
 	wall := ripAt(-mm.PageSize + VvarWallBase)
+	cost := ripAt(-mm.PageSize + VvarReadCost)
+	reads := ripAt(-2*mm.PageSize + CounterReads)
 	var funcs []function
 	begin := func(name, alias string) {
 		if n := len(funcs); n > 0 {
@@ -42,12 +45,16 @@ func assemble(org int64) ([]byte, []function, error) {
 		a.cmp(true, r(rdx), r8)
 		a.jcc(ccA, bad)
 	}
-	// wallNow loads the wall clock into rax and jumps to bad before 1970.
-	wallNow := func(bad string) {
-		a.movLoad(true, rax, mono)
-		a.addLoad(true, rax, wall)
-		a.jcc(ccS, bad)
+	// readMono numbers this read in r9 (stored by commitRead once the read
+	// is answered) and loads the monotonic time it returns into rax.
+	readMono := func() {
+		a.movLoad(true, r9, reads)
+		a.inc(true, r(r9))
+		a.movStore(true, r(rax), r9)
+		a.imulLoad(rax, cost)
+		a.addLoad(true, rax, mono)
 	}
+	commitRead := func() { a.movStore(true, reads, r9) }
 	// splitSeconds turns nanoseconds in rax into seconds (rax) and the
 	// remainder (rdx).
 	splitSeconds := func() {
@@ -55,22 +62,27 @@ func assemble(org int64) ([]byte, []function, error) {
 		a.movImm32(rcx, 1e9)
 		a.div(true, r(rcx))
 	}
+	const (
+		realtime = 1<<abi.ClockRealtime | 1<<abi.ClockRealtimeCoarse
+		answered = realtime | 1<<abi.ClockMonotonic | 1<<abi.ClockMonotonicRaw |
+			1<<abi.ClockMonotonicCoarse | 1<<abi.ClockBoottime
+	)
 
 	begin("__vdso_clock_gettime", "clock_gettime")
 	a.cmpImm8(false, r(rdi), 7)
 	a.jcc(ccA, ".Lcgt_sys")
-	a.movImm32(rax, 1<<abi.ClockRealtime|1<<abi.ClockRealtimeCoarse)
-	a.bt(false, r(rax), rdi)
-	a.jcc(ccB, ".Lcgt_real")
-	a.movImm32(rax, 1<<abi.ClockMonotonic|1<<abi.ClockMonotonicRaw|1<<abi.ClockMonotonicCoarse|1<<abi.ClockBoottime)
+	a.movImm32(rax, answered)
 	a.bt(false, r(rax), rdi)
 	a.jcc(ccAE, ".Lcgt_sys")
-	a.movLoad(true, rax, mono)
-	a.jmp(".Lcgt_store")
-	a.label(".Lcgt_real")
-	wallNow(".Lcgt_sys")
-	a.label(".Lcgt_store")
 	checkUser(rsi, ".Lcgt_sys")
+	readMono()
+	a.movImm32(rdx, realtime)
+	a.bt(false, r(rdx), rdi)
+	a.jcc(ccAE, ".Lcgt_store")
+	a.addLoad(true, rax, wall)
+	a.jcc(ccS, ".Lcgt_sys")
+	a.label(".Lcgt_store")
+	commitRead()
 	splitSeconds()
 	a.movStore(true, mem(rsi, 0), rax)
 	a.movStore(true, mem(rsi, 8), rdx)
@@ -88,7 +100,10 @@ func assemble(org int64) ([]byte, []function, error) {
 	a.test(true, r(rdi), rdi)
 	a.jcc(ccE, ".Lgtod_done")
 	checkUser(rdi, ".Lgtod_sys")
-	wallNow(".Lgtod_sys")
+	readMono()
+	a.addLoad(true, rax, wall)
+	a.jcc(ccS, ".Lgtod_sys")
+	commitRead()
 	splitSeconds()
 	a.movStore(true, mem(rdi, 0), rax)
 	a.movStore(false, r(rax), rdx)
@@ -109,7 +124,10 @@ func assemble(org int64) ([]byte, []function, error) {
 	a.jcc(ccE, ".Ltime_read")
 	checkUser(rdi, ".Ltime_sys")
 	a.label(".Ltime_read")
-	wallNow(".Ltime_sys")
+	readMono()
+	a.addLoad(true, rax, wall)
+	a.jcc(ccS, ".Ltime_sys")
+	commitRead()
 	splitSeconds()
 	a.test(true, r(rdi), rdi)
 	a.jcc(ccE, ".Ltime_done")
@@ -124,8 +142,7 @@ func assemble(org int64) ([]byte, []function, error) {
 	begin("__vdso_clock_getres", "clock_getres")
 	a.cmpImm8(false, r(rdi), 7)
 	a.jcc(ccA, ".Lres_sys")
-	a.movImm32(rax, 1<<abi.ClockRealtime|1<<abi.ClockRealtimeCoarse|
-		1<<abi.ClockMonotonic|1<<abi.ClockMonotonicRaw|1<<abi.ClockMonotonicCoarse|1<<abi.ClockBoottime)
+	a.movImm32(rax, answered)
 	a.bt(false, r(rax), rdi)
 	a.jcc(ccAE, ".Lres_sys")
 	a.test(true, r(rsi), rsi)

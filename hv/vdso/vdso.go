@@ -9,13 +9,16 @@
 // constantly, so hv provides the same thing: [Image] is an ET_DYN ELF
 // written here byte by byte, whose code (text.asm, encoded by text.go
 // without an external assembler) reads the "vvar" page the VMM writes. The
-// page sits one page below the image and holds the virtual monotonic time
-// and the wall-clock base ([VvarMono], [VvarWallBase]).
+// page sits one page below the image and holds the virtual monotonic time,
+// the wall-clock base and the cost of a read ([VvarMono], [VvarWallBase],
+// [VvarReadCost]); a counter page below it counts the reads ([CounterReads]).
 //
-// Determinism: the VMM rewrites the page only while the guest is stopped,
-// from the virtual clock, which itself only moves while the VMM runs. A
-// guest therefore sees the time stand still between two exits, and what it
-// reads is a function of the seed, as it was with a system call per read.
+// Determinism: the VMM rewrites the vvar page only while the guest is
+// stopped, from the virtual clock, which itself only moves while the VMM
+// runs. Between two exits a guest's clock advances only by its own reads,
+// which the VMM charges to the virtual clock at the next exit, so what it
+// reads is a function of the seed and of its own instructions, as it was
+// with a system call per read.
 package vdso
 
 import (
@@ -28,16 +31,32 @@ import (
 	"github.com/mvrun/multiverse/hv/mm"
 )
 
-// Offsets in the vvar page, the page right below the image. Both fields are
-// little-endian int64 nanoseconds.
+// Offsets in the vvar page, the page right below the image, which is
+// read-only for the guest. All fields are little-endian int64 nanoseconds.
 const (
 	// VvarMono is the monotonic virtual time since boot (CLOCK_MONOTONIC,
-	// MONOTONIC_RAW, MONOTONIC_COARSE and BOOTTIME).
+	// MONOTONIC_RAW, MONOTONIC_COARSE and BOOTTIME) at the last entry.
 	VvarMono = 0
 	// VvarWallBase is the wall-clock time at virtual boot plus the clock
-	// offset (skew); CLOCK_REALTIME is VvarWallBase + VvarMono.
+	// offset (skew); CLOCK_REALTIME is VvarWallBase plus monotonic time.
 	VvarWallBase = 8
+	// VvarReadCost is the virtual time one clock read costs.
+	VvarReadCost = 16
 )
+
+// CounterReads is the offset, in the counter page (the page below the vvar
+// page, writable by the guest), of a little-endian uint64: the number of
+// clock reads the vDSO answered since the VMM last charged them. Read
+// number n returns VvarMono + n*VvarReadCost, so a guest that waits for
+// time to pass by reading the clock (Go's runtime does, e.g. in
+// casgstatus) sees it move exactly as if every read were a system call
+// costing VvarReadCost; the VMM adds n*VvarReadCost to the virtual clock
+// and zeroes the counter at the next exit.
+const CounterReads = 0
+
+// DataPages is the number of pages below the image the code reads: the
+// vvar page and, below it, the counter page.
+const DataPages = 2
 
 // Version is the symbol version the functions are defined in, the one
 // Linux's vDSO uses and Go's runtime asks for.
@@ -55,8 +74,8 @@ var Symbols = []string{
 	"__vdso_clock_getres", "clock_getres",
 }
 
-// Image returns the vDSO, an ELF file to be mapped page-aligned one page
-// above the vvar page. It is built once and shared: callers must not
+// Image returns the vDSO, an ELF file to be mapped page-aligned right above
+// its [DataPages] data pages. It is built once and shared: callers must not
 // modify it.
 func Image() ([]byte, error) { return image() }
 
