@@ -55,9 +55,10 @@ type Config struct {
 	// NoVDSO runs the guest without the vDSO, so that every clock read is
 	// a system call (a VM exit), as before hv had one; for comparisons.
 	NoVDSO bool
-	// Quantum is the host time a guest thread may run without a system call
-	// before it is preempted (making the run not replay-exact); default
-	// 100ms.
+	// Quantum is the host CPU time (of the vCPU thread, so time spent
+	// waiting for a core on a loaded host does not count) a guest thread may
+	// run without a system call before it is preempted (making the run not
+	// replay-exact); default 100ms.
 	Quantum time.Duration
 	// ClockOffset skews the guest's wall clock (CLOCK_REALTIME).
 	ClockOffset time.Duration

@@ -230,6 +230,7 @@ func (m *machine) exception(t *kernel.Thread) {
 func (m *machine) watchdog(ctx context.Context, tid int) func() {
 	done := make(chan struct{})
 	pid := unix.Getpid()
+	timer := newRunTimer(tid)
 	go func() {
 		tick := time.NewTicker(m.quantum / 4)
 		defer tick.Stop()
@@ -243,7 +244,7 @@ func (m *machine) watchdog(ctx context.Context, tid int) func() {
 			if s == 0 {
 				continue
 			}
-			if time.Since(time.Unix(0, s)) > m.quantum || ctx.Err() != nil {
+			if timer.ran(s) > m.quantum || ctx.Err() != nil {
 				m.kicked.Store(true)
 				// SIGURG is harmless to the Go runtime; it only makes
 				// KVM_RUN return EINTR.
