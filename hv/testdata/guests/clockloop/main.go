@@ -75,7 +75,7 @@ func skew() {
 	}
 	t1 := time.Now()
 	wall := time.Duration(t1.UnixNano() - t0.UnixNano()) // wall clock readings
-	mono := t1.Sub(t0)                                      // monotonic readings
+	mono := t1.Sub(t0)                                   // monotonic readings
 	fmt.Printf("wall clock moved %v, monotonic clock moved %v (forward, under 1ms: %v)\n",
 		wall.Round(time.Second), mono, mono >= 0 && mono < time.Millisecond)
 }
