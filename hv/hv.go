@@ -49,8 +49,9 @@ type Config struct {
 	Memory uint64
 	// CPUs is the number of CPUs the guest sees; default 1. Guest threads
 	// run one at a time whatever this says, and with more than one CPU Go's
-	// idle Ps spin and its fractional GC workers poll the clock, each poll a
-	// VM exit: a GC-heavy guest ran 60× slower with 2 CPUs (docs/hv.md).
+	// runtime waits actively for other Ms (runtime.GC loops on Gosched until
+	// the sweeper is done), which only host-time preemption ends: such runs
+	// are not replay-exact (docs/hv.md, Guest CPUs).
 	CPUs int
 	// NoVDSO runs the guest without the vDSO, so that every clock read is
 	// a system call (a VM exit), as before hv had one; for comparisons.

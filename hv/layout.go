@@ -18,8 +18,9 @@ const (
 	mmioVA = mm.UserTop + mm.PageSize
 	// mmioGPA lies outside guest memory.
 	mmioGPA = 0xf_0000_0000
-	// The vDSO's pages (kernel.VvarVA, kernel.VDSOVA) are further up in
-	// the same VMM-owned range; stubsBelowVDSO keeps the two apart.
+	// The vDSO and its data pages (kernel.CounterVA up to kernel.VDSOEnd)
+	// are further up in the same VMM-owned range; stubsBelowVDSO keeps the
+	// two apart.
 
 	// The supervisor-only pages: GDT, IDT, TSS, exception stubs and the
 	// stack exceptions are delivered on, at the top of the address space.
@@ -34,7 +35,11 @@ const (
 
 // stubsBelowVDSO fails to compile (a negative uint64) if the stub pages
 // reach the vDSO's.
-const stubsBelowVDSO uint64 = kernel.VvarVA - (mmioVA + mm.PageSize)
+const stubsBelowVDSO uint64 = kernel.CounterVA - (mmioVA + mm.PageSize)
+
+// vdsoBelowCanonicalLimit fails to compile if the vDSO's pages leave the
+// lower canonical half of the address space.
+const vdsoBelowCanonicalLimit uint64 = 1<<47 - kernel.VDSOEnd
 
 // Segment selectors, as Linux numbers them, so STAR's SYSRET ordering
 // (user code32, user data, user code64) holds.
