@@ -12,12 +12,19 @@ import (
 )
 
 func benchHV(b *testing.B, name string, args ...string) *hv.Result {
+	return benchHVConfig(b, hv.Config{}, name, args...)
+}
+
+// benchHVConfig runs guest name under hv b.N times with cfg's options and
+// returns the last result.
+func benchHVConfig(b *testing.B, cfg hv.Config, name string, args ...string) *hv.Result {
 	requireKVM(b)
-	bin := guest(b, name)
+	cfg.Binary, cfg.Args, cfg.Seed = guest(b, name), append([]string{name}, args...), 1
+	cfg.Stdout, cfg.Stderr = io.Discard, io.Discard
 	var res *hv.Result
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		r, err := hv.Run(b.Context(), hv.Config{Binary: bin, Args: append([]string{name}, args...), Seed: 1, Stdout: io.Discard, Stderr: io.Discard})
+		r, err := hv.Run(b.Context(), cfg)
 		if err != nil || r.Err != nil {
 			b.Fatalf("run: %v %v", err, r.Err)
 		}
@@ -144,9 +151,40 @@ func BenchmarkSyscallNative(b *testing.B) {
 	b.ReportMetric(float64(per.Nanoseconds()), "ns/syscall")
 }
 
-// BenchmarkGCStress runs a GC-heavy guest (4 goroutines churning 500 MiB).
+// BenchmarkGCStress runs a GC-heavy guest (4 goroutines churning 500 MiB)
+// seeing one CPU, then two (Config.CPUs). "preempted" is 1 when the last
+// run was preempted on host time (not replay-exact).
 func BenchmarkGCStress(b *testing.B) {
-	r := benchHV(b, "gcstress")
-	b.ReportMetric(float64(r.Syscalls), "syscalls")
+	for _, cpus := range []int{1, 2} {
+		b.Run("cpus="+strconv.Itoa(cpus), func(b *testing.B) {
+			r := benchHVConfig(b, hv.Config{CPUs: cpus}, "gcstress")
+			b.ReportMetric(float64(r.Syscalls), "syscalls")
+			b.ReportMetric(float64(r.VDSOReads), "vdso-reads")
+			preempted := 0.0
+			if !r.ReplayExact() {
+				preempted = 1
+			}
+			b.ReportMetric(preempted, "preempted")
+		})
+	}
+}
+
+// BenchmarkClockReads runs a clock-heavy guest, 100 rounds of 200
+// time.Now() calls and a 10 ms sleep (about one simulated second), with
+// the vDSO and without it (every clock read a VM exit), and reports the
+// VM exits (system calls) per run and per simulated second.
+func BenchmarkClockReads(b *testing.B) {
+	for _, noVDSO := range []bool{false, true} {
+		name := "vdso"
+		if noVDSO {
+			name = "no-vdso"
+		}
+		b.Run(name, func(b *testing.B) {
+			r := benchHVConfig(b, hv.Config{NoVDSO: noVDSO}, "clockloop", "100", "200", "10ms")
+			b.ReportMetric(float64(r.Syscalls), "exits/op")
+			b.ReportMetric(float64(r.Syscalls)/r.VirtualTime.Seconds(), "exits/sim-s")
+			b.ReportMetric(float64(r.VDSOReads), "vdso-reads/op")
+		})
+	}
 }
 func BenchmarkGCStressNative(b *testing.B) { benchNative(b, "gcstress") }

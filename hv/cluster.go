@@ -103,6 +103,9 @@ type ProcessConfig struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	CPUs   int // CPUs the guest sees; default 1 (see [Config.CPUs])
+	// NoVDSO leaves out the vDSO, so every clock read is a system call
+	// (for measuring what the vDSO saves).
+	NoVDSO bool
 	// OnMessage receives the process's SDK messages in order.
 	OnMessage func(kernel.Message)
 	// OnExit is called once, on the run loop, when the process has exited.
@@ -292,7 +295,7 @@ func (n *Node) startSeeded(cfg ProcessConfig, seed uint64) (*Process, error) {
 	k, err := kernel.New(m.phys, m.space, kernel.Config{
 		Seed: seed, World: c.world, Binary: cfg.Binary, Image: f, Args: cfg.Args, Env: env,
 		FS: n.fs, Dir: cfg.Dir, Hostname: n.name, Net: n.host, Clock: n.clock, Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
-		CPUs: cfg.CPUs, OnMessage: cfg.OnMessage, Logger: c.log.With("node", n.name),
+		CPUs: cfg.CPUs, NoVDSO: cfg.NoVDSO, OnMessage: cfg.OnMessage, Logger: c.log.With("node", n.name),
 	})
 	if err != nil {
 		m.close()

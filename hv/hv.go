@@ -51,12 +51,17 @@ type Config struct {
 	Memory uint64
 	// CPUs is the number of CPUs the guest sees; default 1. Guest threads
 	// run one at a time whatever this says, and with more than one CPU Go's
-	// idle Ps spin and its fractional GC workers poll the clock, each poll a
-	// VM exit: a GC-heavy guest ran 60× slower with 2 CPUs (docs/hv.md).
+	// runtime waits actively for other Ms (runtime.GC loops on Gosched until
+	// the sweeper is done), which only host-time preemption ends: such runs
+	// are not replay-exact (docs/hv.md, Guest CPUs).
 	CPUs int
-	// Quantum is the host time a guest thread may run without a system call
-	// before it is preempted (making the run not replay-exact); default
-	// 100ms.
+	// NoVDSO runs the guest without the vDSO, so that every clock read is
+	// a system call (a VM exit), as before hv had one; for comparisons.
+	NoVDSO bool
+	// Quantum is the host CPU time (of the vCPU thread, so time spent
+	// waiting for a core on a loaded host does not count) a guest thread may
+	// run without a system call before it is preempted (making the run not
+	// replay-exact); default 100ms.
 	Quantum time.Duration
 	// ClockOffset skews the guest's wall clock (CLOCK_REALTIME).
 	ClockOffset time.Duration
@@ -167,7 +172,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	p, err := n.startSeeded(ProcessConfig{
 		Binary: cfg.Binary, Args: cfg.Args, Env: cfg.Env, Stdin: cfg.Stdin,
-		Stdout: cfg.Stdout, Stderr: cfg.Stderr, CPUs: cfg.CPUs, OnMessage: cfg.OnMessage,
+		Stdout: cfg.Stdout, Stderr: cfg.Stderr, CPUs: cfg.CPUs, NoVDSO: cfg.NoVDSO, OnMessage: cfg.OnMessage,
 	}, cfg.Seed)
 	if err != nil {
 		return nil, err

@@ -137,6 +137,8 @@ func TestCompareNative(t *testing.T) {
 		{guest: "spin"},
 		{guest: "memfault"},
 		{guest: "gcstress"},
+		{guest: "clockloop"},
+		{guest: "vdsocall"},
 		// One family of system calls each, called directly (sys_<family>.go).
 		{guest: "sysfam", args: []string{"file"}},
 		{guest: "sysfam", args: []string{"pipe"}},

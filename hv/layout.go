@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/mvrun/multiverse/hv/kernel"
 	"github.com/mvrun/multiverse/hv/kvm"
 	"github.com/mvrun/multiverse/hv/mm"
 )
@@ -17,6 +18,9 @@ const (
 	mmioVA = mm.UserTop + mm.PageSize
 	// mmioGPA lies outside guest memory.
 	mmioGPA = 0xf_0000_0000
+	// The vDSO and its data pages (kernel.CounterVA up to kernel.VDSOEnd)
+	// are further up in the same VMM-owned range; stubsBelowVDSO keeps the
+	// two apart.
 
 	// The supervisor-only pages: GDT, IDT, TSS, exception stubs and the
 	// stack exceptions are delivered on, at the top of the address space.
@@ -28,6 +32,14 @@ const (
 	kstackVA  = kernelVA + 0x4000 // one page; the top is RSP0
 	kernelLen = 0x5000
 )
+
+// stubsBelowVDSO fails to compile (a negative uint64) if the stub pages
+// reach the vDSO's.
+const stubsBelowVDSO uint64 = kernel.CounterVA - (mmioVA + mm.PageSize)
+
+// vdsoBelowCanonicalLimit fails to compile if the vDSO's pages leave the
+// lower canonical half of the address space.
+const vdsoBelowCanonicalLimit uint64 = 1<<47 - kernel.VDSOEnd
 
 // Segment selectors, as Linux numbers them, so STAR's SYSRET ordering
 // (user code32, user data, user code64) holds.

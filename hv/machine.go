@@ -141,6 +141,7 @@ func (m *machine) step(t *kernel.Thread, lp *loop) {
 	if m.k.Exited() || m.k.Current() != t {
 		return
 	}
+	m.k.SyncTimePage()
 	m.store(t)
 	lp.kicked.Store(false)
 	start := time.Now()
@@ -238,6 +239,7 @@ type loop struct {
 func (lp *loop) watchdog(ctx context.Context, tid int) func() {
 	done := make(chan struct{})
 	pid := unix.Getpid()
+	timer := newRunTimer(tid)
 	go func() {
 		tick := time.NewTicker(lp.quantum / 4)
 		defer tick.Stop()
@@ -251,7 +253,7 @@ func (lp *loop) watchdog(ctx context.Context, tid int) func() {
 			if s == 0 {
 				continue
 			}
-			if time.Since(time.Unix(0, s)) > lp.quantum || ctx.Err() != nil {
+			if timer.ran(s) > lp.quantum || ctx.Err() != nil {
 				lp.kicked.Store(true)
 				// SIGURG is harmless to the Go runtime; it only makes
 				// KVM_RUN return EINTR.

@@ -294,6 +294,8 @@ const (
 	AtRandom  = 25
 	AtHwcap2  = 26
 	AtExecfn  = 31
+	// AtSysinfoEhdr is the address of the vDSO's ELF header.
+	AtSysinfoEhdr = 33
 )
 
 // prctl options hv answers.

@@ -22,7 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const usage = `usage: mvrun hv run [--seed S] [--fs DIR] [--env K=V]... [--stdin FILE] [--cpus N] [-v] ./binary [args...]
+const usage = `usage: mvrun hv run [--seed S] [--fs DIR] [--env K=V]... [--stdin FILE] [--cpus N] [--no-vdso] [-v] ./binary [args...]
 
 Runs a static linux/amd64 binary (Go: CGO_ENABLED=0 GOOS=linux GOARCH=amd64)
 under hv, the deterministic hypervisor. The guest's stdout and stderr pass
@@ -57,6 +57,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("fs", "", "host directory copied into the guest's file system")
 	stdinPath := fs.String("stdin", "", "file whose contents are the guest's stdin (default: empty)")
 	cpus := fs.Int("cpus", 1, "CPUs the guest sees")
+	noVDSO := fs.Bool("no-vdso", false, "give the guest no vDSO: every clock read is a system call (for comparisons)")
 	quiet := fs.Bool("q", false, "print no summary")
 	verbose := fs.Bool("v", false, "also print SDK messages as they arrive and system call counts")
 	var env envList
@@ -76,7 +77,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	bin := fs.Arg(0)
 	cfg := hv.Config{
 		Binary: bin, Args: fs.Args(), Env: env, Seed: seed, FSDir: *dir,
-		Stdout: stdout, Stderr: stderr, CPUs: *cpus,
+		Stdout: stdout, Stderr: stderr, CPUs: *cpus, NoVDSO: *noVDSO,
 	}
 	if *stdinPath != "" {
 		// Read up front: a guest read never blocks the VMM on the host.
@@ -113,8 +114,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func printSummary(w io.Writer, bin string, seed uint64, r *hv.Result) {
-	fmt.Fprintf(w, "hv: seed %s  trace %016x  virtual %v  wall %v  syscalls %d  switches %d\n",
-		seeds.Format(seed), r.TraceHash, r.VirtualTime, r.Wall.Round(time.Microsecond), r.Syscalls, r.Switches)
+	fmt.Fprintf(w, "hv: seed %s  trace %016x  virtual %v  wall %v  syscalls %d  vdso reads %d  switches %d\n",
+		seeds.Format(seed), r.TraceHash, r.VirtualTime, r.Wall.Round(time.Microsecond), r.Syscalls, r.VDSOReads, r.Switches)
 	switch {
 	case r.Err != nil: // the VMM stopped the guest; its "signal" is ours
 		fmt.Fprintf(w, "hv: run failed: %v\n", r.Err)

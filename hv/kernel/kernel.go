@@ -70,6 +70,9 @@ type Config struct {
 	Stdout   io.Writer
 	Stderr   io.Writer
 	CPUs     int // CPUs the guest sees (sched_getaffinity); default 1
+	// NoVDSO leaves out the vDSO (no AT_SYSINFO_EHDR), so every clock read
+	// is a system call: for measuring what the vDSO saves.
+	NoVDSO bool
 	// OnMessage receives SDK messages in order; may be nil.
 	OnMessage func(Message)
 	Logger    *slog.Logger
@@ -115,6 +118,9 @@ type Kernel struct {
 	sigactions  [abi.NSIG + 1]sigaction
 	futexes     map[uint64]*waitQueue
 	brk, brkMin uint64
+	vvar        []byte // host view of the vvar page; nil without a vDSO
+	counter     []byte // host view of the vDSO's read counter page
+	vdsoReads   uint64 // clock reads the vDSO answered, all charged
 
 	exited    bool
 	onExit    func(*Kernel)
@@ -138,7 +144,7 @@ var (
 
 // New creates the process in space: it maps the ELF image, builds the
 // initial stack and creates the main thread. Addresses from mm.UserTop up
-// belong to the VMM and are never handed to the guest.
+// belong to the VMM and are never handed to the guest; the vDSO lives there.
 func New(phys *mm.Physical, space *mm.Space, cfg Config) (*Kernel, error) {
 	if cfg.CPUs <= 0 {
 		cfg.CPUs = 1
@@ -197,6 +203,11 @@ func New(phys *mm.Physical, space *mm.Space, cfg Config) (*Kernel, error) {
 		return nil, err
 	}
 	k.brk, k.brkMin = img.BrkMin, img.BrkMin
+	if !cfg.NoVDSO {
+		if err := k.mapVDSO(); err != nil {
+			return nil, fmt.Errorf("%s: map vDSO: %w", cfg.Binary, err)
+		}
+	}
 	t := k.newThread()
 	t.comm = filepath.Base(cfg.Binary)
 	if len(t.comm) > 15 {
@@ -252,14 +263,17 @@ func (k *Kernel) Exited() bool { return k.exited }
 
 // Summary describes a finished (or failed) run.
 type Summary struct {
-	ExitCode      int    // exit status, 128+signal if killed
-	Signal        int    // signal that killed the process, or 0
-	Pid           int    // process id
-	Err           error  // why the run stopped early (deadlock, VMM error)
-	TraceHash     uint64 // hash of scheduling decisions, syscalls, SDK messages of the whole world so far
-	VirtualTime   time.Duration
-	Syscalls      uint64
-	Switches      uint64
+	ExitCode    int    // exit status, 128+signal if killed
+	Signal      int    // signal that killed the process, or 0
+	Pid         int    // process id
+	Err         error  // why the run stopped early (deadlock, VMM error)
+	TraceHash   uint64 // hash of scheduling decisions, syscalls, SDK messages of the whole world so far
+	VirtualTime time.Duration
+	Syscalls    uint64
+	Switches    uint64
+	// VDSOReads counts the clock reads the vDSO answered without a system
+	// call (they are not in Syscalls or Calls).
+	VDSOReads     uint64
 	Signals       map[int]int       // signals delivered to handlers, by number
 	Calls         map[string]uint64 // system calls made, by name
 	Unimplemented map[string]int    // unimplemented syscalls, or variants such as "futex(op 5)", → calls
@@ -294,6 +308,7 @@ func (k *Kernel) Summary() Summary {
 		Pid:           k.pid,
 		Syscalls:      k.syscalls,
 		Switches:      k.switches,
+		VDSOReads:     k.vdsoReads,
 		Signals:       maps.Clone(k.delivered),
 		Calls:         k.callCounts(),
 		Unimplemented: u,
@@ -434,6 +449,7 @@ func (k *Kernel) Alive(t *Thread) bool { return !k.exited && k.threads[t.TID] ==
 // code and, for page faults, the faulting address) into the signal Linux
 // would send.
 func (k *Kernel) Fault(t *Thread, vec int, errCode, cr2 uint64) {
+	k.chargeClockReads()
 	info := sigInfo{trap: uint64(vec), err: errCode}
 	sig := abi.SIGSEGV
 	switch vec {

@@ -12,8 +12,9 @@ const (
 )
 
 // setupStack maps the main thread's stack and writes argc, argv, envp and
-// the auxiliary vector onto it as the Linux ELF loader does. There is no
-// vDSO (no AT_SYSINFO_EHDR), so Go falls back to real system calls for time.
+// the auxiliary vector onto it as the Linux ELF loader does. AT_SYSINFO_EHDR
+// points at the vDSO (unless Config.NoVDSO), through which Go reads the
+// clock without a system call.
 func (k *Kernel) setupStack(t *Thread, img *mm.Image) error {
 	base := uint64(stackTop - stackSize)
 	if _, err := k.Space.Map(base, stackSize, mm.ProtRead|mm.ProtWrite, true, false, "stack"); err != nil {
@@ -59,7 +60,11 @@ func (k *Kernel) setupStack(t *Thread, img *mm.Image) error {
 	if err != nil {
 		return err
 	}
-	auxv := []uint64{
+	var auxv []uint64
+	if k.vvar != nil { // mapped unless Config.NoVDSO
+		auxv = append(auxv, abi.AtSysinfoEhdr, VDSOVA)
+	}
+	auxv = append(auxv,
 		abi.AtPhdr, img.Phdr,
 		abi.AtPhent, img.Phent,
 		abi.AtPhnum, img.Phnum,
@@ -75,7 +80,7 @@ func (k *Kernel) setupStack(t *Thread, img *mm.Image) error {
 		abi.AtRandom, randAddr,
 		abi.AtExecfn, execfn,
 		abi.AtNull, 0,
-	}
+	)
 	words := []uint64{uint64(len(argv))}
 	words = append(words, argv...)
 	words = append(words, 0)

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/mvrun/multiverse/hv/abi"
+	"github.com/mvrun/multiverse/hv/vdso"
 )
 
 // clockNow returns clock id's virtual time in nanoseconds.
@@ -56,19 +57,26 @@ func sysClockGetres(t *Thread, a *[6]uint64) (uint64, error) {
 	if a[1] == 0 {
 		return 0, nil
 	}
-	return 0, t.k.writeTimespec(a[1], 1)
+	return 0, t.k.writeTimespec(a[1], vdso.Resolution)
 }
 
-// sysGettimeofday implements Linux syscall gettimeofday(2).
+// sysGettimeofday implements Linux syscall gettimeofday(2). The time zone,
+// if asked for, is UTC without daylight saving time, as on a Linux host
+// nobody called settimeofday(2) on.
 func sysGettimeofday(t *Thread, a *[6]uint64) (uint64, error) {
-	if a[0] == 0 {
-		return 0, nil
+	if a[0] != 0 {
+		ns := t.k.clock.Wall()
+		b := make(le, 16)
+		b.u64(0, uint64(ns/1e9))
+		b.u64(8, uint64(ns%1e9/1e3))
+		if err := t.k.copyOut(b, a[0]); err != nil {
+			return 0, err
+		}
 	}
-	ns := t.k.clock.Wall()
-	b := make(le, 16)
-	b.u64(0, uint64(ns/1e9))
-	b.u64(8, uint64(ns%1e9/1e3))
-	return 0, t.k.copyOut(b, a[0])
+	if a[1] != 0 {
+		return 0, t.k.copyOut(make([]byte, 8), a[1]) // tz_minuteswest, tz_dsttime
+	}
+	return 0, nil
 }
 
 // sysTime implements Linux syscall time(2).

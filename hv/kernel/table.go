@@ -48,6 +48,7 @@ func Table() map[uint64]Syscall {
 func (k *Kernel) Syscall(t *Thread) {
 	r := &t.Regs
 	c := &call{nr: r.RAX, args: [6]uint64{r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9}}
+	k.chargeClockReads()
 	k.syscalls++
 	k.w.syscalls++
 	k.counts[c.nr]++

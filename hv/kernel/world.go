@@ -278,6 +278,7 @@ func (w *World) Preempt(elapsed int64) {
 	const why = "a guest thread ran past the host-time quantum without a system call and was preempted"
 	w.markNotExact(why)
 	t.k.MarkNotExact(why)
+	t.k.chargeClockReads()
 	w.clock.Advance(elapsed)
 	w.fire(false)
 	t.state = stateRunnable
