@@ -19,8 +19,8 @@ const (
 	// mmioGPA lies outside guest memory.
 	mmioGPA = 0xf_0000_0000
 	// The vDSO and its data pages (kernel.CounterVA up to kernel.VDSOEnd)
-	// are further up in the same VMM-owned range; stubsBelowVDSO keeps the
-	// two apart.
+	// are further up in the same VMM-owned range; the checks below keep
+	// the two apart.
 
 	// The supervisor-only pages: GDT, IDT, TSS, exception stubs and the
 	// stack exceptions are delivered on, at the top of the address space.
@@ -33,13 +33,13 @@ const (
 	kernelLen = 0x5000
 )
 
-// stubsBelowVDSO fails to compile (a negative uint64) if the stub pages
-// reach the vDSO's.
-const stubsBelowVDSO uint64 = kernel.CounterVA - (mmioVA + mm.PageSize)
-
-// vdsoBelowCanonicalLimit fails to compile if the vDSO's pages leave the
+// Compile-time layout checks (a negative uint64 constant does not compile):
+// the stub pages stay below the vDSO's, and the vDSO's pages stay in the
 // lower canonical half of the address space.
-const vdsoBelowCanonicalLimit uint64 = 1<<47 - kernel.VDSOEnd
+const (
+	_ uint64 = kernel.CounterVA - (mmioVA + mm.PageSize)
+	_ uint64 = 1<<47 - kernel.VDSOEnd
+)
 
 // Segment selectors, as Linux numbers them, so STAR's SYSRET ordering
 // (user code32, user data, user code64) holds.

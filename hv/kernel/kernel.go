@@ -263,17 +263,15 @@ func (k *Kernel) Exited() bool { return k.exited }
 
 // Summary describes a finished (or failed) run.
 type Summary struct {
-	ExitCode    int    // exit status, 128+signal if killed
-	Signal      int    // signal that killed the process, or 0
-	Pid         int    // process id
-	Err         error  // why the run stopped early (deadlock, VMM error)
-	TraceHash   uint64 // hash of scheduling decisions, syscalls, SDK messages of the whole world so far
-	VirtualTime time.Duration
-	Syscalls    uint64
-	Switches    uint64
-	// VDSOReads counts the clock reads the vDSO answered without a system
-	// call (they are not in Syscalls or Calls).
-	VDSOReads     uint64
+	ExitCode      int    // exit status, 128+signal if killed
+	Signal        int    // signal that killed the process, or 0
+	Pid           int    // process id
+	Err           error  // why the run stopped early (deadlock, VMM error)
+	TraceHash     uint64 // hash of scheduling decisions, syscalls, SDK messages of the whole world so far
+	VirtualTime   time.Duration
+	Syscalls      uint64
+	Switches      uint64
+	VDSOReads     uint64            // clock reads the vDSO answered without a system call (not in Syscalls or Calls)
 	Signals       map[int]int       // signals delivered to handlers, by number
 	Calls         map[string]uint64 // system calls made, by name
 	Unimplemented map[string]int    // unimplemented syscalls, or variants such as "futex(op 5)", → calls

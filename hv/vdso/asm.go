@@ -46,18 +46,15 @@ const (
 	opRIP
 )
 
+// Operand constructors: a register, [base+d], and [rip+...] reaching an
+// image-relative address.
 func r(x reg) operand               { return operand{kind: opReg, r: x} }
 func mem(base reg, d int32) operand { return operand{kind: opMem, r: base, disp: d} }
 func ripAt(target int64) operand    { return operand{kind: opRIP, target: target} }
-func imm32(v int32) []byte          { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
-func imm64(v uint64) []byte         { return binary.LittleEndian.AppendUint64(nil, v) }
-func (a *asm) here() int64          { return a.org + int64(len(a.buf)) }
-func (a *asm) emit(b ...byte)       { a.buf = append(a.buf, b...) }
-func (a *asm) fail(f string, v ...any) {
-	if a.err == nil {
-		a.err = fmt.Errorf("vdso: assemble: "+f, v...)
-	}
-}
+
+// Little-endian immediates.
+func imm32(v int32) []byte  { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
+func imm64(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
 
 // asm is a minimal x86-64 assembler: exactly the instruction forms the vDSO
 // text (text.asm) uses, encoded the way GNU as encodes them, with 8-bit
@@ -78,6 +75,18 @@ type jump struct {
 }
 
 func newAsm(org int64) *asm { return &asm{org: org, labels: map[string]int64{}} }
+
+// here returns the image-relative address of the next byte.
+func (a *asm) here() int64 { return a.org + int64(len(a.buf)) }
+
+func (a *asm) emit(b ...byte) { a.buf = append(a.buf, b...) }
+
+// fail records the first encoding error; finish returns it.
+func (a *asm) fail(f string, v ...any) {
+	if a.err == nil {
+		a.err = fmt.Errorf("vdso: assemble: "+f, v...)
+	}
+}
 
 // label defines name at the current address.
 func (a *asm) label(name string) {
