@@ -14,6 +14,7 @@ import (
 
 	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/runner/backend"
+	"github.com/mvrun/multiverse/runner/backendtest"
 	"github.com/mvrun/multiverse/specs"
 )
 
@@ -112,38 +113,16 @@ func (m *toy) Teardown(ctx context.Context) error {
 }
 
 // events collects a cluster's events.
-type events struct {
-	mu  sync.Mutex
-	evs []backend.Event
-}
-
-func (e *events) add(ev backend.Event) {
-	e.mu.Lock()
-	e.evs = append(e.evs, ev)
-	e.mu.Unlock()
-}
+type events struct{ backendtest.Recorder }
 
 // wait returns the events once at least n of them match keep, or fails t.
 func (e *events) wait(t *testing.T, n int, keep func(backend.Event) bool) []backend.Event {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		e.mu.Lock()
-		var out []backend.Event
-		for _, ev := range e.evs {
-			if keep(ev) {
-				out = append(out, ev)
-			}
-		}
-		e.mu.Unlock()
-		if len(out) >= n {
-			return out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d matching events after 5s, want %d: %+v", len(out), n, out)
-		}
-		time.Sleep(5 * time.Millisecond)
+	evs := e.WaitFor(5*time.Second, n, keep)
+	if len(evs) < n {
+		t.Fatalf("%d matching events after 5s, want %d: %+v", len(evs), n, evs)
 	}
+	return evs
 }
 
 func newToy(t *testing.T, services ...string) (*Core[string], *toy, *events) {
@@ -157,7 +136,7 @@ func newToy(t *testing.T, services ...string) (*Core[string], *toy, *events) {
 	ev := &events{}
 	c, err := New(Config{
 		Backend: "toy", Prepared: test,
-		Cluster: backend.ClusterConfig{Seed: 7, Dir: t.TempDir(), Events: ev.add},
+		Cluster: backend.ClusterConfig{Seed: 7, Dir: t.TempDir(), Events: ev.Record},
 		Support: backend.Support{Backend: "toy", Can: Kinds,
 			Cannot: map[faults.ActionKind]error{faults.ActClockJump: errToyClock}},
 		StopTimeout: 5 * time.Second,
