@@ -31,6 +31,9 @@ type Cluster struct {
 	b       *Backend
 	shimExe string
 	rtDir   string // RunDir/<run>/c<index>: hosts and pid files
+	// marker is the cluster's MVRUN_RUN value, "<run id>.<cluster index>",
+	// which every process of the cluster carries.
+	marker string
 }
 
 var _ backend.Cluster = (*Cluster)(nil)
@@ -71,10 +74,10 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (_ 
 			return nil, fmt.Errorf("process backend: finding the mvrun executable for the node shim: %w", err)
 		}
 	}
-	c := &Cluster{b: b, shimExe: shimExe}
+	c := &Cluster{b: b, shimExe: shimExe, marker: b.RunID() + "." + strconv.Itoa(cfg.Index)}
 	c.Core, err = cluster.New(cluster.Config{
 		Backend: "process", Cluster: cfg, Prepared: test, Log: b.log, Support: b.Support(), StopTimeout: stopTimeout,
-		Env: map[string]string{"MVRUN_RUN": b.RunID() + "." + strconv.Itoa(cfg.Index)},
+		Env: map[string]string{"MVRUN_RUN": c.marker},
 	}, mechanics{c})
 	if err != nil {
 		return nil, err
@@ -132,11 +135,6 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (_ 
 		}
 	}
 	return c, nil
-}
-
-// marker is the cluster's MVRUN_RUN value: "<run id>.<cluster index>".
-func (c *Cluster) marker() string {
-	return c.b.RunID() + "." + strconv.Itoa(c.Config().Index)
 }
 
 // baseEnv is the environment every process of node n starts from. The
@@ -217,7 +215,7 @@ func (o *node) signal(sig syscall.Signal) {
 // groups with setsid).
 func (m mechanics) KillNode(ctx context.Context, n *cluster.Node[*node], running bool) error {
 	n.Own.signal(syscall.SIGKILL)
-	killTagged(m.c.marker(), n.Name())
+	killTagged(m.c.marker, n.Name())
 	return nil
 }
 
@@ -328,7 +326,7 @@ func (m mechanics) ApplyOther(ctx context.Context, a faults.Action, nodes []*clu
 // execs that raced with the kills) and removes the cluster's runtime files.
 func (m mechanics) Teardown(ctx context.Context) error {
 	c := m.c
-	killTagged(c.marker(), "")
+	killTagged(c.marker, "")
 	err := os.RemoveAll(c.rtDir)
 	c.b.releaseRunDir()
 	return err

@@ -22,7 +22,7 @@ func TestFaultInjector(t *testing.T) {
 		c := h.Cluster.(*Cluster)
 		return &backendtest.Observer{
 			H:      h,
-			State:  func(ctx context.Context, node string) (bool, bool, error) { return serviceState(c.marker(), node) },
+			State:  func(ctx context.Context, node string) (bool, bool, error) { return serviceState(c.marker, node) },
 			LinkOf: func(from, to string) faults.Link { return c.Network().Link() },
 		}
 	})
