@@ -45,6 +45,7 @@ func (b *fakeBackend) Supports(k faults.ActionKind) error {
 }
 func (b *fakeBackend) Prepare(ctx context.Context, t *specs.Test, dir string) error { return nil }
 func (b *fakeBackend) Sweep(ctx context.Context) error                              { return nil }
+func (b *fakeBackend) Close(ctx context.Context) error                              { return nil }
 
 func (b *fakeBackend) NewCluster(ctx context.Context, cfg backend.ClusterConfig) (backend.Cluster, error) {
 	c := &fakeCluster{b: b, cfg: cfg, start: time.Now(), calls: map[string]int{}, done: make(chan struct{})}

@@ -269,12 +269,10 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	}
 
 	oc, err := runner.Run(ctx, opts)
-	if c, ok := b.(interface{ Close(context.Context) error }); ok {
-		// Backends that keep run-wide state (the docker backend's images)
-		// release it once every seed is done.
-		if cerr := c.Close(context.WithoutCancel(ctx)); cerr != nil {
-			log.Warn("closing the backend", "backend", b.Name(), "err", cerr)
-		}
+	// Backends release what they keep for the whole run (the docker
+	// backend's images) once every seed is done, even after an interrupt.
+	if cerr := b.Close(context.WithoutCancel(ctx)); cerr != nil {
+		log.Warn("closing the backend", "backend", b.Name(), "err", cerr)
 	}
 	if err != nil && oc == nil {
 		fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)

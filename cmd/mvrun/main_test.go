@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 type fakeBackend struct {
 	unavailable error
 	prepareErr  error
+	closes      atomic.Int32 // calls of Close
 }
 
 func (b *fakeBackend) Name() string                                       { return "fake" }
@@ -34,6 +36,7 @@ func (b *fakeBackend) Available(context.Context) error                    { retu
 func (b *fakeBackend) Supports(faults.ActionKind) error                   { return nil }
 func (b *fakeBackend) Sweep(context.Context) error                        { return nil }
 func (b *fakeBackend) Prepare(context.Context, *specs.Test, string) error { return b.prepareErr }
+func (b *fakeBackend) Close(context.Context) error                        { b.closes.Add(1); return nil }
 func (b *fakeBackend) NewCluster(_ context.Context, cfg backend.ClusterConfig) (backend.Cluster, error) {
 	return &fakeCluster{cfg: cfg, start: time.Now()}, nil
 }
@@ -145,6 +148,29 @@ func TestExitCodes(t *testing.T) {
 			}
 			if !strings.Contains(stderr, tc.stderr) {
 				t.Fatalf("stderr does not contain %q:\n%s", tc.stderr, stderr)
+			}
+		})
+	}
+}
+
+// TestBackendClosed checks that mvrun test closes the backend it ran on
+// once, whether the run passed, failed or could not prepare.
+func TestBackendClosed(t *testing.T) {
+	spec := specPath(t, "spec.hcl")
+	for _, tc := range []struct {
+		name string
+		b    *fakeBackend
+		test string
+	}{
+		{"pass", &fakeBackend{}, "pass"},
+		{"fail", &fakeBackend{}, "fail"},
+		{"prepare fails", &fakeBackend{prepareErr: errors.New("go build failed")}, "pass"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			useFake(t, tc.b)
+			mvrun("test", spec, "--test", tc.test, "--seeds", "1")
+			if n := tc.b.closes.Load(); n != 1 {
+				t.Errorf("Backend.Close called %d times, want 1", n)
 			}
 		})
 	}

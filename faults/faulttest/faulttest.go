@@ -1,11 +1,17 @@
 // Package faulttest is the conformance suite for fault injectors, in the
-// style of testing/fstest: every backend's injector runs [Run], which
-// applies each action kind, checks through an [Observer] that the fault took
-// effect and that its undo (heal, restart, resume, clean link, zero offset)
-// takes it back, and runs a whole seeded plan followed by
-// [faults.HealAll]. A kind an injector cannot carry out must fail with
-// [faults.ErrUnsupported]; its subtest is then skipped with that reason.
-// [Fake] is an in-memory injector that passes the suite.
+// style of testing/fstest: [Run] applies each action kind, checks through an
+// [Observer] that the fault took effect and that its undo (heal, restart,
+// resume, clean link, zero offset) takes it back, and runs a whole seeded
+// plan followed by [faults.HealAll]. A kind an injector cannot carry out
+// must fail with [faults.ErrUnsupported]; its subtest is then skipped with
+// that reason.
+//
+// The process and docker backends run the suite against their real
+// clusters (TestFaultInjector in runner/process and runner/docker, through
+// runner/backendtest's RunFaults, which observes reachability with real
+// packets and node states from the process table or the container engine).
+// [Fake] is an in-memory injector that passes the suite, for testing code
+// that drives injectors.
 package faulttest
 
 import (

@@ -43,8 +43,15 @@ type Backend interface {
 	// at the start of every run.
 	Sweep(ctx context.Context) error
 	// NewCluster creates the isolated environment of one seed (its network,
-	// its working directories). No node runs until Start.
+	// its working directories). No node runs until Start. When it fails it
+	// returns a nil Cluster, having removed whatever it created itself: the
+	// caller has nothing to close.
 	NewCluster(ctx context.Context, cfg ClusterConfig) (Cluster, error)
+	// Close releases what the backend keeps for the whole run (the docker
+	// backend's built images), once the run's last cluster is closed; it
+	// reports clusters that are still open as an error. Like
+	// [Cluster.Close], it does its work even when ctx is already cancelled.
+	Close(ctx context.Context) error
 }
 
 // ClusterConfig configures the cluster of one seed.
@@ -82,7 +89,11 @@ type Cluster interface {
 	// Sleep waits d of cluster time, or until ctx ends.
 	Sleep(ctx context.Context, d time.Duration) error
 	// Close stops every node and removes everything the cluster created.
-	// It is safe to call more than once.
+	// It is safe to call more than once. Close does all of its work even
+	// when ctx is cancelled or ends midway: a cluster closed halfway would
+	// leave processes, namespaces or containers that only a later run's
+	// Sweep removes. Its waits are bounded by the backend's own timeouts;
+	// ctx carries values (logging) only.
 	Close(ctx context.Context) error
 }
 

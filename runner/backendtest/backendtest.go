@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -121,12 +122,17 @@ func Kind(k backend.EventKind, node string) func(backend.Event) bool {
 	return func(e backend.Event) bool { return e.Kind == k && (node == "" || e.Node == node) }
 }
 
-// Harness runs commands in a booted cluster for a test.
+// Harness runs commands in a booted cluster. Its methods take the test of
+// the check that calls them: a command that cannot run fails that check
+// only, never its parent.
 type Harness struct {
-	T       testing.TB
+	Backend backend.Backend
+	// Ctx bounds every command the harness runs.
 	Ctx     context.Context
 	Cluster backend.Cluster
 	Events  *Recorder
+	// Services are the cluster's services, in compose order.
+	Services []string
 	// Dir is the cluster's artifacts directory (ClusterConfig.Dir).
 	Dir string
 	// Program returns the argv[0] of the echo program in a node; nil means
@@ -142,9 +148,9 @@ func (h *Harness) program(service string) string {
 }
 
 // Exec runs the echo program's subcommand args in service and returns the
-// result and stdout; it fails the test if the command could not run.
-func (h *Harness) Exec(service, name string, env map[string]string, args ...string) (backend.ExecResult, string, string) {
-	h.T.Helper()
+// result, stdout and stderr; it fails t if the command could not run.
+func (h *Harness) Exec(t testing.TB, service, name string, env map[string]string, args ...string) (backend.ExecResult, string, string) {
+	t.Helper()
 	var out, errb bytes.Buffer
 	res, err := h.Cluster.Exec(h.Ctx, backend.ExecRequest{
 		Service: service, Name: name, Env: env,
@@ -152,20 +158,20 @@ func (h *Harness) Exec(service, name string, env map[string]string, args ...stri
 		Stdout: &out, Stderr: &errb,
 	})
 	if err != nil {
-		h.T.Fatalf("Exec %v in %s: %v", args, service, err)
+		t.Fatalf("Exec %v in %s: %v", args, service, err)
 	}
 	return res, out.String(), errb.String()
 }
 
 // Dial sends msg from one node to another over proto ("tcp" or "udp") and
 // returns the reply, or "" and the command's stderr if there was none.
-func (h *Harness) Dial(proto, from, to, msg string) (reply, stderr string) {
-	h.T.Helper()
+func (h *Harness) Dial(t testing.TB, proto, from, to, msg string) (reply, stderr string) {
+	t.Helper()
 	port, cmd := TCPPort, "dial"
 	if proto == "udp" {
 		port, cmd = UDPPort, "udp"
 	}
-	res, out, errs := h.Exec(from, "dial", nil, cmd, fmt.Sprintf("%s:%d", to, port), msg)
+	res, out, errs := h.Exec(t, from, "dial", nil, cmd, fmt.Sprintf("%s:%d", to, port), msg)
 	if res.ExitCode != 0 {
 		return "", errs
 	}
@@ -174,18 +180,30 @@ func (h *Harness) Dial(proto, from, to, msg string) (reply, stderr string) {
 
 // Reachable waits up to d until from reaches to over proto, and reports
 // whether it did.
-func (h *Harness) Reachable(proto, from, to string, d time.Duration) bool {
-	h.T.Helper()
+func (h *Harness) Reachable(t testing.TB, proto, from, to string, d time.Duration) bool {
+	t.Helper()
 	deadline := time.Now().Add(d)
 	want := to + ":ping\n"
 	for {
-		if got, _ := h.Dial(proto, from, to, "ping"); got == want {
+		if got, _ := h.Dial(t, proto, from, to, "ping"); got == want {
 			return true
 		}
 		if time.Now().After(deadline) || h.Ctx.Err() != nil {
 			return false
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// WaitServing waits up to d until every node answers on TCP, asked by the
+// next node in order, and fails t if one does not.
+func (h *Harness) WaitServing(t testing.TB, d time.Duration) {
+	t.Helper()
+	for i, s := range h.Services {
+		from := h.Services[(i+1)%len(h.Services)]
+		if !h.Reachable(t, "tcp", from, s, d) {
+			t.Fatalf("node %s never answered on TCP %d", s, TCPPort)
+		}
 	}
 }
 
@@ -199,6 +217,13 @@ func Boot(t testing.TB, ctx context.Context, b backend.Backend, test *specs.Test
 	if err := b.Prepare(ctx, test, t.TempDir()); err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
+	return BootPrepared(t, ctx, b, test)
+}
+
+// BootPrepared is [Boot] for a backend that has already prepared test,
+// for tests that boot many clusters of one test.
+func BootPrepared(t testing.TB, ctx context.Context, b backend.Backend, test *specs.Test) *Harness {
+	t.Helper()
 	rec := &Recorder{}
 	dir := t.TempDir()
 	c, err := b.NewCluster(ctx, backend.ClusterConfig{
@@ -212,12 +237,13 @@ func Boot(t testing.TB, ctx context.Context, b backend.Backend, test *specs.Test
 			t.Errorf("Close: %v", err)
 		}
 	})
-	for _, s := range test.Project.ServiceNames() {
+	services := test.Project.ServiceNames()
+	for _, s := range services {
 		if err := c.Start(ctx, s); err != nil {
 			t.Fatalf("Start %s: %v", s, err)
 		}
 	}
-	return &Harness{T: t, Ctx: ctx, Cluster: c, Events: rec, Dir: dir}
+	return &Harness{Backend: b, Ctx: ctx, Cluster: c, Events: rec, Services: services, Dir: dir}
 }
 
 // allKinds are the action kinds the suite asks Supports about.
@@ -226,7 +252,12 @@ var allKinds = []faults.ActionKind{
 	faults.ActPause, faults.ActResume, faults.ActClockSet, faults.ActClockJump,
 }
 
-// Run runs the conformance suite against b. It skips if b.Available fails.
+// Run runs the conformance suite against b: [CheckSupports], then, on one
+// cluster of [Services] booted from [NewTest], every check that needs a
+// running cluster in turn, ending with [CheckClose], and last
+// [CheckFailedNewCluster]. Each check is a subtest with its own
+// *testing.T, so a failure stops that check only. It skips if b.Available
+// fails.
 func Run(t *testing.T, b backend.Backend, opts Options) {
 	if opts.Timeout == 0 {
 		opts.Timeout = 5 * time.Minute
@@ -237,155 +268,196 @@ func Run(t *testing.T, b backend.Backend, opts Options) {
 	if opts.Configure != nil {
 		opts.Configure(test)
 	}
-	t.Run("Supports", func(t *testing.T) {
-		if b.Name() == "" {
-			t.Errorf("Name() is empty")
-		}
-		for _, k := range append(allKinds, "no_such_kind") {
-			err := b.Supports(k)
-			if err != nil && !errors.Is(err, backend.ErrUnsupported) {
-				t.Errorf("Supports(%s) = %v, which does not wrap ErrUnsupported", k, err)
-			}
-			if k == "no_such_kind" && err == nil {
-				t.Errorf("Supports(no_such_kind) = nil, want an error wrapping ErrUnsupported")
-			}
-		}
-		for _, k := range []faults.ActionKind{faults.ActKill, faults.ActRestart} {
-			if err := b.Supports(k); err != nil {
-				t.Errorf("Supports(%s) = %v; every backend must kill and restart nodes", k, err)
-			}
-		}
-	})
+	t.Run("Supports", func(t *testing.T) { CheckSupports(t, b) })
 
 	h := Boot(t, ctx, b, test)
 	h.Program = opts.Program
-	a, bb, g := Services[0], Services[1], Services[2]
-	for _, s := range Services {
-		if !h.Reachable("tcp", Services[(slices.Index(Services, s)+1)%len(Services)], s, 60*time.Second) {
-			t.Fatalf("node %s never answered on TCP %d", s, TCPPort)
+	h.WaitServing(t, 60*time.Second)
+
+	for _, c := range []struct {
+		name  string
+		check func(*testing.T, *Harness)
+	}{
+		{"StartEvents", CheckStartEvents},
+		{"Resolve", CheckResolve},
+		{"Exec", CheckExec},
+		{"SDK", CheckSDK},
+		{"TCPAndUDP", CheckTCPAndUDP},
+		{"KillRestart", CheckKillRestart},
+		{"PauseResume", CheckPauseResume},
+		{"PartitionHeal", CheckPartitionHeal},
+		{"LinkLoss", CheckLinkLoss},
+		{"Unsupported", CheckUnsupported},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.check(t, h) })
+	}
+	t.Run("Close", func(t *testing.T) { CheckClose(t, h, opts.Clean) })
+	t.Run("FailedNewCluster", func(t *testing.T) { CheckFailedNewCluster(t, b, test, opts.Clean) })
+}
+
+// CheckSupports checks b's answers to Supports: every answer is nil or
+// wraps ErrUnsupported, an unknown kind is unsupported, and kill and
+// restart, which every backend must do, are supported.
+func CheckSupports(t *testing.T, b backend.Backend) {
+	if b.Name() == "" {
+		t.Errorf("Name() is empty")
+	}
+	for _, k := range append(allKinds, "no_such_kind") {
+		err := b.Supports(k)
+		if err != nil && !errors.Is(err, backend.ErrUnsupported) {
+			t.Errorf("Supports(%s) = %v, which does not wrap ErrUnsupported", k, err)
+		}
+		if k == "no_such_kind" && err == nil {
+			t.Errorf("Supports(no_such_kind) = nil, want an error wrapping ErrUnsupported")
 		}
 	}
+	for _, k := range []faults.ActionKind{faults.ActKill, faults.ActRestart} {
+		if err := b.Supports(k); err != nil {
+			t.Errorf("Supports(%s) = %v; every backend must kill and restart nodes", k, err)
+		}
+	}
+}
 
-	t.Run("StartEvents", func(t *testing.T) {
-		for _, s := range Services {
-			if n := len(h.Events.Events(Kind(backend.EventNodeStart, s))); n != 1 {
-				t.Errorf("%d node_start events for %s, want 1", n, s)
+// CheckStartEvents checks the events of a freshly booted cluster: one
+// node_start and no node_exit per node.
+func CheckStartEvents(t *testing.T, h *Harness) {
+	for _, s := range h.Services {
+		if n := len(h.Events.Events(Kind(backend.EventNodeStart, s))); n != 1 {
+			t.Errorf("%d node_start events for %s, want 1", n, s)
+		}
+		if n := len(h.Events.Events(Kind(backend.EventNodeExit, s))); n != 0 {
+			t.Errorf("%d node_exit events for %s before any fault, want 0", n, s)
+		}
+	}
+}
+
+// CheckResolve checks that every node resolves every service name, to the
+// same address everywhere and to a different address per service.
+func CheckResolve(t *testing.T, h *Harness) {
+	seen := map[string]string{} // address → name
+	for _, name := range h.Services {
+		var first string
+		for _, from := range h.Services {
+			res, out, errs := h.Exec(t, from, "resolve", nil, "resolve", name)
+			if res.ExitCode != 0 {
+				t.Errorf("resolving %s in %s: exit %d: %s", name, from, res.ExitCode, errs)
+				continue
 			}
-			if n := len(h.Events.Events(Kind(backend.EventNodeExit, s))); n != 0 {
-				t.Errorf("%d node_exit events for %s before any fault, want 0", n, s)
+			out = strings.TrimSpace(out)
+			if first == "" {
+				first = out
+			} else if out != first {
+				t.Errorf("%s resolves to %q in %s but %q elsewhere", name, out, from, first)
 			}
+		}
+		if other, ok := seen[first]; ok && first != "" {
+			t.Errorf("%s and %s both resolve to %s", name, other, first)
+		}
+		seen[first] = name
+	}
+}
+
+// CheckExec checks Exec in the cluster's second node (its first if it has
+// one): exit codes, signals, output, environment, files shared with the
+// node, and the errors for a missing program, an unknown service and an
+// ended context.
+func CheckExec(t *testing.T, h *Harness) {
+	node := h.Services[min(1, len(h.Services)-1)]
+	tests := []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		wantCode   int
+		wantSignal string
+		wantOut    string
+		wantErr    string
+	}{
+		{"success", []string{"exit", "0"}, nil, 0, "", "out\n", "err\n"},
+		{"failure", []string{"exit", "7"}, nil, 7, "", "out\n", "err\n"},
+		{"signal", []string{"kill-self"}, nil, 128 + 9, "killed", "", ""},
+		{"env", []string{"env", "GREETING"}, map[string]string{"GREETING": "hi"}, 0, "", "hi\n", ""},
+		{"service env", []string{"env", "ECHO_SERVICE"}, nil, 0, "", node + "\n", ""},
+		{"node name", []string{"env", "MVRUN_NODE"}, nil, 0, "", node + "\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, out, errs := h.Exec(t, node, "exec", tt.env, tt.args...)
+			if res.ExitCode != tt.wantCode || res.Signal != tt.wantSignal {
+				t.Errorf("exit %d signal %q, want %d %q", res.ExitCode, res.Signal, tt.wantCode, tt.wantSignal)
+			}
+			if out != tt.wantOut || errs != tt.wantErr {
+				t.Errorf("stdout %q stderr %q, want %q %q", out, errs, tt.wantOut, tt.wantErr)
+			}
+		})
+	}
+	t.Run("seed", func(t *testing.T) {
+		_, first, _ := h.Exec(t, node, "exec", nil, "env", "MVRUN_SEED")
+		_, second, _ := h.Exec(t, node, "exec", nil, "env", "MVRUN_SEED")
+		if !strings.HasPrefix(first, "0x") || first == second {
+			t.Errorf("MVRUN_SEED of two commands: %q and %q, want two different 0x-hex seeds", first, second)
 		}
 	})
-
-	t.Run("Resolve", func(t *testing.T) {
-		seen := map[string]string{} // address → name
-		for _, name := range Services {
-			var first string
-			for _, from := range Services {
-				res, out, errs := h.Exec(from, "resolve", nil, "resolve", name)
-				if res.ExitCode != 0 {
-					t.Errorf("resolving %s in %s: exit %d: %s", name, from, res.ExitCode, errs)
-					continue
-				}
-				out = strings.TrimSpace(out)
-				if first == "" {
-					first = out
-				} else if out != first {
-					t.Errorf("%s resolves to %q in %s but %q elsewhere", name, out, from, first)
-				}
-			}
-			if other, ok := seen[first]; ok && first != "" {
-				t.Errorf("%s and %s both resolve to %s", name, other, first)
-			}
-			seen[first] = name
+	t.Run("files shared with the node", func(t *testing.T) {
+		h.Exec(t, node, "exec", nil, "write", "note", "kept")
+		if _, out, _ := h.Exec(t, node, "exec", nil, "cat", "note"); out != "kept" {
+			t.Errorf("file written by one exec reads %q in the next, want %q", out, "kept")
 		}
 	})
-
-	t.Run("Exec", func(t *testing.T) {
-		tests := []struct {
-			name       string
-			args       []string
-			env        map[string]string
-			wantCode   int
-			wantSignal string
-			wantOut    string
-			wantErr    string
-		}{
-			{"success", []string{"exit", "0"}, nil, 0, "", "out\n", "err\n"},
-			{"failure", []string{"exit", "7"}, nil, 7, "", "out\n", "err\n"},
-			{"signal", []string{"kill-self"}, nil, 128 + 9, "killed", "", ""},
-			{"env", []string{"env", "GREETING"}, map[string]string{"GREETING": "hi"}, 0, "", "hi\n", ""},
-			{"service env", []string{"env", "ECHO_SERVICE"}, nil, 0, "", bb + "\n", ""},
-			{"node name", []string{"env", "MVRUN_NODE"}, nil, 0, "", bb + "\n", ""},
+	t.Run("missing command", func(t *testing.T) {
+		_, err := h.Cluster.Exec(h.Ctx, backend.ExecRequest{Service: node, Name: "missing", Argv: []string{"/no/such/program-mvrun"}})
+		if err == nil {
+			t.Errorf("Exec of a missing program succeeded, want an error")
 		}
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				res, out, errs := h.Exec(bb, "exec", tt.env, tt.args...)
-				if res.ExitCode != tt.wantCode || res.Signal != tt.wantSignal {
-					t.Errorf("exit %d signal %q, want %d %q", res.ExitCode, res.Signal, tt.wantCode, tt.wantSignal)
-				}
-				if out != tt.wantOut || errs != tt.wantErr {
-					t.Errorf("stdout %q stderr %q, want %q %q", out, errs, tt.wantOut, tt.wantErr)
-				}
-			})
-		}
-		t.Run("files shared with the node", func(t *testing.T) {
-			h.Exec(bb, "exec", nil, "write", "note", "kept")
-			if _, out, _ := h.Exec(bb, "exec", nil, "cat", "note"); out != "kept" {
-				t.Errorf("file written by one exec reads %q in the next, want %q", out, "kept")
-			}
-		})
-		t.Run("missing command", func(t *testing.T) {
-			_, err := h.Cluster.Exec(ctx, backend.ExecRequest{Service: bb, Name: "missing", Argv: []string{"/no/such/program-mvrun"}})
-			if err == nil {
-				t.Errorf("Exec of a missing program succeeded, want an error")
-			}
-		})
-		t.Run("unknown service", func(t *testing.T) {
-			_, err := h.Cluster.Exec(ctx, backend.ExecRequest{Service: "no-such-service", Argv: []string{"/bin/true"}})
-			if err == nil || !strings.Contains(err.Error(), "no-such-service") {
-				t.Errorf("Exec in an unknown service: %v, want an error naming it", err)
-			}
-		})
-		t.Run("context cancel", func(t *testing.T) {
-			cctx, ccancel := context.WithTimeout(ctx, 500*time.Millisecond)
-			defer ccancel()
-			start := time.Now()
-			_, err := h.Cluster.Exec(cctx, backend.ExecRequest{Service: bb, Name: "sleeper", Argv: []string{h.program(bb), "sleep", "1h"}})
-			if err == nil {
-				t.Errorf("Exec outlived its context without an error")
-			}
-			if d := time.Since(start); d > 30*time.Second {
-				t.Errorf("Exec took %v to return after its context ended", d)
-			}
-		})
 	})
-
-	t.Run("SDK", func(t *testing.T) {
-		for _, s := range Services {
-			setup := func(e backend.Event) bool {
-				return e.Kind == backend.EventSDK && e.Node == s && e.Proc == "" && bytes.Contains(e.Line, []byte("antithesis_setup"))
-			}
-			if evs := h.Events.WaitFor(10*time.Second, 1, setup); len(evs) == 0 {
-				t.Errorf("no antithesis_setup SDK event from node %s's service process", s)
-			}
+	t.Run("unknown service", func(t *testing.T) {
+		_, err := h.Cluster.Exec(h.Ctx, backend.ExecRequest{Service: "no-such-service", Argv: []string{"/bin/true"}})
+		if err == nil || !strings.Contains(err.Error(), "no-such-service") {
+			t.Errorf("Exec in an unknown service: %v, want an error naming it", err)
 		}
-		for _, tt := range []struct {
-			name string
-			args []string
-		}{
-			{"probe", []string{"sdk", "5"}},
-			{"partial", []string{"sdk", "5", "partial"}}, // last line without newline
-		} {
-			res, _, errs := h.Exec(g, tt.name, nil, tt.args...)
+	})
+	t.Run("context cancel", func(t *testing.T) {
+		cctx, ccancel := context.WithTimeout(h.Ctx, 500*time.Millisecond)
+		defer ccancel()
+		start := time.Now()
+		_, err := h.Cluster.Exec(cctx, backend.ExecRequest{Service: node, Name: "sleeper", Argv: []string{h.program(node), "sleep", "1h"}})
+		if err == nil {
+			t.Errorf("Exec outlived its context without an error")
+		}
+		if d := time.Since(start); d > 30*time.Second {
+			t.Errorf("Exec took %v to return after its context ended", d)
+		}
+	})
+}
+
+// CheckSDK checks SDK events: each node's service process announces
+// setup, and the lines a command writes (a last one without its newline
+// included) arrive in order, numbered, attributed to the command.
+func CheckSDK(t *testing.T, h *Harness) {
+	for _, s := range h.Services {
+		setup := func(e backend.Event) bool {
+			return e.Kind == backend.EventSDK && e.Node == s && e.Proc == "" && bytes.Contains(e.Line, []byte("antithesis_setup"))
+		}
+		if evs := h.Events.WaitFor(10*time.Second, 1, setup); len(evs) == 0 {
+			t.Errorf("no antithesis_setup SDK event from node %s's service process", s)
+		}
+	}
+	g := h.Services[len(h.Services)-1]
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{"probe", []string{"sdk", "5"}},
+		{"partial", []string{"sdk", "5", "partial"}}, // last line without newline
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, _, errs := h.Exec(t, g, tt.name, nil, tt.args...)
 			if res.ExitCode != 0 {
 				t.Fatalf("%v: exit %d: %s", tt.args, res.ExitCode, errs)
 			}
 			probe := func(e backend.Event) bool { return e.Kind == backend.EventSDK && e.Proc == tt.name }
 			evs := h.Events.WaitFor(10*time.Second, 5, probe)
 			if len(evs) != 5 {
-				t.Errorf("%v: %d SDK events, want 5: %v", tt.args, len(evs), evs)
-				continue
+				t.Fatalf("%v: %d SDK events, want 5: %v", tt.args, len(evs), evs)
 			}
 			for i, e := range evs {
 				want := fmt.Sprintf(`{"probe":{"i":%d}}`, i+1)
@@ -393,132 +465,204 @@ func Run(t *testing.T, b backend.Backend, opts Options) {
 					t.Errorf("%v: event %d: node %q line %q lineno %d, want %q %q %d", tt.args, i, e.Node, e.Line, e.LineNo, g, want, i+1)
 				}
 			}
-		}
-	})
+		})
+	}
+}
 
-	t.Run("TCPAndUDP", func(t *testing.T) {
-		for _, proto := range []string{"tcp", "udp"} {
-			if got, errs := h.Dial(proto, a, bb, "hello"); got != bb+":hello\n" {
-				t.Errorf("%s %s→%s: reply %q (%s), want %q", proto, a, bb, got, errs, bb+":hello\n")
-			}
-		}
-	})
-
-	apply := func(t *testing.T, act faults.Action) {
-		t.Helper()
-		if err := h.Cluster.Apply(ctx, act); err != nil {
-			t.Fatalf("Apply(%s %v): %v", act.Kind, act.Nodes, err)
+// CheckTCPAndUDP checks that the first node reaches the second over TCP
+// and UDP.
+func CheckTCPAndUDP(t *testing.T, h *Harness) {
+	a, b := needServices(t, h, 2)[0], h.Services[1]
+	for _, proto := range []string{"tcp", "udp"} {
+		if got, errs := h.Dial(t, proto, a, b, "hello"); got != b+":hello\n" {
+			t.Errorf("%s %s→%s: reply %q (%s), want %q", proto, a, b, got, errs, b+":hello\n")
 		}
 	}
+}
 
-	t.Run("KillRestart", func(t *testing.T) {
-		apply(t, faults.Action{Kind: faults.ActKill, Nodes: []string{g}})
-		exits := h.Events.WaitFor(10*time.Second, 1, Kind(backend.EventNodeExit, g))
-		if len(exits) != 1 || !exits[0].Expected {
-			t.Fatalf("node_exit events for killed %s: %+v, want one with Expected", g, exits)
-		}
-		if got, _ := h.Dial("tcp", a, g, "x"); got != "" {
-			t.Errorf("killed node %s still answers: %q", g, got)
-		}
-		apply(t, faults.Action{Kind: faults.ActRestart, Nodes: []string{g}})
-		if n := len(h.Events.Events(Kind(backend.EventNodeStart, g))); n != 2 {
-			t.Errorf("%d node_start events for %s after restart, want 2", n, g)
-		}
-		if !h.Reachable("tcp", a, g, 30*time.Second) {
-			t.Fatalf("restarted node %s does not answer", g)
-		}
-		if _, out, _ := h.Exec(g, "exec", nil, "cat", "starts"); out != "2" {
-			t.Errorf("restarted node's start counter file reads %q, want %q: files must survive a restart", out, "2")
-		}
-	})
+// needServices skips t unless h has at least n services, and returns them.
+func needServices(t *testing.T, h *Harness, n int) []string {
+	t.Helper()
+	if len(h.Services) < n {
+		t.Skipf("needs %d nodes, the cluster has %d", n, len(h.Services))
+	}
+	return h.Services
+}
 
-	t.Run("PauseResume", func(t *testing.T) {
-		apply(t, faults.Action{Kind: faults.ActPause, Nodes: []string{bb}})
-		if got, _ := h.Dial("tcp", a, bb, "x"); got != "" {
-			t.Errorf("paused node %s answered %q", bb, got)
-		}
-		apply(t, faults.Action{Kind: faults.ActResume, Nodes: []string{bb}})
-		if !h.Reachable("tcp", a, bb, 30*time.Second) {
-			t.Errorf("resumed node %s does not answer", bb)
-		}
-		if n := len(h.Events.Events(Kind(backend.EventNodeExit, bb))); n != 0 {
-			t.Errorf("pause/resume produced %d node_exit events for %s", n, bb)
-		}
-	})
+// apply carries out act in h's cluster and fails t if that fails.
+func apply(t *testing.T, h *Harness, act faults.Action) {
+	t.Helper()
+	if err := h.Cluster.Apply(h.Ctx, act); err != nil {
+		t.Fatalf("Apply(%s %v): %v", act.Kind, act.Nodes, err)
+	}
+}
 
-	t.Run("PartitionHeal", func(t *testing.T) {
-		if err := b.Supports(faults.ActPartition); err != nil {
-			t.Skipf("partitions unsupported: %v", err)
-		}
-		apply(t, faults.Action{Kind: faults.ActPartition, Partition: &faults.Partition{
-			Kind: faults.PartitionIsolate, Groups: [][]string{{a}, {bb, g}}}})
-		for _, c := range []struct {
-			from, to string
-			want     bool
-		}{{a, bb, false}, {g, a, false}, {bb, g, true}, {g, bb, true}} {
-			var got bool
-			if c.want {
-				got = h.Reachable("tcp", c.from, c.to, 10*time.Second)
-			} else {
-				r, _ := h.Dial("tcp", c.from, c.to, "x")
-				got = r != ""
-			}
-			if got != c.want {
-				t.Errorf("during partition %s→%s reachable=%v, want %v", c.from, c.to, got, c.want)
-			}
-		}
-		apply(t, faults.Action{Kind: faults.ActHeal})
-		if !h.Reachable("tcp", a, bb, 30*time.Second) || !h.Reachable("tcp", g, a, 30*time.Second) {
-			t.Errorf("nodes still cut off after heal")
-		}
-	})
+// CheckKillRestart kills the last node and restarts it: the kill ends the
+// node with an expected node_exit and cuts it off, the restart starts it
+// again with its files kept.
+func CheckKillRestart(t *testing.T, h *Harness) {
+	ss := needServices(t, h, 2)
+	a, g := ss[0], ss[len(ss)-1]
+	starts0 := len(h.Events.Events(Kind(backend.EventNodeStart, g)))
+	exits0 := len(h.Events.Events(Kind(backend.EventNodeExit, g)))
+	_, counter0, _ := h.Exec(t, g, "exec", nil, "cat", "starts")
+	apply(t, h, faults.Action{Kind: faults.ActKill, Nodes: []string{g}})
+	exits := h.Events.WaitFor(10*time.Second, exits0+1, Kind(backend.EventNodeExit, g))
+	if len(exits) != exits0+1 || !exits[len(exits)-1].Expected {
+		t.Fatalf("node_exit events for killed %s: %+v, want one more, with Expected", g, exits)
+	}
+	if got, _ := h.Dial(t, "tcp", a, g, "x"); got != "" {
+		t.Errorf("killed node %s still answers: %q", g, got)
+	}
+	apply(t, h, faults.Action{Kind: faults.ActRestart, Nodes: []string{g}})
+	if n := len(h.Events.Events(Kind(backend.EventNodeStart, g))); n != starts0+1 {
+		t.Errorf("%d node_start events for %s after restart, want %d", n, g, starts0+1)
+	}
+	if !h.Reachable(t, "tcp", a, g, 30*time.Second) {
+		t.Fatalf("restarted node %s does not answer", g)
+	}
+	n0, err := strconv.Atoi(counter0)
+	if err != nil {
+		t.Fatalf("start counter file of %s reads %q before the kill", g, counter0)
+	}
+	if _, out, _ := h.Exec(t, g, "exec", nil, "cat", "starts"); out != strconv.Itoa(n0+1) {
+		t.Errorf("restarted node's start counter file reads %q, want %d: files must survive a restart", out, n0+1)
+	}
+}
 
-	t.Run("LinkLoss", func(t *testing.T) {
-		if err := b.Supports(faults.ActLink); err != nil {
-			t.Skipf("link faults unsupported: %v", err)
-		}
-		apply(t, faults.Action{Kind: faults.ActLink, Link: &faults.Link{Loss: 1}})
-		if got, _ := h.Dial("udp", a, bb, "x"); got != "" {
-			t.Errorf("with 100%% loss, %s→%s still answered %q", a, bb, got)
-		}
-		apply(t, faults.Action{Kind: faults.ActLink}) // a clean network again
-		if !h.Reachable("udp", a, bb, 30*time.Second) {
-			t.Errorf("nodes unreachable after link conditions were cleared")
-		}
-	})
+// CheckPauseResume pauses the second node: it stops answering without
+// exiting, and answers again once resumed.
+func CheckPauseResume(t *testing.T, h *Harness) {
+	ss := needServices(t, h, 2)
+	a, b := ss[0], ss[1]
+	exits0 := len(h.Events.Events(Kind(backend.EventNodeExit, b)))
+	apply(t, h, faults.Action{Kind: faults.ActPause, Nodes: []string{b}})
+	if got, _ := h.Dial(t, "tcp", a, b, "x"); got != "" {
+		t.Errorf("paused node %s answered %q", b, got)
+	}
+	apply(t, h, faults.Action{Kind: faults.ActResume, Nodes: []string{b}})
+	if !h.Reachable(t, "tcp", a, b, 30*time.Second) {
+		t.Errorf("resumed node %s does not answer", b)
+	}
+	if n := len(h.Events.Events(Kind(backend.EventNodeExit, b))) - exits0; n != 0 {
+		t.Errorf("pause/resume produced %d node_exit events for %s", n, b)
+	}
+}
 
-	t.Run("Unsupported", func(t *testing.T) {
-		for _, k := range append(allKinds, "no_such_kind") {
-			if b.Supports(k) == nil {
-				continue
-			}
-			err := h.Cluster.Apply(ctx, faults.Action{Kind: k, Nodes: []string{a}, Offset: time.Second})
-			if !errors.Is(err, backend.ErrUnsupported) {
-				t.Errorf("Apply(%s), unsupported by Supports, returned %v; want an error wrapping ErrUnsupported", k, err)
-			}
+// CheckPartitionHeal isolates the first of three nodes from the other two,
+// which still talk, and heals.
+func CheckPartitionHeal(t *testing.T, h *Harness) {
+	if err := h.Backend.Supports(faults.ActPartition); err != nil {
+		t.Skipf("partitions unsupported: %v", err)
+	}
+	ss := needServices(t, h, 3)
+	a, b, g := ss[0], ss[1], ss[2]
+	apply(t, h, faults.Action{Kind: faults.ActPartition, Partition: &faults.Partition{
+		Kind: faults.PartitionIsolate, Groups: [][]string{{a}, {b, g}}}})
+	for _, c := range []struct {
+		from, to string
+		want     bool
+	}{{a, b, false}, {g, a, false}, {b, g, true}, {g, b, true}} {
+		var got bool
+		if c.want {
+			got = h.Reachable(t, "tcp", c.from, c.to, 10*time.Second)
+		} else {
+			r, _ := h.Dial(t, "tcp", c.from, c.to, "x")
+			got = r != ""
 		}
-	})
+		if got != c.want {
+			t.Errorf("during partition %s→%s reachable=%v, want %v", c.from, c.to, got, c.want)
+		}
+	}
+	apply(t, h, faults.Action{Kind: faults.ActHeal})
+	if !h.Reachable(t, "tcp", a, b, 30*time.Second) || !h.Reachable(t, "tcp", g, a, 30*time.Second) {
+		t.Errorf("nodes still cut off after heal")
+	}
+}
 
-	t.Run("Close", func(t *testing.T) {
-		if err := h.Cluster.Close(ctx); err != nil {
-			t.Fatalf("Close: %v", err)
+// CheckLinkLoss sets 100% loss, under which nothing gets through, and
+// clears it.
+func CheckLinkLoss(t *testing.T, h *Harness) {
+	if err := h.Backend.Supports(faults.ActLink); err != nil {
+		t.Skipf("link faults unsupported: %v", err)
+	}
+	ss := needServices(t, h, 2)
+	a, b := ss[0], ss[1]
+	apply(t, h, faults.Action{Kind: faults.ActLink, Link: &faults.Link{Loss: 1}})
+	if got, _ := h.Dial(t, "udp", a, b, "x"); got != "" {
+		t.Errorf("with 100%% loss, %s→%s still answered %q", a, b, got)
+	}
+	apply(t, h, faults.Action{Kind: faults.ActLink}) // a clean network again
+	if !h.Reachable(t, "udp", a, b, 30*time.Second) {
+		t.Errorf("nodes unreachable after link conditions were cleared")
+	}
+}
+
+// CheckUnsupported checks that the cluster refuses every kind the backend
+// does not support with an error wrapping ErrUnsupported.
+func CheckUnsupported(t *testing.T, h *Harness) {
+	for _, k := range append(allKinds, "no_such_kind") {
+		if h.Backend.Supports(k) == nil {
+			continue
 		}
-		if err := h.Cluster.Close(ctx); err != nil {
-			t.Errorf("second Close: %v", err)
+		err := h.Cluster.Apply(h.Ctx, faults.Action{Kind: k, Nodes: []string{h.Services[0]}, Offset: time.Second})
+		if !errors.Is(err, backend.ErrUnsupported) {
+			t.Errorf("Apply(%s), unsupported by Supports, returned %v; want an error wrapping ErrUnsupported", k, err)
 		}
-		for _, s := range Services {
-			exits := h.Events.Events(Kind(backend.EventNodeExit, s))
-			if len(exits) == 0 || !exits[len(exits)-1].Expected {
-				t.Errorf("node %s: last node_exit after Close %+v, want one with Expected", s, exits)
-			}
+	}
+}
+
+// CheckClose closes the cluster twice, checks that every node's last exit
+// is an expected one and that nothing starts afterwards, and, if clean is
+// set, that it reports nothing left behind.
+func CheckClose(t *testing.T, h *Harness, clean func(ctx context.Context) error) {
+	if err := h.Cluster.Close(h.Ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := h.Cluster.Close(h.Ctx); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	for _, s := range h.Services {
+		exits := h.Events.Events(Kind(backend.EventNodeExit, s))
+		if len(exits) == 0 || !exits[len(exits)-1].Expected {
+			t.Errorf("node %s: last node_exit after Close %+v, want one with Expected", s, exits)
 		}
-		if err := h.Cluster.Start(ctx, a); err == nil {
-			t.Errorf("Start after Close succeeded")
+	}
+	if err := h.Cluster.Start(h.Ctx, h.Services[0]); err == nil {
+		t.Errorf("Start after Close succeeded")
+	}
+	if clean != nil {
+		if err := clean(h.Ctx); err != nil {
+			t.Errorf("left behind after Close: %v", err)
 		}
-		if opts.Clean != nil {
-			if err := opts.Clean(ctx); err != nil {
-				t.Errorf("left behind after Close: %v", err)
-			}
+	}
+}
+
+// CheckFailedNewCluster asks b, prepared for test here, for a cluster of a
+// test with one more service that was not prepared: NewCluster must fail
+// with an error naming it, return no cluster, and (if clean is set) leave
+// nothing behind. Run it when no other cluster of b is open, or clean
+// sees theirs.
+func CheckFailedNewCluster(t *testing.T, b backend.Backend, test *specs.Test, clean func(ctx context.Context) error) {
+	ctx := t.Context()
+	if err := b.Prepare(ctx, test, t.TempDir()); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	other := *test
+	proj := *test.Project
+	proj.Services = append(slices.Clone(proj.Services), &specs.Service{Name: "unprepared"})
+	other.Project = &proj
+	c, err := b.NewCluster(ctx, backend.ClusterConfig{Test: &other, Dir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), `"unprepared"`) {
+		t.Errorf("NewCluster with an unprepared service: %v, want an error naming it", err)
+	}
+	if c != nil {
+		t.Errorf("a failed NewCluster returned a cluster (%T); it must return nil and clean up itself", c)
+		c.Close(ctx)
+	}
+	if clean != nil {
+		if err := clean(ctx); err != nil {
+			t.Errorf("a failed NewCluster left behind: %v", err)
 		}
-	})
+	}
 }

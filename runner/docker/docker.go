@@ -22,8 +22,6 @@ package docker
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,6 +38,7 @@ import (
 	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/internal/procs"
 	"github.com/mvrun/multiverse/runner/backend"
+	"github.com/mvrun/multiverse/runner/backend/cluster"
 	"github.com/mvrun/multiverse/specs"
 )
 
@@ -71,8 +70,8 @@ type Options struct {
 // Backend is the docker backend. It is safe for concurrent use: the
 // clusters of concurrent seeds share it.
 type Backend struct {
+	backend.Base
 	log   *slog.Logger
-	runID string
 	owner string // LabelOwner value of this process
 
 	cliOnce sync.Once
@@ -107,7 +106,7 @@ func New(opts Options) *Backend {
 		tclog.SetDefault(tcLogger{log})
 	})
 	owner, _ := procs.Identity(os.Getpid())
-	return &Backend{log: log, runID: newRunID(), owner: owner}
+	return &Backend{Base: backend.NewBase(support), log: log, owner: owner}
 }
 
 // tcLogger turns testcontainers' Printf logs into debug logs.
@@ -117,26 +116,11 @@ func (l tcLogger) Printf(format string, v ...any) {
 	l.log.Debug("testcontainers: " + fmt.Sprintf(format, v...))
 }
 
-// runIDLen is the length of a run id (hex digits). It is short because it is
-// part of network device names.
-const runIDLen = 5
-
-// newRunID returns a short id that is unique on this host among live runs.
-// It never affects a run's behaviour.
-func newRunID() string {
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], uint64(os.Getpid()))
-	binary.LittleEndian.PutUint64(b[8:], uint64(time.Now().UnixNano()))
-	h := sha256.Sum256(b[:])
-	return fmt.Sprintf("%x", h[:3])[:runIDLen]
+// netPrefix returns the name prefix of the network devices of the cluster
+// with the given index (see [backend.NetPrefix]).
+func (b *Backend) netPrefix(index int) string {
+	return backend.NetPrefix(netPrefixStart, b.RunID(), index)
 }
-
-// RunID returns the id of the run this backend belongs to: the value of
-// [LabelRun] on everything it creates.
-func (b *Backend) RunID() string { return b.runID }
-
-// Name returns "docker".
-func (b *Backend) Name() string { return "docker" }
 
 // client returns the Docker client, connecting on first use the way
 // testcontainers does (DOCKER_HOST, docker contexts, the default socket).
@@ -178,26 +162,21 @@ var (
 	errClockJump   = fmt.Errorf("clock_jump: clock skew is %w on the docker backend (only hv can, and mvrun test cannot use hv yet)", backend.ErrUnsupported)
 )
 
-// Supports reports whether the backend carries out actions of kind k.
-// Partitions, link faults, kills, restarts, pauses and resumes are
-// supported; clock skew (clock_offset, clock_jump) is not, and returns an
-// error wrapping [backend.ErrUnsupported].
-func (b *Backend) Supports(k faults.ActionKind) error {
-	switch k {
-	case faults.ActPartition, faults.ActHeal, faults.ActLink,
-		faults.ActKill, faults.ActRestart, faults.ActPause, faults.ActResume:
-		return nil
-	case faults.ActClockSet:
-		return errClockOffset
-	case faults.ActClockJump:
-		return errClockJump
-	}
-	return fmt.Errorf("%s: unknown action kind, %w on the docker backend", k, backend.ErrUnsupported)
+// support is what the docker backend carries out: partitions, link
+// faults, kills, restarts, pauses and resumes; clock skew (clock_offset,
+// clock_jump) is not supported.
+var support = backend.Support{
+	Backend: "docker",
+	Can:     cluster.Kinds,
+	Cannot: map[faults.ActionKind]error{
+		faults.ActClockSet:  errClockOffset,
+		faults.ActClockJump: errClockJump,
+	},
 }
 
 // labels returns the labels of an object of this run.
 func (b *Backend) labels(kv ...string) map[string]string {
-	l := map[string]string{LabelRun: b.runID, LabelOwner: b.owner}
+	l := map[string]string{LabelRun: b.RunID(), LabelOwner: b.owner}
 	for i := 0; i+1 < len(kv); i += 2 {
 		l[kv[i]] = kv[i+1]
 	}

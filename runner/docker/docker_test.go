@@ -133,7 +133,7 @@ func TestNodeIdentity(t *testing.T) {
 		{"no process-backend marker", []string{"env", "MVRUN_RUN"}, func(s string) bool { return s == "\n" }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, out, errs := h.Exec("solo", "exec", nil, tt.args...); !tt.want(out) {
+			if _, out, errs := h.Exec(t, "solo", "exec", nil, tt.args...); !tt.want(out) {
 				t.Errorf("%v in node: %q (stderr %q)", tt.args, out, errs)
 			}
 		})
@@ -161,7 +161,7 @@ func TestExecWhileStopped(t *testing.T) {
 		h.Cluster.Apply(ctx, resumeAction("solo"))
 	}()
 	start := time.Now()
-	if res, out, _ := h.Exec("solo", "exec", nil, "exit", "0"); res.ExitCode != 0 || out != "out\n" {
+	if res, out, _ := h.Exec(t, "solo", "exec", nil, "exit", "0"); res.ExitCode != 0 || out != "out\n" {
 		t.Errorf("exec in a paused node: exit %d, stdout %q", res.ExitCode, out)
 	}
 	if d := time.Since(start); d < 300*time.Millisecond {
@@ -242,7 +242,7 @@ func TestDockerfileImages(t *testing.T) {
 	}}}
 	h := backendtest.Boot(t, ctx, b, test)
 	h.Program = func(string) string { return "/usr/local/bin/echo" }
-	if !h.Reachable("tcp", "anon", "named", 30*time.Second) {
+	if !h.Reachable(t, "tcp", "anon", "named", 30*time.Second) {
 		t.Fatalf("services built from a Dockerfile do not talk")
 	}
 	if imgs := runImages(t, b, b.RunID()); len(imgs) != 1 || !strings.Contains(imgs[0], "df-anon") {

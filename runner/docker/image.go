@@ -241,7 +241,7 @@ func (b *Backend) builtRef(proj, named, name, services string) (string, map[stri
 		return named, map[string]string{LabelService: services}
 	}
 	repo := "mvrun/" + sanitizeRef(proj) + "-" + sanitizeRef(name)
-	return repo + ":" + b.runID, b.labels(LabelService, services, LabelRole, roleImage)
+	return repo + ":" + b.RunID(), b.labels(LabelService, services, LabelRole, roleImage)
 }
 
 // programGroup is the services whose images hold the same static program.
@@ -405,7 +405,7 @@ func (b *Backend) Close(ctx context.Context) error {
 	if err != nil {
 		return nil // nothing can have been built
 	}
-	is, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", LabelRun+"="+b.runID)})
+	is, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", LabelRun+"="+b.RunID())})
 	if err != nil {
 		return fmt.Errorf("docker backend: list this run's images: %w", err)
 	}

@@ -38,7 +38,7 @@ func BenchmarkKillRestart(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		if !h.Reachable("tcp", "solo", "solo", 30*time.Second) {
+		if !h.Reachable(b, "tcp", "solo", "solo", 30*time.Second) {
 			b.Fatal("node did not come back")
 		}
 	}

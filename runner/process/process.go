@@ -18,18 +18,16 @@ package process
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"runtime"
 	"sync"
-	"time"
 
 	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/runner/backend"
+	"github.com/mvrun/multiverse/runner/backend/cluster"
 	"github.com/mvrun/multiverse/specs"
 )
 
@@ -50,9 +48,9 @@ type Options struct {
 // Backend is the process backend. It is safe for concurrent use: the
 // clusters of concurrent seeds share it.
 type Backend struct {
-	opts  Options
-	log   *slog.Logger
-	runID string
+	backend.Base
+	opts Options
+	log  *slog.Logger
 
 	mu       sync.Mutex
 	clusters int // live clusters; the run's state directory exists while > 0
@@ -62,33 +60,45 @@ type Backend struct {
 
 var _ backend.Backend = (*Backend)(nil)
 
+// support is what the process backend carries out. clock_offset is only
+// partly possible (see [mechanics.ApplyOther]) and clock_jump not at all.
+var support = backend.Support{
+	Backend: "process",
+	Can:     cluster.Kinds,
+	Cannot: map[faults.ActionKind]error{
+		faults.ActClockSet:  errClockOffset,
+		faults.ActClockJump: errClockJump,
+	},
+}
+
 // New returns a process backend. Each Backend is one run: its processes,
-// namespaces and files carry the run's id, which [Backend.Sweep] of a later
-// run uses to find what a killed run left behind.
+// namespaces and files carry the run's id (every node process has
+// MVRUN_RUN=<run id>.<cluster index> in its environment), which
+// [Backend.Sweep] of a later run uses to find what a killed run left behind.
 func New(opts Options) *Backend {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Backend{opts: opts, log: opts.Log.With("backend", "process"), runID: newRunID()}
+	return &Backend{Base: backend.NewBase(support), opts: opts, log: opts.Log.With("backend", "process")}
 }
 
-// newRunID returns a short id that is unique on this host among live runs.
-// It names the run's state directory and prefixes its network devices, so it
-// is short. It is not random in the seed sense: it never affects a run.
-func newRunID() string {
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], uint64(os.Getpid()))
-	binary.LittleEndian.PutUint64(b[8:], uint64(time.Now().UnixNano()))
-	h := sha256.Sum256(b[:])
-	return fmt.Sprintf("%x", h[:3])[:runIDLen]
+// netPrefix returns the name prefix of the network devices and namespaces
+// of the cluster with the given index (see [backend.NetPrefix]).
+func (b *Backend) netPrefix(index int) string {
+	return backend.NetPrefix(netPrefixStart, b.RunID(), index)
 }
 
-// RunID returns the id of the run this backend belongs to. Every node process
-// carries it in its environment as MVRUN_RUN=<run id>.<cluster index>.
-func (b *Backend) RunID() string { return b.runID }
-
-// Name returns "process".
-func (b *Backend) Name() string { return "process" }
+// Close reports clusters of the run that are still open: the process
+// backend keeps nothing else for a whole run (each cluster's Close removes
+// the run's state directory when it is the last).
+func (b *Backend) Close(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.clusters > 0 {
+		return fmt.Errorf("process backend: %d clusters of run %s are still open", b.clusters, b.RunID())
+	}
+	return nil
+}
 
 // Available reports whether this host can run the process backend: Linux and
 // root, for network, mount and UTS namespaces.
@@ -110,21 +120,3 @@ var (
 	errClockOffset = fmt.Errorf("clock_offset: %w on the process backend: a node's CLOCK_MONOTONIC and CLOCK_BOOTTIME shift only from its next (re)start, and its wall clock does not move (only hv can, and mvrun test cannot use hv yet)", backend.ErrUnsupported)
 	errClockJump   = fmt.Errorf("clock_jump: wall-clock jumps are %w on the process backend (only hv can, and mvrun test cannot use hv yet)", backend.ErrUnsupported)
 )
-
-// Supports reports whether the backend carries out actions of kind k.
-// Partitions, link faults, kills, restarts, pauses and resumes are
-// supported. clock_offset is only partly possible (see [Cluster.Apply]) and
-// clock_jump not at all; both report errors wrapping
-// [backend.ErrUnsupported].
-func (b *Backend) Supports(k faults.ActionKind) error {
-	switch k {
-	case faults.ActPartition, faults.ActHeal, faults.ActLink,
-		faults.ActKill, faults.ActRestart, faults.ActPause, faults.ActResume:
-		return nil
-	case faults.ActClockSet:
-		return errClockOffset
-	case faults.ActClockJump:
-		return errClockJump
-	}
-	return fmt.Errorf("%s: unknown action kind, %w on the process backend", k, backend.ErrUnsupported)
-}

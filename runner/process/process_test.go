@@ -54,13 +54,13 @@ func TestNodeIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := backendtest.Boot(t, ctx, New(Options{}), backendtest.NewTest([]string{"solo"}))
-	if _, out, _ := h.Exec("solo", "hostname", nil, "hostname"); out != "solo\n" {
+	if _, out, _ := h.Exec(t, "solo", "hostname", nil, "hostname"); out != "solo\n" {
 		t.Errorf("hostname in node: %q, want %q", out, "solo\n")
 	}
-	if _, out, _ := h.Exec("solo", "resolve", nil, "resolve", "localhost"); !strings.Contains(out, "127.0.0.1") {
+	if _, out, _ := h.Exec(t, "solo", "resolve", nil, "resolve", "localhost"); !strings.Contains(out, "127.0.0.1") {
 		t.Errorf("localhost resolves to %q in the node", out)
 	}
-	if _, out, _ := h.Exec("solo", "env", nil, "env", "MVRUN_SEED"); !strings.HasPrefix(out, "0x") {
+	if _, out, _ := h.Exec(t, "solo", "env", nil, "env", "MVRUN_SEED"); !strings.HasPrefix(out, "0x") {
 		t.Errorf("MVRUN_SEED is not set in execs")
 	}
 	after, err := os.ReadFile("/etc/hosts")
@@ -116,7 +116,7 @@ func TestClockOffsetAppliesAtRestart(t *testing.T) {
 	if u := uptime(t, h); u < u0+3600 || u > u0+3600+600 {
 		t.Errorf("uptime after restart with a 1h offset: %.0f, want about %.0f", u, u0+3600)
 	}
-	if !h.Reachable("tcp", "solo", "solo", 30*time.Second) {
+	if !h.Reachable(t, "tcp", "solo", "solo", 30*time.Second) {
 		t.Errorf("node does not serve after restarting in a time namespace")
 	}
 	// The service process itself, not only execs, runs with the offset.
@@ -281,23 +281,23 @@ func TestConcurrentClusters(t *testing.T) {
 				t.Fatalf("cluster %d: %v", i, err)
 			}
 		}
-		hs = append(hs, &backendtest.Harness{T: t, Ctx: ctx, Cluster: c, Events: rec})
+		hs = append(hs, &backendtest.Harness{Backend: b, Ctx: ctx, Cluster: c, Events: rec, Services: []string{"alpha", "beta"}})
 	}
 	// A partition in one cluster does not touch the other.
 	if err := hs[0].Cluster.Apply(ctx, faults.Action{Kind: faults.ActPartition, Partition: &faults.Partition{
 		Kind: faults.PartitionIsolate, Groups: [][]string{{"alpha"}, {"beta"}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if !hs[1].Reachable("tcp", "alpha", "beta", 30*time.Second) {
+	if !hs[1].Reachable(t, "tcp", "alpha", "beta", 30*time.Second) {
 		t.Errorf("cluster 1 is cut by cluster 0's partition")
 	}
-	if got, _ := hs[0].Dial("tcp", "alpha", "beta", "x"); got != "" {
+	if got, _ := hs[0].Dial(t, "tcp", "alpha", "beta", "x"); got != "" {
 		t.Errorf("cluster 0's partition does not hold: %q", got)
 	}
 	if err := hs[0].Cluster.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !hs[1].Reachable("tcp", "beta", "alpha", 30*time.Second) {
+	if !hs[1].Reachable(t, "tcp", "beta", "alpha", 30*time.Second) {
 		t.Errorf("closing cluster 0 broke cluster 1")
 	}
 	if err := hs[1].Cluster.Close(ctx); err != nil {

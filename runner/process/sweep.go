@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/mvrun/multiverse/internal/procs"
+	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/network"
 )
 
@@ -22,7 +23,7 @@ func (b *Backend) acquireRunDir() (string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.clusters == 0 {
-		dir := filepath.Join(DefaultRunDir, b.runID)
+		dir := filepath.Join(DefaultRunDir, b.RunID())
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return "", fmt.Errorf("process backend state directory: %w", err)
 		}
@@ -36,7 +37,7 @@ func (b *Backend) acquireRunDir() (string, error) {
 		}
 	}
 	b.clusters++
-	return filepath.Join(DefaultRunDir, b.runID), nil
+	return filepath.Join(DefaultRunDir, b.RunID()), nil
 }
 
 // releaseRunDir removes the run's state directory when its last cluster
@@ -46,32 +47,19 @@ func (b *Backend) releaseRunDir() {
 	defer b.mu.Unlock()
 	b.clusters--
 	if b.clusters == 0 {
-		os.RemoveAll(filepath.Join(DefaultRunDir, b.runID))
+		os.RemoveAll(filepath.Join(DefaultRunDir, b.RunID()))
 	}
-}
-
-// netPrefix is the name prefix of the network devices and namespaces of the
-// cluster with the given index: "mvp", the run id, and the index as two
-// base-36 digits (modulo 36², far more clusters than ever run at once), 10
-// characters in all, the most runner/network allows.
-func (b *Backend) netPrefix(index int) string {
-	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-	i := index % (36 * 36)
-	return netPrefixStart + b.runID + string(digits[i/36]) + string(digits[i%36])
 }
 
 // netPrefixStart starts every network name of the process backend.
 const netPrefixStart = "mvp"
 
-// runIDLen is the length of a run id (hex digits).
-const runIDLen = 5
-
 // runOfNetName returns the run id in a network name made by netPrefix.
 func runOfNetName(name string) (string, bool) {
-	if len(name) < len(netPrefixStart)+runIDLen || !strings.HasPrefix(name, netPrefixStart) {
+	if len(name) < len(netPrefixStart)+backend.RunIDLen || !strings.HasPrefix(name, netPrefixStart) {
 		return "", false
 	}
-	id := name[len(netPrefixStart) : len(netPrefixStart)+runIDLen]
+	id := name[len(netPrefixStart) : len(netPrefixStart)+backend.RunIDLen]
 	for _, r := range id {
 		if !strings.ContainsRune("0123456789abcdef", r) {
 			return "", false
@@ -83,7 +71,7 @@ func runOfNetName(name string) (string, bool) {
 // alive reports whether the run with id is still running: this one, or one
 // whose owner file names a live process (a zombie owner counts as dead).
 func (b *Backend) alive(id string) bool {
-	if id == b.runID {
+	if id == b.RunID() {
 		return true
 	}
 	owner, err := os.ReadFile(filepath.Join(DefaultRunDir, id, "owner"))
@@ -167,7 +155,7 @@ func (b *Backend) killMarked() (int, error) {
 			continue
 		}
 		id, _, _ := strings.Cut(markers(pid).run, ".")
-		if _, ok := runOfNetName(netPrefixStart + id); !ok || len(id) != runIDLen || b.alive(id) {
+		if _, ok := runOfNetName(netPrefixStart + id); !ok || len(id) != backend.RunIDLen || b.alive(id) {
 			continue
 		}
 		b.log.Info("sweep: killing process of a dead run", "run", id, "pid", pid)

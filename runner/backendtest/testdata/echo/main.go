@@ -1,7 +1,8 @@
 // Command echo is the service of the backend conformance suite
 // (runner/backendtest). "echo serve" answers TCP on :7000 and UDP on :7001
-// with "<hostname>:<message>"; its other subcommands are the workload
-// commands the suite runs inside nodes.
+// with "<hostname>:<message>", and logs one-way UDP probes ("echo send")
+// on stdout; its other subcommands are the workload commands the suite
+// runs inside nodes.
 //
 // It reports through the SDK file transport by hand, one JSON line per
 // write, to the file named by MVRUN_SDK ("file:<path>") or
@@ -40,6 +41,8 @@ func main() {
 		dial("tcp", arg(1), arg(2))
 	case "udp":
 		dial("udp", arg(1), arg(2))
+	case "send":
+		send(arg(1), arg(2))
 	case "exit":
 		fmt.Fprintln(os.Stdout, "out")
 		fmt.Fprintln(os.Stderr, "err")
@@ -155,7 +158,14 @@ func serve(spawn bool) {
 			if err != nil {
 				return
 			}
-			ul.WriteTo([]byte(host+":"+string(buf[:n])), from)
+			msg := string(buf[:n])
+			if strings.HasPrefix(msg, probePrefix) {
+				// A one-way probe: say it arrived, answer nothing, so
+				// that only the direction it came in matters.
+				fmt.Println("heard", msg)
+				continue
+			}
+			ul.WriteTo([]byte(host+":"+msg), from)
 		}
 	}()
 	sdk(`{"antithesis_sdk":{"language":{"name":"Go","version":"go"},"protocol_version":"1.1.0","sdk_version":"0.0.0"}}` + "\n")
@@ -176,6 +186,32 @@ func serve(spawn bool) {
 			}
 			fmt.Fprintf(c, "%s:%s", host, line)
 		}()
+	}
+}
+
+// probePrefix starts the UDP messages "echo send" sends: the server logs
+// them on stdout ("heard <message>") instead of answering.
+const probePrefix = "probe-"
+
+// send sends msg, which must start with probePrefix, to the UDP address
+// addr three times 20ms apart and expects no answer: whether it arrived
+// shows in the receiving node's stdout.
+func send(addr, msg string) {
+	if !strings.HasPrefix(msg, probePrefix) {
+		fail(2, "echo send: message %q does not start with %q", msg, probePrefix)
+	}
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		fail(3, "%v", err)
+	}
+	defer c.Close()
+	for i := 0; i < 3; i++ {
+		if i > 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		// A refused earlier datagram (ICMP port unreachable) makes a
+		// later write fail; the probe is still sent.
+		c.Write([]byte(msg))
 	}
 }
 
