@@ -107,7 +107,7 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (_ 
 		if prog == "" {
 			return nil, fmt.Errorf("service %q: not prepared (Prepare ran on a different test?)", s.Name)
 		}
-		path, argv, err := nodeArgv(s, prog, proj.Dir)
+		path, argv, err := backend.NodeArgv(s, prog, proj.Dir)
 		if err != nil {
 			return nil, err
 		}
@@ -243,7 +243,7 @@ func (m mechanics) ResumeNode(ctx context.Context, n *cluster.Node[*node]) error
 // paused. When ctx ends, the command's process group is killed.
 func (m mechanics) ExecNode(ctx context.Context, n *cluster.Node[*node], x cluster.ExecSpec) (backend.ExecResult, error) {
 	c, o := m.c, n.Own
-	path, err := resolveCommand(x.Argv, n.Service, o.prog, c.Config().Test.Project.Dir)
+	path, err := backend.ResolveCommand(x.Argv, n.Service, o.prog, c.Config().Test.Project.Dir)
 	if err != nil {
 		return backend.ExecResult{}, err
 	}

@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/mvrun/multiverse/internal/gobuild"
+	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/specs"
 )
 
@@ -42,7 +41,7 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 			continue
 		}
 		programs[s.Name] = p
-		if _, _, err := nodeArgv(s, p, t.Project.Dir); err != nil {
+		if _, _, err := backend.NodeArgv(s, p, t.Project.Dir); err != nil {
 			errs = append(errs, err)
 		}
 		if s.WorkingDir != "" {
@@ -57,7 +56,7 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 				errs = append(errs, fmt.Errorf("%s: workload command %q: no service %q in the compose project", c.DeclRange, c.Name, c.Service))
 				continue
 			}
-			if _, err := resolveCommand(c.Argv, s, programs[s.Name], t.Project.Dir); err != nil {
+			if _, err := backend.ResolveCommand(c.Argv, s, programs[s.Name], t.Project.Dir); err != nil {
 				errs = append(errs, fmt.Errorf("%s: workload command %q: %w", c.DeclRange, c.Name, err))
 			}
 		}
@@ -76,7 +75,7 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 func (b *Backend) program(ctx context.Context, s *specs.Service, composeFile, workDir string, built map[string]string) (string, error) {
 	switch {
 	case s.Binary != "":
-		if err := checkExecutable(s.Binary); errors.Is(err, fs.ErrNotExist) {
+		if err := backend.CheckExecutable(s.Binary); errors.Is(err, fs.ErrNotExist) {
 			return "", fmt.Errorf("service %q in %s: x-mvrun.binary %s does not exist; build it first or fix the path (relative paths start at the compose file's directory)", s.Name, composeFile, s.Binary)
 		} else if err != nil {
 			return "", fmt.Errorf("service %q in %s: x-mvrun.binary: %w", s.Name, composeFile, err)
@@ -108,90 +107,3 @@ func (b *Backend) program(ctx context.Context, s *specs.Service, composeFile, wo
 	return "", fmt.Errorf("service %q: has no image, build or x-mvrun.binary, so there is nothing to run", s.Name)
 }
 
-// checkExecutable returns nil if path is a regular file someone may execute.
-func checkExecutable(path string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", path)
-	}
-	if st.Mode()&0o111 == 0 {
-		return fmt.Errorf("%s is not executable (chmod +x it)", path)
-	}
-	return nil
-}
-
-// namesProgram reports whether name, as written in a compose file or a
-// workload command, means service s's own program.
-func namesProgram(name string, s *specs.Service, prog string) bool {
-	if name == prog || (s.Binary != "" && name == s.Binary) {
-		return true
-	}
-	base := filepath.Base(name)
-	return base == filepath.Base(prog) || base == s.Name
-}
-
-// resolveName maps the first element of an argv, as it would be looked up
-// inside service s's container, to a host path:
-//
-//  1. it names the service's program (the same path, or the same base name
-//     as the program or the service): the program;
-//  2. a file of that path under the compose directory (leading "/" is
-//     dropped, so "/bin/client" is <compose dir>/bin/client);
-//  3. the host: the path itself if it contains a slash, else a PATH lookup;
-//  4. for a path that is missing on the host, its base name in PATH.
-func resolveName(name string, s *specs.Service, prog, composeDir string) (string, error) {
-	if name == "" {
-		return "", fmt.Errorf("service %q: empty command name", s.Name)
-	}
-	if prog != "" && namesProgram(name, s, prog) {
-		return prog, nil
-	}
-	if composeDir != "" {
-		p := filepath.Join(composeDir, strings.TrimPrefix(name, "/"))
-		if checkExecutable(p) == nil {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return filepath.Abs(p)
-	}
-	if strings.Contains(name, "/") {
-		if p, err := exec.LookPath(filepath.Base(name)); err == nil {
-			return filepath.Abs(p)
-		}
-	}
-	return "", fmt.Errorf("service %q: command %q is not the service's program (%s), not an executable under the compose directory %s, and not in PATH",
-		s.Name, name, prog, composeDir)
-}
-
-// resolveCommand resolves a workload command's argv; it returns the host
-// path to execute.
-func resolveCommand(argv []string, s *specs.Service, prog, composeDir string) (string, error) {
-	if len(argv) == 0 {
-		return "", fmt.Errorf("service %q: empty command", s.Name)
-	}
-	return resolveName(argv[0], s, prog, composeDir)
-}
-
-// nodeArgv returns the path and argv of service s's own process. The program
-// plays the part of the image's ENTRYPOINT: without a compose entrypoint,
-// command gives its arguments (a first element that names the program
-// itself is dropped, so both `command: [serve]` and
-// `command: [/bin/server, serve]` work); with one, entrypoint[0] is resolved
-// like a workload command.
-func nodeArgv(s *specs.Service, prog, composeDir string) (string, []string, error) {
-	if len(s.Entrypoint) > 0 {
-		p, err := resolveName(s.Entrypoint[0], s, prog, composeDir)
-		if err != nil {
-			return "", nil, fmt.Errorf("%w (in its entrypoint)", err)
-		}
-		return p, s.Argv(), nil
-	}
-	if len(s.Command) > 0 && namesProgram(s.Command[0], s, prog) {
-		return prog, append([]string(nil), s.Command...), nil
-	}
-	return prog, append([]string{prog}, s.Command...), nil
-}
