@@ -109,4 +109,3 @@ func TestNodeArgv(t *testing.T) {
 		})
 	}
 }
-

@@ -106,4 +106,3 @@ func (b *Backend) program(ctx context.Context, s *specs.Service, composeFile, wo
 	}
 	return "", fmt.Errorf("service %q: has no image, build or x-mvrun.binary, so there is nothing to run", s.Name)
 }
-
