@@ -323,6 +323,16 @@ func (s *seedRun) broadcastLocked() {
 
 // waitState waits until cond (called with mu held) is true, or ctx ends.
 func (s *seedRun) waitState(ctx context.Context, cond func() bool) error {
+	s.mu.Lock()
+	cl := s.cl
+	s.mu.Unlock()
+	if t, ok := cl.(backend.Turns); ok {
+		return t.Until(ctx, func() bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return cond()
+		})
+	}
 	for {
 		s.mu.Lock()
 		ok, ch := cond(), s.changed
@@ -394,7 +404,7 @@ func (s *seedRun) waitSetup(ctx context.Context, cl backend.Cluster) {
 	if wait <= 0 {
 		wait = defaultSetupTimeout
 	}
-	wctx, cancel := context.WithTimeout(ctx, wait)
+	wctx, cancel := withTimeout(cl, ctx, wait)
 	defer cancel()
 	err := s.waitState(wctx, func() bool { return s.setupDone })
 	if ctx.Err() != nil {

@@ -127,7 +127,7 @@ func (s *seedRun) waitHealthy(ctx context.Context, cl backend.Cluster, service s
 		tries++
 		var out bytes.Buffer
 		w := &limitWriter{w: &out, n: 2048}
-		tctx, cancel := context.WithTimeout(ctx, timeout)
+		tctx, cancel := withTimeout(cl, ctx, timeout)
 		res, err := cl.Exec(tctx, backend.ExecRequest{
 			Service: service, Name: "healthcheck", Argv: hc.Test, Stdout: w, Stderr: w,
 		})

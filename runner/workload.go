@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/mvrun/multiverse/assertions"
@@ -53,20 +52,18 @@ func (s *seedRun) faultPhase(ctx context.Context, cl backend.Cluster) {
 	s.art.phase(cl.Now(), "faults")
 	pctx, stop := context.WithCancel(ctx)
 	start := cl.Now()
-	var wg sync.WaitGroup
-	faultsDone := make(chan struct{})
-	go func() {
+	var joins []func()
+	faultsDone := spawn(cl, func() {
 		// The plan runs to its end (its last actions, at Duration, undo
 		// its faults) rather than being cut when the drivers stop, so the
 		// fault log of a seed does not depend on which timer fires first.
-		defer close(faultsDone)
 		if err := faults.Run(ctx, plan, cl, cl, logf); err != nil && ctx.Err() == nil {
 			s.art.note(cl.Now(), "faults", "fault plan stopped: %v", err)
 		}
-	}()
-	wg.Go(func() { s.drivers(pctx, cl, rng) })
+	})
+	joins = append(joins, spawn(cl, func() { s.drivers(pctx, cl, rng) }))
 	for _, a := range anytime {
-		wg.Go(func() {
+		joins = append(joins, spawn(cl, func() {
 			for k, at := range a.at {
 				if wait := start + at - cl.Now(); wait > 0 {
 					if cl.Sleep(pctx, wait) != nil {
@@ -75,12 +72,12 @@ func (s *seedRun) faultPhase(ctx context.Context, cl backend.Cluster) {
 				}
 				s.runCmd(pctx, cl, a.cmd, "", k)
 			}
-		})
+		}))
 	}
 	err := cl.Sleep(ctx, t.Duration)
 	stop()
-	wg.Wait()
-	<-faultsDone
+	joinAll(joins)
+	faultsDone()
 	if err != nil || ctx.Err() != nil {
 		return
 	}
@@ -125,31 +122,31 @@ func (s *seedRun) drivers(ctx context.Context, cl backend.Cluster, rng *rand.Ran
 		}
 		s.runCmd(ctx, cl, c, "", 0)
 	}
-	var wg sync.WaitGroup
+	var joins []func()
 	for _, c := range s.role(specs.RoleParallelDriver) {
 		inst := c.Instances
 		if inst <= 0 {
 			inst = defaultInstances
 		}
 		for i := range inst {
-			wg.Go(func() {
+			joins = append(joins, spawn(cl, func() {
 				for k := 0; ctx.Err() == nil; k++ {
 					s.loopCmd(ctx, cl, c, strconv.Itoa(i)+".", k)
 				}
-			})
+			}))
 		}
 	}
 	if serial := s.role(specs.RoleSerialDriver); len(serial) > 0 {
-		wg.Go(func() {
+		joins = append(joins, spawn(cl, func() {
 			n := map[string]int{}
 			for ctx.Err() == nil {
 				c := serial[rng.IntN(len(serial))]
 				s.loopCmd(ctx, cl, c, "", n[c.Name])
 				n[c.Name]++
 			}
-		})
+		}))
 	}
-	wg.Wait()
+	joinAll(joins)
 }
 
 // loopCmd runs one iteration of a driver loop, pacing commands that end at
@@ -186,7 +183,7 @@ func (s *seedRun) runCmd(ctx context.Context, cl backend.Cluster, c *specs.Comma
 	cctx := ctx
 	if c.Timeout > 0 {
 		var cancel context.CancelFunc
-		cctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		cctx, cancel = withTimeout(cl, ctx, c.Timeout)
 		defer cancel()
 	}
 	out := s.art.cmdOutput(c.Name)

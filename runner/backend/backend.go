@@ -97,6 +97,35 @@ type Cluster interface {
 	Close(ctx context.Context) error
 }
 
+// Turns is implemented by clusters whose time is simulated (hv). On such a
+// cluster the runner's goroutines of a seed are participants that take
+// turns: one runs at a time, and simulated time advances only while every
+// one of them waits in a cluster call (Sleep, Exec, Join, Until). Which
+// participant runs next is decided by the cluster from the simulation
+// alone, so everything the runner does, and the simulated time it does it
+// at, is a function of the seed. The goroutine that called NewCluster is
+// the first participant.
+type Turns interface {
+	// Go starts fn as a new participant. It runs once the caller waits in
+	// a cluster call; fn must use this cluster's calls to wait, never host
+	// channels, locks held across waits or host timers.
+	Go(fn func()) Task
+	// Join waits until every task has returned.
+	Join(tasks ...Task)
+	// Until waits until cond is true or ctx ends. cond is evaluated between
+	// simulation events, on whatever goroutine runs the simulation, so it
+	// may read state that event callbacks write (under their lock).
+	Until(ctx context.Context, cond func() bool) error
+	// WithTimeout is [context.WithTimeout] on the cluster's clock.
+	WithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc)
+}
+
+// Task is a participant started by [Turns.Go].
+type Task interface {
+	// Done reports whether the participant's function has returned.
+	Done() bool
+}
+
 // ExecRequest is a command to run inside a node.
 type ExecRequest struct {
 	Service string
