@@ -428,6 +428,9 @@ func (n *Node) Resume() {
 	}
 }
 
+// ClockOffset returns the node's wall-clock offset.
+func (n *Node) ClockOffset() time.Duration { return n.clock.Offset() }
+
 // Paused reports whether the node is paused.
 func (n *Node) Paused() bool { return n.paused }
 
@@ -486,6 +489,36 @@ func (c *Cluster) Run(ctx context.Context, until time.Duration) (idle bool, err 
 func (c *Cluster) RunUntil(ctx context.Context, until time.Duration, done func() bool) (bool, error) {
 	_, ok, err := c.run(ctx, until, done)
 	return ok, err
+}
+
+// Outcome says why [Cluster.Advance] returned.
+type Outcome int
+
+// Outcomes of [Cluster.Advance].
+const (
+	ReachedLimit Outcome = iota // the clock reached the limit
+	Stopped                     // the stop function reported true
+	Idle                        // nothing can run and nothing is pending
+)
+
+// Advance is [Cluster.RunUntil] that says why it returned. When the
+// cluster is idle and limit is finite, the clock moves on to limit: nothing
+// was going to happen before it.
+func (c *Cluster) Advance(ctx context.Context, limit time.Duration, stop func() bool) (Outcome, error) {
+	idle, stopped, err := c.run(ctx, limit, stop)
+	switch {
+	case err != nil:
+		return ReachedLimit, err
+	case stopped:
+		return Stopped, nil
+	case idle:
+		if limit < time.Duration(1<<62) && c.Now() < limit {
+			c.world.Trace().Event('i', uint64(limit))
+			c.clock.AdvanceTo(int64(limit))
+		}
+		return Idle, nil
+	}
+	return ReachedLimit, nil
 }
 
 func (c *Cluster) run(ctx context.Context, until time.Duration, done func() bool) (idle, stopped bool, err error) {

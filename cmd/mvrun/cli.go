@@ -22,6 +22,7 @@ import (
 	"github.com/mvrun/multiverse/runner"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/docker"
+	"github.com/mvrun/multiverse/runner/hvbackend"
 	"github.com/mvrun/multiverse/runner/process"
 	"github.com/mvrun/multiverse/runner/report"
 	"github.com/mvrun/multiverse/specs"
@@ -499,7 +500,7 @@ var newBackend = func(name string, log *slog.Logger) (backend.Backend, error) {
 	case "docker":
 		return docker.New(docker.Options{Log: log}), nil
 	case "hv":
-		return nil, fmt.Errorf("the %s backend is not part of mvrun test yet (mvrun hv run runs single binaries under it); use --backend process or --backend docker", name)
+		return hvbackend.New(hvbackend.Options{Log: log}), nil
 	}
 	return nil, fmt.Errorf("unknown backend %q; want one of %s", name, strings.Join(backendNames, ", "))
 }
@@ -537,14 +538,18 @@ func selectBackend(ctx context.Context, name string, t *specs.Test, log *slog.Lo
 	}
 	why := ""
 	if name == "auto" {
-		// hv is preferred once it is a backend and every service has a
-		// static binary it can run; until then auto means process.
-		if b, err := newBackend("hv", log); err == nil && b.Available(ctx) == nil {
-			return b, "auto: /dev/kvm usable", nil
-		} else if err != nil {
-			why = "auto: hv is not yet a backend of mvrun test"
-		} else {
+		// hv when /dev/kvm works and hv can run every service, workload
+		// command and healthcheck (static binaries, no shell); else process.
+		b, err := newBackend("hv", log)
+		switch {
+		case err != nil:
+			why = "auto: hv: " + err.Error()
+		case b.Available(ctx) != nil:
 			why = "auto: hv unavailable: " + b.Available(ctx).Error()
+		case hvbackend.CanRun(t) != nil:
+			why = "auto: hv cannot run this test: " + hvbackend.CanRun(t).Error()
+		default:
+			return b, "auto: hv (/dev/kvm usable, every service a static binary)", nil
 		}
 		name = "process"
 	}

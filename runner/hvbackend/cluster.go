@@ -1,0 +1,434 @@
+package hvbackend
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/hv"
+	"github.com/mvrun/multiverse/hv/kernel"
+	"github.com/mvrun/multiverse/internal/seeds"
+	"github.com/mvrun/multiverse/runner/backend"
+	"github.com/mvrun/multiverse/specs"
+)
+
+// cluster is one seed's hv cluster as a [backend.Cluster]. Its methods are
+// called by the participant holding the turn (see turns.go), so the
+// simulation is never running while they change it; event callbacks run
+// on whichever goroutine runs the simulation.
+type cluster struct {
+	cfg    backend.ClusterConfig
+	log    *slog.Logger
+	hc     *hv.Cluster
+	t      *turns
+	nodes  map[string]*node
+	order  []*node
+	life   context.Context
+	stop   context.CancelFunc
+	mu     sync.Mutex // closed
+	closed bool
+	// simMu is held while the simulation runs, so Close from outside the
+	// participants (an abandoned seed) waits for it to stop.
+	simMu sync.Mutex
+}
+
+var (
+	_ backend.Cluster = (*cluster)(nil)
+	_ backend.Turns   = (*cluster)(nil)
+)
+
+// node is a service's node.
+type node struct {
+	c      *cluster
+	svc    *specs.Service
+	n      *hv.Node
+	prog   string
+	path   string
+	argv   []string
+	proc   *hv.Process // the service process while it runs
+	starts int
+	killed bool // the service's exit was caused by mvrun (kill fault, Close)
+	stdout *os.File
+	stderr *os.File
+	execN  map[string]int
+}
+
+func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[string]string, log *slog.Logger) (*cluster, error) {
+	hc, err := hv.NewCluster(hv.ClusterConfig{Seed: cfg.Seed, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	life, stop := context.WithCancel(ctx)
+	c := &cluster{cfg: cfg, log: log, hc: hc, nodes: map[string]*node{}, life: life, stop: stop}
+	c.t = newTurns(c, life)
+	proj := cfg.Test.Project
+	for _, s := range proj.Services {
+		hn, err := hc.AddNode(hv.NodeConfig{Name: s.Name})
+		if err == nil {
+			_, err = hn.FS().MkdirAll("/run/mvrun/sdk")
+		}
+		if err != nil {
+			c.abort()
+			return nil, fmt.Errorf("hv backend: node %s: %w", s.Name, err)
+		}
+		n := &node{c: c, svc: s, n: hn, prog: programs[s.Name], execN: map[string]int{}}
+		if n.path, n.argv, err = backend.NodeArgv(s, n.prog, proj.Dir); err != nil {
+			c.abort()
+			return nil, err
+		}
+		if s.WorkingDir != "" {
+			if _, err := hn.FS().MkdirAll(s.WorkingDir); err != nil {
+				c.abort()
+				return nil, fmt.Errorf("hv backend: node %s: working_dir %s: %w", s.Name, s.WorkingDir, err)
+			}
+		}
+		if n.stdout, err = outFile(cfg.Dir, s.Name+".stdout"); err == nil {
+			n.stderr, err = outFile(cfg.Dir, s.Name+".stderr")
+		}
+		if err != nil {
+			c.nodes[s.Name] = n
+			c.order = append(c.order, n)
+			c.abort()
+			return nil, err
+		}
+		c.nodes[s.Name] = n
+		c.order = append(c.order, n)
+	}
+	return c, nil
+}
+
+// abort releases what a failed newCluster made.
+func (c *cluster) abort() {
+	c.stop()
+	_ = c.hc.Close()
+	for _, n := range c.order {
+		n.closeFiles()
+	}
+}
+
+func (n *node) closeFiles() {
+	for _, f := range []*os.File{n.stdout, n.stderr} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// now implements sim.
+func (c *cluster) now() time.Duration { return c.hc.Now() }
+
+// advance implements sim.
+func (c *cluster) advance(ctx context.Context, limit time.Duration, stop func() bool) (bool, error) {
+	c.simMu.Lock()
+	defer c.simMu.Unlock()
+	if c.isClosed() {
+		return false, hv.ErrClosed
+	}
+	out, err := c.hc.Advance(ctx, limit, stop)
+	return out == hv.Idle, err
+}
+
+// Now implements [backend.Cluster]: simulated time since the cluster was
+// created.
+func (c *cluster) Now() time.Duration { return c.hc.Now() }
+
+// TraceHash returns the hash of everything the seed did so far.
+func (c *cluster) TraceHash() uint64 { return c.hc.TraceHash() }
+
+// emit sends an event stamped with simulated time.
+func (c *cluster) emit(e backend.Event) {
+	e.At = c.hc.Now()
+	if c.cfg.Events != nil {
+		c.cfg.Events(e)
+	}
+}
+
+// sdkSink returns an OnMessage that turns a process's hypercall lines into
+// SDK events.
+func (c *cluster) sdkSink(node, proc string) func(kernel.Message) {
+	lineNo := 0
+	return func(m kernel.Message) {
+		lineNo++
+		c.emit(backend.Event{Kind: backend.EventSDK, Node: node, Proc: proc, Line: bytes.TrimRight(bytes.Clone(m.Line), "\n"), LineNo: lineNo})
+	}
+}
+
+// env returns a process's environment: the service's compose environment,
+// then mvrun's variables and extra.
+func (c *cluster) env(n *node, seed uint64, extra map[string]string) []string {
+	m := map[string]string{}
+	for k, v := range n.svc.Environment {
+		m[k] = v
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	m["MVRUN_SEED"] = seeds.Format(seed)
+	m["MVRUN_NODE"] = n.svc.Name
+	m["MVRUN_SDK"] = "hv"
+	return backend.EnvList(m)
+}
+
+func (c *cluster) node(service string) (*node, error) {
+	n := c.nodes[service]
+	if n == nil {
+		return nil, fmt.Errorf("hv backend: no service %q in the compose project", service)
+	}
+	return n, nil
+}
+
+// Start implements [backend.Cluster]: the service's process starts at the
+// current simulated time.
+func (c *cluster) Start(ctx context.Context, service string) error {
+	n, err := c.node(service)
+	if err != nil {
+		return err
+	}
+	return n.start()
+}
+
+func (n *node) start() error {
+	c := n.c
+	if n.proc != nil {
+		return nil
+	}
+	seed := seeds.Derive(c.cfg.Seed, "node/"+n.svc.Name+"/"+strconv.Itoa(n.starts))
+	n.starts++
+	n.killed = false
+	p, err := n.n.Start(hv.ProcessConfig{
+		Binary: n.path, Args: n.argv, Env: c.env(n, seed, nil), Dir: n.svc.WorkingDir,
+		Stdout: n.stdout, Stderr: n.stderr,
+		OnMessage: c.sdkSink(n.svc.Name, ""),
+		OnExit:    n.exited,
+	})
+	if err != nil {
+		return fmt.Errorf("service %q: %w", n.svc.Name, err)
+	}
+	n.proc = p
+	c.emit(backend.Event{Kind: backend.EventNodeStart, Node: n.svc.Name})
+	return nil
+}
+
+// exited reports the end of the service's process.
+func (n *node) exited(p *hv.Process) {
+	if n.proc != p {
+		return
+	}
+	n.proc = nil
+	s := p.Summary()
+	e := backend.Event{Kind: backend.EventNodeExit, Node: n.svc.Name, ExitCode: s.ExitCode, Expected: n.killed}
+	if s.Signal != 0 {
+		e.Signal = signalName(s.Signal)
+		e.ExitCode = 0
+	}
+	if s.Err != nil {
+		fmt.Fprintf(n.stderr, "mvrun hv: the process stopped: %v\n", s.Err)
+	}
+	for _, u := range s.UnimplementedNames() {
+		fmt.Fprintf(n.stderr, "mvrun hv: %s called %s, which hv does not implement (%d times)\n", n.svc.Name, u, s.Unimplemented[u])
+	}
+	n.c.emit(e)
+}
+
+func signalName(sig int) string {
+	switch sig {
+	case 9:
+		return "killed"
+	case 15:
+		return "terminated"
+	case 11:
+		return "segmentation fault"
+	case 6:
+		return "aborted"
+	}
+	return "signal " + strconv.Itoa(sig)
+}
+
+// Exec implements [backend.Cluster]: the command runs as a new process in
+// the service's node and Exec waits, in simulated time, for it to exit.
+func (c *cluster) Exec(ctx context.Context, req backend.ExecRequest) (backend.ExecResult, error) {
+	n, err := c.node(req.Service)
+	if err != nil {
+		return backend.ExecResult{}, err
+	}
+	if len(req.Argv) == 0 {
+		return backend.ExecResult{}, fmt.Errorf("service %q: empty command", req.Service)
+	}
+	if c.isClosed() {
+		return backend.ExecResult{}, fmt.Errorf("service %q: cluster is closed", req.Service)
+	}
+	path, err := backend.ResolveCommand(req.Argv, n.svc, n.prog, c.cfg.Test.Project.Dir)
+	if err != nil {
+		return backend.ExecResult{}, err
+	}
+	name := req.Name
+	if name == "" {
+		name = "exec"
+	}
+	k := n.execN[name]
+	n.execN[name]++
+	seed := seeds.Derive(c.cfg.Seed, "exec/"+req.Service+"/"+name+"/"+strconv.Itoa(k))
+	if v, ok := req.Env["MVRUN_SEED"]; ok {
+		if s, err := seeds.Parse(v); err == nil {
+			seed = s
+		}
+	}
+	stdout, stderr := req.Stdout, req.Stderr
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	argv := append([]string{path}, req.Argv[1:]...)
+	start := c.hc.Now()
+	p, err := n.n.Start(hv.ProcessConfig{
+		Binary: path, Args: argv, Env: c.env(n, seed, req.Env), Dir: n.svc.WorkingDir,
+		Stdout: stdout, Stderr: stderr, OnMessage: c.sdkSink(n.svc.Name, name),
+	})
+	if err != nil {
+		return backend.ExecResult{}, fmt.Errorf("service %q: %w", req.Service, err)
+	}
+	err = c.t.wait(&waiter{ctx: ctx, deadline: -1, cond: p.Exited})
+	if !p.Exited() {
+		p.Kill()
+	}
+	s := p.Summary()
+	res := backend.ExecResult{ExitCode: s.ExitCode, Duration: c.hc.Now() - start}
+	if s.Signal != 0 {
+		res.Signal, res.ExitCode = signalName(s.Signal), 0
+	}
+	if s.Err != nil {
+		fmt.Fprintf(stderr, "mvrun hv: the process stopped: %v\n", s.Err)
+	}
+	for _, u := range s.UnimplementedNames() {
+		fmt.Fprintf(stderr, "mvrun hv: %s called %s, which hv does not implement (%d times)\n", req.Service, u, s.Unimplemented[u])
+	}
+	return res, err
+}
+
+// Sleep implements [backend.Cluster]: d of simulated time.
+func (c *cluster) Sleep(ctx context.Context, d time.Duration) error {
+	return c.t.wait(&waiter{ctx: ctx, deadline: c.hc.Now() + max(d, 0)})
+}
+
+// Go implements [backend.Turns].
+func (c *cluster) Go(fn func()) backend.Task { return c.t.spawn(fn) }
+
+// Join implements [backend.Turns].
+func (c *cluster) Join(tasks ...backend.Task) {
+	var ps []*part
+	for _, k := range tasks {
+		if tk, ok := k.(task); ok {
+			ps = append(ps, tk.p)
+		}
+	}
+	// The condition runs with turns.mu held: read done directly.
+	_ = c.t.wait(&waiter{deadline: -1, cond: func() bool {
+		for _, p := range ps {
+			if !p.done {
+				return false
+			}
+		}
+		return true
+	}})
+}
+
+// Until implements [backend.Turns].
+func (c *cluster) Until(ctx context.Context, cond func() bool) error {
+	return c.t.wait(&waiter{ctx: ctx, deadline: -1, cond: cond})
+}
+
+// WithTimeout implements [backend.Turns].
+func (c *cluster) WithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return c.t.withTimeout(ctx, d)
+}
+
+// Apply implements [backend.Cluster]: every fault kind is native.
+func (c *cluster) Apply(ctx context.Context, a faults.Action) error {
+	if c.isClosed() {
+		return fmt.Errorf("%s: cluster is closed", a.Kind)
+	}
+	var errs []error
+	switch a.Kind {
+	case faults.ActPartition:
+		if a.Partition == nil {
+			return errors.New("partition action without a partition")
+		}
+		return c.hc.Partition(a.Partition.Model())
+	case faults.ActHeal:
+		c.hc.Heal()
+		return nil
+	case faults.ActLink:
+		var l faults.Link
+		if a.Link != nil {
+			l = *a.Link
+		}
+		return c.hc.SetLink(a.Nodes, l)
+	}
+	for _, name := range a.Nodes {
+		n, err := c.node(name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		switch a.Kind {
+		case faults.ActKill:
+			n.killed = true
+			n.n.Kill()
+		case faults.ActRestart:
+			if n.proc == nil {
+				errs = append(errs, n.start())
+			}
+		case faults.ActPause:
+			n.n.Pause()
+		case faults.ActResume:
+			n.n.Resume()
+		case faults.ActClockSet:
+			n.n.SetClockOffset(a.Offset)
+		case faults.ActClockJump:
+			n.n.SetClockOffset(n.n.ClockOffset() + a.Offset)
+		default:
+			return fmt.Errorf("%s: %w", a.Kind, support.Check(a.Kind))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *cluster) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// Close implements [backend.Cluster]: every process is killed (their exits
+// are expected) and the VMs are released. It is safe to call more than
+// once, also from outside the participants when a seed is abandoned.
+func (c *cluster) Close(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	c.stop()
+	c.simMu.Lock()
+	defer c.simMu.Unlock()
+	for _, n := range c.order {
+		n.killed = true
+	}
+	err := c.hc.Close()
+	for _, n := range c.order {
+		n.closeFiles()
+	}
+	return err
+}

@@ -1,0 +1,236 @@
+// Package hvbackend is the hv backend of mvrun test: every compose service
+// is a node of one deterministic hv cluster (package hv), so a seed —
+// services, workload commands, faults and the runner's own actions —
+// replays bit for bit, with the same trace hash.
+//
+// Services run as static linux/amd64 binaries inside hv: a compose build:
+// whose context is a Go main package (built with CGO_ENABLED=0), or
+// x-mvrun.binary. The runner's goroutines take turns on the cluster's
+// simulated clock ([backend.Turns]): the simulation advances only while all
+// of them wait in a cluster call, so durations, timeouts, healthcheck
+// intervals and fault times are simulated time, and nothing depends on how
+// host goroutines were scheduled.
+package hvbackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/hv"
+	"github.com/mvrun/multiverse/internal/gobuild"
+	"github.com/mvrun/multiverse/runner/backend"
+	"github.com/mvrun/multiverse/specs"
+)
+
+// Options configures the hv backend.
+type Options struct {
+	// Log receives the backend's logs; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// Backend is the hv backend. The clusters of concurrent seeds share it.
+type Backend struct {
+	backend.Base
+	log *slog.Logger
+
+	mu       sync.Mutex
+	test     *specs.Test
+	programs map[string]string // service → static binary, from Prepare
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// support: hv carries out every fault kind natively.
+var support = backend.Support{
+	Backend: "hv",
+	Can: []faults.ActionKind{
+		faults.ActPartition, faults.ActHeal, faults.ActLink, faults.ActKill, faults.ActRestart,
+		faults.ActPause, faults.ActResume, faults.ActClockSet, faults.ActClockJump,
+	},
+}
+
+// New returns an hv backend.
+func New(opts Options) *Backend {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	return &Backend{Base: backend.NewBase(support), log: opts.Log.With("backend", "hv")}
+}
+
+// Available reports whether hv runs on this host: a usable /dev/kvm and a
+// trap strategy that works.
+func (b *Backend) Available(ctx context.Context) error {
+	r := hv.Doctor()
+	if !r.OK {
+		why := r.KVM
+		if r.Why != "" {
+			why += ": " + r.Why
+		}
+		return fmt.Errorf("the hv backend needs a working /dev/kvm (%s); use --backend process", why)
+	}
+	return nil
+}
+
+// Prepare decides every service's program, builds Go main packages as
+// static binaries, and checks that hv can run each service, workload
+// command and healthcheck, naming the service and the fix when it cannot.
+func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) error {
+	if t == nil || t.Project == nil {
+		return errors.New("hv backend: Prepare needs a test with a compose project")
+	}
+	workDir, err := filepath.Abs(workDir)
+	if err != nil {
+		return err
+	}
+	programs := map[string]string{}
+	built := map[string]string{}
+	var errs []error
+	for _, s := range t.Project.Services {
+		p, err := b.program(ctx, s, t.ComposeFile, workDir, built)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		programs[s.Name] = p
+		path, _, err := backend.NodeArgv(s, p, t.Project.Dir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := hv.CheckBinary(path); err != nil {
+			errs = append(errs, fmt.Errorf("service %q: %w", s.Name, err))
+		}
+		if hc := s.Healthcheck; hc != nil && len(hc.Test) > 0 {
+			if len(hc.Test) == 3 && hc.Test[0] == "/bin/sh" && hc.Test[1] == "-c" {
+				errs = append(errs, fmt.Errorf("service %q in %s: healthcheck CMD-SHELL needs /bin/sh, which hv cannot run; use the CMD form with a static binary (test: [\"CMD\", \"/bin/check\", ...])", s.Name, t.ComposeFile))
+			} else if err := b.checkCommand(hc.Test, s, p, t.Project.Dir); err != nil {
+				errs = append(errs, fmt.Errorf("service %q: healthcheck: %w", s.Name, err))
+			}
+		}
+	}
+	if len(errs) == 0 {
+		for _, c := range t.Workload {
+			s := t.Project.Service(c.Service)
+			if s == nil {
+				errs = append(errs, fmt.Errorf("%s: workload command %q: no service %q in the compose project", c.DeclRange, c.Name, c.Service))
+				continue
+			}
+			if err := b.checkCommand(c.Argv, s, programs[s.Name], t.Project.Dir); err != nil {
+				errs = append(errs, fmt.Errorf("%s: workload command %q: %w", c.DeclRange, c.Name, err))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.test, b.programs = t, programs
+	b.mu.Unlock()
+	return nil
+}
+
+// CanRun reports, without building anything, whether hv can run test t:
+// every service has a Go main package to build or an x-mvrun.binary that
+// is a static linux/amd64 executable, and no healthcheck needs a shell.
+// mvrun's auto backend uses it to choose hv.
+func CanRun(t *specs.Test) error {
+	if t == nil || t.Project == nil {
+		return errors.New("no compose project")
+	}
+	for _, s := range t.Project.Services {
+		switch {
+		case s.Binary != "":
+			if err := hv.CheckBinary(s.Binary); err != nil {
+				return fmt.Errorf("service %q: %w", s.Name, err)
+			}
+		case s.Build != nil && s.Build.GoMain:
+		case s.Image != "":
+			return fmt.Errorf("service %q has only an image", s.Name)
+		default:
+			return fmt.Errorf("service %q has no Go main package or static binary", s.Name)
+		}
+		if hc := s.Healthcheck; hc != nil && len(hc.Test) == 3 && hc.Test[0] == "/bin/sh" && hc.Test[1] == "-c" {
+			return fmt.Errorf("service %q has a CMD-SHELL healthcheck", s.Name)
+		}
+	}
+	return nil
+}
+
+// checkCommand resolves argv in service s and checks hv can run it.
+func (b *Backend) checkCommand(argv []string, s *specs.Service, prog, dir string) error {
+	path, err := backend.ResolveCommand(argv, s, prog, dir)
+	if err != nil {
+		return err
+	}
+	return hv.CheckBinary(path)
+}
+
+// program returns the host path of service s's static binary.
+func (b *Backend) program(ctx context.Context, s *specs.Service, composeFile, workDir string, built map[string]string) (string, error) {
+	switch {
+	case s.Binary != "":
+		if err := backend.CheckExecutable(s.Binary); errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("service %q in %s: x-mvrun.binary %s does not exist; build it first or fix the path (relative paths start at the compose file's directory)", s.Name, composeFile, s.Binary)
+		} else if err != nil {
+			return "", fmt.Errorf("service %q in %s: x-mvrun.binary: %w", s.Name, composeFile, err)
+		}
+		return s.Binary, nil
+	case s.Build != nil && s.Build.GoMain:
+		out := filepath.Join(workDir, "bin", "hv", s.Name)
+		if prev, ok := built[s.Build.Context]; ok {
+			return prev, nil
+		}
+		b.log.Info("building Go service for hv", "service", s.Name, "context", s.Build.Context)
+		if err := gobuild.Build(ctx, gobuild.Request{Dir: s.Build.Context, Out: out, GOOS: "linux", GOARCH: "amd64"}); err != nil {
+			return "", fmt.Errorf("service %q: building its Go main package: %w", s.Name, err)
+		}
+		built[s.Build.Context] = out
+		return out, nil
+	case s.Build != nil:
+		return "", fmt.Errorf("service %q in %s: build context %s is not a Go main package, and hv runs only static binaries; add x-mvrun: {binary: ./static-binary} or use --backend docker", s.Name, composeFile, s.Build.Context)
+	case s.Image != "":
+		return "", fmt.Errorf("service %q in %s: image %s: hv does not read images yet; add x-mvrun: {binary: ./static-binary} (a static linux/amd64 executable) or use --backend docker", s.Name, composeFile, s.Image)
+	}
+	return "", fmt.Errorf("service %q in %s: has no build or x-mvrun.binary, so there is nothing to run", s.Name, composeFile)
+}
+
+// Sweep implements [backend.Backend]. hv clusters live in this process
+// only (guest memory, VMs and files are released when it exits), so a
+// killed run leaves nothing behind to remove.
+func (b *Backend) Sweep(ctx context.Context) error { return nil }
+
+// Close implements [backend.Backend]; clusters release everything
+// themselves.
+func (b *Backend) Close(ctx context.Context) error { return nil }
+
+// NewCluster creates the seed's hv cluster: one node per service, none
+// running until Start.
+func (b *Backend) NewCluster(ctx context.Context, cfg backend.ClusterConfig) (backend.Cluster, error) {
+	b.mu.Lock()
+	programs := b.programs
+	b.mu.Unlock()
+	if programs == nil {
+		return nil, errors.New("hv backend: NewCluster before Prepare")
+	}
+	c, err := newCluster(ctx, cfg, programs, b.log)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// outFile opens (appending) the node output file name in the seed's
+// artifacts directory.
+func outFile(dir, name string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "nodes"), 0o755); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(filepath.Join(dir, "nodes", name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+}
