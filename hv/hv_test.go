@@ -420,6 +420,7 @@ func TestDeterminismAllGuests(t *testing.T) {
 		"syscallbench": {"100"},
 		"sysfam":       {"file"},
 		"net":          {"all"},
+		"netbench":     {"20"},
 	}
 	ents, err := os.ReadDir("testdata/guests")
 	if err != nil {
