@@ -277,6 +277,24 @@ func TestNetUnimplementedReported(t *testing.T) {
 	}
 }
 
+// TestNetResolve checks the network files hv writes: Go's resolver finds
+// the host's own name and localhost in /etc/hosts, and an unknown name
+// fails at once (the nameserver refuses) instead of hanging the run.
+func TestNetResolve(t *testing.T) {
+	requireKVM(t)
+	got := runHV(t, hv.Config{Binary: guest(t, "net"), Args: []string{"net", "resolve"}, Seed: 1})
+	want := "lookup hv: 192.0.2.1\nlookup localhost: 127.0.0.1 ::1\nlookup no-such-host.invalid: fails true\n"
+	if got.stdout != want {
+		t.Errorf("stdout %q, want %q", got.stdout, want)
+	}
+	if got.res.VirtualTime > time.Second {
+		t.Errorf("lookups took %v of virtual time, want no DNS timeout", got.res.VirtualTime)
+	}
+	if n := got.res.UnimplementedNames(); len(n) > 0 {
+		t.Errorf("unimplemented: %v", n)
+	}
+}
+
 func TestFSDirAndEnv(t *testing.T) {
 	requireKVM(t)
 	dir := t.TempDir()

@@ -47,6 +47,7 @@ var scenarios = map[string]func(){
 var extra = map[string]func(){
 	"unknownopt":  unknownopt,
 	"unsupported": unsupported,
+	"resolve":     resolve,
 }
 
 func main() {
@@ -543,4 +544,22 @@ func unsupported() {
 	must(err)
 	err = unix.Sendmsg(fds[0], []byte("x"), unix.UnixRights(fds[1]), nil, 0)
 	say("sendmsg SCM_RIGHTS", errno(err))
+}
+
+// resolve looks names up with Go's resolver: its own host name and
+// localhost come from /etc/hosts; an unknown name fails (under hv at once:
+// the nameserver in /etc/resolv.conf refuses).
+func resolve() {
+	host, err := os.Hostname()
+	must(err)
+	for _, name := range []string{host, "localhost", "no-such-host.invalid"} {
+		addrs, err := net.LookupHost(name)
+		if err != nil {
+			var dnsErr *net.DNSError
+			say("lookup "+name, "fails", errors.As(err, &dnsErr))
+			continue
+		}
+		sort.Strings(addrs)
+		say("lookup "+name, strings.Join(addrs, " "))
+	}
 }
