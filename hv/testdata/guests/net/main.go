@@ -445,6 +445,41 @@ func socketpair() {
 		say(fmt.Sprint("socketpair type ", typ, " after close"), string(b[:n]), errno(err))
 		unix.Close(fds[1])
 	}
+	// A blocking read and a blocking accept park the thread until a peer
+	// acts.
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	must(err)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		unix.Write(fds[1], []byte("late"))
+	}()
+	b := make([]byte, 10)
+	n, err := unix.Read(fds[0], b)
+	say("socketpair blocking read", string(b[:n]), errno(err))
+	unix.Close(fds[0])
+	unix.Close(fds[1])
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	must(err)
+	must(unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
+	must(unix.Listen(lfd, 8))
+	sa, _ := unix.Getsockname(lfd)
+	connected := make(chan error, 1)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		fd, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+		connected <- unix.Connect(fd, sa)
+		unix.Write(fd, []byte("hello"))
+		unix.Close(fd)
+	}()
+	nfd, _, err := unix.Accept(lfd)
+	say("blocking accept", errno(err))
+	say("blocking connect", errno(<-connected))
+	n, err = unix.Read(nfd, b)
+	say("blocking read", string(b[:n]), errno(err))
+	n, err = unix.Read(nfd, b)
+	say("blocking read at EOF", n, errno(err))
+	unix.Close(nfd)
+	unix.Close(lfd)
 }
 
 // sockopt: options Go sets, and reading them back.
