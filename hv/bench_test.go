@@ -188,3 +188,52 @@ func BenchmarkClockReads(b *testing.B) {
 	}
 }
 func BenchmarkGCStressNative(b *testing.B) { benchNative(b, "gcstress") }
+
+// BenchmarkTCPRoundTrip measures one 64-byte request/response round trip
+// over a loopback TCP connection under hv (the netbench guest with 2000
+// round trips minus the same guest with none). It reports the system
+// calls per round trip; every system call is a VM exit here (there is no
+// vDSO), so exits per round trip equal system calls per round trip plus the
+// rare page fault, reported separately as total exits.
+func BenchmarkTCPRoundTrip(b *testing.B) {
+	requireKVM(b)
+	bin := guest(b, "netbench")
+	const n = 2000
+	run := func(rts int) (*hv.Result, time.Duration) {
+		start := time.Now()
+		r, err := hv.Run(b.Context(), hv.Config{Binary: bin, Args: []string{"netbench", strconv.Itoa(rts)}, Seed: 1, Stdout: io.Discard, Stderr: io.Discard})
+		if err != nil || r.Err != nil {
+			b.Fatalf("run: %v %v", err, r.Err)
+		}
+		return r, time.Since(start)
+	}
+	var perRT, sysPerRT float64
+	for i := 0; i < b.N; i++ {
+		base, t0 := run(0)
+		full, t1 := run(n)
+		perRT = float64(t1-t0) / n
+		sysPerRT = float64(full.Syscalls-base.Syscalls) / n
+	}
+	b.ReportMetric(perRT/1e3, "µs/roundtrip")
+	b.ReportMetric(sysPerRT, "syscalls/roundtrip")
+}
+
+// BenchmarkTCPRoundTripNative is the same measurement on the host kernel.
+func BenchmarkTCPRoundTripNative(b *testing.B) {
+	bin := guest(b, "netbench")
+	const n = 2000
+	run := func(rts int) time.Duration {
+		start := time.Now()
+		if err := exec.Command(bin, strconv.Itoa(rts)).Run(); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	var perRT float64
+	for i := 0; i < b.N; i++ {
+		t0 := run(0)
+		t1 := run(n)
+		perRT = float64(t1-t0) / n
+	}
+	b.ReportMetric(perRT/1e3, "µs/roundtrip")
+}

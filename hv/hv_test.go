@@ -150,6 +150,15 @@ func TestCompareNative(t *testing.T) {
 		{guest: "sysfam", args: []string{"misc"}},
 		// Sockets on the simulated network (hv/netsim), through Go's net package.
 		{guest: "net", args: []string{"echo"}},
+		{guest: "net", args: []string{"halfclose"}},
+		{guest: "net", args: []string{"refused"}},
+		{guest: "net", args: []string{"reset"}},
+		{guest: "net", args: []string{"backlog"}},
+		{guest: "net", args: []string{"udp"}},
+		{guest: "net", args: []string{"dualstack"}},
+		{guest: "net", args: []string{"unix"}},
+		{guest: "net", args: []string{"socketpair"}},
+		{guest: "net", args: []string{"sockopt"}},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(append([]string{tc.guest}, tc.args...), "_"), func(t *testing.T) {
@@ -239,6 +248,52 @@ func TestUnimplementedReported(t *testing.T) {
 	}
 	if got.res.Unimplemented["acct"] != 1 {
 		t.Fatalf("unimplemented = %v, want acct once", got.res.Unimplemented)
+	}
+}
+
+// TestNetUnimplementedReported checks that socket options and families
+// hv does not implement fail the way Linux fails unknown ones and are
+// named in the run's summary.
+func TestNetUnimplementedReported(t *testing.T) {
+	requireKVM(t)
+	bin := guest(t, "net")
+	want := runNative(t, bin, "unknownopt")
+	got := runHV(t, hv.Config{Binary: bin, Args: []string{"net", "unknownopt"}, Seed: 1})
+	if got.stdout != want.stdout {
+		t.Errorf("stdout under hv:\n%s\nnative:\n%s", got.stdout, want.stdout)
+	}
+	for _, name := range []string{"setsockopt(level 1 option 9999)", "getsockopt(level 6 option 9999)"} {
+		if got.res.Unimplemented[name] != 1 {
+			t.Errorf("unimplemented = %v, want %q once", got.res.Unimplemented, name)
+		}
+	}
+	// Features Linux has and hv does not model fail at once, by name.
+	got = runHV(t, hv.Config{Binary: bin, Args: []string{"net", "unsupported"}, Seed: 1})
+	if want := "netlink socket: EAFNOSUPPORT\nsendmsg SCM_RIGHTS: ENOTSUP\n"; got.stdout != want {
+		t.Errorf("stdout %q, want %q", got.stdout, want)
+	}
+	for _, name := range []string{"socket(family 16)", "sendmsg(control messages)"} {
+		if got.res.Unimplemented[name] != 1 {
+			t.Errorf("unimplemented = %v, want %q once", got.res.Unimplemented, name)
+		}
+	}
+}
+
+// TestNetResolve checks the network files hv writes: Go's resolver finds
+// the host's own name and localhost in /etc/hosts, and an unknown name
+// fails at once (the nameserver refuses) instead of hanging the run.
+func TestNetResolve(t *testing.T) {
+	requireKVM(t)
+	got := runHV(t, hv.Config{Binary: guest(t, "net"), Args: []string{"net", "resolve"}, Seed: 1})
+	want := "lookup hv: 192.0.2.1\nlookup localhost: 127.0.0.1 ::1\nlookup no-such-host.invalid: fails true\n"
+	if got.stdout != want {
+		t.Errorf("stdout %q, want %q", got.stdout, want)
+	}
+	if got.res.VirtualTime > time.Second {
+		t.Errorf("lookups took %v of virtual time, want no DNS timeout", got.res.VirtualTime)
+	}
+	if n := got.res.UnimplementedNames(); len(n) > 0 {
+		t.Errorf("unimplemented: %v", n)
 	}
 }
 
@@ -386,6 +441,7 @@ func TestDeterminismAllGuests(t *testing.T) {
 		"syscallbench": {"100"},
 		"sysfam":       {"file"},
 		"net":          {"all"},
+		"netbench":     {"20"},
 	}
 	ents, err := os.ReadDir("testdata/guests")
 	if err != nil {

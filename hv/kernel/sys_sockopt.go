@@ -91,22 +91,27 @@ func optName(k optKey) string {
 
 // levelError is Linux's answer to an option of a level the socket does
 // not have (TCP options on UDP, IPv6 options on IPv4 sockets; AF_UNIX has
-// only SOL_SOCKET), or 0 when the level applies.
-func levelError(f *sockFile, level int) abi.Errno {
+// only SOL_SOCKET), or 0 when the level applies. Linux's IP layer answers
+// ENOPROTOOPT to setsockopt and EOPNOTSUPP to getsockopt.
+func levelError(f *sockFile, level int, get bool) abi.Errno {
 	if level == abi.SolSocket {
 		return 0
 	}
+	wrong := abi.ENOPROTOOPT
+	if get || f.s.Family() == netsim.Unix {
+		wrong = abi.EOPNOTSUPP
+	}
 	if f.s.Family() == netsim.Unix {
-		return abi.EOPNOTSUPP
+		return wrong
 	}
 	switch level {
 	case abi.IpprotoTCP:
 		if f.proto != abi.IpprotoTCP {
-			return abi.ENOPROTOOPT
+			return wrong
 		}
 	case abi.IpprotoIPv6:
 		if f.s.Family() != netsim.Inet6 {
-			return abi.ENOPROTOOPT
+			return wrong
 		}
 	}
 	return 0
@@ -121,7 +126,7 @@ func sysSetsockopt(t *Thread, a *[6]uint64) (uint64, error) {
 		return 0, err
 	}
 	key := optKey{int(int32(a[1])), int(int32(a[2]))}
-	if e := levelError(f, key.level); e != 0 {
+	if e := levelError(f, key.level, false); e != 0 {
 		return 0, e
 	}
 	o, ok := sockopts[key]
@@ -185,7 +190,7 @@ func sysGetsockopt(t *Thread, a *[6]uint64) (uint64, error) {
 		return 0, err
 	}
 	key := optKey{int(int32(a[1])), int(int32(a[2]))}
-	if e := levelError(f, key.level); e != 0 {
+	if e := levelError(f, key.level, true); e != 0 {
 		return 0, e
 	}
 	o, ok := sockopts[key]

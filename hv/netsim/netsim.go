@@ -49,7 +49,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"sort"
 	"time"
 
 	"github.com/mvrun/multiverse/hv/abi"
@@ -476,14 +475,4 @@ func (h *Host) route(dst netip.Addr) (*Host, netip.Addr, error) {
 		return nil, src, abi.ENETUNREACH
 	}
 	return h.n.byAddr[dst], src, nil
-}
-
-// sortedKeys returns m's keys in order (deterministic iteration).
-func sortedKeys[V any](m map[uint16]V) []uint16 {
-	ks := make([]uint16, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Slice(ks, func(i, j int) bool { return ks[i] < ks[j] })
-	return ks
 }
