@@ -272,7 +272,7 @@ func TestNetUnimplementedReported(t *testing.T) {
 	if want := "netlink socket: EAFNOSUPPORT\nsendmsg SCM_RIGHTS: ENOTSUP\n"; got.stdout != want {
 		t.Errorf("stdout %q, want %q", got.stdout, want)
 	}
-	for _, name := range []string{"socket(family 16)", "sendmsg(control messages)"} {
+	for _, name := range []string{"socket(AF_NETLINK)", "sendmsg(control messages)"} {
 		if got.res.Unimplemented[name] != 1 {
 			t.Errorf("unimplemented = %v, want %q once", got.res.Unimplemented, name)
 		}
