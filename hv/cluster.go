@@ -191,6 +191,23 @@ func (c *Cluster) NotExact() []string { return c.world.NotExact() }
 // over every Run so far.
 func (c *Cluster) Stats() Stats { return c.lp.stats }
 
+// Milestones are the trace event kinds [Cluster.SetTraceLog] always
+// records: processes starting and exiting, host actions, SDK messages,
+// node kills, pauses and resumes, clock offsets, partitions, heals and
+// link changes.
+const Milestones = "pxhmKPROHL"
+
+// SetTraceLog makes the cluster call fn at every milestone of its trace
+// and every [sched.CheckpointEvery] events, with the virtual time, the
+// event count, the event's kind and the trace hash so far. Two runs of one
+// seed log the same lines; the first line where they differ says where
+// they diverged.
+func (c *Cluster) SetTraceLog(fn func(at time.Duration, n uint64, kind byte, sum uint64)) {
+	tr := c.world.Trace()
+	tr.Milestones = Milestones
+	tr.Checkpoint = func(n uint64, kind byte, sum uint64) { fn(c.Now(), n, kind, sum) }
+}
+
 // At schedules fn to run inside [Cluster.Run] at virtual time t (at once if
 // t has passed), between guest events. fn may start, kill and pause
 // processes and nodes. Functions due at the same time run in the order

@@ -106,6 +106,11 @@ type SeedOutcome struct {
 	Faults []string
 	// Failing lists the ids of the properties that failed in this seed.
 	Failing []string
+	// TraceHash fingerprints the whole seed on backends that replay
+	// exactly (hv; [backend.Traced]), and TraceLog is the file in Dir that
+	// logs the trace's milestones; zero and empty elsewhere.
+	TraceHash uint64
+	TraceLog  string
 	Elapsed time.Duration
 	// unsupported counts unsupported actions by kind and error text.
 	unsupported map[string]int

@@ -201,6 +201,11 @@ func (s *seedRun) closeCluster() {
 		s.log.Error("closing cluster", "err", err)
 		s.art.note(cl.Now(), "runner", "closing the cluster failed: %v", err)
 	}
+	if tr, ok := cl.(backend.Traced); ok {
+		// After Close: the hash covers the processes' ends too.
+		s.so.TraceHash, s.so.TraceLog = tr.TraceHash(), tr.TraceLogFile()
+		s.art.note(cl.Now(), "runner", "trace hash %016x", s.so.TraceHash)
+	}
 }
 
 // run is the body of a seed: its phases in order. It returns when they are

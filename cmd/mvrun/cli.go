@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -399,6 +400,7 @@ func compare(doc *report.Document, runs, self string, asJSON bool, stdout, stder
 	if len(alone) > 0 {
 		fmt.Fprintf(w, "  also failing in this seed alone: %s (Sometimes/Reachable properties the earlier run met across its seeds; judged on one seed they fail)\n", quoteList(alone))
 	}
+	compareTrace(w, was, &now)
 	if was.FaultLogHash == now.FaultLogHash {
 		fmt.Fprintf(w, "  fault log: identical (%d actions)\n", len(now.FaultLog))
 		return
@@ -414,6 +416,67 @@ func compare(doc *report.Document, runs, self string, asJSON bool, stdout, stder
 		return "(end of log)"
 	}
 	fmt.Fprintf(w, "  fault log: DIFFERENT from action %d: then %s, now %s\n", i+1, at(was.FaultLog), at(now.FaultLog))
+}
+
+// compareTrace says whether a replay on a backend that replays exactly
+// (hv) reproduced the run bit for bit, and if not, where the two runs'
+// trace logs first differ.
+func compareTrace(w io.Writer, was, now *report.SeedDoc) {
+	switch {
+	case now.TraceHash == "":
+		return
+	case was.TraceHash == "":
+		fmt.Fprintf(w, "  trace: %s now; the earlier run recorded none (another backend)\n", now.TraceHash)
+		return
+	case was.TraceHash == now.TraceHash:
+		fmt.Fprintf(w, "  trace: replayed exactly (trace hash %s)\n", now.TraceHash)
+		return
+	}
+	fmt.Fprintf(w, "  trace: DIVERGED: trace hash then %s, now %s\n", was.TraceHash, now.TraceHash)
+	a, errA := os.ReadFile(was.TraceLog)
+	b, errB := os.ReadFile(now.TraceLog)
+	if errA != nil || errB != nil {
+		fmt.Fprintf(w, "    (cannot compare the trace logs: %v)\n", errors.Join(errA, errB))
+		return
+	}
+	la, lb := strings.Split(string(a), "\n"), strings.Split(string(b), "\n")
+	i := 0
+	for i < len(la) && i < len(lb) && la[i] == lb[i] {
+		i++
+	}
+	line := func(l []string) string {
+		if i < len(l) && l[i] != "" {
+			return describeTraceLine(l[i])
+		}
+		return "(end of log)"
+	}
+	after := "at the start"
+	if i > 0 {
+		after = "after " + describeTraceLine(la[i-1])
+	}
+	fmt.Fprintf(w, "    first divergence %s:\n      then %s\n      now  %s\n    (logs: %s, %s)\n", after, line(la), line(lb), was.TraceLog, now.TraceLog)
+}
+
+// describeTraceLine renders a trace log line for people.
+func describeTraceLine(l string) string {
+	f := strings.Fields(l)
+	if len(f) != 4 {
+		return l
+	}
+	ns, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return l
+	}
+	kinds := map[string]string{"p": "process start", "x": "process exit", "h": "host action", "m": "SDK message",
+		"K": "node kill", "P": "pause or partition", "R": "resume", "O": "clock offset", "H": "heal", "L": "link change", "end": "end of run"}
+	k := kinds[f[2]]
+	if k == "" {
+		k = "checkpoint"
+	}
+	if f[1] == "end" {
+		k = "end of run"
+	}
+	return fmt.Sprintf("%s at %v (event %s, hash %s)", k, time.Duration(ns), f[1], f[3])
 }
 
 // splitFailing separates, among the properties failing in a replayed seed

@@ -14,6 +14,7 @@ import (
 	"hash"
 	"hash/fnv"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -173,7 +174,16 @@ type Trace struct {
 	h   hash.Hash64
 	buf [8]byte
 	n   uint64
+	// Checkpoint, if set, is called after every event whose kind is in
+	// Milestones and after every CheckpointEvery-th event, with the event
+	// count, the kind and the hash so far: a coarse log of the run that
+	// two runs can be compared by to find where they diverge.
+	Checkpoint func(n uint64, kind byte, sum uint64)
+	Milestones string
 }
+
+// CheckpointEvery is how many events pass between two periodic checkpoints.
+const CheckpointEvery = 1 << 16
 
 // NewTrace returns an empty trace.
 func NewTrace() *Trace { return &Trace{h: fnv.New64a()} }
@@ -186,12 +196,23 @@ func (t *Trace) Event(kind byte, words ...uint64) {
 		binary.LittleEndian.PutUint64(t.buf[:], w)
 		t.h.Write(t.buf[:])
 	}
+	t.check(kind)
+}
+
+func (t *Trace) check(kind byte) {
+	if t.Checkpoint != nil && (t.n%CheckpointEvery == 0 || strings.IndexByte(t.Milestones, kind) >= 0) {
+		t.Checkpoint(t.n, kind, t.h.Sum64())
+	}
 }
 
 // Bytes hashes an event carrying a byte payload.
 func (t *Trace) Bytes(kind byte, b []byte) {
-	t.Event(kind, uint64(len(b)))
+	t.n++
+	t.h.Write([]byte{kind})
+	binary.LittleEndian.PutUint64(t.buf[:], uint64(len(b)))
+	t.h.Write(t.buf[:])
 	t.h.Write(b)
+	t.check(kind)
 }
 
 // Sum returns the hash so far.

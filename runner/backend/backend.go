@@ -120,6 +120,15 @@ type Turns interface {
 	WithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc)
 }
 
+// Traced is implemented by clusters that replay exactly (hv): TraceHash
+// fingerprints everything the seed did so far, and TraceLog names the file,
+// in the seed's artifacts directory, where the cluster logs the trace's
+// milestones for replays to compare.
+type Traced interface {
+	TraceHash() uint64
+	TraceLogFile() string
+}
+
 // Task is a participant started by [Turns.Go].
 type Task interface {
 	// Done reports whether the participant's function has returned.

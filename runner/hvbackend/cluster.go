@@ -1,6 +1,7 @@
 package hvbackend
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -33,6 +35,8 @@ type cluster struct {
 	order  []*node
 	life   context.Context
 	stop   context.CancelFunc
+	trace  *bufio.Writer // trace.log: the trace's milestones and checkpoints
+	traceF *os.File
 	mu     sync.Mutex // closed
 	closed bool
 	// simMu is held while the simulation runs, so Close from outside the
@@ -43,6 +47,7 @@ type cluster struct {
 var (
 	_ backend.Cluster = (*cluster)(nil)
 	_ backend.Turns   = (*cluster)(nil)
+	_ backend.Traced  = (*cluster)(nil)
 )
 
 // node is a service's node.
@@ -69,6 +74,14 @@ func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[str
 	life, stop := context.WithCancel(ctx)
 	c := &cluster{cfg: cfg, log: log, hc: hc, nodes: map[string]*node{}, life: life, stop: stop}
 	c.t = newTurns(c, life)
+	if c.traceF, err = os.Create(filepath.Join(cfg.Dir, TraceLog)); err != nil {
+		c.abort()
+		return nil, err
+	}
+	c.trace = bufio.NewWriter(c.traceF)
+	hc.SetTraceLog(func(at time.Duration, n uint64, kind byte, sum uint64) {
+		fmt.Fprintf(c.trace, "%d %d %c %016x\n", at, n, kind, sum)
+	})
 	proj := cfg.Test.Project
 	for _, s := range proj.Services {
 		hn, err := hc.AddNode(hv.NodeConfig{Name: s.Name})
@@ -109,6 +122,9 @@ func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[str
 func (c *cluster) abort() {
 	c.stop()
 	_ = c.hc.Close()
+	if c.traceF != nil {
+		c.traceF.Close()
+	}
 	for _, n := range c.order {
 		n.closeFiles()
 	}
@@ -140,8 +156,11 @@ func (c *cluster) advance(ctx context.Context, limit time.Duration, stop func() 
 // created.
 func (c *cluster) Now() time.Duration { return c.hc.Now() }
 
-// TraceHash returns the hash of everything the seed did so far.
+// TraceHash implements [backend.Traced].
 func (c *cluster) TraceHash() uint64 { return c.hc.TraceHash() }
+
+// TraceLogFile implements [backend.Traced].
+func (c *cluster) TraceLogFile() string { return TraceLog }
 
 // emit sends an event stamped with simulated time.
 func (c *cluster) emit(e backend.Event) {
@@ -430,5 +449,13 @@ func (c *cluster) Close(ctx context.Context) error {
 	for _, n := range c.order {
 		n.closeFiles()
 	}
-	return err
+	fmt.Fprintf(c.trace, "%d end - %016x\n", c.hc.Now(), c.hc.TraceHash())
+	return errors.Join(err, c.trace.Flush(), c.traceF.Close())
 }
+
+// TraceLog is the name of the file in a seed's artifacts directory that
+// logs its trace: one line per milestone (a process started or exited, a
+// host action, an SDK message, a fault) and per [sched.CheckpointEvery]
+// events — "<virtual ns> <event count> <kind> <trace hash so far>" — and a
+// last line with the final hash. Replays compare it line by line.
+const TraceLog = "trace.log"

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -122,7 +123,12 @@ type SeedDoc struct {
 	// outcome), and FaultLogHash its SHA-256; replays compare them.
 	FaultLog     []string `json:"fault_log"`
 	FaultLogHash string   `json:"fault_log_sha256"`
-	ElapsedMS    int64    `json:"elapsed_ms"`
+	// TraceHash fingerprints the whole seed where the backend replays
+	// exactly (hv): the same hash means the same run, bit for bit.
+	// TraceLog is the file logging the trace's milestones.
+	TraceHash string `json:"trace_hash,omitempty"`
+	TraceLog  string `json:"trace_log,omitempty"`
+	ElapsedMS int64  `json:"elapsed_ms"`
 }
 
 // ReplayCommand returns the command that replays seed.
@@ -192,6 +198,10 @@ func FromOutcome(oc *runner.Outcome, opts Options) *Document {
 			Seed: seeds.Format(so.Seed), Index: so.Index, Dir: so.Dir, Failing: append([]string{}, so.Failing...),
 			TimedOut: so.TimedOut, FaultLog: append([]string{}, so.Faults...), FaultLogHash: HashFaultLog(so.Faults),
 			ElapsedMS: so.Elapsed.Milliseconds(),
+		}
+		if so.TraceLog != "" {
+			sd.TraceHash = fmt.Sprintf("%016x", so.TraceHash)
+			sd.TraceLog = filepath.Join(so.Dir, so.TraceLog)
 		}
 		if so.Err != nil {
 			sd.Error = so.Err.Error()

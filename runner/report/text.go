@@ -82,6 +82,9 @@ func WriteText(w io.Writer, d *Document) error {
 		}
 		if sd := d.firstFailingSeed(p); sd != nil && sd.Dir != "" {
 			fmt.Fprintf(ew, "  timeline: %s\n", filepath.Join(sd.Dir, runner.TimelineFile))
+			if sd.TraceHash != "" {
+				fmt.Fprintf(ew, "  trace:   %s (a replay of this seed on hv must give the same hash)\n", sd.TraceHash)
+			}
 		}
 	}
 
