@@ -111,7 +111,7 @@ type SeedOutcome struct {
 	// logs the trace's milestones; zero and empty elsewhere.
 	TraceHash uint64
 	TraceLog  string
-	Elapsed time.Duration
+	Elapsed   time.Duration
 	// unsupported counts unsupported actions by kind and error text.
 	unsupported map[string]int
 }
