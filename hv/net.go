@@ -108,6 +108,10 @@ func (c *Cluster) Partition(p linkmodel.Partition) error {
 	return nil
 }
 
+// LinkBetween returns the link conditions traffic from node from to node
+// to meets now.
+func (c *Cluster) LinkBetween(from, to string) linkmodel.Link { return c.links.conds.Between(from, to) }
+
 // Heal removes the partition.
 func (c *Cluster) Heal() {
 	c.world.Trace().Event('H')

@@ -121,6 +121,9 @@ func (f *FS) WriteAt(n *Inode, b []byte, off int64) (int, error) {
 	}
 	copy(n.Data[off:], b)
 	f.Touch(n)
+	if n.OnWrite != nil {
+		n.OnWrite(off, int64(len(b)))
+	}
 	return len(b), nil
 }
 

@@ -35,6 +35,10 @@ type Inode struct {
 	Dev    Device // character device behaviour
 	Mtime  int64  // virtual wall-clock nanoseconds
 	Nlink  uint32
+	// OnWrite, if set, is called after every write to the file's data,
+	// with the offset and length written: the host watches files through
+	// it (the SDK output files a node's processes append to).
+	OnWrite func(off, n int64)
 	// Shared is state the kernel keeps per inode and shares among the
 	// node's processes (record locks, shared mappings). vfs never reads it;
 	// [FS.Crash] clears it, since a crash ends every process.

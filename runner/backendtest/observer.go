@@ -66,18 +66,19 @@ func (o *Observer) Reachable(ctx context.Context, from, to string) (bool, error)
 	}
 	want := []byte("heard " + msg + "\n")
 	out := filepath.Join(o.H.Dir, "nodes", to+".stdout")
-	deadline := time.Now().Add(ProbeWait)
+	// Wait on the cluster's clock: wall time on process and docker,
+	// simulated time on hv, which runs only while the test waits in it.
+	cl := o.H.Cluster
+	deadline := cl.Now() + ProbeWait
 	for {
 		if b, err := os.ReadFile(out); err == nil && bytes.Contains(b, want) {
 			return true, nil
 		}
-		if time.Now().After(deadline) {
+		if cl.Now() >= deadline {
 			return false, nil
 		}
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		if err := cl.Sleep(ctx, 20*time.Millisecond); err != nil {
+			return false, err
 		}
 	}
 }

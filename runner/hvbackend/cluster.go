@@ -64,6 +64,8 @@ type node struct {
 	stdout *os.File
 	stderr *os.File
 	execN  map[string]int
+	sdkN   int    // SDK output files made
+	flush  func() // delivers the service process's partial last SDK line
 }
 
 func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[string]string, log *slog.Logger) (*cluster, error) {
@@ -180,6 +182,52 @@ func (c *cluster) sdkSink(node, proc string) func(kernel.Message) {
 	}
 }
 
+// sdkFile creates, in n's file system, the file a process's Antithesis SDK
+// writes its lines to (ANTITHESIS_SDK_LOCAL_OUTPUT), and turns each line
+// into an SDK event as it is written, so services instrumented with the
+// Antithesis SDK report under hv unchanged (mvrun's own SDK uses the
+// hypercall channel instead). flush delivers a last line that lacks its
+// newline, once the process has ended.
+func (c *cluster) sdkFile(n *node, proc string) (path string, flush func(), err error) {
+	name := proc
+	if name == "" {
+		name = "service"
+	}
+	n.sdkN++
+	path = fmt.Sprintf("/run/mvrun/sdk/%s.%d.jsonl", name, n.sdkN)
+	fs := n.n.FS()
+	if err := fs.WriteFile(path, nil, 0o666); err != nil {
+		return "", nil, fmt.Errorf("service %q: SDK output file: %w", n.svc.Name, err)
+	}
+	in, err := fs.Lookup(fs.Root(), path, true)
+	if err != nil {
+		return "", nil, fmt.Errorf("service %q: SDK output file: %w", n.svc.Name, err)
+	}
+	var off, lineNo int
+	emit := func(line []byte) {
+		lineNo++
+		c.emit(backend.Event{Kind: backend.EventSDK, Node: n.svc.Name, Proc: proc, Line: bytes.Clone(line), LineNo: lineNo})
+	}
+	in.OnWrite = func(int64, int64) {
+		for off < len(in.Data) {
+			i := bytes.IndexByte(in.Data[off:], '\n')
+			if i < 0 {
+				return
+			}
+			emit(in.Data[off : off+i])
+			off += i + 1
+		}
+	}
+	flush = func() {
+		in.OnWrite = nil
+		if off < len(in.Data) {
+			emit(in.Data[off:])
+			off = len(in.Data)
+		}
+	}
+	return path, flush, nil
+}
+
 // env returns a process's environment: the service's compose environment,
 // then mvrun's variables and extra.
 func (c *cluster) env(n *node, seed uint64, extra map[string]string) []string {
@@ -222,8 +270,13 @@ func (n *node) start() error {
 	seed := seeds.Derive(c.cfg.Seed, "node/"+n.svc.Name+"/"+strconv.Itoa(n.starts))
 	n.starts++
 	n.killed = false
+	sdkPath, flush, err := c.sdkFile(n, "")
+	if err != nil {
+		return err
+	}
+	n.flush = flush
 	p, err := n.n.Start(hv.ProcessConfig{
-		Binary: n.path, Args: n.argv, Env: c.env(n, seed, nil), Dir: n.svc.WorkingDir,
+		Binary: n.path, Args: n.argv, Env: c.env(n, seed, map[string]string{"ANTITHESIS_SDK_LOCAL_OUTPUT": sdkPath}), Dir: n.svc.WorkingDir,
 		Stdout: n.stdout, Stderr: n.stderr,
 		OnMessage: c.sdkSink(n.svc.Name, ""),
 		OnExit:    n.exited,
@@ -242,11 +295,13 @@ func (n *node) exited(p *hv.Process) {
 		return
 	}
 	n.proc = nil
+	if n.flush != nil {
+		n.flush()
+	}
 	s := p.Summary()
 	e := backend.Event{Kind: backend.EventNodeExit, Node: n.svc.Name, ExitCode: s.ExitCode, Expected: n.killed}
 	if s.Signal != 0 {
 		e.Signal = signalName(s.Signal)
-		e.ExitCode = 0
 	}
 	if s.Err != nil {
 		fmt.Fprintf(n.stderr, "mvrun hv: the process stopped: %v\n", s.Err)
@@ -308,9 +363,17 @@ func (c *cluster) Exec(ctx context.Context, req backend.ExecRequest) (backend.Ex
 		stderr = io.Discard
 	}
 	argv := append([]string{path}, req.Argv[1:]...)
+	sdkPath, flush, err := c.sdkFile(n, name)
+	if err != nil {
+		return backend.ExecResult{}, err
+	}
+	env := map[string]string{"ANTITHESIS_SDK_LOCAL_OUTPUT": sdkPath}
+	for k, v := range req.Env {
+		env[k] = v
+	}
 	start := c.hc.Now()
 	p, err := n.n.Start(hv.ProcessConfig{
-		Binary: path, Args: argv, Env: c.env(n, seed, req.Env), Dir: n.svc.WorkingDir,
+		Binary: path, Args: argv, Env: c.env(n, seed, env), Dir: n.svc.WorkingDir,
 		Stdout: stdout, Stderr: stderr, OnMessage: c.sdkSink(n.svc.Name, name),
 	})
 	if err != nil {
@@ -320,10 +383,11 @@ func (c *cluster) Exec(ctx context.Context, req backend.ExecRequest) (backend.Ex
 	if !p.Exited() {
 		p.Kill()
 	}
+	flush()
 	s := p.Summary()
 	res := backend.ExecResult{ExitCode: s.ExitCode, Duration: c.hc.Now() - start}
 	if s.Signal != 0 {
-		res.Signal, res.ExitCode = signalName(s.Signal), 0
+		res.Signal = signalName(s.Signal)
 	}
 	if s.Err != nil {
 		fmt.Fprintf(stderr, "mvrun hv: the process stopped: %v\n", s.Err)
@@ -376,6 +440,9 @@ func (c *cluster) Apply(ctx context.Context, a faults.Action) error {
 	if c.isClosed() {
 		return fmt.Errorf("%s: cluster is closed", a.Kind)
 	}
+	if err := support.Check(a.Kind); err != nil {
+		return err
+	}
 	var errs []error
 	switch a.Kind {
 	case faults.ActPartition:
@@ -415,8 +482,6 @@ func (c *cluster) Apply(ctx context.Context, a faults.Action) error {
 			n.n.SetClockOffset(a.Offset)
 		case faults.ActClockJump:
 			n.n.SetClockOffset(n.n.ClockOffset() + a.Offset)
-		default:
-			return fmt.Errorf("%s: %w", a.Kind, support.Check(a.Kind))
 		}
 	}
 	return errors.Join(errs...)

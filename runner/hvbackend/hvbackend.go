@@ -219,6 +219,11 @@ func (b *Backend) NewCluster(ctx context.Context, cfg backend.ClusterConfig) (ba
 	if programs == nil {
 		return nil, errors.New("hv backend: NewCluster before Prepare")
 	}
+	for _, s := range cfg.Test.Project.Services {
+		if _, ok := programs[s.Name]; !ok {
+			return nil, fmt.Errorf("hv backend: service %q was not prepared (Prepare ran for another test)", s.Name)
+		}
+	}
 	c, err := newCluster(ctx, cfg, programs, b.log)
 	if err != nil {
 		return nil, err
