@@ -408,6 +408,19 @@ func (c *Cluster) Unimplemented() []Unimplemented {
 	return out
 }
 
+// Calls counts the system calls every process of every node made, by name.
+func (c *Cluster) Calls() map[string]uint64 {
+	out := map[string]uint64{}
+	for _, n := range c.nodes {
+		for _, p := range n.all {
+			for name, k := range p.Summary().Calls {
+				out[name] += k
+			}
+		}
+	}
+	return out
+}
+
 // Kill kills every process of the node, as a power cut would: nothing
 // runs in it until a process is started again. Its file system keeps what
 // a disk keeps (see [vfs.FS.Crash]): data and directory entries not synced

@@ -3,13 +3,16 @@ package hvbackend
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -515,7 +518,25 @@ func (c *cluster) Close(ctx context.Context) error {
 		n.closeFiles()
 	}
 	fmt.Fprintf(c.trace, "%d end - %016x\n", c.hc.Now(), c.hc.TraceHash())
-	return errors.Join(err, c.trace.Flush(), c.traceF.Close())
+	st := c.hc.Stats()
+	stats := fmt.Sprintf("simulated %v in wall %v (%.2f simulated s per wall s)\nVM entries %d: %d system calls, %d exceptions, %d interrupts\nwall inside KVM_RUN %v\n",
+		c.hc.Now(), st.Wall, c.hc.Now().Seconds()/max(st.Wall.Seconds(), 1e-9), st.Entries, st.Syscalls, st.Exceptions, st.Interrupts, st.GuestWall)
+	calls := c.hc.Calls()
+	names := slices.SortedFunc(maps.Keys(calls), func(a, b string) int { return cmp.Compare(calls[b], calls[a]) })
+	for i, name := range names {
+		if i == 12 {
+			break
+		}
+		stats += fmt.Sprintf("  %-16s %d\n", name, calls[name])
+	}
+	for _, u := range c.hc.Unimplemented() {
+		stats += fmt.Sprintf("unimplemented: node %s, %s, %s (%d calls)\n", u.Node, u.Binary, u.Name, u.Calls)
+	}
+	for _, why := range c.hc.NotExact() {
+		stats += "not replay-exact: " + why + "\n"
+	}
+	werr := os.WriteFile(filepath.Join(c.cfg.Dir, StatsFile), []byte(stats), 0o644)
+	return errors.Join(err, c.trace.Flush(), c.traceF.Close(), werr)
 }
 
 // TraceLog is the name of the file in a seed's artifacts directory that
@@ -524,3 +545,8 @@ func (c *cluster) Close(ctx context.Context) error {
 // events — "<virtual ns> <event count> <kind> <trace hash so far>" — and a
 // last line with the final hash. Replays compare it line by line.
 const TraceLog = "trace.log"
+
+// StatsFile is the file in a seed's artifacts directory that says where
+// the seed's wall time went (VM entries by kind, time inside KVM_RUN), which
+// system calls hv did not implement, and whether the run was replay-exact.
+const StatsFile = "hv-stats.txt"
