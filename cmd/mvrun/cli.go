@@ -155,7 +155,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	fs.StringVar(&f.junit, "junit", "", "also write a JUnit XML report to `file`")
 	fs.StringVar(&f.html, "html", "", "also write an HTML report into `dir`")
 	fs.BoolVar(&f.verbose, "v", false, "log what the runner and backend do to stderr")
-	fs.IntVar(&f.jobs, "jobs", 0, "seeds to run at once (default one per two cores)")
+	fs.IntVar(&f.jobs, "jobs", 0, "seeds to run at once (default one per two cores; one per core on hv)")
 	if replay {
 		fs.StringVar(&f.seed, "seed", "", "the seed to replay, as printed by `mvrun test` (required)")
 		fs.StringVar(&f.runs, "runs", runsDir, "directory of earlier runs to compare with")
@@ -246,7 +246,13 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	if !haveSeed {
 		base = seeds.Derive(uint64(time.Now().UnixNano()), "base")
 	}
-	opts := runner.Options{Test: t, Backend: b, Jobs: f.jobs, Log: log, Progress: stderr, OutDir: f.out}
+	jobs := f.jobs
+	if jobs == 0 && b.Name() == "hv" {
+		// An hv seed is one busy host thread (no services of its own
+		// waiting on host time), so one per core keeps the machine busy.
+		jobs = runtime.NumCPU()
+	}
+	opts := runner.Options{Test: t, Backend: b, Jobs: jobs, Log: log, Progress: stderr, OutDir: f.out}
 	if replay {
 		opts.Seeds = []uint64{base}
 		fmt.Fprintf(stderr, "mvrun: replaying seed %s of test %q\n", seeds.Format(base), t.Name)
