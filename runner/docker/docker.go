@@ -158,8 +158,8 @@ func (b *Backend) Available(ctx context.Context) error {
 // Errors for the fault kinds the docker backend cannot carry out. Their
 // texts are fixed: the report groups unsupported actions by them.
 var (
-	errClockOffset = fmt.Errorf("clock_offset: clock skew is %w on the docker backend (only hv can, and mvrun test cannot use hv yet)", backend.ErrUnsupported)
-	errClockJump   = fmt.Errorf("clock_jump: clock skew is %w on the docker backend (only hv can, and mvrun test cannot use hv yet)", backend.ErrUnsupported)
+	errClockOffset = fmt.Errorf("clock_offset: clock skew is %w on the docker backend (use --backend hv)", backend.ErrUnsupported)
+	errClockJump   = fmt.Errorf("clock_jump: clock skew is %w on the docker backend (use --backend hv)", backend.ErrUnsupported)
 )
 
 // support is what the docker backend carries out: partitions, link

@@ -117,6 +117,6 @@ func (b *Backend) Available(ctx context.Context) error {
 
 // Errors for the fault kinds the process backend cannot carry out as asked.
 var (
-	errClockOffset = fmt.Errorf("clock_offset: %w on the process backend: a node's CLOCK_MONOTONIC and CLOCK_BOOTTIME shift only from its next (re)start, and its wall clock does not move (only hv can, and mvrun test cannot use hv yet)", backend.ErrUnsupported)
-	errClockJump   = fmt.Errorf("clock_jump: wall-clock jumps are %w on the process backend (only hv can, and mvrun test cannot use hv yet)", backend.ErrUnsupported)
+	errClockOffset = fmt.Errorf("clock_offset: %w on the process backend: a node's CLOCK_MONOTONIC and CLOCK_BOOTTIME shift only from its next (re)start, and its wall clock does not move (use --backend hv)", backend.ErrUnsupported)
+	errClockJump   = fmt.Errorf("clock_jump: wall-clock jumps are %w on the process backend (use --backend hv)", backend.ErrUnsupported)
 )
