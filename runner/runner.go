@@ -86,6 +86,10 @@ type Outcome struct {
 	// Unsupported lists one line per fault kind the backend could not carry
 	// out, e.g. "clock_jump: not supported on process backend (3 actions in 2 seeds)".
 	Unsupported []string
+	// Unimplemented lists what the seeds' programs asked of the backend
+	// that it does not implement (hv: system calls, by node), with how
+	// often and in how many seeds; the guests got an error and went on.
+	Unimplemented []string
 	// Cancelled is true when ctx ended before every seed finished.
 	Cancelled bool
 	Elapsed   time.Duration
@@ -114,6 +118,9 @@ type SeedOutcome struct {
 	Elapsed   time.Duration
 	// unsupported counts unsupported actions by kind and error text.
 	unsupported map[string]int
+	// gaps counts, by what, the requests of the seed's programs the
+	// backend does not implement ([backend.Gaps]).
+	gaps map[string]int
 }
 
 // DefaultJobs returns the default number of concurrent seeds: one per two
@@ -251,6 +258,7 @@ feed:
 
 	unsupported := map[string]int{}
 	unsupportedSeeds := map[string]int{}
+	gaps, gapSeeds := map[string]int{}, map[string]int{}
 	infra := 0
 	for _, so := range results {
 		if so == nil {
@@ -261,6 +269,10 @@ feed:
 			unsupported[k] += n
 			unsupportedSeeds[k]++
 		}
+		for k, n := range so.gaps {
+			gaps[k] += n
+			gapSeeds[k]++
+		}
 		if so.Err != nil {
 			infra++
 		}
@@ -269,6 +281,10 @@ feed:
 	for _, k := range sortedKeys(unsupported) {
 		oc.Unsupported = append(oc.Unsupported, fmt.Sprintf("%s (%s in %s)", k,
 			plural(unsupported[k], "action"), plural(unsupportedSeeds[k], "seed")))
+	}
+	for _, k := range sortedKeys(gaps) {
+		oc.Unimplemented = append(oc.Unimplemented, fmt.Sprintf("%s: %s in %s", k,
+			plural(gaps[k], "call"), plural(gapSeeds[k], "seed")))
 	}
 	oc.Result = col.Result()
 	for _, so := range oc.Seeds {

@@ -273,6 +273,9 @@ func TestSeedsAndFaults(t *testing.T) {
 	if len(oc.Unsupported) == 0 || !strings.Contains(oc.Unsupported[0], "clock_jump") {
 		t.Errorf("unsupported = %q, want a clock_jump line", oc.Unsupported)
 	}
+	if want := "node a: acct (fake): 6 calls in 3 seeds"; len(oc.Unimplemented) != 1 || oc.Unimplemented[0] != want {
+		t.Errorf("unimplemented = %q, want [%q]", oc.Unimplemented, want)
+	}
 	// The serial drivers are picked from the seed: the same seed picks the
 	// same sequence.
 	picks := func(c *fakeCluster) []string {

@@ -201,6 +201,15 @@ func (s *seedRun) closeCluster() {
 		s.log.Error("closing cluster", "err", err)
 		s.art.note(cl.Now(), "runner", "closing the cluster failed: %v", err)
 	}
+	if g, ok := cl.(backend.Gaps); ok {
+		for _, gap := range g.Gaps() {
+			if s.so.gaps == nil {
+				s.so.gaps = map[string]int{}
+			}
+			s.so.gaps[gap.What] += gap.Calls
+			s.art.note(cl.Now(), "runner", "%s, which the backend does not implement (%d calls)", gap.What, gap.Calls)
+		}
+	}
 	if tr, ok := cl.(backend.Traced); ok {
 		// After Close: the hash covers the processes' ends too.
 		s.so.TraceHash, s.so.TraceLog = tr.TraceHash(), tr.TraceLogFile()

@@ -129,6 +129,21 @@ type Traced interface {
 	TraceLogFile() string
 }
 
+// Gaps is implemented by clusters that can tell what their nodes' programs
+// asked for and did not get (hv: system calls it does not implement). Each
+// entry names the node and the request, e.g. `node kv1: acct`, with the
+// number of times in Calls. The runner reports them, so a limit of the
+// backend is never silent.
+type Gaps interface {
+	Gaps() []Gap
+}
+
+// Gap is one thing a node's programs asked for that the backend does not do.
+type Gap struct {
+	What  string // "node kv1: acct"
+	Calls int
+}
+
 // Task is a participant started by [Turns.Go].
 type Task interface {
 	// Done reports whether the participant's function has returned.

@@ -51,6 +51,7 @@ var (
 	_ backend.Cluster = (*cluster)(nil)
 	_ backend.Turns   = (*cluster)(nil)
 	_ backend.Traced  = (*cluster)(nil)
+	_ backend.Gaps    = (*cluster)(nil)
 )
 
 // node is a service's node.
@@ -163,6 +164,16 @@ func (c *cluster) Now() time.Duration { return c.hc.Now() }
 
 // TraceHash implements [backend.Traced].
 func (c *cluster) TraceHash() uint64 { return c.hc.TraceHash() }
+
+// Gaps implements [backend.Gaps]: the system calls hv does not implement
+// that the seed's programs made, by node.
+func (c *cluster) Gaps() []backend.Gap {
+	var out []backend.Gap
+	for _, u := range c.hc.Unimplemented() {
+		out = append(out, backend.Gap{What: fmt.Sprintf("node %s: %s (%s)", u.Node, u.Name, filepath.Base(u.Binary)), Calls: u.Calls})
+	}
+	return out
+}
 
 // TraceLogFile implements [backend.Traced].
 func (c *cluster) TraceLogFile() string { return TraceLog }

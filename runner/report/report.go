@@ -36,6 +36,7 @@ type Document struct {
 	Artifacts      string        `json:"artifacts"`
 	Properties     []PropertyDoc `json:"properties"`
 	Unsupported    []string      `json:"unsupported"`
+	Unimplemented  []string      `json:"unimplemented"`
 	Malformed      []Malformed   `json:"malformed"`
 	MalformedTotal int           `json:"malformed_total"`
 	Lost           []Lost        `json:"lost"`
@@ -181,6 +182,7 @@ func FromOutcome(oc *runner.Outcome, opts Options) *Document {
 		d.Spec = oc.SpecFile
 	}
 	d.Unsupported = append(d.Unsupported, oc.Unsupported...)
+	d.Unimplemented = append([]string{}, oc.Unimplemented...)
 	if r != nil {
 		for _, p := range r.Properties {
 			d.Properties = append(d.Properties, d.property(p))

@@ -94,6 +94,12 @@ func WriteText(w io.Writer, d *Document) error {
 			fmt.Fprintf(ew, "  %s\n", u)
 		}
 	}
+	if len(d.Unimplemented) > 0 {
+		fmt.Fprintf(ew, "\nCalls the %s backend does not implement (the programs got an error and went on):\n", d.Backend)
+		for _, u := range d.Unimplemented {
+			fmt.Fprintf(ew, "  %s\n", u)
+		}
+	}
 	if d.MalformedTotal > 0 {
 		fmt.Fprintf(ew, "\nMalformed SDK lines: %d (not counted toward any property)\n", d.MalformedTotal)
 		for i, m := range d.Malformed {
