@@ -31,11 +31,11 @@ type machine struct {
 
 // newMachine creates the VM: guest memory, the address space with the
 // VMM's pages, and a vCPU in 64-bit user mode.
-func newMachine(sys *kvm.System, memory uint64, strat trapStrategy) (m *machine, err error) {
-	m = &machine{strat: strat}
+func newMachine(sys *kvm.System, memory uint64, strat trapStrategy) (_ *machine, err error) {
+	m := &machine{strat: strat}
 	defer func() {
 		if err != nil {
-			m.close()
+			m.close() // what was made before the failure
 		}
 	}()
 	if m.phys, err = mm.NewPhysical(memory); err != nil {

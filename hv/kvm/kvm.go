@@ -138,7 +138,8 @@ type VM struct {
 
 // CreateVM creates a VM.
 func (s *System) CreateVM() (*VM, error) {
-	fd, err := gokvm.CreateVM(s.f.Fd())
+	var fd uintptr
+	err := retry(func() (e error) { fd, e = gokvm.CreateVM(s.f.Fd()); return e })
 	if err != nil {
 		return nil, fmt.Errorf("KVM_CREATE_VM: %w", err)
 	}
@@ -157,7 +158,7 @@ func (v *VM) SetMemory(slot uint32, gpa uint64, mem []byte) error {
 		MemorySize:    uint64(len(mem)),
 		UserspaceAddr: uint64(addrOf(mem)),
 	}
-	if err := gokvm.SetUserMemoryRegion(v.f.Fd(), r); err != nil {
+	if err := retry(func() error { return gokvm.SetUserMemoryRegion(v.f.Fd(), r) }); err != nil {
 		return fmt.Errorf("KVM_SET_USER_MEMORY_REGION: %w", err)
 	}
 	return nil
@@ -172,7 +173,8 @@ type VCPU struct {
 
 // CreateVCPU creates vCPU id and maps its kvm_run page.
 func (v *VM) CreateVCPU(id int) (*VCPU, error) {
-	fd, err := gokvm.CreateVCPU(v.f.Fd(), id)
+	var fd uintptr
+	err := retry(func() (e error) { fd, e = gokvm.CreateVCPU(v.f.Fd(), id); return e })
 	if err != nil {
 		return nil, fmt.Errorf("KVM_CREATE_VCPU: %w", err)
 	}
@@ -195,26 +197,36 @@ func (c *VCPU) Close() error {
 }
 
 // Regs returns the general purpose registers (KVM_GET_REGS).
-func (c *VCPU) Regs() (*Regs, error) { return gokvm.GetRegs(c.fd) }
+func (c *VCPU) Regs() (r *Regs, err error) {
+	err = retry(func() (e error) { r, e = gokvm.GetRegs(c.fd); return e })
+	return r, err
+}
 
 // SetRegs sets the general purpose registers (KVM_SET_REGS).
-func (c *VCPU) SetRegs(r *Regs) error { return gokvm.SetRegs(c.fd, r) }
+func (c *VCPU) SetRegs(r *Regs) error { return retry(func() error { return gokvm.SetRegs(c.fd, r) }) }
 
 // Sregs returns the special registers (KVM_GET_SREGS).
-func (c *VCPU) Sregs() (*Sregs, error) { return gokvm.GetSregs(c.fd) }
+func (c *VCPU) Sregs() (r *Sregs, err error) {
+	err = retry(func() (e error) { r, e = gokvm.GetSregs(c.fd); return e })
+	return r, err
+}
 
 // SetSregs sets the special registers (KVM_SET_SREGS).
-func (c *VCPU) SetSregs(r *Sregs) error { return gokvm.SetSregs(c.fd, r) }
+func (c *VCPU) SetSregs(r *Sregs) error {
+	return retry(func() error { return gokvm.SetSregs(c.fd, r) })
+}
 
 // SetCPUID sets the vCPU's CPUID entries (KVM_SET_CPUID2).
-func (c *VCPU) SetCPUID(id *gokvm.CPUID) error { return gokvm.SetCPUID2(c.fd, id) }
+func (c *VCPU) SetCPUID(id *gokvm.CPUID) error {
+	return retry(func() error { return gokvm.SetCPUID2(c.fd, id) })
+}
 
 // SetXCR0 sets extended control register 0 (KVM_SET_XCRS).
 func (c *VCPU) SetXCR0(v uint64) error {
 	x := &gokvm.XCRS{NrXRCS: 1}
 	x.Registers[0].XRC = 0
 	x.Registers[0].Value = v
-	return gokvm.SetXCRS(c.fd, x)
+	return retry(func() error { return gokvm.SetXCRS(c.fd, x) })
 }
 
 // MSR is one model specific register value.
@@ -229,5 +241,19 @@ func (c *VCPU) SetMSRs(ms ...MSR) error {
 	for _, x := range ms {
 		m.Entries = append(m.Entries, gokvm.MSREntry{Index: x.Index, Data: x.Value})
 	}
-	return gokvm.SetMSRs(c.fd, m)
+	return retry(func() error { return gokvm.SetMSRs(c.fd, m) })
+}
+
+// retry runs an ioctl again while it fails with EINTR: the Go runtime's
+// preemption signal (SIGURG) and hv's own watchdog interrupt system calls
+// of this process at any time, and these ioctls have no partial effect to
+// undo. (KVM_RUN reports EINTR to its caller instead: there it means the
+// watchdog stopped the guest.)
+func retry(f func() error) error {
+	for {
+		err := f()
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
 }

@@ -17,7 +17,7 @@ var (
 
 // GetXSave reads the extended state into x (KVM_GET_XSAVE).
 func (c *VCPU) GetXSave(x *XSave) error {
-	if _, err := gokvm.Ioctl(c.fd, ioctlGetXSave, uintptr(unsafe.Pointer(x))); err != nil {
+	if err := retry(func() error { _, e := gokvm.Ioctl(c.fd, ioctlGetXSave, uintptr(unsafe.Pointer(x))); return e }); err != nil {
 		return fmt.Errorf("KVM_GET_XSAVE: %w", err)
 	}
 	return nil
@@ -25,7 +25,7 @@ func (c *VCPU) GetXSave(x *XSave) error {
 
 // SetXSave loads the extended state from x (KVM_SET_XSAVE).
 func (c *VCPU) SetXSave(x *XSave) error {
-	if _, err := gokvm.Ioctl(c.fd, ioctlSetXSave, uintptr(unsafe.Pointer(x))); err != nil {
+	if err := retry(func() error { _, e := gokvm.Ioctl(c.fd, ioctlSetXSave, uintptr(unsafe.Pointer(x))); return e }); err != nil {
 		return fmt.Errorf("KVM_SET_XSAVE: %w", err)
 	}
 	return nil
