@@ -417,3 +417,28 @@ func TestExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestComposeArchiveImage: compose-go accepts image values that name an
+// archive (docker-archive:PATH, oci-archive:PATH), and LoadCompose keeps
+// them verbatim for the hv backend, which reads PATH relative to
+// Project.Dir.
+func TestComposeArchiveImage(t *testing.T) {
+	dir := t.TempDir()
+	compose := "services:\n  a:\n    image: docker-archive:./img.tar\n  b:\n    image: oci-archive:images/oci.tar\n    command: [serve]\n"
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(compose), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := LoadCompose(context.Background(), filepath.Join(dir, "compose.yaml"), "archives")
+	if err != nil {
+		t.Fatalf("LoadCompose: %v", err)
+	}
+	if p.Dir != dir {
+		t.Errorf("Dir = %q, want %q", p.Dir, dir)
+	}
+	for svc, want := range map[string]string{"a": "docker-archive:./img.tar", "b": "oci-archive:images/oci.tar"} {
+		s := p.Service(svc)
+		if s == nil || s.Image != want || s.Build != nil || s.Binary != "" {
+			t.Errorf("service %s = %+v, want image %q and nothing else to run", svc, s, want)
+		}
+	}
+}

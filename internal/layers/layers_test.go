@@ -43,6 +43,7 @@ var owners = map[string][]string{
 	"github.com/testcontainers/testcontainers-go": {"runner/docker"},
 	"github.com/moby/moby":                        {"runner/docker"},
 	"github.com/bobuhiro11/gokvm":                 {"hv"},
+	"github.com/google/go-containerregistry":      {"runner/hvbackend"},
 	"github.com/vishvananda/netlink":              {"runner/network"},
 	"github.com/vishvananda/netns":                {"runner/network"},
 	"golang.org/x/tools":                          {"internal/catalog"},

@@ -72,7 +72,10 @@ type node struct {
 	flush  func() // delivers the service process's partial last SDK line
 }
 
-func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[string]string, log *slog.Logger) (*cluster, error) {
+// newCluster makes the seed's cluster. programs maps each service to its
+// static binary; images holds the services run from an image as the image
+// runs them (see [Backend.images]).
+func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[string]string, images map[string]*specs.Service, log *slog.Logger) (*cluster, error) {
 	hc, err := hv.NewCluster(hv.ClusterConfig{Seed: cfg.Seed, Logger: log})
 	if err != nil {
 		return nil, err
@@ -90,6 +93,9 @@ func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[str
 	})
 	proj := cfg.Test.Project
 	for _, s := range proj.Services {
+		if img := images[s.Name]; img != nil {
+			s = img
+		}
 		hn, err := hc.AddNode(hv.NodeConfig{Name: s.Name})
 		if err == nil {
 			_, err = hn.FS().MkdirAll("/run/mvrun/sdk")

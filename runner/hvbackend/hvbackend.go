@@ -4,8 +4,9 @@
 // replays bit for bit, with the same trace hash.
 //
 // Services run as static linux/amd64 binaries inside hv: a compose build:
-// whose context is a Go main package (built with CGO_ENABLED=0), or
-// x-mvrun.binary. The runner's goroutines take turns on the cluster's
+// whose context is a Go main package (built with CGO_ENABLED=0),
+// x-mvrun.binary, or the entrypoint program of an image (image.go), read
+// from the local Docker engine or a docker-archive:/oci-archive: file. The runner's goroutines take turns on the cluster's
 // simulated clock ([backend.Turns]): the simulation advances only while all
 // of them wait in a cluster call, so durations, timeouts, healthcheck
 // intervals and fault times are simulated time, and nothing depends on how
@@ -43,6 +44,11 @@ type Backend struct {
 	mu       sync.Mutex
 	test     *specs.Test
 	programs map[string]string // service → static binary, from Prepare
+	// images holds, for services run from an image, the service as Docker
+	// would run it (the image's entrypoint, command, environment and
+	// working directory filled in); nodes use it instead of the compose
+	// service.
+	images map[string]*specs.Service
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -90,15 +96,20 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 		return err
 	}
 	programs := map[string]string{}
+	images := map[string]*specs.Service{}
 	built := map[string]string{}
 	var errs []error
 	for _, s := range t.Project.Services {
-		p, err := b.program(ctx, s, t.ComposeFile, workDir, built)
+		p, img, err := b.program(ctx, s, t, workDir, built)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		programs[s.Name] = p
+		if img != nil {
+			images[s.Name] = img
+			s = img
+		}
 		path, _, err := backend.NodeArgv(s, p, t.Project.Dir)
 		if err != nil {
 			errs = append(errs, err)
@@ -122,6 +133,9 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 				errs = append(errs, fmt.Errorf("%s: workload command %q: no service %q in the compose project", c.DeclRange, c.Name, c.Service))
 				continue
 			}
+			if img := images[s.Name]; img != nil {
+				s = img
+			}
 			if err := b.checkCommand(c.Argv, s, programs[s.Name], t.Project.Dir); err != nil {
 				errs = append(errs, fmt.Errorf("%s: workload command %q: %w", c.DeclRange, c.Name, err))
 			}
@@ -131,15 +145,19 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 		return err
 	}
 	b.mu.Lock()
-	b.test, b.programs = t, programs
+	b.test, b.programs, b.images = t, programs, images
 	b.mu.Unlock()
 	return nil
 }
 
 // CanRun reports, without building anything, whether hv can run test t:
-// every service has a Go main package to build or an x-mvrun.binary that
-// is a static linux/amd64 executable, and no healthcheck needs a shell.
-// mvrun's auto backend uses it to choose hv.
+// every service has a Go main package to build, an x-mvrun.binary that is
+// a static linux/amd64 executable, or an image archive (docker-archive: or
+// oci-archive:) whose program is one, and no healthcheck needs a shell.
+// mvrun's auto backend uses it to choose hv. It never contacts the Docker
+// engine, so a service whose image is in the engine makes it decline:
+// auto then decides quickly and the same way whatever the engine holds,
+// and --backend hv reads such images.
 func CanRun(t *specs.Test) error {
 	if t == nil || t.Project == nil {
 		return errors.New("no compose project")
@@ -151,8 +169,10 @@ func CanRun(t *specs.Test) error {
 				return fmt.Errorf("service %q: %w", s.Name, err)
 			}
 		case s.Build != nil && s.Build.GoMain:
-		case s.Image != "":
-			return fmt.Errorf("service %q has only an image", s.Name)
+		case s.Build == nil && s.Image != "":
+			if err := canRunImage(s, t); err != nil {
+				return err
+			}
 		default:
 			return fmt.Errorf("service %q has no Go main package or static binary", s.Name)
 		}
@@ -161,6 +181,30 @@ func CanRun(t *specs.Test) error {
 		}
 	}
 	return nil
+}
+
+// canRunImage is CanRun for a service that runs from an image: it reads an
+// archive of at most maxCanRunArchive bytes into a temporary directory and
+// checks its program, and declines an image in the Docker engine.
+func canRunImage(s *specs.Service, t *specs.Test) error {
+	src := parseImage(s.Image, t.Project.Dir)
+	if !src.archive() {
+		return fmt.Errorf("service %q runs image %s from the Docker engine, which auto does not inspect; pass --backend hv to run its program on hv, or point at an archive (image: docker-archive:PATH)", s.Name, s.Image)
+	}
+	st, err := os.Stat(src.ref)
+	if err != nil {
+		return fmt.Errorf("service %q: image %s: %w", s.Name, s.Image, err)
+	}
+	if st.Size() > maxCanRunArchive {
+		return fmt.Errorf("service %q: image archive %s is %d MiB, more than auto reads (%d MiB); pass --backend hv", s.Name, src.ref, st.Size()>>20, maxCanRunArchive>>20)
+	}
+	dir, err := os.MkdirTemp("", "mvrun-canrun-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	_, err = loadImageProgram(context.Background(), s, t.Project.Dir, t.ComposeFile, dir)
+	return err
 }
 
 // checkCommand resolves argv in service s and checks hv can run it.
@@ -172,8 +216,24 @@ func (b *Backend) checkCommand(argv []string, s *specs.Service, prog, dir string
 	return hv.CheckBinary(path)
 }
 
-// program returns the host path of service s's static binary.
-func (b *Backend) program(ctx context.Context, s *specs.Service, composeFile, workDir string, built map[string]string) (string, error) {
+// program returns the host path of service s's static binary and, for a
+// service run from an image, the service as the image runs it.
+func (b *Backend) program(ctx context.Context, s *specs.Service, t *specs.Test, workDir string, built map[string]string) (string, *specs.Service, error) {
+	if s.Binary == "" && s.Build == nil && s.Image != "" {
+		b.log.Info("reading the service's program from its image", "service", s.Name, "image", s.Image)
+		ip, err := loadImageProgram(ctx, s, t.Project.Dir, t.ComposeFile, filepath.Join(workDir, "bin", "hv", s.Name))
+		if err != nil {
+			return "", nil, err
+		}
+		return ip.host, ip.svc, nil
+	}
+	p, err := b.binary(ctx, s, t.ComposeFile, workDir, built)
+	return p, nil, err
+}
+
+// binary returns the host path of the static binary of a service that
+// does not run from an image.
+func (b *Backend) binary(ctx context.Context, s *specs.Service, composeFile, workDir string, built map[string]string) (string, error) {
 	switch {
 	case s.Binary != "":
 		if err := backend.CheckExecutable(s.Binary); errors.Is(err, fs.ErrNotExist) {
@@ -195,8 +255,6 @@ func (b *Backend) program(ctx context.Context, s *specs.Service, composeFile, wo
 		return out, nil
 	case s.Build != nil:
 		return "", fmt.Errorf("service %q in %s: build context %s is not a Go main package, and hv runs only static binaries; add x-mvrun: {binary: ./static-binary} or use --backend docker", s.Name, composeFile, s.Build.Context)
-	case s.Image != "":
-		return "", fmt.Errorf("service %q in %s: image %s: hv does not read images yet; add x-mvrun: {binary: ./static-binary} (a static linux/amd64 executable) or use --backend docker", s.Name, composeFile, s.Image)
 	}
 	return "", fmt.Errorf("service %q in %s: has no build or x-mvrun.binary, so there is nothing to run", s.Name, composeFile)
 }
@@ -214,7 +272,7 @@ func (b *Backend) Close(ctx context.Context) error { return nil }
 // running until Start.
 func (b *Backend) NewCluster(ctx context.Context, cfg backend.ClusterConfig) (backend.Cluster, error) {
 	b.mu.Lock()
-	programs := b.programs
+	programs, images := b.programs, b.images
 	b.mu.Unlock()
 	if programs == nil {
 		return nil, errors.New("hv backend: NewCluster before Prepare")
@@ -224,7 +282,7 @@ func (b *Backend) NewCluster(ctx context.Context, cfg backend.ClusterConfig) (ba
 			return nil, fmt.Errorf("hv backend: service %q was not prepared (Prepare ran for another test)", s.Name)
 		}
 	}
-	c, err := newCluster(ctx, cfg, programs, b.log)
+	c, err := newCluster(ctx, cfg, programs, images, b.log)
 	if err != nil {
 		return nil, err
 	}
