@@ -1,42 +1,19 @@
 package kvstore_test
 
 import (
-	"context"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/mvrun/multiverse/assertions"
 	"github.com/mvrun/multiverse/runner"
 	"github.com/mvrun/multiverse/runner/hvbackend"
-	"github.com/mvrun/multiverse/specs"
 )
 
 // runHV runs spec's test on the hv backend with a shortened fault phase.
 func runHV(t *testing.T, spec string, opts runner.Options) *runner.Outcome {
 	t.Helper()
-	ctx := context.Background()
-	b := hvbackend.New(hvbackend.Options{})
-	if err := b.Available(ctx); err != nil {
-		t.Skipf("skipping: %v", err)
-	}
-	s, err := specs.Load(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Test = s.Tests[0]
-	opts.Test.Duration = 12 * time.Second
-	opts.Backend = b
-	opts.OutDir = t.TempDir()
-	opts.Jobs = 2
-	oc, err := runner.Run(ctx, opts)
-	if err != nil {
-		t.Fatalf("runner.Run: %v", err)
-	}
+	oc := runOn(t, hvbackend.New(hvbackend.Options{}), spec, opts)
 	for _, so := range oc.Seeds {
-		if so.Err != nil {
-			t.Fatalf("seed %#x: %v", so.Seed, so.Err)
-		}
 		if so.TraceLog == "" {
 			t.Errorf("seed %#x has no trace hash", so.Seed)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mvrun/multiverse/assertions"
 	"github.com/mvrun/multiverse/runner"
+	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/process"
 	"github.com/mvrun/multiverse/specs"
 )
@@ -31,8 +32,19 @@ func TestMain(m *testing.M) {
 // run runs spec's test on the process backend with a shortened fault phase.
 func run(t *testing.T, spec string, opts runner.Options) *runner.Outcome {
 	t.Helper()
-	ctx := context.Background()
 	b := process.New(process.Options{})
+	oc := runOn(t, b, spec, opts)
+	if err := process.Leftovers(b.RunID()); err != nil {
+		t.Errorf("left behind: %v", err)
+	}
+	return oc
+}
+
+// runOn runs spec's test on backend b with a shortened fault phase, two
+// seeds at a time; it skips when b is not available here.
+func runOn(t *testing.T, b backend.Backend, spec string, opts runner.Options) *runner.Outcome {
+	t.Helper()
+	ctx := context.Background()
 	if err := b.Available(ctx); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
@@ -53,9 +65,6 @@ func run(t *testing.T, spec string, opts runner.Options) *runner.Outcome {
 		if so.Err != nil {
 			t.Fatalf("seed %#x: %v", so.Seed, so.Err)
 		}
-	}
-	if err := process.Leftovers(b.RunID()); err != nil {
-		t.Errorf("left behind: %v", err)
 	}
 	return oc
 }
