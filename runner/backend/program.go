@@ -1,17 +1,60 @@
 package backend
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 
+	"github.com/mvrun/multiverse/internal/gobuild"
 	"github.com/mvrun/multiverse/specs"
 )
 
 // How a compose service's commands map to programs on backends that run
 // host binaries (process, hv): the rules every such backend shares.
+
+// LocalProgram returns the host path of service s's program when it is an
+// x-mvrun.binary (checked to be an executable file) or a Go main package
+// (built with CGO_ENABLED=0 for goos/goarch, empty for the host's, into
+// binDir/<service>; services sharing a build context share one build,
+// hard-linked under each name). ok is false for any other service, which
+// the backend handles in its own way. composeFile names the file in
+// errors.
+func LocalProgram(ctx context.Context, s *specs.Service, composeFile, binDir, goos, goarch string, built map[string]string, log *slog.Logger) (path string, ok bool, err error) {
+	switch {
+	case s.Binary != "":
+		if err := CheckExecutable(s.Binary); errors.Is(err, fs.ErrNotExist) {
+			return "", true, fmt.Errorf("service %q in %s: x-mvrun.binary %s does not exist; build it first or fix the path (relative paths start at the compose file's directory)", s.Name, composeFile, s.Binary)
+		} else if err != nil {
+			return "", true, fmt.Errorf("service %q in %s: x-mvrun.binary: %w", s.Name, composeFile, err)
+		}
+		return s.Binary, true, nil
+	case s.Build != nil && s.Build.GoMain:
+		out := filepath.Join(binDir, s.Name)
+		if prev, ok := built[s.Build.Context]; ok {
+			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+				return "", true, err
+			}
+			os.Remove(out)
+			if err := os.Link(prev, out); err != nil {
+				return "", true, fmt.Errorf("service %q: %w", s.Name, err)
+			}
+			return out, true, nil
+		}
+		log.Info("building Go service", "service", s.Name, "context", s.Build.Context)
+		if err := gobuild.Build(ctx, gobuild.Request{Dir: s.Build.Context, Out: out, GOOS: goos, GOARCH: goarch}); err != nil {
+			return "", true, fmt.Errorf("service %q: building its Go main package: %w", s.Name, err)
+		}
+		built[s.Build.Context] = out
+		return out, true, nil
+	}
+	return "", false, nil
+}
 
 // CheckExecutable returns nil if path is a regular file someone may execute.
 func CheckExecutable(path string) error {

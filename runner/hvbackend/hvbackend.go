@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -25,7 +24,6 @@ import (
 
 	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/hv"
-	"github.com/mvrun/multiverse/internal/gobuild"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/specs"
 )
@@ -234,25 +232,10 @@ func (b *Backend) program(ctx context.Context, s *specs.Service, t *specs.Test, 
 // binary returns the host path of the static binary of a service that
 // does not run from an image.
 func (b *Backend) binary(ctx context.Context, s *specs.Service, composeFile, workDir string, built map[string]string) (string, error) {
+	if p, ok, err := backend.LocalProgram(ctx, s, composeFile, filepath.Join(workDir, "bin", "hv"), "linux", "amd64", built, b.log); ok {
+		return p, err
+	}
 	switch {
-	case s.Binary != "":
-		if err := backend.CheckExecutable(s.Binary); errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("service %q in %s: x-mvrun.binary %s does not exist; build it first or fix the path (relative paths start at the compose file's directory)", s.Name, composeFile, s.Binary)
-		} else if err != nil {
-			return "", fmt.Errorf("service %q in %s: x-mvrun.binary: %w", s.Name, composeFile, err)
-		}
-		return s.Binary, nil
-	case s.Build != nil && s.Build.GoMain:
-		out := filepath.Join(workDir, "bin", "hv", s.Name)
-		if prev, ok := built[s.Build.Context]; ok {
-			return prev, nil
-		}
-		b.log.Info("building Go service for hv", "service", s.Name, "context", s.Build.Context)
-		if err := gobuild.Build(ctx, gobuild.Request{Dir: s.Build.Context, Out: out, GOOS: "linux", GOARCH: "amd64"}); err != nil {
-			return "", fmt.Errorf("service %q: building its Go main package: %w", s.Name, err)
-		}
-		built[s.Build.Context] = out
-		return out, nil
 	case s.Build != nil:
 		return "", fmt.Errorf("service %q in %s: build context %s is not a Go main package, and hv runs only static binaries; add x-mvrun: {binary: ./static-binary} or use --backend docker", s.Name, composeFile, s.Build.Context)
 	}

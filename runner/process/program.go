@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 
-	"github.com/mvrun/multiverse/internal/gobuild"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/specs"
 )
@@ -73,32 +70,10 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 // program returns the host path of service s's program. composeFile names
 // the file in errors.
 func (b *Backend) program(ctx context.Context, s *specs.Service, composeFile, workDir string, built map[string]string) (string, error) {
+	if p, ok, err := backend.LocalProgram(ctx, s, composeFile, filepath.Join(workDir, "bin"), "", "", built, b.log); ok {
+		return p, err
+	}
 	switch {
-	case s.Binary != "":
-		if err := backend.CheckExecutable(s.Binary); errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("service %q in %s: x-mvrun.binary %s does not exist; build it first or fix the path (relative paths start at the compose file's directory)", s.Name, composeFile, s.Binary)
-		} else if err != nil {
-			return "", fmt.Errorf("service %q in %s: x-mvrun.binary: %w", s.Name, composeFile, err)
-		}
-		return s.Binary, nil
-	case s.Build != nil && s.Build.GoMain:
-		out := filepath.Join(workDir, "bin", s.Name)
-		if prev, ok := built[s.Build.Context]; ok {
-			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-				return "", err
-			}
-			os.Remove(out)
-			if err := os.Link(prev, out); err != nil {
-				return "", fmt.Errorf("service %q: %w", s.Name, err)
-			}
-			return out, nil
-		}
-		b.log.Info("building Go service", "service", s.Name, "context", s.Build.Context)
-		if err := gobuild.Build(ctx, gobuild.Request{Dir: s.Build.Context, Out: out}); err != nil {
-			return "", fmt.Errorf("service %q: building its Go main package: %w", s.Name, err)
-		}
-		built[s.Build.Context] = out
-		return out, nil
 	case s.Build != nil:
 		return "", fmt.Errorf("service %q: build context %s is not a Go main package, and the process backend builds only those; add x-mvrun: {binary: ...} or use --backend docker", s.Name, s.Build.Context)
 	case s.Image != "":
