@@ -166,7 +166,7 @@ func TestCompareNative(t *testing.T) {
 			want := runNative(t, bin, tc.args...)
 			got := runHV(t, hv.Config{Binary: bin, Args: append([]string{bin}, tc.args...), Seed: 1})
 			if got.stdout != want.stdout {
-				t.Errorf("stdout under hv:\n%s\nnative:\n%s", got.stdout, want.stdout)
+				t.Errorf("stdout under hv (not replay-exact: %v; stderr: %s):\n%s\nnative:\n%s", got.res.NotExact, firstLines(got.stderr, 20), got.stdout, want.stdout)
 			}
 			if got.code != want.code {
 				t.Errorf("exit code under hv %d, native %d (stderr: %s)", got.code, want.code, got.stderr)
