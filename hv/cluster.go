@@ -187,6 +187,13 @@ func (c *Cluster) TraceHash() uint64 { return c.world.Trace().Sum() }
 // thread was preempted on host time); empty when it is.
 func (c *Cluster) NotExact() []string { return c.world.NotExact() }
 
+// Observe calls fn once the simulation reaches virtual time t, between
+// guest events, without changing the run (see [kernel.World.Observe]): the
+// way to look at a moment of a replayed seed — copy a node's files, say —
+// and still get the seed's trace hash. If the cluster goes idle before t,
+// fn runs when Advance moves the clock on.
+func (c *Cluster) Observe(t time.Duration, fn func()) { c.world.Observe(int64(t), fn) }
+
 // Stats returns counts of VM entries and exits and where host time went,
 // over every Run so far.
 func (c *Cluster) Stats() Stats { return c.lp.stats }
@@ -544,6 +551,7 @@ func (c *Cluster) Advance(ctx context.Context, limit time.Duration, stop func() 
 	case idle:
 		if limit < time.Duration(1<<62) && c.Now() < limit {
 			c.world.Trace().Event('i', uint64(limit))
+			c.world.ObserveUntil(int64(limit))
 			c.clock.AdvanceTo(int64(limit))
 		}
 		return Idle, nil

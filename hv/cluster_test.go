@@ -29,6 +29,12 @@ type clusterRun struct {
 // script of host actions at fixed virtual times: a process started later,
 // a node paused and resumed, a node killed and restarted, a clock offset.
 func runScriptedCluster(t *testing.T, seed uint64) clusterRun {
+	return runScriptedClusterObserved(t, seed, nil)
+}
+
+// runScriptedClusterObserved is runScriptedCluster with observe called on
+// the cluster before it runs, to add observers.
+func runScriptedClusterObserved(t *testing.T, seed uint64, observe func(*hv.Cluster)) clusterRun {
 	t.Helper()
 	bin := guest(t, "ticker")
 	c, err := hv.NewCluster(hv.ClusterConfig{Seed: seed})
@@ -79,6 +85,9 @@ func runScriptedCluster(t *testing.T, seed uint64) clusterRun {
 	c.At(150*time.Millisecond, a.Kill)
 	c.At(170*time.Millisecond, func() { start(a, "a4", 3, 10*time.Millisecond) })
 	c.At(160*time.Millisecond, func() { b.SetClockOffset(2 * time.Hour) })
+	if observe != nil {
+		observe(c)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	idle, err := c.Run(ctx, time.Minute)
@@ -242,5 +251,45 @@ func TestClusterUnimplementedNamesNode(t *testing.T) {
 	want := []hv.Unimplemented{{Node: "caller", Binary: bin, Name: "acct", Calls: 1}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Unimplemented() = %v, want %v", got, want)
+	}
+}
+
+// TestClusterObserve checks that observers see the cluster at their moment
+// and leave the run alone: the same trace hash and outputs as without them.
+func TestClusterObserve(t *testing.T) {
+	requireKVM(t)
+	plain := runScriptedCluster(t, 4)
+	var at100, at155 string
+	var now100 time.Duration
+	observed := runScriptedClusterObserved(t, 4, func(c *hv.Cluster) {
+		read := func() string {
+			fs := c.Node("alpha").FS()
+			f, err := fs.Lookup(fs.Root(), "/synced.log", true)
+			if err != nil {
+				return ""
+			}
+			return string(f.Data)
+		}
+		c.Observe(100*time.Millisecond, func() { at100, now100 = read(), c.Now() })
+		c.Observe(155*time.Millisecond, func() { at155 = read() })
+	})
+	if observed.hash != plain.hash {
+		t.Errorf("observed run: trace hash %016x, unobserved %016x", observed.hash, plain.hash)
+	}
+	for k, v := range plain.out {
+		if observed.out[k] != v {
+			t.Errorf("observed run: output of %s differs", k)
+		}
+	}
+	if now100 < 100*time.Millisecond || now100 > 101*time.Millisecond {
+		t.Errorf("the observer for 100ms ran at %v", now100)
+	}
+	// a1 fsyncs a line every 10ms until the kill at 150ms: 9 lines by 100ms
+	// (its first tick is at 10ms plus start-up), all 14 after the kill.
+	if n := strings.Count(at100, "\n"); n < 8 || n > 10 {
+		t.Errorf("/synced.log at 100ms has %d lines, want about 9:\n%s", n, at100)
+	}
+	if n := strings.Count(at155, "\n"); n != 14 {
+		t.Errorf("/synced.log at 155ms (after the kill) has %d lines, want 14", n)
 	}
 }

@@ -28,6 +28,7 @@ type World struct {
 	clock   *sched.Clock
 	timers  sched.Timers // thread deadlines
 	host    sched.Timers // host actions (World.At)
+	watch   sched.Timers // observers (World.Observe): never traced
 	picker  *sched.Picker
 	trace   *sched.Trace
 	threads map[int]*Thread // every live thread of every process, by tid
@@ -74,6 +75,33 @@ func (w *World) AddEventSource(s EventSource) { w.events = append(w.events, s) }
 // a system call, so it may start, kill or pause processes.
 func (w *World) At(when int64, fn func()) *sched.Timer {
 	return w.host.AddFunc(max(when, w.clock.Now()), fn)
+}
+
+// Observe calls fn once the simulation reaches virtual time when, between
+// guest events, without taking part in it: fn must only look (read files,
+// copy state), and it enters neither the trace hash nor the clock's jumps,
+// so a run observed gives the same trace hash as one not observed. When the
+// clock jumps over when (nothing ran in between), fn is called before the
+// jump, on the state at when.
+func (w *World) Observe(when int64, fn func()) { w.watch.AddFunc(when, fn) }
+
+// ObserveUntil calls the observers due at or before t (the clock is about
+// to move there while nothing runs).
+func (w *World) ObserveUntil(t int64) { w.observe(t) }
+
+// observe calls the observers due at or before t. It is called when
+// nothing will run before t, so the clock may move to each observer's time
+// first: the observer sees its moment's time, and the clock reaches t (or
+// further) next anyway, with no event in between.
+func (w *World) observe(t int64) {
+	for {
+		tm, ok := w.watch.PopDue(t)
+		if !ok {
+			return
+		}
+		w.clock.AdvanceTo(tm.When)
+		tm.Fn()
+	}
 }
 
 // Cancel cancels a host action scheduled with [World.At].
@@ -218,6 +246,7 @@ func (w *World) next() (int64, bool) {
 // nothing will ever run again (idle reports which).
 func (w *World) Schedule(limit int64) (t *Thread, idle bool) {
 	for {
+		w.observe(w.clock.Now())
 		w.fire(true)
 		if w.clock.Now() >= limit {
 			return nil, false
@@ -236,9 +265,11 @@ func (w *World) Schedule(limit int64) (t *Thread, idle bool) {
 				return nil, true
 			}
 			if when > limit {
+				w.observe(limit)
 				w.clock.AdvanceTo(limit)
 				return nil, false
 			}
+			w.observe(when - 1)
 			w.clock.AdvanceTo(when)
 			w.trace.Event('j', uint64(when))
 			continue

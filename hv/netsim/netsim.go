@@ -222,6 +222,9 @@ type Segment struct {
 	Seq      uint64 // stream offset of the first byte (TCP)
 	Len      int
 	Flags    SegFlags
+	// Payload is the bytes delivered; it is valid only during the
+	// observer's call (copy what you keep).
+	Payload []byte
 }
 
 // SegFlags are the TCP flags a delivery stands for.

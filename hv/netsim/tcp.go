@@ -599,7 +599,7 @@ func (f *flow) arrive(data []byte, seq uint64, fin bool, sent int64, epoch uint6
 		flags |= FlagFIN
 	}
 	n.trace(TraceDeliver, c.id, uint64(f.from), seq, uint64(len(data)), uint64(b2i(fin)))
-	n.observe(Segment{Proto: abi.IpprotoTCP, From: c.addr[f.from], To: c.addr[ti], Conn: c.id, Seq: seq, Len: len(data), Flags: flags})
+	n.observe(Segment{Proto: abi.IpprotoTCP, From: c.addr[f.from], To: c.addr[ti], Conn: c.id, Seq: seq, Len: len(data), Flags: flags, Payload: data})
 	to.notify()
 	from.notify()
 	c.settle()

@@ -253,7 +253,7 @@ func (h *Host) deliverUDP(sender *udpSock, from, dst netip.AddrPort, data []byte
 	r.rcvq = append(r.rcvq, datagram{from: from, data: data})
 	r.rcvBytes += len(data) + udpOverhead
 	trace(1)
-	n.observe(Segment{Proto: abi.IpprotoUDP, From: from, To: dst, Len: len(data)})
+	n.observe(Segment{Proto: abi.IpprotoUDP, From: from, To: dst, Len: len(data), Payload: data})
 	r.notify()
 }
 
