@@ -138,6 +138,7 @@ type testFlags struct {
 	test, seed, backend, junit, html, out, runs string
 	seeds, jobs                                 int
 	json, verbose                               bool
+	moment                                      momentFlags
 }
 
 func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, replay bool) int {
@@ -159,6 +160,9 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	if replay {
 		fs.StringVar(&f.seed, "seed", "", "the seed to replay, as printed by `mvrun test` (required)")
 		fs.StringVar(&f.runs, "runs", runsDir, "directory of earlier runs to compare with")
+		fs.StringVar(&f.moment.at, "at", "", "hv: a moment of the seed to look at: a virtual time (12.5s), first-failure or fail:PROPERTY")
+		fs.StringVar(&f.moment.pcap, "pcap", "", "hv, with --at: write every message between nodes up to the moment to `file` as pcapng")
+		fs.Var(&f.moment.files, "files", "hv, with --at: copy `SERVICE:/path` from that node as it is at the moment into the replay's artifacts (repeatable)")
 		fs.Usage = func() {
 			fmt.Fprint(stderr, "usage: mvrun replay spec.hcl --seed S [flags]\n\nRuns one seed again and says whether the same properties failed and the same faults were injected as in the run that recorded it.\n\n")
 			fs.PrintDefaults()
@@ -237,6 +241,20 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
 		return exitInfra
 	}
+	var capture *momentCapture
+	var moment *hvbackend.Moment
+	if f.moment.asked() {
+		if b.Name() != "hv" {
+			fmt.Fprintf(stderr, "mvrun replay: --at, --pcap and --files look inside a replay, which only the hv backend replays exactly (this run uses %s); add --backend hv\n", b.Name())
+			return exitUsage
+		}
+		moment, capture, err = buildMoment(f.moment, t, f.runs, seeds.Format(base))
+		if err != nil {
+			fmt.Fprintf(stderr, "mvrun replay: %v\n", err)
+			return exitUsage
+		}
+		b = hvbackend.New(hvbackend.Options{Log: log, Moment: moment})
+	}
 	if why != "" {
 		fmt.Fprintf(stderr, "mvrun: backend %s (%s)\n", b.Name(), why)
 	}
@@ -275,6 +293,9 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		}
 		opts.OutDir = runner.DefaultOutDir(".", t.Name+suffix, time.Now())
 	}
+	if moment != nil {
+		moment.OutDir = filepath.Join(opts.OutDir, "moment")
+	}
 
 	oc, err := runner.Run(ctx, opts)
 	// Backends release what they keep for the whole run (the docker
@@ -303,6 +324,15 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	code := writeReports(doc, f, stdout, stderr)
 	if replay {
 		compare(doc, f.runs, oc.OutDir, f.json, stdout, stderr)
+	}
+	if capture != nil {
+		fmt.Fprintf(stdout, "\nAt %v (%s):\n", moment.At, f.moment.at)
+		for _, l := range capture.lines {
+			fmt.Fprintf(stdout, "  %s\n", l)
+		}
+		if capture.bad {
+			return exitUsage
+		}
 	}
 	switch {
 	case code != exitOK:

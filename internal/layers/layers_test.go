@@ -47,6 +47,7 @@ var owners = map[string][]string{
 	"github.com/vishvananda/netlink":              {"runner/network"},
 	"github.com/vishvananda/netns":                {"runner/network"},
 	"golang.org/x/tools":                          {"internal/catalog"},
+	"github.com/google/gopacket":                  {"runner/hvbackend"},
 	"github.com/antithesishq/antithesis-sdk-go":   {}, // test-only
 }
 

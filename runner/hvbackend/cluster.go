@@ -45,6 +45,8 @@ type cluster struct {
 	// simMu is held while the simulation runs, so Close from outside the
 	// participants (an abandoned seed) waits for it to stop.
 	simMu sync.Mutex
+	// momentPending, while set, reports a Moment the seed has not reached.
+	momentPending func()
 }
 
 var (
@@ -529,6 +531,9 @@ func (c *cluster) Close(ctx context.Context) error {
 	defer c.simMu.Unlock()
 	for _, n := range c.order {
 		n.killed = true
+	}
+	if c.momentPending != nil {
+		c.momentPending()
 	}
 	err := c.hc.Close()
 	for _, n := range c.order {

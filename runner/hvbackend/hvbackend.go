@@ -32,12 +32,17 @@ import (
 type Options struct {
 	// Log receives the backend's logs; nil means slog.Default().
 	Log *slog.Logger
+	// Moment, if set, makes every cluster capture what it holds at that
+	// virtual time (mvrun replay --at): packets, files. It does not change
+	// the run.
+	Moment *Moment
 }
 
 // Backend is the hv backend. The clusters of concurrent seeds share it.
 type Backend struct {
 	backend.Base
-	log *slog.Logger
+	log    *slog.Logger
+	moment *Moment
 
 	mu       sync.Mutex
 	test     *specs.Test
@@ -65,7 +70,7 @@ func New(opts Options) *Backend {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Backend{Base: backend.NewBase(support), log: opts.Log.With("backend", "hv")}
+	return &Backend{Base: backend.NewBase(support), log: opts.Log.With("backend", "hv"), moment: opts.Moment}
 }
 
 // Available reports whether hv runs on this host: a usable /dev/kvm and a
@@ -268,6 +273,12 @@ func (b *Backend) NewCluster(ctx context.Context, cfg backend.ClusterConfig) (ba
 	c, err := newCluster(ctx, cfg, programs, images, b.log)
 	if err != nil {
 		return nil, err
+	}
+	if b.moment != nil {
+		if err := c.moment(b.moment); err != nil {
+			c.abort()
+			return nil, err
+		}
 	}
 	return c, nil
 }

@@ -1,0 +1,269 @@
+package hvbackend
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+
+	"github.com/mvrun/multiverse/hv/netsim"
+	"github.com/mvrun/multiverse/hv/vfs"
+	"github.com/mvrun/multiverse/internal/seeds"
+)
+
+// Moment asks a replayed seed to show what it held at a virtual time,
+// without changing the run: the capture is an observer (see
+// [hv.Cluster.Observe]), so the seed's trace hash stays the same.
+type Moment struct {
+	// At is the virtual time, since the cluster was created.
+	At time.Duration
+	// Pcap, if set, is the host file that receives every message between
+	// sockets up to At as pcapng ("packets from the past"): TCP and UDP
+	// packets synthesized from hv's socket model, stamped with virtual time.
+	Pcap string
+	// Files are node paths ("service:/path") to copy, as they are at At,
+	// under OutDir/<seed>/<service>/<path>.
+	Files  []string
+	OutDir string
+	// Report, if set, receives one line per thing captured and any error;
+	// it is called on the simulation's goroutine.
+	Report func(string)
+}
+
+// ParseFileSpec splits "service:/path" and checks its form.
+func ParseFileSpec(s string) (service, p string, err error) {
+	service, p, ok := strings.Cut(s, ":")
+	if !ok || service == "" || !strings.HasPrefix(p, "/") {
+		return "", "", fmt.Errorf("--files %q: want SERVICE:/absolute/path", s)
+	}
+	return service, path.Clean(p), nil
+}
+
+// moment wires m into cluster c: packets are recorded from the start, and
+// the capture runs at m.At.
+func (c *cluster) moment(m *Moment) error {
+	for _, f := range m.Files {
+		svc, _, err := ParseFileSpec(f)
+		if err != nil {
+			return err
+		}
+		if c.nodes[svc] == nil {
+			return fmt.Errorf("--files %q: no service %q in the compose project", f, svc)
+		}
+	}
+	report := m.Report
+	if report == nil {
+		report = func(string) {}
+	}
+	var pcap *pcapWriter
+	if m.Pcap != "" {
+		var err error
+		if pcap, err = newPcapWriter(m.Pcap); err != nil {
+			return err
+		}
+		c.hc.Network().Observe(func(s netsim.Segment) {
+			if time.Duration(s.Time) <= m.At {
+				pcap.add(s)
+			}
+		})
+	}
+	c.momentPending = func() {
+		if pcap != nil {
+			pcap.close()
+		}
+		report(fmt.Sprintf("the seed ended at %v, before the moment %v: nothing captured", c.hc.Now(), m.At))
+	}
+	c.hc.Observe(m.At, func() {
+		c.momentPending = nil
+		at := c.hc.Now()
+		if pcap != nil {
+			n, err := pcap.close()
+			if err != nil {
+				report(fmt.Sprintf("pcap: %v", err))
+			} else {
+				report(fmt.Sprintf("pcap: %d packets up to %v in %s", n, at, m.Pcap))
+			}
+			pcap = nil
+		}
+		for _, f := range m.Files {
+			svc, p, _ := ParseFileSpec(f)
+			dir := filepath.Join(m.OutDir, seeds.Format(c.cfg.Seed), svc)
+			n, dirty, err := copyOut(c.nodes[svc].n.FS(), p, dir)
+			if err != nil {
+				report(fmt.Sprintf("files %s: %v", f, err))
+				continue
+			}
+			line := fmt.Sprintf("files %s at %v: %d files in %s", f, at, n, filepath.Join(dir, strings.TrimPrefix(p, "/")))
+			if len(dirty) > 0 {
+				line += fmt.Sprintf("; not yet durable (written or created since their last fsync, lost if the node crashed now): %s", strings.Join(dirty, ", "))
+			}
+			report(line)
+		}
+	})
+	return nil
+}
+
+// copyOut copies the tree at p in fs to the host under dir (keeping p's
+// path) and returns how many regular files it wrote and which of them hold
+// data a crash would lose.
+func copyOut(fs *vfs.FS, p, dir string) (files int, dirty []string, err error) {
+	in, err := fs.Lookup(fs.Root(), p, false)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s does not exist in the node at that moment", p)
+	}
+	var walk func(p string, in *vfs.Inode) error
+	walk = func(p string, in *vfs.Inode) error {
+		host := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(p, "/")))
+		switch {
+		case in.IsDir():
+			if err := os.MkdirAll(host, 0o755); err != nil {
+				return err
+			}
+			for _, name := range in.Names() {
+				if err := walk(path.Join(p, name), in.Child(name)); err != nil {
+					return err
+				}
+			}
+		case in.Target != "":
+			if err := os.MkdirAll(filepath.Dir(host), 0o755); err != nil {
+				return err
+			}
+			os.Remove(host)
+			return os.Symlink(in.Target, host)
+		case in.Dev == nil:
+			if err := os.MkdirAll(filepath.Dir(host), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(host, in.Data, 0o644); err != nil {
+				return err
+			}
+			files++
+			if in.Dirty() {
+				dirty = append(dirty, p)
+			}
+		}
+		return nil
+	}
+	err = walk(p, in)
+	slices.Sort(dirty)
+	return files, dirty, err
+}
+
+// pcapWriter turns socket deliveries into a pcapng file of raw IP packets.
+type pcapWriter struct {
+	f    *os.File
+	w    *pcapgo.NgWriter
+	n    int
+	err  error
+	acks map[uint64][2]uint32 // TCP connection → next sequence number per direction
+}
+
+func newPcapWriter(file string) (*pcapWriter, error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("--pcap: %w", err)
+	}
+	w, err := pcapgo.NewNgWriter(f, layers.LinkTypeRaw)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--pcap: %w", err)
+	}
+	return &pcapWriter{f: f, w: w, acks: map[uint64][2]uint32{}}, nil
+}
+
+// epoch anchors virtual time in the capture: the simulated wall clock's
+// start, so timestamps read as the guests' own clocks.
+var epoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func (p *pcapWriter) add(s netsim.Segment) {
+	if p.err != nil {
+		return
+	}
+	src, dst := s.From.Addr().Unmap(), s.To.Addr().Unmap()
+	var ip gopacket.SerializableLayer
+	var netLayer gopacket.NetworkLayer
+	if src.Is4() && dst.Is4() {
+		v4 := &layers.IPv4{Version: 4, TTL: 64, SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
+		ip, netLayer = v4, v4
+	} else {
+		v6 := &layers.IPv6{Version: 6, HopLimit: 64, SrcIP: as16(src), DstIP: as16(dst)}
+		ip, netLayer = v6, v6
+	}
+	var l4 gopacket.SerializableLayer
+	switch s.Proto {
+	case 17:
+		u := &layers.UDP{SrcPort: layers.UDPPort(s.From.Port()), DstPort: layers.UDPPort(s.To.Port())}
+		_ = u.SetNetworkLayerForChecksum(netLayer)
+		setProto(ip, layers.IPProtocolUDP)
+		l4 = u
+	default:
+		dir := 0
+		if s.From.Port() > s.To.Port() { // either way, one side's numbers stay consistent
+			dir = 1
+		}
+		t := &layers.TCP{SrcPort: layers.TCPPort(s.From.Port()), DstPort: layers.TCPPort(s.To.Port()),
+			Seq: uint32(s.Seq) + 1, Window: 65535, SYN: s.Flags&netsim.FlagSYN != 0, FIN: s.Flags&netsim.FlagFIN != 0,
+			RST: s.Flags&netsim.FlagRST != 0, ACK: s.Flags&netsim.FlagACK != 0 || s.Len > 0, PSH: s.Len > 0}
+		if t.SYN {
+			t.Seq = 0
+		}
+		next := p.acks[s.Conn]
+		next[dir] = t.Seq + uint32(s.Len)
+		p.acks[s.Conn] = next
+		t.Ack = next[1-dir]
+		_ = t.SetNetworkLayerForChecksum(netLayer)
+		setProto(ip, layers.IPProtocolTCP)
+		l4 = t
+	}
+	buf := gopacket.NewSerializeBuffer()
+	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	if err := gopacket.SerializeLayers(buf, opts, ip, l4, gopacket.Payload(s.Payload)); err != nil {
+		p.err = err
+		return
+	}
+	data := buf.Bytes()
+	ci := gopacket.CaptureInfo{Timestamp: epoch.Add(time.Duration(s.Time)), CaptureLength: len(data), Length: len(data)}
+	if err := p.w.WritePacket(ci, data); err != nil {
+		p.err = err
+		return
+	}
+	p.n++
+}
+
+func as16(a netip.Addr) []byte {
+	b := a.As16()
+	return b[:]
+}
+
+func setProto(ip gopacket.SerializableLayer, proto layers.IPProtocol) {
+	switch l := ip.(type) {
+	case *layers.IPv4:
+		l.Protocol = proto
+	case *layers.IPv6:
+		l.NextHeader = proto
+	}
+}
+
+// close flushes the capture and returns the number of packets written.
+func (p *pcapWriter) close() (int, error) {
+	err := p.err
+	if ferr := p.w.Flush(); err == nil {
+		err = ferr
+	}
+	if cerr := p.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return p.n, errors.Join(errors.New("writing the capture"), err)
+	}
+	return p.n, nil
+}
