@@ -135,6 +135,7 @@ func TestExitCodes(t *testing.T) {
 		{"backend not built", &fakeBackend{}, []string{"test", spec, "--test", "pass", "--backend", "docker"}, exitInfra, "not in this build"},
 		{"prepare fails", &fakeBackend{prepareErr: errors.New("go build failed")}, []string{"test", spec, "--test", "pass"}, exitInfra, "go build failed"},
 		{"replay without seed", &fakeBackend{}, []string{"replay", spec, "--test", "pass"}, exitUsage, "--seed is required"},
+		{"moment not on hv", &fakeBackend{}, []string{"replay", spec, "--test", "pass", "--seed", "1", "--at", "1s"}, exitUsage, "only the hv backend replays exactly"},
 		{"validate ok", &fakeBackend{}, []string{"validate", spec}, exitOK, ""},
 		{"validate bad", &fakeBackend{}, []string{"validate", bad}, exitUsage, "bad.hcl"},
 		{"validate no args", &fakeBackend{}, []string{"validate"}, exitUsage, "want exactly one spec file"},
