@@ -27,8 +27,10 @@ import (
 // ClusterConfig describes a simulation of many nodes.
 type ClusterConfig struct {
 	Seed uint64 // root seed: scheduling, entropy, network
-	// Memory is each process's guest physical memory size; default 4 GiB
-	// (host memory is only used as the guest touches it).
+	// Memory is each process's guest physical memory size; default 32 GiB,
+	// at most 60 GiB (the MMIO trap page's guest physical address lies
+	// above). Host memory is only used as the guest touches it, and large
+	// mappings get frames only as they are touched (docs/hv.md, Memory).
 	Memory uint64
 	// Quantum is the host time a guest thread may run without a system
 	// call before it is preempted (making the run not replay-exact);
@@ -125,13 +127,22 @@ type Process struct {
 	end    time.Duration
 }
 
+// DefaultMemory is a process's guest physical memory unless configured:
+// room for a 10 GiB mapping (bbolt's default) and a large heap. It costs
+// host memory only as the guest touches it and KVM bookkeeping only for
+// what the process uses (mm.Physical.OnGrow).
+const DefaultMemory = 32 << 30
+
 // ErrClosed is returned by calls on a closed cluster.
 var ErrClosed = errors.New("hv: cluster is closed")
 
 // NewCluster opens KVM and returns an empty cluster at virtual time zero.
 func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 	if cfg.Memory == 0 {
-		cfg.Memory = 4 << 30
+		cfg.Memory = DefaultMemory
+	}
+	if cfg.Memory > mmioGPA {
+		return nil, fmt.Errorf("hv: guest memory of %d GiB is above the %d GiB limit", cfg.Memory>>30, uint64(mmioGPA)>>30)
 	}
 	if cfg.Quantum <= 0 {
 		cfg.Quantum = 100 * time.Millisecond

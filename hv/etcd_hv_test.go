@@ -26,9 +26,6 @@ func etcdHVArgs(name string, initial []string) []string {
 		"--initial-cluster", strings.Join(initial, ","),
 		"--initial-cluster-token", "mvrun-etcd",
 		"--initial-cluster-state", "new",
-		// bbolt maps 1.1 × the quota; the default 10 GiB mapping exceeds a
-		// guest's memory (mappings are populated eagerly).
-		"--quota-backend-bytes", fmt.Sprint(256 << 20),
 	}
 }
 

@@ -46,8 +46,8 @@ type Config struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
-	// Memory is the guest physical memory size; default 4 GiB (host memory
-	// is only used as the guest touches it).
+	// Memory is the guest physical memory size; default DefaultMemory
+	// (32 GiB; host memory is only used as the guest touches it).
 	Memory uint64
 	// CPUs is the number of CPUs the guest sees; default 1. Guest threads
 	// run one at a time whatever this says, and with more than one CPU Go's

@@ -136,6 +136,7 @@ func TestCompareNative(t *testing.T) {
 		{guest: "signals"},
 		{guest: "spin"},
 		{guest: "memfault"},
+		{guest: "lazymap"},
 		{guest: "gcstress"},
 		{guest: "clockloop"},
 		{guest: "vdsocall"},
@@ -203,6 +204,41 @@ func TestDeterminism(t *testing.T) {
 	}
 	if len(outputs) < 2 || len(hashes) < 2 {
 		t.Fatalf("7 seeds gave %d distinct outputs and %d trace hashes; want interleavings to depend on the seed", len(outputs), len(hashes))
+	}
+}
+
+// TestDemandFaults checks that large mappings are populated by demand
+// faults at the same instructions in every run of one seed (same count,
+// same trace hash, which records each fault), and that small ones are
+// populated at once (no faults).
+func TestDemandFaults(t *testing.T) {
+	requireKVM(t)
+	bin := guest(t, "lazymap")
+	a := runHV(t, hv.Config{Binary: bin, Seed: 5})
+	b := runHV(t, hv.Config{Binary: bin, Seed: 5})
+	if a.res.DemandFaults == 0 {
+		t.Fatal("no demand faults in a guest that touches 1 GiB and 10 GiB mappings")
+	}
+	if a.res.DemandFaults != b.res.DemandFaults || a.res.TraceHash != b.res.TraceHash || a.stdout != b.stdout {
+		t.Fatalf("seed 5 twice: %d demand faults, trace %x; then %d, trace %x", a.res.DemandFaults, a.res.TraceHash, b.res.DemandFaults, b.res.TraceHash)
+	}
+	touch := func(mib string) uint64 {
+		o := runHV(t, hv.Config{Binary: bin, Args: []string{"lazymap", "touch", mib}, Seed: 5})
+		if o.code != 0 {
+			t.Fatalf("touch %s MiB: exit %d: %s", mib, o.code, o.stderr)
+		}
+		return o.res.DemandFaults
+	}
+	// Go's runtime itself maps a 32 MiB arena index lazily, so the faults
+	// of the touched mapping are counted against a 1 MiB run.
+	base, small, large := touch("1"), touch("8"), touch("64")
+	if small != base {
+		t.Errorf("touching all of an 8 MiB mapping took %d demand faults beyond the runtime's %d; small mappings should be populated at once", small-base, base)
+	}
+	// 64 MiB written page by page: one fault for the first group, then one
+	// per 2 MiB as the access turns out sequential.
+	if d := large - base; d < 32 || d > 40 {
+		t.Errorf("touching all of a 64 MiB mapping took %d demand faults, want about 33 (one per 2 MiB)", d)
 	}
 }
 

@@ -44,9 +44,16 @@ func newMachine(sys *kvm.System, memory uint64, strat trapStrategy) (_ *machine,
 	if m.vm, err = sys.CreateVM(); err != nil {
 		return nil, err
 	}
-	if err = m.vm.SetMemory(0, 0, m.phys.Host()); err != nil {
-		return nil, err
-	}
+	// Guest memory becomes KVM memory slots piece by piece as frames are
+	// handed out (mm.Physical.OnGrow says why), one slot per piece.
+	slot := uint32(0)
+	m.phys.OnGrow(func(lo, hi uint64) error {
+		if err := m.vm.SetMemory(slot, lo, m.phys.Host()[lo:hi]); err != nil {
+			return err
+		}
+		slot++
+		return nil
+	})
 	if m.space, err = mm.NewSpace(m.phys); err != nil {
 		return nil, err
 	}

@@ -114,8 +114,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func printSummary(w io.Writer, bin string, seed uint64, r *hv.Result) {
-	fmt.Fprintf(w, "hv: seed %s  trace %016x  virtual %v  wall %v  syscalls %d  vdso reads %d  switches %d\n",
-		seeds.Format(seed), r.TraceHash, r.VirtualTime, r.Wall.Round(time.Microsecond), r.Syscalls, r.VDSOReads, r.Switches)
+	fmt.Fprintf(w, "hv: seed %s  trace %016x  virtual %v  wall %v  syscalls %d  vdso reads %d  demand faults %d  switches %d\n",
+		seeds.Format(seed), r.TraceHash, r.VirtualTime, r.Wall.Round(time.Microsecond), r.Syscalls, r.VDSOReads, r.DemandFaults, r.Switches)
 	switch {
 	case r.Err != nil: // the VMM stopped the guest; its "signal" is ours
 		fmt.Fprintf(w, "hv: run failed: %v\n", r.Err)

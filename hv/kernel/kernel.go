@@ -131,6 +131,7 @@ type Kernel struct {
 	unimpl    map[string]int
 	syscalls  uint64
 	switches  uint64
+	demand    uint64 // page faults that populated a lazy mapping (Fault)
 	delivered map[int]int
 	counts    map[uint64]uint64
 }
@@ -189,6 +190,7 @@ func New(phys *mm.Physical, space *mm.Space, cfg Config) (*Kernel, error) {
 		k.fs = vfs.New(k.clock.Wall)
 	}
 	k.setupDevices()
+	space.SetFiller(k.fillLazy)
 	k.cwd = k.fs.Root()
 	if cfg.Dir != "" && cfg.Dir != "/" {
 		d, err := k.fs.Lookup(k.fs.Root(), cfg.Dir, true)
@@ -272,6 +274,7 @@ type Summary struct {
 	Syscalls      uint64
 	Switches      uint64
 	VDSOReads     uint64            // clock reads the vDSO answered without a system call (not in Syscalls or Calls)
+	DemandFaults  uint64            // page faults that populated part of a lazily populated mapping (each a VM exit, no signal)
 	Signals       map[int]int       // signals delivered to handlers, by number
 	Calls         map[string]uint64 // system calls made, by name
 	Unimplemented map[string]int    // unimplemented syscalls, or variants such as "futex(op 5)", → calls
@@ -307,6 +310,7 @@ func (k *Kernel) Summary() Summary {
 		Syscalls:      k.syscalls,
 		Switches:      k.switches,
 		VDSOReads:     k.vdsoReads,
+		DemandFaults:  k.demand,
 		Signals:       maps.Clone(k.delivered),
 		Calls:         k.callCounts(),
 		Unimplemented: u,
@@ -443,11 +447,35 @@ func (k *Kernel) tids() []int {
 // Alive reports whether t is still a live thread of the process.
 func (k *Kernel) Alive(t *Thread) bool { return !k.exited && k.threads[t.TID] == t }
 
-// Fault turns CPU exception vec of the running thread t (with its error
-// code and, for page faults, the faulting address) into the signal Linux
-// would send.
+// Page fault error code bits (the CPU pushes them with #PF).
+const (
+	pfPresent = 1 << 0 // the page was present: a protection violation
+	pfWrite   = 1 << 1
+	pfUser    = 1 << 2
+	pfFetch   = 1 << 4 // instruction fetch
+)
+
+// Fault handles CPU exception vec of the running thread t (with its error
+// code and, for page faults, the faulting address). A page fault on a
+// not-yet-populated page of a lazily populated mapping that allows the
+// access is a demand fault: the page (with its neighbours, mm.FaultChunk)
+// gets its frame and t resumes at the faulting instruction, with no signal
+// and no virtual time charged, as eager population would have cost none.
+// Everything else becomes the signal Linux would send.
 func (k *Kernel) Fault(t *Thread, vec int, errCode, cr2 uint64) {
 	k.chargeClockReads()
+	if vec == 14 && errCode&(pfPresent|pfUser) == pfUser {
+		ok, err := k.Space.Fault(cr2, errCode&pfWrite != 0, errCode&pfFetch != 0)
+		if err != nil {
+			k.Fail(fmt.Errorf("demand fault at %#x (rip %#x): %w (guest physical memory is %d MiB: raise hv.Config.Memory)", cr2, t.Regs.RIP, err, k.Phys.Size()>>20))
+			return
+		}
+		if ok {
+			k.demand++
+			k.trace.Event('m', uint64(t.TID), cr2&^(mm.PageSize-1))
+			return
+		}
+	}
 	info := sigInfo{trap: uint64(vec), err: errCode}
 	sig := abi.SIGSEGV
 	switch vec {

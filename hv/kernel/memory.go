@@ -2,24 +2,35 @@ package kernel
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 
 	"github.com/mvrun/multiverse/hv/abi"
+	"github.com/mvrun/multiverse/hv/mm"
 )
 
 // copyIn reads len(b) bytes of guest memory at va.
 func (k *Kernel) copyIn(b []byte, va uint64) error {
-	if err := k.Space.ReadAt(b, va); err != nil {
-		return abi.EFAULT
-	}
-	return nil
+	return k.copyErr(k.Space.ReadAt(b, va))
 }
 
 // copyOut writes b to guest memory at va.
 func (k *Kernel) copyOut(b []byte, va uint64) error {
-	if err := k.Space.WriteAt(b, va); err != nil {
-		return abi.EFAULT
+	return k.copyErr(k.Space.WriteAt(b, va))
+}
+
+// copyErr turns a failed copy into EFAULT. A copy can also populate pages
+// of a lazy mapping; if guest physical memory runs out doing so the
+// process is stopped with the reason, as a demand fault would stop it,
+// rather than seeing an EFAULT it did not cause.
+func (k *Kernel) copyErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, mm.ErrNoMemory):
+		k.Fail(fmt.Errorf("populating a lazy mapping for a system call: %w (guest physical memory is %d MiB: raise hv.Config.Memory)", err, k.Phys.Size()>>20))
 	}
-	return nil
+	return abi.EFAULT
 }
 
 func (k *Kernel) readU32(va uint64) (uint32, error) {
@@ -54,7 +65,7 @@ func (k *Kernel) writeU64(va uint64, v uint64) error {
 func (k *Kernel) readPath(va uint64) (string, error) {
 	s, err := k.Space.ReadString(va, 4096)
 	if err != nil {
-		return "", abi.EFAULT
+		return "", k.copyErr(err)
 	}
 	return s, nil
 }

@@ -23,6 +23,15 @@ import (
 //     exits: the mapping's frames are compared with the file page by page
 //     and the pages that differ are written, which also refreshes the other
 //     mappings. Until then read(2) and other mappings do not see them.
+//
+// Large mappings are populated lazily (sys_mm.go, lazyMin): a page has no
+// frame until the guest touches it, so the copying above skips it, and
+// when it gets its frame (Space's filler, fillLazy) it is filled from the
+// file's bytes at that moment, which is what the copying would have left
+// there. Private file mappings are listed too (k.shm, not the inode's
+// registry): a lazy one is filled from the file at first touch, and
+// madvise(MADV_DONTNEED) refills an eager one from the file, as Linux
+// reads the file again; later file changes do not reach their pages.
 
 // sharedMap is one MAP_SHARED mapping of a file in one process.
 type sharedMap struct {
@@ -31,6 +40,8 @@ type sharedMap struct {
 	start, end uint64 // guest virtual range
 	off        int64  // file offset at start
 	write      bool   // was ever writable: stores may need writing back
+	lazy       bool   // pages get frames at first touch (Space.MapLazy)
+	private    bool   // MAP_PRIVATE: never written back or refreshed
 }
 
 func (m *sharedMap) fileEnd() int64 { return m.off + int64(m.end-m.start) }
@@ -57,17 +68,37 @@ func (m *sharedMap) fill(lo, hi int64) {
 	}
 }
 
+// load copies the file's bytes into the mapping's pages in the guest range
+// [start, end), which were just populated (so they hold zeros: nothing past
+// the end of the file needs writing).
+func (m *sharedMap) load(start, end uint64) {
+	start, end = max(start, m.start), min(end, m.end)
+	if start >= end {
+		return
+	}
+	lo := m.off + int64(start-m.start)
+	hi := min(m.off+int64(end-m.start), int64(len(m.n.Data)))
+	if lo < hi {
+		m.k.Space.PokeFramed(m.n.Data[lo:hi], start)
+	}
+}
+
 // writeBack writes the pages of the mapping that differ from the file (up
-// to the end of the file: stores past it are dropped, as on Linux).
+// to the end of the file: stores past it are dropped, as on Linux). Pages
+// without a frame were never touched and hold nothing to write.
 func (m *sharedMap) writeBack() {
-	if !m.write {
+	if !m.write || m.private {
 		return
 	}
 	page := make([]byte, mm.PageSize)
 	end := min(m.fileEnd(), int64(len(m.n.Data)))
 	for off := m.off; off < end; off += mm.PageSize {
+		va := m.start + uint64(off-m.off)
+		if m.lazy && !m.k.Space.HasFrame(va) {
+			continue
+		}
 		b := page[:min(mm.PageSize, end-off)]
-		m.k.Space.Peek(b, m.start+uint64(off-m.off))
+		m.k.Space.Peek(b, va)
 		if bytes.Equal(b, m.n.Data[off:off+int64(len(b))]) {
 			continue
 		}
@@ -96,13 +127,55 @@ func writeBackAll(n *vfs.Inode) {
 	}
 }
 
-// share maps [start, end) of the process to n from file offset off.
-func (k *Kernel) share(n *vfs.Inode, start, end uint64, off int64, write bool) {
-	m := &sharedMap{k: k, n: n, start: start, end: end, off: off, write: write}
+// share records [start, end) of the process as a mapping of n from file
+// offset off and copies the file into the pages that have frames (none,
+// for a lazy mapping). A shared mapping joins n's registry, which keeps it
+// coherent with the file.
+func (k *Kernel) share(n *vfs.Inode, start, end uint64, off int64, write, lazy, private bool) {
+	m := &sharedMap{k: k, n: n, start: start, end: end, off: off, write: write && !private, lazy: lazy, private: private}
 	k.shm = append(k.shm, m)
-	s := shared(n)
-	s.maps = append(s.maps, m)
-	m.fill(off, min(m.fileEnd(), int64(len(n.Data))))
+	if !private {
+		s := shared(n)
+		s.maps = append(s.maps, m)
+	}
+	if !lazy {
+		m.fill(off, min(m.fileEnd(), int64(len(n.Data))))
+	}
+}
+
+// fillLazy is the address space's filler: pages [start, end) of a lazy
+// mapping just got their (zeroed) frames; those of file mappings get the
+// file's bytes.
+func (k *Kernel) fillLazy(start, end uint64) {
+	for _, m := range k.shm {
+		if m.lazy && m.end > start && m.start < end {
+			m.load(start, end)
+		}
+	}
+}
+
+// discard handles madvise(MADV_DONTNEED) of [addr, end): on Linux the
+// pages of file mappings read the file again afterwards, so stores through
+// shared mappings are written back first (they live on in the page cache
+// there) and the eager mappings' zeroed pages are refilled from the file;
+// lazy mappings lose their frames and refill at the next touch.
+func (k *Kernel) discard(addr, end uint64) error {
+	var hit []*sharedMap
+	for _, m := range k.shm {
+		if m.end > addr && m.start < end {
+			m.writeBack()
+			hit = append(hit, m)
+		}
+	}
+	if err := k.Space.Discard(addr, end-addr); err != nil {
+		return err
+	}
+	for _, m := range hit {
+		if !m.lazy {
+			m.fill(m.off+int64(max(addr, m.start)-m.start), m.off+int64(min(end, m.end)-m.start))
+		}
+	}
+	return nil
 }
 
 // unshare writes back and forgets the shared mappings' parts in [addr,
@@ -134,8 +207,10 @@ func (k *Kernel) unshare(addr, length uint64) {
 
 // relist records a piece of a split mapping on its inode.
 func (k *Kernel) relist(m *sharedMap) *sharedMap {
-	s := shared(m.n)
-	s.maps = append(s.maps, m)
+	if !m.private {
+		s := shared(m.n)
+		s.maps = append(s.maps, m)
+	}
 	return m
 }
 
@@ -159,12 +234,13 @@ func (k *Kernel) unshareAll() {
 }
 
 // protectShared is called around mprotect of [addr, end): stores are written
-// back before, and the mappings are refilled after, since pages that were
-// PROT_NONE get their frames only now.
+// back before, and the eager mappings are refilled after, since pages that
+// were PROT_NONE get their frames only now (a lazy mapping's pages get
+// theirs at first touch, filled then).
 func (k *Kernel) protectShared(addr, end uint64, prot int, apply func() error) error {
 	var hit []*sharedMap
 	for _, m := range k.shm {
-		if m.end > addr && m.start < end {
+		if m.end > addr && m.start < end && !m.private {
 			m.writeBack()
 			hit = append(hit, m)
 		}
@@ -175,6 +251,9 @@ func (k *Kernel) protectShared(addr, end uint64, prot int, apply func() error) e
 	for _, m := range hit {
 		if prot&abi.ProtWrite != 0 {
 			m.write = true
+		}
+		if m.lazy {
+			continue
 		}
 		lo := m.off + int64(max(addr, m.start)-m.start)
 		hi := m.off + int64(min(end, m.end)-m.start)
@@ -202,7 +281,7 @@ func sysMsync(t *Thread, a *[6]uint64) (uint64, error) {
 		va = m.End
 	}
 	for _, m := range slices.Clone(k.shm) {
-		if m.end <= addr || m.start >= end {
+		if m.end <= addr || m.start >= end || m.private {
 			continue
 		}
 		m.writeBack()

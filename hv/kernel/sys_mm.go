@@ -21,6 +21,22 @@ func mmErrno(err error) error {
 	return abi.EINVAL
 }
 
+// lazyMin is the length from which mmap only reserves a mapping's range:
+// its pages get frames at the guest's first touch (a #PF the kernel
+// resolves, Kernel.Fault), or when a system call copies to or from them.
+// Smaller mappings are populated at once. A demand fault is a VM exit,
+// about 50 µs on our hosts, while populating a page eagerly costs well
+// under a microsecond, so eager wins for memory that is mostly touched
+// soon, which is what small mappings are: Go's runtime grows its heap in
+// 4 MiB mmaps it then fills. Large mappings are where eager population
+// hurts: bbolt maps 10 GiB of a database file that is mostly absent, Go
+// maps a 32 MiB arena index of which it touches a page, and every eagerly
+// populated page also costs a system call when it is unmapped. The same
+// rule holds for file mappings, whose small ones are copied in at once.
+// MAP_POPULATE does not change it: a large mapping is still populated
+// as it is touched (the guest sees the same bytes, only later).
+const lazyMin = 16 << 20
+
 // sysMmap implements Linux syscall mmap(2).
 func sysMmap(t *Thread, a *[6]uint64) (uint64, error) {
 	addr, length, prot, flags, fd, off := a[0], a[1], int(a[2]), a[3], int(int32(a[4])), a[5]
@@ -30,8 +46,8 @@ func sysMmap(t *Thread, a *[6]uint64) (uint64, error) {
 	if flags&(abi.MapShared|abi.MapPrivate) == 0 {
 		return 0, abi.EINVAL
 	}
-	var src []byte
-	var sharedFile *regularFile
+	var file *regularFile
+	private := flags&abi.MapShared == 0
 	if flags&abi.MapAnonymous == 0 {
 		d, err := t.k.files.get(fd)
 		if err != nil {
@@ -45,34 +61,28 @@ func sysMmap(t *Thread, a *[6]uint64) (uint64, error) {
 		if acc == abi.OWronly {
 			return 0, abi.EACCES
 		}
-		if flags&abi.MapShared != 0 {
-			if prot&abi.ProtWrite != 0 && acc != abi.ORdwr {
-				return 0, abi.EACCES
-			}
-			sharedFile = r
-		} else if off < uint64(len(r.n.Data)) {
-			src = r.n.Data[off:]
+		if !private && prot&abi.ProtWrite != 0 && acc != abi.ORdwr {
+			return 0, abi.EACCES
 		}
+		file = r
 	}
 	fixed := flags&abi.MapFixed != 0
 	noReplace := flags&abi.MapFixedNoreplace != 0
 	if fixed && !noReplace {
 		t.k.unshare(addr, length) // Map replaces what is there
 	}
-	got, err := t.k.Space.Map(addr, length, prot&7, fixed, noReplace, "")
+	lazy := length >= lazyMin
+	mapRange := t.k.Space.Map
+	if lazy {
+		mapRange = t.k.Space.MapLazy
+	}
+	got, err := mapRange(addr, length, prot&7, fixed, noReplace, "")
 	if err != nil {
 		return 0, mmErrno(err)
 	}
-	if sharedFile != nil {
+	if file != nil {
 		end := got + (length+abi.PageSize-1)&^(abi.PageSize-1)
-		t.k.share(sharedFile.n, got, end, int64(off), prot&abi.ProtWrite != 0)
-		return got, nil
-	}
-	if len(src) > 0 {
-		src = src[:min(uint64(len(src)), length)]
-		if err := t.k.Space.Poke(src, got); err != nil && prot != 0 {
-			return 0, abi.EFAULT
-		}
+		t.k.share(file.n, got, end, int64(off), prot&abi.ProtWrite != 0, lazy, private)
 	}
 	return got, nil
 }
@@ -102,7 +112,11 @@ func sysMadvise(t *Thread, a *[6]uint64) (uint64, error) {
 	}
 	switch a[2] {
 	case abi.MadvDontneed, abi.MadvFree:
-		return 0, mmErrno(t.k.Space.Discard(a[0], a[1]))
+		end := a[0] + (a[1]+abi.PageSize-1)&^(abi.PageSize-1)
+		if end < a[0] || end > mm.UserTop {
+			return 0, abi.EINVAL
+		}
+		return 0, mmErrno(t.k.discard(a[0], end))
 	}
 	return 0, nil
 }

@@ -99,3 +99,32 @@ func (t *PageTable) set(va, e uint64) {
 		binary.LittleEndian.PutUint64(t.phys.mem[a:], e)
 	}
 }
+
+// walk calls fn for every non-zero leaf entry of [start, end) in address
+// order, with the entry's guest physical address so fn can rewrite it
+// (setAt). Subtrees whose tables were never allocated are skipped whole,
+// so walking a large, sparsely populated range costs only what is there.
+func (t *PageTable) walk(start, end uint64, fn func(va, a, e uint64)) {
+	t.walkTable(t.root, 39, start, end, fn)
+}
+
+func (t *PageTable) walkTable(table uint64, shift uint, start, end uint64, fn func(va, a, e uint64)) {
+	span := uint64(1) << shift
+	for va := start; va < end; {
+		next := min(va&^(span-1)+span, end)
+		i := (va >> shift) & 511
+		e := t.entry(table, i)
+		switch {
+		case shift == 12:
+			if e != 0 {
+				fn(va, table+8*i, e)
+			}
+		case e&PtePresent != 0:
+			t.walkTable(e&pteAddr, shift-9, va, next, fn)
+		}
+		va = next
+	}
+}
+
+// setAt writes leaf entry a (an address walk reported).
+func (t *PageTable) setAt(a, e uint64) { binary.LittleEndian.PutUint64(t.phys.mem[a:], e) }

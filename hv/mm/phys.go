@@ -16,6 +16,7 @@ package mm
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,11 +27,27 @@ var ErrNoMemory = errors.New("guest physical memory exhausted")
 // Physical is guest physical memory: one host mapping, handed out in 4 KiB
 // frames. Host pages are only allocated when touched, so a large size costs
 // little.
+//
+// The hypervisor learns about the memory in growing pieces ([Physical.OnGrow])
+// rather than all at once, because KVM's bookkeeping for a memory slot
+// (its reverse map, 8 bytes per 4 KiB page, zeroed when the slot is
+// created) is paid in full for the slot's size: a 32 GiB slot costs 64 MiB
+// of host kernel memory and about 16 ms per VM on our hosts, more than a
+// Go hello world takes to run. Frames are handed out from the bottom up, so
+// only the memory a process actually uses is ever registered.
 type Physical struct {
-	mem  []byte
-	next uint64   // next never-used frame address
-	free []uint64 // freed frame addresses; their host pages were discarded
+	mem    []byte
+	next   uint64   // next never-used frame address
+	free   []uint64 // freed frame addresses; their host pages were discarded
+	backed uint64   // frames below this address are known to the hypervisor
+	grow   func(lo, hi uint64) error
 }
+
+// firstPiece is the size of the first piece of guest physical memory
+// registered with the hypervisor; each later piece doubles what is
+// registered, so a process using n bytes has at most log2(n/firstPiece)+1
+// pieces and at most 2n bytes registered.
+const firstPiece = 256 << 20
 
 // Frames below this guest physical address are never handed out, so a zero
 // frame address can mean "none".
@@ -45,7 +62,29 @@ func NewPhysical(size uint64) (*Physical, error) {
 	if err != nil {
 		return nil, fmt.Errorf("map %d MiB of guest memory: %w", size>>20, err)
 	}
-	return &Physical{mem: mem, next: firstFrame}, nil
+	return &Physical{mem: mem, next: firstFrame, backed: uint64(len(mem))}, nil
+}
+
+// OnGrow makes frames available only as far as fn has been told: fn is
+// called with [lo, hi) before the first frame in it is handed out, the
+// first time for [0, min(256 MiB, size)). hv registers each piece as a KVM
+// memory slot. It must be called before the first Alloc; without it all of
+// the memory is available at once (tests).
+func (p *Physical) OnGrow(fn func(lo, hi uint64) error) {
+	p.grow, p.backed = fn, 0
+}
+
+// extend tells the hypervisor about the next piece of memory.
+func (p *Physical) extend() error {
+	hi := min(max(2*p.backed, firstPiece), uint64(len(p.mem)))
+	if hi <= p.backed {
+		return ErrNoMemory
+	}
+	if err := p.grow(p.backed, hi); err != nil {
+		return fmt.Errorf("register guest memory [%#x, %#x): %w", p.backed, hi, err)
+	}
+	p.backed = hi
+	return nil
 }
 
 // Close unmaps the host memory.
@@ -78,6 +117,11 @@ func (p *Physical) Alloc() (uint64, error) {
 	if p.next+PageSize > uint64(len(p.mem)) {
 		return 0, ErrNoMemory
 	}
+	for p.next+PageSize > p.backed {
+		if err := p.extend(); err != nil {
+			return 0, err
+		}
+	}
 	f := p.next
 	p.next += PageSize
 	return f, nil
@@ -88,6 +132,33 @@ func (p *Physical) Alloc() (uint64, error) {
 func (p *Physical) Free(f uint64) {
 	_ = unix.Madvise(p.mem[f:f+PageSize], unix.MADV_DONTNEED)
 	p.free = append(p.free, f)
+}
+
+// FreeAll frees frames fs like Free, discarding each run of adjacent
+// frames with one system call (munmap of a large populated range would
+// otherwise make one per page). The frames join the free list in the order
+// given.
+func (p *Physical) FreeAll(fs []uint64) {
+	p.discardRuns(fs)
+	p.free = append(p.free, fs...)
+}
+
+// ZeroAll zeroes frames fs like Zero, one system call per run of adjacent
+// frames.
+func (p *Physical) ZeroAll(fs []uint64) { p.discardRuns(fs) }
+
+// discardRuns drops the host pages of frames fs (in any order).
+func (p *Physical) discardRuns(fs []uint64) {
+	sorted := slices.Clone(fs)
+	slices.Sort(sorted)
+	for i := 0; i < len(sorted); {
+		j := i + 1
+		for j < len(sorted) && sorted[j] == sorted[j-1]+PageSize {
+			j++
+		}
+		_ = unix.Madvise(p.mem[sorted[i]:sorted[j-1]+PageSize], unix.MADV_DONTNEED)
+		i = j
+	}
 }
 
 // Zero discards the contents of frame f in place: it reads as zero
