@@ -44,7 +44,18 @@ func benchNative(b *testing.B, name string, args ...string) {
 }
 
 // BenchmarkHello measures a static Go hello world from VM creation to exit.
-func BenchmarkHello(b *testing.B)       { benchHV(b, "hello") }
+func BenchmarkHello(b *testing.B) {
+	r := benchHV(b, "hello")
+	b.ReportMetric(float64(r.DemandFaults), "demand-faults")
+}
+
+// BenchmarkLazyTouch writes one byte to every page of a 256 MiB anonymous
+// mapping, which hv populates on demand (docs/hv.md, Memory).
+func BenchmarkLazyTouch(b *testing.B) {
+	r := benchHV(b, "lazymap", "touch", "256")
+	b.ReportMetric(float64(r.DemandFaults), "demand-faults")
+}
+
 func BenchmarkHelloNative(b *testing.B) { benchNative(b, "hello") }
 
 // BenchmarkSleepHour measures time.Sleep(time.Hour) under the virtual clock.
@@ -160,6 +171,7 @@ func BenchmarkGCStress(b *testing.B) {
 			r := benchHVConfig(b, hv.Config{CPUs: cpus}, "gcstress")
 			b.ReportMetric(float64(r.Syscalls), "syscalls")
 			b.ReportMetric(float64(r.VDSOReads), "vdso-reads")
+			b.ReportMetric(float64(r.DemandFaults), "demand-faults")
 			preempted := 0.0
 			if !r.ReplayExact() {
 				preempted = 1

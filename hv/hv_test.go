@@ -539,7 +539,7 @@ func vmSize(t *testing.T) int64 {
 	return 0
 }
 
-// TestNoLeaks checks that VM and vCPU file descriptors, guest memory (a 4
+// TestNoLeaks checks that VM and vCPU file descriptors, guest memory (a 32
 // GiB host mapping per VM) and the watchdog goroutine are released after a
 // run: a clean exit, a guest crash, a binary that fails to load, and a
 // context that ends while the guest spins.

@@ -25,16 +25,16 @@ func mmErrno(err error) error {
 // its pages get frames at the guest's first touch (a #PF the kernel
 // resolves, Kernel.Fault), or when a system call copies to or from them.
 // Smaller mappings are populated at once. A demand fault is a VM exit,
-// about 50 µs on our hosts, while populating a page eagerly costs well
-// under a microsecond, so eager wins for memory that is mostly touched
-// soon, which is what small mappings are: Go's runtime grows its heap in
-// 4 MiB mmaps it then fills. Large mappings are where eager population
-// hurts: bbolt maps 10 GiB of a database file that is mostly absent, Go
-// maps a 32 MiB arena index of which it touches a page, and every eagerly
-// populated page also costs a system call when it is unmapped. The same
-// rule holds for file mappings, whose small ones are copied in at once.
-// MAP_POPULATE does not change it: a large mapping is still populated
-// as it is touched (the guest sees the same bytes, only later).
+// about 30 µs on our hosts beyond what the page's first touch costs
+// anyway, while populating a page eagerly costs the VMM about 15 ns, so
+// eager wins for memory that is mostly touched soon, which is what small
+// mappings are: Go's runtime grows its heap in 4 MiB mmaps it then fills.
+// Large mappings are where eager population hurts: bbolt maps 10 GiB of a
+// database file that is mostly absent (more than a guest's memory), and Go
+// maps a 32 MiB arena index of which it touches a page. The same rule
+// holds for file mappings, whose small ones are copied in at once.
+// MAP_POPULATE does not change it: a large mapping is still populated as
+// it is touched (the guest sees the same bytes, only later).
 const lazyMin = 16 << 20
 
 // sysMmap implements Linux syscall mmap(2).
