@@ -232,3 +232,73 @@ func TestSyncWritesThroughKernel(t *testing.T) {
 		}
 	}
 }
+
+// TestLazySharedMappingAcrossProcesses checks a shared mapping large
+// enough to be populated on demand: mapping it gives no page a frame; a
+// pwrite from another process reaches a page A has touched at once and an
+// untouched one when it is first touched; msync of a writable lazy
+// mapping writes back only the pages that were touched (never zeros over
+// the rest); MADV_DONTNEED makes the pages read the file again.
+func TestLazySharedMappingAcrossProcesses(t *testing.T) {
+	bin := helloELF(t)
+	fs := vfs.New(func() int64 { return 0 })
+	if err := fs.WriteFile("/db", bytes.Repeat([]byte("a"), 2<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, b := newProc(t, fs, bin), newProc(t, fs, bin)
+	// far is beyond the group of pages a touch at the start populates.
+	const size, far = 1 << 30, 1 << 20
+	fdA := a.open("/db", abi.ORdonly)
+	vaA := a.must(abi.SysMmap, 0, size, abi.ProtRead, abi.MapShared, fdA, 0)
+	for _, off := range []uint64{0, 40 << 10, size - mm.PageSize} {
+		if a.k.Space.HasFrame(vaA + off) {
+			t.Fatalf("page at offset %#x of a 1 GiB mapping has a frame before any touch", off)
+		}
+	}
+	if got := a.read(vaA+10, 3); got != "aaa" {
+		t.Fatalf("first touch reads %q", got)
+	}
+	if a.k.Space.HasFrame(vaA + far) {
+		t.Fatal("a touch populated a page 1 MiB away")
+	}
+	fdB := b.open("/db", abi.ORdwr)
+	b.k.Space.WriteAt([]byte("hello"), b.scratch)
+	b.must(abi.SysPwrite64, fdB, b.scratch, 5, 100)        // a page A has touched
+	b.must(abi.SysPwrite64, fdB, b.scratch, 5, far+100) // one it has not
+	if got := a.read(vaA+100, 5); got != "hello" {
+		t.Fatalf("pwrite in B, A's populated page reads %q", got)
+	}
+	if got := a.read(vaA+far+100, 5); got != "hello" {
+		t.Fatalf("pwrite in B, A's page touched afterwards reads %q", got)
+	}
+
+	vaB := b.must(abi.SysMmap, 0, size, abi.ProtRead|abi.ProtWrite, abi.MapShared, fdB, 0)
+	if err := b.k.Space.WriteAt([]byte("store"), vaB+20<<10); err != nil {
+		t.Fatal(err)
+	}
+	b.must(abi.SysMsync, vaB, size, abi.MsSync)
+	n, _ := fs.Lookup(fs.Root(), "/db", true)
+	if string(n.Data[20<<10:20<<10+5]) != "store" || string(n.Data[far+100:far+105]) != "hello" || n.Data[3<<19] != 'a' {
+		t.Fatalf("after msync the file holds %q, %q, %q; want the store, the other pages kept", n.Data[20<<10:20<<10+5], n.Data[far+100:far+105], n.Data[3<<19])
+	}
+	if got := a.read(vaA+20<<10, 5); got != "store" {
+		t.Fatalf("after B's msync, A's mapping reads %q", got)
+	}
+	// B stores again and discards: the store is written back first, and
+	// the page reads the file afterwards.
+	if err := b.k.Space.WriteAt([]byte("again"), vaB+20<<10); err != nil {
+		t.Fatal(err)
+	}
+	b.must(abi.SysMadvise, vaB, 64<<10, abi.MadvDontneed)
+	if b.k.Space.HasFrame(vaB + 20<<10) {
+		t.Fatal("MADV_DONTNEED left the lazy page its frame")
+	}
+	if got := b.read(vaB+20<<10, 5); got != "again" {
+		t.Fatalf("after MADV_DONTNEED B's page reads %q, want the store through the file", got)
+	}
+	b.must(abi.SysMunmap, vaB, size)
+	a.must(abi.SysMunmap, vaA, size)
+	if s := peekShared(n); s != nil && len(s.maps) != 0 {
+		t.Fatalf("%d mappings still registered after munmap", len(s.maps))
+	}
+}
