@@ -263,7 +263,7 @@ func TestLazySharedMappingAcrossProcesses(t *testing.T) {
 	}
 	fdB := b.open("/db", abi.ORdwr)
 	b.k.Space.WriteAt([]byte("hello"), b.scratch)
-	b.must(abi.SysPwrite64, fdB, b.scratch, 5, 100)        // a page A has touched
+	b.must(abi.SysPwrite64, fdB, b.scratch, 5, 100)     // a page A has touched
 	b.must(abi.SysPwrite64, fdB, b.scratch, 5, far+100) // one it has not
 	if got := a.read(vaA+100, 5); got != "hello" {
 		t.Fatalf("pwrite in B, A's populated page reads %q", got)
