@@ -58,7 +58,7 @@ func assertLine(t *testing.T, k kind, id string, hit, cond bool, details map[str
 	return b
 }
 
-// family returns the row of the DESIGN §6 table kind k belongs to.
+// family returns the row of the verdict table (package doc) kind k belongs to.
 func family(k kind) string {
 	switch {
 	case k.assertType == "always" && k.mustHit:

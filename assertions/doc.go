@@ -3,7 +3,7 @@
 // A [Collector] receives every line the runner reads from a node's SDK
 // output (the Antithesis fallback protocol: one JSON object per line), plus
 // the runner's own built-in checks, for every seed of a run. [Collector.Result]
-// aggregates them over all seeds with the semantics table of DESIGN §6:
+// aggregates them over all seeds with this semantics table:
 //
 //	Always, Always{GT,GTE,LT,LTE}, AlwaysSome  any evaluation false, or never reached
 //	AlwaysOrUnreachable                        reached and false at least once

@@ -228,7 +228,7 @@ func cmpStream(as uint64, an, ap string, bs uint64, bn, bp string) int {
 	return cmp.Or(cmp.Compare(as, bs), cmp.Compare(an, bn), cmp.Compare(ap, bp))
 }
 
-// fails applies the DESIGN §6 table to one set of counts, either a single
+// fails applies the verdict table (package doc) to one set of counts, either a single
 // seed's or the sum over all seeds.
 func (p *prop) fails(st seedStat) bool {
 	reached := st.hitsTrue+st.hitsFalse > 0

@@ -81,7 +81,7 @@ func runService(i int) {
 // TestSDKVerdictTable runs every assertion function of the real SDK through
 // every scenario (never reached, reached true, reached false, mixed across
 // seeds and within one) in two processes standing for two seeds, and checks
-// the Collector's verdicts against the DESIGN §6 table.
+// the Collector's verdicts against the verdict table (package doc).
 func TestSDKVerdictTable(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {

@@ -52,7 +52,7 @@ const (
 	selTSS      = 0x40
 )
 
-// Control register values (DESIGN.md §8).
+// Control register values: the state a 64-bit user-mode guest needs.
 const (
 	cr0      = 0x80010033                  // PG WP NE ET MP PE
 	cr4      = 1<<5 | 1<<9 | 1<<10 | 1<<18 // PAE OSFXSR OSXMMEXCPT OSXSAVE

@@ -30,7 +30,7 @@ func mmioStore() []byte {
 }
 
 // cpl3Trap is the strategy for PVM-style KVM, where SYSCALL from guest user
-// mode stays at CPL3 (DESIGN.md §8): the stub's store to an unmapped guest
+// mode stays at CPL3 (docs/hv.md, Trap path): the stub's store to an unmapped guest
 // physical address exits to the VMM (KVM_EXIT_MMIO), the VMM answers through
 // the synced registers and resumes the thread directly at its return address
 // (RCX), so the stub's trailing `jmp rcx` only runs if the VMM does not.

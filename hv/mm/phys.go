@@ -4,7 +4,7 @@
 // the VMM and guest virtual memory, and the static ELF loader.
 //
 // Guest page tables are written by the VMM, not by a guest kernel, and KVM
-// does not see those writes. On the hosts hv targets (measured, DESIGN.md §8)
+// does not see those writes. On the hosts hv targets (measured; docs/hv.md, Memory)
 // a new translation (not-present → present) takes effect without a flush,
 // but a removed or downgraded one stays live in KVM's shadow MMU until KVM is
 // made to drop it. This package drops it at the frame: a freed frame is

@@ -1,4 +1,4 @@
 // Package layers holds no code: its test enforces the dependency rules of
-// DESIGN.md §2 over the whole module, so the layering is checked on every
+// the architecture (README, Layout) over the whole module, so the layering is checked on every
 // change rather than described in a wiki.
 package layers

@@ -85,7 +85,7 @@ func TestImportsPointDown(t *testing.T) {
 			if strings.HasPrefix(imp, module+"/") || imp == module {
 				il, ir := rank(imp)
 				if il != layer && ir != 0 && ir >= r {
-					t.Errorf("%s imports %s: %s may only import layers below it (DESIGN.md §2)", pkg, imp, layer)
+					t.Errorf("%s imports %s: %s may only import layers below it (README, Layout)", pkg, imp, layer)
 				}
 				if layer == "internal" && ir > 0 {
 					t.Errorf("%s imports %s: internal/ is the base layer and imports no other layer", pkg, imp)
