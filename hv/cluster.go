@@ -38,7 +38,10 @@ type ClusterConfig struct {
 	Quantum time.Duration
 	// Epoch is the wall-clock time at virtual boot; default
 	// [sched.DefaultEpoch].
-	Epoch  time.Time
+	Epoch time.Time
+	// Clock, if set, is the cluster's clock (Epoch is then unused), for a
+	// caller that reads or moves it itself; node clocks fork from it.
+	Clock  *sched.Clock
 	Logger *slog.Logger
 }
 
@@ -163,7 +166,10 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 		sys.Close()
 		return nil, err
 	}
-	clock := sched.NewClock(cfg.Epoch)
+	clock := cfg.Clock
+	if clock == nil {
+		clock = sched.NewClock(cfg.Epoch)
+	}
 	c := &Cluster{
 		cfg:    cfg,
 		log:    log,

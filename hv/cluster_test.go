@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mvrun/multiverse/hv"
+	"github.com/mvrun/multiverse/hv/sched"
 )
 
 // clusterRun is what one run of the scripted cluster left behind.
@@ -291,5 +292,22 @@ func TestClusterObserve(t *testing.T) {
 	}
 	if n := strings.Count(at155, "\n"); n != 14 {
 		t.Errorf("/synced.log at 155ms (after the kill) has %d lines, want 14", n)
+	}
+}
+
+// TestRunWithCallerClock checks that a run on a clock the caller supplies
+// (to drive skew itself) still has its network: the world and the network
+// are built on that clock, not replaced after the fact.
+func TestRunWithCallerClock(t *testing.T) {
+	requireKVM(t)
+	bin := guest(t, "net")
+	want := runHV(t, hv.Config{Binary: bin, Args: []string{bin, "echo"}, Seed: 1})
+	clock := sched.NewClock(sched.DefaultEpoch)
+	got := runHV(t, hv.Config{Binary: bin, Args: []string{bin, "echo"}, Seed: 1, Clock: clock})
+	if got.stdout != want.stdout || got.code != want.code {
+		t.Errorf("with the caller's clock: exit %d\n%s\nwithout: exit %d\n%s", got.code, got.stdout, want.code, want.stdout)
+	}
+	if clock.Now() == 0 {
+		t.Errorf("the caller's clock did not move")
 	}
 }

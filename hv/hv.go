@@ -30,7 +30,6 @@ import (
 	"github.com/mvrun/multiverse/hv/mm"
 	"github.com/mvrun/multiverse/hv/sched"
 	"github.com/mvrun/multiverse/hv/vfs"
-	"github.com/mvrun/multiverse/internal/seeds"
 )
 
 // Config describes one guest process run.
@@ -140,17 +139,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := CheckBinary(cfg.Binary); err != nil {
 		return nil, err
 	}
-	c, err := NewCluster(ClusterConfig{Seed: cfg.Seed, Memory: cfg.Memory, Quantum: cfg.Quantum, Logger: cfg.Logger})
+	c, err := NewCluster(ClusterConfig{Seed: cfg.Seed, Memory: cfg.Memory, Quantum: cfg.Quantum, Logger: cfg.Logger, Clock: cfg.Clock})
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	if cfg.Clock != nil {
-		// The caller drives skew through its own clock: make it the
-		// cluster's, keeping the caller's epoch and offset.
-		c.clock = cfg.Clock
-		c.world = kernel.NewWorld(cfg.Clock, seeds.Stream(cfg.Seed, "hv/sched"))
-	}
 	fs := cfg.FS
 	if fs == nil {
 		fs = vfs.New(c.clock.Wall)
@@ -167,6 +160,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	if cfg.Clock != nil {
+		// The caller drives this process's skew through its own clock
+		// (sched.Clock.SetOffset), so the node uses it rather than a fork.
 		n.clock = cfg.Clock
 		cfg.Clock.SetOffset(cfg.ClockOffset)
 	}
