@@ -504,7 +504,7 @@ func describeTraceLine(l string) string {
 		return l
 	}
 	kinds := map[string]string{"p": "process start", "x": "process exit", "h": "host action", "m": "SDK message",
-		"K": "node kill", "P": "pause or partition", "R": "resume", "O": "clock offset", "H": "heal", "L": "link change", "end": "end of run"}
+		"K": "node kill", "P": "pause or partition", "R": "resume", "O": "clock offset", "H": "heal", "L": "link change"}
 	k := kinds[f[2]]
 	if k == "" {
 		k = "checkpoint"

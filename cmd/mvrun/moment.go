@@ -38,13 +38,11 @@ type momentCapture struct {
 	bad   bool // a capture failed or the moment was not reached
 }
 
-func (c *momentCapture) report(line string) {
+func (c *momentCapture) report(line string, failed bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lines = append(c.lines, line)
-	if strings.Contains(line, "nothing captured") || strings.Contains(line, "does not exist") || strings.HasPrefix(line, "pcap: writing") {
-		c.bad = true
-	}
+	c.bad = c.bad || failed
 }
 
 // buildMoment checks the moment flags against test t and resolves the

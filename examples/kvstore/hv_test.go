@@ -64,6 +64,18 @@ func TestHVFixedStoreHolds(t *testing.T) {
 		t.Skip("skipping: runs the kvstore example under hv")
 	}
 	oc := runHV(t, "safe.hcl", runner.Options{Count: 2, BaseSeed: 0x5eed})
+	if oc.Result.SeedsRun != 2 {
+		t.Fatalf("%d seeds run, want 2", oc.Result.SeedsRun)
+	}
+	checked := false
+	for _, p := range oc.Result.Properties {
+		if p.ID == lostWrites {
+			checked = p.HitsTrue == 2 && p.HitsFalse == 0
+		}
+	}
+	if !checked {
+		t.Errorf("the checker did not verify the acknowledged writes in both seeds")
+	}
 	for _, p := range oc.Result.Properties {
 		if p.Verdict != assertions.Fail {
 			continue

@@ -472,7 +472,7 @@ func (k *Kernel) Fault(t *Thread, vec int, errCode, cr2 uint64) {
 		}
 		if ok {
 			k.demand++
-			k.trace.Event('m', uint64(t.TID), cr2&^(mm.PageSize-1))
+			k.trace.Event('g', uint64(t.TID), cr2&^(mm.PageSize-1))
 			return
 		}
 	}

@@ -34,9 +34,11 @@ type Moment struct {
 	// under OutDir/<seed>/<service>/<path>.
 	Files  []string
 	OutDir string
-	// Report, if set, receives one line per thing captured and any error;
-	// it is called on the simulation's goroutine.
-	Report func(string)
+	// Report, if set, receives one line per thing captured, with failed
+	// set when that capture did not happen (an error, a path missing at the
+	// moment, a moment after the seed's end); it is called on the
+	// simulation's goroutine.
+	Report func(line string, failed bool)
 }
 
 // ParseFileSpec splits "service:/path" and checks its form.
@@ -62,7 +64,7 @@ func (c *cluster) moment(m *Moment) error {
 	}
 	report := m.Report
 	if report == nil {
-		report = func(string) {}
+		report = func(string, bool) {}
 	}
 	var pcap *pcapWriter
 	if m.Pcap != "" {
@@ -80,7 +82,7 @@ func (c *cluster) moment(m *Moment) error {
 		if pcap != nil {
 			pcap.close()
 		}
-		report(fmt.Sprintf("the seed ended at %v, before the moment %v: nothing captured", c.hc.Now(), m.At))
+		report(fmt.Sprintf("the seed ended at %v, before the moment %v: nothing captured", c.hc.Now(), m.At), true)
 	}
 	c.hc.Observe(m.At, func() {
 		c.momentPending = nil
@@ -88,9 +90,9 @@ func (c *cluster) moment(m *Moment) error {
 		if pcap != nil {
 			n, err := pcap.close()
 			if err != nil {
-				report(fmt.Sprintf("pcap: %v", err))
+				report(fmt.Sprintf("pcap: %v", err), true)
 			} else {
-				report(fmt.Sprintf("pcap: %d packets up to %v in %s", n, at, m.Pcap))
+				report(fmt.Sprintf("pcap: %d packets up to %v in %s", n, at, m.Pcap), false)
 			}
 			pcap = nil
 		}
@@ -99,14 +101,14 @@ func (c *cluster) moment(m *Moment) error {
 			dir := filepath.Join(m.OutDir, seeds.Format(c.cfg.Seed), svc)
 			n, dirty, err := copyOut(c.nodes[svc].n.FS(), p, dir)
 			if err != nil {
-				report(fmt.Sprintf("files %s: %v", f, err))
+				report(fmt.Sprintf("files %s: %v", f, err), true)
 				continue
 			}
 			line := fmt.Sprintf("files %s at %v: %d files in %s", f, at, n, filepath.Join(dir, strings.TrimPrefix(p, "/")))
 			if len(dirty) > 0 {
 				line += fmt.Sprintf("; not yet durable (written or created since their last fsync, lost if the node crashed now): %s", strings.Join(dirty, ", "))
 			}
-			report(line)
+			report(line, false)
 		}
 	})
 	return nil

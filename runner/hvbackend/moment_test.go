@@ -47,7 +47,14 @@ func TestMoment(t *testing.T) {
 	var mu sync.Mutex
 	var lines []string
 	m := &Moment{At: 1500 * time.Millisecond, Pcap: filepath.Join(dir, "cap.pcapng"), Files: []string{"beta:/"}, OutDir: dir,
-		Report: func(l string) { mu.Lock(); lines = append(lines, l); mu.Unlock() }}
+		Report: func(l string, failed bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			if failed {
+				t.Errorf("capture failed: %s", l)
+			}
+			lines = append(lines, l)
+		}}
 	observed := run(m)
 	if observed != plain {
 		t.Errorf("observed run: trace hash %016x, unobserved %016x", observed, plain)
