@@ -301,13 +301,20 @@ func (c *Collector) AddLost(seed uint64, node, proc string, count int64, reason 
 // details become the counterexample if this evaluation is the first failing
 // one.
 func (c *Collector) Builtin(seed uint64, id string, kind BuiltinKind, ok bool, details map[string]any) {
+	c.BuiltinOn(seed, "", id, kind, ok, details)
+}
+
+// BuiltinOn is [Collector.Builtin] for an evaluation about one node, such
+// as the node that crashed: a counterexample it becomes names that node,
+// as one from an SDK line names the node that sent it.
+func (c *Collector) BuiltinOn(seed uint64, node, id string, kind BuiltinKind, ok bool, details map[string]any) {
 	typ := TypeAlways
 	if kind == BuiltinSometimes {
 		typ = TypeSometimes
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := evalKey{stream: stream{seed: seed}}
+	k := evalKey{stream: stream{seed: seed, node: node}}
 	if msg := c.conflict(id, typ, true, true); msg != "" {
 		c.addMalformed(k, msg, []byte(id))
 		return

@@ -2,9 +2,11 @@ package runner
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,7 +25,10 @@ const (
 	FaultsFile   = "faults.log"   // the fault plan, then every applied action
 	WorkloadFile = "workload.log" // every workload command start and end
 	TimelineFile = "timeline.txt" // all of the above merged, for people
-	workloadDir  = "workload"     // <name>.log: a command's stdout and stderr
+	// TimelineJSONFile holds timeline.txt's entries as [TimelineRecord]s,
+	// one JSON object a line, for the HTML report.
+	TimelineJSONFile = "timeline.jsonl"
+	workloadDir      = "workload" // <name>.log: a command's stdout and stderr
 )
 
 // maxTimeline bounds the timeline kept in memory; later entries are counted
@@ -44,7 +49,8 @@ type artifacts struct {
 	workload *bufio.Writer
 	timeline []tlEntry
 	dropped  int
-	faultLog []string // for SeedOutcome.Faults
+	faultLog []string          // for SeedOutcome.Faults
+	params   map[string]string // the plan's, for SeedOutcome.FaultParams
 	cmdOut   map[string]*syncWriter
 	err      error // first write error
 }
@@ -53,6 +59,62 @@ type tlEntry struct {
 	at        time.Duration
 	seq       int
 	who, what string
+	rec       TimelineRecord // the structured form; At, Who and Text are filled in at close
+}
+
+// Kinds of [TimelineRecord].
+const (
+	TLPhase    = "phase"     // Phase began
+	TLNode     = "node"      // a node started or exited (Event, ExitCode, Signal, Expected)
+	TLPlan     = "plan"      // the seed's fault plan was drawn (Params)
+	TLFault    = "fault"     // a fault action was applied (Action, Outcome)
+	TLCmdStart = "cmd_start" // a workload command run began (Command, Run, Service, Role)
+	TLCmdEnd   = "cmd_end"   // it ended (Status, Result, TookNS)
+	TLSDK      = "sdk"       // an SDK line (Node, Proc, LineNo, and Assert for assertions)
+	TLNote     = "note"      // anything else the runner noted
+)
+
+// TimelineRecord is one entry of a seed's timeline as timeline.jsonl stores
+// it: its cluster time, who it concerns and its text as timeline.txt shows
+// them, plus the facts behind the text by Kind, so that a report can draw
+// the seed without parsing text.
+type TimelineRecord struct {
+	AtNS int64  `json:"at_ns"`
+	Kind string `json:"kind"`
+	Who  string `json:"who"`
+	Text string `json:"text"`
+	// Phase is the phase a TLPhase record begins.
+	Phase string `json:"phase,omitempty"`
+	// Node records: Event is "start" or "exit"; an exit has its code,
+	// signal, and whether mvrun caused it (a kill, the end of the seed).
+	Event    string `json:"event,omitempty"`
+	ExitCode int    `json:"exit_code,omitempty"`
+	Signal   string `json:"signal,omitempty"`
+	Expected bool   `json:"expected,omitempty"`
+	// Params are a TLPlan record's per-seed (swarm) fault parameters.
+	Params map[string]string `json:"params,omitempty"`
+	// Action is a TLFault record's action; Outcome is "ok",
+	// "unsupported: …" or "error: …".
+	Action  *faults.Action `json:"action,omitempty"`
+	Outcome string         `json:"outcome,omitempty"`
+	// Workload command records. Run names the run within the command
+	// ("0.3": instance 0, fourth run); Result of a TLCmdEnd is "ok" (exit
+	// 0), "fail" (another exit, a signal, a timeout, could not run) or
+	// "cut" (stopped because its phase ended); Status says it in words.
+	Command string `json:"command,omitempty"`
+	Run     string `json:"run,omitempty"`
+	Service string `json:"service,omitempty"`
+	Role    string `json:"role,omitempty"`
+	Status  string `json:"status,omitempty"`
+	Result  string `json:"result,omitempty"`
+	TookNS  int64  `json:"took_ns,omitempty"`
+	// SDK records: the node and workload command that wrote the line, its
+	// line number in that stream, and for antithesis_assert lines the
+	// assertion as sent.
+	Node   string          `json:"node,omitempty"`
+	Proc   string          `json:"proc,omitempty"`
+	LineNo int             `json:"line_no,omitempty"`
+	Assert json.RawMessage `json:"assert,omitempty"`
 }
 
 func newArtifacts(dir string) (*artifacts, error) {
@@ -83,13 +145,19 @@ func newArtifacts(dir string) (*artifacts, error) {
 	return a, nil
 }
 
-// add appends a timeline entry; mu must be held.
+// addLocked appends a timeline entry of kind TLNote; mu must be held.
 func (a *artifacts) addLocked(at time.Duration, who, what string) {
+	a.addRecLocked(at, who, what, TimelineRecord{Kind: TLNote})
+}
+
+// addRecLocked appends a timeline entry with its structured record; mu
+// must be held.
+func (a *artifacts) addRecLocked(at time.Duration, who, what string, rec TimelineRecord) {
 	if len(a.timeline) >= maxTimeline {
 		a.dropped++
 		return
 	}
-	a.timeline = append(a.timeline, tlEntry{at, len(a.timeline), who, what})
+	a.timeline = append(a.timeline, tlEntry{at, len(a.timeline), who, what, rec})
 }
 
 func (a *artifacts) write(w *bufio.Writer, s string) {
@@ -115,7 +183,7 @@ func (a *artifacts) phase(at time.Duration, name string) {
 	if a.closed {
 		return
 	}
-	a.addLocked(at, "runner", "== phase "+name)
+	a.addRecLocked(at, "runner", "== phase "+name, TimelineRecord{Kind: TLPhase, Phase: name})
 	a.write(a.workload, fmt.Sprintf("%s phase %s\n", fmtAt(at), name))
 }
 
@@ -142,7 +210,28 @@ func (a *artifacts) sdk(ev backend.Event) {
 		return
 	}
 	a.write(a.events, string(b)+"\n")
-	a.addLocked(ev.At, nodeProc(ev.Node, ev.Proc), "sdk "+summarizeSDK(ev.Line))
+	a.addRecLocked(ev.At, nodeProc(ev.Node, ev.Proc), "sdk "+summarizeSDK(ev.Line), TimelineRecord{
+		Kind: TLSDK, Node: ev.Node, Proc: ev.Proc, LineNo: ev.LineNo, Assert: assertOf(ev.Line),
+	})
+}
+
+// assertOf returns the antithesis_assert object of an SDK line that is a
+// hit of an assertion, or nil; catalog entries (hit false) are left out,
+// since they are not evaluations.
+func assertOf(line []byte) json.RawMessage {
+	if !bytes.Contains(line, []byte(`"antithesis_assert"`)) {
+		return nil
+	}
+	var m struct {
+		Assert json.RawMessage `json:"antithesis_assert"`
+	}
+	var hit struct {
+		Hit bool `json:"hit"`
+	}
+	if json.Unmarshal(line, &m) != nil || m.Assert == nil || json.Unmarshal(m.Assert, &hit) != nil || !hit.Hit {
+		return nil
+	}
+	return m.Assert
 }
 
 func nodeProc(node, proc string) string {
@@ -192,7 +281,16 @@ func (a *artifacts) node(ev backend.Event) {
 			what += " (UNEXPECTED)"
 		}
 	}
-	a.note(ev.At, ev.Node, "%s", what)
+	rec := TimelineRecord{Kind: TLNode, Event: "start"}
+	if ev.Kind == backend.EventNodeExit {
+		rec = TimelineRecord{Kind: TLNode, Event: "exit", ExitCode: ev.ExitCode, Signal: ev.Signal, Expected: ev.Expected}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	a.addRecLocked(ev.At, ev.Node, what, rec)
 }
 
 // plan writes the fault plan at the top of faults.log.
@@ -208,7 +306,16 @@ func (a *artifacts) plan(at time.Duration, p faults.Plan) {
 	for _, k := range sortedKeys(p.Params) {
 		params = append(params, k+"="+p.Params[k])
 	}
-	a.addLocked(at, "faults", fmt.Sprintf("plan: %d actions; %s", len(p.Actions), strings.Join(params, " ")))
+	a.params = p.Params
+	a.addRecLocked(at, "faults", fmt.Sprintf("plan: %d actions; %s", len(p.Actions), strings.Join(params, " ")),
+		TimelineRecord{Kind: TLPlan, Params: p.Params})
+}
+
+// faultParams returns the fault plan's parameters, or nil before the plan.
+func (a *artifacts) faultParams() map[string]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return maps.Clone(a.params)
 }
 
 // fault records one applied fault action.
@@ -227,7 +334,8 @@ func (a *artifacts) fault(ap faults.Applied) {
 	}
 	a.write(a.faults, fmt.Sprintf("  %s  %s  [%s]\n", fmtAt(ap.At), ap.Action, outcome))
 	a.faultLog = append(a.faultLog, fmt.Sprintf("%v %s [%s]", ap.Action.At, ap.Action, outcome))
-	a.addLocked(ap.At, "faults", fmt.Sprintf("%s [%s]", ap.Action, outcome))
+	act := ap.Action
+	a.addRecLocked(ap.At, "faults", fmt.Sprintf("%s [%s]", ap.Action, outcome), TimelineRecord{Kind: TLFault, Action: &act, Outcome: outcome})
 }
 
 // cmdStart and cmdEnd record a workload command run.
@@ -239,10 +347,12 @@ func (a *artifacts) cmdStart(at time.Duration, c *specs.Command, run string) {
 		return
 	}
 	a.write(a.workload, fmtAt(at)+" "+line+"\n")
-	a.addLocked(at, "workload", line)
+	a.addRecLocked(at, "workload", line, TimelineRecord{Kind: TLCmdStart, Command: c.Name, Run: run, Service: c.Service, Role: string(c.Role)})
 }
 
-func (a *artifacts) cmdEnd(at time.Duration, c *specs.Command, run string, took time.Duration, status string) {
+// cmdEnd records the end of a run; result is "ok", "fail" or "cut" (see
+// [TimelineRecord]).
+func (a *artifacts) cmdEnd(at time.Duration, c *specs.Command, run string, took time.Duration, status, result string) {
 	line := fmt.Sprintf("end   %s#%s %s after %v", c.Name, run, status, took.Round(time.Millisecond))
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -250,7 +360,10 @@ func (a *artifacts) cmdEnd(at time.Duration, c *specs.Command, run string, took 
 		return
 	}
 	a.write(a.workload, fmtAt(at)+" "+line+"\n")
-	a.addLocked(at, "workload", line)
+	a.addRecLocked(at, "workload", line, TimelineRecord{
+		Kind: TLCmdEnd, Command: c.Name, Run: run, Service: c.Service, Role: string(c.Role),
+		Status: status, Result: result, TookNS: int64(took),
+	})
 }
 
 // cmdOutput returns the writer for command name's stdout and stderr.
@@ -305,15 +418,25 @@ func (a *artifacts) close() error {
 		}
 		return x.seq - y.seq
 	})
-	var b strings.Builder
+	var b, j bytes.Buffer
+	enc := json.NewEncoder(&j)
+	enc.SetEscapeHTML(false)
 	for _, e := range a.timeline {
 		fmt.Fprintf(&b, "%s  %-16s %s\n", fmtAt(e.at), e.who, e.what)
+		rec := e.rec
+		rec.AtNS, rec.Who, rec.Text = int64(e.at), e.who, e.what
+		if err := enc.Encode(rec); err != nil && a.err == nil {
+			a.err = err
+		}
 	}
 	if a.dropped > 0 {
 		fmt.Fprintf(&b, "(%d later entries dropped; see %s and %s)\n", a.dropped, EventsFile, WorkloadFile)
+		enc.Encode(TimelineRecord{Kind: TLNote, Who: "runner", Text: fmt.Sprintf("%d later entries dropped", a.dropped)})
 	}
-	if err := os.WriteFile(filepath.Join(a.dir, TimelineFile), []byte(b.String()), 0o644); err != nil && a.err == nil {
-		a.err = err
+	for name, data := range map[string][]byte{TimelineFile: b.Bytes(), TimelineJSONFile: j.Bytes()} {
+		if err := os.WriteFile(filepath.Join(a.dir, name), data, 0o644); err != nil && a.err == nil {
+			a.err = err
+		}
 	}
 	a.timeline = nil
 	if a.err != nil {

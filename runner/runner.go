@@ -108,6 +108,10 @@ type SeedOutcome struct {
 	// Faults is the fault log: every applied action with its outcome,
 	// without times, in order. Replays compare it.
 	Faults []string
+	// FaultParams are the per-seed (swarm) parameters of the seed's fault
+	// plan: which fault kinds were on and their rates; nil when the seed
+	// did not reach its fault phase.
+	FaultParams map[string]string
 	// Failing lists the ids of the properties that failed in this seed.
 	Failing []string
 	// TraceHash fingerprints the whole seed on backends that replay

@@ -179,6 +179,13 @@ func TestBuiltinFailures(t *testing.T) {
 			if got := oc.Seeds[0].Failing; !slices.Equal(got, failing) && !(len(got) == 0 && len(failing) == 0) {
 				t.Errorf("seed Failing = %q, want %q", got, failing)
 			}
+			// A crash's counterexample names the node that crashed, as an
+			// SDK line's names the node that sent it.
+			if p := prop(oc, PropNoCrash); p != nil && p.Verdict == assertions.Fail {
+				if ce := p.FirstCounterexample; ce == nil || ce.Node == "" || ce.Node != ce.Details["node"] {
+					t.Errorf("crash counterexample = %+v, want its node named", ce)
+				}
+			}
 		})
 	}
 }

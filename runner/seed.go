@@ -155,6 +155,7 @@ func runSeed(ctx context.Context, cfg seedConfig) *SeedOutcome {
 	s.mu.Lock()
 	so.Faults = slices.Clone(s.art.faultLog)
 	s.mu.Unlock()
+	so.FaultParams = s.art.faultParams()
 	s.closeArtifacts()
 	so.Elapsed = time.Since(start)
 	return so
@@ -454,7 +455,7 @@ func (s *seedRun) builtins(timedOut bool, timeout time.Duration) {
 		col.Builtin(seed, PropNoCrash, builtinAlways, true, nil)
 	} else {
 		c := crashes[0]
-		col.Builtin(seed, PropNoCrash, builtinAlways, false, map[string]any{
+		col.BuiltinOn(seed, c.Node, PropNoCrash, builtinAlways, false, map[string]any{
 			"node": c.Node, "exit_code": c.ExitCode, "signal": c.Signal,
 			"at": c.At.String(), "crashes": len(crashes),
 		})
@@ -493,6 +494,12 @@ type recorder struct {
 func (r *recorder) Add(seed uint64, node, proc string, lineNo int, line []byte) {
 	line = bytes.Clone(line)
 	r.push(func(c *assertions.Collector) { c.Add(seed, node, proc, lineNo, line) })
+}
+
+// BuiltinOn records an evaluation about one node for
+// [assertions.Collector.BuiltinOn].
+func (r *recorder) BuiltinOn(seed uint64, node, id string, kind assertions.BuiltinKind, ok bool, details map[string]any) {
+	r.push(func(c *assertions.Collector) { c.BuiltinOn(seed, node, id, kind, ok, details) })
 }
 
 // AddLost records SDK losses for [assertions.Collector.AddLost].

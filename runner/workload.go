@@ -196,14 +196,14 @@ func (s *seedRun) runCmd(ctx context.Context, cl backend.Cluster, c *specs.Comma
 	switch {
 	case ctx.Err() != nil && (err != nil || res.ExitCode != 0 || res.Signal != ""):
 		// Killed because its phase ended: not a run that counts.
-		s.art.cmdEnd(end, c, run, end-at, "cut short at the end of its phase")
+		s.art.cmdEnd(end, c, run, end-at, "cut short at the end of its phase", "cut")
 		return true
 	case cctx.Err() != nil && (err != nil || res.ExitCode != 0 || res.Signal != ""):
-		s.art.cmdEnd(end, c, run, end-at, fmt.Sprintf("killed: timeout %v", c.Timeout))
+		s.art.cmdEnd(end, c, run, end-at, fmt.Sprintf("killed: timeout %v", c.Timeout), "fail")
 		s.countCmd(c.Name, -1)
 		return true
 	case err != nil:
-		s.art.cmdEnd(end, c, run, end-at, "could not run: "+err.Error())
+		s.art.cmdEnd(end, c, run, end-at, "could not run: "+err.Error(), "fail")
 		s.log.Warn("workload command could not run", "command", c.Name, "service", c.Service, "err", err)
 		return false
 	}
@@ -211,7 +211,11 @@ func (s *seedRun) runCmd(ctx context.Context, cl backend.Cluster, c *specs.Comma
 	if res.Signal != "" {
 		status += " signal " + res.Signal
 	}
-	s.art.cmdEnd(end, c, run, end-at, status)
+	result := "ok"
+	if res.ExitCode != 0 || res.Signal != "" {
+		result = "fail"
+	}
+	s.art.cmdEnd(end, c, run, end-at, status, result)
 	code := res.ExitCode
 	if res.Signal != "" && code == 0 {
 		code = -1
