@@ -86,7 +86,11 @@ func WriteJUnit(w io.Writer, d *Document) error {
 			var b strings.Builder
 			fmt.Fprintf(&b, "%s\n", p.Reason)
 			if ce := p.FirstCounterexample; ce != nil {
-				fmt.Fprintf(&b, "first counterexample: seed %s node %s%s\n", ce.Seed, ce.Node, procText(ce.Proc))
+				var fs []string
+				for _, f := range ce.facts() {
+					fs = append(fs, f.Label+" "+f.Value)
+				}
+				fmt.Fprintf(&b, "first counterexample: %s\n", strings.Join(fs, ", "))
 				if len(ce.Details) > 0 {
 					if j, err := json.Marshal(ce.Details); err == nil {
 						fmt.Fprintf(&b, "details: %s\n", j)

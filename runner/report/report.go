@@ -83,6 +83,31 @@ type Counterexample struct {
 	LineNo   int            `json:"line_no,omitempty"`
 	Details  map[string]any `json:"details,omitempty"`
 	Location *Location      `json:"location,omitempty"`
+	// At is the cluster time of the evaluation ("12.345s"), from the
+	// seed's timeline; "" when the seed recorded none.
+	At string `json:"at,omitempty"`
+}
+
+// fact is one labelled fact of a report, e.g. {"node", "kv1"}.
+type fact struct{ Label, Value string }
+
+// facts lists what the reports say about ce, in order: the terminal joins
+// them on one line, the HTML page lists them, so both carry the same facts.
+func (ce *Counterexample) facts() []fact {
+	f := []fact{{"seed", ce.Seed}}
+	if ce.Node != "" {
+		f = append(f, fact{"node", ce.Node})
+	}
+	if ce.Proc != "" {
+		f = append(f, fact{"command", ce.Proc})
+	}
+	if ce.LineNo > 0 {
+		f = append(f, fact{"SDK line", fmt.Sprint(ce.LineNo)})
+	}
+	if ce.At != "" {
+		f = append(f, fact{"at", ce.At})
+	}
+	return f
 }
 
 // Location is where an assertion is in the source.
@@ -130,6 +155,9 @@ type SeedDoc struct {
 	TraceHash string `json:"trace_hash,omitempty"`
 	TraceLog  string `json:"trace_log,omitempty"`
 	ElapsedMS int64  `json:"elapsed_ms"`
+	// FaultParams are the seed's swarm parameters: which fault kinds were
+	// on ("kill": "on") and their drawn rates and durations.
+	FaultParams map[string]string `json:"fault_params,omitempty"`
 }
 
 // ReplayCommand returns the command that replays seed.
@@ -199,7 +227,7 @@ func FromOutcome(oc *runner.Outcome, opts Options) *Document {
 		sd := SeedDoc{
 			Seed: seeds.Format(so.Seed), Index: so.Index, Dir: so.Dir, Failing: append([]string{}, so.Failing...),
 			TimedOut: so.TimedOut, FaultLog: append([]string{}, so.Faults...), FaultLogHash: HashFaultLog(so.Faults),
-			ElapsedMS: so.Elapsed.Milliseconds(),
+			ElapsedMS: so.Elapsed.Milliseconds(), FaultParams: so.FaultParams,
 		}
 		if so.TraceLog != "" {
 			sd.TraceHash = fmt.Sprintf("%016x", so.TraceHash)
@@ -211,7 +239,33 @@ func FromOutcome(oc *runner.Outcome, opts Options) *Document {
 		d.Seeds = append(d.Seeds, sd)
 	}
 	d.Passed = !d.Failed() && !d.Cancelled && len(d.SeedErrors()) == 0
+	d.timeCounterexamples()
 	return d
+}
+
+// timeCounterexamples fills in the cluster time of each failing property's
+// first counterexample from its seed's timeline.jsonl.
+func (d *Document) timeCounterexamples() {
+	loaded := map[string]*seedTimeline{}
+	for i := range d.Properties {
+		p := &d.Properties[i]
+		ce := p.FirstCounterexample
+		if ce == nil || p.Verdict != string(assertions.Fail) {
+			continue
+		}
+		sd := d.Seed(ce.Seed)
+		if sd == nil || sd.Dir == "" {
+			continue
+		}
+		st, ok := loaded[sd.Dir]
+		if !ok {
+			st, _ = loadTimeline(sd.Dir) // without a timeline, no time: not an error
+			loaded[sd.Dir] = st
+		}
+		if j := st.counterexample(p.ID, ce); j >= 0 {
+			ce.At = fmtAtNS(st.recs[j].AtNS)
+		}
+	}
 }
 
 func (d *Document) property(p *assertions.Property) PropertyDoc {

@@ -57,15 +57,11 @@ func WriteText(w io.Writer, d *Document) error {
 			fmt.Fprintf(ew, "  at:      %s\n", p.Location)
 		}
 		if ce := p.FirstCounterexample; ce != nil {
-			who := "node " + ce.Node
-			if ce.Proc != "" {
-				who += ", command " + ce.Proc
+			var fs []string
+			for _, f := range ce.facts() {
+				fs = append(fs, f.Label+" "+f.Value)
 			}
-			fmt.Fprintf(ew, "  first counterexample: seed %s, %s", ce.Seed, who)
-			if ce.LineNo > 0 {
-				fmt.Fprintf(ew, ", SDK line %d", ce.LineNo)
-			}
-			fmt.Fprintln(ew)
+			fmt.Fprintf(ew, "  first counterexample: %s\n", strings.Join(fs, ", "))
 			if len(ce.Details) > 0 {
 				b, err := json.Marshal(ce.Details)
 				if err != nil {
