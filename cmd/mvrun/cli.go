@@ -137,7 +137,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 type testFlags struct {
 	test, seed, backend, junit, html, out, runs string
 	seeds, jobs                                 int
-	json, verbose                               bool
+	json, verbose, htmlAll                      bool
 	moment                                      momentFlags
 }
 
@@ -154,7 +154,8 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	fs.StringVar(&f.out, "out", "", "artifacts directory of this run (default .mvrun/runs/<time>-<test>)")
 	fs.BoolVar(&f.json, "json", false, "print the report as one JSON document on stdout")
 	fs.StringVar(&f.junit, "junit", "", "also write a JUnit XML report to `file`")
-	fs.StringVar(&f.html, "html", "", "also write an HTML report into `dir`")
+	fs.StringVar(&f.html, "html", "", "also write an HTML report into `dir`: a run page and a timeline page per failing seed")
+	fs.BoolVar(&f.htmlAll, "html-all-seeds", false, "with --html, write a timeline page for every seed, not only failing ones")
 	fs.BoolVar(&f.verbose, "v", false, "log what the runner and backend do to stderr")
 	fs.IntVar(&f.jobs, "jobs", 0, "seeds to run at once (default one per two cores; one per core on hv)")
 	if replay {
@@ -371,7 +372,7 @@ func writeReports(doc *report.Document, f testFlags, stdout, stderr io.Writer) i
 		}
 	}
 	if f.html != "" {
-		if err := report.WriteHTML(f.html, doc); err != nil {
+		if err := report.WriteHTMLWith(f.html, doc, report.HTMLOptions{AllSeeds: f.htmlAll}); err != nil {
 			fmt.Fprintf(stderr, "mvrun: --html: %v\n", err)
 			code = exitUsage
 		}

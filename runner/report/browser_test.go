@@ -57,8 +57,12 @@ func kvstoreRun(t *testing.T) *Document {
 		t.Fatal(err)
 	}
 	test := s.Tests[0]
-	test.Duration = 10 * time.Second
-	oc, err := runner.Run(ctx, runner.Options{Test: test, Backend: b, Count: 2, BaseSeed: 0x5eed, Jobs: 2, OutDir: t.TempDir()})
+	// Three 12-second seeds: long enough that the planted bug usually
+	// shows in one of them (the process backend's timing is not the
+	// seed's, so not always); the checks that need a failing seed say when
+	// none failed.
+	test.Duration = 12 * time.Second
+	oc, err := runner.Run(ctx, runner.Options{Test: test, Backend: b, Count: 3, BaseSeed: 0x5eed, Jobs: 2, OutDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("runner.Run: %v", err)
 	}
@@ -250,7 +254,9 @@ func TestBrowser(t *testing.T) {
 	if rows == 0 {
 		t.Error("the log is empty")
 	}
-	if len(sd.Failing) > 0 {
+	if len(sd.Failing) == 0 {
+		t.Logf("no seed failed in this run: the checks of failing cells and first failing evaluations had nothing to check")
+	} else {
 		if firstMarks == 0 {
 			t.Errorf("seed %s fails %q but its timeline marks no first failing evaluation", sd.Seed, sd.Failing)
 		}
@@ -321,7 +327,9 @@ func loadTime(t *testing.T, ctx context.Context, consoleErrs func() []string, d 
 	big.SeedsRun, big.SeedsPlanned = 200, 200
 	dir := filepath.Join(t.TempDir(), "html")
 	start := time.Now()
-	if err := WriteHTML(dir, &big); err != nil {
+	// Pages for the failing seeds, as a run writes them; for every seed
+	// when none failed, so there is a seed page to measure.
+	if err := WriteHTMLWith(dir, &big, HTMLOptions{AllSeeds: len(failing) == 0}); err != nil {
 		t.Fatal(err)
 	}
 	gen := time.Since(start)

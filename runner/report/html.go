@@ -167,11 +167,11 @@ func writePage(path, tmpl string, data any) error {
 
 // runPage is what run.html.tmpl shows.
 type runPage struct {
-	Doc       *Document
-	Props     []propRow
-	Seeds     []seedRow
-	Hist      template.HTML
-	HistNote  string
+	Doc      *Document
+	Props    []propRow
+	Seeds    []seedRow
+	Hist     template.HTML
+	HistNote string
 }
 
 type propRow struct {
