@@ -211,7 +211,8 @@ func swarmText(params map[string]string, st *seedTimeline) ([]kindOn, string) {
 	var all []string
 	for _, k := range slices.Sorted(maps.Keys(params)) {
 		all = append(all, k+" = "+params[k])
-		if !strings.Contains(k, ".") && k != "swarm" && (params[k] == "on" || params[k] == "off") {
+		// A kind's own key is "on" or says why it is off ("off (swarm)").
+		if !strings.Contains(k, ".") && k != "swarm" && k != "quiet" {
 			kinds = append(kinds, kindOn{k, params[k] == "on"})
 		}
 	}
