@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"math/rand/v2"
 	"net/http"
@@ -116,7 +117,12 @@ func put(addr, key, val string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer resp.Body.Close()
+	defer func() {
+		// Read to the end so the connection goes back to the pool: an
+		// unread body closes it, and every write would dial anew.
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}()
 	if resp.StatusCode == http.StatusMisdirectedRequest {
 		var h struct{ Leader string }
 		json.NewDecoder(resp.Body).Decode(&h)
