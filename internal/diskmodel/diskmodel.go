@@ -111,6 +111,7 @@ const (
 	OpWrite               // write, pwrite, writev, ...
 	OpSync                // fsync, fdatasync
 	OpAlloc               // fallocate or a truncate that grows the file
+	OpCrash               // the node was killed (lose_unsynced)
 )
 
 func (o Op) String() string {
@@ -123,6 +124,8 @@ func (o Op) String() string {
 		return "fsync"
 	case OpAlloc:
 		return "allocate"
+	case OpCrash:
+		return "kill"
 	}
 	return fmt.Sprintf("op%d", uint8(o))
 }
