@@ -97,5 +97,9 @@ func (c Config) Check(nodes []string) error {
 			bad(KindClockSkew, "max_offset must be a positive duration like \"30s\"")
 		}
 	}
+	if d := c.Disk; d != nil {
+		services(KindDisk, d.Services)
+		checkDisk(d, c, nodes, bad)
+	}
 	return errors.Join(errs...)
 }

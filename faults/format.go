@@ -51,6 +51,14 @@ func (a Action) String() string {
 			sign = "+"
 		}
 		return string(a.Kind) + " " + nodes + " " + sign + a.Offset.String()
+	case ActDisk:
+		if a.Disk != nil {
+			return string(a.Kind) + " " + nodes + " " + a.Disk.String()
+		}
+	case ActDiskClear:
+		if a.Disk != nil {
+			return string(a.Kind) + " " + nodes + " " + string(a.Disk.Kind)
+		}
 	}
 	return strings.TrimSpace(string(a.Kind) + " " + nodes)
 }
@@ -87,6 +95,14 @@ type linkJSON struct {
 	Reorder   float64 `json:"reorder,omitempty"`
 }
 
+type diskJSON struct {
+	Kind        DiskKind `json:"kind"`
+	Probability float64  `json:"probability,omitempty"`
+	Latency     string   `json:"latency,omitempty"`
+	Torn        bool     `json:"torn,omitempty"`
+	Seed        string   `json:"seed,omitempty"`
+}
+
 type actionJSON struct {
 	At        string         `json:"at"`
 	Kind      ActionKind     `json:"kind"`
@@ -94,6 +110,7 @@ type actionJSON struct {
 	Partition *partitionJSON `json:"partition,omitempty"`
 	Link      *linkJSON      `json:"link,omitempty"`
 	Offset    string         `json:"offset,omitempty"`
+	Disk      *diskJSON      `json:"disk,omitempty"`
 }
 
 // MarshalJSON encodes a as {"at":"1.5s","kind":"kill","nodes":["a"]}.
@@ -110,6 +127,15 @@ func (a Action) MarshalJSON() ([]byte, error) {
 	}
 	if a.Offset != 0 {
 		j.Offset = a.Offset.String()
+	}
+	if d := a.Disk; d != nil {
+		j.Disk = &diskJSON{Kind: d.Kind, Probability: d.Probability, Torn: d.Torn}
+		if d.Latency != (Range{}) {
+			j.Disk.Latency = d.Latency.String()
+		}
+		if d.Seed != 0 {
+			j.Disk.Seed = seeds.Format(d.Seed)
+		}
 	}
 	return json.Marshal(j)
 }
@@ -139,6 +165,19 @@ func (a *Action) UnmarshalJSON(b []byte) error {
 	if j.Offset != "" {
 		if a.Offset, err = time.ParseDuration(j.Offset); err != nil {
 			return fmt.Errorf("faults: action offset %q: %w", j.Offset, err)
+		}
+	}
+	if d := j.Disk; d != nil {
+		a.Disk = &Disk{Kind: d.Kind, Probability: d.Probability, Torn: d.Torn}
+		if d.Latency != "" {
+			if a.Disk.Latency, err = ParseRange(d.Latency); err != nil {
+				return fmt.Errorf("faults: disk latency: %w", err)
+			}
+		}
+		if d.Seed != "" {
+			if a.Disk.Seed, err = seeds.Parse(d.Seed); err != nil {
+				return fmt.Errorf("faults: disk seed: %w", err)
+			}
 		}
 	}
 	return nil

@@ -21,7 +21,7 @@ const (
 )
 
 // kindOrder is the fixed order in which kinds are considered and drawn.
-var kindOrder = []string{KindPartition, KindLink, KindKill, KindPause, KindClockSkew}
+var kindOrder = []string{KindPartition, KindLink, KindKill, KindPause, KindClockSkew, KindDisk}
 
 // Swarm factors, in quarters: a rate factor of 8 means twice as often.
 var (
@@ -36,6 +36,7 @@ type knob struct {
 	why              string // why it is off
 	rate, dur, inten int64  // swarm factors in quarters; 4 is ×1
 	kindsOff         []PartitionKind
+	diskOff          []DiskKind
 	noOneWay, noJump bool
 }
 
@@ -85,7 +86,7 @@ func (k knob) factors(kind string) string {
 		}
 		return "x" + strconv.FormatInt(v/4, 10)
 	}
-	if kind == KindLink || kind == KindClockSkew {
+	if kind == KindLink || kind == KindClockSkew || kind == KindDisk {
 		return "rate " + q(k.rate) + ", intensity " + q(k.inten)
 	}
 	return "rate " + q(k.rate) + ", durations " + q(k.dur)
@@ -170,6 +171,21 @@ func feasible(kind string, cfg Config, nodes []string) string {
 		if len(participants(cfg.ClockSkew.Services, nodes)) == 0 {
 			return "off (no nodes)"
 		}
+	case KindDisk:
+		c := cfg.Disk
+		if c == nil {
+			return "not configured"
+		}
+		if len(participants(c.Services, nodes)) == 0 {
+			return "off (no nodes)"
+		}
+		usable := diskUsable(c, cfg, nodes)
+		if len(usable) == 0 {
+			return "off (no usable kinds)"
+		}
+		if c.Every <= 0 && !slices.Contains(usable, DiskLoseUnsynced) {
+			return "off (every not set)"
+		}
 	}
 	return ""
 }
@@ -221,6 +237,14 @@ func knobs(seed uint64, cfg Config, nodes []string) map[string]*knob {
 			k.noOneWay = sr.IntN(3) == 0
 		case KindClockSkew:
 			k.noJump = sr.IntN(3) == 0
+		case KindDisk:
+			usable := diskUsable(cfg.Disk, cfg, nodes)
+			keep := usable[sr.IntN(len(usable))]
+			for _, dk := range usable {
+				if dk != keep && sr.IntN(3) == 0 {
+					k.diskOff = append(k.diskOff, dk)
+				}
+			}
 		}
 	}
 	if cfg.Swarm && len(candidates) > 0 {
@@ -313,6 +337,8 @@ func Schedule(seed uint64, cfg Config, nodes []string, duration time.Duration) P
 			g.keepUp = append(g.keepUp, participants(c.Services, all))
 		case KindClockSkew:
 			g.clocks(r, cfg.ClockSkew, k)
+		case KindDisk:
+			g.params[kind+".services"] = strings.Join(participants(cfg.Disk.Services, all), ",")
 		}
 	}
 	// Kills and pauses are drawn once every keep-up set is known, kills
@@ -326,6 +352,10 @@ func Schedule(seed uint64, cfg Config, nodes []string, duration time.Duration) P
 		c := cfg.Pause
 		g.outages(seeds.Stream(seed, "faults/"+KindPause), ActPause, ActResume,
 			participants(c.Services, all), k.every(c.Every), k.rng(c.Duration))
+	}
+	// Disk faults come last: lose_unsynced is armed at the kills.
+	if k := ks[KindDisk]; k != nil && k.on {
+		g.disks(seeds.Stream(seed, "faults/"+KindDisk), cfg.Disk, cfg, k)
 	}
 	sortActions(g.actions)
 	return Plan{
@@ -344,19 +374,24 @@ func undo(k ActionKind) bool {
 	return k == ActHeal || k == ActRestart || k == ActResume
 }
 
+// order ranks actions at the same instant: undos first, then the
+// lose_unsynced arming of a kill, then everything else.
+func order(a Action) int {
+	switch {
+	case undo(a.Kind) || a.Kind == ActDiskClear:
+		return 0
+	case a.Kind == ActDisk && a.Disk != nil && a.Disk.Kind == DiskLoseUnsynced:
+		return 1
+	}
+	return 2
+}
+
 func sortActions(as []Action) {
 	slices.SortStableFunc(as, func(a, b Action) int {
 		if a.At != b.At {
 			return compare(a.At, b.At)
 		}
-		ua, ub := undo(a.Kind), undo(b.Kind)
-		switch {
-		case ua && !ub:
-			return -1
-		case ub && !ua:
-			return 1
-		}
-		return 0
+		return order(a) - order(b)
 	})
 }
 

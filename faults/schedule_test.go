@@ -59,6 +59,13 @@ func configs() map[string]faults.Config {
 		"constant-link": {Link: &faults.LinkConfig{Latency: faults.Range{Min: 5 * time.Millisecond, Max: 5 * time.Millisecond}, Loss: 0.3}},
 		"clock-every":   {ClockSkew: &faults.ClockSkewConfig{MaxOffset: 2 * time.Hour, Every: sec, Jumps: true, Services: []string{"n1", "n4", "ghost"}}},
 		"long-quiet":    {Quiet: 50 * sec, Kill: &faults.KillConfig{Every: sec, RestartAfter: faults.Range{Max: sec}}, Link: &faults.LinkConfig{Loss: 0.5}},
+		"disk-all": {
+			Kill:  &faults.KillConfig{Every: 5 * sec, RestartAfter: faults.Range{Max: 2 * sec}},
+			Disk:  &faults.DiskConfig{Every: 2 * sec, Duration: faults.Range{Min: sec, Max: 5 * sec}, Probability: 1, Latency: faults.Range{Max: 50 * time.Millisecond}},
+			Swarm: true,
+		},
+		"disk-some": {Disk: &faults.DiskConfig{Every: sec, Duration: faults.Range{Max: 3 * sec}, Probability: 0.5,
+			Kinds: []faults.DiskKind{faults.DiskFsyncError, faults.DiskCorrupt}, Services: []string{"n2", "n3"}}},
 		"zero-ranges": {
 			Partition: &faults.PartitionConfig{Every: sec},
 			Kill:      &faults.KillConfig{Every: sec},

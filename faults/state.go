@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mvrun/multiverse/internal/linkmodel"
@@ -22,6 +23,7 @@ type State struct {
 	paused    map[string]bool
 	offset    map[string]time.Duration // clock_offset: monotonic and wall
 	jumped    map[string]time.Duration // clock_jump total since the last offset
+	disk      map[string]bool          // "node/kind" of each disk fault window in effect
 }
 
 // NewState returns the state of a healthy cluster of nodes. With nodes nil,
@@ -33,6 +35,7 @@ func NewState(nodes []string) *State {
 		paused: map[string]bool{},
 		offset: map[string]time.Duration{},
 		jumped: map[string]time.Duration{},
+		disk:   map[string]bool{},
 	}
 }
 
@@ -152,11 +155,40 @@ func (s *State) Apply(a Action) error {
 				s.jumped[n] = j
 			}
 		}
+	case ActDisk, ActDiskClear:
+		if len(a.Nodes) == 0 || a.Disk == nil || !a.Disk.Kind.Valid() {
+			return fmt.Errorf("%s without nodes or a known disk fault: %w", a.Kind, ErrBadAction)
+		}
+		if err := s.checkNodes(a, a.Nodes); err != nil {
+			return err
+		}
+		if a.Disk.Kind == DiskLoseUnsynced {
+			// Armed for the kill at the same instant, which consumes it.
+			return nil
+		}
+		if a.Kind == ActDisk && !(a.Disk.Probability >= 0 && a.Disk.Probability <= 1) {
+			return fmt.Errorf("%s: probability %v outside [0, 1]: %w", a.Kind, a.Disk.Probability, ErrBadAction)
+		}
+		for _, n := range a.Nodes {
+			key := n + "/" + string(a.Disk.Kind)
+			if a.Kind == ActDisk {
+				if s.disk[key] {
+					return fmt.Errorf("%s %s: %s window already in effect: %w", a.Kind, n, a.Disk.Kind, ErrInconsistent)
+				}
+				s.disk[key] = true
+			} else {
+				delete(s.disk, key)
+			}
+		}
 	default:
 		return fmt.Errorf("%q: %w", a.Kind, ErrUnknownAction)
 	}
 	return nil
 }
+
+// DiskFaults returns the disk fault windows in effect as "node/kind",
+// sorted.
+func (s *State) DiskFaults() []string { return slices.Sorted(maps.Keys(s.disk)) }
 
 func checkLink(l Link) error {
 	for _, p := range []float64{l.Loss, l.Duplicate, l.Reorder} {
@@ -234,7 +266,7 @@ func (s *State) Healthy() bool { return len(s.Recovery()) == 0 }
 
 // Recovery returns the actions that undo every fault in effect, in the
 // order to apply them: heal the network, restore links, reset clocks,
-// resume paused nodes, restart killed ones. Their At is zero.
+// end disk fault windows, resume paused nodes, restart killed ones. Their At is zero.
 func (s *State) Recovery() []Action {
 	var as []Action
 	if s.partition != nil {
@@ -252,6 +284,10 @@ func (s *State) Recovery() []Action {
 	}
 	if len(clocks) > 0 {
 		as = append(as, Action{Kind: ActClockSet, Nodes: slices.Sorted(maps.Keys(clocks))})
+	}
+	for _, key := range slices.Sorted(maps.Keys(s.disk)) {
+		n, k, _ := strings.Cut(key, "/")
+		as = append(as, Action{Kind: ActDiskClear, Nodes: []string{n}, Disk: &Disk{Kind: DiskKind(k)}})
 	}
 	if len(s.paused) > 0 {
 		as = append(as, Action{Kind: ActResume, Nodes: slices.Sorted(maps.Keys(s.paused))})

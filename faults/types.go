@@ -27,6 +27,7 @@ type Config struct {
 	Kill      *KillConfig
 	Pause     *PauseConfig
 	ClockSkew *ClockSkewConfig
+	Disk      *DiskConfig
 	// Swarm, when true (the default), varies each seed's fault parameters:
 	// some kinds are switched off for a seed and rates and durations are drawn
 	// per seed, so different seeds explore different fault mixes.
@@ -131,6 +132,7 @@ type Action struct {
 	Partition *Partition    `json:",omitempty"`
 	Link      *Link         `json:",omitempty"`
 	Offset    time.Duration `json:",omitempty"`
+	Disk      *Disk         `json:",omitempty"` // ActDisk, ActDiskClear
 }
 
 // Plan is the fault schedule of one seed.

@@ -83,6 +83,7 @@ type Node struct {
 	nstart int        // processes ever started, for their seeds
 	paused bool
 	host   *netsim.Host
+	disk   *nodeDisk // disk faults (diskfault.go); nil until armed
 }
 
 // NodeConfig describes a node.
@@ -455,7 +456,7 @@ func (n *Node) Kill() {
 		p.k.Kill()
 	}
 	n.c.reap()
-	n.fs.Crash()
+	n.crashDisk()
 	_ = n.c.net.KillHost(n.name) // the node exists, so this cannot fail
 }
 

@@ -338,6 +338,20 @@ func (a *artifacts) fault(ap faults.Applied) {
 	a.addRecLocked(ap.At, "faults", fmt.Sprintf("%s [%s]", ap.Action, outcome), TimelineRecord{Kind: TLFault, Action: &act, Outcome: outcome})
 }
 
+// diskHit records a disk fault acting on one I/O call: in faults.log and
+// the fault log (so replays compare them), and in the timeline.
+func (a *artifacts) diskHit(ev backend.Event) {
+	line := fmt.Sprintf("disk_hit %s %s", ev.Node, ev.Line)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	a.write(a.faults, fmt.Sprintf("  %s  %s\n", fmtAt(ev.At), line))
+	a.faultLog = append(a.faultLog, fmt.Sprintf("%v %s", ev.At, line))
+	a.addLocked(ev.At, "faults", line)
+}
+
 // cmdStart and cmdEnd record a workload command run.
 func (a *artifacts) cmdStart(at time.Duration, c *specs.Command, run string) {
 	line := fmt.Sprintf("start %s#%s (%s) service=%s argv=%q", c.Name, run, c.Role, c.Service, c.Argv)

@@ -326,6 +326,8 @@ func (s *seedRun) onEvent(ev backend.Event) {
 		}
 		s.broadcastLocked()
 		s.mu.Unlock()
+	case backend.EventDiskFault:
+		s.art.diskHit(ev)
 	default:
 		s.art.note(ev.At, ev.Node, "unknown event kind %q", ev.Kind)
 	}

@@ -17,6 +17,10 @@ var (
 	DefaultKillRestartAfter   = faults.Range{Min: 0, Max: 5 * time.Second}
 	DefaultPauseEvery         = 30 * time.Second
 	DefaultPauseDuration      = faults.Range{Min: 1 * time.Second, Max: 4 * time.Second}
+	DefaultDiskEvery          = 10 * time.Second
+	DefaultDiskDuration       = faults.Range{Min: 1 * time.Second, Max: 5 * time.Second}
+	DefaultDiskProbability    = 1.0
+	DefaultDiskLatency        = faults.Range{Min: 10 * time.Millisecond, Max: 200 * time.Millisecond}
 )
 
 // partitionMinNodes is how many taking-part services each partition shape
@@ -33,7 +37,7 @@ var partitionKindNames = "halves, isolate, bridge, majorities"
 var faultsSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "swarm"}, {Name: "quiet"}},
 	Blocks: []hcl.BlockHeaderSchema{
-		{Type: "partition"}, {Type: "link"}, {Type: "kill"}, {Type: "pause"}, {Type: "clock_skew"},
+		{Type: "partition"}, {Type: "link"}, {Type: "kill"}, {Type: "pause"}, {Type: "clock_skew"}, {Type: "disk"},
 	},
 }
 
@@ -55,6 +59,10 @@ var pauseSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 
 var clockSkewSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "services"}, {Name: "max_offset", Required: true}, {Name: "jumps"}, {Name: "every"},
+}}
+
+var diskSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "services"}, {Name: "kinds"}, {Name: "every"}, {Name: "duration"}, {Name: "probability"}, {Name: "latency"},
 }}
 
 // defaultFaults is the fault config of a test without a faults block: no
@@ -98,6 +106,8 @@ func decodeFaultsBlock(block *hcl.Block, cfg *faults.Config, ranges map[string]h
 			cfg.Pause, r, d = decodePauseBlock(b)
 		case faults.KindClockSkew:
 			cfg.ClockSkew, r, d = decodeClockSkewBlock(b)
+		case faults.KindDisk:
+			cfg.Disk, r, d = decodeDiskBlock(b)
 		}
 		refs = append(refs, r...)
 		diags = append(diags, d...)
@@ -286,6 +296,59 @@ func decodeClockSkewBlock(block *hcl.Block) (*faults.ClockSkewConfig, []serviceR
 	return c, refs, diags
 }
 
+// decodeDiskBlock decodes disk { services, kinds, every, duration,
+// probability, latency }.
+func decodeDiskBlock(block *hcl.Block) (*faults.DiskConfig, []serviceRef, hcl.Diagnostics) {
+	content, diags := block.Body.Content(diskSchema)
+	c := &faults.DiskConfig{Every: DefaultDiskEvery, Duration: DefaultDiskDuration, Probability: DefaultDiskProbability, Latency: DefaultDiskLatency}
+	var refs []serviceRef
+	if a := content.Attributes["every"]; a != nil {
+		if d, ok := decodeDuration(a, true, &diags); ok {
+			c.Every = d
+		}
+	}
+	if a := content.Attributes["duration"]; a != nil {
+		if r, ok := decodeRange(a, true, &diags); ok {
+			c.Duration = r
+		}
+	}
+	if a := content.Attributes["latency"]; a != nil {
+		if r, ok := decodeRange(a, true, &diags); ok {
+			c.Latency = r
+		}
+	}
+	if a := content.Attributes["probability"]; a != nil {
+		if v, ok := decodeProbability(a, &diags); ok {
+			c.Probability = v
+		}
+	}
+	if a := content.Attributes["kinds"]; a != nil {
+		if kinds, ok := decodeStrings(a, &diags); ok {
+			names := make([]string, len(faults.AllDiskKinds))
+			for i, k := range faults.AllDiskKinds {
+				names[i] = string(k)
+			}
+			if len(kinds) == 0 {
+				diags = append(diags, diag(a.Expr.Range(), "Empty kinds list",
+					"An empty kinds list allows no disk fault; leave kinds out to allow every kind (%s).", strings.Join(names, ", ")))
+			}
+			for _, k := range kinds {
+				dk := faults.DiskKind(k)
+				if !dk.Valid() {
+					diags = append(diags, diag(a.Expr.Range(), "Unknown disk fault kind",
+						"Disk fault kinds are %s; %q is not one.", strings.Join(names, ", "), k))
+					continue
+				}
+				c.Kinds = append(c.Kinds, dk)
+			}
+		}
+	}
+	if a := content.Attributes["services"]; a != nil {
+		c.Services, refs = decodeServices(a, faults.KindDisk, &diags)
+	}
+	return c, refs, diags
+}
+
 // faultKinds returns the enabled fault kinds of cfg in schedule order.
 func faultKinds(cfg faults.Config) []string {
 	var ks []string
@@ -303,6 +366,9 @@ func faultKinds(cfg faults.Config) []string {
 	}
 	if cfg.ClockSkew != nil {
 		ks = append(ks, faults.KindClockSkew)
+	}
+	if cfg.Disk != nil {
+		ks = append(ks, faults.KindDisk)
 	}
 	return ks
 }

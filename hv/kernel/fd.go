@@ -7,6 +7,7 @@ import (
 
 	"github.com/mvrun/multiverse/hv/abi"
 	"github.com/mvrun/multiverse/hv/vfs"
+	"github.com/mvrun/multiverse/internal/diskmodel"
 )
 
 const maxFDs = 4096
@@ -182,10 +183,14 @@ func (f *regularFile) read(d *desc, b []byte) (int, error) {
 }
 
 func (f *regularFile) pread(b []byte, off int64) (int, error) {
-	if off >= int64(len(f.n.Data)) {
-		return 0, nil
+	n := 0
+	if off < int64(len(f.n.Data)) {
+		n = copy(b, f.n.Data[off:])
 	}
-	return copy(b, f.n.Data[off:]), nil
+	if err := f.k.diskFault(diskmodel.OpRead, f.n, off, b[:n], false); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 func (f *regularFile) write(d *desc, b []byte) (int, error) {
@@ -200,6 +205,10 @@ func (f *regularFile) write(d *desc, b []byte) (int, error) {
 // pwrite writes b at off; through an O_SYNC or O_DSYNC descriptor the file
 // is durable when it returns, as after fdatasync.
 func (f *regularFile) pwrite(d *desc, b []byte, off int64) (int, error) {
+	grows := off+int64(len(b)) > int64(len(f.n.Data))
+	if err := f.k.diskFault(diskmodel.OpWrite, f.n, off, b, grows); err != nil {
+		return 0, err
+	}
 	n, err := f.k.fs.WriteAt(f.n, b, off)
 	if n > 0 {
 		f.k.fileChanged(f.n, off, off+int64(n))
@@ -213,6 +222,11 @@ func (f *regularFile) pwrite(d *desc, b []byte, off int64) (int, error) {
 // truncate sets the file's size.
 func (f *regularFile) truncate(size int64) error {
 	old := int64(len(f.n.Data))
+	if size > old {
+		if err := f.k.diskFault(diskmodel.OpAlloc, f.n, old, make([]byte, 0, size-old), true); err != nil {
+			return err
+		}
+	}
 	if err := f.k.fs.Truncate(f.n, size); err != nil {
 		return err
 	}

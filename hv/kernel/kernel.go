@@ -109,6 +109,7 @@ type Kernel struct {
 	fs    *vfs.FS
 	cwd   *vfs.Inode
 	files *fdTable
+	disk  diskWaits // slow disk calls waiting out their latency (diskfault.go)
 
 	watchers map[file][]*epollFile
 	shm      []*sharedMap // this process's MAP_SHARED file mappings (shm.go)

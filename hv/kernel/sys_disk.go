@@ -31,6 +31,9 @@ func sysFsync(t *Thread, a *[6]uint64) (uint64, error) {
 	}
 	switch f := d.file.(type) {
 	case *regularFile:
+		if err := t.k.diskSync(f.n); err != nil {
+			return 0, err
+		}
 		t.k.fsyncInode(f.n)
 	case *dirFile:
 		t.k.fsyncInode(f.n)

@@ -217,6 +217,12 @@ func sysReadv(t *Thread, a *[6]uint64) (uint64, error) {
 		buf := make([]byte, min(v[1], maxIO))
 		n, err := d.file.read(d, buf)
 		if err != nil {
+			if err == errBlock {
+				// A slow disk parked the thread: the call runs again
+				// from the start once the latency has passed.
+				d.off -= int64(total)
+				return 0, errBlock
+			}
 			if total > 0 {
 				break
 			}
@@ -287,7 +293,10 @@ func sysPread64(t *Thread, a *[6]uint64) (uint64, error) {
 		return 0, abi.EINVAL
 	}
 	buf := make([]byte, min(a[2], maxIO))
-	n, _ := r.pread(buf, int64(a[3]))
+	n, err := r.pread(buf, int64(a[3]))
+	if err != nil {
+		return 0, err
+	}
 	return uint64(n), t.k.copyOut(buf[:n], a[1])
 }
 
@@ -348,7 +357,13 @@ func (t *Thread) preadv(fd, iovVA, iovCnt, off uint64) (uint64, error) {
 	var total uint64
 	for _, v := range iov {
 		buf := make([]byte, min(v[1], maxIO))
-		n, _ := r.pread(buf, int64(off+total))
+		n, err := r.pread(buf, int64(off+total))
+		if err != nil {
+			if total > 0 && err != errBlock {
+				break
+			}
+			return 0, err
+		}
 		if err := k.copyOut(buf[:n], v[0]); err != nil {
 			return 0, err
 		}

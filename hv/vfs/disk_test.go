@@ -334,3 +334,39 @@ func BenchmarkCrash(b *testing.B) {
 		f.Crash()
 	}
 }
+
+// TestDropDirtyAndKeepPrefix checks the disk fault helpers: DropDirty
+// reverts a file to its last sync at once; KeepPrefix before a crash keeps
+// the new bytes below the cut and the synced ones after it.
+func TestDropDirtyAndKeepPrefix(t *testing.T) {
+	f := New(func() int64 { return 0 })
+	if err := f.WriteFile("/f", []byte("0123456789"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, err := f.Lookup(f.Root(), "/f", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Sync()
+	f.WriteAt(n, []byte("abcdefghij-tail"), 0)
+	if lo, hi := n.DirtyRange(); lo != 0 || hi != 15 {
+		t.Fatalf("DirtyRange = %d, %d; want 0, 15", lo, hi)
+	}
+	f.DropDirty(n)
+	if string(n.Data) != "0123456789" || n.Dirty() {
+		t.Fatalf("after DropDirty: %q, dirty %v", n.Data, n.Dirty())
+	}
+	f.WriteAt(n, []byte("abcdefghij-tail"), 0)
+	f.KeepPrefix(n, 12)
+	f.Crash()
+	if got := string(n.Data); got != "abcdefghij-t" {
+		t.Fatalf("after a torn crash at 12: %q, want %q", got, "abcdefghij-t")
+	}
+	f.Sync()
+	f.WriteAt(n, []byte("XY"), 3)
+	f.KeepPrefix(n, 4)
+	f.Crash()
+	if got := string(n.Data); got != "abcXefghij-t" {
+		t.Fatalf("after a torn overwrite cut at 4: %q", got)
+	}
+}

@@ -80,6 +80,7 @@ type FS struct {
 	// changes since the last sync (disk.go); no map, so Crash and Sync do
 	// not depend on iteration order.
 	touched []*Inode
+	hook    FaultHook // disk faults (faults.go); nil: none
 }
 
 // New returns a file system holding an empty root directory. now supplies

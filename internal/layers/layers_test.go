@@ -54,7 +54,7 @@ var owners = map[string][]string{
 // stdOnly lists packages that every backend links, hv included, and that
 // must therefore stay free of third-party code: they may import the
 // standard library and other internal/ packages only.
-var stdOnly = []string{"internal/linkmodel", "internal/seeds"}
+var stdOnly = []string{"internal/linkmodel", "internal/seeds", "internal/diskmodel"}
 
 // std reports whether imp is a standard library package: its first path
 // element has no dot, unlike a module path's host name.

@@ -175,6 +175,10 @@ const (
 	EventSDK       EventKind = "sdk"        // Line holds one wire-format JSON line
 	EventNodeStart EventKind = "node_start" // a node's service process started
 	EventNodeExit  EventKind = "node_exit"  // a node's service process ended
+	// EventDiskFault: a disk fault hit one I/O call of a node (or its
+	// kill); Line holds the fault log text, as "fsync_error fsync wal
+	// off=0 len=4096: EIO, dirty data dropped".
+	EventDiskFault EventKind = "disk_fault"
 )
 
 // Event is something that happened in a cluster.

@@ -117,6 +117,7 @@ func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[str
 				return nil, fmt.Errorf("hv backend: node %s: working_dir %s: %w", s.Name, s.WorkingDir, err)
 			}
 		}
+		c.diskSetup(n)
 		if n.stdout, err = outFile(cfg.Dir, s.Name+".stdout"); err == nil {
 			n.stderr, err = outFile(cfg.Dir, s.Name+".stderr")
 		}
@@ -504,6 +505,8 @@ func (c *cluster) Apply(ctx context.Context, a faults.Action) error {
 			n.n.SetClockOffset(a.Offset)
 		case faults.ActClockJump:
 			n.n.SetClockOffset(n.n.ClockOffset() + a.Offset)
+		case faults.ActDisk, faults.ActDiskClear:
+			errs = append(errs, n.applyDisk(a))
 		}
 	}
 	return errors.Join(errs...)

@@ -62,6 +62,7 @@ var support = backend.Support{
 	Can: []faults.ActionKind{
 		faults.ActPartition, faults.ActHeal, faults.ActLink, faults.ActKill, faults.ActRestart,
 		faults.ActPause, faults.ActResume, faults.ActClockSet, faults.ActClockJump,
+		faults.ActDisk, faults.ActDiskClear,
 	},
 }
 

@@ -68,8 +68,14 @@ var support = backend.Support{
 	Cannot: map[faults.ActionKind]error{
 		faults.ActClockSet:  errClockOffset,
 		faults.ActClockJump: errClockJump,
+		faults.ActDisk:      errDisk,
+		faults.ActDiskClear: errDisk,
 	},
 }
+
+// errDisk: disk faults need a fault-injecting file system under the
+// node's data directory, which this backend does not mount.
+var errDisk = fmt.Errorf("disk: disk faults are %w on the process backend (use --backend hv)", backend.ErrUnsupported)
 
 // New returns a process backend. Each Backend is one run: its processes,
 // namespaces and files carry the run's id (every node process has

@@ -75,5 +75,13 @@ test "bank" {
       jumps      = true
       every      = "12s"
     }
+    disk {
+      services    = ["bank1", "bank2"]
+      kinds       = ["fsync_error", "lose_unsynced", "slow"]
+      every       = "8s"
+      duration    = "500ms..3s"
+      probability = 0.5
+      latency     = "5ms..50ms"
+    }
   }
 }
