@@ -49,6 +49,7 @@ var owners = map[string][]string{
 	"golang.org/x/tools":                          {"internal/catalog"},
 	"github.com/google/gopacket":                  {"runner/hvbackend"},
 	"github.com/antithesishq/antithesis-sdk-go":   {}, // test-only
+	"github.com/anishathalye/porcupine":           {"assertions/history"},
 }
 
 // stdOnly lists packages that every backend links, hv included, and that
