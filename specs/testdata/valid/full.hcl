@@ -76,4 +76,13 @@ test "bank" {
       every      = "12s"
     }
   }
+
+  check "accounts" {
+    model   = "kv"
+    timeout = "20s"
+  }
+  check "audit-log" {
+    model   = "queue"
+    history = "audit"
+  }
 }
