@@ -23,7 +23,13 @@ const (
 	TypeAlways       = "always"
 	TypeSometimes    = "sometimes"
 	TypeReachability = "reachability"
+	// TypeCheck is a history check of the spec (check blocks), not an SDK
+	// assertion type: its verdict may be [Unknown].
+	TypeCheck = "check"
 )
+
+// DisplayLinearizable is the display type of history checks.
+const DisplayLinearizable = "Linearizable"
 
 // degradedProperty is the id of an Always(false) the Antithesis Go SDK
 // writes at start-up when built without cgo. It tells Antithesis users their
