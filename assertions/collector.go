@@ -180,6 +180,7 @@ func (c *Collector) apply(k evalKey, it item) {
 		}
 	case it.lost != nil:
 		c.lost[lostKey{k.stream, it.lost.Reason}] += *it.lost.Count
+	case it.key == keyHistory:
 	default:
 		c.addEvent(k, it.key, it.event)
 	}
@@ -329,6 +330,9 @@ const (
 	CheckPass    CheckOutcome = iota // the history is linearizable
 	CheckFail                        // it is not, or it could not be read
 	CheckUnknown                     // the check timed out undecided
+	// CheckEmpty registers the property without evaluating it: the seed
+	// recorded no history. A check no seed evaluated fails.
+	CheckEmpty
 )
 
 // Check records the outcome of history check id in seed. A check property
@@ -347,6 +351,9 @@ func (c *Collector) Check(seed uint64, id string, outcome CheckOutcome, details 
 	p := c.prop(id, TypeCheck, true, true)
 	p.display = DisplayLinearizable
 	st := p.seed(seed)
+	if outcome == CheckEmpty {
+		return
+	}
 	if outcome != CheckUnknown {
 		c.evaluate(p, st, k, outcome == CheckPass, details, Location{})
 		return

@@ -16,6 +16,9 @@ const (
 	keySDK      = "antithesis_sdk"
 	keySetup    = "antithesis_setup"
 	keyLost     = "mvrun_sdk_lost"
+	// keyHistory lines (sdk/history) are checked by the runner against the
+	// spec's check blocks (package assertions/history), not here.
+	keyHistory = "mvrun_history"
 )
 
 // Values of the assert_type wire field, which are also [Property.Type].
@@ -202,6 +205,7 @@ func parseItem(key string, raw json.RawMessage) (item, error) {
 			return it, errors.New(`"count" must be a non-negative integer`)
 		}
 		it.lost = &w
+	case keyHistory:
 	default:
 		v, err := decodeAny(raw)
 		if err != nil {
