@@ -95,6 +95,9 @@ type Outcome struct {
 	// UnsupportedCounts and UnimplementedCounts are the counts behind
 	// Unsupported and Unimplemented, by line key, so that shards merge.
 	UnsupportedCounts, UnimplementedCounts map[string]Count
+	// State is the collector's state of a sharded run, for merging with
+	// the other shards; nil when the run is not sharded.
+	State *assertions.State
 	// Unsupported lists one line per fault kind the backend could not carry
 	// out, e.g. "clock_jump: not supported on process backend (3 actions in 2 seeds)".
 	Unsupported []string
@@ -359,6 +362,9 @@ feed:
 		oc.Unimplemented = append(oc.Unimplemented, FormatUnimplemented(k, c))
 	}
 	oc.Result = col.Result()
+	if opts.Shards > 0 {
+		oc.State = col.Export()
+	}
 	for _, so := range oc.Seeds {
 		so.Failing = oc.Result.FailingIn(so.Seed)
 	}

@@ -47,16 +47,16 @@ Spec <code>{{.Spec}}</code>; artifacts in <code>{{.Artifacts}}</code>.</p>
 <h2>Properties</h2>
 <table>
 <tr><th>Property</th><th>Type</th><th>Verdict</th><th>Hits true/false</th><th>Failing seeds</th><th>Passing seeds</th></tr>
-{{range $i, $p := .Properties}}<tr><td>{{if eq .Verdict "fail"}}<a href="#p{{$i}}">{{.ID}}</a>{{else}}{{.ID}}{{end}}</td><td>{{type .}}</td><td class="{{.Verdict}}">{{upper .Verdict}}</td><td>{{.Hits.True}}/{{.Hits.False}}</td><td>{{len .FailingSeeds}}</td><td>{{.PassingSeeds}}</td></tr>
+{{range $i, $p := .Properties}}<tr><td>{{if ne .Verdict "pass"}}<a href="#p{{$i}}">{{.ID}}</a>{{else}}{{.ID}}{{end}}</td><td>{{type .}}</td><td class="{{.Verdict}}">{{upper .Verdict}}</td><td>{{.Hits.True}}/{{.Hits.False}}</td><td>{{len .FailingSeeds}}</td><td>{{.PassingSeeds}}</td></tr>
 {{end}}</table>
-{{range $i, $p := .Properties}}{{if eq .Verdict "fail"}}
-<h3 id="p{{$i}}" class="fail">FAIL {{.ID}}</h3>
+{{range $i, $p := .Properties}}{{if ne .Verdict "pass"}}
+<h3 id="p{{$i}}" class="fail">{{upper .Verdict}} {{.ID}}</h3>
 <p>{{.Reason}}</p>
 {{with .Location}}<p>At <code>{{.File}}:{{.Line}}</code> {{.Function}}</p>{{end}}
 {{with .FirstCounterexample}}<p>First counterexample: seed <code>{{.Seed}}</code>, node <code>{{.Node}}</code>{{if .Proc}}, command <code>{{.Proc}}</code>{{end}}.</p>
 {{if .Details}}<pre>{{json .Details}}</pre>{{end}}{{end}}
 {{if .FailingSeeds}}<p>Failing seeds: <code>{{seeds .FailingSeeds}}</code></p>{{end}}
-{{if .Replay}}<p>Replay: <code>{{.Replay}}</code></p>{{end}}
+{{if .Replay}}<p>Replay: <code>{{.Replay}}</code></p>{{end}}{{if .Visualization}}<p>History: <a href="{{.Visualization}}">porcupine visualization</a></p>{{end}}
 {{end}}{{end}}
 {{if .Unsupported}}<h2>Faults the backend could not inject</h2>
 <ul>{{range .Unsupported}}<li>{{.}}</li>{{end}}</ul>{{end}}
