@@ -17,7 +17,7 @@ func rank(pkg string) (layer string, r int) {
 	rel := strings.TrimPrefix(strings.TrimPrefix(pkg, module), "/")
 	top, _, _ := strings.Cut(rel, "/")
 	switch top {
-	case "cmd":
+	case "cmd", "mvruntest":
 		return top, 7
 	case "runner":
 		return top, 6
