@@ -57,11 +57,14 @@ func WriteText(w io.Writer, d *Document) error {
 			fmt.Fprintf(ew, "  at:      %s\n", p.Location)
 		}
 		if ce := p.FirstCounterexample; ce != nil {
-			who := "node " + ce.Node
+			who := ""
+			if ce.Node != "" {
+				who += ", node " + ce.Node
+			}
 			if ce.Proc != "" {
 				who += ", command " + ce.Proc
 			}
-			fmt.Fprintf(ew, "  first counterexample: seed %s, %s", ce.Seed, who)
+			fmt.Fprintf(ew, "  first counterexample: seed %s%s", ce.Seed, who)
 			if ce.LineNo > 0 {
 				fmt.Fprintf(ew, ", SDK line %d", ce.LineNo)
 			}
