@@ -79,7 +79,9 @@ func (a evalKey) less(b evalKey) bool {
 		cmp.Compare(a.proc, b.proc), cmp.Compare(a.lineNo, b.lineNo)) < 0
 }
 
-type seedStat struct{ hitsTrue, hitsFalse int }
+// seedStat counts one property's evaluations in one seed; unknown counts
+// history checks that could not decide.
+type seedStat struct{ hitsTrue, hitsFalse, unknown int }
 
 // prop is the mutable state behind a [Property].
 type prop struct {
@@ -91,6 +93,8 @@ type prop struct {
 	seeds                     map[uint64]*seedStat
 	cex                       *Counterexample
 	cexKey                    evalKey
+	unk                       *Counterexample // first undecided history check
+	unkKey                    evalKey
 }
 
 // NewCollector returns an empty Collector.
@@ -176,6 +180,7 @@ func (c *Collector) apply(k evalKey, it item) {
 		}
 	case it.lost != nil:
 		c.lost[lostKey{k.stream, it.lost.Reason}] += *it.lost.Count
+	case it.key == keyHistory:
 	default:
 		c.addEvent(k, it.key, it.event)
 	}
@@ -322,6 +327,49 @@ func (c *Collector) BuiltinOn(seed uint64, node, id string, kind BuiltinKind, ok
 	p := c.prop(id, typ, true, true)
 	p.display = kind.String()
 	c.evaluate(p, p.seed(seed), k, ok, details, Location{})
+}
+
+// CheckOutcome is the outcome of one history check in one seed.
+type CheckOutcome int
+
+// Outcomes of a history check.
+const (
+	CheckPass    CheckOutcome = iota // the history is linearizable
+	CheckFail                        // it is not, or it could not be read
+	CheckUnknown                     // the check timed out undecided
+	// CheckEmpty registers the property without evaluating it: the seed
+	// recorded no history. A check no seed evaluated fails.
+	CheckEmpty
+)
+
+// Check records the outcome of history check id in seed. A check property
+// fails when any seed failed it or when no seed checked it; otherwise it
+// is [Unknown] when any seed was undecided, and passes only when every
+// check decided. details describe the seed's history and become the
+// counterexample of the first failing (or undecided) seed.
+func (c *Collector) Check(seed uint64, id string, outcome CheckOutcome, details map[string]any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := evalKey{stream: stream{seed: seed}}
+	if msg := c.conflict(id, TypeCheck, true, true); msg != "" {
+		c.addMalformed(k, msg, []byte(id))
+		return
+	}
+	p := c.prop(id, TypeCheck, true, true)
+	p.display = DisplayLinearizable
+	st := p.seed(seed)
+	if outcome == CheckEmpty {
+		return
+	}
+	if outcome != CheckUnknown {
+		c.evaluate(p, st, k, outcome == CheckPass, details, Location{})
+		return
+	}
+	st.unknown++
+	if p.unk == nil || k.less(p.unkKey) {
+		p.unkKey = k
+		p.unk = &Counterexample{Seed: seed, Details: details}
+	}
 }
 
 // SeedDone marks seed as finished: it counts toward the seeds run, and a

@@ -17,6 +17,9 @@ type Verdict string
 const (
 	Pass Verdict = "pass"
 	Fail Verdict = "fail"
+	// Unknown is the verdict of a history check that timed out undecided
+	// in some seed and failed in none. It is not a pass.
+	Unknown Verdict = "unknown"
 )
 
 // Result is a snapshot of a [Collector], in deterministic order. Treat it as
@@ -73,8 +76,9 @@ type Property struct {
 	HitsTrue, HitsFalse int
 	// PassingSeeds are the seeds in which the property, judged on that seed
 	// alone, holds. FailingSeeds are the seeds that replay its failure; empty
-	// when the property passed. Both sorted.
-	PassingSeeds, FailingSeeds []uint64
+	// when the property passed. UnknownSeeds are the seeds in which a
+	// history check could not decide. All sorted.
+	PassingSeeds, FailingSeeds, UnknownSeeds []uint64
 	// FirstCounterexample is the failing evaluation with the lowest seed,
 	// node, process and line; nil when the failure is that something never
 	// happened.
@@ -155,6 +159,16 @@ func (r *Result) Failed() bool {
 	return false
 }
 
+// Undecided reports whether any property's verdict is [Unknown].
+func (r *Result) Undecided() bool {
+	for _, p := range r.Properties {
+		if p.Verdict == Unknown {
+			return true
+		}
+	}
+	return false
+}
+
 // FailingIn returns, sorted, the ids of the properties whose failure seed
 // replays. In a Result of a single seed (a replay) that is every property
 // that fails judged on that seed alone.
@@ -184,10 +198,7 @@ func (c *Collector) Result() *Result {
 	}
 	slices.SortFunc(r.Properties, func(a, b *Property) int {
 		if a.Verdict != b.Verdict {
-			if a.Verdict == Fail {
-				return -1
-			}
-			return 1
+			return cmp.Compare(verdictOrder[a.Verdict], verdictOrder[b.Verdict])
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
@@ -224,6 +235,9 @@ func (c *Collector) Result() *Result {
 	return r
 }
 
+// verdictOrder sorts failing properties first, then undecided ones.
+var verdictOrder = map[Verdict]int{Fail: 0, Unknown: 1, Pass: 2}
+
 func cmpStream(as uint64, an, ap string, bs uint64, bn, bp string) int {
 	return cmp.Or(cmp.Compare(as, bs), cmp.Compare(an, bn), cmp.Compare(ap, bp))
 }
@@ -237,6 +251,8 @@ func (p *prop) fails(st seedStat) bool {
 		return st.hitsTrue == 0
 	case TypeReachability:
 		return reached != p.mustHit
+	case TypeCheck:
+		return st.hitsFalse > 0 || st.hitsTrue+st.unknown == 0
 	default: // always
 		return st.hitsFalse > 0 || (p.mustHit && !reached)
 	}
@@ -271,15 +287,26 @@ func (c *Collector) verdict(p *prop) *Property {
 		if st.hitsFalse > 0 {
 			falseIn++
 		}
-		if p.fails(st) {
+		total.unknown += st.unknown
+		switch {
+		case p.fails(st):
 			failing = append(failing, s)
-		} else {
+		case st.unknown > 0:
+			out.UnknownSeeds = append(out.UnknownSeeds, s)
+		default:
 			out.PassingSeeds = append(out.PassingSeeds, s)
 		}
 	}
 	out.HitsTrue, out.HitsFalse = total.hitsTrue, total.hitsFalse
 	out.Verdict = Pass
 	if !p.fails(total) {
+		if total.unknown > 0 {
+			out.Verdict = Unknown
+			out.FirstCounterexample = p.unk
+			n := len(all)
+			out.Reason = fmt.Sprintf("undecided in %d of %d %s: the check timed out (first in seed %s); raise its timeout",
+				len(out.UnknownSeeds), n, plural(n, "seed"), seeds.Format(p.unk.Seed))
+		}
 		return out
 	}
 	out.Verdict = Fail
@@ -296,8 +323,10 @@ func (c *Collector) verdict(p *prop) *Property {
 		}
 		where += ")"
 	}
-	reached := total.hitsTrue+total.hitsFalse > 0
+	reached := total.hitsTrue+total.hitsFalse+total.unknown > 0
 	switch {
+	case !reached && p.typ == TypeCheck:
+		out.Reason = fmt.Sprintf("no history recorded in any of %d %s: nothing was checked", n, plural(n, "seed"))
 	case !reached:
 		out.Reason = fmt.Sprintf("never reached in any of %d %s", n, plural(n, "seed"))
 	case p.typ == TypeSometimes:

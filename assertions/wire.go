@@ -16,6 +16,9 @@ const (
 	keySDK      = "antithesis_sdk"
 	keySetup    = "antithesis_setup"
 	keyLost     = "mvrun_sdk_lost"
+	// keyHistory lines (sdk/history) are checked by the runner against the
+	// spec's check blocks (package assertions/history), not here.
+	keyHistory = "mvrun_history"
 )
 
 // Values of the assert_type wire field, which are also [Property.Type].
@@ -23,7 +26,13 @@ const (
 	TypeAlways       = "always"
 	TypeSometimes    = "sometimes"
 	TypeReachability = "reachability"
+	// TypeCheck is a history check of the spec (check blocks), not an SDK
+	// assertion type: its verdict may be [Unknown].
+	TypeCheck = "check"
 )
+
+// DisplayLinearizable is the display type of history checks.
+const DisplayLinearizable = "Linearizable"
 
 // degradedProperty is the id of an Always(false) the Antithesis Go SDK
 // writes at start-up when built without cgo. It tells Antithesis users their
@@ -196,6 +205,7 @@ func parseItem(key string, raw json.RawMessage) (item, error) {
 			return it, errors.New(`"count" must be a non-negative integer`)
 		}
 		it.lost = &w
+	case keyHistory:
 	default:
 		v, err := decodeAny(raw)
 		if err != nil {

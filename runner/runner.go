@@ -54,6 +54,11 @@ type Options struct {
 	Seeds    []uint64
 	Count    int
 	BaseSeed uint64
+	// Shard and Shards run the Shard-th (1-based) of Shards disjoint slices
+	// of the seed list: the seeds whose index i has i%Shards == Shard-1.
+	// The slices of 1..Shards together are exactly the unsharded run's
+	// seeds. Shards 0 means no sharding; see [ValidShard].
+	Shard, Shards int
 	// Jobs is how many seeds run at once; 0 means one per two cores, at
 	// least one.
 	Jobs int
@@ -83,6 +88,16 @@ type Outcome struct {
 	Planned int
 	Seeds   []*SeedOutcome
 	Result  *assertions.Result
+	// Shard and Shards say which slice of the seed list a sharded run ran
+	// (Options.Shard, Options.Shards; 0 when not sharded), and Total how many
+	// seeds the whole, unsharded run has.
+	Shard, Shards, Total int
+	// UnsupportedCounts and UnimplementedCounts are the counts behind
+	// Unsupported and Unimplemented, by line key, so that shards merge.
+	UnsupportedCounts, UnimplementedCounts map[string]Count
+	// State is the collector's state of a sharded run, for merging with
+	// the other shards; nil when the run is not sharded.
+	State *assertions.State
 	// Unsupported lists one line per fault kind the backend could not carry
 	// out, e.g. "clock_jump: not supported on process backend (3 actions in 2 seeds)".
 	Unsupported []string
@@ -120,11 +135,53 @@ type SeedOutcome struct {
 	TraceHash uint64
 	TraceLog  string
 	Elapsed   time.Duration
+	// HistoryErrors says, per check, why a history of this seed could not be
+	// checked (an unreadable line, an operation the model does not know).
+	HistoryErrors []string
 	// unsupported counts unsupported actions by kind and error text.
 	unsupported map[string]int
 	// gaps counts, by what, the requests of the seed's programs the
 	// backend does not implement ([backend.Gaps]).
 	gaps map[string]int
+}
+
+// Count is how often something happened and in how many seeds.
+type Count struct {
+	N     int `json:"n"`
+	Seeds int `json:"seeds"`
+}
+
+// FormatUnsupported renders one line of [Outcome.Unsupported].
+func FormatUnsupported(key string, c Count) string {
+	return fmt.Sprintf("%s (%s in %s)", key, plural(c.N, "action"), plural(c.Seeds, "seed"))
+}
+
+// FormatUnimplemented renders one line of [Outcome.Unimplemented].
+func FormatUnimplemented(key string, c Count) string {
+	return fmt.Sprintf("%s: %s in %s", key, plural(c.N, "call"), plural(c.Seeds, "seed"))
+}
+
+// ValidShard checks a shard selection: 1 <= shard <= shards, or both 0.
+func ValidShard(shard, shards int) error {
+	if shard == 0 && shards == 0 {
+		return nil
+	}
+	if shards < 1 || shard < 1 || shard > shards {
+		return fmt.Errorf("shard %d/%d: want I/N with 1 <= I <= N", shard, shards)
+	}
+	return nil
+}
+
+// ShardSeeds returns the indices, into a run's seed list of n seeds, of the
+// shard-th (1-based) of shards slices; all of them when shards is 0.
+func ShardSeeds(n, shard, shards int) []int {
+	var idx []int
+	for i := range n {
+		if shards == 0 || i%shards == shard-1 {
+			idx = append(idx, i)
+		}
+	}
+	return idx
 }
 
 // DefaultJobs returns the default number of concurrent seeds: one per two
@@ -179,6 +236,9 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	if col == nil {
 		col = assertions.NewCollector()
 	}
+	if err := ValidShard(opts.Shard, opts.Shards); err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
 	list := opts.Seeds
 	if len(list) == 0 {
 		n := opts.Count
@@ -188,6 +248,18 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		list = make([]uint64, n)
 		for i := range list {
 			list[i] = seeds.Nth(opts.BaseSeed, i)
+		}
+	}
+	total := len(list)
+	runIndex := ShardSeeds(total, opts.Shard, opts.Shards)
+	if opts.Shards > 0 {
+		shard := make([]uint64, len(runIndex))
+		for i, j := range runIndex {
+			shard[i] = list[j]
+		}
+		list = shard
+		if len(list) == 0 {
+			return nil, fmt.Errorf("runner: shard %d/%d of %d seeds has no seed; run fewer shards or more seeds", opts.Shard, opts.Shards, total)
 		}
 	}
 	jobs := opts.Jobs
@@ -224,7 +296,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 
 	oc := &Outcome{
 		Test: t.Name, SpecFile: t.SpecFile, Backend: b.Name(), BaseSeed: opts.BaseSeed,
-		OutDir: out, Planned: len(list),
+		OutDir: out, Planned: len(list), Shard: opts.Shard, Shards: opts.Shards, Total: total,
 	}
 	if len(opts.Seeds) > 0 {
 		oc.BaseSeed = opts.Seeds[0]
@@ -238,7 +310,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 			defer wg.Done()
 			for i := range idx {
 				so := runSeed(ctx, seedConfig{
-					test: t, backend: b, index: i, seed: list[i], col: col, log: log,
+					test: t, backend: b, index: i, runIndex: runIndex[i], seed: list[i], col: col, log: log,
 					dir: filepath.Join(out, "seed-"+fmt.Sprintf("%016x", list[i])), setupTimeout: opts.SetupTimeout,
 				})
 				if so == nil { // cancelled before it finished
@@ -282,15 +354,21 @@ feed:
 		}
 	}
 	oc.Cancelled = len(oc.Seeds) < len(list)
+	oc.UnsupportedCounts, oc.UnimplementedCounts = map[string]Count{}, map[string]Count{}
 	for _, k := range sortedKeys(unsupported) {
-		oc.Unsupported = append(oc.Unsupported, fmt.Sprintf("%s (%s in %s)", k,
-			plural(unsupported[k], "action"), plural(unsupportedSeeds[k], "seed")))
+		c := Count{unsupported[k], unsupportedSeeds[k]}
+		oc.UnsupportedCounts[k] = c
+		oc.Unsupported = append(oc.Unsupported, FormatUnsupported(k, c))
 	}
 	for _, k := range sortedKeys(gaps) {
-		oc.Unimplemented = append(oc.Unimplemented, fmt.Sprintf("%s: %s in %s", k,
-			plural(gaps[k], "call"), plural(gapSeeds[k], "seed")))
+		c := Count{gaps[k], gapSeeds[k]}
+		oc.UnimplementedCounts[k] = c
+		oc.Unimplemented = append(oc.Unimplemented, FormatUnimplemented(k, c))
 	}
 	oc.Result = col.Result()
+	if opts.Shards > 0 {
+		oc.State = col.Export()
+	}
 	for _, so := range oc.Seeds {
 		so.Failing = oc.Result.FailingIn(so.Seed)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mvrun/multiverse/assertions"
+	"github.com/mvrun/multiverse/assertions/history"
 	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/specs"
@@ -38,7 +39,8 @@ var errSeedTimeout = errors.New("seed timeout")
 type seedConfig struct {
 	test         *specs.Test
 	backend      backend.Backend
-	index        int
+	index        int // position among the seeds this run runs (backends use it)
+	runIndex     int // position in the whole run's seed list (differs in a shard)
 	seed         uint64
 	dir          string
 	col          *assertions.Collector
@@ -55,6 +57,9 @@ type seedRun struct {
 	art *artifacts
 	so  *SeedOutcome
 	rec recorder // what the seed observed, for the collector once it finishes
+
+	histMu sync.Mutex
+	hist   history.Recorder // history lines, checked once the seed ends
 
 	mu        sync.Mutex
 	cl        backend.Cluster
@@ -84,7 +89,7 @@ func runSeed(ctx context.Context, cfg seedConfig) *SeedOutcome {
 	}
 	start := time.Now()
 	t := cfg.test
-	so := &SeedOutcome{Index: cfg.index, Seed: cfg.seed, Dir: cfg.dir, unsupported: map[string]int{}}
+	so := &SeedOutcome{Index: cfg.runIndex, Seed: cfg.seed, Dir: cfg.dir, unsupported: map[string]int{}}
 	s := &seedRun{
 		cfg: cfg, t: t, so: so,
 		log:      cfg.log.With("seed", seeds.Format(cfg.seed)),
@@ -146,6 +151,7 @@ func runSeed(ctx context.Context, cfg seedConfig) *SeedOutcome {
 	if so.Err == nil {
 		s.builtins(timedOut, timeout)
 		s.sdkLosses()
+		s.checkHistories()
 		s.rec.flush(cfg.col)
 		cfg.col.SeedDone(cfg.seed)
 	} else {
@@ -294,6 +300,7 @@ func (s *seedRun) onEvent(ev backend.Event) {
 	switch ev.Kind {
 	case backend.EventSDK:
 		s.rec.Add(s.cfg.seed, ev.Node, ev.Proc, ev.LineNo, ev.Line)
+		s.addHistory(ev)
 		s.art.sdk(ev)
 		setup, sdk := sniffLine(ev.Line)
 		if setup || sdk && ev.Proc == "" {
@@ -512,6 +519,11 @@ func (r *recorder) AddLost(seed uint64, node, proc string, count int64, reason s
 // Builtin records an evaluation for [assertions.Collector.Builtin].
 func (r *recorder) Builtin(seed uint64, id string, kind assertions.BuiltinKind, ok bool, details map[string]any) {
 	r.push(func(c *assertions.Collector) { c.Builtin(seed, id, kind, ok, details) })
+}
+
+// Check records a history check for [assertions.Collector.Check].
+func (r *recorder) Check(seed uint64, id string, outcome assertions.CheckOutcome, details map[string]any) {
+	r.push(func(c *assertions.Collector) { c.Check(seed, id, outcome, details) })
 }
 
 func (r *recorder) push(op func(*assertions.Collector)) {

@@ -219,7 +219,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{
 			path:       "testdata/valid/full.hcl",
-			stdout:     "testdata/valid/full.hcl: test \"bank\": 5 services, 7 workload commands, faults: partition, link, kill, pause, clock_skew, disk\n",
+			stdout:     "testdata/valid/full.hcl: test \"bank\": 5 services, 7 workload commands, faults: partition, link, kill, pause, clock_skew, disk, history checks: accounts (kv), audit-log (queue)\n",
 			stderrNone: true,
 		},
 		{

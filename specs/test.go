@@ -49,6 +49,7 @@ var testSchema = &hcl.BodySchema{
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "workload"},
 		{Type: "faults"},
+		{Type: "check", LabelNames: []string{"name"}},
 	},
 }
 
@@ -159,7 +160,21 @@ func decodeTestBlock(block *hcl.Block, specFile, dir string) (*testDecl, hcl.Dia
 	}
 
 	var workload, faultsBlock *hcl.Block
+	checks := map[string]hcl.Range{}
 	for _, b := range content.Blocks {
+		if b.Type == "check" {
+			if first, dup := checks[b.Labels[0]]; dup {
+				diags = append(diags, diag(b.LabelRanges[0], "Duplicate check name",
+					"Check names must be unique within a test, as reports refer to them by name; %q is already used at line %d.",
+					b.Labels[0], first.Start.Line))
+				continue
+			}
+			checks[b.Labels[0]] = b.DefRange
+			c, d := decodeCheckBlock(b)
+			diags = append(diags, d...)
+			t.Checks = append(t.Checks, c)
+			continue
+		}
 		prev := &workload
 		if b.Type == "faults" {
 			prev = &faultsBlock

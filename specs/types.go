@@ -34,7 +34,9 @@ type Test struct {
 	Project     *Project
 	Workload    []*Command
 	Faults      faults.Config
-	DeclRange   hcl.Range
+	// Checks are the histories checked after each seed, in spec order.
+	Checks    []*Check
+	DeclRange hcl.Range
 }
 
 // Project is the part of a compose project mvrun uses.

@@ -46,8 +46,16 @@ func Summary(path string, t *Test) string {
 	if ks := faultKinds(t.Faults); len(ks) > 0 {
 		fs = strings.Join(ks, ", ")
 	}
-	return fmt.Sprintf("%s: test %q: %s, %s, faults: %s", path, t.Name,
+	s := fmt.Sprintf("%s: test %q: %s, %s, faults: %s", path, t.Name,
 		plural(services, "service"), plural(len(t.Workload), "workload command"), fs)
+	if len(t.Checks) > 0 {
+		cs := make([]string, len(t.Checks))
+		for i, c := range t.Checks {
+			cs[i] = fmt.Sprintf("%s (%s)", c.Name, c.Model)
+		}
+		s += ", history checks: " + strings.Join(cs, ", ")
+	}
+	return s
 }
 
 func plural(n int, what string) string {

@@ -69,6 +69,7 @@ const usage = `usage: mvrun <command> [arguments]
 Commands:
   test spec.hcl [flags]        run a test over many seeds and report the properties
   replay spec.hcl --seed S     run one seed again and compare it with the run that found it
+  report merge a.json b.json   merge the reports of the shards of one run (test --shard I/N)
   validate spec.hcl            check a spec and the compose project it names
   catalog [flags] packages     generate the SDK assertion catalog of Go main packages
   hv run [flags] ./binary      run one static binary under the deterministic hypervisor
@@ -76,8 +77,9 @@ Commands:
   version                      print mvrun's version
 
 Run 'mvrun <command> -h' for a command's flags.
-Exit codes: 0 every property held, 1 a property failed, 2 usage or spec error,
-3 infrastructure error (backend unavailable, preparing the services failed).
+Exit codes: 0 every property held, 1 a property failed or a history check was
+undecided, 2 usage or spec error (or an unreadable history), 3 infrastructure
+error (backend unavailable, preparing the services failed, shards missing).
 `
 
 // Main runs mvrun with args (without the program name) and returns the exit
@@ -95,6 +97,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdTest(ctx, rest, stdout, stderr, true)
 	case "validate":
 		return cmdValidate(ctx, rest, stdout, stderr)
+	case "report":
+		return cmdReport(ctx, rest, stdout, stderr)
 	case "catalog":
 		return catalog.Main(ctx, rest, stdout, stderr)
 	case "hv":
@@ -136,6 +140,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 // testFlags are the flags of `mvrun test` and `mvrun replay`.
 type testFlags struct {
 	test, seed, backend, junit, html, out, runs string
+	shard                                       string
 	seeds, jobs                                 int
 	json, verbose, htmlAll                      bool
 	moment                                      momentFlags
@@ -171,6 +176,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	} else {
 		fs.StringVar(&f.seed, "seed", "", "base seed: seed 0 of the run; the others derive from it (default: from the clock, printed)")
 		fs.IntVar(&f.seeds, "seeds", 0, "how many seeds to run (default: the spec's seeds)")
+		fs.StringVar(&f.shard, "shard", "", "run only the `I/N`-th of N disjoint slices of the seeds (1 <= I <= N; needs --seed); merge the shards' --json reports with `mvrun report merge`")
 		fs.Usage = func() {
 			fmt.Fprint(stderr, "usage: mvrun test spec.hcl [flags]\n\nRuns the test over many seeds and reports every property with the seeds that break it.\n\n")
 			fs.PrintDefaults()
@@ -203,6 +209,17 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	if f.seeds < 0 || f.jobs < 0 {
 		fmt.Fprintf(stderr, "mvrun %s: --seeds and --jobs must not be negative\n", name)
 		return exitUsage
+	}
+	var shard, shards int
+	if f.shard != "" {
+		if shard, shards, err = parseShard(f.shard); err != nil {
+			fmt.Fprintf(stderr, "mvrun test: --shard: %v\n", err)
+			return exitUsage
+		}
+		if !haveSeed {
+			fmt.Fprintf(stderr, "mvrun test: --shard needs --seed: every shard must slice the same seed list (e.g. --seed 0x5eed, or the CI run's number)\n")
+			return exitUsage
+		}
 	}
 	if f.backend != "" && !slices.Contains(backendNames, f.backend) {
 		fmt.Fprintf(stderr, "mvrun %s: --backend %q: want one of %s\n", name, f.backend, strings.Join(backendNames, ", "))
@@ -280,6 +297,13 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		if opts.Count == 0 {
 			opts.Count = max(t.Seeds, 1)
 		}
+		if shards > 0 {
+			if n := len(runner.ShardSeeds(opts.Count, shard, shards)); n == 0 {
+				fmt.Fprintf(stderr, "mvrun test: --shard %s: shard %d of %d seeds would run no seed; use at most %d shards\n", f.shard, shard, opts.Count, opts.Count)
+				return exitUsage
+			}
+			opts.Shard, opts.Shards = shard, shards
+		}
 		what := fmt.Sprintf("%d seeds", opts.Count)
 		if opts.Count == 1 {
 			what = "1 seed"
@@ -318,7 +342,14 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	if len(spec.Tests) > 1 {
 		flags = append(flags, "--test", t.Name)
 	}
-	doc := report.FromOutcome(oc, report.Options{Spec: specPath, ReplayFlags: flags, Program: program, Replay: replay})
+	ropts := report.Options{Spec: specPath, ReplayFlags: flags, Program: program, Replay: replay}
+	if shards > 0 {
+		if ropts.SpecHash, err = report.HashSpec(t); err != nil {
+			fmt.Fprintf(stderr, "mvrun test: %v\n", err)
+			return exitUsage
+		}
+	}
+	doc := report.FromOutcome(oc, ropts)
 	if serr := report.Store(oc.OutDir, doc); serr != nil {
 		fmt.Fprintf(stderr, "mvrun: %v\n", serr)
 	}
@@ -338,7 +369,10 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	switch {
 	case code != exitOK:
 		return code
-	case doc.Failed():
+	case len(doc.HistoryErrors) > 0:
+		fmt.Fprintf(stderr, "mvrun %s: %d histories could not be checked (bad history lines from the workload); first: %s\n", name, len(doc.HistoryErrors), doc.HistoryErrors[0])
+		return exitUsage
+	case doc.Failed() || doc.Undecided():
 		return exitFailed
 	case err != nil || len(doc.SeedErrors()) > 0:
 		if err != nil {

@@ -58,9 +58,35 @@ func (c *fakeCluster) Exec(_ context.Context, req backend.ExecRequest) (backend.
 		return backend.ExecResult{}, nil
 	case "fail":
 		return backend.ExecResult{ExitCode: 1}, nil
+	case "rare":
+		if mix(c.cfg.Seed)>>62 == 0 {
+			return backend.ExecResult{}, nil
+		}
+		return backend.ExecResult{ExitCode: 1}, nil
+	case "history":
+		read := `"1"`
+		if mix(c.cfg.Seed)>>63 == 0 {
+			read = `null` // a stale read: not linearizable
+		}
+		for i, l := range []string{
+			`{"mvrun_history":{"history":"register","process":"w","op":0,"type":"invoke","f":"write","key":"x","value":"1","time":10}}`,
+			`{"mvrun_history":{"history":"register","process":"w","op":0,"type":"ok","f":"write","key":"x","time":20}}`,
+			`{"mvrun_history":{"history":"register","process":"r","op":0,"type":"invoke","f":"read","key":"x","time":30}}`,
+			`{"mvrun_history":{"history":"register","process":"r","op":0,"type":"ok","f":"read","key":"x","value":` + read + `,"time":40}}`,
+		} {
+			c.cfg.Events(backend.Event{At: c.Now(), Kind: backend.EventSDK, Node: req.Service, Proc: req.Name, LineNo: i + 1, Line: []byte(l)})
+		}
+		return backend.ExecResult{}, nil
+	case "badhistory":
+		c.cfg.Events(backend.Event{At: c.Now(), Kind: backend.EventSDK, Node: req.Service, Proc: req.Name, LineNo: 1,
+			Line: []byte(`{"mvrun_history":{"history":"register","process":"w","op":0,`)})
+		return backend.ExecResult{}, nil
 	}
 	return backend.ExecResult{}, fmt.Errorf("unknown script %q", req.Argv[0])
 }
+
+// mix spreads a seed's bits so that its top bits pick outcomes evenly.
+func mix(seed uint64) uint64 { return seed * 0x9E3779B97F4A7C15 }
 
 func (c *fakeCluster) Apply(context.Context, faults.Action) error { return nil }
 func (c *fakeCluster) Now() time.Duration                         { return time.Since(c.start) }

@@ -38,4 +38,9 @@ test "kvstore-safe" {
       duration = "500ms..2s"
     }
   }
+
+  check "kv" {
+    model   = "kv"
+    timeout = "30s"
+  }
 }

@@ -39,4 +39,11 @@ test "kvstore" {
       duration = "500ms..2s"
     }
   }
+
+  # The clients record every write and the checker's reads as the history
+  # "kv"; acknowledged writes that are lost make it non-linearizable.
+  check "kv" {
+    model   = "kv"
+    timeout = "30s"
+  }
 }

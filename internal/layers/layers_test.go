@@ -17,7 +17,7 @@ func rank(pkg string) (layer string, r int) {
 	rel := strings.TrimPrefix(strings.TrimPrefix(pkg, module), "/")
 	top, _, _ := strings.Cut(rel, "/")
 	switch top {
-	case "cmd":
+	case "cmd", "mvruntest":
 		return top, 7
 	case "runner":
 		return top, 6
@@ -49,6 +49,7 @@ var owners = map[string][]string{
 	"golang.org/x/tools":                          {"internal/catalog"},
 	"github.com/google/gopacket":                  {"runner/hvbackend"},
 	"github.com/antithesishq/antithesis-sdk-go":   {}, // test-only
+	"github.com/anishathalye/porcupine":           {"assertions/history"},
 }
 
 // stdOnly lists packages that every backend links, hv included, and that

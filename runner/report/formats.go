@@ -54,6 +54,7 @@ type junitCase struct {
 	Classname string        `xml:"classname,attr"`
 	Time      string        `xml:"time,attr"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
+	Error     *junitFailure `xml:"error,omitempty"`
 }
 
 type junitFailure struct {
@@ -103,7 +104,20 @@ func WriteJUnit(w io.Writer, d *Document) error {
 			if p.Replay != "" {
 				fmt.Fprintf(&b, "replay: %s\n", p.Replay)
 			}
+			if p.Visualization != "" {
+				fmt.Fprintf(&b, "history visualization: %s\n", p.Visualization)
+			}
 			c.Failure = &junitFailure{Message: msg, Type: typeText(p), Text: b.String()}
+		}
+		if p.Verdict == "unknown" {
+			// Undecided is not a pass: an error, so CI does not go green.
+			s.Errors++
+			msg := "undecided: " + p.Reason
+			if p.Replay != "" {
+				msg += "; replay: " + p.Replay
+			}
+			text := msg + "\nundecided seeds: " + seedList(p.UnknownSeeds, 20) + "\n"
+			c.Error = &junitFailure{Message: msg, Type: typeText(p), Text: text}
 		}
 		s.Cases = append(s.Cases, c)
 	}
@@ -138,6 +152,9 @@ func WriteJUnit(w io.Writer, d *Document) error {
 }
 
 func classOf(p PropertyDoc) string {
+	if p.Type == "check" {
+		return "check"
+	}
 	if p.Builtin {
 		return "builtin"
 	}

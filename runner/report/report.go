@@ -50,6 +50,14 @@ type Document struct {
 	Program string `json:"program,omitempty"`
 	// Replay is true for the document of `mvrun replay`.
 	Replay bool `json:"replay,omitempty"`
+	// HistoryErrors lists histories that could not be checked (an
+	// unreadable line, an operation the model does not know), one line per
+	// seed and check. Their checks fail; the CLI exits 2, as for bad input.
+	HistoryErrors []string `json:"history_errors,omitempty"`
+	// Shard is set on the document of a sharded run (`mvrun test --shard`)
+	// and of a merge of such documents; it holds what `mvrun report merge`
+	// needs to compute the verdicts of the whole run.
+	Shard *Shard `json:"shard,omitempty"`
 }
 
 // PropertyDoc is one property's verdict.
@@ -67,6 +75,12 @@ type PropertyDoc struct {
 	FirstCounterexample *Counterexample `json:"first_counterexample"`
 	Location            *Location       `json:"location,omitempty"`
 	Replay              string          `json:"replay,omitempty"`
+	// UnknownSeeds are the seeds in which a history check timed out
+	// undecided (verdict "unknown").
+	UnknownSeeds []string `json:"unknown_seeds,omitempty"`
+	// Visualization is porcupine's page for the first counterexample of
+	// a history check, in that seed's artifacts.
+	Visualization string `json:"visualization,omitempty"`
 }
 
 // Hits counts a property's evaluations.
@@ -195,11 +209,13 @@ type Options struct {
 	Program string
 	// Replay marks the run of `mvrun replay`.
 	Replay bool
+	// SpecHash identifies the spec (see [HashSpec]); required for the
+	// document of a sharded run.
+	SpecHash string
 }
 
 // FromOutcome builds the document of a run.
 func FromOutcome(oc *runner.Outcome, opts Options) *Document {
-	r := oc.Result
 	d := &Document{
 		Test: oc.Test, Spec: opts.Spec, Backend: oc.Backend, BaseSeed: seeds.Format(oc.BaseSeed),
 		SeedsRun: len(oc.Seeds), SeedsPlanned: oc.Planned, Cancelled: oc.Cancelled,
@@ -211,18 +227,7 @@ func FromOutcome(oc *runner.Outcome, opts Options) *Document {
 	}
 	d.Unsupported = append(d.Unsupported, oc.Unsupported...)
 	d.Unimplemented = append([]string{}, oc.Unimplemented...)
-	if r != nil {
-		for _, p := range r.Properties {
-			d.Properties = append(d.Properties, d.property(p))
-		}
-		for _, m := range r.Malformed {
-			d.Malformed = append(d.Malformed, Malformed{Seed: seeds.Format(m.Seed), Node: m.Node, Proc: m.Proc, LineNo: m.LineNo, Error: m.Error, Text: m.Text})
-		}
-		d.MalformedTotal = max(r.MalformedTotal, len(r.Malformed))
-		for _, l := range r.Lost {
-			d.Lost = append(d.Lost, Lost{Seed: seeds.Format(l.Seed), Node: l.Node, Proc: l.Proc, Count: l.Count, Reason: l.Reason})
-		}
-	}
+	d.setResult(oc.Result)
 	for _, so := range oc.Seeds {
 		sd := SeedDoc{
 			Seed: seeds.Format(so.Seed), Index: so.Index, Dir: so.Dir, Failing: append([]string{}, so.Failing...),
@@ -237,10 +242,26 @@ func FromOutcome(oc *runner.Outcome, opts Options) *Document {
 			sd.Error = so.Err.Error()
 		}
 		d.Seeds = append(d.Seeds, sd)
+		for _, e := range so.HistoryErrors {
+			d.HistoryErrors = append(d.HistoryErrors, "seed "+sd.Seed+": "+e)
+		}
 	}
-	d.Passed = !d.Failed() && !d.Cancelled && len(d.SeedErrors()) == 0
+	if oc.Shards > 0 {
+		d.Shard = &Shard{
+			Index: oc.Shard, Count: oc.Shards, SeedsTotal: oc.Total, SpecHash: opts.SpecHash, State: oc.State,
+			Unsupported: oc.UnsupportedCounts, Unimplemented: oc.UnimplementedCounts,
+		}
+	}
+	d.Passed = d.passed()
 	d.timeCounterexamples()
 	return d
+}
+
+// passed reports whether the run passed: every property held (none
+// failed or stayed undecided), every seed ran, every history was readable.
+func (d *Document) passed() bool {
+	return !d.Failed() && !d.Undecided() && !d.Cancelled && len(d.SeedErrors()) == 0 &&
+		len(d.HistoryErrors) == 0 && (d.Shard == nil || len(d.Shard.Missing) == 0)
 }
 
 // timeCounterexamples fills in the cluster time of each failing property's
@@ -268,6 +289,24 @@ func (d *Document) timeCounterexamples() {
 	}
 }
 
+// setResult fills in what d shows of the collected verdicts.
+func (d *Document) setResult(r *assertions.Result) {
+	d.Properties, d.Malformed, d.Lost, d.MalformedTotal = []PropertyDoc{}, []Malformed{}, []Lost{}, 0
+	if r == nil {
+		return
+	}
+	for _, p := range r.Properties {
+		d.Properties = append(d.Properties, d.property(p))
+	}
+	for _, m := range r.Malformed {
+		d.Malformed = append(d.Malformed, Malformed{Seed: seeds.Format(m.Seed), Node: m.Node, Proc: m.Proc, LineNo: m.LineNo, Error: m.Error, Text: m.Text})
+	}
+	d.MalformedTotal = max(r.MalformedTotal, len(r.Malformed))
+	for _, l := range r.Lost {
+		d.Lost = append(d.Lost, Lost{Seed: seeds.Format(l.Seed), Node: l.Node, Proc: l.Proc, Count: l.Count, Reason: l.Reason})
+	}
+}
+
 func (d *Document) property(p *assertions.Property) PropertyDoc {
 	pd := PropertyDoc{
 		ID: p.ID, Message: p.Message, Type: p.Type, DisplayType: p.DisplayType, Builtin: p.Builtin,
@@ -277,13 +316,19 @@ func (d *Document) property(p *assertions.Property) PropertyDoc {
 	for _, s := range p.FailingSeeds {
 		pd.FailingSeeds = append(pd.FailingSeeds, seeds.Format(s))
 	}
+	for _, s := range p.UnknownSeeds {
+		pd.UnknownSeeds = append(pd.UnknownSeeds, seeds.Format(s))
+	}
 	if ce := p.FirstCounterexample; ce != nil {
 		pd.FirstCounterexample = &Counterexample{
 			Seed: seeds.Format(ce.Seed), Node: ce.Node, Proc: ce.Proc, LineNo: ce.LineNo,
 			Details: ce.Details, Location: location(ce.Location),
 		}
 	}
-	if p.Verdict == assertions.Fail {
+	if pd.FirstCounterexample != nil {
+		pd.Visualization, _ = pd.FirstCounterexample.Details["visualization"].(string)
+	}
+	if p.Verdict == assertions.Fail || p.Verdict == assertions.Unknown {
 		switch {
 		case pd.FirstCounterexample != nil:
 			pd.Replay = d.ReplayCommand(pd.FirstCounterexample.Seed)
@@ -305,6 +350,17 @@ func location(l assertions.Location) *Location {
 func (d *Document) Failed() bool {
 	for _, p := range d.Properties {
 		if p.Verdict == string(assertions.Fail) {
+			return true
+		}
+	}
+	return false
+}
+
+// Undecided reports whether any property's verdict is unknown: a history
+// check that timed out. It is never a pass.
+func (d *Document) Undecided() bool {
+	for _, p := range d.Properties {
+		if p.Verdict == string(assertions.Unknown) {
 			return true
 		}
 	}

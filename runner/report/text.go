@@ -43,10 +43,10 @@ func WriteText(w io.Writer, d *Document) error {
 	}
 
 	for _, p := range d.Properties {
-		if p.Verdict != "fail" {
+		if p.Verdict != "fail" && p.Verdict != "unknown" {
 			continue
 		}
-		fmt.Fprintf(ew, "\nFAIL %q (%s)\n", p.ID, typeText(p))
+		fmt.Fprintf(ew, "\n%s %q (%s)\n", strings.ToUpper(p.Verdict), p.ID, typeText(p))
 		if p.Message != "" && p.Message != p.ID {
 			fmt.Fprintf(ew, "  message: %s\n", p.Message)
 		}
@@ -72,6 +72,12 @@ func WriteText(w io.Writer, d *Document) error {
 		}
 		if n := len(p.FailingSeeds); n > 1 {
 			fmt.Fprintf(ew, "  failing seeds: %s\n", seedList(p.FailingSeeds, 5))
+		}
+		if len(p.UnknownSeeds) > 0 {
+			fmt.Fprintf(ew, "  undecided seeds: %s\n", seedList(p.UnknownSeeds, 5))
+		}
+		if p.Visualization != "" {
+			fmt.Fprintf(ew, "  history: %s (porcupine's visualization of the offending key)\n", p.Visualization)
 		}
 		if p.Replay != "" {
 			fmt.Fprintf(ew, "  replay:  %s\n", p.Replay)
@@ -116,6 +122,19 @@ func WriteText(w io.Writer, d *Document) error {
 			fmt.Fprintf(ew, "  seed %s node %s%s: %d lost: %s\n", l.Seed, l.Node, procText(l.Proc), l.Count, l.Reason)
 		}
 	}
+	if len(d.HistoryErrors) > 0 {
+		fmt.Fprintf(ew, "\nHistories that could not be checked (their checks fail):\n")
+		for i, e := range d.HistoryErrors {
+			if i == maxListed {
+				fmt.Fprintf(ew, "  ... %d more\n", len(d.HistoryErrors)-maxListed)
+				break
+			}
+			fmt.Fprintf(ew, "  %s\n", e)
+		}
+	}
+	if d.Shard != nil && len(d.Shard.Missing) > 0 {
+		fmt.Fprintf(ew, "\nMissing shards (their seeds are not in this report): %v of %d\n", d.Shard.Missing, d.Shard.Count)
+	}
 	if errs := d.SeedErrors(); len(errs) > 0 {
 		fmt.Fprintf(ew, "\nSeeds that could not run (infrastructure errors):\n")
 		for _, s := range errs {
@@ -123,10 +142,13 @@ func WriteText(w io.Writer, d *Document) error {
 		}
 	}
 
-	failed := 0
+	failed, undecided := 0, 0
 	for _, p := range d.Properties {
-		if p.Verdict == "fail" {
+		switch p.Verdict {
+		case "fail":
 			failed++
+		case "unknown":
+			undecided++
 		}
 	}
 	fmt.Fprintln(ew)
@@ -137,11 +159,17 @@ func WriteText(w io.Writer, d *Document) error {
 	switch {
 	case failed > 0:
 		verdict = "FAIL"
-	case d.Cancelled || len(d.SeedErrors()) > 0:
+	case undecided > 0:
+		verdict = "UNDECIDED"
+	case d.Cancelled || len(d.SeedErrors()) > 0 || (d.Shard != nil && len(d.Shard.Missing) > 0):
 		verdict = "INCOMPLETE"
 	}
-	fmt.Fprintf(ew, "%s: %s failed of %d; %s run in %s; artifacts in %s\n", verdict,
-		plural(failed, "property", "properties"), len(d.Properties),
+	und := ""
+	if undecided > 0 {
+		und = fmt.Sprintf(", %d undecided", undecided)
+	}
+	fmt.Fprintf(ew, "%s: %s failed%s of %d; %s run in %s; artifacts in %s\n", verdict,
+		plural(failed, "property", "properties"), und, len(d.Properties),
 		plural(d.SeedsRun, "seed", "seeds"), durationText(time.Duration(d.ElapsedMS)*time.Millisecond), d.Artifacts)
 	return ew.err
 }
@@ -150,7 +178,7 @@ func WriteText(w io.Writer, d *Document) error {
 // names, or nil.
 func (d *Document) firstFailingSeed(p PropertyDoc) *SeedDoc {
 	switch {
-	case p.FirstCounterexample != nil && p.Verdict == "fail":
+	case p.FirstCounterexample != nil && (p.Verdict == "fail" || p.Verdict == "unknown"):
 		return d.Seed(p.FirstCounterexample.Seed)
 	case len(p.FailingSeeds) > 0:
 		return d.Seed(p.FailingSeeds[0])
@@ -175,7 +203,10 @@ func typeText(p PropertyDoc) string {
 	if t == "" {
 		t = p.Type
 	}
-	if p.Builtin {
+	switch {
+	case p.Type == "check":
+		t += ", history check"
+	case p.Builtin:
 		t += ", built-in"
 	}
 	return t

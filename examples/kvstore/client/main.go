@@ -3,6 +3,11 @@
 // makes acknowledged writes and records them, `client wait-leader` checks the
 // cluster recovers after faults, and `client check` verifies that every
 // acknowledged write survived.
+//
+// Every write and every read of the checker is also recorded as an
+// operation of the history "kv" (sdk/history), which the spec's check block
+// checks for linearizability: a write the store acknowledged and then lost
+// shows up as a read that no order of the operations explains.
 package main
 
 import (
@@ -22,6 +27,7 @@ import (
 	"time"
 
 	"github.com/mvrun/multiverse/sdk/assert"
+	"github.com/mvrun/multiverse/sdk/history"
 	"github.com/mvrun/multiverse/sdk/random"
 )
 
@@ -29,6 +35,9 @@ import (
 // client service's working directory so later commands in the same service
 // can read it.
 const ackedFile = "acked.log"
+
+// historyName is the history the spec's check block names.
+const historyName = "kv"
 
 var httpc = &http.Client{Timeout: 500 * time.Millisecond}
 
@@ -83,13 +92,24 @@ func write(nodes []string, n int) {
 	id := rng.Uint32()
 	acked := 0
 	leader := nodes[rng.IntN(len(nodes))]
+	h := history.NewClient(historyName)
 	for i := 0; i < n; i++ {
 		key := fmt.Sprintf("k%08x-%d", id, i)
 		val := fmt.Sprintf("v%d", rng.Uint32())
 		deadline := time.Now().Add(3 * time.Second)
+		// One operation however many attempts it takes: every attempt
+		// writes the same value, so a retry cannot change the outcome.
+		op := h.Invoke("write", key, val)
+		var ambiguous error // an attempt that may have reached a leader
+		ok := false
 		for time.Now().Before(deadline) {
 			hint, err := put(leader, key, val)
+			if err != nil && !errors.Is(err, errNotLeader) {
+				ambiguous = err
+			}
 			if err == nil {
+				ok = true
+				op.Ok(nil)
 				// One write(2) per record: concurrent writers do not interleave.
 				if _, err := f.WriteString(key + " " + val + "\n"); err != nil {
 					log.Fatal(err)
@@ -105,10 +125,21 @@ func write(nodes []string, n int) {
 				time.Sleep(50 * time.Millisecond)
 			}
 		}
+		switch {
+		case ok:
+		case ambiguous != nil:
+			op.Info(ambiguous) // it may have been applied after all
+		default:
+			op.Fail(errNotLeader) // every replica refused it
+		}
 	}
 	log.Printf("write: %d of %d writes acknowledged", acked, n)
 	assert.Sometimes(acked > 0, "writes are acknowledged during faults", map[string]any{"acked": acked})
 }
+
+// errNotLeader is a refusal by a replica that is not the leader: the write
+// certainly was not applied.
+var errNotLeader = errors.New("not leader")
 
 // put writes key=val at addr. It returns the leader hint when addr is not
 // the leader.
@@ -126,7 +157,7 @@ func put(addr, key, val string) (string, error) {
 	if resp.StatusCode == http.StatusMisdirectedRequest {
 		var h struct{ Leader string }
 		json.NewDecoder(resp.Body).Decode(&h)
-		return h.Leader, errors.New("not leader")
+		return h.Leader, errNotLeader
 	}
 	if resp.StatusCode != http.StatusOK {
 		return "", errors.New(resp.Status)
@@ -180,6 +211,7 @@ func check(nodes []string) {
 		log.Fatalf("check: %v", err)
 	}
 	total, lost := 0, []string{}
+	h := history.NewClient(historyName)
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		key, want, ok := strings.Cut(sc.Text(), " ")
@@ -187,9 +219,16 @@ func check(nodes []string) {
 			continue
 		}
 		total++
+		op := h.Invoke("read", key, nil)
 		got, found, err := get(nodes, &leader, key)
 		if err != nil {
+			op.Info(err)
 			log.Fatalf("check: reading %s: %v", key, err)
+		}
+		if found {
+			op.Ok(got)
+		} else {
+			op.Ok(nil) // absent: null
 		}
 		if !found || got != want {
 			lost = append(lost, key)

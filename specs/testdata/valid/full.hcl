@@ -84,4 +84,13 @@ test "bank" {
       latency     = "5ms..50ms"
     }
   }
+
+  check "accounts" {
+    model   = "kv"
+    timeout = "20s"
+  }
+  check "audit-log" {
+    model   = "queue"
+    history = "audit"
+  }
 }
