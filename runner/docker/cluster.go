@@ -258,7 +258,7 @@ func (c *Cluster) createService(ctx context.Context, n *cluster.Node[*node], hos
 				if s.WorkingDir != "" {
 					cfg.WorkingDir = s.WorkingDir
 				}
-				cfg.User = s.User
+				cfg.User = numericRoot(s.User)
 			},
 			HostConfigModifier: func(hc *container.HostConfig) {
 				hc.NetworkMode = container.NetworkMode("container:" + sandboxID)
@@ -278,7 +278,9 @@ func (c *Cluster) createService(ctx context.Context, n *cluster.Node[*node], hos
 					hc.Binds = append(hc.Binds, b)
 				}
 				hc.ReadonlyRootfs = s.ReadOnly
-				hc.GroupAdd = s.GroupAdd
+				for _, g := range s.GroupAdd {
+					hc.GroupAdd = append(hc.GroupAdd, numericRoot(g))
+				}
 			},
 		},
 	}
@@ -535,4 +537,21 @@ func (m mechanics) Teardown(ctx context.Context) error {
 	})
 	c.bgCancel()
 	return err
+}
+
+// numericRoot writes the name root as 0 in a compose user ("user[:group]")
+// or group: root is uid and gid 0 everywhere, and images without an
+// /etc/passwd (FROM scratch) cannot resolve the name.
+func numericRoot(id string) string {
+	u, g, hasGroup := strings.Cut(id, ":")
+	if u == "root" {
+		u = "0"
+	}
+	if g == "root" {
+		g = "0"
+	}
+	if hasGroup {
+		return u + ":" + g
+	}
+	return u
 }
