@@ -134,7 +134,10 @@ type SeedOutcome struct {
 	// logs the trace's milestones; zero and empty elsewhere.
 	TraceHash uint64
 	TraceLog  string
-	Elapsed   time.Duration
+	// Template is the test-composer template the seed ran, as
+	// "service:name"; "" when the test has none.
+	Template string
+	Elapsed  time.Duration
 	// HistoryErrors says, per check, why a history of this seed could not be
 	// checked (an unreadable line, an operation the model does not know).
 	HistoryErrors []string
@@ -291,6 +294,11 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		return nil, fmt.Errorf("%w: backend %s: preparing test %q: %w", ErrInfrastructure, b.Name(), t.Name, err)
 	}
 
+	tpls, err := findTemplates(ctx, b, t, log)
+	if err != nil {
+		return nil, fmt.Errorf("%w: backend %s: test %q: %w", ErrInfrastructure, b.Name(), t.Name, err)
+	}
+
 	prog := newProgress(opts.Progress, len(list), start)
 	defer prog.finish()
 
@@ -312,6 +320,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 				so := runSeed(ctx, seedConfig{
 					test: t, backend: b, index: i, runIndex: runIndex[i], seed: list[i], col: col, log: log,
 					dir: filepath.Join(out, "seed-"+fmt.Sprintf("%016x", list[i])), setupTimeout: opts.SetupTimeout,
+					templates: tpls,
 				})
 				if so == nil { // cancelled before it finished
 					continue

@@ -35,7 +35,7 @@ func (s *seedRun) sdkLosses() {
 	for _, svc := range s.t.Project.Services {
 		scan(filepath.Join(s.art.dir, "nodes", svc.Name+".stderr"), svc.Name, "")
 	}
-	for _, c := range s.t.Workload {
+	for _, c := range s.workload {
 		scan(filepath.Join(s.art.dir, workloadDir, sanitize(c.Name)+".log"), c.Service, c.Name)
 	}
 }

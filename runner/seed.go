@@ -46,6 +46,7 @@ type seedConfig struct {
 	col          *assertions.Collector
 	log          *slog.Logger
 	setupTimeout time.Duration
+	templates    []*specs.Template // test-composer templates; one is picked per seed
 }
 
 // seedRun is the state of one running seed. Fields under mu are written by
@@ -56,7 +57,10 @@ type seedRun struct {
 	log *slog.Logger
 	art *artifacts
 	so  *SeedOutcome
-	rec recorder // what the seed observed, for the collector once it finishes
+	// workload is what this seed runs: the spec's commands plus those of
+	// the seed's test-composer template.
+	workload []*specs.Command
+	rec      recorder // what the seed observed, for the collector once it finishes
 
 	histMu sync.Mutex
 	hist   history.Recorder // history lines, checked once the seed ends
@@ -107,7 +111,12 @@ func runSeed(ctx context.Context, cfg seedConfig) *SeedOutcome {
 			}
 		}
 	}
-	for _, c := range t.Workload {
+	s.workload = t.Workload
+	if tpl := pickTemplate(cfg.seed, cfg.templates); tpl != nil {
+		s.workload = append(slices.Clone(t.Workload), tpl.Commands...)
+		so.Template = tpl.Service + ":" + tpl.Name
+	}
+	for _, c := range s.workload {
 		s.cmds[c.Name] = &cmdStats{}
 	}
 	art, err := newArtifacts(cfg.dir)
@@ -241,6 +250,9 @@ func (s *seedRun) run(ctx context.Context) {
 	s.mu.Lock()
 	s.cl = cl
 	s.mu.Unlock()
+	if s.so.Template != "" {
+		s.art.note(cl.Now(), "runner", "test-composer template %s", s.so.Template)
+	}
 
 	if err := s.startServices(ctx, cl); err != nil {
 		if ctx.Err() != nil {
@@ -287,7 +299,7 @@ func (s *seedRun) run(ctx context.Context) {
 // role returns the test's workload commands of role r, in spec order.
 func (s *seedRun) role(r specs.Role) []*specs.Command {
 	var cs []*specs.Command
-	for _, c := range s.t.Workload {
+	for _, c := range s.workload {
 		if c.Role == r {
 			cs = append(cs, c)
 		}
@@ -480,7 +492,7 @@ func (s *seedRun) builtins(timedOut bool, timeout time.Duration) {
 	} else {
 		col.Builtin(seed, PropTimeout, builtinAlways, true, nil)
 	}
-	for _, c := range s.t.Workload {
+	for _, c := range s.workload {
 		st := cmds[c.Name]
 		d := map[string]any{"runs": st.runs, "exited_0": st.ok}
 		if len(st.codes) > 0 {

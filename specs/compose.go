@@ -94,6 +94,9 @@ func loadCompose(ctx context.Context, path, name string) (*Project, error) {
 			binaryOnly = append(binaryOnly, name)
 		}
 	}
+	vols, vbad := convertVolumes(cp.Volumes)
+	bad = append(bad, vbad...)
+	p.Volumes = vols
 	if len(bad) > 0 {
 		return nil, &composeError{services: bad}
 	}
@@ -235,15 +238,27 @@ func convertService(name string, sc types.ServiceConfig, dir string) (*Service, 
 		}
 	}
 	if ext, ok := sc.Extensions[mvrunExtension]; ok {
-		bin, e := decodeMvrunExtension(ext)
+		x, e := decodeMvrunExtension(ext)
 		errs = append(errs, e...)
-		if bin != "" {
-			if !filepath.IsAbs(bin) {
-				bin = filepath.Join(dir, bin)
+		abs := func(p string) string {
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(dir, p)
 			}
-			s.Binary = filepath.Clean(bin)
+			return filepath.Clean(p)
+		}
+		if x.binary != "" {
+			s.Binary = abs(x.binary)
+		}
+		if x.root != "" {
+			s.Root = abs(x.root)
+			if fi, err := os.Stat(s.Root); err != nil || !fi.IsDir() {
+				errs = append(errs, fmt.Sprintf("%s.root %s is not a directory", mvrunExtension, s.Root))
+			}
 		}
 	}
+	errs = append(errs, convertMounts(s, sc)...)
+	convertIdentity(s, sc)
+	errs = append(errs, refusedKeys(sc)...)
 	if s.Build == nil && s.Binary == "" && s.Image == "" {
 		errs = append(errs, "it has no build, image or x-mvrun.binary, so mvrun has no program to run; add one of them")
 	}
@@ -304,26 +319,37 @@ func convertHealthcheck(hc *types.HealthCheckConfig) (*Healthcheck, string) {
 	return h, ""
 }
 
+// mvrunExt is a service's decoded x-mvrun extension.
+type mvrunExt struct {
+	binary string // the service's program
+	root   string // a host directory standing for the image's file system
+}
+
 // decodeMvrunExtension reads a service's x-mvrun extension.
-func decodeMvrunExtension(ext any) (binary string, errs []string) {
+func decodeMvrunExtension(ext any) (x mvrunExt, errs []string) {
 	m, ok := ext.(map[string]any)
 	if !ok {
-		return "", []string{fmt.Sprintf("%s must be a mapping such as {binary: ./bin/server}, not %T", mvrunExtension, ext)}
+		return x, []string{fmt.Sprintf("%s must be a mapping such as {binary: ./bin/server}, not %T", mvrunExtension, ext)}
 	}
 	for _, k := range sortedKeys(m) {
+		var dst *string
 		switch k {
 		case "binary":
-			s, ok := m[k].(string)
-			if !ok || s == "" {
-				errs = append(errs, fmt.Sprintf("%s.binary must be a non-empty path", mvrunExtension))
-				continue
-			}
-			binary = s
+			dst = &x.binary
+		case "root":
+			dst = &x.root
 		default:
-			errs = append(errs, fmt.Sprintf("%s has unknown key %q; the only key is binary", mvrunExtension, k))
+			errs = append(errs, fmt.Sprintf("%s has unknown key %q; its keys are binary and root", mvrunExtension, k))
+			continue
 		}
+		s, ok := m[k].(string)
+		if !ok || s == "" {
+			errs = append(errs, fmt.Sprintf("%s.%s must be a non-empty path", mvrunExtension, k))
+			continue
+		}
+		*dst = s
 	}
-	return binary, errs
+	return x, errs
 }
 
 // isGoMain reports whether dir holds a Go main package: every non-test Go

@@ -190,9 +190,10 @@ func decodeTestBlock(block *hcl.Block, specFile, dir string) (*testDecl, hcl.Dia
 		diags = append(diags, diag(block.DefRange, "Test has no workload",
 			"Test %q needs a workload block with at least one command (first, parallel_driver, ..., finally) to drive the system.", name))
 	} else {
-		cmds, refs, d := decodeWorkloadBlock(workload)
+		cmds, tpl, refs, d := decodeWorkloadBlock(workload)
 		diags = append(diags, d...)
 		t.Workload = cmds
+		t.Templates = tpl
 		decl.refs = append(decl.refs, refs...)
 	}
 	if faultsBlock != nil {

@@ -33,7 +33,11 @@ type Test struct {
 	SeedTimeout time.Duration // wall-clock limit for one seed; a seed past it is a failure
 	Project     *Project
 	Workload    []*Command
-	Faults      faults.Config
+	// Templates is where test-composer templates are found (nil: none).
+	// The runner lists them once the backend is prepared, and each seed
+	// runs the commands of one template besides Workload.
+	Templates *Templates
+	Faults    faults.Config
 	// Checks are the histories checked after each seed, in spec order.
 	Checks    []*Check
 	DeclRange hcl.Range
@@ -44,6 +48,9 @@ type Project struct {
 	Name     string
 	Dir      string     // compose working directory
 	Services []*Service // in dependency order (dependencies first)
+	// Volumes lists the project's named volumes (top-level volumes:),
+	// sorted. Every seed gets each of them empty and fresh.
+	Volumes []string
 }
 
 // Service returns the service called name, or nil.
@@ -78,6 +85,26 @@ type Service struct {
 	Image       string
 	Binary      string // x-mvrun.binary, absolute; "" if not set
 	Ports       []int  // container ports the service listens on (informational)
+	// Mounts are the service's volumes: and tmpfs: entries, sorted by
+	// target so a mount comes after the one it is nested in.
+	Mounts []Mount
+	// ReadOnly is compose read_only: the node's root file system is read
+	// only; its mounts keep their own mode.
+	ReadOnly bool
+	// User and GroupAdd are compose user ("uid[:gid]" or names) and
+	// group_add, as written.
+	User     string
+	GroupAdd []string
+	// Hostname is compose hostname; "" means the service name.
+	Hostname string
+	// ContainerName is compose container_name; other nodes resolve it as
+	// well as the service name. "" if not set.
+	ContainerName string
+	// Root is x-mvrun.root, absolute: a host directory that stands for
+	// the service image's file system on the process and hv backends, so a
+	// command or test template at /opt/x is looked up at <Root>/opt/x. ""
+	// if not set.
+	Root string
 	// Replicas is deploy.replicas or scale; mvrun runs exactly one node per
 	// service and rejects other values.
 }
@@ -85,6 +112,35 @@ type Service struct {
 // Argv returns the service's argv: entrypoint then command.
 func (s *Service) Argv() []string {
 	return append(append([]string(nil), s.Entrypoint...), s.Command...)
+}
+
+// MountType is the kind of a [Mount].
+type MountType string
+
+// Mount types.
+const (
+	MountBind   MountType = "bind"   // a host directory or file
+	MountVolume MountType = "volume" // a named (or anonymous) volume of the project
+	MountTmpfs  MountType = "tmpfs"  // an empty in-memory directory per node start
+)
+
+// Mount is one entry of a service's volumes: (or tmpfs:).
+type Mount struct {
+	Type MountType
+	// Source is, for a bind mount, the absolute host path; for a volume,
+	// the project's volume name, or "" for an anonymous volume (private to
+	// the service); for tmpfs, "".
+	Source   string
+	Target   string // absolute path inside the node
+	ReadOnly bool
+}
+
+// HostName returns the hostname of the service's node.
+func (s *Service) HostName() string {
+	if s.Hostname != "" {
+		return s.Hostname
+	}
+	return s.Name
 }
 
 // DependencyCondition is a compose depends_on condition.
@@ -137,6 +193,22 @@ const (
 	RoleEventually      Role = "eventually"       // after faults stop and the cluster heals
 	RoleFinally         Role = "finally"          // after everything else
 )
+
+// DefaultTemplatesDir is where Antithesis' test composer looks for test
+// templates, and where `mvrun test --compose` looks when there is no spec.
+const DefaultTemplatesDir = "/opt/antithesis/test/v1"
+
+// Templates says where a test's test-composer templates are: Dir, as the
+// node of Service sees it, holds one directory per template, each holding
+// executables named <role>_<name> (parallel_driver_load, finally_check,
+// ...).
+type Templates struct {
+	Dir string
+	// Service is the service whose file system holds Dir; "" (only from
+	// [FromCompose]) means every service that has it.
+	Service   string
+	DeclRange hcl.Range
+}
 
 // Command is one workload command.
 type Command struct {

@@ -14,7 +14,7 @@ var Roles = []Role{RoleFirst, RoleParallelDriver, RoleSerialDriver, RoleSingleto
 const DefaultInstances = 2
 
 var workloadSchema = func() *hcl.BodySchema {
-	s := &hcl.BodySchema{}
+	s := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "templates"}, {Name: "service"}}}
 	for _, r := range Roles {
 		s.Blocks = append(s.Blocks, hcl.BlockHeaderSchema{Type: string(r), LabelNames: []string{"name"}})
 	}
@@ -32,14 +32,38 @@ var commandSchema = &hcl.BodySchema{
 }
 
 // decodeWorkloadBlock decodes a workload block into its commands, in the
-// order the spec lists them.
-func decodeWorkloadBlock(block *hcl.Block) ([]*Command, []serviceRef, hcl.Diagnostics) {
+// order the spec lists them, and its test-composer template source.
+func decodeWorkloadBlock(block *hcl.Block) ([]*Command, *Templates, []serviceRef, hcl.Diagnostics) {
 	content, diags := block.Body.Content(workloadSchema)
 	var (
 		cmds []*Command
 		refs []serviceRef
 		seen = map[string]hcl.Range{}
+		tpl  *Templates
 	)
+	tplAttr, svcAttr := content.Attributes["templates"], content.Attributes["service"]
+	if tplAttr != nil {
+		if dir, ok := decodeString(tplAttr, &diags); ok {
+			if !strings.HasPrefix(dir, "/") {
+				diags = append(diags, diag(tplAttr.Expr.Range(), "Relative templates directory",
+					"templates is a directory as the service sees it, such as %q; %q is not absolute.", DefaultTemplatesDir, dir))
+			}
+			tpl = &Templates{Dir: dir, DeclRange: tplAttr.Range}
+		}
+	}
+	if svcAttr != nil {
+		if tplAttr == nil {
+			diags = append(diags, diag(svcAttr.NameRange, "service without templates",
+				"A workload's service attribute names where its templates directory is; set templates too, or move service into a command block."))
+		} else if name, ok := decodeString(svcAttr, &diags); ok && tpl != nil {
+			tpl.Service = name
+			refs = append(refs, serviceRef{name: name, rng: svcAttr.Expr.Range(), what: "workload templates"})
+		}
+	}
+	if tpl != nil && tpl.Service == "" && !diags.HasErrors() {
+		diags = append(diags, diag(tplAttr.NameRange, "templates without service",
+			"Name the service whose file system holds the templates directory: service = \"client\"."))
+	}
 	for _, b := range content.Blocks {
 		name := b.Labels[0]
 		if first, dup := seen[name]; dup {
@@ -56,11 +80,11 @@ func decodeWorkloadBlock(block *hcl.Block) ([]*Command, []serviceRef, hcl.Diagno
 			refs = append(refs, ref)
 		}
 	}
-	if len(content.Blocks) == 0 && !diags.HasErrors() {
+	if len(content.Blocks) == 0 && tpl == nil && !diags.HasErrors() {
 		diags = append(diags, diag(block.DefRange, "Empty workload",
-			"A workload needs at least one command block: %s.", roleList()))
+			"A workload needs at least one command block (%s) or a templates directory.", roleList()))
 	}
-	return cmds, refs, diags
+	return cmds, tpl, refs, diags
 }
 
 func roleList() string {

@@ -68,6 +68,7 @@ const usage = `usage: mvrun <command> [arguments]
 
 Commands:
   test spec.hcl [flags]        run a test over many seeds and report the properties
+  test --compose FILE [flags]  run an Antithesis-style harness (test-composer templates) with no spec
   replay spec.hcl --seed S     run one seed again and compare it with the run that found it
   report merge a.json b.json   merge the reports of the shards of one run (test --shard I/N)
   validate spec.hcl            check a spec and the compose project it names
@@ -143,6 +144,7 @@ type testFlags struct {
 	shard                                       string
 	seeds, jobs                                 int
 	json, verbose, htmlAll                      bool
+	compose                                     bool // the argument is a compose file, not a spec
 	moment                                      momentFlags
 }
 
@@ -163,6 +165,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	fs.BoolVar(&f.htmlAll, "html-all-seeds", false, "with --html, write a timeline page for every seed, not only failing ones")
 	fs.BoolVar(&f.verbose, "v", false, "log what the runner and backend do to stderr")
 	fs.IntVar(&f.jobs, "jobs", 0, "seeds to run at once (default one per two cores; one per core on hv)")
+	fs.BoolVar(&f.compose, "compose", false, "the argument is a docker compose file to run with no spec: its workload is the test-composer templates in "+specs.DefaultTemplatesDir+" of its services, its faults mvrun's defaults")
 	if replay {
 		fs.StringVar(&f.seed, "seed", "", "the seed to replay, as printed by `mvrun test` (required)")
 		fs.StringVar(&f.runs, "runs", runsDir, "directory of earlier runs to compare with")
@@ -190,7 +193,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		return exitUsage
 	}
 	if len(pos) != 1 {
-		fmt.Fprintf(stderr, "mvrun %s: want exactly one spec file, got %d arguments\n", name, len(pos))
+		fmt.Fprintf(stderr, "mvrun %s: want exactly one spec file (or, with --compose, one compose file), got %d arguments\n", name, len(pos))
 		fs.Usage()
 		return exitUsage
 	}
@@ -232,8 +235,15 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	spec, err := specs.Load(ctx, specPath)
-	if err != nil {
+	var spec *specs.Spec
+	if f.compose {
+		t, err := specs.FromCompose(ctx, specPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
+			return exitUsage
+		}
+		spec = &specs.Spec{File: specPath, Tests: []*specs.Test{t}}
+	} else if spec, err = specs.Load(ctx, specPath); err != nil {
 		var de *specs.DiagnosticsError
 		if errors.As(err, &de) && de.WriteText(stderr, 100, false) == nil {
 			return exitUsage
@@ -336,6 +346,9 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		return exitUsage
 	}
 	var flags []string
+	if f.compose {
+		flags = append(flags, "--compose")
+	}
 	if f.backend != "" && f.backend != t.Backend && f.backend != "auto" {
 		flags = append(flags, "--backend", f.backend)
 	}

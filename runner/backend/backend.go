@@ -138,6 +138,15 @@ type Gaps interface {
 	Gaps() []Gap
 }
 
+// TemplateLister is implemented by backends that can list a directory as
+// a service's node sees it, once Prepare has run: the runner finds a
+// test's test-composer templates ([specs.Templates]) with it. It returns
+// the entries of each subdirectory of dir (one per template); an error
+// wrapping [fs.ErrNotExist] when the service has no dir.
+type TemplateLister interface {
+	ListTemplates(ctx context.Context, service, dir string) ([]specs.TemplateFile, error)
+}
+
 // Gap is one thing a node's programs asked for that the backend does not do.
 type Gap struct {
 	What  string // "node kv1: acct"

@@ -86,7 +86,8 @@ func NamesProgram(name string, s *specs.Service, prog string) bool {
 //
 //  1. it names the service's program (the same path, or the same base name
 //     as the program or the service): the program;
-//  2. a file of that path under the compose directory (leading "/" is
+//  2. a file of that path under the service's x-mvrun.root, its build
+//     context or the compose directory, in that order (leading "/" is
 //     dropped, so "/bin/client" is <compose dir>/bin/client);
 //  3. the host: the path itself if it contains a slash, else a PATH lookup;
 //  4. for a path that is missing on the host, its base name in PATH.
@@ -97,8 +98,8 @@ func ResolveName(name string, s *specs.Service, prog, composeDir string) (string
 	if prog != "" && NamesProgram(name, s, prog) {
 		return prog, nil
 	}
-	if composeDir != "" {
-		p := filepath.Join(composeDir, strings.TrimPrefix(name, "/"))
+	for _, base := range HostBases(s, composeDir) {
+		p := filepath.Join(base, strings.TrimPrefix(name, "/"))
 		if CheckExecutable(p) == nil {
 			return p, nil
 		}

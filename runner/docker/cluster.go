@@ -73,6 +73,7 @@ type node struct {
 	im      *image
 	sandbox testcontainers.Container
 	ctr     testcontainers.Container // nil until created
+	mounts  []backend.HostMount      // compose volumes, sources made for the seed
 }
 
 // NewCluster creates the containers of every service of the test, none of
@@ -130,12 +131,17 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (_ 
 		return nil, fmt.Errorf("docker backend: cluster network: %w", err)
 	}
 	c.SetNetwork(net)
+	// Containers may run as any user, so volumes are open to all.
+	mounts, err := backend.SeedMounts(c.Config().Test.Project, dir, 0o777)
+	if err != nil {
+		return nil, fmt.Errorf("docker backend: %w", err)
+	}
 	for _, s := range c.Config().Test.Project.Services {
 		im := images[s.Name]
 		if im == nil {
 			return nil, fmt.Errorf("service %q: not prepared (Prepare ran on a different test?)", s.Name)
 		}
-		if _, err := c.AddNode(s, &node{im: im}); err != nil {
+		if _, err := c.AddNode(s, &node{im: im, mounts: mounts[s.Name]}); err != nil {
 			return nil, err
 		}
 	}
@@ -157,7 +163,7 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (_ 
 		}
 	}
 	hosts := filepath.Join(dir, "docker", "hosts")
-	if err := os.WriteFile(hosts, net.Hosts(), 0o644); err != nil {
+	if err := os.WriteFile(hosts, backend.AddAliases(net.Hosts(), c.Config().Test.Project), 0o644); err != nil {
 		return nil, fmt.Errorf("docker backend: hosts file: %w", err)
 	}
 	if err := c.each(func(n *cluster.Node[*node]) (err error) {
@@ -206,7 +212,7 @@ func (c *Cluster) createSandbox(ctx context.Context, n *cluster.Node[*node], ref
 			Name:   c.containerName(n.Name(), "-net"),
 			Labels: c.labels(n.Name(), roleSandbox),
 			ConfigModifier: func(cfg *container.Config) {
-				cfg.Hostname = n.Name()
+				cfg.Hostname = n.Service.HostName()
 			},
 			HostConfigModifier: func(hc *container.HostConfig) {
 				hc.NetworkMode = "none"
@@ -252,10 +258,29 @@ func (c *Cluster) createService(ctx context.Context, n *cluster.Node[*node], hos
 				if s.WorkingDir != "" {
 					cfg.WorkingDir = s.WorkingDir
 				}
+				cfg.User = numericRoot(s.User)
 			},
 			HostConfigModifier: func(hc *container.HostConfig) {
 				hc.NetworkMode = container.NetworkMode("container:" + sandboxID)
 				hc.Binds = []string{hosts + ":/etc/hosts:ro", filepath.Join(c.Dir(), "sdk") + ":" + sdkMount}
+				for _, m := range o.mounts {
+					if m.Tmpfs {
+						if hc.Tmpfs == nil {
+							hc.Tmpfs = map[string]string{}
+						}
+						hc.Tmpfs[m.Target] = ""
+						continue
+					}
+					b := m.Source + ":" + m.Target
+					if m.ReadOnly {
+						b += ":ro"
+					}
+					hc.Binds = append(hc.Binds, b)
+				}
+				hc.ReadonlyRootfs = s.ReadOnly
+				for _, g := range s.GroupAdd {
+					hc.GroupAdd = append(hc.GroupAdd, numericRoot(g))
+				}
 			},
 		},
 	}
@@ -512,4 +537,21 @@ func (m mechanics) Teardown(ctx context.Context) error {
 	})
 	c.bgCancel()
 	return err
+}
+
+// numericRoot writes the name root as 0 in a compose user ("user[:group]")
+// or group: root is uid and gid 0 everywhere, and images without an
+// /etc/passwd (FROM scratch) cannot resolve the name.
+func numericRoot(id string) string {
+	u, g, hasGroup := strings.Cut(id, ":")
+	if u == "root" {
+		u = "0"
+	}
+	if g == "root" {
+		g = "0"
+	}
+	if hasGroup {
+		return u + ":" + g
+	}
+	return u
 }

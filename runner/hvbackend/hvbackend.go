@@ -102,7 +102,7 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 	programs := map[string]string{}
 	images := map[string]*specs.Service{}
 	built := map[string]string{}
-	var errs []error
+	errs := composeLimits(t)
 	for _, s := range t.Project.Services {
 		p, img, err := b.program(ctx, s, t, workDir, built)
 		if err != nil {
@@ -120,7 +120,7 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 			continue
 		}
 		if err := hv.CheckBinary(path); err != nil {
-			errs = append(errs, fmt.Errorf("service %q: %w", s.Name, err))
+			errs = append(errs, fmt.Errorf("service %q: %w", s.Name, cgoHint(err)))
 		}
 		if hc := s.Healthcheck; hc != nil && len(hc.Test) > 0 {
 			if len(hc.Test) == 3 && hc.Test[0] == "/bin/sh" && hc.Test[1] == "-c" {
@@ -141,7 +141,7 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 				s = img
 			}
 			if err := b.checkCommand(c.Argv, s, programs[s.Name], t.Project.Dir); err != nil {
-				errs = append(errs, fmt.Errorf("%s: workload command %q: %w", c.DeclRange, c.Name, err))
+				errs = append(errs, fmt.Errorf("%s: workload command %q: %w", c.DeclRange, c.Name, cgoHint(err)))
 			}
 		}
 	}
@@ -165,6 +165,9 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 func CanRun(t *specs.Test) error {
 	if t == nil || t.Project == nil {
 		return errors.New("no compose project")
+	}
+	if errs := composeLimits(t); len(errs) > 0 {
+		return errs[0]
 	}
 	for _, s := range t.Project.Services {
 		switch {

@@ -46,6 +46,11 @@ type node struct {
 	dir   string // working directory; survives restarts
 	hosts string // hosts file bind-mounted on /etc/hosts
 	netns string
+	// mounts are the node's compose volumes; roRoot is compose read_only
+	// and writable what stays writable then.
+	mounts   []shimMount
+	roRoot   bool
+	writable []string
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd     // the service process; nil when not running
@@ -102,6 +107,10 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (_ 
 	}
 	c.SetNetwork(net)
 	proj := c.Config().Test.Project
+	mounts, err := backend.SeedMounts(proj, c.Dir(), 0o755)
+	if err != nil {
+		return nil, fmt.Errorf("process backend: %w", err)
+	}
 	for _, s := range proj.Services {
 		prog := programs[s.Name]
 		if prog == "" {
@@ -122,13 +131,20 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (_ 
 		if err := os.MkdirAll(own.dir, 0o755); err != nil {
 			return nil, fmt.Errorf("service %q: %w", s.Name, err)
 		}
+		for _, m := range mounts[s.Name] {
+			own.mounts = append(own.mounts, shimMount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Tmpfs: m.Tmpfs, File: m.File})
+		}
+		if s.ReadOnly {
+			own.roRoot = true
+			own.writable = []string{own.dir, filepath.Join(c.Dir(), "sdk")}
+		}
 		if _, err := c.AddNode(s, own); err != nil {
 			return nil, err
 		}
 	}
 	// Every node resolves every service name, so hosts files are written
 	// once all nodes have addresses.
-	hosts := net.Hosts() // localhost lines included
+	hosts := backend.AddAliases(net.Hosts(), proj) // localhost lines included
 	for _, n := range c.Nodes() {
 		if err := os.WriteFile(n.Own.hosts, hosts, 0o644); err != nil {
 			return nil, fmt.Errorf("service %q: hosts file: %w", n.Name(), err)
@@ -145,7 +161,7 @@ func baseEnv(n *cluster.Node[*node]) map[string]string {
 	if path == "" {
 		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	}
-	env := map[string]string{"PATH": path, "HOME": n.Own.dir, "HOSTNAME": n.Name()}
+	env := map[string]string{"PATH": path, "HOME": n.Own.dir, "HOSTNAME": n.Service.HostName()}
 	for k, v := range n.Service.Environment {
 		env[k] = v
 	}
@@ -164,7 +180,8 @@ func (m mechanics) StartNode(ctx context.Context, n *cluster.Node[*node], mvEnv 
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	cmd, err := spawn(c.shimExe, spawnSpec{
-		shim: shimConfig{Netns: o.netns, Hosts: o.hosts, Hostname: n.Name(), Mono: o.mono,
+		shim: shimConfig{Netns: o.netns, Hosts: o.hosts, Hostname: n.Service.HostName(), Mono: o.mono,
+			Mounts: o.mounts, ReadOnlyRoot: o.roRoot, Writable: o.writable,
 			Path: o.path, Argv: o.argv},
 		env: backend.EnvList(env), dir: o.dir, stdout: n.Stdout, stderr: n.Stderr,
 	})
@@ -254,7 +271,8 @@ func (m mechanics) ExecNode(ctx context.Context, n *cluster.Node[*node], x clust
 	o.mu.Unlock()
 	started := time.Now()
 	cmd, err := spawn(c.shimExe, spawnSpec{
-		shim: shimConfig{Netns: o.netns, Hosts: o.hosts, Hostname: n.Name(), Mono: mono,
+		shim: shimConfig{Netns: o.netns, Hosts: o.hosts, Hostname: n.Service.HostName(), Mono: mono,
+			Mounts: o.mounts, ReadOnlyRoot: o.roRoot, Writable: o.writable,
 			Path: path, Argv: x.Argv},
 		env: backend.EnvList(env), dir: o.dir, stdout: x.Stdout, stderr: x.Stderr,
 	})

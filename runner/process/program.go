@@ -41,10 +41,16 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 		if _, _, err := backend.NodeArgv(s, p, t.Project.Dir); err != nil {
 			errs = append(errs, err)
 		}
+		if err := backend.RootOnly(s, "process"); err != nil {
+			errs = append(errs, err)
+		}
 		if s.WorkingDir != "" {
 			b.log.Warn("compose working_dir is not applied on the process backend; the node runs in its own directory under the seed's artifacts",
 				"service", s.Name, "working_dir", s.WorkingDir)
 		}
+	}
+	if err := backend.CheckMounts(t.Project); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
 		for _, c := range t.Workload {
@@ -81,3 +87,26 @@ func (b *Backend) program(ctx context.Context, s *specs.Service, composeFile, wo
 	}
 	return "", fmt.Errorf("service %q: has no image, build or x-mvrun.binary, so there is nothing to run", s.Name)
 }
+
+// ListTemplates lists the test-composer templates in dir as service's node
+// sees it: under its x-mvrun.root, build context or the compose directory
+// ([backend.HostPath]).
+func (b *Backend) ListTemplates(ctx context.Context, service, dir string) ([]specs.TemplateFile, error) {
+	b.mu.Lock()
+	t := b.test
+	b.mu.Unlock()
+	if t == nil {
+		return nil, errors.New("process backend: ListTemplates before Prepare")
+	}
+	s := t.Project.Service(service)
+	if s == nil {
+		return nil, fmt.Errorf("no service %q in the compose project", service)
+	}
+	p, err := backend.HostPath(s, dir, t.Project.Dir)
+	if err != nil {
+		return nil, err
+	}
+	return backend.ListHostTemplates(p)
+}
+
+var _ backend.TemplateLister = (*Backend)(nil)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -28,9 +29,24 @@ type shimConfig struct {
 	Hosts    string        `json:"hosts,omitempty"` // file bind-mounted on /etc/hosts
 	Hostname string        `json:"hostname,omitempty"`
 	Mono     time.Duration `json:"mono,omitempty"` // CLOCK_MONOTONIC and CLOCK_BOOTTIME offset; 0: host time namespace
-	Parent   int           `json:"parent"`         // the runner's pid
-	Path     string        `json:"path"`           // program to exec
-	Argv     []string      `json:"argv"`
+	Mounts   []shimMount   `json:"mounts,omitempty"`
+	// ReadOnlyRoot makes the root mount read-only (compose read_only);
+	// Writable are directories that stay writable (the node's own
+	// directory and SDK files).
+	ReadOnlyRoot bool     `json:"read_only_root,omitempty"`
+	Writable     []string `json:"writable,omitempty"`
+	Parent       int      `json:"parent"` // the runner's pid
+	Path         string   `json:"path"`   // program to exec
+	Argv         []string `json:"argv"`
+}
+
+// shimMount is one compose volume of the node.
+type shimMount struct {
+	Source   string `json:"source,omitempty"` // "" with Tmpfs
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"ro,omitempty"`
+	Tmpfs    bool   `json:"tmpfs,omitempty"`
+	File     bool   `json:"file,omitempty"`
 }
 
 // MaybeRunShim turns the current process into a node's init shim if it was
@@ -102,6 +118,9 @@ func runShim(cfg *shimConfig) error {
 			return fmt.Errorf("bind %s on /etc/hosts: %w", cfg.Hosts, err)
 		}
 	}
+	if err := mountVolumes(cfg); err != nil {
+		return err
+	}
 	if cfg.Hostname != "" {
 		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 			return fmt.Errorf("set hostname: %w", err)
@@ -118,4 +137,57 @@ func runShim(cfg *shimConfig) error {
 	unix.CloseOnExec(statusFD)
 	err := unix.Exec(cfg.Path, cfg.Argv, os.Environ())
 	return fmt.Errorf("exec %s: %w", cfg.Path, err)
+}
+
+// mountVolumes mounts the node's volumes in its mount namespace, in order
+// (parents first), and then makes the root read-only if asked. A target
+// missing on the host is created there (an empty directory or file) as a
+// mount point: a mount namespace shares the host's files, and a mount
+// needs somewhere to go. Those mount points are left behind on purpose:
+// removing one while another run's node has a mount on it would detach
+// that mount.
+func mountVolumes(cfg *shimConfig) error {
+	for _, m := range cfg.Mounts {
+		if _, err := os.Lstat(m.Target); err != nil {
+			if m.File {
+				if err := os.MkdirAll(filepath.Dir(m.Target), 0o755); err != nil {
+					return fmt.Errorf("volume mount point %s: %w", m.Target, err)
+				}
+				f, err := os.OpenFile(m.Target, os.O_CREATE|os.O_WRONLY, 0o644)
+				if err != nil {
+					return fmt.Errorf("volume mount point %s: %w", m.Target, err)
+				}
+				f.Close()
+			} else if err := os.MkdirAll(m.Target, 0o755); err != nil {
+				return fmt.Errorf("volume mount point %s: %w", m.Target, err)
+			}
+		}
+		flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+		if m.Tmpfs {
+			if err := unix.Mount("tmpfs", m.Target, "tmpfs", flags, "mode=1777"); err != nil {
+				return fmt.Errorf("tmpfs on %s: %w", m.Target, err)
+			}
+		} else if err := unix.Mount(m.Source, m.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind %s on %s: %w", m.Source, m.Target, err)
+		}
+		if m.ReadOnly {
+			if err := unix.Mount("", m.Target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+				return fmt.Errorf("make %s read-only: %w", m.Target, err)
+			}
+		}
+	}
+	if !cfg.ReadOnlyRoot {
+		return nil
+	}
+	// Each writable directory becomes a mount of its own, which a
+	// read-only remount of / leaves alone.
+	for _, w := range cfg.Writable {
+		if err := unix.Mount(w, w, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("keep %s writable: %w", w, err)
+		}
+	}
+	if err := unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("make / read-only (read_only): %w", err)
+	}
+	return nil
 }

@@ -1,0 +1,189 @@
+// Package harness_test runs examples/harness, an Antithesis-style harness
+// (compose volumes shared between services, test-composer templates, the
+// Antithesis Go SDK), on the process backend and, where there is a Docker
+// engine, on the docker backend.
+package harness_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mvrun/multiverse/assertions"
+	"github.com/mvrun/multiverse/internal/gobuild"
+	"github.com/mvrun/multiverse/runner"
+	"github.com/mvrun/multiverse/runner/backend"
+	"github.com/mvrun/multiverse/runner/docker"
+	"github.com/mvrun/multiverse/runner/process"
+	"github.com/mvrun/multiverse/specs"
+)
+
+func TestMain(m *testing.M) {
+	process.MaybeRunShim() // node processes re-exec this test binary as their init shim
+	os.Exit(m.Run())
+}
+
+// templates are the test-composer files of the harness's one template.
+var templates = []string{"first_config", "singleton_driver_read", "finally_read"}
+
+// buildRoot builds the harness into a directory laid out as its image:
+// bin/harness, the template directory (the commands, plus a helper_ file
+// that must be ignored) and a FROM scratch Dockerfile. It points
+// HARNESS_ROOT at it, which the compose file interpolates.
+func buildRoot(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	bin := filepath.Join(root, "bin", "harness")
+	if err := gobuild.Build(context.Background(), gobuild.Request{Dir: "harness", Out: bin}); err != nil {
+		t.Fatal(err)
+	}
+	tdir := filepath.Join(root, "opt", "antithesis", "test", "v1", "volume")
+	if err := os.MkdirAll(tdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range templates {
+		if err := os.Link(bin, filepath.Join(tdir, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(tdir, "helper_notes.txt"), []byte("not a command\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "Dockerfile"), []byte("FROM scratch\nCOPY . /\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HARNESS_ROOT", root)
+	return root
+}
+
+// check runs test on b and checks that every property held, that each seed
+// ran the template, and that the seeds' writes stayed in the seeds.
+func check(t *testing.T, b backend.Backend, test *specs.Test, seeds int) {
+	t.Helper()
+	ctx := context.Background()
+	test.Duration = 3 * time.Second
+	hostState, err := os.ReadFile(filepath.Join("state", "README"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc, err := runner.Run(ctx, runner.Options{Test: test, Backend: b, Count: seeds, BaseSeed: 0x5eed, OutDir: t.TempDir(), Jobs: 1})
+	if cerr := b.Close(context.WithoutCancel(ctx)); cerr != nil {
+		t.Errorf("closing the backend: %v", cerr)
+	}
+	if err != nil {
+		t.Fatalf("runner.Run: %v", err)
+	}
+	if len(oc.Seeds) != seeds {
+		t.Fatalf("%d seeds finished, want %d", len(oc.Seeds), seeds)
+	}
+	for _, so := range oc.Seeds {
+		if so.Err != nil {
+			t.Fatalf("seed %#x: %v", so.Seed, so.Err)
+		}
+		if so.Template != "client:volume" {
+			t.Errorf("seed %#x ran template %q, want client:volume", so.Seed, so.Template)
+		}
+		// The writable bind mount is the seed's copy: the writer's line is
+		// there, next to the host file it was copied from.
+		got, err := os.ReadFile(filepath.Join(so.Dir, backend.VolumesDir, "bind", strings.TrimPrefix(mustAbs(t, "state"), "/"), "writes"))
+		if err != nil || string(got) != "hello from writer\n" {
+			t.Errorf("seed %#x: the writer's copy of the state bind mount holds %q (%v)", so.Seed, got, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join("state", "writes")); err == nil {
+		t.Error("a seed wrote through the writable bind mount to the host's state directory")
+	}
+	if now, _ := os.ReadFile(filepath.Join("state", "README")); string(now) != string(hostState) {
+		t.Error("the host's state directory changed")
+	}
+	want := map[string]bool{
+		"the shared volume holds exactly what the writer wrote":   false,
+		"the config bind mount is visible":                        false,
+		"the read-only config bind mount refuses writes":          false,
+		"read_only makes the client's root file system read-only": false,
+	}
+	for _, p := range oc.Result.Properties {
+		if _, ok := want[p.ID]; ok {
+			want[p.ID] = true
+		}
+		if p.Verdict == assertions.Fail {
+			t.Errorf("%s %q failed: %s", p.DisplayType, p.ID, p.Reason)
+		}
+	}
+	for id, seen := range want {
+		if !seen {
+			t.Errorf("property %q was never reported", id)
+		}
+	}
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestHarnessProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: builds and runs the harness example")
+	}
+	b := process.New(process.Options{})
+	if err := b.Available(context.Background()); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	buildRoot(t)
+	spec, err := specs.Load(context.Background(), "spec.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, b, spec.Tests[0], 2)
+	if err := process.Leftovers(b.RunID()); err != nil {
+		t.Errorf("left behind: %v", err)
+	}
+}
+
+// TestHarnessComposeOnly runs the harness as `mvrun test --compose` does:
+// no spec, templates found in every service, default faults.
+func TestHarnessComposeOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: builds and runs the harness example")
+	}
+	b := process.New(process.Options{})
+	if err := b.Available(context.Background()); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	buildRoot(t)
+	test, err := specs.FromCompose(context.Background(), "docker-compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if test.Templates == nil || test.Templates.Dir != specs.DefaultTemplatesDir || !test.Faults.Swarm {
+		t.Fatalf("FromCompose: templates %+v, faults %+v; want the default templates directory and swarm faults", test.Templates, test.Faults)
+	}
+	// Both services share the build context, so both have the template;
+	// the check wants the client's, so name it.
+	test.Templates.Service = "client"
+	check(t, b, test, 1)
+}
+
+func TestHarnessDocker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: builds and runs the harness example")
+	}
+	b := docker.New(docker.Options{})
+	if err := b.Available(context.Background()); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	buildRoot(t)
+	spec, err := specs.Load(context.Background(), "spec.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, b, spec.Tests[0], 2)
+}

@@ -1,0 +1,9 @@
+test "keys" {
+  compose = "keys.compose.yaml"
+  workload {
+    first "x" {
+      service = "a"
+      command = ["/a"]
+    }
+  }
+}
