@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mvrun/multiverse/assertions"
@@ -34,6 +35,15 @@ var abandonGrace = 15 * time.Second
 // errSeedTimeout is the cause of a seed context that ran past the test's
 // seed timeout.
 var errSeedTimeout = errors.New("seed timeout")
+
+// errSeedHung is the cause of a seed context on simulated time whose
+// simulation used hangFactor times the seed timeout in host time: the
+// host is far too slow or hv is stuck. It is an error of the run, not a
+// verdict, since host speed must not decide one.
+var errSeedHung = errors.New("simulation hung")
+
+// hangFactor bounds a simulated seed's host time: hangFactor × seed_timeout.
+const hangFactor = 10
 
 // seedConfig is what one seed needs from the run.
 type seedConfig struct {
@@ -64,6 +74,12 @@ type seedRun struct {
 
 	histMu sync.Mutex
 	hist   history.Recorder // history lines, checked once the seed ends
+
+	// The seed timeout (runSeed, simulated).
+	timeout     time.Duration
+	wallTimer   *time.Timer
+	cancelSeed  context.CancelCauseFunc
+	simTimedOut atomic.Bool // the timeout passed on the cluster's clock
 
 	mu        sync.Mutex
 	cl        backend.Cluster
@@ -128,8 +144,15 @@ func runSeed(ctx context.Context, cfg seedConfig) *SeedOutcome {
 	s.art = art
 
 	timeout := SeedTimeout(t)
-	sctx, cancel := context.WithTimeoutCause(ctx, timeout, errSeedTimeout)
-	defer cancel()
+	s.timeout = timeout
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	// The seed timeout is host time until the cluster exists; on a cluster
+	// with simulated time run switches it to the cluster's clock and makes
+	// this timer a guard against a hung simulation (simulated).
+	s.wallTimer = time.AfterFunc(timeout, func() { cancel(errSeedTimeout) })
+	s.cancelSeed = cancel
+	defer func() { s.wallTimer.Stop() }()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -146,7 +169,11 @@ func runSeed(ctx context.Context, cfg seedConfig) *SeedOutcome {
 		}
 	}
 	s.closeCluster()
-	timedOut := ctx.Err() == nil && errors.Is(context.Cause(sctx), errSeedTimeout)
+	timedOut := ctx.Err() == nil && (errors.Is(context.Cause(sctx), errSeedTimeout) || s.simTimedOut.Load())
+	if ctx.Err() == nil && errors.Is(context.Cause(sctx), errSeedHung) && so.Err == nil {
+		so.Err = fmt.Errorf("the simulation ran %v of host time without reaching the end of the seed (its seed_timeout is %v of simulated time): %w",
+			hangFactor*timeout, timeout, errSeedHung)
+	}
 	if ctx.Err() != nil {
 		s.rec.flush(nil)
 		s.art.note(s.now(), "runner", "run cancelled; seed discarded")
@@ -155,7 +182,11 @@ func runSeed(ctx context.Context, cfg seedConfig) *SeedOutcome {
 	}
 	so.TimedOut = timedOut
 	if timedOut {
-		s.art.note(s.now(), "runner", "seed timed out after %v (seed_timeout)", timeout)
+		clock := ""
+		if s.simTimedOut.Load() {
+			clock = " of simulated time"
+		}
+		s.art.note(s.now(), "runner", "seed timed out after %v%s (seed_timeout)", timeout, clock)
 	}
 	if so.Err == nil {
 		s.builtins(timedOut, timeout)
@@ -250,6 +281,11 @@ func (s *seedRun) run(ctx context.Context) {
 	s.mu.Lock()
 	s.cl = cl
 	s.mu.Unlock()
+	if _, ok := cl.(backend.Turns); ok {
+		var stop func()
+		ctx, stop = s.simulated(ctx, cl)
+		defer stop()
+	}
 	if s.so.Template != "" {
 		s.art.note(cl.Now(), "runner", "test-composer template %s", s.so.Template)
 	}
@@ -558,5 +594,22 @@ func (r *recorder) flush(col *assertions.Collector) {
 	}
 	for _, op := range ops {
 		op(col)
+	}
+}
+
+// simulated moves the seed timeout onto the cluster's clock, for a cluster
+// with simulated time: whether a seed times out is then a function of its
+// seed, whatever the host's speed or load. The host-time timer becomes a
+// guard (hangFactor × the timeout) whose expiry is an error of the run.
+// The returned stop must be called when the seed's phases are done.
+func (s *seedRun) simulated(ctx context.Context, cl backend.Cluster) (context.Context, func()) {
+	s.wallTimer.Stop()
+	s.wallTimer = time.AfterFunc(hangFactor*s.timeout, func() { s.cancelSeed(errSeedHung) })
+	vctx, cancel := withTimeout(cl, ctx, s.timeout-cl.Now())
+	return vctx, func() {
+		if errors.Is(vctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			s.simTimedOut.Store(true)
+		}
+		cancel()
 	}
 }
