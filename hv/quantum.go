@@ -36,9 +36,15 @@ func (r *runTimer) ran(start int64) time.Duration {
 	}
 	cpu := time.Duration(ts.Nano())
 	if start != r.start {
-		// First look at this run: assume it has been on a core since it
-		// began, so the estimate errs towards preempting, as before.
-		r.start, r.base = start, cpu-wall
+		// First look at this run: count from now. Assuming the thread had
+		// been on a core since the run began preempted runs on a loaded
+		// host whose vCPU thread had only waited for a core (a watchdog
+		// tick late, the whole wait counted as running), which made
+		// ordinary seeds not replay-exact. Counting from the first look
+		// lets a real spinner run at most one watchdog tick past the
+		// quantum instead.
+		r.start, r.base = start, cpu
+		return 0
 	}
 	return cpu - r.base
 }

@@ -46,3 +46,19 @@ func TestRunTimerCountsCPUTime(t *testing.T) {
 		t.Logf("spin=%v: %v of %v wall", spin, got, wall)
 	}
 }
+
+// TestRunTimerFirstLookIsNotRunning: when the watchdog first looks at a run
+// long after it began (a loaded host: the watchdog waited for a core too),
+// the time before that look is not counted as running, so a guest that has
+// made no progress is not preempted (which would make the run not
+// replay-exact) for time its thread spent waiting.
+func TestRunTimerFirstLookIsNotRunning(t *testing.T) {
+	r := newRunTimer(unix.Gettid())
+	start := time.Now().Add(-10 * time.Second).UnixNano()
+	if got := r.ran(start); got != 0 {
+		t.Errorf("first look at a run begun 10 s ago: ran %v, want 0", got)
+	}
+	if got := r.ran(start); got > time.Second {
+		t.Errorf("second look: ran %v; want only the CPU time since the first look", got)
+	}
+}
