@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/backendtest"
 )
 
@@ -166,3 +169,49 @@ func TestBranchRedraw(t *testing.T) {
 }
 
 func fmtSscan(l string, ns *int64) (int, error) { return fmt.Sscan(strings.Fields(l)[0], ns) }
+
+// TestBranchID round-trips branch ids and refuses malformed ones.
+func TestBranchID(t *testing.T) {
+	b := Branch{At: 12500 * time.Millisecond, N: 3}
+	id := b.ID(0x5eed)
+	seed, got, ok, err := ParseBranchID(id)
+	if id != "0x0000000000005eed@12.5s/3" || !ok || err != nil || seed != 0x5eed || got != b {
+		t.Errorf("%q parsed as %#x %+v %v %v", id, seed, got, ok, err)
+	}
+	if _, _, ok, err := ParseBranchID("0x5eed"); ok || err != nil {
+		t.Errorf("a plain seed: ok %v, %v", ok, err)
+	}
+	for _, bad := range []string{"0x5eed@12s", "0x5eed@x/1", "0x5eed@1s/-2", "zz@1s/1"} {
+		if _, _, _, err := ParseBranchID(bad); err == nil {
+			t.Errorf("ParseBranchID(%q) accepted", bad)
+		}
+	}
+}
+
+// TestReplan keeps a plan's actions before the branch's moment and takes
+// the rest from the branch's own draw, the same for the same branch.
+func TestReplan(t *testing.T) {
+	test := backendtest.NewTest([]string{"alpha", "beta", "gamma"})
+	test.Duration = 20 * time.Second
+	test.Faults.Kill = &faults.KillConfig{Services: []string{"alpha", "beta", "gamma"}, Every: 2 * time.Second, RestartAfter: faults.Range{Min: time.Second, Max: time.Second}}
+	plan := faults.Schedule(1, test.Faults, test.Project.ServiceNames(), test.Duration)
+	if len(plan.Actions) < 4 {
+		t.Fatalf("plan has %d actions", len(plan.Actions))
+	}
+	mk := func(n int) faults.Plan {
+		c := &cluster{cfg: backend.ClusterConfig{Test: test, Seed: 1}, branch: &Branch{At: 11 * time.Second, N: n}}
+		return c.Replan(plan, time.Second)
+	}
+	a, again, other := mk(0), mk(0), mk(1)
+	for _, x := range a.Actions {
+		if x.At < 10*time.Second && !slices.ContainsFunc(plan.Actions, func(y faults.Action) bool { return y.String() == x.String() && y.At == x.At }) {
+			t.Errorf("action %v before the moment is not the seed's", x)
+		}
+	}
+	if fmt.Sprint(a.Actions) != fmt.Sprint(again.Actions) {
+		t.Errorf("the same branch replanned differently")
+	}
+	if fmt.Sprint(a.Actions) == fmt.Sprint(other.Actions) || fmt.Sprint(a.Actions) == fmt.Sprint(plan.Actions) {
+		t.Errorf("branches 0 and 1 and the seed should have different futures")
+	}
+}

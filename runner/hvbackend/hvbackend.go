@@ -315,3 +315,11 @@ func (b *Backend) WithBranch(br *Branch) *Backend {
 	defer b.mu.Unlock()
 	return &Backend{Base: b.Base, log: b.log, branch: br, test: b.test, programs: b.programs, images: b.images}
 }
+
+// WithMoment returns a backend that looks at moment m of every cluster
+// and shares b's prepared services, like [Backend.WithBranch].
+func (b *Backend) WithMoment(m *Moment) *Backend {
+	c := b.WithBranch(nil)
+	c.moment = m
+	return c
+}

@@ -48,6 +48,9 @@ type Moment struct {
 	// Logs are services whose output (stdout and stderr) up to At is copied
 	// and its end reported.
 	Logs []string
+	// Stop ends the replay at At even without a look that acts (mvrun
+	// debug: the rest of the seed is not needed to look at a moment).
+	Stop bool
 	// Report, if set, receives one entry per thing captured (a line, or
 	// several for a dump), with failed set when that capture did not
 	// happen (an error, a path missing at the moment, a moment after the
@@ -62,9 +65,9 @@ type ExecLook struct {
 	Timeout time.Duration // virtual; default one minute
 }
 
-// Branches reports whether m has looks that act, for which the replay
-// branches at At (the runner stops there).
-func (m *Moment) Branches() bool { return m.Dump || m.Exec != nil }
+// Branches reports whether the replay branches at At (the runner stops
+// there): for looks that act, or because Stop asks it to.
+func (m *Moment) Branches() bool { return m.Dump || m.Exec != nil || m.Stop }
 
 // report returns m.Report or a function that drops what it gets.
 func (m *Moment) report() func(string, bool) {
