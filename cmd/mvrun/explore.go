@@ -96,7 +96,7 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return exitUsage
 		}
 		for i := range moments {
-			ats = append(ats, (end*time.Duration(i)/time.Duration(moments)).Round(time.Millisecond))
+			ats = append(ats, (end * time.Duration(i) / time.Duration(moments)).Round(time.Millisecond))
 		}
 	}
 	level := slog.LevelWarn
