@@ -273,7 +273,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	var moment *hvbackend.Moment
 	if f.moment.asked() || branch != nil {
 		if b.Name() != "hv" {
-			fmt.Fprintf(stderr, "mvrun replay: moments and branches (--at, --pcap, --files, --dump, --exec, --strace, --log, a branch id) need a replay that is exact, which only the hv backend gives (this run uses %s); add --backend hv\n", b.Name())
+			fmt.Fprintf(stderr, "mvrun replay: moments and branches (--at, --pcap, --files, --dump, --exec, --strace, --log, a branch id) look inside a replay, which only the hv backend replays exactly (this run uses %s); add --backend hv\n", b.Name())
 			return exitUsage
 		}
 		if f.moment.asked() {
