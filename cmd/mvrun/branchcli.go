@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mvrun/multiverse/internal/seeds"
@@ -132,5 +133,12 @@ func compareBranch(doc *report.Document, id string, asJSON bool, stdout, stderr 
 		fmt.Fprintf(w, "  trace: replayed exactly (trace hash %s)\n", now.TraceHash)
 	} else {
 		fmt.Fprintf(w, "  trace: DIVERGED: trace hash then %s, now %s\n", was.TraceHash, now.TraceHash)
+		if st, err := os.ReadFile(filepath.Join(filepath.Dir(now.TraceLog), "hv-stats.txt")); err == nil {
+			for _, l := range strings.Split(string(st), "\n") {
+				if strings.HasPrefix(l, "not replay-exact: ") {
+					fmt.Fprintf(w, "    this replay was %s (a loaded host can do that: try again)\n", l)
+				}
+			}
+		}
 	}
 }
