@@ -39,6 +39,9 @@ const (
 func (s *seedRun) faultPhase(ctx context.Context, cl backend.Cluster) {
 	t := s.t
 	plan := faults.Schedule(s.cfg.seed, t.Faults, t.Project.ServiceNames(), t.Duration)
+	if r, ok := cl.(backend.Replanner); ok {
+		plan = r.Replan(plan, cl.Now())
+	}
 	s.art.plan(cl.Now(), plan)
 	state := faults.NewState(plan.Nodes)
 	logf := state.Track(s.logFault)

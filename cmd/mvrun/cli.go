@@ -70,6 +70,9 @@ Commands:
   test spec.hcl [flags]        run a test over many seeds and report the properties
   test --compose FILE [flags]  run an Antithesis-style harness (test-composer templates) with no spec
   replay spec.hcl --seed S     run one seed again and compare it with the run that found it
+                               (hv: --at MOMENT with --dump, --files, --exec, --pcap, --log; --strace)
+  explore spec.hcl --seed S    branch a failing seed at moments and count how many futures still fail
+  debug spec.hcl --seed S      move through a seed and look at it, at a prompt
   report merge a.json b.json   merge the reports of the shards of one run (test --shard I/N)
   validate spec.hcl            check a spec and the compose project it names
   catalog [flags] packages     generate the SDK assertion catalog of Go main packages
@@ -96,6 +99,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdTest(ctx, rest, stdout, stderr, false)
 	case "replay":
 		return cmdTest(ctx, rest, stdout, stderr, true)
+	case "explore":
+		return cmdExplore(ctx, rest, stdout, stderr)
+	case "debug":
+		return cmdDebug(ctx, rest, os.Stdin, stdout, stderr)
 	case "validate":
 		return cmdValidate(ctx, rest, stdout, stderr)
 	case "report":
@@ -172,6 +179,11 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		fs.StringVar(&f.moment.at, "at", "", "hv: a moment of the seed to look at: a virtual time (12.5s), first-failure or fail:PROPERTY")
 		fs.StringVar(&f.moment.pcap, "pcap", "", "hv, with --at: write every message between nodes up to the moment to `file` as pcapng")
 		fs.Var(&f.moment.files, "files", "hv, with --at: copy `SERVICE:/path` from that node as it is at the moment into the replay's artifacts (repeatable)")
+		fs.BoolVar(&f.moment.dump, "dump", false, "hv, with --at: a thread dump of every process at the moment (registers, stacks; every goroutine of Go processes, in a branch of the replay)")
+		fs.StringVar(&f.moment.exec, "exec", "", "hv, with --at: run the command after -- in node `SERVICE` at the moment, in a branch of the replay, and show its output")
+		fs.StringVar(&f.moment.strace, "strace", "", "hv: the system calls of node `SERVICE`'s processes in --window")
+		fs.StringVar(&f.moment.window, "window", "", "hv, with --strace: the window of virtual time, `FROM..TO` (e.g. 10s..12.5s)")
+		fs.Var(&f.moment.logs, "log", "hv, with --at: show `SERVICE`'s output up to the moment (repeatable)")
 		fs.Usage = func() {
 			fmt.Fprint(stderr, "usage: mvrun replay spec.hcl --seed S [flags]\n\nRuns one seed again and says whether the same properties failed and the same faults were injected as in the run that recorded it.\n\n")
 			fs.PrintDefaults()
@@ -192,6 +204,9 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	if err != nil {
 		return exitUsage
 	}
+	if replay && f.moment.exec != "" && len(pos) > 1 {
+		pos, f.moment.execArgv = pos[:1], pos[1:]
+	}
 	if len(pos) != 1 {
 		fmt.Fprintf(stderr, "mvrun %s: want exactly one spec file (or, with --compose, one compose file), got %d arguments\n", name, len(pos))
 		fs.Usage()
@@ -200,7 +215,19 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	specPath := pos[0]
 	var base uint64
 	haveSeed := f.seed != ""
-	if haveSeed {
+	var branch *hvbackend.Branch
+	if replay {
+		bs, br, ok, err := hvbackend.ParseBranchID(f.seed)
+		if err != nil {
+			fmt.Fprintf(stderr, "mvrun replay: --seed: %v\n", err)
+			return exitUsage
+		}
+		if ok {
+			base, branch = bs, &br
+		}
+	}
+	if branch != nil {
+	} else if haveSeed {
 		if base, err = seeds.Parse(f.seed); err != nil {
 			fmt.Fprintf(stderr, "mvrun %s: --seed: %v\n", name, err)
 			return exitUsage
@@ -271,17 +298,23 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	}
 	var capture *momentCapture
 	var moment *hvbackend.Moment
-	if f.moment.asked() {
+	if f.moment.asked() || branch != nil {
 		if b.Name() != "hv" {
-			fmt.Fprintf(stderr, "mvrun replay: --at, --pcap and --files look inside a replay, which only the hv backend replays exactly (this run uses %s); add --backend hv\n", b.Name())
+			fmt.Fprintf(stderr, "mvrun replay: moments and branches (--at, --pcap, --files, --dump, --exec, --strace, --log, a branch id) look inside a replay, which only the hv backend replays exactly (this run uses %s); add --backend hv\n", b.Name())
 			return exitUsage
 		}
-		moment, capture, err = buildMoment(f.moment, t, f.runs, seeds.Format(base))
-		if err != nil {
-			fmt.Fprintf(stderr, "mvrun replay: %v\n", err)
-			return exitUsage
+		if f.moment.asked() {
+			if branch != nil {
+				fmt.Fprintf(stderr, "mvrun replay: looks at a moment (--at …) replay a seed, not a branch of one; replay the branch without them\n")
+				return exitUsage
+			}
+			moment, capture, err = buildMoment(f.moment, t, f.runs, seeds.Format(base))
+			if err != nil {
+				fmt.Fprintf(stderr, "mvrun replay: %v\n", err)
+				return exitUsage
+			}
 		}
-		b = hvbackend.New(hvbackend.Options{Log: log, Moment: moment})
+		b = hvbackend.New(hvbackend.Options{Log: log, Moment: moment, Branch: branch})
 	}
 	if why != "" {
 		fmt.Fprintf(stderr, "mvrun: backend %s (%s)\n", b.Name(), why)
@@ -327,6 +360,10 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 			suffix = "-replay-" + fmt.Sprintf("%016x", base)
 		}
 		opts.OutDir = runner.DefaultOutDir(".", t.Name+suffix, time.Now())
+		if branch != nil {
+			// Not among the runs: a branch's record must not stand for its seed's.
+			opts.OutDir = branchOutDir(t.Name, time.Now())
+		}
 	}
 	if moment != nil {
 		moment.OutDir = filepath.Join(opts.OutDir, "moment")
@@ -337,6 +374,9 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	// backend's images) once every seed is done, even after an interrupt.
 	if cerr := b.Close(context.WithoutCancel(ctx)); cerr != nil {
 		log.Warn("closing the backend", "backend", b.Name(), "err", cerr)
+	}
+	if moment != nil && moment.Branches() && oc != nil {
+		return replayBranched(oc, moment, capture, f.moment.at, f.runs, t, base, stdout)
 	}
 	if err != nil && oc == nil {
 		fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
@@ -367,7 +407,10 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		fmt.Fprintf(stderr, "mvrun: %v\n", serr)
 	}
 	code := writeReports(doc, f, stdout, stderr)
-	if replay {
+	switch {
+	case branch != nil:
+		compareBranch(doc, branch.ID(base), f.json, stdout, stderr)
+	case replay:
 		compare(doc, f.runs, oc.OutDir, f.json, stdout, stderr)
 	}
 	if capture != nil {

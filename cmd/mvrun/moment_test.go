@@ -41,3 +41,53 @@ func TestFirstFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestParseWindow reads strace windows and refuses malformed ones.
+func TestParseWindow(t *testing.T) {
+	from, to, err := parseWindow("10s..12.5s")
+	if err != nil || from != 10*time.Second || to != 12500*time.Millisecond {
+		t.Errorf("parseWindow: %v, %v, %v", from, to, err)
+	}
+	for _, bad := range []string{"10s", "12s..10s", "x..1s", "-1s..2s"} {
+		if _, _, err := parseWindow(bad); err == nil {
+			t.Errorf("parseWindow(%q) accepted", bad)
+		}
+	}
+}
+
+// TestEventMoment takes event:N from a seed's timeline, 1-based, and says
+// how many entries there are when N is not one of them.
+func TestEventMoment(t *testing.T) {
+	dir := t.TempDir()
+	tl := `{"at_ns":100,"kind":"phase","who":"runner","text":"setup"}
+{"at_ns":2500000000,"kind":"fault","who":"faults","text":"kill kv1"}
+`
+	if err := os.WriteFile(filepath.Join(dir, "timeline.jsonl"), []byte(tl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, what, err := eventMoment(dir, 2)
+	if err != nil || d != 2500*time.Millisecond || !strings.Contains(what, "kill kv1") {
+		t.Errorf("event:2 = %v %q %v", d, what, err)
+	}
+	if _, _, err := eventMoment(dir, 3); err == nil || !strings.Contains(err.Error(), "has 2 entries") {
+		t.Errorf("event:3: %v", err)
+	}
+}
+
+// TestBranchCheck accepts a replay whose trace log matches the seed's up
+// to its branch mark and names the first line that does not.
+func TestBranchCheck(t *testing.T) {
+	dir := t.TempDir()
+	seed := filepath.Join(dir, "seed.log")
+	os.WriteFile(seed, []byte("1 1 p 00000000000000aa\n5 9 h 00000000000000bb\n9 20 x 00000000000000cc\n"), 0o644)
+	good := filepath.Join(dir, "good.log")
+	os.WriteFile(good, []byte("1 1 p 00000000000000aa\n5 9 h 00000000000000bb\n7 branch - 00000000000000dd\n8 30 x 00000000000000ee\n"), 0o644)
+	bad := filepath.Join(dir, "bad.log")
+	os.WriteFile(bad, []byte("1 1 p 00000000000000aa\n5 9 h 0000000000000099\n7 branch - 00000000000000dd\n"), 0o644)
+	if line, ok := branchCheck(seed, good); !ok || !strings.Contains(line, "2 trace log lines match") {
+		t.Errorf("good replay: %v %s", ok, line)
+	}
+	if line, ok := branchCheck(seed, bad); ok || !strings.Contains(line, "DIVERGED") {
+		t.Errorf("diverged replay: %v %s", ok, line)
+	}
+}

@@ -75,6 +75,7 @@ func (k *Kernel) dispatch(t *Thread, c *call) {
 		ret, err = k.call(e, t, c)
 	}
 	t.retrying, t.timedOut = false, false
+	k.w.observeCall(t, c, ret, err)
 	switch {
 	case err == errBlock:
 		return

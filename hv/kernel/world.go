@@ -36,6 +36,7 @@ type World struct {
 	cur     *Thread
 	nextTID int
 	events  []EventSource
+	callObs CallObserver // sees every system call (inspect.go); nil unless set
 
 	syscalls uint64
 	switches uint64

@@ -47,6 +47,15 @@ type cluster struct {
 	simMu sync.Mutex
 	// momentPending, while set, reports a Moment the seed has not reached.
 	momentPending func()
+	// look is a Moment whose looks act (branch.go), until the replay
+	// reaches it; branched is set once it has, and the runner's events stop.
+	look     *Moment
+	branched bool
+	branch   *Branch              // this cluster is an explore branch (branch.go)
+	taps     map[*hv.Process]*tap // processes' stderr, for Go dumps in a branch
+	// pending are called at Close: looks that the seed's end cut short.
+	pending     []func()
+	straceBegun bool
 }
 
 var (
@@ -83,7 +92,7 @@ func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[str
 		return nil, err
 	}
 	life, stop := context.WithCancel(ctx)
-	c := &cluster{cfg: cfg, log: log, hc: hc, nodes: map[string]*node{}, life: life, stop: stop}
+	c := &cluster{cfg: cfg, log: log, hc: hc, nodes: map[string]*node{}, life: life, stop: stop, taps: map[*hv.Process]*tap{}}
 	c.t = newTurns(c, life)
 	if c.traceF, err = os.Create(filepath.Join(cfg.Dir, TraceLog)); err != nil {
 		c.abort()
@@ -163,7 +172,15 @@ func (c *cluster) advance(ctx context.Context, limit time.Duration, stop func() 
 	if c.isClosed() {
 		return false, hv.ErrClosed
 	}
+	if c.look != nil && limit > c.look.At {
+		limit = c.look.At // stop at the moment to branch there
+	}
 	out, err := c.hc.Advance(ctx, limit, stop)
+	if m := c.look; err == nil && m != nil && c.hc.Now() >= m.At {
+		c.look = nil
+		c.branchLooks(ctx, m)
+		return false, errBranched
+	}
 	return out == hv.Idle, err
 }
 
@@ -189,6 +206,9 @@ func (c *cluster) TraceLogFile() string { return TraceLog }
 
 // emit sends an event stamped with simulated time.
 func (c *cluster) emit(e backend.Event) {
+	if c.branched {
+		return // no longer the seed's run (branch.go)
+	}
 	e.At = c.hc.Now()
 	if c.cfg.Events != nil {
 		c.cfg.Events(e)
@@ -298,9 +318,10 @@ func (n *node) start() error {
 		return err
 	}
 	n.flush = flush
+	tp := &tap{w: n.stderr}
 	p, err := n.n.Start(hv.ProcessConfig{
 		Binary: n.path, Args: n.argv, Env: c.env(n, seed, map[string]string{"ANTITHESIS_SDK_LOCAL_OUTPUT": sdkPath}), Dir: n.svc.WorkingDir,
-		Stdout: n.stdout, Stderr: n.stderr,
+		Stdout: n.stdout, Stderr: tp,
 		OnMessage: c.sdkSink(n.svc.Name, ""),
 		OnExit:    n.exited,
 	})
@@ -308,12 +329,14 @@ func (n *node) start() error {
 		return fmt.Errorf("service %q: %w", n.svc.Name, err)
 	}
 	n.proc = p
+	c.taps[p] = tp
 	c.emit(backend.Event{Kind: backend.EventNodeStart, Node: n.svc.Name})
 	return nil
 }
 
 // exited reports the end of the service's process.
 func (n *node) exited(p *hv.Process) {
+	delete(n.c.taps, p)
 	if n.proc != p {
 		return
 	}
@@ -395,13 +418,16 @@ func (c *cluster) Exec(ctx context.Context, req backend.ExecRequest) (backend.Ex
 		env[k] = v
 	}
 	start := c.hc.Now()
+	tp := &tap{w: stderr}
 	p, err := n.n.Start(hv.ProcessConfig{
 		Binary: path, Args: argv, Env: c.env(n, seed, env), Dir: n.svc.WorkingDir,
-		Stdout: stdout, Stderr: stderr, OnMessage: c.sdkSink(n.svc.Name, name),
+		Stdout: stdout, Stderr: tp, OnMessage: c.sdkSink(n.svc.Name, name),
+		OnExit: func(p *hv.Process) { delete(c.taps, p) },
 	})
 	if err != nil {
 		return backend.ExecResult{}, fmt.Errorf("service %q: %w", req.Service, err)
 	}
+	c.taps[p] = tp
 	err = c.t.wait(&waiter{ctx: ctx, deadline: -1, cond: p.Exited})
 	if !p.Exited() {
 		p.Kill()
@@ -537,6 +563,9 @@ func (c *cluster) Close(ctx context.Context) error {
 	}
 	if c.momentPending != nil {
 		c.momentPending()
+	}
+	for _, fn := range c.pending {
+		fn()
 	}
 	err := c.hc.Close()
 	for _, n := range c.order {

@@ -36,6 +36,10 @@ type Options struct {
 	// virtual time (mvrun replay --at): packets, files. It does not change
 	// the run.
 	Moment *Moment
+	// Branch, if set, makes every cluster that branch of its seed: the
+	// seed replayed up to Branch.At, its future redrawn from there
+	// (mvrun explore; branch.go).
+	Branch *Branch
 }
 
 // Backend is the hv backend. The clusters of concurrent seeds share it.
@@ -43,6 +47,7 @@ type Backend struct {
 	backend.Base
 	log    *slog.Logger
 	moment *Moment
+	branch *Branch
 
 	mu       sync.Mutex
 	test     *specs.Test
@@ -71,7 +76,7 @@ func New(opts Options) *Backend {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Backend{Base: backend.NewBase(support), log: opts.Log.With("backend", "hv"), moment: opts.Moment}
+	return &Backend{Base: backend.NewBase(support), log: opts.Log.With("backend", "hv"), moment: opts.Moment, branch: opts.Branch}
 }
 
 // Available reports whether hv runs on this host: a usable /dev/kvm and a
@@ -94,6 +99,12 @@ func (b *Backend) Available(ctx context.Context) error {
 func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) error {
 	if t == nil || t.Project == nil {
 		return errors.New("hv backend: Prepare needs a test with a compose project")
+	}
+	b.mu.Lock()
+	done := b.test == t && b.programs != nil
+	b.mu.Unlock()
+	if done {
+		return nil // prepared already, by the backend this one was made from (WithBranch)
 	}
 	workDir, err := filepath.Abs(workDir)
 	if err != nil {
@@ -278,6 +289,9 @@ func (b *Backend) NewCluster(ctx context.Context, cfg backend.ClusterConfig) (ba
 	if err != nil {
 		return nil, err
 	}
+	if b.branch != nil {
+		c.setBranch(b.branch)
+	}
 	if b.moment != nil {
 		if err := c.moment(b.moment); err != nil {
 			c.abort()
@@ -294,4 +308,21 @@ func outFile(dir, name string) (*os.File, error) {
 		return nil, err
 	}
 	return os.OpenFile(filepath.Join(dir, "nodes", name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+}
+
+// WithBranch returns a backend that runs every cluster as branch br of its
+// seed and shares b's prepared services: Prepare for the test b prepared
+// does nothing, so many branches start without building anything again.
+func (b *Backend) WithBranch(br *Branch) *Backend {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return &Backend{Base: b.Base, log: b.log, branch: br, test: b.test, programs: b.programs, images: b.images}
+}
+
+// WithMoment returns a backend that looks at moment m of every cluster
+// and shares b's prepared services, like [Backend.WithBranch].
+func (b *Backend) WithMoment(m *Moment) *Backend {
+	c := b.WithBranch(nil)
+	c.moment = m
+	return c
 }

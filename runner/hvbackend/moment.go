@@ -34,11 +34,67 @@ type Moment struct {
 	// under OutDir/<seed>/<service>/<path>.
 	Files  []string
 	OutDir string
-	// Report, if set, receives one line per thing captured, with failed
-	// set when that capture did not happen (an error, a path missing at the
-	// moment, a moment after the seed's end); it is called on the
-	// simulation's goroutine.
+	// Dump asks for a thread dump of every process at At: each thread's
+	// registers and stack, symbolized from its binary. Go processes then
+	// print every goroutine's stack, as on SIGQUIT, in a branch of the
+	// replay (branch.go): the replay stops at At for it.
+	Dump bool
+	// Exec, if set, runs a command in a node at At, in a branch of the
+	// replay, and reports its output.
+	Exec *ExecLook
+	// Strace, if set, reports the system calls of a node's processes in a
+	// window of virtual time (strace.go); it does not change the run.
+	Strace *StraceLook
+	// Logs are services whose output (stdout and stderr) up to At is copied
+	// and its end reported.
+	Logs []string
+	// Stop ends the replay at At even without a look that acts (mvrun
+	// debug: the rest of the seed is not needed to look at a moment).
+	Stop bool
+	// Report, if set, receives one entry per thing captured (a line, or
+	// several for a dump), with failed set when that capture did not
+	// happen (an error, a path missing at the moment, a moment after the
+	// seed's end); it is called on the simulation's goroutine.
 	Report func(line string, failed bool)
+}
+
+// ExecLook is a command run in a node at a moment.
+type ExecLook struct {
+	Service string
+	Argv    []string
+	Timeout time.Duration // virtual; default one minute
+}
+
+// Branches reports whether the replay branches at At (the runner stops
+// there): for looks that act, or because Stop asks it to.
+func (m *Moment) Branches() bool { return m.Dump || m.Exec != nil || m.Stop }
+
+// report returns m.Report or a function that drops what it gets.
+func (m *Moment) report() func(string, bool) {
+	if m.Report == nil {
+		return func(string, bool) {}
+	}
+	return m.Report
+}
+
+// dir is where the looks of seed's replay write their files.
+func (m *Moment) dir(seed uint64) string { return filepath.Join(m.OutDir, seeds.Format(seed)) }
+
+// Services lists the services m's looks name, to check them up front.
+func (m *Moment) Services() []string {
+	var out []string
+	for _, f := range m.Files {
+		if svc, _, err := ParseFileSpec(f); err == nil {
+			out = append(out, svc)
+		}
+	}
+	if m.Exec != nil {
+		out = append(out, m.Exec.Service)
+	}
+	if m.Strace != nil {
+		out = append(out, m.Strace.Service)
+	}
+	return append(out, m.Logs...)
 }
 
 // ParseFileSpec splits "service:/path" and checks its form.
@@ -54,17 +110,21 @@ func ParseFileSpec(s string) (service, p string, err error) {
 // the capture runs at m.At.
 func (c *cluster) moment(m *Moment) error {
 	for _, f := range m.Files {
-		svc, _, err := ParseFileSpec(f)
-		if err != nil {
+		if _, _, err := ParseFileSpec(f); err != nil {
 			return err
 		}
+	}
+	for _, svc := range m.Services() {
 		if c.nodes[svc] == nil {
-			return fmt.Errorf("--files %q: no service %q in the compose project", f, svc)
+			return fmt.Errorf("no service %q in the compose project", svc)
 		}
 	}
-	report := m.Report
-	if report == nil {
-		report = func(string, bool) {}
+	report := m.report()
+	if m.Strace != nil {
+		c.strace(m, report)
+	}
+	if m.Branches() {
+		c.look = m
 	}
 	var pcap *pcapWriter
 	if m.Pcap != "" {
@@ -87,6 +147,12 @@ func (c *cluster) moment(m *Moment) error {
 	c.hc.Observe(m.At, func() {
 		c.momentPending = nil
 		at := c.hc.Now()
+		if m.Dump {
+			c.threadDump(m, report)
+		}
+		for _, svc := range m.Logs {
+			c.logLook(m, svc, report)
+		}
 		if pcap != nil {
 			n, err := pcap.close()
 			if err != nil {

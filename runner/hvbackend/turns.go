@@ -43,12 +43,13 @@ type waiter struct {
 	ctx      context.Context
 	deadline time.Duration // simulated; < 0 for none
 	cond     func() bool   // nil for none
+	failed   bool          // woken because the simulation cannot go on
 }
 
 // ready reports whether the call can return now, at simulated time now.
 // It is called with turns.mu held.
 func (w *waiter) ready(now time.Duration) bool {
-	if w.ctx != nil && w.ctx.Err() != nil {
+	if w.failed || w.ctx != nil && w.ctx.Err() != nil {
 		return true
 	}
 	if w.deadline >= 0 && now >= w.deadline {
@@ -221,7 +222,7 @@ func (t *turns) fail(err error) {
 func (t *turns) wakeAll() {
 	t.mu.Lock()
 	for _, w := range t.waiters {
-		w.deadline = 0
+		w.failed = true
 	}
 	t.mu.Unlock()
 }

@@ -1,0 +1,335 @@
+package hvbackend
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/hv"
+	"github.com/mvrun/multiverse/hv/abi"
+	"github.com/mvrun/multiverse/internal/seeds"
+	"github.com/mvrun/multiverse/runner/backend"
+)
+
+// A branch of a seed is the seed replayed exactly up to a moment and then
+// run on differently. Two kinds exist:
+//
+//   - a look that acts (a Go goroutine dump, which makes each Go process
+//     print its stacks and exit; a command run in a node): the replay stops
+//     at the moment, the runner acts no more, and the nodes alone run on
+//     for the look (see [cluster.branchLooks]);
+//   - an explore branch ([Branch]): at the moment the future is redrawn —
+//     the scheduler's, the network's and the guests' entropy streams, and
+//     the fault plan's actions after the moment — and the run goes on to
+//     its end under the runner as usual, so its properties can be judged.
+//
+// The original run is never changed: a branch is another run.
+
+// Branch makes a cluster a branch of its seed: replayed exactly up to At,
+// with its future redrawn from there by the branch's own seed, which comes
+// from the run's seed, At and N. The same branch is the same run (the
+// same trace hash), which is what its id ([Branch.ID]) reproduces.
+type Branch struct {
+	At time.Duration // virtual time since the cluster was created
+	N  int           // the branch's number at that moment
+}
+
+// ID returns the branch's id for seed: "SEED@AT/N", e.g.
+// "0x0000000000005eed@12.5s/3", which `mvrun replay --seed` accepts.
+func (b Branch) ID(seed uint64) string {
+	return fmt.Sprintf("%s@%v/%d", seeds.Format(seed), b.At, b.N)
+}
+
+// seed returns the seed the branch's future is drawn from.
+func (b Branch) seed(root uint64) uint64 {
+	return seeds.Derive(root, fmt.Sprintf("branch/%d/%d", b.At.Nanoseconds(), b.N))
+}
+
+// ParseBranchID splits a branch id ("SEED@AT/N") into its seed and
+// branch; ok is false for a plain seed (no "@").
+func ParseBranchID(id string) (seed uint64, b Branch, ok bool, err error) {
+	s, rest, ok := strings.Cut(id, "@")
+	if !ok {
+		return 0, Branch{}, false, nil
+	}
+	at, n, found := strings.Cut(rest, "/")
+	if !found {
+		return 0, Branch{}, true, fmt.Errorf("branch id %q: want SEED@TIME/N, e.g. 0x5eed@12.5s/3", id)
+	}
+	if seed, err = seeds.Parse(s); err != nil {
+		return 0, Branch{}, true, fmt.Errorf("branch id %q: %w", id, err)
+	}
+	if b.At, err = time.ParseDuration(at); err != nil || b.At < 0 {
+		return 0, Branch{}, true, fmt.Errorf("branch id %q: the moment %q is not a virtual time like 12.5s", id, at)
+	}
+	if b.N, err = strconv.Atoi(n); err != nil || b.N < 0 {
+		return 0, Branch{}, true, fmt.Errorf("branch id %q: the branch number %q is not a number", id, n)
+	}
+	return seed, b, true, nil
+}
+
+// setBranch makes c the branch br of its seed: at br.At (an observer, so
+// the past is exactly the seed's) the cluster's streams are redrawn.
+func (c *cluster) setBranch(br *Branch) {
+	c.branch = br
+	c.hc.Observe(br.At, func() { c.hc.Redraw(br.seed(c.cfg.Seed)) })
+}
+
+// Replan implements [backend.Replanner]: a branch keeps the plan's actions
+// before its moment and takes the rest from a plan drawn with the branch's
+// seed. A fault in effect at the moment is undone by the new plan's
+// actions or by the runner's healing at the end of the fault phase, as
+// hv's actions are idempotent (healing a healed network, restarting a
+// running node do nothing). With swarm testing on, the new plan's
+// switched-off kinds are drawn anew too.
+func (c *cluster) Replan(p faults.Plan, start time.Duration) faults.Plan {
+	if c.branch == nil {
+		return p
+	}
+	t := c.cfg.Test
+	rel := c.branch.At - start
+	fresh := faults.Schedule(c.branch.seed(c.cfg.Seed), t.Faults, t.Project.ServiceNames(), t.Duration)
+	out := p
+	out.Actions = nil
+	for _, a := range p.Actions {
+		if a.At < rel {
+			out.Actions = append(out.Actions, a)
+		}
+	}
+	for _, a := range fresh.Actions {
+		if a.At >= rel {
+			out.Actions = append(out.Actions, a)
+		}
+	}
+	return out
+}
+
+// errBranched ends the runner's part of a replay that branched at its
+// moment for a look that acts: what the runner would do next belongs to
+// the seed, which the branch no longer is.
+var errBranched = errors.New("the replay branched at its moment for a look that changes the run; the runner stopped there")
+
+// ErrBranched reports whether err is the error a replay's runner sees
+// after the replay branched for a look.
+func ErrBranched(err error) bool { return errors.Is(err, errBranched) }
+
+// goDumpBudget is how much virtual time Go processes get to print their
+// goroutines after SIGQUIT, and execBudget how long a command run at a
+// moment may take, before the branch gives up on them.
+const (
+	goDumpBudget = 10 * time.Second
+	execBudget   = 60 * time.Second
+)
+
+// branchLooks carries out the looks of m that act, on the simulation's
+// goroutine, once the replay has reached m.At: the runner's participants
+// all wait, so nothing but the nodes runs on. It marks the trace log, so a
+// replay's log up to the mark can be compared with the seed's.
+func (c *cluster) branchLooks(ctx context.Context, m *Moment) {
+	fmt.Fprintf(c.trace, "%d branch - %016x\n", c.hc.Now(), c.hc.TraceHash())
+	c.branched = true
+	report := m.report()
+	if m.Dump {
+		c.goroutineDumps(ctx, m, report)
+	}
+	if m.Exec != nil {
+		c.execLook(ctx, m, report)
+	}
+}
+
+// goroutineDumps makes every live Go process print its goroutines, as Go
+// does on SIGQUIT, and reports what each printed.
+func (c *cluster) goroutineDumps(ctx context.Context, m *Moment, report func(string, bool)) {
+	type target struct {
+		svc string
+		p   *hv.Process
+		out *bytes.Buffer
+	}
+	var ts []target
+	for _, n := range c.order {
+		for _, p := range n.n.Processes() {
+			d, err := p.Dump()
+			tp := c.taps[p]
+			if err != nil || !d.Go || tp == nil {
+				continue
+			}
+			tp.buf = &bytes.Buffer{}
+			ts = append(ts, target{n.svc.Name, p, tp.buf})
+			p.Signal(abi.SIGQUIT)
+		}
+	}
+	if len(ts) == 0 {
+		report("goroutines: no Go process is running at the moment", false)
+		return
+	}
+	start := c.hc.Now()
+	done := func() bool {
+		for _, t := range ts {
+			if !t.p.Exited() {
+				return false
+			}
+		}
+		return true
+	}
+	if _, err := c.hc.RunUntil(ctx, start+goDumpBudget, done); err != nil {
+		report(fmt.Sprintf("goroutines: the branch stopped: %v", err), true)
+	}
+	var all strings.Builder
+	for _, t := range ts {
+		fmt.Fprintf(&all, "=== goroutines of node %s pid %d (%s), as Go printed them on SIGQUIT in a branch of the replay\n", t.svc, t.p.Pid(), filepath.Base(t.p.Binary()))
+		if !t.p.Exited() {
+			fmt.Fprintf(&all, "(it did not exit within %v of SIGQUIT: it may handle the signal itself)\n", goDumpBudget)
+		}
+		all.Write(t.out.Bytes())
+		all.WriteString("\n")
+	}
+	file := filepath.Join(m.dir(c.cfg.Seed), "goroutines.txt")
+	if err := writeLook(file, all.String()); err != nil {
+		report(fmt.Sprintf("goroutines: %v", err), true)
+		return
+	}
+	report(fmt.Sprintf("goroutines of %d Go processes (in %s):\n%s", len(ts), file, strings.TrimRight(all.String(), "\n")), false)
+}
+
+// execLook runs m.Exec in its node and reports its output and exit.
+func (c *cluster) execLook(ctx context.Context, m *Moment, report func(string, bool)) {
+	x := m.Exec
+	n := c.nodes[x.Service]
+	what := fmt.Sprintf("exec %s %s", x.Service, strings.Join(x.Argv, " "))
+	path, err := backend.ResolveCommand(x.Argv, n.svc, n.prog, c.cfg.Test.Project.Dir)
+	if err != nil {
+		report(fmt.Sprintf("%s: %v", what, err), true)
+		return
+	}
+	var stdout, stderr bytes.Buffer
+	seed := seeds.Derive(c.cfg.Seed, "branch/exec/"+x.Service)
+	start := c.hc.Now()
+	p, err := n.n.Start(hv.ProcessConfig{
+		Binary: path, Args: append([]string{path}, x.Argv[1:]...), Env: c.env(n, seed, nil), Dir: n.svc.WorkingDir,
+		Stdout: &stdout, Stderr: &stderr,
+	})
+	if err != nil {
+		report(fmt.Sprintf("%s: %v", what, err), true)
+		return
+	}
+	budget := x.Timeout
+	if budget <= 0 {
+		budget = execBudget
+	}
+	if _, err := c.hc.RunUntil(ctx, start+budget, p.Exited); err != nil {
+		report(fmt.Sprintf("%s: the branch stopped: %v", what, err), true)
+		return
+	}
+	var b strings.Builder
+	if !p.Exited() {
+		fmt.Fprintf(&b, "%s: still running after %v of virtual time; killed\n", what, budget)
+		p.Kill()
+	} else {
+		s := p.Summary()
+		fmt.Fprintf(&b, "%s: exit %d after %v (virtual)", what, s.ExitCode, p.Ended()-start)
+		if s.Signal != 0 {
+			fmt.Fprintf(&b, ", %s", signalName(s.Signal))
+		}
+		b.WriteString("\n")
+	}
+	for _, o := range []struct {
+		name string
+		buf  *bytes.Buffer
+	}{{"stdout", &stdout}, {"stderr", &stderr}} {
+		if o.buf.Len() > 0 {
+			fmt.Fprintf(&b, "--- %s\n%s", o.name, o.buf.String())
+			if !bytes.HasSuffix(o.buf.Bytes(), []byte("\n")) {
+				b.WriteString("\n")
+			}
+		}
+	}
+	report(strings.TrimRight(b.String(), "\n"), false)
+}
+
+// tap passes a process's output on and, while buf is set, keeps a copy:
+// how a branch collects what a Go process prints on SIGQUIT.
+type tap struct {
+	w   io.Writer
+	buf *bytes.Buffer
+}
+
+func (t *tap) Write(b []byte) (int, error) {
+	if t.buf != nil {
+		t.buf.Write(b)
+	}
+	return t.w.Write(b)
+}
+
+// writeLook writes a look's text to file.
+func writeLook(file, text string) error {
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(file, []byte(text), 0o644)
+}
+
+// threadDump reports every live process's threads: registers and stacks.
+// It only reads, so it runs as an observer at the moment itself.
+func (c *cluster) threadDump(m *Moment, report func(string, bool)) {
+	var all strings.Builder
+	procs := 0
+	for _, n := range c.order {
+		for _, p := range n.n.Processes() {
+			d, err := p.Dump()
+			if err != nil {
+				fmt.Fprintf(&all, "node %s pid %d: %v\n", n.svc.Name, p.Pid(), err)
+				continue
+			}
+			d.Write(&all)
+			procs++
+		}
+	}
+	file := filepath.Join(m.dir(c.cfg.Seed), "threads.txt")
+	if err := writeLook(file, all.String()); err != nil {
+		report(fmt.Sprintf("threads: %v", err), true)
+		return
+	}
+	report(fmt.Sprintf("threads of %d processes at %v (in %s):\n%s", procs, c.hc.Now(), file, strings.TrimRight(all.String(), "\n")), false)
+}
+
+// logTail is how many lines of a node's output a log look shows.
+const logTail = 20
+
+// logLook copies a service's output up to the moment and reports its end.
+func (c *cluster) logLook(m *Moment, svc string, report func(string, bool)) {
+	var b strings.Builder
+	for _, stream := range []string{"stdout", "stderr"} {
+		data, err := os.ReadFile(filepath.Join(c.cfg.Dir, "nodes", svc+"."+stream))
+		if err != nil {
+			report(fmt.Sprintf("log %s: %v", svc, err), true)
+			return
+		}
+		file := filepath.Join(m.dir(c.cfg.Seed), svc+"."+stream)
+		if err := writeLook(file, string(data)); err != nil {
+			report(fmt.Sprintf("log %s: %v", svc, err), true)
+			return
+		}
+		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		if len(data) == 0 {
+			lines = nil
+		}
+		fmt.Fprintf(&b, "log %s %s up to %v: %d lines in %s", svc, stream, c.hc.Now(), len(lines), file)
+		if len(lines) > logTail {
+			fmt.Fprintf(&b, "; the last %d:", logTail)
+			lines = lines[len(lines)-logTail:]
+		}
+		b.WriteString("\n")
+		for _, l := range lines {
+			b.WriteString("  " + l + "\n")
+		}
+	}
+	report(strings.TrimRight(b.String(), "\n"), false)
+}
