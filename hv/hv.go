@@ -62,6 +62,8 @@ type Config struct {
 	// run without a system call before it is preempted (making the run not
 	// replay-exact); default 100ms.
 	Quantum time.Duration
+	// SyncLatency is the disk's flush latency ([ClusterConfig.SyncLatency]).
+	SyncLatency time.Duration
 	// ClockOffset skews the guest's wall clock (CLOCK_REALTIME).
 	ClockOffset time.Duration
 	// Clock, if set, is the VM's virtual clock, for callers that drive skew
@@ -139,7 +141,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := CheckBinary(cfg.Binary); err != nil {
 		return nil, err
 	}
-	c, err := NewCluster(ClusterConfig{Seed: cfg.Seed, Memory: cfg.Memory, Quantum: cfg.Quantum, Logger: cfg.Logger, Clock: cfg.Clock})
+	c, err := NewCluster(ClusterConfig{Seed: cfg.Seed, Memory: cfg.Memory, Quantum: cfg.Quantum, SyncLatency: cfg.SyncLatency, Logger: cfg.Logger, Clock: cfg.Clock})
 	if err != nil {
 		return nil, err
 	}

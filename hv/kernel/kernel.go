@@ -76,6 +76,9 @@ type Config struct {
 	// OnMessage receives SDK messages in order; may be nil.
 	OnMessage func(Message)
 	Logger    *slog.Logger
+	// SyncLatency is how long a flush to the node's disk takes on the
+	// virtual clock (fsync with something to flush, sync); 0: free.
+	SyncLatency time.Duration
 	// Net is the node's network endpoint (sockets, sys_socket.go); nil
 	// means no network: socket(2) fails and is reported.
 	Net netsim.Stack
@@ -122,6 +125,7 @@ type Kernel struct {
 	vvar        []byte // host view of the vvar page; nil without a vDSO
 	counter     []byte // host view of the vDSO's read counter page
 	vdsoReads   uint64 // clock reads the vDSO answered, all charged
+	flushWaits  uint64 // flushes that waited for the disk (flushWait)
 
 	exited    bool
 	onExit    func(*Kernel)
@@ -275,6 +279,7 @@ type Summary struct {
 	Syscalls      uint64
 	Switches      uint64
 	VDSOReads     uint64            // clock reads the vDSO answered without a system call (not in Syscalls or Calls)
+	FlushWaits    uint64            // flushes that waited the disk's SyncLatency
 	DemandFaults  uint64            // page faults that populated part of a lazily populated mapping (each a VM exit, no signal)
 	Signals       map[int]int       // signals delivered to handlers, by number
 	Calls         map[string]uint64 // system calls made, by name
@@ -311,6 +316,7 @@ func (k *Kernel) Summary() Summary {
 		Syscalls:      k.syscalls,
 		Switches:      k.switches,
 		VDSOReads:     k.vdsoReads,
+		FlushWaits:    k.flushWaits,
 		DemandFaults:  k.demand,
 		Signals:       maps.Clone(k.delivered),
 		Calls:         k.callCounts(),

@@ -21,6 +21,21 @@ func (k *Kernel) fsyncInode(n *vfs.Inode) {
 	k.fs.Fsync(n)
 }
 
+// flushWait parks t for the disk's flush latency (Config.SyncLatency) the
+// first time it runs its current call, when there is something to flush,
+// and reports whether it did; the call runs again once the latency has
+// passed and then completes. A kill meanwhile finds the data not yet
+// durable, as a power cut during a real flush would. O_SYNC/O_DSYNC
+// writes and msync(MS_SYNC) are not charged.
+func (k *Kernel) flushWait(t *Thread, dirty bool) bool {
+	if k.cfg.SyncLatency <= 0 || !dirty || t.retrying || t.call == nil {
+		return false
+	}
+	k.flushWaits++
+	t.block(nil, k.clock.Now()+int64(k.cfg.SyncLatency), t.call, nil)
+	return true
+}
+
 // sysFsync implements Linux syscall fsync(2) and fdatasync(2): a regular
 // file's bytes or a directory's entries become durable. fsync of a file
 // does not persist the directory entry naming it; fsync the directory.
@@ -31,11 +46,18 @@ func sysFsync(t *Thread, a *[6]uint64) (uint64, error) {
 	}
 	switch f := d.file.(type) {
 	case *regularFile:
+		writeBackAll(f.n)
+		if t.k.flushWait(t, f.n.Dirty()) {
+			return 0, errBlock
+		}
 		if err := t.k.diskSync(f.n); err != nil {
 			return 0, err
 		}
 		t.k.fsyncInode(f.n)
 	case *dirFile:
+		if t.k.flushWait(t, f.n.Dirty()) {
+			return 0, errBlock
+		}
 		t.k.fsyncInode(f.n)
 	default:
 		// Pipes, eventfds, epoll, devices and the standard streams (a pipe
@@ -48,6 +70,9 @@ func sysFsync(t *Thread, a *[6]uint64) (uint64, error) {
 // sysSync implements Linux syscall sync(2): the node's whole file system
 // becomes durable.
 func sysSync(t *Thread, a *[6]uint64) (uint64, error) {
+	if t.k.flushWait(t, true) {
+		return 0, errBlock
+	}
 	t.k.syncAll()
 	return 0, nil
 }
@@ -57,6 +82,9 @@ func sysSync(t *Thread, a *[6]uint64) (uint64, error) {
 func sysSyncfs(t *Thread, a *[6]uint64) (uint64, error) {
 	if _, err := t.k.files.get(argFD(a[0])); err != nil {
 		return 0, err
+	}
+	if t.k.flushWait(t, true) {
+		return 0, errBlock
 	}
 	t.k.syncAll()
 	return 0, nil
