@@ -31,16 +31,17 @@ func etcdHVArgs(name string, initial []string) []string {
 
 // etcdHVRun is what one run of the etcd cluster under hv left behind.
 type etcdHVRun struct {
-	client string
-	logs   map[string]string
-	hash   uint64
-	vtime  time.Duration
-	wall   time.Duration
-	stats  hv.Stats
-	unimpl []hv.Unimplemented
-	exact  bool
-	done   bool
-	files  map[string]string // node → digest of its file system
+	client    string
+	clientErr string
+	logs      map[string]string
+	hash      uint64
+	vtime     time.Duration
+	wall      time.Duration
+	stats     hv.Stats
+	unimpl    []hv.Unimplemented
+	exact     bool
+	done      bool
+	files     map[string]string // node → digest of its file system
 }
 
 // fsDigest hashes every path, mode and content of a node's file system.
@@ -101,11 +102,13 @@ func runEtcdHV(t *testing.T, seed uint64, keys int) etcdHVRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cout bytes.Buffer
+	// The client's stdout is its result; its stderr has progress lines
+	// (how long it waited for the cluster), kept for a failure's log.
+	var cout, cerr bytes.Buffer
 	cp, err := cn.Start(hv.ProcessConfig{
 		Binary: client,
 		Args:   []string{"client", "-endpoints", strings.Join(endpoints, ","), "-keys", fmt.Sprint(keys), "-members", "3", "-timeout", "60s"},
-		Stdout: &cout, Stderr: &cout,
+		Stdout: &cout, Stderr: &cerr,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +122,7 @@ func runEtcdHV(t *testing.T, seed uint64, keys int) etcdHVRun {
 		t.Fatal(err)
 	}
 	r.client = cout.String()
+	r.clientErr = cerr.String()
 	for n, b := range logs {
 		r.logs[n] = b.String()
 	}
@@ -149,7 +153,7 @@ func TestEtcdClusterHV(t *testing.T) {
 		for n, l := range r.logs {
 			t.Logf("%s log tail:\n%s", n, lastBytes(l, 3000))
 		}
-		t.Fatalf("client output:\n%s\nwant:\n%s", r.client, want)
+		t.Fatalf("client output:\n%s\nwant:\n%s\nclient stderr:\n%s", r.client, want, r.clientErr)
 	}
 	checkEtcdUnimplemented(t, r.unimpl)
 	if !r.exact {
