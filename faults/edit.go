@@ -84,9 +84,9 @@ func ends(a, b Action) bool {
 // are what `mvrun shrink` produces; [Edits.String] is the form an id
 // carries after "~", so an edited schedule replays from its seed alone.
 type Edits struct {
-	Drop    []int                 // faults to leave out
-	Length  map[int]time.Duration // lasting faults' new lengths (end − start)
-	Delay   map[int]time.Duration // how much later faults start (and end)
+	Drop   []int                 // faults to leave out
+	Length map[int]time.Duration // lasting faults' new lengths (end − start)
+	Delay  map[int]time.Duration // how much later faults start (and end)
 }
 
 // Empty reports whether e changes nothing.
