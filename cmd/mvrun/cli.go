@@ -69,6 +69,7 @@ const usage = `usage: mvrun <command> [arguments]
 
 Commands:
   test spec.hcl [flags]        run a test over many seeds and report the properties
+  test spec.hcl --explore      search a tree of branches guided by SDK lines instead of independent seeds (hv)
   test --compose FILE [flags]  run an Antithesis-style harness (test-composer templates) with no spec
   replay spec.hcl --seed S     run one seed again and compare it with the run that found it
                                (hv: --at MOMENT with --dump, --files, --exec, --pcap, --log; --strace)
@@ -98,6 +99,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "test":
+		if hasFlag(rest, "explore") || hasFlag(rest, "random") {
+			return cmdSearch(ctx, rest, stdout, stderr)
+		}
 		return cmdTest(ctx, rest, stdout, stderr, false)
 	case "replay":
 		return cmdTest(ctx, rest, stdout, stderr, true)
