@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/mvrun/multiverse/assertions"
+	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/specs"
@@ -74,6 +75,12 @@ type Options struct {
 	// SetupTimeout bounds the wait for antithesis_setup "complete" once the
 	// services are healthy; 0 means 30s (capped by the seed's timeout).
 	SetupTimeout time.Duration
+	// EditPlan, when set, changes each seed's fault plan before it runs
+	// (after a backend's [backend.Replanner]): how shrinking runs a seed
+	// with an edited schedule. It must be a pure function of the plan, so
+	// the run stays a function of its seed and the edit. An error ends the
+	// seed as an infrastructure error: the edit does not fit the plan.
+	EditPlan func(faults.Plan) (faults.Plan, error)
 }
 
 // Outcome is what a run produced.
@@ -320,7 +327,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 				so := runSeed(ctx, seedConfig{
 					test: t, backend: b, index: i, runIndex: runIndex[i], seed: list[i], col: col, log: log,
 					dir: filepath.Join(out, "seed-"+fmt.Sprintf("%016x", list[i])), setupTimeout: opts.SetupTimeout,
-					templates: tpls,
+					templates: tpls, editPlan: opts.EditPlan,
 				})
 				if so == nil { // cancelled before it finished
 					continue

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mvrun/multiverse/assertions"
 	"github.com/mvrun/multiverse/assertions/history"
+	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/specs"
@@ -57,6 +58,7 @@ type seedConfig struct {
 	log          *slog.Logger
 	setupTimeout time.Duration
 	templates    []*specs.Template // test-composer templates; one is picked per seed
+	editPlan     func(faults.Plan) (faults.Plan, error)
 }
 
 // seedRun is the state of one running seed. Fields under mu are written by

@@ -42,6 +42,15 @@ func (s *seedRun) faultPhase(ctx context.Context, cl backend.Cluster) {
 	if r, ok := cl.(backend.Replanner); ok {
 		plan = r.Replan(plan, cl.Now())
 	}
+	if s.cfg.editPlan != nil {
+		p, err := s.cfg.editPlan(plan)
+		if err != nil {
+			s.so.Err = fmt.Errorf("editing the seed's fault plan: %w", err)
+			s.cancelSeed(s.so.Err)
+			return
+		}
+		plan = p
+	}
 	s.art.plan(cl.Now(), plan)
 	state := faults.NewState(plan.Nodes)
 	logf := state.Track(s.logFault)

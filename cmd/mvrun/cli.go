@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/hv/hvcli"
 	"github.com/mvrun/multiverse/internal/catalog"
 	"github.com/mvrun/multiverse/internal/seeds"
@@ -68,11 +69,13 @@ const usage = `usage: mvrun <command> [arguments]
 
 Commands:
   test spec.hcl [flags]        run a test over many seeds and report the properties
+  test spec.hcl --explore      search a tree of branches guided by SDK lines instead of independent seeds (hv)
   test --compose FILE [flags]  run an Antithesis-style harness (test-composer templates) with no spec
   replay spec.hcl --seed S     run one seed again and compare it with the run that found it
                                (hv: --at MOMENT with --dump, --files, --exec, --pcap, --log; --strace)
   explore spec.hcl --seed S    branch a failing seed at moments and count how many futures still fail
   debug spec.hcl --seed S      move through a seed and look at it, at a prompt
+  shrink spec.hcl --seed ID    make a failing run's fault schedule minimal and name the faults it needs
   report merge a.json b.json   merge the reports of the shards of one run (test --shard I/N)
   validate spec.hcl            check a spec and the compose project it names
   catalog [flags] packages     generate the SDK assertion catalog of Go main packages
@@ -96,11 +99,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "test":
+		if hasFlag(rest, "explore") || hasFlag(rest, "random") {
+			return cmdSearch(ctx, rest, stdout, stderr)
+		}
 		return cmdTest(ctx, rest, stdout, stderr, false)
 	case "replay":
 		return cmdTest(ctx, rest, stdout, stderr, true)
 	case "explore":
 		return cmdExplore(ctx, rest, stdout, stderr)
+	case "shrink":
+		return cmdShrink(ctx, rest, stdout, stderr)
 	case "debug":
 		return cmdDebug(ctx, rest, os.Stdin, stdout, stderr)
 	case "validate":
@@ -216,7 +224,12 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	var base uint64
 	haveSeed := f.seed != ""
 	var branch *hvbackend.Branch
+	var edits faults.Edits
 	if replay {
+		if f.seed, edits, err = splitEdits(f.seed); err != nil {
+			fmt.Fprintf(stderr, "mvrun replay: --seed: %v\n", err)
+			return exitUsage
+		}
 		bs, br, ok, err := hvbackend.ParseBranchID(f.seed)
 		if err != nil {
 			fmt.Fprintf(stderr, "mvrun replay: --seed: %v\n", err)
@@ -334,6 +347,9 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	opts := runner.Options{Test: t, Backend: b, Jobs: jobs, Log: log, Progress: stderr, OutDir: f.out}
 	if replay {
 		opts.Seeds = []uint64{base}
+		if !edits.Empty() {
+			opts.EditPlan = edits.Apply
+		}
 		fmt.Fprintf(stderr, "mvrun: replaying seed %s of test %q\n", seeds.Format(base), t.Name)
 	} else {
 		opts.BaseSeed, opts.Count = base, f.seeds
@@ -360,7 +376,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 			suffix = "-replay-" + fmt.Sprintf("%016x", base)
 		}
 		opts.OutDir = runner.DefaultOutDir(".", t.Name+suffix, time.Now())
-		if branch != nil {
+		if branch != nil || !edits.Empty() {
 			// Not among the runs: a branch's record must not stand for its seed's.
 			opts.OutDir = branchOutDir(t.Name, time.Now())
 		}
@@ -408,8 +424,8 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	}
 	code := writeReports(doc, f, stdout, stderr)
 	switch {
-	case branch != nil:
-		compareBranch(doc, branch.ID(base), f.json, stdout, stderr)
+	case branch != nil || !edits.Empty():
+		compareBranch(doc, joinID(base, branch, edits), f.json, stdout, stderr)
 	case replay:
 		compare(doc, f.runs, oc.OutDir, f.json, stdout, stderr)
 	}

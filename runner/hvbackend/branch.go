@@ -37,79 +37,139 @@ import (
 // with its future redrawn from there by the branch's own seed, which comes
 // from the run's seed, At and N. The same branch is the same run (the
 // same trace hash), which is what its id ([Branch.ID]) reproduces.
+//
+// Branches nest: Next, if set, is a branch of this branch at a later
+// moment (a path in a search tree, mvrun test --explore), drawn from this
+// branch's seed. Kinds, if set, limits the fault kinds the branch's new
+// plan may start after its moment (the search's bandit choice).
 type Branch struct {
-	At time.Duration // virtual time since the cluster was created
-	N  int           // the branch's number at that moment
+	At    time.Duration // virtual time since the cluster was created
+	N     int           // the branch's number at that moment
+	Kinds []string      // fault kinds the future may start; empty means all
+	Next  *Branch       // a branch of this branch, at a later moment
 }
 
 // ID returns the branch's id for seed: "SEED@AT/N", e.g.
-// "0x0000000000005eed@12.5s/3", which `mvrun replay --seed` accepts.
+// "0x0000000000005eed@12.5s/3", with ":KIND+KIND" after a level that
+// limits kinds and one "@AT/N" per nested level
+// ("0x…5eed@2s/1:kill@3s/0"), which `mvrun replay --seed` accepts.
 func (b Branch) ID(seed uint64) string {
-	return fmt.Sprintf("%s@%v/%d", seeds.Format(seed), b.At, b.N)
+	var s strings.Builder
+	s.WriteString(seeds.Format(seed))
+	for l := &b; l != nil; l = l.Next {
+		fmt.Fprintf(&s, "@%v/%d", l.At, l.N)
+		if len(l.Kinds) > 0 {
+			s.WriteString(":" + strings.Join(l.Kinds, "+"))
+		}
+	}
+	return s.String()
 }
 
-// seed returns the seed the branch's future is drawn from.
-func (b Branch) seed(root uint64) uint64 {
-	return seeds.Derive(root, fmt.Sprintf("branch/%d/%d", b.At.Nanoseconds(), b.N))
+// seed returns the seed the branch's future is drawn from, under parent
+// (the run's seed for the first level, the enclosing branch's below).
+func (b Branch) seed(parent uint64) uint64 {
+	return seeds.Derive(parent, fmt.Sprintf("branch/%d/%d", b.At.Nanoseconds(), b.N))
 }
 
-// ParseBranchID splits a branch id ("SEED@AT/N") into its seed and
-// branch; ok is false for a plain seed (no "@").
+// Depth returns how many levels b has.
+func (b Branch) Depth() int {
+	n := 0
+	for l := &b; l != nil; l = l.Next {
+		n++
+	}
+	return n
+}
+
+// Last returns b's deepest level.
+func (b *Branch) Last() *Branch {
+	for b.Next != nil {
+		b = b.Next
+	}
+	return b
+}
+
+// Child returns a copy of b with c appended as its deepest level.
+func (b *Branch) Child(c Branch) *Branch {
+	if b == nil {
+		return &c
+	}
+	cp := *b
+	cp.Next = cp.Next.Child(c)
+	return &cp
+}
+
+// ParseBranchID splits a branch id ("SEED@AT/N", levels and kinds as
+// [Branch.ID] writes them) into its seed and branch; ok is false for a
+// plain seed (no "@").
 func ParseBranchID(id string) (seed uint64, b Branch, ok bool, err error) {
 	s, rest, ok := strings.Cut(id, "@")
 	if !ok {
 		return 0, Branch{}, false, nil
 	}
-	at, n, found := strings.Cut(rest, "/")
-	if !found {
-		return 0, Branch{}, true, fmt.Errorf("branch id %q: want SEED@TIME/N, e.g. 0x5eed@12.5s/3", id)
-	}
 	if seed, err = seeds.Parse(s); err != nil {
 		return 0, Branch{}, true, fmt.Errorf("branch id %q: %w", id, err)
 	}
-	if b.At, err = time.ParseDuration(at); err != nil || b.At < 0 {
-		return 0, Branch{}, true, fmt.Errorf("branch id %q: the moment %q is not a virtual time like 12.5s", id, at)
+	var levels []Branch
+	for _, lv := range strings.Split(rest, "@") {
+		var l Branch
+		at, n, found := strings.Cut(lv, "/")
+		if !found {
+			return 0, Branch{}, true, fmt.Errorf("branch id %q: want SEED@TIME/N, e.g. 0x5eed@12.5s/3", id)
+		}
+		n, kinds, _ := strings.Cut(n, ":")
+		if l.At, err = time.ParseDuration(at); err != nil || l.At < 0 {
+			return 0, Branch{}, true, fmt.Errorf("branch id %q: the moment %q is not a virtual time like 12.5s", id, at)
+		}
+		if l.N, err = strconv.Atoi(n); err != nil || l.N < 0 {
+			return 0, Branch{}, true, fmt.Errorf("branch id %q: the branch number %q is not a number", id, n)
+		}
+		if kinds != "" {
+			l.Kinds = strings.Split(kinds, "+")
+		}
+		if len(levels) > 0 && l.At < levels[len(levels)-1].At {
+			return 0, Branch{}, true, fmt.Errorf("branch id %q: a nested branch's moment %v is before its parent's", id, l.At)
+		}
+		levels = append(levels, l)
 	}
-	if b.N, err = strconv.Atoi(n); err != nil || b.N < 0 {
-		return 0, Branch{}, true, fmt.Errorf("branch id %q: the branch number %q is not a number", id, n)
+	for i := len(levels) - 1; i > 0; i-- {
+		levels[i-1].Next = &levels[i]
 	}
-	return seed, b, true, nil
+	return seed, levels[0], true, nil
 }
 
-// setBranch makes c the branch br of its seed: at br.At (an observer, so
-// the past is exactly the seed's) the cluster's streams are redrawn.
+// setBranch makes c the branch br of its seed: at each level's moment (an
+// observer, so the past is exactly the seed's) the cluster's streams are
+// redrawn.
 func (c *cluster) setBranch(br *Branch) {
 	c.branch = br
-	c.hc.Observe(br.At, func() { c.hc.Redraw(br.seed(c.cfg.Seed)) })
+	parent := c.cfg.Seed
+	for l := br; l != nil; l = l.Next {
+		s := l.seed(parent)
+		c.hc.Observe(l.At, func() { c.hc.Redraw(s) })
+		parent = s
+	}
 }
 
-// Replan implements [backend.Replanner]: a branch keeps the plan's actions
-// before its moment and takes the rest from a plan drawn with the branch's
-// seed. A fault in effect at the moment is undone by the new plan's
-// actions or by the runner's healing at the end of the fault phase, as
-// hv's actions are idempotent (healing a healed network, restarting a
-// running node do nothing). With swarm testing on, the new plan's
-// switched-off kinds are drawn anew too.
+// Replan implements [backend.Replanner]: at each level's moment a branch
+// keeps the faults that started before it (they run their course) and
+// takes the faults that start after it from a plan drawn with the level's
+// seed, leaving out those that would collide with faults still in effect
+// and, when the level names kinds, those of other kinds
+// ([faults.Splice]). With swarm testing on, the new plan's switched-off
+// kinds are drawn anew too.
 func (c *cluster) Replan(p faults.Plan, start time.Duration) faults.Plan {
 	if c.branch == nil {
 		return p
 	}
 	t := c.cfg.Test
-	rel := c.branch.At - start
-	fresh := faults.Schedule(c.branch.seed(c.cfg.Seed), t.Faults, t.Project.ServiceNames(), t.Duration)
-	out := p
-	out.Actions = nil
-	for _, a := range p.Actions {
-		if a.At < rel {
-			out.Actions = append(out.Actions, a)
-		}
+	parent := c.cfg.Seed
+	for l := c.branch; l != nil; l = l.Next {
+		s := l.seed(parent)
+		fresh := faults.Schedule(s, t.Faults, t.Project.ServiceNames(), t.Duration)
+		p = faults.Splice(p, l.At-start, fresh, l.Kinds)
+		parent = s
 	}
-	for _, a := range fresh.Actions {
-		if a.At >= rel {
-			out.Actions = append(out.Actions, a)
-		}
-	}
-	return out
+	return p
 }
 
 // errBranched ends the runner's part of a replay that branched at its

@@ -175,13 +175,20 @@ func TestBranchID(t *testing.T) {
 	b := Branch{At: 12500 * time.Millisecond, N: 3}
 	id := b.ID(0x5eed)
 	seed, got, ok, err := ParseBranchID(id)
-	if id != "0x0000000000005eed@12.5s/3" || !ok || err != nil || seed != 0x5eed || got != b {
+	if id != "0x0000000000005eed@12.5s/3" || !ok || err != nil || seed != 0x5eed || got.ID(seed) != id {
+		t.Errorf("%q parsed as %#x %+v %v %v", id, seed, got, ok, err)
+	}
+	// A path of branches, with kinds, as mvrun test --explore writes them.
+	deep := b.Child(Branch{At: 13 * time.Second, N: 0, Kinds: []string{"kill", "pause"}})
+	id = deep.ID(0x5eed)
+	seed, got, ok, err = ParseBranchID(id)
+	if id != "0x0000000000005eed@12.5s/3@13s/0:kill+pause" || !ok || err != nil || got.ID(seed) != id || got.Depth() != 2 || got.Last().Kinds[1] != "pause" {
 		t.Errorf("%q parsed as %#x %+v %v %v", id, seed, got, ok, err)
 	}
 	if _, _, ok, err := ParseBranchID("0x5eed"); ok || err != nil {
 		t.Errorf("a plain seed: ok %v, %v", ok, err)
 	}
-	for _, bad := range []string{"0x5eed@12s", "0x5eed@x/1", "0x5eed@1s/-2", "zz@1s/1"} {
+	for _, bad := range []string{"0x5eed@12s", "0x5eed@2s/1@1s/0", "0x5eed@x/1", "0x5eed@1s/-2", "zz@1s/1"} {
 		if _, _, _, err := ParseBranchID(bad); err == nil {
 			t.Errorf("ParseBranchID(%q) accepted", bad)
 		}

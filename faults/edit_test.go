@@ -1,0 +1,123 @@
+package faults_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mvrun/multiverse/faults"
+)
+
+// TestFaultsPairEveryAction checks that every action of generated plans
+// belongs to exactly one fault or is clean-up, and that dropping all
+// faults leaves a valid plan.
+func TestFaultsPairEveryAction(t *testing.T) {
+	for name, cfg := range configs() {
+		for seed := range uint64(20) {
+			p := faults.Schedule(seed, cfg, nodeNames(5), 60*sec)
+			fs := faults.Faults(p)
+			seen := map[int]bool{}
+			for _, f := range fs {
+				for _, i := range []int{f.Start, f.End} {
+					if i < 0 {
+						continue
+					}
+					if seen[i] {
+						t.Fatalf("%s seed %d: action %d in two faults", name, seed, i)
+					}
+					seen[i] = true
+				}
+			}
+			var all faults.Edits
+			for i := range fs {
+				all.Drop = append(all.Drop, i)
+			}
+			q, err := all.Apply(p)
+			if err != nil {
+				t.Fatalf("%s seed %d: dropping every fault: %v", name, seed, err)
+			}
+			if n := len(faults.Faults(q)); n != 0 {
+				t.Fatalf("%s seed %d: %d faults left after dropping all:\n%v", name, seed, n, q)
+			}
+		}
+	}
+}
+
+func TestEditsApplyAndRoundTrip(t *testing.T) {
+	cfg := faults.Config{
+		Partition: &faults.PartitionConfig{Every: 4 * sec, HealAfter: faults.Range{Min: sec, Max: 4 * sec}},
+		Kill:      &faults.KillConfig{Every: 6 * sec, RestartAfter: faults.Range{Min: sec, Max: 3 * sec}},
+	}
+	p := faults.Schedule(7, cfg, nodeNames(3), 30*sec)
+	fs := faults.Faults(p)
+	if len(fs) < 3 {
+		t.Fatalf("want at least 3 faults, got %d:\n%v", len(fs), p)
+	}
+	last := len(fs) - 1
+	e := faults.Edits{Drop: []int{0}, Length: map[int]time.Duration{1: 500 * time.Millisecond}}
+	q, err := e.Apply(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(q.Actions), len(p.Actions)-2; got != want && fs[0].End >= 0 {
+		t.Fatalf("dropping a lasting fault left %d actions, want %d", got, want)
+	}
+	start := p.Actions[fs[1].Start]
+	found := false
+	for _, a := range q.Actions {
+		if a.At == start.At+500*time.Millisecond && (a.Kind == faults.ActHeal || a.Kind == faults.ActRestart) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("fault 1 (%s) was not shortened to 500ms:\n%v", faults.Describe(p, fs[1]), q)
+	}
+	s := e.String()
+	if s != "d0~s1=500ms" {
+		t.Fatalf("String() = %q", s)
+	}
+	back, err := faults.ParseEdits(s)
+	if err != nil || back.String() != s {
+		t.Fatalf("ParseEdits(%q) = %v, %v", s, back, err)
+	}
+	// Moving the last fault past the end is not a schedule the runner
+	// may run.
+	if _, err := (faults.Edits{Delay: map[int]time.Duration{last: time.Hour}}).Apply(p); err == nil {
+		t.Fatal("a fault moved past the plan's end was accepted")
+	}
+	if _, err := (faults.Edits{Drop: []int{len(fs)}}).Apply(p); err == nil {
+		t.Fatal("dropping a fault the plan does not have was accepted")
+	}
+	for _, bad := range []string{"x1", "d", "dz", "s1", "l1=-1s", "s1=abc"} {
+		if _, err := faults.ParseEdits(bad); err == nil {
+			t.Errorf("ParseEdits(%q) accepted", bad)
+		}
+	}
+}
+
+// TestSplice checks that a spliced plan keeps the past's faults, ends
+// them, takes only the chosen kinds from the future and validates.
+func TestSplice(t *testing.T) {
+	cfg := full(true)
+	for seed := range uint64(30) {
+		past := faults.Schedule(seed, cfg, nodeNames(5), 60*sec)
+		future := faults.Schedule(seed+1000, cfg, nodeNames(5), 60*sec)
+		at := 20 * sec
+		for _, kinds := range [][]string{nil, {faults.KindKill}} {
+			s := faults.Splice(past, at, future, kinds)
+			if err := s.Validate(); err != nil {
+				t.Fatalf("seed %d kinds %v: %v\n%v", seed, kinds, err, s)
+			}
+			for _, f := range faults.Faults(s) {
+				a := s.Actions[f.Start]
+				if a.At < at {
+					if !slices.ContainsFunc(past.Actions, func(b faults.Action) bool { return b.At == a.At && b.String() == a.String() }) {
+						t.Fatalf("seed %d: fault %s before the moment is not the past's", seed, a)
+					}
+				} else if kinds != nil && faults.KindOf(a.Kind) != faults.KindKill {
+					t.Fatalf("seed %d: fault %s after the moment is not a kill", seed, a)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,67 @@
+// Package search shrinks, explains and finds failing runs by running a
+// test's seed many times with controlled changes: a fault schedule with
+// faults dropped, shortened or moved later ([Shrink]), with one fault
+// removed at a time ([Attribute]), and a tree of branches whose futures are
+// redrawn at moments chosen by a score ([Explore]).
+//
+// Everything here is a function of its inputs and of the runs' results:
+// there is no wall-clock budget and no dependence on which run finishes
+// first, so on a backend that replays exactly (hv) the same command gives
+// the same answer. Each run a search makes has an id ([Candidate.ID]) that
+// `mvrun replay --seed` accepts.
+package search
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/internal/seeds"
+	"github.com/mvrun/multiverse/runner/hvbackend"
+)
+
+// Candidate is one run: a seed, optionally a branch path of it (hv only),
+// and edits to the fault plan that run would carry out.
+type Candidate struct {
+	Seed   uint64
+	Branch *hvbackend.Branch
+	Edits  faults.Edits
+}
+
+// ID returns the candidate's id: the seed ("0x…5eed"), a branch path
+// ("0x…5eed@2s/1:kill@3s/0") and schedule edits after "~"
+// ("0x…5eed~d0.3~s1=500ms").
+func (c Candidate) ID() string {
+	id := seeds.Format(c.Seed)
+	if c.Branch != nil {
+		id = c.Branch.ID(c.Seed)
+	}
+	if !c.Edits.Empty() {
+		id += "~" + c.Edits.String()
+	}
+	return id
+}
+
+// ParseID reads what [Candidate.ID] writes; a plain seed in decimal or hex
+// is a candidate too.
+func ParseID(id string) (Candidate, error) {
+	var c Candidate
+	base, ed, _ := strings.Cut(id, "~")
+	e, err := faults.ParseEdits(ed)
+	if err != nil {
+		return c, fmt.Errorf("id %q: %w", id, err)
+	}
+	c.Edits = e
+	s, b, ok, err := hvbackend.ParseBranchID(base)
+	if err != nil {
+		return c, err
+	}
+	if ok {
+		c.Seed, c.Branch = s, &b
+		return c, nil
+	}
+	if c.Seed, err = seeds.Parse(base); err != nil {
+		return c, fmt.Errorf("id %q: %w", id, err)
+	}
+	return c, nil
+}

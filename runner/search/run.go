@@ -1,0 +1,253 @@
+package search
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/runner"
+	"github.com/mvrun/multiverse/runner/backend"
+	"github.com/mvrun/multiverse/runner/hvbackend"
+	"github.com/mvrun/multiverse/specs"
+)
+
+// Result is what one run of a candidate showed.
+type Result struct {
+	ID      string
+	Failing []string // ids of the properties that failed
+	// TraceHash is the run's trace hash on hv ("" elsewhere).
+	TraceHash string
+	// Base is the fault plan the run would have carried out without the
+	// candidate's edits, and Plan the one it carried out; FaultStart is the
+	// cluster time at which the plan's times count from.
+	Base, Plan faults.Plan
+	FaultStart time.Duration
+	// End is the virtual (hv) or wall time the run lasted: what it cost.
+	End time.Duration
+	// Hits are the run's SDK lines, in order, for a search's score.
+	Hits []Hit
+	Dir  string
+	// Runs and FailRuns count the repetitions of a candidate on a backend
+	// that does not replay exactly, and how many of them failed the
+	// property a shrink is after; both 1 or 0 on hv.
+	Runs, FailRuns int
+}
+
+// Fails reports whether the run failed property p.
+func (r *Result) Fails(p string) bool { return slices.Contains(r.Failing, p) }
+
+// Hit is one SDK line of a run: an assertion evaluation, guidance or a
+// plain event.
+type Hit struct {
+	At   time.Duration
+	Kind string // "assert", "guidance" or "event"
+	ID   string
+	// Assertions: Type is "always", "sometimes" or "reachability" and
+	// Cond the condition; guidance: Type is its guidance_type, Max
+	// whether a numeric value is maximized, Value the left−right gap of
+	// numeric guidance, Data the raw data of other guidance.
+	Type  string
+	Cond  bool
+	Max   bool
+	Value float64
+	Data  string
+}
+
+// RunFunc runs one candidate to the end of its test.
+type RunFunc func(ctx context.Context, c Candidate) (*Result, error)
+
+// Runs makes a [RunFunc] that runs candidates of test t on backend b
+// with the runner, one seed per call, writing artifacts under dir (one
+// directory per run, named by n, a count the caller passes through
+// c's id). On hv (b an *hvbackend.Backend) a branch path is run as such;
+// elsewhere a candidate with a branch is an error.
+func Runs(t *specs.Test, b backend.Backend, dir string, log *slog.Logger) RunFunc {
+	var mu sync.Mutex
+	n := 0
+	return func(ctx context.Context, c Candidate) (*Result, error) {
+		bk := b
+		if c.Branch != nil {
+			hb, ok := b.(*hvbackend.Backend)
+			if !ok {
+				return nil, fmt.Errorf("search: candidate %s is a branch of its seed, which only the hv backend runs", c.ID())
+			}
+			bk = hb.WithBranch(c.Branch)
+		}
+		mu.Lock()
+		n++
+		out := filepath.Join(dir, fmt.Sprintf("run-%04d", n))
+		mu.Unlock()
+		r := &Result{ID: c.ID(), Dir: out}
+		var pmu sync.Mutex
+		edit := func(p faults.Plan) (faults.Plan, error) {
+			q, err := p, error(nil)
+			if !c.Edits.Empty() {
+				q, err = c.Edits.Apply(p)
+			}
+			pmu.Lock()
+			r.Base, r.Plan = p, q
+			pmu.Unlock()
+			return q, err
+		}
+		oc, err := runner.Run(ctx, runner.Options{Test: t, Backend: bk, Seeds: []uint64{c.Seed}, Jobs: 1, Log: log, OutDir: out, EditPlan: edit})
+		switch {
+		case err != nil && oc == nil:
+			return nil, err
+		case len(oc.Seeds) != 1:
+			return nil, fmt.Errorf("search: run %s did not finish: %w", c.ID(), ctx.Err())
+		case oc.Seeds[0].Err != nil:
+			return nil, fmt.Errorf("search: run %s: %w", c.ID(), oc.Seeds[0].Err)
+		}
+		so := oc.Seeds[0]
+		r.Failing = slices.Clone(so.Failing)
+		if so.TraceHash != 0 {
+			r.TraceHash = fmt.Sprintf("%016x", so.TraceHash)
+		}
+		r.Runs = 1
+		r.Dir = so.Dir
+		if err := readTimeline(so.Dir, r); err != nil {
+			return nil, err
+		}
+		if err := readHits(so.Dir, r); err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+// Repeat makes a RunFunc that runs each candidate k times (for a backend
+// that does not replay exactly) and returns the first run's result with
+// the failing properties of all runs merged and Runs and FailRuns counted
+// for prop (any property when prop is ""). A shrink then says its result
+// is statistical.
+func Repeat(run RunFunc, k int, prop string) RunFunc {
+	return func(ctx context.Context, c Candidate) (*Result, error) {
+		var first *Result
+		fails := 0
+		for range max(k, 1) {
+			r, err := run(ctx, c)
+			if err != nil {
+				return nil, err
+			}
+			if prop == "" && len(r.Failing) > 0 || prop != "" && r.Fails(prop) {
+				fails++
+			}
+			if first == nil {
+				first = r
+				continue
+			}
+			for _, p := range r.Failing {
+				if !first.Fails(p) {
+					first.Failing = append(first.Failing, p)
+				}
+			}
+		}
+		slices.Sort(first.Failing)
+		first.Runs, first.FailRuns = max(k, 1), fails
+		return first, nil
+	}
+}
+
+// readTimeline reads the run's end time and its fault phase's start from
+// the seed's timeline.jsonl.
+func readTimeline(dir string, r *Result) error {
+	f, err := os.Open(filepath.Join(dir, "timeline.jsonl"))
+	if err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var rec struct {
+			AtNS  int64  `json:"at_ns"`
+			Kind  string `json:"kind"`
+			Phase string `json:"phase"`
+		}
+		if json.Unmarshal(sc.Bytes(), &rec) != nil {
+			continue
+		}
+		r.End = max(r.End, time.Duration(rec.AtNS))
+		if rec.Kind == "phase" && rec.Phase == "faults" {
+			r.FaultStart = time.Duration(rec.AtNS)
+		}
+	}
+	return sc.Err()
+}
+
+// readHits reads the run's SDK lines from the seed's events.jsonl.
+func readHits(dir string, r *Result) error {
+	f, err := os.Open(filepath.Join(dir, "events.jsonl"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		if h, ok := parseHit(sc.Bytes()); ok {
+			r.Hits = append(r.Hits, h)
+		}
+	}
+	return sc.Err()
+}
+
+// parseHit reads one events.jsonl line.
+func parseHit(line []byte) (Hit, bool) {
+	var rec struct {
+		AtNS  int64                      `json:"at_ns"`
+		Event map[string]json.RawMessage `json:"event"`
+	}
+	if json.Unmarshal(line, &rec) != nil || len(rec.Event) != 1 {
+		return Hit{}, false
+	}
+	h := Hit{At: time.Duration(rec.AtNS)}
+	for k, v := range rec.Event {
+		switch k {
+		case "antithesis_sdk", "antithesis_setup":
+			return Hit{}, false
+		case "antithesis_assert":
+			var a struct {
+				ID        string `json:"id"`
+				Condition bool   `json:"condition"`
+				Hit       bool   `json:"hit"`
+				Type      string `json:"assert_type"`
+			}
+			if json.Unmarshal(v, &a) != nil || !a.Hit {
+				return Hit{}, false // catalog entries are not hits
+			}
+			h.Kind, h.ID, h.Type, h.Cond = "assert", a.ID, a.Type, a.Condition
+		case "antithesis_guidance":
+			var g struct {
+				ID   string          `json:"id"`
+				Type string          `json:"guidance_type"`
+				Max  bool            `json:"maximize"`
+				Hit  bool            `json:"hit"`
+				Data json.RawMessage `json:"guidance_data"`
+			}
+			if json.Unmarshal(v, &g) != nil || !g.Hit {
+				return Hit{}, false
+			}
+			h.Kind, h.ID, h.Type, h.Max, h.Data = "guidance", g.ID, g.Type, g.Max, string(g.Data)
+			var n struct{ Left, Right *float64 }
+			if g.Type == "numeric" && json.Unmarshal(g.Data, &n) == nil && n.Left != nil && n.Right != nil {
+				h.Value = *n.Left - *n.Right
+			}
+		default:
+			h.Kind, h.ID = "event", k
+		}
+	}
+	return h, true
+}

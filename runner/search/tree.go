@@ -1,0 +1,433 @@
+package search
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mvrun/multiverse/internal/seeds"
+	"github.com/mvrun/multiverse/runner/hvbackend"
+)
+
+// ExploreOptions configures [Explore].
+type ExploreOptions struct {
+	Root   uint64        // the root seed
+	Burst  time.Duration // virtual time between a node's moment and its children's
+	Budget int           // bursts of virtual time to spend (never wall time)
+	// Width is how many nodes each round expands. Rounds, not Jobs, decide
+	// the tree: a round's picks are made before any of its runs, and the
+	// runs' results are folded in in pick order, so the tree is the same at
+	// any Jobs. Default 4.
+	Width int
+	Jobs  int
+	// Kinds are the bandit's arms: the fault kinds a branch may be limited
+	// to (the spec's configured kinds); a further arm, "all", limits
+	// nothing.
+	Kinds []string
+	// C weighs exploring rarely expanded nodes against the score; default 1.
+	C        float64
+	Progress io.Writer
+}
+
+// Node is one run of a search tree: a branch path from the root seed.
+type Node struct {
+	ID     string        `json:"id"`
+	Parent int           `json:"parent"` // index in Tree.Nodes; -1 for the root
+	Depth  int           `json:"depth"`
+	At     time.Duration `json:"at_ns"` // the moment it branched from its parent
+	Arm    string        `json:"arm,omitempty"`
+	// Failing are the properties the run failed; Cost the bursts it cost
+	// (its whole length: without snapshots every run replays its path from
+	// time zero).
+	Failing   []string `json:"failing,omitempty"`
+	TraceHash string   `json:"trace_hash,omitempty"`
+	Cost      int      `json:"cost"`
+	Score     float64  `json:"score"` // when it was last considered
+	Children  int      `json:"children"`
+	Error     string   `json:"error,omitempty"`
+	Dir       string   `json:"dir,omitempty"`
+
+	branch   *hvbackend.Branch
+	end      time.Duration // where its children branch: At + Burst
+	last     time.Duration // the end of its fault phase: no branching after
+	prefix   map[string]bool
+	guide    map[string]float64 // numeric guidance: best value in the prefix
+	reached  map[string]bool    // Sometimes/Reachable ids evaluated in the prefix
+	arms     []arm
+	pulls    int
+	expanded bool
+}
+
+type arm struct {
+	name   string
+	n      int
+	reward float64
+}
+
+// Finding is a failing run a search found.
+type Finding struct {
+	ID       string   `json:"id"`
+	Failing  []string `json:"failing"`
+	At       int      `json:"spent"` // bursts spent when its run was folded in
+	VirtualS float64  `json:"virtual_s"`
+}
+
+// Tree is the outcome of [Explore] (and of [Random], with one node per
+// seed and no parents).
+type Tree struct {
+	Root     string    `json:"root"`
+	Nodes    []*Node   `json:"nodes"`
+	Findings []Finding `json:"findings"`
+	Spent    int       `json:"spent_bursts"`
+	Budget   int       `json:"budget_bursts"`
+	Burst    string    `json:"burst"`
+	// Virtual is the virtual time all runs took, and FirstFailure the
+	// virtual time spent up to and including the first failing run (0 when
+	// none failed): what the docs compare between search and random seeds.
+	Virtual      time.Duration `json:"virtual_ns"`
+	FirstFailure time.Duration `json:"first_failure_ns"`
+	Hash         string        `json:"tree_hash"`
+}
+
+// search state shared by the rounds.
+type explorer struct {
+	opts  ExploreOptions
+	run   RunFunc
+	tree  *Tree
+	count map[string]int  // feature → nodes whose prefix has it
+	seen  map[string]bool // features of any run, anywhere
+	met   map[string]bool // Sometimes/Reachable ids that held somewhere
+	best  map[string]float64
+	found map[string]bool // properties some run failed
+}
+
+// Explore grows a tree of runs from a root seed on hv. Each round picks
+// the Width best nodes by score (see [Node] and docs/exploration.md), and
+// for each adds a child: the node's run branched at its moment plus one
+// Burst, with the future (scheduling, network, entropy and faults) redrawn
+// and the new faults limited to a kind a UCB1 bandit picks for that node.
+// The score of a node reads its run's SDK lines up to that moment: rare
+// assertion and guidance features (fewer nodes have them: more score),
+// Sometimes/Reachable properties it reached that no run has met yet,
+// numeric guidance at the best value seen, and an exploration term that
+// grows for rarely expanded nodes. There are no snapshots: a child replays
+// its whole path from time zero, so each run costs its full length, and
+// that is what the budget counts.
+func Explore(ctx context.Context, run RunFunc, opts ExploreOptions) (*Tree, error) {
+	if opts.Width <= 0 {
+		opts.Width = 4
+	}
+	if opts.C == 0 {
+		opts.C = 1
+	}
+	if opts.Burst <= 0 || opts.Budget <= 0 {
+		return nil, fmt.Errorf("search: explore needs a positive burst and budget")
+	}
+	e := &explorer{opts: opts, run: run, count: map[string]int{}, seen: map[string]bool{}, met: map[string]bool{}, best: map[string]float64{}, found: map[string]bool{},
+		tree: &Tree{Root: seeds.Format(opts.Root), Budget: opts.Budget, Burst: opts.Burst.String()}}
+	root := &Node{Parent: -1}
+	root.ID = Candidate{Seed: opts.Root}.ID()
+	r, err := run(ctx, Candidate{Seed: opts.Root})
+	if err != nil {
+		return nil, err
+	}
+	e.fold(root, r, nil)
+	for e.tree.Spent < opts.Budget {
+		picks := e.pick(root.Cost)
+		if len(picks) == 0 {
+			break
+		}
+		results := make([]*Result, len(picks))
+		errs := make([]error, len(picks))
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, max(opts.Jobs, 1))
+		for i, p := range picks {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				results[i], errs[i] = run(ctx, Candidate{Seed: opts.Root, Branch: p.node.branch})
+			}()
+		}
+		wg.Wait()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		for i, p := range picks {
+			if errs[i] != nil {
+				p.node.Error = errs[i].Error()
+				e.tree.Nodes = append(e.tree.Nodes, p.node)
+				e.tree.Spent += root.Cost // an error still costs: keeps the loop finite
+				continue
+			}
+			e.fold(p.node, results[i], p.parent)
+		}
+	}
+	e.tree.Hash = e.hash()
+	return e.tree, nil
+}
+
+type pick struct {
+	node   *Node
+	parent *Node
+}
+
+// pick chooses a round's nodes to expand and makes their children.
+func (e *explorer) pick(est int) []pick {
+	var out []pick
+	planned := 0
+	for range e.opts.Width {
+		if e.tree.Spent+planned+est > e.opts.Budget && len(out) > 0 {
+			break
+		}
+		var bestN *Node
+		for _, n := range e.tree.Nodes {
+			if n.Error != "" || n.end >= n.last || len(n.Failing) > 0 {
+				continue
+			}
+			n.Score = e.score(n)
+			if bestN == nil || n.Score > bestN.Score {
+				bestN = n
+			}
+		}
+		if bestN == nil {
+			break
+		}
+		a := bestN.bandit()
+		kinds := []string(nil)
+		if a != "all" {
+			kinds = []string{a}
+		}
+		br := bestN.branch.Child(hvbackend.Branch{At: bestN.end, N: bestN.Children, Kinds: kinds})
+		child := &Node{Parent: slices.Index(e.tree.Nodes, bestN), Depth: bestN.Depth + 1, At: bestN.end, Arm: a, branch: br}
+		child.ID = Candidate{Seed: e.opts.Root, Branch: br}.ID()
+		bestN.Children++
+		bestN.pulls++
+		out = append(out, pick{child, bestN})
+		planned += est
+	}
+	return out
+}
+
+// bandit picks an arm by UCB1: each arm once, in order, then the arm with
+// the best mean reward plus sqrt(2 ln n / n_arm).
+func (n *Node) bandit() string {
+	for i := range n.arms {
+		if n.arms[i].n == 0 {
+			n.arms[i].n = -1 // pending: not picked twice before its reward is in
+			return n.arms[i].name
+		}
+	}
+	total := 0
+	for _, a := range n.arms {
+		total += max(a.n, 0)
+	}
+	best, bv := 0, math.Inf(-1)
+	for i, a := range n.arms {
+		if a.n <= 0 {
+			continue
+		}
+		v := a.reward/float64(a.n) + math.Sqrt(2*math.Log(float64(total))/float64(a.n))
+		if v > bv {
+			best, bv = i, v
+		}
+	}
+	return n.arms[best].name
+}
+
+// reward credits a node's arm with a child's reward.
+func (n *Node) rewardArm(name string, r float64) {
+	for i := range n.arms {
+		if n.arms[i].name == name {
+			if n.arms[i].n < 0 {
+				n.arms[i].n = 0
+			}
+			n.arms[i].n++
+			n.arms[i].reward += r
+		}
+	}
+}
+
+// score is a node's priority for expansion (higher first).
+func (e *explorer) score(n *Node) float64 {
+	s := 0.0
+	for f := range n.prefix {
+		s += 1 / float64(max(e.count[f], 1))
+	}
+	for id := range n.reached {
+		if !e.met[id] {
+			s += 2
+		}
+	}
+	for id, v := range n.guide {
+		if v == e.best[id] {
+			s++
+		}
+	}
+	total := 0
+	for _, m := range e.tree.Nodes {
+		total += m.Children
+	}
+	return s + e.opts.C*math.Sqrt(math.Log(float64(total+1))/float64(n.Children+1))
+}
+
+// fold adds a finished run to the tree.
+func (e *explorer) fold(n *Node, r *Result, parent *Node) {
+	t := e.tree
+	n.Failing, n.TraceHash, n.Dir = r.Failing, r.TraceHash, r.Dir
+	n.Cost = int((r.End + e.opts.Burst - 1) / e.opts.Burst)
+	n.end = n.At + e.opts.Burst
+	if n.Parent < 0 {
+		n.end = e.opts.Burst
+	}
+	n.last = r.FaultStart + r.Plan.Duration
+	n.prefix, n.guide, n.reached = map[string]bool{}, map[string]float64{}, map[string]bool{}
+	hits := map[string]int{}
+	newFeats := 0
+	for _, h := range r.Hits {
+		f := feature(h)
+		if h.At >= n.At && !e.seen[f] {
+			e.seen[f] = true
+			newFeats++
+		}
+		e.seen[f] = true
+		if h.Kind == "assert" && (h.Type == "sometimes" || h.Type == "reachability") && h.Cond {
+			e.met[h.ID] = true
+		}
+		if h.At >= n.end {
+			continue
+		}
+		hits[f]++
+		if h.Kind == "assert" && (h.Type == "sometimes" || h.Type == "reachability") {
+			n.reached[h.ID] = true
+		}
+		if h.Kind == "guidance" && h.Type == "numeric" {
+			v := h.Value
+			if !h.Max {
+				v = -v
+			}
+			if old, ok := n.guide[h.ID]; !ok || v > old {
+				n.guide[h.ID] = v
+			}
+		}
+	}
+	for f, c := range hits {
+		n.prefix[f+"#"+bucket(c)] = true
+	}
+	for f := range n.prefix {
+		e.count[f]++
+	}
+	for id, v := range n.guide {
+		if old, ok := e.best[id]; !ok || v > old {
+			e.best[id] = v
+		}
+	}
+	for _, k := range e.opts.Kinds {
+		n.arms = append(n.arms, arm{name: k})
+	}
+	n.arms = append(n.arms, arm{name: "all"})
+	newFail := false
+	for _, p := range r.Failing {
+		if !e.found[p] {
+			e.found[p], newFail = true, true
+		}
+	}
+	if parent != nil {
+		rw := math.Min(1, float64(newFeats)/4)
+		if newFail {
+			rw = 1
+		}
+		parent.rewardArm(n.Arm, rw)
+	}
+	t.Nodes = append(t.Nodes, n)
+	t.Spent += n.Cost
+	t.Virtual += r.End
+	if len(r.Failing) > 0 {
+		t.Findings = append(t.Findings, Finding{ID: n.ID, Failing: r.Failing, At: t.Spent, VirtualS: t.Virtual.Seconds()})
+		if t.FirstFailure == 0 {
+			t.FirstFailure = t.Virtual
+		}
+	}
+	if e.opts.Progress != nil {
+		what := "passes"
+		if len(r.Failing) > 0 {
+			what = "FAILS " + strings.Join(r.Failing, "; ")
+		}
+		fmt.Fprintf(e.opts.Progress, "  [%d/%d bursts] %s (score %.2f, arm %s): %s\n", t.Spent, e.opts.Budget, n.ID, n.Score, cmp.Or(n.Arm, "-"), what)
+	}
+}
+
+// feature names what an SDK line shows, for novelty.
+func feature(h Hit) string {
+	switch h.Kind {
+	case "assert":
+		return fmt.Sprintf("a:%s:%t", h.ID, h.Cond)
+	case "guidance":
+		if h.Type == "numeric" {
+			return fmt.Sprintf("g:%s:%s", h.ID, bucket(int(math.Abs(h.Value))))
+		}
+		return "g:" + h.ID + ":" + h.Data
+	}
+	return "e:" + h.ID
+}
+
+// bucket groups counts as AFL does: 1, 2, 3, 4-7, 8-15, … so that a
+// change in how often something happens is novel only when it is large.
+func bucket(c int) string {
+	if c <= 3 {
+		return fmt.Sprint(c)
+	}
+	b := 4
+	for b*2 <= c {
+		b *= 2
+	}
+	return fmt.Sprintf("%d+", b)
+}
+
+// hash fingerprints the tree: every node's id, trace hash and failures,
+// in order.
+func (e *explorer) hash() string {
+	h := sha256.New()
+	for _, n := range e.tree.Nodes {
+		fmt.Fprintf(h, "%s %s %s %s\n", n.ID, n.TraceHash, strings.Join(n.Failing, ","), n.Error)
+	}
+	return fmt.Sprintf("%x", h.Sum(nil)[:8])
+}
+
+// Random runs independent seeds from root (seed i is seeds.Nth(root, i),
+// as mvrun test runs them) until budget bursts are spent, with the same
+// accounting as [Explore]: the baseline a search is compared with.
+func Random(ctx context.Context, run RunFunc, root uint64, burst time.Duration, budget int, progress io.Writer) (*Tree, error) {
+	t := &Tree{Root: seeds.Format(root), Budget: budget, Burst: burst.String()}
+	for i := 0; t.Spent < budget; i++ {
+		c := Candidate{Seed: seeds.Nth(root, i)}
+		r, err := run(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		n := &Node{ID: c.ID(), Parent: -1, Failing: r.Failing, TraceHash: r.TraceHash, Dir: r.Dir, Cost: int((r.End + burst - 1) / burst)}
+		t.Nodes = append(t.Nodes, n)
+		t.Spent += n.Cost
+		t.Virtual += r.End
+		if len(r.Failing) > 0 {
+			t.Findings = append(t.Findings, Finding{ID: n.ID, Failing: r.Failing, At: t.Spent, VirtualS: t.Virtual.Seconds()})
+			if t.FirstFailure == 0 {
+				t.FirstFailure = t.Virtual
+			}
+		}
+		if progress != nil {
+			fmt.Fprintf(progress, "  [%d/%d bursts] %s: failing %v\n", t.Spent, budget, n.ID, n.Failing)
+		}
+	}
+	e := &explorer{tree: t}
+	t.Hash = e.hash()
+	return t, nil
+}
