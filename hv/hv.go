@@ -118,7 +118,7 @@ func probe(sys *kvm.System) (trapStrategy, string, error) {
 		return nil, "", fmt.Errorf("probe: KVM_RUN: %w", err)
 	}
 	if reason := m.cpu.ExitReason(); reason != kvm.ExitMMIO || m.cpu.MMIO().Addr&^(mm.PageSize-1) != mmioGPA {
-		return nil, "", fmt.Errorf("probe: SYSCALL did not reach the trap page (exit %d at rip %#x); this KVM is not supported", reason, m.cpu.SyncedRegs().RIP)
+		return nil, "", fmt.Errorf("probe: SYSCALL did not reach the trap page (exit %v at rip %#x); this KVM is not supported", reason, m.cpu.SyncedRegs().RIP)
 	}
 	if rcx := m.cpu.SyncedRegs().RCX; rcx != code+2 {
 		return nil, "", fmt.Errorf("probe: SYSCALL saved return address %#x, want %#x", rcx, code+2)

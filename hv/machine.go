@@ -198,7 +198,7 @@ func (m *machine) exit(t *kernel.Thread, lp *loop) {
 	case kvm.ExitFailEntry:
 		m.k.Fail(fmt.Errorf("KVM entry failed at rip %#x", t.Regs.RIP))
 	default:
-		m.k.Fail(fmt.Errorf("unexpected KVM exit %d at rip %#x", r, t.Regs.RIP))
+		m.k.Fail(fmt.Errorf("unexpected KVM exit %v (%d) at rip %#x", r, uint32(r), t.Regs.RIP))
 	}
 }
 

@@ -29,14 +29,6 @@ import (
 	"github.com/mvrun/multiverse/specs"
 )
 
-// Exit codes.
-const (
-	exitOK     = 0
-	exitFailed = 1 // a property failed
-	exitUsage  = 2 // usage or spec error
-	exitInfra  = 3 // infrastructure error
-)
-
 // program is how the replay commands in reports call mvrun: "" ("mvrun")
 // unless main finds that the mvrun in PATH is not the binary running.
 var program string
@@ -442,7 +434,8 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 }
 
 // writeReports writes the report in the formats asked for. It returns
-// exitUsage if a report file could not be written.
+// exitInfra if the report could not be written to stdout, exitUsage if a
+// file the user named (--junit, --html) could not be written, else exitOK.
 func writeReports(doc *report.Document, f testFlags, stdout, stderr io.Writer) int {
 	code := exitOK
 	var err error
