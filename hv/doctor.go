@@ -42,7 +42,7 @@ func Doctor() Report {
 		r.KVM = err.Error()
 		return r
 	}
-	defer sys.Close()
+	defer func() { _ = sys.Close() }() // the report is made; a close error changes none of it
 	r.KVM = "available"
 	if !sys.HasSyncRegs() {
 		r.KVM = "available, but without KVM_CAP_SYNC_REGS for regs and sregs"

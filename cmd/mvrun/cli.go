@@ -102,7 +102,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "catalog":
 		return catalog.Main(ctx, rest, stdout, stderr)
 	case "hv":
-		return hvcli.Main(ctx, rest, stdout, stderr)
+		code, err := hvcli.Main(ctx, rest, stdout, stderr)
+		return exitHV(code, err, stderr)
 	case "doctor":
 		return cmdDoctor(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
@@ -681,6 +682,11 @@ var newBackend = func(name string, log *slog.Logger) (backend.Backend, error) {
 	case "process":
 		return process.New(process.Options{Log: log}), nil
 	case "docker":
+		// The CLI owns its process: it, not the backend, sets what
+		// testcontainers keeps per process.
+		if err := docker.ConfigureProcess(log); err != nil {
+			return nil, err
+		}
 		return docker.New(docker.Options{Log: log}), nil
 	case "hv":
 		return hvbackend.New(hvbackend.Options{Log: log}), nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/mvrun/multiverse/hv/abi"
+	"github.com/mvrun/multiverse/hv/mm"
 )
 
 // Support levels of table entries.
@@ -80,6 +81,11 @@ func (k *Kernel) dispatch(t *Thread, c *call) {
 	case err == errBlock:
 		return
 	case err == errExited:
+		return
+	case errors.Is(err, mm.ErrHost):
+		// The host refused to keep guest memory coherent with KVM; going
+		// on could let the guest see memory it no longer owns.
+		k.Fail(fmt.Errorf("%s: %w", abi.SysName(c.nr), err))
 		return
 	case err != nil:
 		var en abi.Errno

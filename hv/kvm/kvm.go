@@ -102,19 +102,16 @@ func Open() (*System, error) {
 	s := &System{f: f}
 	v, err := gokvm.GetAPIVersion(f.Fd())
 	if err != nil || v != 12 {
-		f.Close()
-		return nil, fmt.Errorf("KVM API version %d (%v), want 12", v, err)
+		return nil, errors.Join(fmt.Errorf("KVM API version %d (%v), want 12", v, err), f.Close())
 	}
 	n, err := gokvm.GetVCPUMMmapSize(f.Fd())
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("KVM_GET_VCPU_MMAP_SIZE: %w", err)
+		return nil, errors.Join(fmt.Errorf("KVM_GET_VCPU_MMAP_SIZE: %w", err), f.Close())
 	}
 	s.runSize = int(n)
 	r, err := s.CheckExtension(CapSyncRegs)
 	if err != nil {
-		f.Close() // the error being returned is the one that matters
-		return nil, err
+		return nil, errors.Join(err, f.Close())
 	}
 	s.syncRegs = r&(SyncRegs|SyncSregs) == SyncRegs|SyncSregs
 	return s, nil
