@@ -8,12 +8,24 @@ import (
 	"github.com/mvrun/multiverse/hv/mm"
 )
 
-// Support levels of table entries.
+//go:generate go run golang.org/x/tools/cmd/stringer -type=Level -linecomment
+
+// Level is how completely hv implements a system call. It prints as the
+// word docs and reports use ("full", "partial", "stub").
+type Level uint8
+
+// Support levels of table entries. The zero Level is no level, so an entry
+// that forgets its level is caught by the table test.
 const (
-	Full    = "full"    // behaves as on Linux for everything Go programs do
-	Partial = "partial" // common cases only; see the note
-	Stub    = "stub"    // accepted and answered without effect
+	_       Level = iota
+	Full          // full
+	Partial       // partial
+	Stub          // stub
 )
+
+// What the levels promise: Full behaves as on Linux for everything Go
+// programs do; Partial handles the common cases only, and the entry's note
+// says what is missing; Stub accepts the call and answers without effect.
 
 // handler implements one system call. It returns the result, or an
 // [abi.Errno], or errBlock after parking the thread.
@@ -22,7 +34,7 @@ type handler func(t *Thread, a *[6]uint64) (uint64, error)
 // Syscall is one entry of the system call table.
 type Syscall struct {
 	Name    string
-	Support string
+	Support Level
 	Note    string
 	fn      handler
 }
