@@ -4,7 +4,7 @@
 GO ?= go
 BIN := bin/mvrun
 
-.PHONY: build demo test bench clean
+.PHONY: build demo test lint bench clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mvrun
@@ -19,6 +19,27 @@ test:
 	$(GO) vet ./... && $(GO) test -count=1 -timeout 40m ./...
 	cd sdk && $(GO) vet ./... && $(GO) test -count=1 ./...
 	cd sdk/internal/benchcmp && $(GO) test -count=1 ./...
+
+# lint runs the static checks CI runs before the tests. .ci/run installs
+# staticcheck and errcheck with `go install` at pinned versions; locally,
+# run the same two `go install` lines (the tools land in $(go env GOPATH)/bin).
+# errcheck covers the packages that touch the host (KVM, processes, Docker,
+# namespaces), where a dropped error can leave the host or a run wrong; its
+# production code only (-ignoretests: a test's cleanup that fails cannot
+# make a passing test wrong). .ci/errcheck-exclude lists the few functions
+# whose errors cannot matter there, each with why; every other ignored error
+# is a `_ =` with a comment at the call.
+STATICCHECK ?= $(shell command -v staticcheck || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
+ERRCHECK ?= $(shell command -v errcheck || echo $(shell $(GO) env GOPATH)/bin/errcheck)
+HOSTPKGS := ./hv/... ./runner/process/... ./runner/docker/... ./runner/network/...
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: these files are not gofmt'ed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	$(ERRCHECK) -ignoretests -exclude .ci/errcheck-exclude $(HOSTPKGS)
+	cd sdk && $(GO) vet ./... && $(STATICCHECK) ./...
+	cd sdk/internal/benchcmp && $(GO) vet ./... && $(STATICCHECK) ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./hv/... ./runner/network/... ./assertions/history/...

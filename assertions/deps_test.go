@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestDependencies: assertions sits below the runner (the layering in README, Layout) and must not
+// TestDependencies: assertions sits below the runner (the layering in docs/architecture.md) and must not
 // pull in the runner, backends, specs, faults or third-party modules.
 func TestDependencies(t *testing.T) {
 	pkg, err := build.ImportDir(".", 0)

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestDependencies enforces the layering of docs (README, Layout): hv never imports the runner,
+// TestDependencies enforces the layering of docs/architecture.md: hv never imports the runner,
 // specs or faults, and hv/abi imports nothing.
 func TestDependencies(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "./...").Output()

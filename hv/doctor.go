@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	gokvm "github.com/bobuhiro11/gokvm/kvm"
 	"github.com/mvrun/multiverse/hv/kvm"
 )
 
@@ -43,14 +42,17 @@ func Doctor() Report {
 		r.KVM = err.Error()
 		return r
 	}
-	defer sys.Close()
+	defer func() { _ = sys.Close() }() // the report is made; a close error changes none of it
 	r.KVM = "available"
 	if !sys.HasSyncRegs() {
 		r.KVM = "available, but without KVM_CAP_SYNC_REGS for regs and sregs"
 		return r
 	}
-	if sys.CheckExtension(gokvm.CapXSave) == 0 {
+	if n, err := sys.CheckExtension(kvm.CapXSave); err != nil || n == 0 {
 		r.KVM = "available, but without KVM_CAP_XSAVE"
+		if err != nil {
+			r.KVM += ": " + err.Error()
+		}
 		return r
 	}
 	s, why, err := strategy(sys)

@@ -100,12 +100,12 @@ func strategy(sys *kvm.System) (trapStrategy, string, error) {
 
 // probe runs a two-instruction guest (SYSCALL at CPL3) and looks at the
 // privilege level the trap arrives at.
-func probe(sys *kvm.System) (trapStrategy, string, error) {
+func probe(sys *kvm.System) (_ trapStrategy, _ string, err error) {
 	m, err := newMachine(sys, 64<<20, cpl3Trap{})
 	if err != nil {
 		return nil, "", err
 	}
-	defer m.close()
+	defer func() { err = errors.Join(err, m.close()) }()
 	const code = 0x400000
 	if _, err := m.space.Map(code, mm.PageSize, mm.ProtRead|mm.ProtExec, true, false, "probe"); err != nil {
 		return nil, "", err
@@ -120,7 +120,7 @@ func probe(sys *kvm.System) (trapStrategy, string, error) {
 		return nil, "", fmt.Errorf("probe: KVM_RUN: %w", err)
 	}
 	if reason := m.cpu.ExitReason(); reason != kvm.ExitMMIO || m.cpu.MMIO().Addr&^(mm.PageSize-1) != mmioGPA {
-		return nil, "", fmt.Errorf("probe: SYSCALL did not reach the trap page (exit %d at rip %#x); this KVM is not supported", reason, m.cpu.SyncedRegs().RIP)
+		return nil, "", fmt.Errorf("probe: SYSCALL did not reach the trap page (exit %v at rip %#x); this KVM is not supported", reason, m.cpu.SyncedRegs().RIP)
 	}
 	if rcx := m.cpu.SyncedRegs().RCX; rcx != code+2 {
 		return nil, "", fmt.Errorf("probe: SYSCALL saved return address %#x, want %#x", rcx, code+2)
@@ -133,10 +133,10 @@ func probe(sys *kvm.System) (trapStrategy, string, error) {
 }
 
 // Run runs one guest process to completion and returns its summary. An
-// error means the VM could not be set up; guest failures (crashes,
-// deadlocks, unimplemented system calls) are in the Result. It is a
-// cluster of one node running one process.
-func Run(ctx context.Context, cfg Config) (*Result, error) {
+// error means the VM could not be set up or its host resources could not
+// be released; guest failures (crashes, deadlocks, unimplemented system
+// calls) are in the Result. It is a cluster of one node running one process.
+func Run(ctx context.Context, cfg Config) (_ *Result, err error) {
 	start := time.Now()
 	if err := CheckBinary(cfg.Binary); err != nil {
 		return nil, err
@@ -145,7 +145,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
+	defer func() {
+		if cerr := c.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("hv: closing the VM: %w", cerr))
+		}
+	}()
 	fs := cfg.FS
 	if fs == nil {
 		fs = vfs.New(c.clock.Wall)
@@ -193,7 +197,7 @@ func CheckBinary(path string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // opened read-only: closing loses nothing
 	return mm.CheckELF(f, path)
 }
 

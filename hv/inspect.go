@@ -93,8 +93,15 @@ func (p *Process) Dump() (ProcessDump, error) {
 	return d, nil
 }
 
-// Write renders the dump for people.
-func (d ProcessDump) Write(w io.Writer) {
+// Write renders the dump for people; the error is w's.
+func (d ProcessDump) Write(w io.Writer) error {
+	var b strings.Builder
+	d.render(&b)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func (d ProcessDump) render(w *strings.Builder) {
 	kind := "binary"
 	if d.Go {
 		kind = "Go binary"
@@ -209,7 +216,7 @@ func symbolsOf(path string) (*symbols, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hv: symbols of %s: %w", path, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // opened read-only: closing loses nothing
 	s := &symbols{}
 	all, _ := f.Symbols() // a stripped binary has none: frames show "?"
 	for _, y := range all {

@@ -3,6 +3,7 @@ package hv
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -35,7 +36,7 @@ func newMachine(sys *kvm.System, memory uint64, strat trapStrategy) (_ *machine,
 	m := &machine{strat: strat}
 	defer func() {
 		if err != nil {
-			m.close() // what was made before the failure
+			err = errors.Join(err, m.close()) // what was made before the failure
 		}
 	}()
 	if m.phys, err = mm.NewPhysical(memory); err != nil {
@@ -81,16 +82,20 @@ func newMachine(sys *kvm.System, memory uint64, strat trapStrategy) (_ *machine,
 	return m, nil
 }
 
-func (m *machine) close() {
+// close releases the vCPU, the VM and guest memory. A failure leaks host
+// resources (descriptors, a guest-sized mapping), so it is returned.
+func (m *machine) close() error {
+	var errs []error
 	if m.cpu != nil {
-		m.cpu.Close()
+		errs = append(errs, m.cpu.Close())
 	}
 	if m.vm != nil {
-		m.vm.Close()
+		errs = append(errs, m.vm.Close())
 	}
 	if m.phys != nil {
-		m.phys.Close()
+		errs = append(errs, m.phys.Close())
 	}
+	return errors.Join(errs...)
 }
 
 // GetFP implements [kernel.CPU].
@@ -198,7 +203,7 @@ func (m *machine) exit(t *kernel.Thread, lp *loop) {
 	case kvm.ExitFailEntry:
 		m.k.Fail(fmt.Errorf("KVM entry failed at rip %#x", t.Regs.RIP))
 	default:
-		m.k.Fail(fmt.Errorf("unexpected KVM exit %d at rip %#x", r, t.Regs.RIP))
+		m.k.Fail(fmt.Errorf("unexpected KVM exit %v (%d) at rip %#x", r, uint32(r), t.Regs.RIP))
 	}
 }
 

@@ -92,7 +92,6 @@ type seedRun struct {
 	sdkNodes  map[string]bool // service nodes that announced the SDK
 	setupDone bool
 	setupEval bool // PropSetup evaluated
-	healthRan bool // PropRecovered evaluated
 	cmds      map[string]*cmdStats
 	oneshot   map[string]bool // services others wait on to complete successfully
 }

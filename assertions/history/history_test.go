@@ -231,7 +231,6 @@ func randomKV(rng *rand.Rand, n, clients, keys int) *History {
 		line     Line
 		at, end  int64
 		apply    bool
-		client   string
 		readBack string
 	}
 	state := map[string]string{}

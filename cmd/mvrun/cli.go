@@ -30,14 +30,6 @@ import (
 	"github.com/mvrun/multiverse/specs"
 )
 
-// Exit codes.
-const (
-	exitOK     = 0
-	exitFailed = 1 // a property failed
-	exitUsage  = 2 // usage or spec error
-	exitInfra  = 3 // infrastructure error
-)
-
 // program is how the replay commands in reports call mvrun: "" ("mvrun")
 // unless main finds that the mvrun in PATH is not the binary running.
 var program string
@@ -118,7 +110,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "catalog":
 		return catalog.Main(ctx, rest, stdout, stderr)
 	case "hv":
-		return hvcli.Main(ctx, rest, stdout, stderr)
+		code, err := hvcli.Main(ctx, rest, stdout, stderr)
+		return exitHV(code, err, stderr)
 	case "doctor":
 		return cmdDoctor(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
@@ -458,7 +451,8 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 }
 
 // writeReports writes the report in the formats asked for. It returns
-// exitUsage if a report file could not be written.
+// exitInfra if the report could not be written to stdout, exitUsage if a
+// file the user named (--junit, --html) could not be written, else exitOK.
 func writeReports(doc *report.Document, f testFlags, stdout, stderr io.Writer) int {
 	code := exitOK
 	var err error
@@ -704,6 +698,11 @@ var newBackend = func(name string, log *slog.Logger) (backend.Backend, error) {
 	case "process":
 		return process.New(process.Options{Log: log}), nil
 	case "docker":
+		// The CLI owns its process: it, not the backend, sets what
+		// testcontainers keeps per process.
+		if err := docker.ConfigureProcess(log); err != nil {
+			return nil, err
+		}
 		return docker.New(docker.Options{Log: log}), nil
 	case "hv":
 		return hvbackend.New(hvbackend.Options{Log: log}), nil

@@ -206,7 +206,7 @@ func (d *debugger) do(line string) error {
 		return d.look(&hvbackend.Moment{Files: args})
 	case "exec":
 		if len(args) < 2 {
-			return errors.New("exec SERVICE ARGV...")
+			return errors.New("exec SERVICE ARGV…")
 		}
 		return d.look(&hvbackend.Moment{Exec: &hvbackend.ExecLook{Service: args[0], Argv: args[1:]}})
 	case "log":

@@ -61,8 +61,16 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			usable++
 		}
 	}
-	if hvcli.Doctor(stdout) == 0 {
-		fmt.Fprintln(stdout, "  (hv runs single binaries with `mvrun hv run`; it is not yet a test backend)")
+	// hv's own section: KVM, the trap strategy and its limits. When it is
+	// ok, hv is the test backend auto picks for static binaries, and
+	// `mvrun hv run` runs single binaries.
+	hvOK, err := hvcli.Doctor(stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "mvrun doctor: %v\n", err)
+		return exitInfra
+	}
+	if hvOK {
+		usable++
 	}
 	if usable == 0 {
 		fmt.Fprintln(stdout, "\nNo backend can run tests on this host.")

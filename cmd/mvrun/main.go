@@ -3,14 +3,18 @@
 //
 //	mvrun test spec.hcl [flags]        run a test over many seeds and report
 //	mvrun replay spec.hcl --seed S     run one seed again and compare
+//	mvrun explore spec.hcl --seed S    branch a failing seed at moments
+//	mvrun debug spec.hcl --seed S      look at a seed's moments at a prompt
+//	mvrun report merge a.json b.json   merge the reports of a run's shards
 //	mvrun validate spec.hcl            check a spec and its compose file
 //	mvrun catalog [flags] packages     generate SDK assertion catalogs
+//	mvrun hv run [flags] ./binary      run one static binary under hv
 //	mvrun doctor                       check what this host can run
 //	mvrun version                      print the version
 //
-// Results go to stdout, logs and progress to stderr. Exit codes: 0 every
-// property held, 1 a property failed, 2 usage or spec error, 3
-// infrastructure error.
+// Results go to stdout, logs and progress to stderr. Exit codes (the table
+// in exit.go): 0 every property held, 1 a property failed, 2 usage or spec
+// error, 3 infrastructure error.
 package main
 
 import (

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,7 +43,6 @@ func (b *fakeBackend) NewCluster(_ context.Context, cfg backend.ClusterConfig) (
 type fakeCluster struct {
 	cfg   backend.ClusterConfig
 	start time.Time
-	once  sync.Once
 }
 
 func (c *fakeCluster) Start(_ context.Context, service string) error {

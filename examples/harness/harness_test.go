@@ -23,6 +23,9 @@ import (
 
 func TestMain(m *testing.M) {
 	process.MaybeRunShim() // node processes re-exec this test binary as their init shim
+	if err := docker.ConfigureProcess(nil); err != nil {
+		panic(err)
+	}
 	os.Exit(m.Run())
 }
 

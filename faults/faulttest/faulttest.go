@@ -6,10 +6,11 @@
 // must fail with [faults.ErrUnsupported]; its subtest is then skipped with
 // that reason.
 //
-// The process and docker backends run the suite against their real
-// clusters (TestFaultInjector in runner/process and runner/docker, through
-// runner/backendtest's RunFaults, which observes reachability with real
-// packets and node states from the process table or the container engine).
+// Every backend runs the suite against its real clusters
+// (TestFaultInjector in runner/process, runner/docker and runner/hvbackend,
+// through runner/backendtest's RunFaults, which observes reachability with
+// probes over the nodes' network and node states from the process table,
+// the container engine or hv's own view of its nodes).
 // [Fake] is an in-memory injector that passes the suite, for testing code
 // that drives injectors.
 package faulttest

@@ -8,6 +8,8 @@
 // into negative return values only at the system call edge.
 package abi
 
+//go:generate go run gensysno.go
+
 // SysHypercall is the reserved system call number the mvrun SDK uses inside
 // hv to send one wire line to the VMM (rdi = op, rsi = pointer, rdx = length;
 // returns 0 or -errno). The SDK's sdk/hypercall package holds the same number.

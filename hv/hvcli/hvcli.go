@@ -43,16 +43,27 @@ func (e *envList) Set(v string) error {
 	return nil
 }
 
-// Main implements `mvrun hv <args>`. It returns the process exit code: the
-// guest's exit code, or 2 for usage errors and 3 when the VM cannot run.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// ErrUsage is wrapped by the errors [Main] returns for a bad command line;
+// the usage text has then been printed to stderr.
+var ErrUsage = errors.New("usage")
+
+// ErrGuestFailed is wrapped by the error [Main] returns when the VMM stopped
+// the guest (an hv error, not the guest's exit): the summary says why.
+var ErrGuestFailed = errors.New("the VM failed")
+
+// Main implements `mvrun hv <args>`. When the guest ran to its exit it
+// returns the guest's exit code and a nil error. Otherwise the error wraps
+// [ErrUsage] (a bad command line), [ErrGuestFailed] (the VMM stopped the
+// guest) or says why the VM could not run (wrapping [hv.ErrNoKVM] when KVM
+// is missing). Exit codes for these are the caller's business (cmd/mvrun).
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	if len(args) == 0 || args[0] != "run" {
-		fmt.Fprint(stderr, usage)
-		return 2
+		say(stderr, "%s", usage)
+		return 0, fmt.Errorf("%w: want `mvrun hv run ...`", ErrUsage)
 	}
 	fs := flag.NewFlagSet("mvrun hv run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	fs.Usage = func() { say(stderr, "%s", usage) }
 	seedStr := fs.String("seed", "0x5eed", "root seed (decimal or 0x-hex)")
 	dir := fs.String("fs", "", "host directory copied into the guest's file system")
 	stdinPath := fs.String("stdin", "", "file whose contents are the guest's stdin (default: empty)")
@@ -63,16 +74,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var env envList
 	fs.Var(&env, "env", "guest environment variable KEY=VALUE (repeatable)")
 	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+		return 0, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
+		say(stderr, "%s", usage)
+		return 0, fmt.Errorf("%w: no binary given", ErrUsage)
 	}
 	seed, err := seeds.Parse(*seedStr)
 	if err != nil {
-		fmt.Fprintf(stderr, "mvrun hv run: %v\n", err)
-		return 2
+		return 0, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	bin := fs.Arg(0)
 	cfg := hv.Config{
@@ -83,58 +93,66 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// Read up front: a guest read never blocks the VMM on the host.
 		b, err := os.ReadFile(*stdinPath)
 		if err != nil {
-			fmt.Fprintf(stderr, "mvrun hv run: --stdin: %v\n", err)
-			return 2
+			return 0, fmt.Errorf("%w: --stdin: %w", ErrUsage, err)
 		}
 		cfg.Stdin = bytes.NewReader(b)
 	}
 	if *verbose {
 		cfg.OnMessage = func(m kernel.Message) {
-			fmt.Fprintf(stderr, "hv: sdk at %v tid %d: %s\n", m.Time, m.TID, m.Line)
+			say(stderr, "hv: sdk at %v tid %d: %s\n", m.Time, m.TID, m.Line)
 		}
 	}
 	res, err := hv.Run(ctx, cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "mvrun hv run: %v\n", err)
 		if errors.Is(err, hv.ErrNoKVM) {
-			fmt.Fprintln(stderr, "run `mvrun doctor` to see what is missing")
+			return 0, fmt.Errorf("%w (run `mvrun doctor` to see what is missing)", err)
 		}
-		return 3
+		return 0, err
 	}
 	if !*quiet {
-		printSummary(stderr, bin, seed, res)
+		say(stderr, "%s", summary(bin, seed, res))
 	}
 	if *verbose {
-		printCalls(stderr, res)
+		say(stderr, "%s", calls(res))
 	}
 	if res.Err != nil {
-		return 3
+		return 0, fmt.Errorf("%w: %w", ErrGuestFailed, res.Err)
 	}
-	return res.ExitCode
+	return res.ExitCode, nil
 }
 
-func printSummary(w io.Writer, bin string, seed uint64, r *hv.Result) {
-	fmt.Fprintf(w, "hv: seed %s  trace %016x  virtual %v  wall %v  syscalls %d  vdso reads %d  demand faults %d  switches %d\n",
+// say writes a diagnostic to the user's stderr. A failed write is dropped
+// on purpose: stderr is where failures are reported, so there is nowhere
+// left to report that one, and the guest's outcome does not depend on it.
+func say(w io.Writer, format string, a ...any) { _, _ = fmt.Fprintf(w, format, a...) }
+
+// summary is the run summary line(s) for stderr.
+func summary(bin string, seed uint64, r *hv.Result) string {
+	var w strings.Builder
+	fmt.Fprintf(&w, "hv: seed %s  trace %016x  virtual %v  wall %v  syscalls %d  vdso reads %d  demand faults %d  switches %d\n",
 		seeds.Format(seed), r.TraceHash, r.VirtualTime, r.Wall.Round(time.Microsecond), r.Syscalls, r.VDSOReads, r.DemandFaults, r.Switches)
 	switch {
 	case r.Err != nil: // the VMM stopped the guest; its "signal" is ours
-		fmt.Fprintf(w, "hv: run failed: %v\n", r.Err)
+		fmt.Fprintf(&w, "hv: run failed: %v\n", r.Err)
 	case r.Signal != 0:
-		fmt.Fprintf(w, "hv: guest killed by signal %d (%s)\n", r.Signal, unix.SignalName(syscall.Signal(r.Signal)))
+		fmt.Fprintf(&w, "hv: guest killed by signal %d (%s)\n", r.Signal, unix.SignalName(syscall.Signal(r.Signal)))
 	}
 	if names := r.UnimplementedNames(); len(names) > 0 {
 		var parts []string
 		for _, n := range names {
 			parts = append(parts, fmt.Sprintf("%s (%d)", n, r.Unimplemented[n]))
 		}
-		fmt.Fprintf(w, "hv: %s called unimplemented syscalls (they returned an error): %s\n", bin, strings.Join(parts, ", "))
+		fmt.Fprintf(&w, "hv: %s called unimplemented syscalls (they returned an error): %s\n", bin, strings.Join(parts, ", "))
 	}
 	if !r.ReplayExact() {
-		fmt.Fprintf(w, "hv: not replay-exact: %s\n", strings.Join(r.NotExact, "; "))
+		fmt.Fprintf(&w, "hv: not replay-exact: %s\n", strings.Join(r.NotExact, "; "))
 	}
+	return w.String()
 }
 
-func printCalls(w io.Writer, r *hv.Result) {
+// calls lists the guest's system calls, the most frequent first.
+func calls(r *hv.Result) string {
+	var w strings.Builder
 	names := make([]string, 0, len(r.Calls))
 	for n := range r.Calls {
 		names = append(names, n)
@@ -146,17 +164,15 @@ func printCalls(w io.Writer, r *hv.Result) {
 		return names[i] < names[j]
 	})
 	for _, n := range names {
-		fmt.Fprintf(w, "hv: %8d %s\n", r.Calls[n], n)
+		fmt.Fprintf(&w, "hv: %8d %s\n", r.Calls[n], n)
 	}
+	return w.String()
 }
 
-// Doctor writes hv's host report for `mvrun doctor` and returns 0 if hv can
-// run here, 1 if not.
-func Doctor(w io.Writer) int {
+// Doctor writes hv's host report for `mvrun doctor` to w and reports
+// whether hv can run guests here; the error is w's.
+func Doctor(w io.Writer) (bool, error) {
 	r := hv.Doctor()
-	fmt.Fprint(w, r.String())
-	if !r.OK {
-		return 1
-	}
-	return 0
+	_, err := io.WriteString(w, r.String())
+	return r.OK, err
 }

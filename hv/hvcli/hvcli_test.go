@@ -3,6 +3,7 @@ package hvcli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,11 +24,13 @@ func TestUsageErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		var out, errb bytes.Buffer
-		if code := Main(context.Background(), tc.args, &out, &errb); code != 2 {
-			t.Errorf("Main(%q) = %d, want 2", tc.args, code)
+		_, err := Main(context.Background(), tc.args, &out, &errb)
+		if !errors.Is(err, ErrUsage) {
+			t.Errorf("Main(%q) error %v, want one wrapping ErrUsage", tc.args, err)
+			continue
 		}
-		if !strings.Contains(errb.String(), tc.want) {
-			t.Errorf("Main(%q) stderr %q, want it to mention %q", tc.args, errb.String(), tc.want)
+		if said := errb.String() + err.Error(); !strings.Contains(said, tc.want) {
+			t.Errorf("Main(%q) stderr %q and error %q, want them to mention %q", tc.args, errb.String(), err, tc.want)
 		}
 	}
 }
@@ -45,9 +48,9 @@ func TestRunPassesThrough(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, b)
 	}
 	var out, errb bytes.Buffer
-	code := Main(context.Background(), []string{"run", "--seed", "7", bin, "5"}, &out, &errb)
-	if code != 5 {
-		t.Fatalf("exit code %d, want 5; stderr %s", code, errb.String())
+	code, err := Main(context.Background(), []string{"run", "--seed", "7", bin, "5"}, &out, &errb)
+	if err != nil || code != 5 {
+		t.Fatalf("exit code %d, error %v, want 5 and none; stderr %s", code, err, errb.String())
 	}
 	if out.String() != "hello from the guest [5]\n" {
 		t.Fatalf("stdout %q", out.String())
@@ -64,14 +67,14 @@ func TestRunPassesThrough(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, b)
 	}
 	errb.Reset()
-	if code := Main(context.Background(), []string{"run", enosys}, &out, &errb); code != 0 {
-		t.Fatalf("enosys exit code %d; stderr %s", code, errb.String())
+	if code, err := Main(context.Background(), []string{"run", enosys}, &out, &errb); err != nil || code != 0 {
+		t.Fatalf("enosys exit code %d, error %v; stderr %s", code, err, errb.String())
 	}
 	if want := "hv: " + enosys + " called unimplemented syscalls (they returned an error): acct (1)\n"; !strings.Contains(errb.String(), want) {
 		t.Errorf("summary %q lacks %q", errb.String(), want)
 	}
 	var dr bytes.Buffer
-	if Doctor(&dr) != 0 || !strings.Contains(dr.String(), "trap strategy") {
-		t.Errorf("Doctor: %s", dr.String())
+	if ok, err := Doctor(&dr); !ok || err != nil || !strings.Contains(dr.String(), "trap strategy") {
+		t.Errorf("Doctor: %v, %v: %s", ok, err, dr.String())
 	}
 }

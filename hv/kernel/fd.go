@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -296,16 +297,32 @@ func (r randomDev) Read(b []byte) (int, error) {
 }
 func (randomDev) Write(b []byte) (int, error) { return len(b), nil }
 
-func (k *Kernel) setupDevices() {
+// setupDevices gives the file system /dev (null, zero, urandom, random) and
+// /tmp, unless an earlier process of the node did. It fails when the seeded
+// file system is in the way (a /dev that is not a directory), naming what.
+func (k *Kernel) setupDevices() error {
 	if _, err := k.fs.Lookup(k.fs.Root(), "/dev/null", false); err == nil {
-		return // shared file system already set up
+		return nil // shared file system already set up
 	}
-	_, _ = k.fs.MkdirAll("/dev")
-	_, _ = k.fs.MkdirAll("/tmp")
-	_ = k.fs.AddDevice("/dev/null", nullDev{})
-	_ = k.fs.AddDevice("/dev/zero", zeroDev{})
-	_ = k.fs.AddDevice("/dev/urandom", randomDev{k})
-	_ = k.fs.AddDevice("/dev/random", randomDev{k})
+	for _, dir := range []string{"/dev", "/tmp"} {
+		if _, err := k.fs.MkdirAll(dir); err != nil {
+			return fmt.Errorf("node file system: creating %s: %w", dir, err)
+		}
+	}
+	for _, d := range []struct {
+		path string
+		dev  vfs.Device
+	}{
+		{"/dev/null", nullDev{}},
+		{"/dev/zero", zeroDev{}},
+		{"/dev/urandom", randomDev{k}},
+		{"/dev/random", randomDev{k}},
+	} {
+		if err := k.fs.AddDevice(d.path, d.dev); err != nil {
+			return fmt.Errorf("node file system: creating %s: %w", d.path, err)
+		}
+	}
+	return nil
 }
 
 // pathOf returns the absolute path of directory n.

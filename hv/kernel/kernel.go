@@ -194,7 +194,9 @@ func New(phys *mm.Physical, space *mm.Space, cfg Config) (*Kernel, error) {
 	if k.fs == nil {
 		k.fs = vfs.New(k.clock.Wall)
 	}
-	k.setupDevices()
+	if err := k.setupDevices(); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Binary, err)
+	}
 	space.SetFiller(k.fillLazy)
 	k.cwd = k.fs.Root()
 	if cfg.Dir != "" && cfg.Dir != "/" {

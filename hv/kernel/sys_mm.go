@@ -11,6 +11,8 @@ func mmErrno(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, mm.ErrHost):
+		return err // not the guest's doing: dispatch stops the process
 	case errors.Is(err, mm.ErrNoMemory):
 		return abi.ENOMEM
 	case errors.Is(err, mm.ErrExists):
@@ -127,7 +129,11 @@ func sysBrk(t *Thread, a *[6]uint64) (uint64, error) {
 	want := (a[0] + abi.PageSize - 1) &^ (abi.PageSize - 1)
 	if want <= k.brk || want > k.brkMin+(1<<30) {
 		if want >= k.brkMin && want < k.brk {
-			_ = k.Space.Unmap(want, k.brk-want)
+			// want is page-aligned and below brk, so only the host can
+			// make this fail (mm.ErrHost), and dispatch stops the process.
+			if err := k.Space.Unmap(want, k.brk-want); err != nil {
+				return 0, err
+			}
 			k.brk = want
 		}
 		return k.brk, nil

@@ -11,7 +11,7 @@ type pipeBuf struct {
 	data             []byte
 	size             int // capacity set with F_SETPIPE_SZ; 0: pipeCapacity
 	readers, writers int
-	rq, wq           waitQueue
+	rq               waitQueue // the waiters of both ends (see waiters)
 	ino              uint64
 	rend, wend       *pipeEnd
 }

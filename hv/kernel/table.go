@@ -5,14 +5,27 @@ import (
 	"fmt"
 
 	"github.com/mvrun/multiverse/hv/abi"
+	"github.com/mvrun/multiverse/hv/mm"
 )
 
-// Support levels of table entries.
+//go:generate go run golang.org/x/tools/cmd/stringer -type=Level -linecomment
+
+// Level is how completely hv implements a system call. It prints as the
+// word docs and reports use ("full", "partial", "stub").
+type Level uint8
+
+// Support levels of table entries. The zero Level is no level, so an entry
+// that forgets its level is caught by the table test.
 const (
-	Full    = "full"    // behaves as on Linux for everything Go programs do
-	Partial = "partial" // common cases only; see the note
-	Stub    = "stub"    // accepted and answered without effect
+	_       Level = iota
+	Full          // full
+	Partial       // partial
+	Stub          // stub
 )
+
+// What the levels promise: Full behaves as on Linux for everything Go
+// programs do; Partial handles the common cases only, and the entry's note
+// says what is missing; Stub accepts the call and answers without effect.
 
 // handler implements one system call. It returns the result, or an
 // [abi.Errno], or errBlock after parking the thread.
@@ -21,7 +34,7 @@ type handler func(t *Thread, a *[6]uint64) (uint64, error)
 // Syscall is one entry of the system call table.
 type Syscall struct {
 	Name    string
-	Support string
+	Support Level
 	Note    string
 	fn      handler
 }
@@ -80,6 +93,11 @@ func (k *Kernel) dispatch(t *Thread, c *call) {
 	case err == errBlock:
 		return
 	case err == errExited:
+		return
+	case errors.Is(err, mm.ErrHost):
+		// The host refused to keep guest memory coherent with KVM; going
+		// on could let the guest see memory it no longer owns.
+		k.Fail(fmt.Errorf("%s: %w", abi.SysName(c.nr), err))
 		return
 	case err != nil:
 		var en abi.Errno

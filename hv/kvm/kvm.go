@@ -13,9 +13,14 @@
 //   - KVM_GET_XSAVE/KVM_SET_XSAVE, to keep each green thread's AVX state.
 //
 // gokvm passes file descriptors as raw uintptr and drops errors in places;
-// this package hides descriptors inside [System], [VM] and [VCPU] and returns
-// every error. All unsafe code is in *_unsafe.go.
+// this package hides descriptors inside [System], [VM] and [VCPU], and its
+// API names its own types ([Capability], [ExitReason], [CPUID]) so no other
+// hv package imports gokvm. Every ioctl error is returned, except where a
+// method's comment says why one cannot matter. All unsafe code is in
+// *_unsafe.go.
 package kvm
+
+//go:generate go run golang.org/x/tools/cmd/stringer -type=ExitReason -trimprefix=Exit
 
 import (
 	"errors"
@@ -26,28 +31,47 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Regs are a vCPU's general purpose registers (struct kvm_regs).
+// Regs are a vCPU's general purpose registers (struct kvm_regs). They are
+// aliases of gokvm's declarations of the kernel's structs rather than
+// copies, because the kvm_run page's synced registers are read in place
+// with that layout; callers use them as plain structs and need not import
+// gokvm.
 type Regs = gokvm.Regs
 
-// Sregs are a vCPU's special registers (struct kvm_sregs).
+// Sregs are a vCPU's special registers (struct kvm_sregs); see [Regs].
 type Sregs = gokvm.Sregs
 
-// Segment is one segment register (struct kvm_segment).
+// Segment is one segment register (struct kvm_segment); see [Regs].
 type Segment = gokvm.Segment
 
-// Exit reasons hv handles (KVM_EXIT_*).
+// ExitReason is why KVM_RUN returned (kvm_run.exit_reason, KVM_EXIT_*).
+// Its String method names it (ExitMMIO prints "MMIO"), so errors about an
+// unexpected exit are readable; unknown values print as ExitReason(n).
+type ExitReason uint32
+
+// Exit reasons hv handles or reports (KVM_EXIT_*).
 const (
-	ExitUnknown       = 0
-	ExitException     = 1
-	ExitIO            = 2
-	ExitHypercall     = 3
-	ExitDebug         = 4
-	ExitHlt           = 5
-	ExitMMIO          = 6
-	ExitShutdown      = 8
-	ExitFailEntry     = 9
-	ExitIntr          = 10
-	ExitInternalError = 17
+	ExitUnknown       ExitReason = 0
+	ExitException     ExitReason = 1
+	ExitIO            ExitReason = 2
+	ExitHypercall     ExitReason = 3
+	ExitDebug         ExitReason = 4
+	ExitHlt           ExitReason = 5
+	ExitMMIO          ExitReason = 6
+	ExitShutdown      ExitReason = 8
+	ExitFailEntry     ExitReason = 9
+	ExitIntr          ExitReason = 10
+	ExitInternalError ExitReason = 17
+)
+
+// Capability is a KVM capability number for [System.CheckExtension]
+// (KVM_CAP_*).
+type Capability uint
+
+// Capabilities hv checks.
+const (
+	CapSyncRegs = Capability(gokvm.CapSyncRegs)
+	CapXSave    = Capability(gokvm.CapXSave)
 )
 
 // Sync register groups (KVM_SYNC_X86_*).
@@ -78,16 +102,17 @@ func Open() (*System, error) {
 	s := &System{f: f}
 	v, err := gokvm.GetAPIVersion(f.Fd())
 	if err != nil || v != 12 {
-		f.Close()
-		return nil, fmt.Errorf("KVM API version %d (%v), want 12", v, err)
+		return nil, errors.Join(fmt.Errorf("KVM API version %d (%v), want 12", v, err), f.Close())
 	}
 	n, err := gokvm.GetVCPUMMmapSize(f.Fd())
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("KVM_GET_VCPU_MMAP_SIZE: %w", err)
+		return nil, errors.Join(fmt.Errorf("KVM_GET_VCPU_MMAP_SIZE: %w", err), f.Close())
 	}
 	s.runSize = int(n)
-	r, _ := gokvm.CheckExtension(f.Fd(), gokvm.CapSyncRegs)
+	r, err := s.CheckExtension(CapSyncRegs)
+	if err != nil {
+		return nil, errors.Join(err, f.Close())
+	}
 	s.syncRegs = r&(SyncRegs|SyncSregs) == SyncRegs|SyncSregs
 	return s, nil
 }
@@ -98,30 +123,37 @@ func (s *System) Close() error { return s.f.Close() }
 // HasSyncRegs reports whether KVM_CAP_SYNC_REGS covers regs and sregs.
 func (s *System) HasSyncRegs() bool { return s.syncRegs }
 
-// CheckExtension returns KVM_CHECK_EXTENSION for capability c.
-func (s *System) CheckExtension(c gokvm.Capability) int {
-	r, err := gokvm.CheckExtension(s.f.Fd(), c)
+// CheckExtension returns KVM_CHECK_EXTENSION for capability c: 0 when
+// the capability is absent, else a capability-specific positive value.
+func (s *System) CheckExtension(c Capability) (int, error) {
+	r, err := gokvm.CheckExtension(s.f.Fd(), gokvm.Capability(c))
 	if err != nil {
-		return 0
+		return 0, fmt.Errorf("KVM_CHECK_EXTENSION %d: %w", c, err)
 	}
-	return int(r)
+	return int(r), nil
 }
 
+// CPUID is a set of CPUID leaves as KVM reports and accepts them
+// (struct kvm_cpuid2). hv passes KVM's supported set to every vCPU
+// unchanged, so its contents stay opaque outside this package.
+type CPUID struct{ c *gokvm.CPUID }
+
 // SupportedCPUID returns KVM_GET_SUPPORTED_CPUID.
-func (s *System) SupportedCPUID() (*gokvm.CPUID, error) {
+func (s *System) SupportedCPUID() (CPUID, error) {
 	c := &gokvm.CPUID{Nent: 128, Entries: make([]gokvm.CPUIDEntry2, 128)}
 	if err := gokvm.GetSupportedCPUID(s.f.Fd(), c); err != nil {
-		return nil, fmt.Errorf("KVM_GET_SUPPORTED_CPUID: %w", err)
+		return CPUID{}, fmt.Errorf("KVM_GET_SUPPORTED_CPUID: %w", err)
 	}
-	return c, nil
+	return CPUID{c}, nil
 }
 
 // SupportedXCR0 returns the XCR0 bits KVM supports (CPUID leaf 0xD).
 func (s *System) SupportedXCR0() (uint64, error) {
-	c, err := s.SupportedCPUID()
+	cpuid, err := s.SupportedCPUID()
 	if err != nil {
 		return 0, err
 	}
+	c := cpuid.c
 	for _, e := range c.Entries[:c.Nent] {
 		if e.Function == 0xd && e.Index == 0 {
 			return uint64(e.Eax) | uint64(e.Edx)<<32, nil
@@ -181,7 +213,7 @@ func (v *VM) CreateVCPU(id int) (*VCPU, error) {
 	unix.CloseOnExec(int(fd))
 	run, err := unix.Mmap(int(fd), 0, v.sys.runSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		unix.Close(int(fd))
+		_ = unix.Close(int(fd)) // the mmap error is the one to report
 		return nil, fmt.Errorf("mmap kvm_run: %w", err)
 	}
 	return &VCPU{f: os.NewFile(fd, "kvm-vcpu"), fd: fd, run: run}, nil
@@ -217,8 +249,11 @@ func (c *VCPU) SetSregs(r *Sregs) error {
 }
 
 // SetCPUID sets the vCPU's CPUID entries (KVM_SET_CPUID2).
-func (c *VCPU) SetCPUID(id *gokvm.CPUID) error {
-	return retry(func() error { return gokvm.SetCPUID2(c.fd, id) })
+func (c *VCPU) SetCPUID(id CPUID) error {
+	if id.c == nil {
+		return errors.New("KVM_SET_CPUID2: empty CPUID (use System.SupportedCPUID)")
+	}
+	return retry(func() error { return gokvm.SetCPUID2(c.fd, id.c) })
 }
 
 // SetXCR0 sets extended control register 0 (KVM_SET_XCRS).

@@ -36,8 +36,8 @@ func (c *VCPU) Run() error {
 }
 
 // ExitReason returns the exit reason of the last Run.
-func (c *VCPU) ExitReason() uint32 {
-	return *(*uint32)(unsafe.Pointer(&c.run[runExitReason]))
+func (c *VCPU) ExitReason() ExitReason {
+	return ExitReason(*(*uint32)(unsafe.Pointer(&c.run[runExitReason])))
 }
 
 // SetImmediateExit sets kvm_run.immediate_exit: while set, Run returns

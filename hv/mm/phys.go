@@ -24,6 +24,13 @@ import (
 // ErrNoMemory is returned when guest physical memory is exhausted.
 var ErrNoMemory = errors.New("guest physical memory exhausted")
 
+// ErrHost is wrapped by errors of the host system calls that keep KVM's view
+// of guest memory coherent (madvise and mprotect on a frame's host memory).
+// After one fails KVM may still translate to a freed frame or through a
+// revoked permission, so the guest could read or write memory it no longer
+// owns: the process must stop, and the frame is never handed out again.
+var ErrHost = errors.New("host memory call failed")
+
 // Physical is guest physical memory: one host mapping, handed out in 4 KiB
 // frames. Host pages are only allocated when touched, so a large size costs
 // little.
@@ -128,27 +135,34 @@ func (p *Physical) Alloc() (uint64, error) {
 }
 
 // Free discards frame f: its host page is dropped (so it reads as zero when
-// handed out again) and KVM forgets every translation to it.
-func (p *Physical) Free(f uint64) {
-	_ = unix.Madvise(p.mem[f:f+PageSize], unix.MADV_DONTNEED)
+// handed out again) and KVM forgets every translation to it. If the host
+// refuses, the frame is not reused and the error wraps [ErrHost].
+func (p *Physical) Free(f uint64) error {
+	if err := p.discard(f, f+PageSize); err != nil {
+		return err
+	}
 	p.free = append(p.free, f)
+	return nil
 }
 
 // FreeAll frees frames fs like Free, discarding each run of adjacent
 // frames with one system call (munmap of a large populated range would
 // otherwise make one per page). The frames join the free list in the order
-// given.
-func (p *Physical) FreeAll(fs []uint64) {
-	p.discardRuns(fs)
+// given; if the host refuses, none does.
+func (p *Physical) FreeAll(fs []uint64) error {
+	if err := p.discardRuns(fs); err != nil {
+		return err
+	}
 	p.free = append(p.free, fs...)
+	return nil
 }
 
 // ZeroAll zeroes frames fs like Zero, one system call per run of adjacent
 // frames.
-func (p *Physical) ZeroAll(fs []uint64) { p.discardRuns(fs) }
+func (p *Physical) ZeroAll(fs []uint64) error { return p.discardRuns(fs) }
 
 // discardRuns drops the host pages of frames fs (in any order).
-func (p *Physical) discardRuns(fs []uint64) {
+func (p *Physical) discardRuns(fs []uint64) error {
 	sorted := slices.Clone(fs)
 	slices.Sort(sorted)
 	for i := 0; i < len(sorted); {
@@ -156,23 +170,38 @@ func (p *Physical) discardRuns(fs []uint64) {
 		for j < len(sorted) && sorted[j] == sorted[j-1]+PageSize {
 			j++
 		}
-		_ = unix.Madvise(p.mem[sorted[i]:sorted[j-1]+PageSize], unix.MADV_DONTNEED)
+		if err := p.discard(sorted[i], sorted[j-1]+PageSize); err != nil {
+			return err
+		}
 		i = j
 	}
+	return nil
+}
+
+// discard drops the host pages of frames [from, to) with
+// madvise(MADV_DONTNEED), which also makes KVM forget its translations.
+func (p *Physical) discard(from, to uint64) error {
+	if err := unix.Madvise(p.mem[from:to], unix.MADV_DONTNEED); err != nil {
+		return fmt.Errorf("%w: madvise(MADV_DONTNEED) of frames %#x-%#x: %w", ErrHost, from, to, err)
+	}
+	return nil
 }
 
 // Zero discards the contents of frame f in place: it reads as zero
 // afterwards, and KVM drops its translations to the old page.
-func (p *Physical) Zero(f uint64) {
-	_ = unix.Madvise(p.mem[f:f+PageSize], unix.MADV_DONTNEED)
-}
+func (p *Physical) Zero(f uint64) error { return p.discard(f, f+PageSize) }
 
 // Revoke makes KVM drop every translation to frame f while keeping its
 // contents, after a permission downgrade.
-func (p *Physical) Revoke(f uint64) {
+func (p *Physical) Revoke(f uint64) error {
 	b := p.mem[f : f+PageSize]
-	_ = unix.Mprotect(b, unix.PROT_READ)
-	_ = unix.Mprotect(b, unix.PROT_READ|unix.PROT_WRITE)
+	if err := unix.Mprotect(b, unix.PROT_READ); err != nil {
+		return fmt.Errorf("%w: mprotect of frame %#x: %w", ErrHost, f, err)
+	}
+	if err := unix.Mprotect(b, unix.PROT_READ|unix.PROT_WRITE); err != nil {
+		return fmt.Errorf("%w: mprotect of frame %#x back to read-write: %w", ErrHost, f, err)
+	}
+	return nil
 }
 
 // Frame returns the host bytes of the frame at guest physical address f.

@@ -145,7 +145,9 @@ func (s *Space) mapRange(addr, length uint64, prot int, fixed, noReplace bool, n
 		if noReplace && !s.free(addr, addr+length) {
 			return 0, ErrExists
 		}
-		s.Unmap(addr, length)
+		if err := s.Unmap(addr, length); err != nil {
+			return 0, err
+		}
 	case addr != 0 && addr+length <= UserTop && addr+length > addr && s.free(addr, addr+length):
 	default:
 		a, ok := s.findFree(length, mmapTop)
@@ -156,8 +158,7 @@ func (s *Space) mapRange(addr, length uint64, prot int, fixed, noReplace bool, n
 	}
 	if !lazy {
 		if err := s.populate(addr, addr+length, prot); err != nil {
-			s.Unmap(addr, length)
-			return 0, err
+			return 0, errors.Join(err, s.Unmap(addr, length))
 		}
 	}
 	s.insert(Mapping{Start: addr, End: addr + length, Prot: prot, Name: name, Lazy: lazy})
@@ -178,8 +179,7 @@ func (s *Space) populate(start, end uint64, prot int) error {
 			return err
 		}
 		if err := s.pt.Map(va, f, flags); err != nil {
-			s.phys.Free(f)
-			return err
+			return errors.Join(err, s.phys.Free(f))
 		}
 	}
 	return nil
@@ -246,9 +246,8 @@ func (s *Space) Fault(va uint64, write, exec bool) (bool, error) {
 			return false, err
 		}
 		if err := s.pt.Map(p, f, flags); err != nil {
-			s.phys.Free(f)
 			flush(p)
-			return false, err
+			return false, errors.Join(err, s.phys.Free(f))
 		}
 		if runStart == 0 {
 			runStart = p
@@ -307,8 +306,7 @@ func (s *Space) Unmap(addr, length uint64) error {
 			frames = append(frames, e&pteAddr)
 		})
 	}
-	s.phys.FreeAll(frames)
-	return nil
+	return s.phys.FreeAll(frames)
 }
 
 // Protect changes the protection of [addr, addr+length), which must be
@@ -334,6 +332,7 @@ func (s *Space) Protect(addr, length uint64, prot int) error {
 	}
 	pieces := s.carve(addr, end)
 	flags := pteFlags(prot)
+	var revokeErr error // the first failed revocation; Protect then fails
 	for _, m := range pieces {
 		downgrade := m.Prot&^prot != 0 || (prot&ProtExec == 0 && m.Prot&ProtExec != 0)
 		if m.Lazy {
@@ -349,8 +348,8 @@ func (s *Space) Protect(addr, length uint64, prot int) error {
 				} else {
 					s.pt.setAt(a, f|flags|PtePresent|PteAccessed|PteDirty)
 				}
-				if downgrade && e&PtePresent != 0 {
-					s.phys.Revoke(f)
+				if downgrade && e&PtePresent != 0 && revokeErr == nil {
+					revokeErr = s.phys.Revoke(f)
 				}
 			})
 			m.Prot = prot
@@ -375,15 +374,15 @@ func (s *Space) Protect(addr, length uint64, prot int) error {
 			} else if err := s.pt.Map(va, f, flags); err != nil {
 				return err
 			}
-			if downgrade && e&PtePresent != 0 {
-				s.phys.Revoke(f)
+			if downgrade && e&PtePresent != 0 && revokeErr == nil {
+				revokeErr = s.phys.Revoke(f)
 			}
 		}
 		m.Prot = prot
 		s.insert(m)
 	}
 	s.merge()
-	return nil
+	return revokeErr
 }
 
 // merge joins adjacent mappings with the same protection and name.
@@ -432,9 +431,7 @@ func (s *Space) Discard(addr, length uint64) error {
 			}
 		})
 	}
-	s.phys.ZeroAll(zero)
-	s.phys.FreeAll(free)
-	return nil
+	return errors.Join(s.phys.ZeroAll(zero), s.phys.FreeAll(free))
 }
 
 // HasFrame reports whether the page at va has a frame (its contents are

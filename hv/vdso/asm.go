@@ -149,12 +149,6 @@ func (a *asm) jcc(cc byte, label string) {
 	a.jumps = append(a.jumps, jump{at: len(a.buf) - 1, label: label})
 }
 
-// jmp emits an unconditional 8-bit jump to label.
-func (a *asm) jmp(label string) {
-	a.emit(0xeb, 0)
-	a.jumps = append(a.jumps, jump{at: len(a.buf) - 1, label: label})
-}
-
 // The instructions, named like their Intel mnemonics; operand order is
 // Intel's (destination first).
 

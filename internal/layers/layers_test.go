@@ -36,7 +36,7 @@ func rank(pkg string) (layer string, r int) {
 }
 
 // owners says which layers alone may import a third-party library, so the
-// heavy dependencies stay where they belong (STYLE: only specs imports hcl).
+// heavy dependencies stay where they belong (docs/architecture.md, Layers: only specs imports hcl).
 var owners = map[string][]string{
 	"github.com/hashicorp/hcl/v2":                 {"specs"},
 	"github.com/compose-spec/compose-go":          {"specs"},
@@ -86,7 +86,7 @@ func TestImportsPointDown(t *testing.T) {
 			if strings.HasPrefix(imp, module+"/") || imp == module {
 				il, ir := rank(imp)
 				if il != layer && ir != 0 && ir >= r {
-					t.Errorf("%s imports %s: %s may only import layers below it (README, Layout)", pkg, imp, layer)
+					t.Errorf("%s imports %s: %s may only import layers below it (docs/architecture.md, Layers)", pkg, imp, layer)
 				}
 				if layer == "internal" && ir > 0 {
 					t.Errorf("%s imports %s: internal/ is the base layer and imports no other layer", pkg, imp)

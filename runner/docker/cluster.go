@@ -108,7 +108,7 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (_ 
 	}
 	defer func() {
 		if err != nil {
-			c.Close(ctx)
+			err = errors.Join(err, c.Close(ctx))
 		}
 	}()
 	dir := c.Dir()
@@ -221,10 +221,11 @@ func (c *Cluster) createSandbox(ctx context.Context, n *cluster.Node[*node], ref
 	}
 	ctr, err := testcontainers.GenericContainer(ctx, req)
 	if err != nil {
+		err = fmt.Errorf("service %q: creating its network sandbox container: %w", n.Name(), err)
 		if ctr != nil {
-			ctr.Terminate(context.WithoutCancel(ctx), testcontainers.StopTimeout(0))
+			err = errors.Join(err, ctr.Terminate(context.WithoutCancel(ctx), testcontainers.StopTimeout(0)))
 		}
-		return nil, fmt.Errorf("service %q: creating its network sandbox container: %w", n.Name(), err)
+		return nil, err
 	}
 	return ctr, nil
 }
@@ -286,10 +287,11 @@ func (c *Cluster) createService(ctx context.Context, n *cluster.Node[*node], hos
 	}
 	ctr, err := testcontainers.GenericContainer(ctx, req)
 	if err != nil {
+		err = fmt.Errorf("service %q: creating its container from image %s: %w", s.Name, o.im.ref, err)
 		if ctr != nil {
-			ctr.Terminate(context.WithoutCancel(ctx), testcontainers.StopTimeout(0))
+			err = errors.Join(err, ctr.Terminate(context.WithoutCancel(ctx), testcontainers.StopTimeout(0)))
 		}
-		return nil, fmt.Errorf("service %q: creating its container from image %s: %w", s.Name, o.im.ref, err)
+		return nil, err
 	}
 	return ctr, nil
 }
@@ -331,7 +333,10 @@ func (p *serviceCtr) Wait() (int, string) {
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
-		stdcopy.StdCopy(n.Stdout, n.Stderr, p.att.Reader)
+		// The stream ends when the container does; a copy error (the
+		// attach connection torn down by a kill) only cuts the node's
+		// log short, and the exit status comes from the engine.
+		_, _ = stdcopy.StdCopy(n.Stdout, n.Stderr, p.att.Reader)
 	}()
 	code := -1
 	select {
@@ -439,7 +444,9 @@ func (m mechanics) ExecNode(ctx context.Context, n *cluster.Node[*node], x clust
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
-		stdcopy.StdCopy(io.MultiWriter(x.Stdout, &head), io.MultiWriter(x.Stderr, &head), att.Reader)
+		// As in serviceCtr.Wait: an error only cuts the output short; the
+		// exit status comes from the engine.
+		_, _ = stdcopy.StdCopy(io.MultiWriter(x.Stdout, &head), io.MultiWriter(x.Stderr, &head), att.Reader)
 	}()
 	select {
 	case <-copied:

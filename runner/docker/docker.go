@@ -17,7 +17,10 @@
 // holding the static binary. Everything the backend creates carries the
 // labels [LabelRun], [LabelSeed] and [LabelOwner]; [Backend.Sweep] removes
 // what runs whose process is gone left behind. The testcontainers reaper
-// (Ryuk) is disabled: it needs a registry image.
+// (Ryuk) must be disabled, because it needs a registry image; testcontainers
+// reads that setting once per process, so the program does it by calling
+// [ConfigureProcess] at start (cmd/mvrun does), and [Backend.Available] says
+// so when it was not done.
 package docker
 
 import (
@@ -86,25 +89,38 @@ type Backend struct {
 
 var _ backend.Backend = (*Backend)(nil)
 
-var tcOnce sync.Once
+// ryukEnv is the environment variable by which testcontainers' reaper is
+// disabled; testcontainers offers no per-client setting.
+const ryukEnv = "TESTCONTAINERS_RYUK_DISABLED"
+
+// ConfigureProcess sets what testcontainers keeps per process, for a
+// program that uses this backend: it disables the reaper (Ryuk needs a
+// registry image, and [Backend.Sweep] does its job) by setting
+// TESTCONTAINERS_RYUK_DISABLED=true in the environment, and sends
+// testcontainers' package-level logs to log at debug level (nil: dropped).
+// Call it at program start, before any testcontainers call: testcontainers
+// reads its configuration once. Backends never change process state
+// themselves; each passes its own logger to every testcontainers call.
+func ConfigureProcess(log *slog.Logger) error {
+	if err := os.Setenv(ryukEnv, "true"); err != nil {
+		return fmt.Errorf("docker backend: disabling the testcontainers reaper: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	tclog.SetDefault(tcLogger{log.With("backend", "docker")})
+	return nil
+}
 
 // New returns a docker backend. Each Backend is one run: its containers and
 // images carry the run's id and this process's identity, which
 // [Backend.Sweep] of a later run uses to find what a killed run left behind.
-//
-// New disables the testcontainers reaper for the whole process (it sets
-// TESTCONTAINERS_RYUK_DISABLED=true: Ryuk needs a registry image, and Sweep
-// does its job) and sends testcontainers' own logs to opts.Log at debug
-// level.
+// It changes no process-wide state (see [ConfigureProcess]).
 func New(opts Options) *Backend {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
 	log := opts.Log.With("backend", "docker")
-	tcOnce.Do(func() {
-		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-		tclog.SetDefault(tcLogger{log})
-	})
 	owner, _ := procs.Identity(os.Getpid())
 	return &Backend{Base: backend.NewBase(support), log: log, owner: owner}
 }
@@ -142,6 +158,9 @@ func (b *Backend) Available(ctx context.Context) error {
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("the docker backend needs root to attach containers' network namespaces to mvrun's switch; run mvrun as root (e.g. sudo)")
+	}
+	if os.Getenv(ryukEnv) != "true" {
+		return fmt.Errorf("the testcontainers reaper is enabled, and it needs a registry image: call docker.ConfigureProcess at program start, or set %s=true", ryukEnv)
 	}
 	cli, err := b.client(ctx)
 	if err != nil {

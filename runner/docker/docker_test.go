@@ -25,6 +25,9 @@ import (
 const childRunnerEnv = "MVRUN_DOCKER_TEST_CHILD_RUNNER"
 
 func TestMain(m *testing.M) {
+	if err := ConfigureProcess(nil); err != nil {
+		panic(err)
+	}
 	if dir := os.Getenv(childRunnerEnv); dir != "" {
 		childRunner(dir)
 		return

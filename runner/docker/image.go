@@ -265,7 +265,7 @@ func (b *Backend) programImage(ctx context.Context, t *specs.Test, g *programGro
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }() // a temporary build context: a leftover costs only disk
 	if err := copyFile(g.prog, filepath.Join(dir, "program")); err != nil {
 		return "", fmt.Errorf("service %q: %w", names[0], err)
 	}
@@ -387,7 +387,7 @@ func (b *Backend) build(ctx context.Context, req *testcontainers.ContainerReques
 	if err != nil {
 		return err
 	}
-	defer p.Close()
+	defer func() { _ = p.Close() }() // the provider's client; the build's result is already decided
 	if _, err := p.BuildImage(ctx, req); err != nil {
 		if tail := lastLines(out.String(), 15); tail != "" {
 			return fmt.Errorf("%w\n%s", err, tail)

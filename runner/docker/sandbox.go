@@ -37,7 +37,8 @@ func sandboxProgram() ([]byte, error) {
 	size := uint64(ehsize + phsize + len(sandboxCode))
 	var b bytes.Buffer
 	le := binary.LittleEndian
-	w := func(v any) { binary.Write(&b, le, v) }
+	// binary.Write of fixed-size values into a bytes.Buffer cannot fail.
+	w := func(v any) { _ = binary.Write(&b, le, v) }
 	// ELF header: 64-bit, little endian, version 1, System V ABI.
 	b.Write([]byte{0x7f, 'E', 'L', 'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	w(uint16(2))                      // e_type: ET_EXEC

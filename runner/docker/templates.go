@@ -43,7 +43,11 @@ func (b *Backend) ListTemplates(ctx context.Context, service, dir string) ([]spe
 	if err != nil {
 		return nil, fmt.Errorf("docker backend: service %q: creating a container to read image %s: %w", service, im.ref, err)
 	}
-	defer cli.ContainerRemove(context.WithoutCancel(ctx), created.ID, client.ContainerRemoveOptions{Force: true})
+	defer func() {
+		// The container is labelled with this run: if removing it fails,
+		// a later run's Sweep removes it.
+		_, _ = cli.ContainerRemove(context.WithoutCancel(ctx), created.ID, client.ContainerRemoveOptions{Force: true})
+	}()
 	res, err := cli.CopyFromContainer(ctx, created.ID, client.CopyFromContainerOptions{SourcePath: dir})
 	if cerrdefs.IsNotFound(err) {
 		return nil, fmt.Errorf("image %s has no %s: %w", im.ref, dir, fs.ErrNotExist)
@@ -51,7 +55,7 @@ func (b *Backend) ListTemplates(ctx context.Context, service, dir string) ([]spe
 	if err != nil {
 		return nil, fmt.Errorf("docker backend: service %q: reading %s from image %s: %w", service, dir, im.ref, err)
 	}
-	defer res.Content.Close()
+	defer func() { _ = res.Content.Close() }() // a read stream: its entries are already parsed or failed
 	return templateEntries(res.Content)
 }
 

@@ -68,11 +68,13 @@ func (c *cluster) strace(m *Moment, report func(string, bool)) {
 	})
 	c.hc.Observe(s.From, func() {
 		c.straceBegun = true
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err == nil {
+		err := os.MkdirAll(filepath.Dir(file), 0o755)
+		if err == nil {
 			f, err = os.Create(file)
 		}
-		if f == nil {
-			report(fmt.Sprintf("%s: cannot create %s", what, file), true)
+		if err != nil {
+			f = nil
+			report(fmt.Sprintf("%s: cannot create %s: %v", what, file, err), true)
 			return
 		}
 		w = bufio.NewWriter(f)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,14 +25,6 @@ type part struct {
 	done  bool
 	kids  int
 	start bool // spawned, has not run yet
-}
-
-func (p *part) name() string {
-	s := make([]string, len(p.id))
-	for i, v := range p.id {
-		s[i] = strconv.Itoa(v)
-	}
-	return strings.Join(s, ".")
 }
 
 // waiter is a participant waiting in a cluster call.

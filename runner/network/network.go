@@ -254,7 +254,9 @@ func (n *Network) add(name, nsPath string) (_ *Node, err error) {
 		return nil, err
 	}
 	// Closing the file deletes the device, wherever it is by then.
-	undo = append(undo, func() { p.f.Close() })
+	// (A close error cannot keep the device alive: the kernel drops a
+	// TAP device with its last descriptor.)
+	undo = append(undo, func() { _ = p.f.Close() })
 	hl, err := netlink.LinkByName(hostName)
 	if err != nil {
 		return nil, fmt.Errorf("find new TAP device %s: %w", hostName, err)

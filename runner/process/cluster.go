@@ -95,7 +95,9 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (_ 
 	c.rtDir = filepath.Join(runDir, "c"+strconv.Itoa(cfg.Index))
 	defer func() {
 		if err != nil {
-			c.Close(ctx)
+			if cerr := c.Close(ctx); cerr != nil {
+				err = fmt.Errorf("%w (closing the half-made cluster: %v)", err, cerr)
+			}
 		}
 	}()
 	if err := os.MkdirAll(c.rtDir, 0o700); err != nil {
@@ -363,5 +365,7 @@ func (c *Cluster) writePidfile(pid int) {
 }
 
 func (c *Cluster) removePidfile(pid int) {
-	os.Remove(filepath.Join(c.rtDir, strconv.Itoa(pid)+".pid"))
+	// A pid file left behind names a dead process; Sweep checks liveness
+	// before it acts on one, so a failed removal harms nothing.
+	_ = os.Remove(filepath.Join(c.rtDir, strconv.Itoa(pid)+".pid"))
 }

@@ -68,7 +68,9 @@ func MaybeRunShim() {
 		err = runShim(&cfg)
 	}
 	// runShim only returns on failure.
-	fmt.Fprintf(status, "node shim: %v", err)
+	// If the status pipe is gone the spawner sees EOF instead, which it
+	// reports as a shim failure too.
+	_, _ = fmt.Fprintf(status, "node shim: %v", err)
 	os.Exit(127)
 }
 
@@ -157,7 +159,7 @@ func mountVolumes(cfg *shimConfig) error {
 				if err != nil {
 					return fmt.Errorf("volume mount point %s: %w", m.Target, err)
 				}
-				f.Close()
+				_ = f.Close() // an empty mount point: nothing was written
 			} else if err := os.MkdirAll(m.Target, 0o755); err != nil {
 				return fmt.Errorf("volume mount point %s: %w", m.Target, err)
 			}

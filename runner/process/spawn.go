@@ -63,7 +63,7 @@ func spawn(shimExe string, s spawnSpec) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }() // the read end: nothing to lose
 	cmd := exec.Command(shimExe, shimArg, string(cfg))
 	cmd.Env = s.env
 	cmd.Dir = s.dir
@@ -73,7 +73,7 @@ func spawn(shimExe string, s spawnSpec) (*exec.Cmd, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = time.Second
 	onSpawnerThread(func() { err = cmd.Start() })
-	w.Close()
+	_ = w.Close() // our copy of the write end; the shim holds its own
 	if err != nil {
 		return nil, fmt.Errorf("start node shim %s: %w", shimExe, err)
 	}
@@ -82,7 +82,9 @@ func spawn(shimExe string, s spawnSpec) (*exec.Cmd, error) {
 		cmd.Wait()
 		return nil, err
 	}
-	r.SetReadDeadline(time.Now().Add(shimTimeout))
+	if err := r.SetReadDeadline(time.Now().Add(shimTimeout)); err != nil {
+		return fail(fmt.Errorf("node shim status pipe: %w", err))
+	}
 	var first [1]byte
 	if _, err := io.ReadFull(r, first[:]); err != nil || first[0] != shimStarted {
 		return fail(fmt.Errorf("%s did not act as the node shim (a program using the process backend must call process.MaybeRunShim first thing in main, or in TestMain for tests): %v", shimExe, errOrByte(err, first[0])))

@@ -32,7 +32,7 @@ func (b *Backend) acquireRunDir() (string, error) {
 			err = os.WriteFile(filepath.Join(dir, "owner"), []byte(owner), 0o600)
 		}
 		if err != nil {
-			os.RemoveAll(dir)
+			_ = os.RemoveAll(dir) // a later run's Sweep removes what is left
 			return "", fmt.Errorf("process backend state directory: %w", err)
 		}
 	}
@@ -47,7 +47,9 @@ func (b *Backend) releaseRunDir() {
 	defer b.mu.Unlock()
 	b.clusters--
 	if b.clusters == 0 {
-		os.RemoveAll(filepath.Join(DefaultRunDir, b.RunID()))
+		// What cannot be removed now is an ownerless run directory that
+		// a later run's Sweep removes.
+		_ = os.RemoveAll(filepath.Join(DefaultRunDir, b.RunID()))
 	}
 }
 
