@@ -84,6 +84,10 @@ func TestPhaseOrder(t *testing.T) {
 		cmd(specs.RoleEventually, "ev", "a", "ok"),
 		cmd(specs.RoleFinally, "fin", "b", "ok"),
 	)
+	// Host time: long enough for every driver to finish a run even on a
+	// loaded machine (150 ms was not: ser1 was sometimes cut short on its
+	// first run, failing its built-in property).
+	spec.Duration = time.Second
 	fb := &fakeBackend{}
 	oc := run(t, context.Background(), fb, spec, Options{})
 	if len(oc.Seeds) != 1 || oc.Cancelled {

@@ -23,6 +23,11 @@ import (
 	"github.com/mvrun/multiverse/specs"
 )
 
+// loadTimes turns on the 200-seed page-load measurement: a measurement for
+// docs/report.md, not a check, since load times on a shared machine say
+// little about the code.
+var loadTimes = flag.Bool("loadtimes", false, "also measure page load times of a 200-seed report (TestBrowser)")
+
 var screenshots = flag.String("screenshots", os.Getenv("MVRUN_TEST_ARTIFACTS"),
 	"directory for the browser test's screenshots (default $MVRUN_TEST_ARTIFACTS, else a temporary directory)")
 
@@ -301,7 +306,12 @@ func TestBrowser(t *testing.T) {
 	}
 	t.Logf("screenshots in %s", shots)
 
-	t.Run("200 seeds", func(t *testing.T) { loadTime(t, ctx, consoleErrs, d) })
+	t.Run("200 seeds", func(t *testing.T) {
+		if !*loadTimes {
+			t.Skip("skipping: a measurement; run with -loadtimes (docs/report.md)")
+		}
+		loadTime(t, ctx, consoleErrs, d)
+	})
 }
 
 // loadTime writes the report of a 200-seed run made of the real run's
@@ -352,11 +362,6 @@ func loadTime(t *testing.T, ctx context.Context, consoleErrs func() []string, d 
 		}
 	}
 	t.Logf("200 seeds: wrote %d files in %v; run page loads in %.0f ms, seed page %s in %.0f ms", len(ents), gen.Round(time.Millisecond), runMS, seedPage, seedMS)
-	// The goal is under a second; the bound leaves room for a loaded CI
-	// machine.
-	if runMS > 3000 || seedMS > 3000 {
-		t.Errorf("pages load too slowly: run page %.0f ms, seed page %.0f ms", runMS, seedMS)
-	}
 	if errs := consoleErrs(); len(errs) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
