@@ -10,9 +10,12 @@ package runner
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -57,7 +60,8 @@ type Options struct {
 	// Jobs is how many seeds run at once; 0 means one per two cores, at
 	// least one.
 	Jobs int
-	// OutDir is the artifacts root; "" means .mvrun/runs/<timestamp>-<test>.
+	// OutDir is the artifacts root; "" means a new directory made by
+	// [NewOutDir].
 	OutDir string
 	// Progress receives progress lines (normally stderr); nil means none.
 	Progress io.Writer
@@ -133,6 +137,32 @@ func DefaultOutDir(dir, name string, now time.Time) string {
 	return filepath.Join(dir, ".mvrun", "runs", now.UTC().Format("20060102-150405.000")+"-"+sanitize(name))
 }
 
+// NewOutDir creates and returns a new run directory
+// .mvrun/runs/<UTC timestamp>-<name>-<random> under dir. The directory is
+// created exclusively, with a random suffix, so that two runs started in
+// the same millisecond never share artifacts, result.json or work/.
+func NewOutDir(dir, name string, now time.Time) (string, error) {
+	base := DefaultOutDir(dir, name, now)
+	if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {
+		return "", fmt.Errorf("runner: artifacts directory: %w", err)
+	}
+	for range 100 {
+		var b [3]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", fmt.Errorf("runner: artifacts directory: %w", err)
+		}
+		p := base + "-" + hex.EncodeToString(b[:])
+		err := os.Mkdir(p, 0o755)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("runner: artifacts directory: %w", err)
+		}
+	}
+	return "", fmt.Errorf("runner: artifacts directory: no free name for %s", base)
+}
+
 // plural returns "1 seed", "2 seeds".
 func plural(n int, noun string) string {
 	if n == 1 {
@@ -193,7 +223,10 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	jobs = min(jobs, len(list))
 	out := opts.OutDir
 	if out == "" {
-		out = DefaultOutDir(".", t.Name, start)
+		var err error
+		if out, err = NewOutDir(".", t.Name, start); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("runner: artifacts directory: %w", err)
@@ -287,6 +320,11 @@ feed:
 			plural(gaps[k], "call"), plural(gapSeeds[k], "seed")))
 	}
 	oc.Result = col.Result()
+	if oc.Cancelled {
+		// Seeds that never ran might have met a Sometimes or Reachable:
+		// only failures that happened are verdicts.
+		oc.Result.Interrupted()
+	}
 	for _, so := range oc.Seeds {
 		so.Failing = oc.Result.FailingIn(so.Seed)
 	}

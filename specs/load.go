@@ -2,6 +2,8 @@ package specs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -105,6 +107,14 @@ func load(ctx context.Context, parser *hclparse.Parser, path string) (*Spec, hcl
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	for _, decl := range decls {
+		h := sha256.New()
+		fmt.Fprintf(h, "spec %d\n", len(src))
+		h.Write(src)
+		fmt.Fprintf(h, "compose %d\n", len(decl.composeSrc))
+		h.Write(decl.composeSrc)
+		decl.test.Digest = hex.EncodeToString(h.Sum(nil))
+	}
 	return spec, diags
 }
 
@@ -124,6 +134,7 @@ func checkCompose(ctx context.Context, decl *testDecl, specPath string, files ma
 	if diags.HasErrors() {
 		return diags
 	}
+	decl.composeSrc = src
 	if _, ok := files[shown]; !ok {
 		files[shown] = &hcl.File{Bytes: src}
 	}

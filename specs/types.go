@@ -35,6 +35,10 @@ type Test struct {
 	Workload    []*Command
 	Faults      faults.Config
 	DeclRange   hcl.Range
+	// Digest is the hex SHA-256 of the spec file and the test's compose
+	// file. Runs record it so a replay can tell that it compares with a
+	// run of another spec (or another version of it).
+	Digest string
 }
 
 // Project is the part of a compose project mvrun uses.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -214,7 +215,16 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	spec, err := specs.Load(ctx, specPath)
+	if err := checkOutputs(f); err != nil {
+		fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
+		return exitUsage
+	}
+
+	spec, err := loadSpec(ctx, specPath)
+	if errors.Is(err, errInterrupted) {
+		fmt.Fprintf(stderr, "mvrun %s: interrupted while loading the spec\n", name)
+		return exitInfra
+	}
 	if err != nil {
 		var de *specs.DiagnosticsError
 		if errors.As(err, &de) && de.WriteText(stderr, 100, false) == nil {
@@ -260,6 +270,11 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	}
 
 	sweepOthers(ctx, b.Name(), log)
+	if ctx.Err() != nil {
+		// Nothing has started yet: stop here rather than begin a run.
+		fmt.Fprintf(stderr, "mvrun %s: interrupted before the run started\n", name)
+		return exitInfra
+	}
 
 	if !haveSeed {
 		base = seeds.Derive(uint64(time.Now().UnixNano()), "base")
@@ -291,7 +306,10 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		if replay {
 			suffix = "-replay-" + fmt.Sprintf("%016x", base)
 		}
-		opts.OutDir = runner.DefaultOutDir(".", t.Name+suffix, time.Now())
+		if opts.OutDir, err = runner.NewOutDir(".", t.Name+suffix, time.Now()); err != nil {
+			fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
+			return exitInfra
+		}
 	}
 	if moment != nil {
 		moment.OutDir = filepath.Join(opts.OutDir, "moment")
@@ -317,7 +335,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	if len(spec.Tests) > 1 {
 		flags = append(flags, "--test", t.Name)
 	}
-	doc := report.FromOutcome(oc, report.Options{Spec: specPath, ReplayFlags: flags, Program: program, Replay: replay})
+	doc := report.FromOutcome(oc, report.Options{Spec: specPath, ReplayFlags: flags, Program: program, Replay: replay, SpecDigest: t.Digest})
 	if serr := report.Store(oc.OutDir, doc); serr != nil {
 		fmt.Fprintf(stderr, "mvrun: %v\n", serr)
 	}
@@ -335,10 +353,12 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		}
 	}
 	switch {
+	case doc.Failed():
+		// A property failure is the news, even if a report file could
+		// not be written (that error is on stderr).
+		return exitFailed
 	case code != exitOK:
 		return code
-	case doc.Failed():
-		return exitFailed
 	case err != nil || len(doc.SeedErrors()) > 0:
 		if err != nil {
 			fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
@@ -348,6 +368,53 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		return exitInfra
 	}
 	return exitOK
+}
+
+// errInterrupted is returned by [loadSpec] when ctx ends first.
+var errInterrupted = errors.New("interrupted")
+
+// loadSpec loads the spec at path, returning errInterrupted as soon as ctx
+// ends: loading has no side effects to undo, and parts of it (compose-go
+// reading an env file) cannot be interrupted, so one Ctrl-C must not wait
+// for them.
+func loadSpec(ctx context.Context, path string) (*specs.Spec, error) {
+	type result struct {
+		spec *specs.Spec
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		s, err := specs.Load(ctx, path)
+		ch <- result{s, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.spec, r.err
+	case <-ctx.Done():
+		return nil, errInterrupted
+	}
+}
+
+// checkOutputs checks, before a run starts, that the report files asked
+// for can be written, so that a bad path is not found after the whole run.
+func checkOutputs(f testFlags) error {
+	if f.junit != "" {
+		if err := writeFile(f.junit, func(io.Writer) error { return nil }); err != nil {
+			return fmt.Errorf("--junit: %w", err)
+		}
+	}
+	if f.html != "" {
+		if err := os.MkdirAll(f.html, 0o755); err != nil {
+			return fmt.Errorf("--html: %w", err)
+		}
+		probe, err := os.CreateTemp(f.html, ".mvrun-probe-*")
+		if err != nil {
+			return fmt.Errorf("--html: %w", err)
+		}
+		probe.Close()
+		os.Remove(probe.Name())
+	}
+	return nil
 }
 
 // writeReports writes the report in the formats asked for. It returns
@@ -423,6 +490,15 @@ func compare(doc *report.Document, runs, self string, asJSON bool, stdout, stder
 		return
 	}
 	fmt.Fprintf(w, "Compared with the run in %s:\n", prev.Artifacts)
+	switch {
+	case prev.SpecDigest == "" || doc.SpecDigest == "":
+	case prev.SpecDigest != doc.SpecDigest:
+		// Stated first: every difference below may come from it.
+		fmt.Fprintf(w, "  spec: DIFFERENT: that run used another spec or compose file for test %q (digest then %.12s, now %.12s); differences below need not mean nondeterminism\n",
+			doc.Test, prev.SpecDigest, doc.SpecDigest)
+	default:
+		fmt.Fprintln(w, "  spec: same spec and compose files")
+	}
 	failing, alone := splitFailing(was.Failing, now.Failing, prev, doc)
 	if slices.Equal(was.Failing, failing) {
 		if len(failing) == 0 {
@@ -569,7 +645,22 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "mvrun validate: want exactly one spec file, got %d arguments\n", len(pos))
 		return exitUsage
 	}
-	return specs.Validate(ctx, pos[0], stdout, stderr)
+	// Validate only reads files; on an interrupt, return at once rather
+	// than wait for a read that may block.
+	// It writes to buffers so that a load abandoned here never writes to
+	// stdout or stderr later.
+	var out, errOut bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- specs.Validate(ctx, pos[0], &out, &errOut) }()
+	select {
+	case code := <-done:
+		errOut.WriteTo(stderr)
+		out.WriteTo(stdout)
+		return code
+	case <-ctx.Done():
+		fmt.Fprintln(stderr, "mvrun validate: interrupted")
+		return exitInfra
+	}
 }
 
 // versionString describes this build.

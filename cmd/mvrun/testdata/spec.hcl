@@ -38,3 +38,16 @@ test "long" {
     }
   }
 }
+
+test "partial" {
+  compose  = "compose.yaml"
+  duration = "20ms"
+  seeds    = 100000
+
+  workload {
+    first "broken" {
+      service = "app"
+      command = ["fail"]
+    }
+  }
+}
