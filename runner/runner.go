@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/mvrun/multiverse/assertions"
+	"github.com/mvrun/multiverse/internal/gobuild"
 	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/specs"
@@ -240,6 +241,11 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	}
 	if err := b.Sweep(ctx); err != nil {
 		return nil, fmt.Errorf("%w: backend %s: cleaning up after earlier runs: %w", ErrInfrastructure, b.Name(), err)
+	}
+	// Catalog directories of builds killed before their cleanup ran
+	// belong to no backend; every run sweeps them.
+	if err := gobuild.SweepTemp(); err != nil {
+		log.Warn("removing catalog directories left by killed builds", "err", err)
 	}
 	if err := b.Prepare(ctx, t, filepath.Join(out, "work")); err != nil {
 		if ctx.Err() != nil {

@@ -48,6 +48,9 @@ func (b *Backend) releaseRunDir() {
 	b.clusters--
 	if b.clusters == 0 {
 		os.RemoveAll(filepath.Join(DefaultRunDir, b.RunID()))
+		if root, _ := cgroupRoot(); root != "" {
+			os.Remove(filepath.Join(root, b.RunID())) // empty once its clusters' cgroups are gone
+		}
 	}
 }
 
@@ -124,6 +127,23 @@ func (b *Backend) Sweep(ctx context.Context) error {
 		}
 		if n == 0 {
 			break
+		}
+	}
+	// Cgroups of dead runs: killing them takes whatever escaped both the
+	// process groups and the markers.
+	if root, _ := cgroupRoot(); root != "" {
+		cgs, err := os.ReadDir(root)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, d := range cgs {
+			if !d.IsDir() || len(d.Name()) != backend.RunIDLen || b.alive(d.Name()) {
+				continue
+			}
+			b.log.Info("sweep: killing and removing the cgroups of a dead run", "run", d.Name())
+			if err := removeCgroup(filepath.Join(root, d.Name())); err != nil {
+				errs = append(errs, fmt.Errorf("process backend: %w", err))
+			}
 		}
 	}
 	if err := network.Sweep(func(name string) bool {
