@@ -399,8 +399,21 @@ func loadSpec(ctx context.Context, path string) (*specs.Spec, error) {
 // for can be written, so that a bad path is not found after the whole run.
 func checkOutputs(f testFlags) error {
 	if f.junit != "" {
-		if err := writeFile(f.junit, func(io.Writer) error { return nil }); err != nil {
+		// Open for writing without truncating, and remove what the probe
+		// created: a run that stops early leaves no empty report behind.
+		if dir := filepath.Dir(f.junit); dir != "." {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("--junit: %w", err)
+			}
+		}
+		_, statErr := os.Stat(f.junit)
+		fh, err := os.OpenFile(f.junit, os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
 			return fmt.Errorf("--junit: %w", err)
+		}
+		fh.Close()
+		if statErr != nil {
+			os.Remove(f.junit)
 		}
 	}
 	if f.html != "" {
