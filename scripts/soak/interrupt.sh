@@ -46,7 +46,8 @@ for i in $(seq 1 "$n"); do
     hangs=$((hangs + 1))
     kill -KILL "$pid"
   fi
-  wait "$pid"
+  # (braces: keep bash's "Killed" job notice out of the output)
+  { wait "$pid"; } 2>/dev/null
   code=$?
   by_sig[$sig]=$((${by_sig[$sig]:-0} + 1))
   codes[$sig:$code]=$((${codes[$sig:$code]:-0} + 1))
@@ -66,8 +67,8 @@ fi
 left=()
 # Processes: anything carrying a run marker, any mvrun but none should run.
 for p in /proc/[0-9]*; do
-  if tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -q '^MVRUN_RUN='; then
-    left+=("process $(basename "$p"): $(tr '\0' ' ' <"$p/cmdline" 2>/dev/null | cut -c1-80)")
+  if { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -q '^MVRUN_RUN='; then
+    left+=("process $(basename "$p"): $({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | cut -c1-80)")
   fi
 done
 if pgrep -f "^$bin " >/dev/null; then left+=("mvrun processes: $(pgrep -f "^$bin " | tr '\n' ' ')"); fi
@@ -97,7 +98,7 @@ fi
 # hv VMs live in the mvrun process that made them: any process of ours
 # still holding /dev/kvm is one (other programs' VMs are not ours).
 for p in /proc/[0-9]*; do
-  if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "^$bin " && ls -l "$p/fd" 2>/dev/null | grep -q '/dev/kvm'; then
+  if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -q "^$bin " && ls -l "$p/fd" 2>/dev/null | grep -q '/dev/kvm'; then
     left+=("VM holder $(basename "$p")")
   fi
 done
