@@ -64,20 +64,32 @@ if [ "$clean" -ne 0 ] && [ "$clean" -ne 1 ]; then
   echo "clean run failed:"; tail -20 "$work/clean.err"
 fi
 
+# live RUN_ID: whether the process-backend run RUN_ID (5 hex digits) is
+# still running: its owner ("pid starttime") names a live process. Other
+# mvrun runs on a shared machine (other users, test suites) are not the
+# soak's leftovers.
+live() {
+  local owner pid
+  owner=$(cat "/run/mvrun/$1/owner" 2>/dev/null) || return 1
+  pid=${owner%% *}
+  [ -n "$pid" ] && [ "$(awk '{print $22}' "/proc/$pid/stat" 2>/dev/null)" = "${owner#* }" ]
+}
+
 left=()
-# Processes: anything carrying a run marker, any mvrun but none should run.
+# Processes: anything carrying the marker of a run that is not alive.
 for p in /proc/[0-9]*; do
-  if { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -q '^MVRUN_RUN='; then
+  run=$({ tr '\0' '\n' <"$p/environ"; } 2>/dev/null | sed -n 's/^MVRUN_RUN=//p')
+  if [ -n "$run" ] && ! live "${run%%.*}"; then
     left+=("process $(basename "$p"): $({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | cut -c1-80)")
   fi
 done
 if pgrep -f "^$bin " >/dev/null; then left+=("mvrun processes: $(pgrep -f "^$bin " | tr '\n' ' ')"); fi
 # Network namespaces and links of the process backend (names start mvp).
 for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
-  case $ns in mvp*) left+=("netns $ns") ;; esac
+  case $ns in mvp*) live "${ns:3:5}" || left+=("netns $ns") ;; esac
 done
 for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do
-  case $l in mvp*) left+=("link $l") ;; esac
+  case $l in mvp*) live "${l:3:5}" || left+=("link $l") ;; esac
 done
 if command -v nft >/dev/null; then
   for t in $(nft list tables 2>/dev/null | awk '{print $3}'); do
@@ -85,12 +97,15 @@ if command -v nft >/dev/null; then
   done
 fi
 while read -r _ mnt _; do
-  case $mnt in *mvrun* | */mvp*) left+=("mount $mnt") ;; esac
+  case $mnt in
+    /run/netns/mvp*) live "${mnt:14:5}" || left+=("mount $mnt") ;;
+    *mvrun* | */mvp*) left+=("mount $mnt") ;;
+  esac
 done </proc/mounts
 # Cgroups under the cgroup v2 hierarchy's mvrun directory.
 cg2=$(awk '$9 == "cgroup2" && $4 == "/" {print $5; exit}' FS=' ' /proc/self/mountinfo)
 if [ -n "$cg2" ] && [ -d "$cg2/mvrun" ]; then
-  for d in "$cg2"/mvrun/*/; do [ -d "$d" ] && left+=("cgroup $d"); done
+  for d in "$cg2"/mvrun/*/; do [ -d "$d" ] && ! live "$(basename "$d")" && left+=("cgroup $d"); done
 fi
 if docker info >/dev/null 2>&1; then
   for c in $(docker ps -aq --filter label=mvrun.run); do left+=("container $c"); done
@@ -102,7 +117,7 @@ for p in /proc/[0-9]*; do
     left+=("VM holder $(basename "$p")")
   fi
 done
-[ -d /run/mvrun ] && for d in /run/mvrun/*/; do [ -d "$d" ] && left+=("state dir $d"); done
+[ -d /run/mvrun ] && for d in /run/mvrun/*/; do [ -d "$d" ] && ! live "$(basename "$d")" && left+=("state dir $d"); done
 for d in /tmp/mvrun-catalog-* /tmp/mvrun-compose-override-* /tmp/mvrun-docker-ctx-* /tmp/mvrun-oci-* /tmp/mvrun-canrun-*; do
   [ -e "$d" ] || continue
   # A catalog directory whose owner still runs belongs to a live build
