@@ -108,7 +108,13 @@ if [ -n "$cg2" ] && [ -d "$cg2/mvrun" ]; then
   for d in "$cg2"/mvrun/*/; do [ -d "$d" ] && ! live "$(basename "$d")" && left+=("cgroup $d"); done
 fi
 if docker info >/dev/null 2>&1; then
-  for c in $(docker ps -aq --filter label=mvrun.run); do left+=("container $c"); done
+  # A container whose owner ("pid starttime") still runs belongs to a live run.
+  while read -r c owner; do
+    [ -n "$c" ] || continue
+    pid=${owner%% *}
+    [ -n "$pid" ] && [ "$(awk '{print $22}' "/proc/$pid/stat" 2>/dev/null)" = "${owner#* }" ] && continue
+    left+=("container $c")
+  done < <(docker ps -a --filter label=mvrun.run --format '{{.ID}} {{.Label "mvrun.owner"}}')
 fi
 # hv VMs live in the mvrun process that made them: any process of ours
 # still holding /dev/kvm is one (other programs' VMs are not ours).
