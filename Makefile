@@ -4,7 +4,7 @@
 GO ?= go
 BIN := bin/mvrun
 
-.PHONY: build demo test lint bench clean
+.PHONY: build demo test lint fuzz bench clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mvrun
@@ -14,11 +14,25 @@ build:
 demo: build
 	./$(BIN) test examples/kvstore/spec.hcl
 
-# test runs every test of both modules (the SDK is its own module).
+# test runs every test of both modules (the SDK is its own module), then
+# each fuzz target for FUZZTIME.
 test:
 	$(GO) vet ./... && $(GO) test -count=1 -timeout 40m ./...
 	cd sdk && $(GO) vet ./... && $(GO) test -count=1 ./...
 	cd sdk/internal/benchcmp && $(GO) test -count=1 ./...
+	$(MAKE) fuzz
+
+# fuzz runs each fuzz target for FUZZTIME beyond its seed corpus (which
+# every go test runs). Longer: make fuzz FUZZTIME=10m. A crash found is
+# written to the package's testdata/fuzz and stays a regression case.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := specs:FuzzLoadSpec specs:FuzzLoadCompose assertions:FuzzAdd faults:FuzzPlanDecode faults:FuzzSchedule
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+	done
 
 # lint runs the static checks CI runs before the tests. .ci/run installs
 # staticcheck and errcheck with `go install` at pinned versions; locally,

@@ -286,6 +286,16 @@ func keepLowest[T any](s []T, v T, max int, line func(T) int) []T {
 	return s
 }
 
+// AddOversized records an SDK line of size bytes that was too long to
+// take whole; head is its start. It counts as a malformed line, so the cut
+// is reported rather than silent.
+func (c *Collector) AddOversized(seed uint64, node, proc string, lineNo int, head []byte, size int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.addMalformed(evalKey{stream{seed, node, proc}, lineNo},
+		fmt.Sprintf("line of %d bytes is over the limit; not decoded", size), head)
+}
+
 // AddLost records SDK messages that a process lost where the loss could not
 // travel on the wire itself: its channel broke (the output file went away,
 // the socket closed), so the SDK said so only on the process's stderr. The

@@ -534,3 +534,51 @@ func TestDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestInterrupted checks the verdicts of a partial run: failures that
+// happened stand; failures for want of something become undecided.
+func TestInterrupted(t *testing.T) {
+	c := NewCollector()
+	byFn := map[string]kind{}
+	for _, k := range kinds {
+		byFn[k.fn] = k
+	}
+	add := func(fn, id string, hit, cond bool) {
+		c.Add(1, "n", "", len(id), assertLine(t, byFn[fn], id, hit, cond, nil))
+	}
+	add("Always", "always false", true, false)
+	add("Always", "always unreached", false, true)
+	add("AlwaysOrUnreachable", "aou false", true, false)
+	add("Sometimes", "sometimes unmet", true, false)
+	add("Sometimes", "sometimes met", true, true)
+	add("Reachable", "reachable unreached", false, true)
+	add("Unreachable", "unreachable reached", true, false)
+	c.Builtin(1, "builtin sometimes", BuiltinSometimes, false, nil)
+	c.SeedDone(1)
+	r := c.Result()
+	r.Interrupted()
+	want := map[string]Verdict{
+		"always false": Fail, "aou false": Fail, "unreachable reached": Fail,
+		"always unreached": Undecided, "sometimes unmet": Undecided, "reachable unreached": Undecided, "builtin sometimes": Undecided,
+		"sometimes met": Pass,
+	}
+	var order []Verdict
+	for _, p := range r.Properties {
+		order = append(order, p.Verdict)
+		if p.Verdict != want[p.ID] {
+			t.Errorf("%q: verdict %s, want %s", p.ID, p.Verdict, want[p.ID])
+		}
+		if p.Verdict == Undecided && (!strings.HasPrefix(p.Reason, "not decided (run interrupted)") || len(p.FailingSeeds) != 0) {
+			t.Errorf("%q: reason %q, failing seeds %v", p.ID, p.Reason, p.FailingSeeds)
+		}
+	}
+	if !slices.IsSortedFunc(order, func(a, b Verdict) int {
+		rank := map[Verdict]int{Fail: 0, Undecided: 1, Pass: 2}
+		return rank[a] - rank[b]
+	}) {
+		t.Errorf("verdicts not sorted fail, undecided, pass: %v", order)
+	}
+	if r.FailingIn(1) == nil || slices.Contains(r.FailingIn(1), "sometimes unmet") {
+		t.Errorf("FailingIn(1) = %v, want the observed failures only", r.FailingIn(1))
+	}
+}

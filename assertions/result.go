@@ -20,6 +20,11 @@ const (
 	// Unknown is the verdict of a history check that timed out undecided
 	// in some seed and failed in none. It is not a pass.
 	Unknown Verdict = "unknown"
+	// Undecided is the verdict of a property that an interrupted run
+	// cannot judge: it failed only for want of something (a Sometimes
+	// never true, a Reachable never reached) that the seeds that did not
+	// run might still have shown. See [Result.Interrupted].
+	Undecided Verdict = "undecided"
 )
 
 // Result is a snapshot of a [Collector], in deterministic order. Treat it as
@@ -159,14 +164,53 @@ func (r *Result) Failed() bool {
 	return false
 }
 
-// Undecided reports whether any property's verdict is [Unknown].
+// Undecided reports whether any property's verdict is [Unknown] or
+// [Undecided]: neither is a pass.
 func (r *Result) Undecided() bool {
 	for _, p := range r.Properties {
-		if p.Verdict == Unknown {
+		if p.Verdict == Unknown || p.Verdict == Undecided {
 			return true
 		}
 	}
 	return false
+}
+
+// Observed reports whether p's failure is something that happened (an
+// Always or AlwaysOrUnreachable evaluated false, an Unreachable reached)
+// rather than something that did not (a Sometimes never true, a Reachable
+// or must-hit Always never reached). More seeds can turn only the second
+// kind into a pass.
+func (p *Property) Observed() bool {
+	if p.Verdict != Fail {
+		return false
+	}
+	switch p.Type {
+	case TypeSometimes:
+		return false
+	case TypeReachability:
+		return !p.MustHit // Unreachable, reached
+	}
+	return p.HitsFalse > 0
+}
+
+// Interrupted turns r into the verdicts of a run that stopped before all
+// its seeds finished: a failure that was [Property.Observed] stands, any
+// other failure becomes [Undecided] (the missing seeds might have met it),
+// with its reason prefixed by "not decided (run interrupted)". Properties
+// stay sorted failing first, then undecided, then passing.
+func (r *Result) Interrupted() {
+	for _, p := range r.Properties {
+		if p.Verdict != Fail || p.Observed() {
+			continue
+		}
+		p.Verdict = Undecided
+		p.Reason = "not decided (run interrupted): " + p.Reason + " so far"
+		p.FailingSeeds = nil
+	}
+	rank := map[Verdict]int{Fail: 0, Unknown: 1, Undecided: 1, Pass: 2}
+	slices.SortStableFunc(r.Properties, func(a, b *Property) int {
+		return cmp.Compare(rank[a.Verdict], rank[b.Verdict])
+	})
 }
 
 // FailingIn returns, sorted, the ids of the properties whose failure seed

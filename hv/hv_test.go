@@ -478,6 +478,7 @@ func TestDeterminismAllGuests(t *testing.T) {
 		"sysfam":       {"file"},
 		"net":          {"all"},
 		"netbench":     {"20"},
+		"hostile":      {"7", "2000", "2"},
 	}
 	ents, err := os.ReadDir("testdata/guests")
 	if err != nil {

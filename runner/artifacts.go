@@ -197,8 +197,12 @@ func (a *artifacts) sdk(ev backend.Event) {
 		LineNo int             `json:"line_no"`
 		Event  json.RawMessage `json:"event,omitempty"`
 		Raw    string          `json:"raw,omitempty"`
-	}{At: ev.At.String(), AtNS: int64(ev.At), Node: ev.Node, Proc: ev.Proc, LineNo: ev.LineNo}
-	if json.Valid(ev.Line) {
+		Cut    int64           `json:"cut_from_bytes,omitempty"`
+	}{At: ev.At.String(), AtNS: int64(ev.At), Node: ev.Node, Proc: ev.Proc, LineNo: ev.LineNo, Cut: ev.Cut}
+	if ev.Cut > 0 {
+		// Only the start of an oversized line is kept, as raw text.
+		rec.Raw = string(ev.Line[:min(len(ev.Line), 4096)])
+	} else if json.Valid(ev.Line) {
 		rec.Event = ev.Line
 	} else {
 		rec.Raw = string(ev.Line)

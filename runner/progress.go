@@ -30,7 +30,8 @@ type progress struct {
 
 	mu       sync.Mutex
 	done     int
-	failing  int
+	failing  int // failures that can no longer pass
+	unmet    int // Sometimes/Reachable properties not met yet
 	lastLine time.Time
 	printed  bool
 	stop     chan struct{}
@@ -84,16 +85,27 @@ func (p *progress) seedDone(col *assertions.Collector) {
 	if p == nil || p.w == nil {
 		return
 	}
-	failing := 0
+	// While seeds remain, count as failing only what happened (an Always
+	// false, an Unreachable reached) and show the rest as not yet met: a
+	// Sometimes unmet so far may be met by the next seed, and counting it
+	// made the failing count go down. Once every seed is done, every
+	// failure is final.
+	failing, unmet := 0, 0
 	for _, pr := range col.Result().Properties {
-		if pr.Verdict == assertions.Fail {
+		switch {
+		case pr.Observed():
 			failing++
+		case pr.Verdict == assertions.Fail:
+			unmet++
 		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.done++
-	p.failing = failing
+	p.failing, p.unmet = failing, unmet
+	if p.done >= p.total {
+		p.failing, p.unmet = failing+unmet, 0
+	}
 	now := time.Now()
 	if !p.tty && p.done < p.total && now.Sub(p.lastLine) < progressEvery {
 		return
@@ -110,8 +122,12 @@ func (p *progress) printLocked(now time.Time) {
 	} else if p.done >= p.total {
 		eta = "0s"
 	}
-	line := fmt.Sprintf("seeds %d/%d  failing properties so far: %d  elapsed %v  eta %s",
-		p.done, p.total, p.failing, el.Round(time.Second), eta)
+	unmet := ""
+	if p.unmet > 0 {
+		unmet = fmt.Sprintf(" (%d not met yet)", p.unmet)
+	}
+	line := fmt.Sprintf("seeds %d/%d  failing properties so far: %d%s  elapsed %v  eta %s",
+		p.done, p.total, p.failing, unmet, el.Round(time.Second), eta)
 	if p.tty {
 		fmt.Fprintf(p.w, "\r\033[K%s", line)
 	} else {

@@ -10,9 +10,12 @@ package runner
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -23,6 +26,7 @@ import (
 
 	"github.com/mvrun/multiverse/assertions"
 	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/internal/gobuild"
 	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/specs"
@@ -63,7 +67,8 @@ type Options struct {
 	// Jobs is how many seeds run at once; 0 means one per two cores, at
 	// least one.
 	Jobs int
-	// OutDir is the artifacts root; "" means .mvrun/runs/<timestamp>-<test>.
+	// OutDir is the artifacts root; "" means a new directory made by
+	// [NewOutDir].
 	OutDir string
 	// Progress receives progress lines (normally stderr); nil means none.
 	Progress io.Writer
@@ -204,6 +209,32 @@ func DefaultOutDir(dir, name string, now time.Time) string {
 	return filepath.Join(dir, ".mvrun", "runs", now.UTC().Format("20060102-150405.000")+"-"+sanitize(name))
 }
 
+// NewOutDir creates and returns a new run directory
+// .mvrun/runs/<UTC timestamp>-<name>-<random> under dir. The directory is
+// created exclusively, with a random suffix, so that two runs started in
+// the same millisecond never share artifacts, result.json or work/.
+func NewOutDir(dir, name string, now time.Time) (string, error) {
+	base := DefaultOutDir(dir, name, now)
+	if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {
+		return "", fmt.Errorf("runner: artifacts directory: %w", err)
+	}
+	for range 100 {
+		var b [3]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", fmt.Errorf("runner: artifacts directory: %w", err)
+		}
+		p := base + "-" + hex.EncodeToString(b[:])
+		err := os.Mkdir(p, 0o755)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("runner: artifacts directory: %w", err)
+		}
+	}
+	return "", fmt.Errorf("runner: artifacts directory: no free name for %s", base)
+}
+
 // plural returns "1 seed", "2 seeds".
 func plural(n int, noun string) string {
 	if n == 1 {
@@ -279,7 +310,10 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	jobs = min(jobs, len(list))
 	out := opts.OutDir
 	if out == "" {
-		out = DefaultOutDir(".", t.Name, start)
+		var err error
+		if out, err = NewOutDir(".", t.Name, start); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("runner: artifacts directory: %w", err)
@@ -293,6 +327,11 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	}
 	if err := b.Sweep(ctx); err != nil {
 		return nil, fmt.Errorf("%w: backend %s: cleaning up after earlier runs: %w", ErrInfrastructure, b.Name(), err)
+	}
+	// Catalog directories of builds killed before their cleanup ran
+	// belong to no backend; every run sweeps them.
+	if err := gobuild.SweepTemp(); err != nil {
+		log.Warn("removing catalog directories left by killed builds", "err", err)
 	}
 	if err := b.Prepare(ctx, t, filepath.Join(out, "work")); err != nil {
 		if ctx.Err() != nil {
@@ -384,6 +423,11 @@ feed:
 	oc.Result = col.Result()
 	if opts.Shards > 0 {
 		oc.State = col.Export()
+	}
+	if oc.Cancelled {
+		// Seeds that never ran might have met a Sometimes or Reachable:
+		// only failures that happened are verdicts.
+		oc.Result.Interrupted()
 	}
 	for _, so := range oc.Seeds {
 		so.Failing = oc.Result.FailingIn(so.Seed)

@@ -3,6 +3,7 @@ package runner
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/mvrun/multiverse/assertions"
 	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/internal/seeds"
+	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/specs"
 )
 
@@ -397,5 +399,80 @@ func TestSDKLossOnStderr(t *testing.T) {
 	if len(lost) != 1 || lost[0].Node != "a" || lost[0].Proc != "x" || lost[0].Count != 1 ||
 		!strings.Contains(lost[0].Reason, "no such file or directory") {
 		t.Fatalf("Lost = %+v, want one loss by command x in node a with the SDK's reason", lost)
+	}
+}
+
+// TestProgressNeverGoesDown checks that the failing count only counts
+// failures that can no longer pass while seeds remain: a Sometimes unmet
+// after seed 1 and met in seed 2 used to show 1, then 0.
+func TestProgressNeverGoesDown(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf, 3, time.Now())
+	defer p.finish()
+	col := assertions.NewCollector()
+	line := func(cond bool) []byte {
+		return []byte(fmt.Sprintf(`{"antithesis_assert":{"id":"s","message":"s","condition":%t,"display_type":"Sometimes","hit":true,"must_hit":true,"assert_type":"sometimes","location":{}}}`, cond))
+	}
+	done := func(seed uint64) {
+		col.SeedDone(seed)
+		p.mu.Lock()
+		p.lastLine = time.Time{} // print every seed's line, as on a terminal
+		p.mu.Unlock()
+		p.seedDone(col)
+	}
+	col.Add(1, "n", "", 1, line(false))
+	done(1)
+	col.Add(2, "n", "", 1, line(true))
+	done(2)
+	done(3)
+	prev := -1
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var done, total, failing int
+		if _, err := fmt.Sscanf(l, "seeds %d/%d  failing properties so far: %d", &done, &total, &failing); err != nil {
+			t.Fatalf("progress line %q: %v", l, err)
+		}
+		if failing < prev {
+			t.Errorf("failing count went down: %q after %d", l, prev)
+		}
+		prev = failing
+	}
+	if !strings.Contains(buf.String(), "(1 not met yet)") {
+		t.Errorf("the unmet Sometimes is not shown as not met yet:\n%s", buf.String())
+	}
+}
+
+// TestSDKOutputBounded checks the runner's bounds on SDK output: a line
+// over backend.MaxSDKLine is cut and reported as malformed (not copied
+// whole into events.jsonl), and past the per-process budget lines are
+// dropped and counted as lost.
+func TestSDKOutputBounded(t *testing.T) {
+	huge := `{"x":"` + strings.Repeat("a", 2*backend.MaxSDKLine) + `"}`
+	spec := testSpec([]*specs.Service{svc("a", "server")},
+		cmd(specs.RoleFirst, "big", "a", "emit", huge),
+		cmd(specs.RoleFirst, "small", "a", "emit", `{"antithesis_setup":{"status":"complete"}}`))
+	spec.Duration = 0
+	oc := run(t, context.Background(), &fakeBackend{}, spec, Options{})
+	r := oc.Result
+	if r.MalformedTotal != 1 || len(r.Malformed) != 1 || !strings.Contains(r.Malformed[0].Error, "over the limit") ||
+		r.Malformed[0].Proc != "big" || len(r.Malformed[0].Text) > assertions.MaxLineBytes {
+		t.Fatalf("malformed = %d %+v", r.MalformedTotal, r.Malformed)
+	}
+	st, err := os.Stat(filepath.Join(oc.Seeds[0].Dir, EventsFile))
+	if err != nil || st.Size() > 64<<10 {
+		t.Errorf("events.jsonl: %v, %d bytes; want the oversized line cut", err, st.Size())
+	}
+
+	old := sdkStreamLimit
+	sdkStreamLimit = 20
+	defer func() { sdkStreamLimit = old }()
+	oc = run(t, context.Background(), &fakeBackend{}, spec, Options{})
+	lost := int64(0)
+	for _, l := range oc.Result.Lost {
+		if strings.Contains(l.Reason, "limit of 20 bytes") {
+			lost += l.Count
+		}
+	}
+	if lost != 2 {
+		t.Errorf("lost = %+v, want both lines over the 20-byte budget counted", oc.Result.Lost)
 	}
 }

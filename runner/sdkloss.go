@@ -24,11 +24,20 @@ func (s *seedRun) sdkLosses() {
 			return // the backend wrote no such file: nothing to scan
 		}
 		defer f.Close()
-		sc := bufio.NewScanner(f)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			if reason, ok := bytes.CutPrefix(sc.Bytes(), []byte(sdkLostPrefix)); ok {
+		// Read line starts only: a process may write lines of any length
+		// to stderr, and a Scanner would stop at the first one too long.
+		r := bufio.NewReaderSize(f, 64<<10)
+		for {
+			line, err := r.ReadSlice('\n')
+			if reason, ok := bytes.CutPrefix(line, []byte(sdkLostPrefix)); ok {
+				reason = bytes.TrimRight(reason, "\n")
 				s.rec.AddLost(s.cfg.seed, node, proc, 1, "channel broke: "+string(reason)+" (at least 1 message; see the process's stderr)")
+			}
+			for err == bufio.ErrBufferFull {
+				_, err = r.ReadSlice('\n')
+			}
+			if err != nil {
+				return
 			}
 		}
 	}

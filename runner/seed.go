@@ -89,7 +89,8 @@ type seedRun struct {
 	running   map[string]bool
 	exits     map[string][]backend.Event
 	crashes   []backend.Event
-	sdkNodes  map[string]bool // service nodes that announced the SDK
+	sdkNodes  map[string]bool  // service nodes that announced the SDK
+	sdkBytes  map[string]int64 // SDK bytes taken per node and process
 	setupDone bool
 	setupEval bool // PropSetup evaluated
 	cmds      map[string]*cmdStats
@@ -348,9 +349,15 @@ func (s *seedRun) role(r specs.Role) []*specs.Command {
 func (s *seedRun) onEvent(ev backend.Event) {
 	switch ev.Kind {
 	case backend.EventSDK:
+		if !s.takeSDK(&ev) {
+			return
+		}
+		s.art.sdk(ev)
+		if ev.Cut > 0 {
+			return
+		}
 		s.rec.Add(s.cfg.seed, ev.Node, ev.Proc, ev.LineNo, ev.Line)
 		s.addHistory(ev)
-		s.art.sdk(ev)
 		setup, sdk := sniffLine(ev.Line)
 		if setup || sdk && ev.Proc == "" {
 			s.mu.Lock()
@@ -539,6 +546,40 @@ func (s *seedRun) builtins(timedOut bool, timeout time.Duration) {
 	}
 }
 
+// sdkStreamLimit is [backend.MaxSDKStreamBytes]; tests lower it.
+var sdkStreamLimit int64 = backend.MaxSDKStreamBytes
+
+// takeSDK applies the SDK output bounds to ev: a line over
+// [backend.MaxSDKLine] is cut (ev.Cut set) and recorded as malformed; once
+// a process has sent [backend.MaxSDKStreamBytes] in this seed, its later
+// lines are dropped and counted as lost. It reports whether ev is kept.
+func (s *seedRun) takeSDK(ev *backend.Event) bool {
+	if ev.Cut == 0 && len(ev.Line) > backend.MaxSDKLine {
+		ev.Cut = int64(len(ev.Line))
+		ev.Line = ev.Line[:backend.MaxSDKLine]
+	}
+	key := ev.Node + "\x00" + ev.Proc
+	s.mu.Lock()
+	if s.sdkBytes == nil {
+		s.sdkBytes = map[string]int64{}
+	}
+	n := max(ev.Cut, int64(len(ev.Line)))
+	over := s.sdkBytes[key]+n > sdkStreamLimit
+	if !over {
+		s.sdkBytes[key] += n
+	}
+	s.mu.Unlock()
+	if over {
+		s.rec.AddLost(s.cfg.seed, ev.Node, ev.Proc, 1,
+			fmt.Sprintf("over the runner's limit of %d bytes of SDK output per process and seed; later lines dropped", sdkStreamLimit))
+		return false
+	}
+	if ev.Cut > 0 {
+		s.rec.AddOversized(s.cfg.seed, ev.Node, ev.Proc, ev.LineNo, ev.Line[:min(len(ev.Line), assertions.MaxLineBytes)], ev.Cut)
+	}
+	return true
+}
+
 // recorder holds a seed's SDK lines and built-in evaluations until the seed
 // has finished, so that a seed cut short by an interrupt or an
 // infrastructure error adds nothing to the run's verdicts.
@@ -558,6 +599,12 @@ func (r *recorder) Add(seed uint64, node, proc string, lineNo int, line []byte) 
 // [assertions.Collector.BuiltinOn].
 func (r *recorder) BuiltinOn(seed uint64, node, id string, kind assertions.BuiltinKind, ok bool, details map[string]any) {
 	r.push(func(c *assertions.Collector) { c.BuiltinOn(seed, node, id, kind, ok, details) })
+}
+
+// AddOversized records a cut line for [assertions.Collector.AddOversized].
+func (r *recorder) AddOversized(seed uint64, node, proc string, lineNo int, head []byte, size int64) {
+	head = bytes.Clone(head)
+	r.push(func(c *assertions.Collector) { c.AddOversized(seed, node, proc, lineNo, head, size) })
 }
 
 // AddLost records SDK losses for [assertions.Collector.AddLost].

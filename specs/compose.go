@@ -248,6 +248,9 @@ func convertService(name string, sc types.ServiceConfig, dir string) (*Service, 
 		}
 		if x.binary != "" {
 			s.Binary = abs(x.binary)
+			if msg := checkBinary(s.Binary); msg != "" {
+				errs = append(errs, msg)
+			}
 		}
 		if x.root != "" {
 			s.Root = abs(x.root)
@@ -277,6 +280,22 @@ func convertService(name string, sc types.ServiceConfig, dir string) (*Service, 
 	slices.Sort(s.Ports)
 	s.Ports = slices.Compact(s.Ports)
 	return s, errs
+}
+
+// checkBinary says what is wrong with an x-mvrun.binary path, or "" when
+// it names an executable regular file. Backends run it as is, so a
+// missing or non-executable file would only fail once a run has started.
+func checkBinary(path string) string {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%s.binary %s: %v", mvrunExtension, path, errors.Unwrap(err))
+	case !st.Mode().IsRegular():
+		return fmt.Sprintf("%s.binary %s is not a regular file", mvrunExtension, path)
+	case st.Mode().Perm()&0o111 == 0:
+		return fmt.Sprintf("%s.binary %s is not executable (mode %v); chmod +x it", mvrunExtension, path, st.Mode().Perm())
+	}
+	return ""
 }
 
 // isRemoteContext reports whether a build context is a URL rather than a

@@ -21,12 +21,33 @@ type DiagnosticsError struct {
 }
 
 // Error returns one line per diagnostic: "file:line:col: summary; detail".
+// Past [MaxShownDiagnostics] it says how many more there are.
 func (e *DiagnosticsError) Error() string {
-	lines := make([]string, 0, len(e.Diags))
-	for _, d := range e.Diags {
+	shown, more := e.shown()
+	lines := make([]string, 0, len(shown)+1)
+	for _, d := range shown {
 		lines = append(lines, diagLine(d))
 	}
+	if more > 0 {
+		lines = append(lines, moreText(more))
+	}
 	return strings.Join(lines, "\n")
+}
+
+// shown returns the diagnostics to print and how many are left out. A
+// binary file fed to the parser yields thousands; the first few say it all.
+func (e *DiagnosticsError) shown() (hcl.Diagnostics, int) {
+	if len(e.Diags) <= MaxShownDiagnostics {
+		return e.Diags, 0
+	}
+	return e.Diags[:MaxShownDiagnostics], len(e.Diags) - MaxShownDiagnostics
+}
+
+func moreText(n int) string {
+	if n == 1 {
+		return "… and 1 more diagnostic"
+	}
+	return fmt.Sprintf("… and %d more diagnostics", n)
 }
 
 // diagLine renders one diagnostic on one line.
@@ -49,11 +70,23 @@ func diagLine(d *hcl.Diagnostic) string {
 // WriteText writes every diagnostic with a source excerpt, wrapped at width
 // columns (0: no wrapping). With color, the offending text is highlighted
 // with ANSI codes; without, a line of carets under the excerpt marks it.
+// Past [MaxShownDiagnostics] it says how many more there are.
 func (e *DiagnosticsError) WriteText(w io.Writer, width uint, color bool) error {
-	if color {
-		return hcl.NewDiagnosticTextWriter(w, e.Files, width, color).WriteDiagnostics(e.Diags)
+	shown, more := e.shown()
+	tail := func() error {
+		if more == 0 {
+			return nil
+		}
+		_, err := io.WriteString(w, moreText(more)+"\n")
+		return err
 	}
-	for _, d := range e.Diags {
+	if color {
+		if err := hcl.NewDiagnosticTextWriter(w, e.Files, width, color).WriteDiagnostics(shown); err != nil {
+			return err
+		}
+		return tail()
+	}
+	for _, d := range shown {
 		var b bytes.Buffer
 		if err := hcl.NewDiagnosticTextWriter(&b, e.Files, width, false).WriteDiagnostic(d); err != nil {
 			return err
@@ -61,13 +94,17 @@ func (e *DiagnosticsError) WriteText(w io.Writer, width uint, color bool) error 
 		out := b.String()
 		if f := e.Files[subjectFile(d)]; f != nil && f.Bytes != nil {
 			out = insertCarets(out, f.Bytes, *d.Subject)
+		} else if d.Subject != nil {
+			// A file refused before parsing (binary, too deep) has no
+			// excerpt worth showing; the header line has its position.
+			out = strings.Replace(out, fmt.Sprintf("\n  on %s line %d:\n  (source code not available)\n", d.Subject.Filename, d.Subject.Start.Line), "", 1)
 		}
 		out = positionHeader(d, out)
 		if _, err := io.WriteString(w, out); err != nil {
 			return err
 		}
 	}
-	return nil
+	return tail()
 }
 
 func subjectFile(d *hcl.Diagnostic) string {

@@ -2,6 +2,8 @@ package specs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -55,7 +57,14 @@ func load(ctx context.Context, parser *hclparse.Parser, path string) (*Spec, hcl
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot resolve spec path", Detail: err.Error()}}
 	}
-	f, diags := parser.ParseHCLFile(path)
+	src, diags := readText(path, "spec", MaxSpecBytes, nil)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	if d := checkNesting(src, path); d.HasErrors() {
+		return nil, d
+	}
+	f, diags := parser.ParseHCL(src, path)
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -93,38 +102,59 @@ func load(ctx context.Context, parser *hclparse.Parser, path string) (*Spec, hcl
 		if err := ctx.Err(); err != nil {
 			return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Loading interrupted", Detail: err.Error()})
 		}
-		diags = append(diags, checkCompose(ctx, decl)...)
+		diags = append(diags, checkCompose(ctx, decl, path, parser.Files())...)
 	}
 	if diags.HasErrors() {
 		return nil, diags
+	}
+	for _, decl := range decls {
+		h := sha256.New()
+		fmt.Fprintf(h, "spec %d\n", len(src))
+		h.Write(src)
+		fmt.Fprintf(h, "compose %d\n", len(decl.composeSrc))
+		h.Write(decl.composeSrc)
+		decl.test.Digest = hex.EncodeToString(h.Sum(nil))
 	}
 	return spec, diags
 }
 
 // checkCompose loads decl's compose project into it and checks every
-// service the test names against it.
-func checkCompose(ctx context.Context, decl *testDecl) hcl.Diagnostics {
+// service the test names against it. specPath is the spec's path as the
+// user gave it; compose problems are reported in the compose file, named
+// relative to it, whose source is added to files for excerpts.
+func checkCompose(ctx context.Context, decl *testDecl, specPath string, files map[string]*hcl.File) hcl.Diagnostics {
 	t := decl.test
 	rel := t.ComposeFile
+	shown := t.ComposeFile
 	if r, err := filepath.Rel(t.Dir, t.ComposeFile); err == nil && !strings.HasPrefix(r, "..") {
 		rel = r
+		shown = filepath.Join(filepath.Dir(specPath), r)
+	}
+	src, diags := readText(t.ComposeFile, "compose", MaxComposeBytes, &decl.composeRange)
+	if diags.HasErrors() {
+		return diags
+	}
+	decl.composeSrc = src
+	if _, ok := files[shown]; !ok {
+		files[shown] = &hcl.File{Bytes: src}
 	}
 	p, err := loadCompose(ctx, t.ComposeFile, t.Name)
 	if err != nil {
 		var ce *composeError
 		if !errors.As(err, &ce) || ce.err != nil {
-			return hcl.Diagnostics{diag(decl.composeRange, "Cannot load compose file",
-				"Loading %s failed: %v", rel, err)}
+			msg := err.Error()
+			return hcl.Diagnostics{diag(composeErrRange(shown, src, msg), "Cannot load compose file",
+				"Loading %s (the compose file of test %q) failed: %s", rel, t.Name, msg)}
 		}
 		var diags hcl.Diagnostics
 		for _, s := range ce.services {
-			diags = append(diags, diag(decl.composeRange, "Unusable compose service",
-				"Service %q in %s: %s.", s.service, rel, s.msg))
+			diags = append(diags, diag(yamlKeyRange(shown, src, []string{"services", s.service}), "Unusable compose service",
+				"Service %q in %s (the compose file of test %q): %s.", s.service, rel, t.Name, s.msg))
 		}
 		return diags
 	}
 	t.Project = p
-	var diags hcl.Diagnostics
+	diags = nil
 	names := p.ServiceNames()
 	for _, ref := range decl.refs {
 		if p.Service(ref.name) == nil {

@@ -69,6 +69,7 @@ type testDecl struct {
 	refs         []serviceRef
 	faultRanges  map[string]hcl.Range // fault kind -> its block header
 	faultsRange  hcl.Range            // the faults block header
+	composeSrc   []byte               // the compose file, once read
 }
 
 // decodeTestBlock decodes one test block. It checks everything that needs

@@ -30,7 +30,7 @@ type Test struct {
 	Backend     string        // "auto", "hv", "process" or "docker"
 	Duration    time.Duration // length of the fault phase per seed (simulated time on hv)
 	Seeds       int
-	SeedTimeout time.Duration // wall-clock limit for one seed; a seed past it is a failure
+	SeedTimeout time.Duration // limit for one seed (simulated time on hv); a seed past it is a failure
 	Project     *Project
 	Workload    []*Command
 	// Templates is where test-composer templates are found (nil: none).
@@ -41,6 +41,10 @@ type Test struct {
 	// Checks are the histories checked after each seed, in spec order.
 	Checks    []*Check
 	DeclRange hcl.Range
+	// Digest is the hex SHA-256 of the spec file and the test's compose
+	// file. Runs record it so a replay can tell that it compares with a
+	// run of another spec (or another version of it).
+	Digest string
 }
 
 // Project is the part of a compose project mvrun uses.

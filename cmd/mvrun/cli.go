@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -268,6 +269,11 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	if err := checkOutputs(f); err != nil {
+		fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
+		return exitUsage
+	}
+
 	var spec *specs.Spec
 	if f.compose {
 		t, err := specs.FromCompose(ctx, specPath)
@@ -276,7 +282,10 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 			return exitUsage
 		}
 		spec = &specs.Spec{File: specPath, Tests: []*specs.Test{t}}
-	} else if spec, err = specs.Load(ctx, specPath); err != nil {
+	} else if spec, err = loadSpec(ctx, specPath); errors.Is(err, errInterrupted) {
+		fmt.Fprintf(stderr, "mvrun %s: interrupted while loading the spec\n", name)
+		return exitInfra
+	} else if err != nil {
 		var de *specs.DiagnosticsError
 		if errors.As(err, &de) && de.WriteText(stderr, 100, false) == nil {
 			return exitUsage
@@ -327,6 +336,11 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	}
 
 	sweepOthers(ctx, b.Name(), log)
+	if ctx.Err() != nil {
+		// Nothing has started yet: stop here rather than begin a run.
+		fmt.Fprintf(stderr, "mvrun %s: interrupted before the run started\n", name)
+		return exitInfra
+	}
 
 	if !haveSeed {
 		base = seeds.Derive(uint64(time.Now().UnixNano()), "base")
@@ -368,10 +382,12 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		if replay {
 			suffix = "-replay-" + fmt.Sprintf("%016x", base)
 		}
-		opts.OutDir = runner.DefaultOutDir(".", t.Name+suffix, time.Now())
 		if branch != nil || !edits.Empty() {
 			// Not among the runs: a branch's record must not stand for its seed's.
 			opts.OutDir = branchOutDir(t.Name, time.Now())
+		} else if opts.OutDir, err = runner.NewOutDir(".", t.Name+suffix, time.Now()); err != nil {
+			fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
+			return exitInfra
 		}
 	}
 	if moment != nil {
@@ -404,7 +420,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	if len(spec.Tests) > 1 {
 		flags = append(flags, "--test", t.Name)
 	}
-	ropts := report.Options{Spec: specPath, ReplayFlags: flags, Program: program, Replay: replay}
+	ropts := report.Options{Spec: specPath, ReplayFlags: flags, Program: program, Replay: replay, SpecDigest: t.Digest}
 	if shards > 0 {
 		if ropts.SpecHash, err = report.HashSpec(t); err != nil {
 			fmt.Fprintf(stderr, "mvrun test: %v\n", err)
@@ -432,12 +448,18 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		}
 	}
 	switch {
-	case code != exitOK:
-		return code
 	case len(doc.HistoryErrors) > 0:
+		// Bad input from the workload: its checks failed for want of a
+		// readable history, not because the system broke a property.
 		fmt.Fprintf(stderr, "mvrun %s: %d histories could not be checked (bad history lines from the workload); first: %s\n", name, len(doc.HistoryErrors), doc.HistoryErrors[0])
 		return exitUsage
-	case doc.Failed() || doc.Undecided():
+	case doc.Failed():
+		// A property failure is the news, even if a report file could
+		// not be written (that error is on stderr).
+		return exitFailed
+	case code != exitOK:
+		return code
+	case doc.Undecided():
 		return exitFailed
 	case err != nil || len(doc.SeedErrors()) > 0:
 		if err != nil {
@@ -448,6 +470,66 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		return exitInfra
 	}
 	return exitOK
+}
+
+// errInterrupted is returned by [loadSpec] when ctx ends first.
+var errInterrupted = errors.New("interrupted")
+
+// loadSpec loads the spec at path, returning errInterrupted as soon as ctx
+// ends: loading has no side effects to undo, and parts of it (compose-go
+// reading an env file) cannot be interrupted, so one Ctrl-C must not wait
+// for them.
+func loadSpec(ctx context.Context, path string) (*specs.Spec, error) {
+	type result struct {
+		spec *specs.Spec
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		s, err := specs.Load(ctx, path)
+		ch <- result{s, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.spec, r.err
+	case <-ctx.Done():
+		return nil, errInterrupted
+	}
+}
+
+// checkOutputs checks, before a run starts, that the report files asked
+// for can be written, so that a bad path is not found after the whole run.
+func checkOutputs(f testFlags) error {
+	if f.junit != "" {
+		// Open for writing without truncating, and remove what the probe
+		// created: a run that stops early leaves no empty report behind.
+		if dir := filepath.Dir(f.junit); dir != "." {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("--junit: %w", err)
+			}
+		}
+		_, statErr := os.Stat(f.junit)
+		fh, err := os.OpenFile(f.junit, os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			return fmt.Errorf("--junit: %w", err)
+		}
+		fh.Close()
+		if statErr != nil {
+			os.Remove(f.junit)
+		}
+	}
+	if f.html != "" {
+		if err := os.MkdirAll(f.html, 0o755); err != nil {
+			return fmt.Errorf("--html: %w", err)
+		}
+		probe, err := os.CreateTemp(f.html, ".mvrun-probe-*")
+		if err != nil {
+			return fmt.Errorf("--html: %w", err)
+		}
+		probe.Close()
+		os.Remove(probe.Name())
+	}
+	return nil
 }
 
 // writeReports writes the report in the formats asked for. It returns
@@ -524,6 +606,15 @@ func compare(doc *report.Document, runs, self string, asJSON bool, stdout, stder
 		return
 	}
 	fmt.Fprintf(w, "Compared with the run in %s:\n", prev.Artifacts)
+	switch {
+	case prev.SpecDigest == "" || doc.SpecDigest == "":
+	case prev.SpecDigest != doc.SpecDigest:
+		// Stated first: every difference below may come from it.
+		fmt.Fprintf(w, "  spec: DIFFERENT: that run used another spec or compose file for test %q (digest then %.12s, now %.12s); differences below need not mean nondeterminism\n",
+			doc.Test, prev.SpecDigest, doc.SpecDigest)
+	default:
+		fmt.Fprintln(w, "  spec: same spec and compose files")
+	}
 	failing, alone := splitFailing(was.Failing, now.Failing, prev, doc)
 	if slices.Equal(was.Failing, failing) {
 		if len(failing) == 0 {
@@ -670,7 +761,22 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "mvrun validate: want exactly one spec file, got %d arguments\n", len(pos))
 		return exitUsage
 	}
-	return specs.Validate(ctx, pos[0], stdout, stderr)
+	// Validate only reads files; on an interrupt, return at once rather
+	// than wait for a read that may block.
+	// It writes to buffers so that a load abandoned here never writes to
+	// stdout or stderr later.
+	var out, errOut bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- specs.Validate(ctx, pos[0], &out, &errOut) }()
+	select {
+	case code := <-done:
+		errOut.WriteTo(stderr)
+		out.WriteTo(stdout)
+		return code
+	case <-ctx.Done():
+		fmt.Fprintln(stderr, "mvrun validate: interrupted")
+		return exitInfra
+	}
 }
 
 // versionString describes this build.

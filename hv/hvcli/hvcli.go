@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,7 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const usage = `usage: mvrun hv run [--seed S] [--fs DIR] [--env K=V]... [--stdin FILE] [--cpus N] [--no-vdso] [-v] ./binary [args...]
+const usage = `usage: mvrun hv run [--seed S] [--fs DIR] [--env K=V]... [--stdin FILE] [--cpus N] [--mem SIZE] [--no-vdso] [-v] ./binary [args...]
 
 Runs a static linux/amd64 binary (Go: CGO_ENABLED=0 GOOS=linux GOARCH=amd64)
 under hv, the deterministic hypervisor. The guest's stdout and stderr pass
@@ -67,7 +68,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (int, er
 	seedStr := fs.String("seed", "0x5eed", "root seed (decimal or 0x-hex)")
 	dir := fs.String("fs", "", "host directory copied into the guest's file system")
 	stdinPath := fs.String("stdin", "", "file whose contents are the guest's stdin (default: empty)")
-	cpus := fs.Int("cpus", 1, "CPUs the guest sees")
+	cpus := fs.Int("cpus", 1, fmt.Sprintf("CPUs the guest sees (1 to %d)", maxCPUs))
+	mem := fs.String("mem", "", "guest physical memory, e.g. 8G or 512M (default 32G; host memory is used only as the guest touches it)")
 	noVDSO := fs.Bool("no-vdso", false, "give the guest no vDSO: every clock read is a system call (for comparisons)")
 	quiet := fs.Bool("q", false, "print no summary")
 	verbose := fs.Bool("v", false, "also print SDK messages as they arrive and system call counts")
@@ -84,10 +86,19 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (int, er
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
+	if *cpus < 1 || *cpus > maxCPUs {
+		return 0, fmt.Errorf("%w: --cpus %d: want 1 to %d", ErrUsage, *cpus, maxCPUs)
+	}
+	var memBytes uint64
+	if *mem != "" {
+		if memBytes, err = parseSize(*mem); err != nil {
+			return 0, fmt.Errorf("%w: --mem: %w", ErrUsage, err)
+		}
+	}
 	bin := fs.Arg(0)
 	cfg := hv.Config{
 		Binary: bin, Args: fs.Args(), Env: env, Seed: seed, FSDir: *dir,
-		Stdout: stdout, Stderr: stderr, CPUs: *cpus, NoVDSO: *noVDSO,
+		Stdout: stdout, Stderr: stderr, CPUs: *cpus, NoVDSO: *noVDSO, Memory: memBytes,
 	}
 	if *stdinPath != "" {
 		// Read up front: a guest read never blocks the VMM on the host.
@@ -137,6 +148,10 @@ func summary(bin string, seed uint64, r *hv.Result) string {
 	case r.Signal != 0:
 		fmt.Fprintf(&w, "hv: guest killed by signal %d (%s)\n", r.Signal, unix.SignalName(syscall.Signal(r.Signal)))
 	}
+	if r.MemoryExhausted > 0 {
+		fmt.Fprintf(&w, "hv: the guest ran out of its %d MiB of memory (%d page allocations refused); raise it with --mem\n",
+			r.Memory>>20, r.MemoryExhausted)
+	}
 	if names := r.UnimplementedNames(); len(names) > 0 {
 		var parts []string
 		for _, n := range names {
@@ -148,6 +163,37 @@ func summary(bin string, seed uint64, r *hv.Result) string {
 		fmt.Fprintf(&w, "hv: not replay-exact: %s\n", strings.Join(r.NotExact, "; "))
 	}
 	return w.String()
+}
+
+// maxCPUs is the most CPUs a guest can be shown: sched_getaffinity
+// reports them as one 64-bit mask.
+const maxCPUs = 64
+
+// parseSize parses a memory size: bytes, or a number with K, M, G or T
+// (powers of 1024; an optional trailing B or iB is accepted).
+func parseSize(s string) (uint64, error) {
+	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B"), "I")
+	shift := 0
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'K':
+			shift = 10
+		case 'M':
+			shift = 20
+		case 'G':
+			shift = 30
+		case 'T':
+			shift = 40
+		}
+		if shift > 0 {
+			t = t[:n-1]
+		}
+	}
+	v, err := strconv.ParseUint(t, 10, 64)
+	if err != nil || v == 0 || v > (1<<63)>>shift {
+		return 0, fmt.Errorf("%q: want a positive size such as 8G or 512M", s)
+	}
+	return v << shift, nil
 }
 
 // calls lists the guest's system calls, the most frequent first.

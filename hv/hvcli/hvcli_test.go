@@ -21,6 +21,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run"}, "usage: mvrun hv run"},
 		{[]string{"run", "--seed", "zz", "x"}, "want a decimal or 0x-prefixed hex"},
 		{[]string{"run", "--env", "NOEQUALS", "x"}, "want KEY=VALUE"},
+		{[]string{"run", "--cpus", "0", "x"}, "--cpus 0: want 1 to 64"},
+		{[]string{"run", "--cpus", "-1", "x"}, "--cpus -1: want 1 to 64"},
+		{[]string{"run", "--cpus", "65", "x"}, "--cpus 65: want 1 to 64"},
+		{[]string{"run", "--mem", "lots", "x"}, `--mem: "lots": want a positive size`},
+		{[]string{"run", "--mem", "0", "x"}, `--mem: "0": want a positive size`},
 	}
 	for _, tc := range tests {
 		var out, errb bytes.Buffer
@@ -77,4 +82,45 @@ func TestRunPassesThrough(t *testing.T) {
 	if ok, err := Doctor(&dr); !ok || err != nil || !strings.Contains(dr.String(), "trap strategy") {
 		t.Errorf("Doctor: %v, %v: %s", ok, err, dr.String())
 	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]uint64{"4096": 4096, "512M": 512 << 20, "8G": 8 << 30, "8GiB": 8 << 30, "1t": 1 << 40, "64k": 64 << 10} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "G", "-1G", "1.5G", "99999999999999T"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) succeeded", in)
+		}
+	}
+}
+
+// TestOutOfMemoryNamed runs a guest that allocates until it runs out of a
+// small --mem: the summary must say the guest ran out of memory.
+func TestOutOfMemoryNamed(t *testing.T) {
+	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err != nil {
+		t.Skipf("hv needs /dev/kvm: %v", err)
+	} else {
+		f.Close()
+	}
+	bin := filepath.Join(t.TempDir(), "oom")
+	cmd := exec.Command("go", "build", "-o", bin, "./testdata/oom")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, b)
+	}
+	var out, errb bytes.Buffer
+	code, err := Main(context.Background(), []string{"run", "--mem", "256M", bin}, &out, &errb)
+	if (code == 0 && err == nil) || !strings.Contains(errb.String(), "hv: the guest ran out of its 256 MiB of memory") {
+		t.Fatalf("exit %d, error %v; stderr:\n%s", code, err, tail(errb.String(), 2000))
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }

@@ -287,6 +287,10 @@ type Summary struct {
 	Calls         map[string]uint64 // system calls made, by name
 	Unimplemented map[string]int    // unimplemented syscalls, or variants such as "futex(op 5)", → calls
 	NotExact      []string          // reasons the run is not replay-exact
+	// Memory is the guest physical memory size; MemoryExhausted counts
+	// page allocations refused because it was used up (the guest saw
+	// ENOMEM or was stopped).
+	Memory, MemoryExhausted uint64
 }
 
 // ReplayExact reports whether the run is a pure function of the seed.
@@ -308,7 +312,7 @@ func (k *Kernel) Summary() Summary {
 	for n, c := range k.unimpl {
 		u[n] = c
 	}
-	return Summary{
+	s := Summary{
 		ExitCode:      k.exitCode,
 		Signal:        k.exitSig,
 		Err:           k.err,
@@ -325,6 +329,10 @@ func (k *Kernel) Summary() Summary {
 		Unimplemented: u,
 		NotExact:      append([]string(nil), k.notExact...),
 	}
+	if k.Phys != nil {
+		s.Memory, s.MemoryExhausted = k.Phys.Size(), k.Phys.Exhausted()
+	}
+	return s
 }
 
 // Fail stops the process with a VMM-side error.

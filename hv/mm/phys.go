@@ -48,6 +48,8 @@ type Physical struct {
 	free   []uint64 // freed frame addresses; their host pages were discarded
 	backed uint64   // frames below this address are known to the hypervisor
 	grow   func(lo, hi uint64) error
+	// exhausted counts allocations refused for want of memory.
+	exhausted uint64
 }
 
 // firstPiece is the size of the first piece of guest physical memory
@@ -111,6 +113,11 @@ func (p *Physical) Host() []byte { return p.mem }
 // Size returns the size of guest physical memory in bytes.
 func (p *Physical) Size() uint64 { return uint64(len(p.mem)) }
 
+// Exhausted returns how many frame allocations failed because guest
+// physical memory was used up, so a summary can name the cause of the
+// ENOMEM (or the runtime's "out of memory") a guest saw.
+func (p *Physical) Exhausted() uint64 { return p.exhausted }
+
 // Used returns how many bytes of frames are currently allocated.
 func (p *Physical) Used() uint64 { return p.next - firstFrame - uint64(len(p.free))*PageSize }
 
@@ -122,10 +129,14 @@ func (p *Physical) Alloc() (uint64, error) {
 		return f, nil
 	}
 	if p.next+PageSize > uint64(len(p.mem)) {
+		p.exhausted++
 		return 0, ErrNoMemory
 	}
 	for p.next+PageSize > p.backed {
 		if err := p.extend(); err != nil {
+			if errors.Is(err, ErrNoMemory) {
+				p.exhausted++
+			}
 			return 0, err
 		}
 	}

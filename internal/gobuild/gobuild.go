@@ -20,8 +20,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/mvrun/multiverse/internal/catalog"
+	"github.com/mvrun/multiverse/internal/procs"
 )
 
 // Request says what to build.
@@ -212,11 +214,19 @@ func catalogOverlay(ctx context.Context, dir string, env []string, pkgDir string
 		}
 		name = fmt.Sprintf("mvrun_catalog%d_gen.go", i)
 	}
-	tmp, err := os.MkdirTemp("", "mvrun-catalog-")
+	tmp, err := os.MkdirTemp("", catalogTempPrefix)
 	if err != nil {
 		return "", cleanup, err
 	}
 	cleanup = func() { os.RemoveAll(tmp) }
+	// The owner file lets SweepTemp tell a live build's directory from
+	// one left by a process killed before its cleanup ran.
+	if id, err := procs.Identity(os.Getpid()); err == nil {
+		if err := os.WriteFile(filepath.Join(tmp, ownerFile), []byte(id), 0o644); err != nil {
+			cleanup()
+			return "", func() {}, err
+		}
+	}
 	src := filepath.Join(tmp, name)
 	if err := os.WriteFile(src, gens[0].Source, 0o644); err != nil {
 		cleanup()
@@ -234,4 +244,44 @@ func catalogOverlay(ctx context.Context, dir string, env []string, pkgDir string
 	}
 	log.Debug("gobuild: registering assertions", "dir", pkgDir, "assertions", len(gens[0].Sites))
 	return overlay, cleanup, nil
+}
+
+// catalogTempPrefix starts the names of the temporary directories that
+// hold a build's generated catalog; ownerFile in each names its process.
+const (
+	catalogTempPrefix = "mvrun-catalog-"
+	ownerFile         = "owner"
+)
+
+// unownedAge is how old a catalog directory without an owner file (made
+// by a version before owner files, or killed between creating it and
+// writing the file) must be before SweepTemp removes it.
+const unownedAge = time.Hour
+
+// SweepTemp removes the catalog directories in the temporary directory
+// that builds killed before their cleanup left behind: those whose owner
+// process is gone, and unowned ones older than an hour. Directories of
+// live builds stay.
+func SweepTemp() error {
+	dirs, err := filepath.Glob(filepath.Join(os.TempDir(), catalogTempPrefix+"*"))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range dirs {
+		owner, err := os.ReadFile(filepath.Join(d, ownerFile))
+		switch {
+		case err == nil && procs.Alive(string(owner)):
+			continue
+		case err != nil:
+			st, serr := os.Lstat(d)
+			if serr != nil || time.Since(st.ModTime()) < unownedAge {
+				continue
+			}
+		}
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"errors"
+	"github.com/mvrun/multiverse/internal/procs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mvrun/multiverse/assertions"
 )
@@ -305,5 +307,43 @@ func TestCatalogError(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSweepTemp checks that SweepTemp removes the catalog directories of
+// builds that were killed (dead owner, or no owner file and old) and
+// keeps those of live builds and fresh unowned ones.
+func TestSweepTemp(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	mk := func(name, owner string, age time.Duration) string {
+		d := filepath.Join(tmp, catalogTempPrefix+name)
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if owner != "" {
+			if err := os.WriteFile(filepath.Join(d, ownerFile), []byte(owner), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		old := time.Now().Add(-age)
+		os.Chtimes(d, old, old)
+		return d
+	}
+	self, err := procs.Identity(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := mk("live", self, 2*time.Hour)
+	dead := mk("dead", "999999999 1", 0)
+	oldUnowned := mk("old", "", 2*time.Hour)
+	fresh := mk("fresh", "", 0)
+	if err := SweepTemp(); err != nil {
+		t.Fatal(err)
+	}
+	for d, want := range map[string]bool{live: true, dead: false, oldUnowned: false, fresh: true} {
+		if _, err := os.Stat(d); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", filepath.Base(d), err == nil, want)
+		}
 	}
 }

@@ -206,4 +206,20 @@ type Event struct {
 	Signal   string // EventNodeExit: the signal that ended it, if any
 	// Expected is true for an exit mvrun caused (a kill fault or Close).
 	Expected bool
+	// Cut, for EventSDK, is the full length of a line longer than
+	// [MaxSDKLine]: Line then holds only its first MaxSDKLine bytes, and
+	// the runner reports the line as malformed. 0 otherwise.
+	Cut int64
 }
+
+// Bounds on the SDK output mvrun takes from one process. A node writing
+// without end must not exhaust the runner's memory or disk; what is cut or
+// dropped is reported (malformed, lost), never silent.
+const (
+	// MaxSDKLine is the longest SDK line delivered whole.
+	MaxSDKLine = 1 << 20
+	// MaxSDKStreamBytes is how many bytes of SDK lines the runner takes
+	// from one process (node and workload command) in one seed; later
+	// lines are counted as lost.
+	MaxSDKStreamBytes = 64 << 20
+)

@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -31,6 +32,7 @@ type Cluster struct {
 	b       *Backend
 	shimExe string
 	rtDir   string // RunDir/<run>/c<index>: hosts and pid files
+	cgDir   string // <cgroup root>/<run>/c<index>, or "" without cgroups
 	// marker is the cluster's MVRUN_RUN value, "<run id>.<cluster index>",
 	// which every process of the cluster carries.
 	marker string
@@ -51,6 +53,13 @@ type node struct {
 	mounts   []shimMount
 	roRoot   bool
 	writable []string
+	// cgBase names the node's cgroups, "" without cgroups. Each
+	// incarnation of the node (up to a kill) gets a fresh cgroup
+	// cgBase.<n>: on some kernels a process cloned into a cgroup that
+	// cgroup.kill was once written to is killed at once.
+	cgBase string
+	cgGen  int
+	cgroup string // the current incarnation's cgroup, made on first use
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd     // the service process; nil when not running
@@ -103,6 +112,16 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (_ 
 	if err := os.MkdirAll(c.rtDir, 0o700); err != nil {
 		return nil, fmt.Errorf("process backend: %w", err)
 	}
+	if root, why := cgroupRoot(); root != "" {
+		c.cgDir = filepath.Join(root, b.RunID(), "c"+strconv.Itoa(cfg.Index))
+		if err := os.MkdirAll(c.cgDir, 0o755); err != nil {
+			return nil, fmt.Errorf("process backend: cluster cgroup: %w", err)
+		}
+	} else {
+		b.cgWarn.Do(func() {
+			b.log.Warn("process backend: nodes get no cgroup, so a process that leaves its process group and clears its environment may outlive its node", "why", why)
+		})
+	}
 	net, err := newNetwork(b.netPrefix(cfg.Index), cfg.Seed, c.Log())
 	if err != nil {
 		return nil, fmt.Errorf("process backend: cluster network: %w", err)
@@ -139,6 +158,9 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (_ 
 		if s.ReadOnly {
 			own.roRoot = true
 			own.writable = []string{own.dir, filepath.Join(c.Dir(), "sdk")}
+		}
+		if c.cgDir != "" {
+			own.cgBase = filepath.Join(c.cgDir, s.Name)
 		}
 		if _, err := c.AddNode(s, own); err != nil {
 			return nil, err
@@ -181,11 +203,15 @@ func (m mechanics) StartNode(ctx context.Context, n *cluster.Node[*node], mvEnv 
 	maps.Copy(env, mvEnv)
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	cg, err := o.cgroupLocked()
+	if err != nil {
+		return nil, fmt.Errorf("service %q: %w", n.Name(), err)
+	}
 	cmd, err := spawn(c.shimExe, spawnSpec{
 		shim: shimConfig{Netns: o.netns, Hosts: o.hosts, Hostname: n.Service.HostName(), Mono: o.mono,
 			Mounts: o.mounts, ReadOnlyRoot: o.roRoot, Writable: o.writable,
 			Path: o.path, Argv: o.argv},
-		env: backend.EnvList(env), dir: o.dir, stdout: n.Stdout, stderr: n.Stderr,
+		env: backend.EnvList(env), dir: o.dir, stdout: n.Stdout, stderr: n.Stderr, cgroup: cg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("service %q: starting %s: %w", n.Name(), o.path, err)
@@ -235,7 +261,31 @@ func (o *node) signal(sig syscall.Signal) {
 func (m mechanics) KillNode(ctx context.Context, n *cluster.Node[*node], running bool) error {
 	n.Own.signal(syscall.SIGKILL)
 	killTagged(m.c.marker, n.Name())
+	o := n.Own
+	o.mu.Lock()
+	cg := o.cgroup
+	o.cgroup = "" // the next start gets a fresh one
+	o.mu.Unlock()
+	if cg != "" {
+		// Whatever the node started, however it detached, is in here.
+		return removeCgroup(cg)
+	}
 	return nil
+}
+
+// cgroupLocked returns the cgroup of the node's current incarnation,
+// creating it on first use; "" without cgroups. o.mu must be held.
+func (o *node) cgroupLocked() (string, error) {
+	if o.cgBase == "" || o.cgroup != "" {
+		return o.cgroup, nil
+	}
+	o.cgGen++
+	p := o.cgBase + "." + strconv.Itoa(o.cgGen)
+	if err := os.Mkdir(p, 0o755); err != nil {
+		return "", fmt.Errorf("node cgroup: %w", err)
+	}
+	o.cgroup = p
+	return p, nil
 }
 
 // PauseNode is SIGSTOP to the node's process groups.
@@ -270,13 +320,17 @@ func (m mechanics) ExecNode(ctx context.Context, n *cluster.Node[*node], x clust
 	maps.Copy(env, x.Env)
 	o.mu.Lock()
 	mono := o.curMono
+	cg, err := o.cgroupLocked()
 	o.mu.Unlock()
+	if err != nil {
+		return backend.ExecResult{}, fmt.Errorf("service %q: %w", n.Name(), err)
+	}
 	started := time.Now()
 	cmd, err := spawn(c.shimExe, spawnSpec{
 		shim: shimConfig{Netns: o.netns, Hosts: o.hosts, Hostname: n.Service.HostName(), Mono: mono,
 			Mounts: o.mounts, ReadOnlyRoot: o.roRoot, Writable: o.writable,
 			Path: path, Argv: x.Argv},
-		env: backend.EnvList(env), dir: o.dir, stdout: x.Stdout, stderr: x.Stderr,
+		env: backend.EnvList(env), dir: o.dir, stdout: x.Stdout, stderr: x.Stderr, cgroup: cg,
 	})
 	if err != nil {
 		return backend.ExecResult{}, fmt.Errorf("service %q: exec %q: %w", n.Name(), x.Argv[0], err)
@@ -347,9 +401,13 @@ func (m mechanics) ApplyOther(ctx context.Context, a faults.Action, nodes []*clu
 func (m mechanics) Teardown(ctx context.Context) error {
 	c := m.c
 	killTagged(c.marker, "")
+	var cgErr error
+	if c.cgDir != "" {
+		cgErr = removeCgroup(c.cgDir)
+	}
 	err := os.RemoveAll(c.rtDir)
 	c.b.releaseRunDir()
-	return err
+	return errors.Join(cgErr, err)
 }
 
 // writePidfile records a process group leader of this run, so Sweep can kill

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// Leftovers reports the processes, network namespaces and state directories
+// Leftovers reports the processes, network namespaces, cgroups and state directories
 // that the run with id left behind, or nil when it left nothing. Tests and
 // `mvrun doctor`-style checks use it after a run or a Sweep.
 func Leftovers(id string) error {
@@ -31,6 +31,11 @@ func Leftovers(id string) error {
 	}
 	if _, err := os.Stat(filepath.Join(DefaultRunDir, id)); err == nil {
 		found = append(found, "state directory "+filepath.Join(DefaultRunDir, id))
+	}
+	if root, _ := cgroupRoot(); root != "" {
+		if _, err := os.Stat(filepath.Join(root, id)); err == nil {
+			found = append(found, "cgroup "+filepath.Join(root, id))
+		}
 	}
 	if len(found) > 0 {
 		return fmt.Errorf("%s", strings.Join(found, ", "))

@@ -56,6 +56,8 @@ type Backend struct {
 	clusters int // live clusters; the run's state directory exists while > 0
 	test     *specs.Test
 	programs map[string]string // service → program path, from Prepare
+
+	cgWarn sync.Once // logs once that nodes get no cgroups here
 }
 
 var _ backend.Backend = (*Backend)(nil)

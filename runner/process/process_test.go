@@ -417,10 +417,22 @@ func TestCloseRacesExec(t *testing.T) {
 // TestEscapedProcesses boots a service that leaves a daemon in a session of
 // its own: a kill fault and Close must end it anyway.
 func TestEscapedProcesses(t *testing.T) {
+	t.Run("setsid", func(t *testing.T) { testEscaped(t, "-spawn") })
+	// A daemon without the environment markers: only the node's cgroup
+	// still holds it.
+	t.Run("setsid-noenv", func(t *testing.T) {
+		if root, why := cgroupRoot(); root == "" {
+			t.Skipf("no cgroup v2 here: %s", why)
+		}
+		testEscaped(t, "-spawn-noenv")
+	})
+}
+
+func testEscaped(t *testing.T, mode string) {
 	needRoot(t)
 	ctx := context.Background()
 	b := New(Options{})
-	h := backendtest.Boot(t, ctx, b, backendtest.NewTest([]string{"solo"}, "-spawn"))
+	h := backendtest.Boot(t, ctx, b, backendtest.NewTest([]string{"solo"}, mode))
 	daemon := func() int {
 		out, _ := os.ReadFile(filepath.Join(h.Dir, "nodes", "solo.stdout"))
 		pid := 0

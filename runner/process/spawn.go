@@ -49,6 +49,10 @@ type spawnSpec struct {
 	dir    string
 	stdout io.Writer
 	stderr io.Writer
+	// cgroup, when set, is the cgroup v2 directory the process starts in
+	// (clone3 CLONE_INTO_CGROUP): it is never outside it, not even
+	// between fork and exec.
+	cgroup string
 }
 
 // spawn starts s through the shim in a new process group and returns once
@@ -71,6 +75,15 @@ func spawn(shimExe string, s spawnSpec) (*exec.Cmd, error) {
 	cmd.Stderr = s.stderr
 	cmd.ExtraFiles = []*os.File{w} // fd 3 = statusFD
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if s.cgroup != "" {
+		cg, err := os.Open(s.cgroup)
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("node cgroup: %w", err)
+		}
+		defer cg.Close()
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cg.Fd())
+	}
 	cmd.WaitDelay = time.Second
 	onSpawnerThread(func() { err = cmd.Start() })
 	_ = w.Close() // our copy of the write end; the shim holds its own

@@ -50,6 +50,11 @@ func (b *Backend) releaseRunDir() {
 		// What cannot be removed now is an ownerless run directory that
 		// a later run's Sweep removes.
 		_ = os.RemoveAll(filepath.Join(DefaultRunDir, b.RunID()))
+		if root, _ := cgroupRoot(); root != "" {
+			// Empty once its clusters' cgroups are gone; if not, a later
+			// run's Sweep removes it.
+			_ = os.Remove(filepath.Join(root, b.RunID()))
+		}
 	}
 }
 
@@ -126,6 +131,23 @@ func (b *Backend) Sweep(ctx context.Context) error {
 		}
 		if n == 0 {
 			break
+		}
+	}
+	// Cgroups of dead runs: killing them takes whatever escaped both the
+	// process groups and the markers.
+	if root, _ := cgroupRoot(); root != "" {
+		cgs, err := os.ReadDir(root)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, d := range cgs {
+			if !d.IsDir() || len(d.Name()) != backend.RunIDLen || b.alive(d.Name()) {
+				continue
+			}
+			b.log.Info("sweep: killing and removing the cgroups of a dead run", "run", d.Name())
+			if err := removeCgroup(filepath.Join(root, d.Name())); err != nil {
+				errs = append(errs, fmt.Errorf("process backend: %w", err))
+			}
 		}
 	}
 	if err := network.Sweep(func(name string) bool {

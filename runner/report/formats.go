@@ -55,6 +55,12 @@ type junitCase struct {
 	Time      string        `xml:"time,attr"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
 	Error     *junitFailure `xml:"error,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
+}
+
+// junitSkipped marks a property an interrupted run could not decide.
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
 }
 
 type junitFailure struct {
@@ -78,6 +84,10 @@ func WriteJUnit(w io.Writer, d *Document) error {
 	}
 	for _, p := range d.Properties {
 		c := junitCase{Name: p.ID, Classname: "mvrun." + d.Test + "." + classOf(p), Time: "0"}
+		if p.Verdict == "undecided" {
+			s.Skipped++
+			c.Skipped = &junitSkipped{Message: p.Reason}
+		}
 		if p.Verdict == "fail" {
 			s.Failures++
 			msg := p.Reason

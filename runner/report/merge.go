@@ -115,7 +115,7 @@ func Merge(docs []*Document) (*Document, error) {
 	col := assertions.NewCollector()
 	m := &Document{
 		Test: first.Test, Spec: first.Spec, Backend: first.Backend, BaseSeed: first.BaseSeed,
-		SeedsPlanned: first.Shard.SeedsTotal, ReplayFlags: first.ReplayFlags, Program: first.Program,
+		SeedsPlanned: first.Shard.SeedsTotal, ReplayFlags: first.ReplayFlags, Program: first.Program, SpecDigest: first.SpecDigest,
 		Unsupported: []string{}, Seeds: []SeedDoc{},
 		Shard: &Shard{Count: first.Shard.Count, SeedsTotal: first.Shard.SeedsTotal, SpecHash: first.Shard.SpecHash,
 			Unsupported: map[string]runner.Count{}, Unimplemented: map[string]runner.Count{}},

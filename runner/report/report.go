@@ -58,6 +58,10 @@ type Document struct {
 	// and of a merge of such documents; it holds what `mvrun report merge`
 	// needs to compute the verdicts of the whole run.
 	Shard *Shard `json:"shard,omitempty"`
+	// SpecDigest fingerprints the spec and compose files the run used
+	// (the Digest of the spec's specs.Test), so a replay can tell it is comparing with a
+	// run of a different spec that has the same test name.
+	SpecDigest string `json:"spec_digest,omitempty"`
 }
 
 // PropertyDoc is one property's verdict.
@@ -212,6 +216,8 @@ type Options struct {
 	// SpecHash identifies the spec (see [HashSpec]); required for the
 	// document of a sharded run.
 	SpecHash string
+	// SpecDigest is the digest of the spec and compose files.
+	SpecDigest string
 }
 
 // FromOutcome builds the document of a run.
@@ -219,7 +225,7 @@ func FromOutcome(oc *runner.Outcome, opts Options) *Document {
 	d := &Document{
 		Test: oc.Test, Spec: opts.Spec, Backend: oc.Backend, BaseSeed: seeds.Format(oc.BaseSeed),
 		SeedsRun: len(oc.Seeds), SeedsPlanned: oc.Planned, Cancelled: oc.Cancelled,
-		Artifacts: oc.OutDir, ReplayFlags: opts.ReplayFlags, Program: opts.Program, Replay: opts.Replay, ElapsedMS: oc.Elapsed.Milliseconds(),
+		Artifacts: oc.OutDir, ReplayFlags: opts.ReplayFlags, Program: opts.Program, Replay: opts.Replay, SpecDigest: opts.SpecDigest, ElapsedMS: oc.Elapsed.Milliseconds(),
 		Properties: []PropertyDoc{}, Unsupported: []string{}, Malformed: []Malformed{}, Lost: []Lost{}, Seeds: []SeedDoc{},
 	}
 	if d.Spec == "" {

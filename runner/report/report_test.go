@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -219,5 +220,46 @@ func TestReplayCommand(t *testing.T) {
 		if got := d.ReplayCommand("0x1"); got != tt.want {
 			t.Errorf("ReplayCommand(program %q) = %q, want %q", tt.program, got, tt.want)
 		}
+	}
+}
+
+// TestMalformedCountsAddUp checks that the listed malformed lines plus
+// "more" equal the total, though the document keeps only some examples.
+func TestMalformedCountsAddUp(t *testing.T) {
+	d := &Document{Test: "t", Backend: "fake", MalformedTotal: 110}
+	for i := range 20 {
+		d.Malformed = append(d.Malformed, Malformed{Seed: "0x1", Node: "n", LineNo: i + 1, Error: "bad", Text: "x"})
+	}
+	var b strings.Builder
+	if err := WriteText(&b, d); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	listed := strings.Count(out, ": bad: x")
+	if listed != maxListed || !strings.Contains(out, fmt.Sprintf("... %d more", 110-maxListed)) {
+		t.Errorf("listed %d lines; report:\n%s", listed, out)
+	}
+}
+
+// TestUndecidedReport checks how an interrupted run shows a property it
+// could not decide: not as a failure, with its reason, skipped in JUnit.
+func TestUndecidedReport(t *testing.T) {
+	d := &Document{Test: "t", Backend: "fake", Cancelled: true, SeedsRun: 1, SeedsPlanned: 2,
+		Properties: []PropertyDoc{{ID: "leader elected", Type: "sometimes", DisplayType: "Sometimes", Verdict: "undecided",
+			Reason: "not decided (run interrupted): never true in any of 1 seed so far", FailingSeeds: []string{}}}}
+	var b strings.Builder
+	if err := WriteText(&b, d); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.Contains(out, "\nFAIL") || !strings.Contains(out, "Not decided (run interrupted") || !strings.Contains(out, "INCOMPLETE") {
+		t.Errorf("report:\n%s", out)
+	}
+	b.Reset()
+	if err := WriteJUnit(&b, d); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `<skipped message="not decided`) || strings.Contains(b.String(), "<failure") {
+		t.Errorf("junit:\n%s", b.String())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mvrun/multiverse/assertions"
 	"github.com/mvrun/multiverse/runner"
 )
 
@@ -90,6 +91,19 @@ func WriteText(w io.Writer, d *Document) error {
 		}
 	}
 
+	var undecided []PropertyDoc
+	for _, p := range d.Properties {
+		if p.Verdict == string(assertions.Undecided) {
+			undecided = append(undecided, p)
+		}
+	}
+	if len(undecided) > 0 {
+		fmt.Fprintf(ew, "\nNot decided (run interrupted; the seeds that did not run might have met them):\n")
+		for _, p := range undecided {
+			fmt.Fprintf(ew, "  %q (%s): %s\n", p.ID, typeText(p), strings.TrimPrefix(p.Reason, "not decided (run interrupted): "))
+		}
+	}
+
 	if len(d.Unsupported) > 0 {
 		fmt.Fprintf(ew, "\nFaults the %s backend could not inject (the seeds ran without them):\n", d.Backend)
 		for _, u := range d.Unsupported {
@@ -104,12 +118,18 @@ func WriteText(w io.Writer, d *Document) error {
 	}
 	if d.MalformedTotal > 0 {
 		fmt.Fprintf(ew, "\nMalformed SDK lines: %d (not counted toward any property)\n", d.MalformedTotal)
-		for i, m := range d.Malformed {
-			if i == maxListed {
-				fmt.Fprintf(ew, "  ... %d more in the seeds' %s\n", len(d.Malformed)-maxListed, "events.jsonl")
+		listed := 0
+		for _, m := range d.Malformed {
+			if listed == maxListed {
 				break
 			}
 			fmt.Fprintf(ew, "  seed %s node %s%s line %d: %s: %s\n", m.Seed, m.Node, procText(m.Proc), m.LineNo, m.Error, cut(m.Text, 120))
+			listed++
+		}
+		// The document keeps only some examples per stream; the total
+		// counts every line, so "more" is counted from it.
+		if more := d.MalformedTotal - listed; more > 0 {
+			fmt.Fprintf(ew, "  ... %d more (every SDK line is in the seeds' %s)\n", more, runner.EventsFile)
 		}
 	}
 	if len(d.Lost) > 0 {
@@ -142,13 +162,13 @@ func WriteText(w io.Writer, d *Document) error {
 		}
 	}
 
-	failed, undecided := 0, 0
+	failed, unknown := 0, 0
 	for _, p := range d.Properties {
 		switch p.Verdict {
 		case "fail":
 			failed++
 		case "unknown":
-			undecided++
+			unknown++
 		}
 	}
 	fmt.Fprintln(ew)
@@ -159,14 +179,14 @@ func WriteText(w io.Writer, d *Document) error {
 	switch {
 	case failed > 0:
 		verdict = "FAIL"
-	case undecided > 0:
+	case unknown > 0:
 		verdict = "UNDECIDED"
 	case d.Cancelled || len(d.SeedErrors()) > 0 || (d.Shard != nil && len(d.Shard.Missing) > 0):
 		verdict = "INCOMPLETE"
 	}
 	und := ""
-	if undecided > 0 {
-		und = fmt.Sprintf(", %d undecided", undecided)
+	if unknown > 0 {
+		und = fmt.Sprintf(", %d undecided", unknown)
 	}
 	fmt.Fprintf(ew, "%s: %s failed%s of %d; %s run in %s; artifacts in %s\n", verdict,
 		plural(failed, "property", "properties"), und, len(d.Properties),

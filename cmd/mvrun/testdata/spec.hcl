@@ -78,3 +78,16 @@ test "badhistory" {
     model = "kv"
   }
 }
+
+test "partial" {
+  compose  = "compose.yaml"
+  duration = "20ms"
+  seeds    = 100000
+
+  workload {
+    first "broken" {
+      service = "app"
+      command = ["fail"]
+    }
+  }
+}

@@ -29,7 +29,8 @@ type Tailer struct {
 
 	mu     sync.Mutex // held while reading and delivering; see Hold
 	off    int64
-	buf    []byte
+	buf    []byte // the current line so far, at most backend.MaxSDKLine bytes
+	cut    int64  // bytes of the current line beyond buf (dropped)
 	lineNo int
 
 	stopOnce sync.Once
@@ -81,26 +82,23 @@ func (t *Tailer) Poll(flush bool) {
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err == nil && st.Size() < t.off {
-		t.off, t.buf = 0, nil // truncated by the writer: start over, keep numbering
+		t.off, t.buf, t.cut = 0, nil, 0 // truncated by the writer: start over, keep numbering
 	}
 	if _, err := f.Seek(t.off, io.SeekStart); err != nil {
 		return
 	}
-	data, err := io.ReadAll(f)
-	if err != nil && len(data) == 0 {
-		return
-	}
-	t.off += int64(len(data))
-	t.buf = append(t.buf, data...)
+	// Read in chunks and keep at most one line's worth: a writer that
+	// never writes a newline must not grow the buffer without end.
+	chunk := make([]byte, 64<<10)
 	for {
-		i := bytes.IndexByte(t.buf, '\n')
-		if i < 0 {
+		n, err := f.Read(chunk)
+		t.off += int64(n)
+		t.scan(chunk[:n])
+		if err != nil || n == 0 {
 			break
 		}
-		t.deliver(t.buf[:i])
-		t.buf = t.buf[i+1:]
 	}
-	if flush && len(t.buf) > 0 {
+	if flush && (len(t.buf) > 0 || t.cut > 0) {
 		t.deliver(t.buf)
 		t.buf = nil
 	}
@@ -109,8 +107,40 @@ func (t *Tailer) Poll(flush bool) {
 	}
 }
 
+// scan splits data into lines, delivering each complete one; the start of
+// an unfinished line stays in t.buf, and past backend.MaxSDKLine bytes the
+// rest of it is only counted.
+func (t *Tailer) scan(data []byte) {
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		part := data
+		if i >= 0 {
+			part = data[:i]
+		}
+		room := backend.MaxSDKLine - len(t.buf)
+		if len(part) > room {
+			t.cut += int64(len(part) - room)
+			part = part[:room]
+		}
+		t.buf = append(t.buf, part...)
+		if i < 0 {
+			return
+		}
+		t.deliver(t.buf)
+		t.buf = t.buf[:0]
+		data = data[i+1:]
+	}
+}
+
 func (t *Tailer) deliver(line []byte) {
 	t.lineNo++
+	cut := t.cut
+	t.cut = 0
+	if cut > 0 {
+		t.emit(backend.Event{Kind: backend.EventSDK, Node: t.node, Proc: t.proc,
+			Line: bytes.Clone(line), LineNo: t.lineNo, Cut: int64(len(line)) + cut})
+		return
+	}
 	line = bytes.TrimSuffix(line, []byte{'\r'})
 	if len(bytes.TrimSpace(line)) == 0 {
 		return

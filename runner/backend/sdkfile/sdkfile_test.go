@@ -1,6 +1,7 @@
 package sdkfile
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -76,5 +77,40 @@ func TestTailer(t *testing.T) {
 	got, nos := s.lines()
 	if len(got) != 4 || got[3] != `{"d":4}` || nos[3] != 5 {
 		t.Fatalf("after truncation and Close: %q at %v, want d at line 5", got, nos)
+	}
+}
+
+// TestTailerBounded checks that a writer that never ends its line does
+// not grow the tailer's buffer past backend.MaxSDKLine: the line is cut,
+// its full length reported in Cut, and later lines are delivered normally.
+func TestTailerBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sdk.jsonl")
+	var mu sync.Mutex
+	var got []backend.Event
+	tl := Follow(path, "kv1", "", func(e backend.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, e)
+	})
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := bytes.Repeat([]byte("x"), 1<<20)
+	for range 5 {
+		f.Write(block)
+		tl.Poll(false)
+		if n := cap(tl.buf); n > backend.MaxSDKLine+64<<10 {
+			t.Fatalf("tailer buffer grew to %d bytes", n)
+		}
+	}
+	f.WriteString("\n{\"a\":1}\n")
+	f.Close()
+	tl.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || got[0].Cut != 5<<20 || len(got[0].Line) != backend.MaxSDKLine || got[1].Cut != 0 ||
+		string(got[1].Line) != `{"a":1}` || got[1].LineNo != 2 {
+		t.Fatalf("events: %d, first cut %d len %d", len(got), got[0].Cut, len(got[0].Line))
 	}
 }

@@ -36,7 +36,11 @@ func main() {
 	}
 	switch args[0] {
 	case "serve":
-		serve(len(args) > 1 && args[1] == "-spawn")
+		spawn := ""
+		if len(args) > 1 {
+			spawn = args[1]
+		}
+		serve(spawn)
 	case "dial":
 		dial("tcp", arg(1), arg(2))
 	case "udp":
@@ -143,7 +147,7 @@ func writeSynced(name string, data []byte) error {
 	return d.Sync()
 }
 
-func serve(spawn bool) {
+func serve(spawn string) {
 	// Count starts in the working directory, so restarts show that files
 	// survive.
 	starts := 0
@@ -154,7 +158,7 @@ func serve(spawn bool) {
 	if err := writeSynced("starts", []byte(strconv.Itoa(starts))); err != nil {
 		fail(1, "%v", err)
 	}
-	if spawn {
+	if spawn == "-spawn" || spawn == "-spawn-noenv" {
 		// A child without a parent-death signal, in a session of its own
 		// (so a kill of the node's process group misses it), as a
 		// daemonizing helper of a real service would be.
@@ -164,6 +168,11 @@ func serve(spawn bool) {
 		}
 		cmd := exec.Command(self, "sleep", "1h")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if spawn == "-spawn-noenv" {
+			// Also shed the environment, and with it every marker a
+			// runner could find the process by.
+			cmd.Env = []string{}
+		}
 		if err := cmd.Start(); err != nil {
 			fail(1, "%v", err)
 		}

@@ -1,0 +1,10 @@
+test "bank" {
+  compose = "binaries.compose.yaml"
+
+  workload {
+    first "init" {
+      service = "nobin"
+      command = ["/bin/client"]
+    }
+  }
+}
