@@ -31,12 +31,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/mvrun/multiverse/internal/diskmodel"
 )
@@ -94,6 +96,7 @@ type FS struct {
 	cfg     Config
 	backing string
 	server  *fuse.Server
+	conn    uint32 // the FUSE connection's number, for fusectl
 	log     *slog.Logger
 
 	mu    sync.Mutex
@@ -169,33 +172,89 @@ func (d *FS) mount() error {
 		return fmt.Errorf("diskfs: mounting FUSE on %s: %w", d.cfg.Dir, err)
 	}
 	d.server = server
+	var mst syscall.Stat_t
+	if err := syscall.Stat(d.cfg.Dir, &mst); err == nil {
+		d.conn = unix.Minor(mst.Dev)
+	}
 	return nil
 }
 
 // Dir returns the mount point, the node's data directory.
 func (d *FS) Dir() string { return d.cfg.Dir }
 
-// Unmount unmounts the file system (lazily if it is busy), waits for its
-// server to stop and moves the data back into the data directory. It is
-// safe to call more than once.
+// unmountWait bounds how long Unmount waits for the kernel to end the
+// FUSE connection before it aborts it.
+const unmountWait = 5 * time.Second
+
+// Unmount detaches the file system, waits for its server to stop (a node's
+// private mount namespace may still hold the mount until its last process
+// is gone; after unmountWait the connection is aborted) and moves the data
+// back into the data directory. It is safe to call more than once.
 func (d *FS) Unmount() error {
 	d.unmountOnce.Do(func() {
-		if err := d.server.Unmount(); err != nil {
-			if err2 := syscall.Unmount(d.cfg.Dir, syscall.MNT_DETACH); err2 != nil {
-				d.unmountErr = fmt.Errorf("diskfs: unmounting %s: %w (lazily: %w)", d.cfg.Dir, err, err2)
+		if err := detach(d.cfg.Dir); err != nil {
+			d.unmountErr = err
+			return
+		}
+		done := make(chan struct{})
+		go func() { d.server.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(unmountWait):
+			d.log.Warn("diskfs: FUSE connection still in use after unmounting; aborting it", "dir", d.cfg.Dir)
+			abort(d.conn)
+			select {
+			case <-done:
+			case <-time.After(unmountWait):
+				d.unmountErr = fmt.Errorf("diskfs: the FUSE server of %s did not stop", d.cfg.Dir)
 				return
 			}
 		}
-		d.server.Wait()
 		d.mu.Lock()
-		for _, n := range d.dirty {
+		for _, n := range slices.Clone(d.dirty) {
 			n.forget()
 		}
-		d.dirty = nil
 		d.mu.Unlock()
 		d.unmountErr = restore(d.cfg.Dir, d.backing)
 	})
 	return d.unmountErr
+}
+
+// detach unmounts dir lazily: it disappears at once, and the kernel ends
+// the connection once nothing uses it.
+func detach(dir string) error {
+	err := syscall.Unmount(dir, syscall.MNT_DETACH)
+	if err == nil || errors.Is(err, syscall.EINVAL) && !mounted(dir) {
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		for _, name := range []string{"fusermount3", "fusermount"} {
+			if out, ferr := exec.Command(name, "-u", "-z", dir).CombinedOutput(); ferr == nil {
+				return nil
+			} else if !errors.Is(ferr, exec.ErrNotFound) {
+				err = fmt.Errorf("%w; %s: %s", err, name, out)
+			}
+		}
+	}
+	return fmt.Errorf("diskfs: unmounting %s: %w", dir, err)
+}
+
+// mounted reports whether one of this package's file systems is mounted on
+// dir.
+func mounted(dir string) bool {
+	ms, _ := Mounts()
+	return slices.ContainsFunc(ms, func(m Mounted) bool { return m.Dir == dir })
+}
+
+// abort aborts FUSE connection conn through fusectl, which fails every
+// call still waiting on it with ECONNABORTED.
+func abort(conn uint32) {
+	const ctl = "/sys/fs/fuse/connections"
+	p := filepath.Join(ctl, strconv.FormatUint(uint64(conn), 10), "abort")
+	if _, err := os.Stat(p); err != nil {
+		syscall.Mount("fusectl", ctl, "fusectl", 0, "")
+	}
+	os.WriteFile(p, []byte("1"), 0)
 }
 
 // restore moves the backing directory's content back to dir, the empty

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -275,6 +276,103 @@ func checkKind(t *testing.T, f diskmodel.Fault, r diskRun, slowLat time.Duration
 		}
 		if !strings.Contains(r.dump, "record 0020 ") {
 			t.Errorf("synced records lost:\n%s", r.dump)
+		}
+	}
+}
+
+// childEnv makes the test binary a process that mounts the file system
+// over the directory it names, says "ready" and waits to be killed.
+const childEnv = "DISKFS_TEST_MOUNT"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(childEnv); dir != "" {
+		if _, err := Mount(Config{Dir: dir, Tag: os.Getenv(childEnv + "_TAG")}); err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		fmt.Println("ready")
+		select {}
+	}
+	os.Exit(m.Run())
+}
+
+// TestUnmountRestores: what was written through the mount is in the data
+// directory after Unmount, and the backing directory is gone.
+func TestUnmountRestores(t *testing.T) {
+	requireFUSE(t)
+	var hits []diskmodel.Hit
+	d := mount(t, &hits)
+	if err := os.WriteFile(filepath.Join(d.Dir(), "a"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !mounted(d.Dir()) {
+		t.Fatalf("%s is not in the mount table", d.Dir())
+	}
+	if err := d.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(d.Dir(), "a")); err != nil || string(b) != "x" {
+		t.Fatalf("after Unmount: %q, %v", b, err)
+	}
+	if _, err := os.Stat(BackingDir(d.Dir())); !os.IsNotExist(err) {
+		t.Errorf("backing directory left behind: %v", err)
+	}
+	if mounted(d.Dir()) {
+		t.Errorf("still mounted")
+	}
+}
+
+// TestSweepAfterKill: the mount of a process killed with SIGKILL is dead;
+// Sweep unmounts it, leaves a live run's mounts alone and puts the data
+// back.
+func TestSweepAfterKill(t *testing.T) {
+	requireFUSE(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "old"), []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tag := "sweeptest-" + strconv.Itoa(os.Getpid())
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+dir, childEnv+"_TAG="+tag)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, 6)
+	if _, err := out.Read(line); err != nil || string(line) != "ready\n" {
+		cmd.Process.Kill()
+		t.Fatalf("child: %q %v", line, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "new"), []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A live run's mount is left alone.
+	if err := Sweep(func(string) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	if !mounted(dir) {
+		t.Fatal("Sweep unmounted a live run's mount")
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if _, err := os.ReadDir(dir); err == nil {
+		t.Fatal("the dead mount still answers")
+	}
+	if err := Sweep(func(got string) bool { return got == tag }); err != nil {
+		t.Fatal(err)
+	}
+	if mounted(dir) {
+		t.Fatal("still mounted after Sweep")
+	}
+	for _, f := range []string{"old", "new"} {
+		if b, err := os.ReadFile(filepath.Join(dir, f)); err != nil || string(b) != f {
+			t.Errorf("%s after Sweep: %q, %v", f, b, err)
 		}
 	}
 }
