@@ -1,24 +1,33 @@
-// Package diskstore_test runs the diskstore example end to end under hv:
-// the store that ignores fsync errors must lose acknowledged writes under
-// disk faults, the seed that found it must replay bit for bit, and the
-// fixed store must keep every property.
+// Package diskstore_test runs the diskstore example end to end under hv
+// and on the process backend: the store that ignores fsync errors must
+// lose acknowledged writes under disk faults (under hv, the seed that
+// found it must replay bit for bit), and the fixed store must keep every
+// property.
 package diskstore_test
 
 import (
 	"context"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mvrun/multiverse/assertions"
+	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/runner"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/hvbackend"
+	"github.com/mvrun/multiverse/runner/process"
 	"github.com/mvrun/multiverse/specs"
 )
 
 const lost = "acknowledged writes survive disk faults"
+
+func TestMain(m *testing.M) {
+	process.MaybeRunShim() // process nodes re-exec this test binary as their init shim
+	os.Exit(m.Run())
+}
 
 // runOn runs spec's test on b with a shortened fault phase; it skips when
 // b is not available here.
@@ -97,6 +106,66 @@ func TestHVFixedStoreHolds(t *testing.T) {
 		t.Skip("skipping: runs the diskstore example under hv")
 	}
 	oc := runOn(t, hvbackend.New(hvbackend.Options{}), "fixed.hcl", runner.Options{Count: 2, BaseSeed: 0x5eed})
+	for _, p := range oc.Result.Properties {
+		if p.ID == lost && (p.HitsTrue != 2 || p.HitsFalse != 0) {
+			t.Errorf("the checker verified the writes in %d of 2 seeds, failed in %d", p.HitsTrue, p.HitsFalse)
+		}
+		if p.Verdict == assertions.Fail && (p.Type == "always" || p.Builtin) {
+			t.Errorf("the fixed store failed %s %q: %s", p.DisplayType, p.ID, p.Reason)
+		}
+	}
+}
+
+// processBackend returns a process backend, skipping when it cannot inject
+// disk faults here (no root, no FUSE).
+func processBackend(t *testing.T) backend.Backend {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping: runs the diskstore example on the process backend")
+	}
+	b := process.New(process.Options{})
+	if err := b.Available(context.Background()); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	if err := b.Supports(faults.ActDisk); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	return b
+}
+
+// TestProcessFindsIgnoredFsync: on the process backend, through the FUSE
+// disk fault file system, a seed of the buggy store loses acknowledged
+// writes and its fault log names failed fsyncs of wal.log.
+func TestProcessFindsIgnoredFsync(t *testing.T) {
+	oc := runOn(t, processBackend(t), "spec.hcl", runner.Options{Count: 2, BaseSeed: 0x5eed})
+	var found *runner.SeedOutcome
+	for _, so := range oc.Seeds {
+		if slices.Contains(so.Failing, lost) {
+			found = so
+			break
+		}
+	}
+	if found == nil {
+		t.Fatalf("no seed of 2 lost acknowledged writes on the process backend")
+	}
+	fsyncs := 0
+	for _, l := range found.Faults {
+		if strings.Contains(l, "disk_hit ") && strings.Contains(l, "fsync_error fsync wal.log") {
+			fsyncs++
+		}
+	}
+	if fsyncs == 0 {
+		t.Errorf("the fault log of seed %#x names no failed fsync of wal.log:\n%s", found.Seed, strings.Join(found.Faults, "\n"))
+	}
+	if len(oc.Unsupported) > 0 {
+		t.Errorf("unsupported fault kinds: %v", oc.Unsupported)
+	}
+}
+
+// TestProcessFixedStoreHolds: on the process backend the store that
+// refuses a put whose fsync failed keeps every property.
+func TestProcessFixedStoreHolds(t *testing.T) {
+	oc := runOn(t, processBackend(t), "fixed.hcl", runner.Options{Count: 2, BaseSeed: 0x5eed})
 	for _, p := range oc.Result.Properties {
 		if p.ID == lost && (p.HitsTrue != 2 || p.HitsFalse != 0) {
 			t.Errorf("the checker verified the writes in %d of 2 seeds, failed in %d", p.HitsTrue, p.HitsFalse)

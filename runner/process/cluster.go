@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/mvrun/multiverse/internal/procs"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/backend/cluster"
+	"github.com/mvrun/multiverse/runner/diskfs"
 )
 
 // stopTimeout bounds how long Close and kill faults wait for a SIGKILLed
@@ -46,6 +48,7 @@ type node struct {
 	dir   string // working directory; survives restarts
 	hosts string // hosts file bind-mounted on /etc/hosts
 	netns string
+	disk  *diskfs.FS // the disk fault file system over dir; nil without disk faults
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd     // the service process; nil when not running
@@ -122,7 +125,11 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (_ 
 		if err := os.MkdirAll(own.dir, 0o755); err != nil {
 			return nil, fmt.Errorf("service %q: %w", s.Name, err)
 		}
-		if _, err := c.AddNode(s, own); err != nil {
+		cn, err := c.AddNode(s, own)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.mountDisk(cn); err != nil {
 			return nil, err
 		}
 	}
@@ -308,6 +315,9 @@ func (m mechanics) ExecNode(ctx context.Context, n *cluster.Node[*node], x clust
 // so, after recording the offset. clock_jump is unsupported. Errors for
 // unsupported kinds have fixed texts, one per kind.
 func (m mechanics) ApplyOther(ctx context.Context, a faults.Action, nodes []*cluster.Node[*node]) error {
+	if a.Kind == faults.ActDisk || a.Kind == faults.ActDiskClear {
+		return m.c.applyDisk(a, nodes)
+	}
 	if a.Kind != faults.ActClockSet {
 		return m.c.b.Supports(a.Kind)
 	}
@@ -327,7 +337,7 @@ func (m mechanics) ApplyOther(ctx context.Context, a faults.Action, nodes []*clu
 func (m mechanics) Teardown(ctx context.Context) error {
 	c := m.c
 	killTagged(c.marker, "")
-	err := os.RemoveAll(c.rtDir)
+	err := errors.Join(c.unmountDisks(), os.RemoveAll(c.rtDir))
 	c.b.releaseRunDir()
 	return err
 }

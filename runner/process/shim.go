@@ -28,9 +28,14 @@ type shimConfig struct {
 	Hosts    string        `json:"hosts,omitempty"` // file bind-mounted on /etc/hosts
 	Hostname string        `json:"hostname,omitempty"`
 	Mono     time.Duration `json:"mono,omitempty"` // CLOCK_MONOTONIC and CLOCK_BOOTTIME offset; 0: host time namespace
-	Parent   int           `json:"parent"`         // the runner's pid
-	Path     string        `json:"path"`           // program to exec
-	Argv     []string      `json:"argv"`
+	// Dir is the working directory, entered by the shim rather than by
+	// the fork: it may be a FUSE mount served by the runner itself, and a
+	// child that blocks on it between vfork and exec would stall the
+	// runner's threads (a stop-the-world waits for the forking one).
+	Dir    string   `json:"dir,omitempty"`
+	Parent int      `json:"parent"` // the runner's pid
+	Path   string   `json:"path"`   // program to exec
+	Argv   []string `json:"argv"`
 }
 
 // MaybeRunShim turns the current process into a node's init shim if it was
@@ -100,6 +105,11 @@ func runShim(cfg *shimConfig) error {
 	if cfg.Hosts != "" {
 		if err := unix.Mount(cfg.Hosts, "/etc/hosts", "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("bind %s on /etc/hosts: %w", cfg.Hosts, err)
+		}
+	}
+	if cfg.Dir != "" {
+		if err := unix.Chdir(cfg.Dir); err != nil {
+			return fmt.Errorf("enter working directory %s: %w", cfg.Dir, err)
 		}
 	}
 	if cfg.Hostname != "" {
