@@ -17,6 +17,7 @@ import (
 	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/runner"
 	"github.com/mvrun/multiverse/runner/backend"
+	"github.com/mvrun/multiverse/runner/docker"
 	"github.com/mvrun/multiverse/runner/hvbackend"
 	"github.com/mvrun/multiverse/runner/process"
 	"github.com/mvrun/multiverse/specs"
@@ -116,14 +117,14 @@ func TestHVFixedStoreHolds(t *testing.T) {
 	}
 }
 
-// processBackend returns a process backend, skipping when it cannot inject
-// disk faults here (no root, no FUSE).
-func processBackend(t *testing.T) backend.Backend {
+// faultBackend returns the backend new makes, skipping when it cannot run
+// here or cannot inject disk faults (no root, no FUSE, no Docker engine).
+func faultBackend(t *testing.T, new func() backend.Backend) backend.Backend {
 	t.Helper()
+	b := new()
 	if testing.Short() {
-		t.Skip("skipping: runs the diskstore example on the process backend")
+		t.Skipf("skipping: runs the diskstore example on the %s backend", b.Name())
 	}
-	b := process.New(process.Options{})
 	if err := b.Available(context.Background()); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
@@ -133,45 +134,63 @@ func processBackend(t *testing.T) backend.Backend {
 	return b
 }
 
-// TestProcessFindsIgnoredFsync: on the process backend, through the FUSE
-// disk fault file system, a seed of the buggy store loses acknowledged
-// writes and its fault log names failed fsyncs of wal.log.
-func TestProcessFindsIgnoredFsync(t *testing.T) {
-	oc := runOn(t, processBackend(t), "spec.hcl", runner.Options{Count: 2, BaseSeed: 0x5eed})
-	var found *runner.SeedOutcome
-	for _, so := range oc.Seeds {
-		if slices.Contains(so.Failing, lost) {
-			found = so
-			break
-		}
-	}
-	if found == nil {
-		t.Fatalf("no seed of 2 lost acknowledged writes on the process backend")
-	}
-	fsyncs := 0
-	for _, l := range found.Faults {
-		if strings.Contains(l, "disk_hit ") && strings.Contains(l, "fsync_error fsync wal.log") {
-			fsyncs++
-		}
-	}
-	if fsyncs == 0 {
-		t.Errorf("the fault log of seed %#x names no failed fsync of wal.log:\n%s", found.Seed, strings.Join(found.Faults, "\n"))
-	}
-	if len(oc.Unsupported) > 0 {
-		t.Errorf("unsupported fault kinds: %v", oc.Unsupported)
+// hostBackends are the backends whose disk faults go through the FUSE
+// file system.
+var hostBackends = []struct {
+	name string
+	new  func() backend.Backend
+}{
+	{"process", func() backend.Backend { return process.New(process.Options{}) }},
+	{"docker", func() backend.Backend { return docker.New(docker.Options{}) }},
+}
+
+// TestHostFindsIgnoredFsync: on the process and docker backends, through
+// the FUSE disk fault file system, a seed of the buggy store loses
+// acknowledged writes and its fault log names failed fsyncs of wal.log.
+func TestHostFindsIgnoredFsync(t *testing.T) {
+	for _, hb := range hostBackends {
+		t.Run(hb.name, func(t *testing.T) {
+			oc := runOn(t, faultBackend(t, hb.new), "spec.hcl", runner.Options{Count: 2, BaseSeed: 0x5eed})
+			var found *runner.SeedOutcome
+			for _, so := range oc.Seeds {
+				if slices.Contains(so.Failing, lost) {
+					found = so
+					break
+				}
+			}
+			if found == nil {
+				t.Fatalf("no seed of 2 lost acknowledged writes")
+			}
+			fsyncs := 0
+			for _, l := range found.Faults {
+				if strings.Contains(l, "disk_hit ") && strings.Contains(l, "fsync_error fsync wal.log") {
+					fsyncs++
+				}
+			}
+			if fsyncs == 0 {
+				t.Errorf("the fault log of seed %#x names no failed fsync of wal.log:\n%s", found.Seed, strings.Join(found.Faults, "\n"))
+			}
+			if len(oc.Unsupported) > 0 {
+				t.Errorf("unsupported fault kinds: %v", oc.Unsupported)
+			}
+		})
 	}
 }
 
-// TestProcessFixedStoreHolds: on the process backend the store that
-// refuses a put whose fsync failed keeps every property.
-func TestProcessFixedStoreHolds(t *testing.T) {
-	oc := runOn(t, processBackend(t), "fixed.hcl", runner.Options{Count: 2, BaseSeed: 0x5eed})
-	for _, p := range oc.Result.Properties {
-		if p.ID == lost && (p.HitsTrue != 2 || p.HitsFalse != 0) {
-			t.Errorf("the checker verified the writes in %d of 2 seeds, failed in %d", p.HitsTrue, p.HitsFalse)
-		}
-		if p.Verdict == assertions.Fail && (p.Type == "always" || p.Builtin) {
-			t.Errorf("the fixed store failed %s %q: %s", p.DisplayType, p.ID, p.Reason)
-		}
+// TestHostFixedStoreHolds: on the process and docker backends the store
+// that refuses a put whose fsync failed keeps every property.
+func TestHostFixedStoreHolds(t *testing.T) {
+	for _, hb := range hostBackends {
+		t.Run(hb.name, func(t *testing.T) {
+			oc := runOn(t, faultBackend(t, hb.new), "fixed.hcl", runner.Options{Count: 2, BaseSeed: 0x5eed})
+			for _, p := range oc.Result.Properties {
+				if p.ID == lost && (p.HitsTrue != 2 || p.HitsFalse != 0) {
+					t.Errorf("the checker verified the writes in %d of 2 seeds, failed in %d", p.HitsTrue, p.HitsFalse)
+				}
+				if p.Verdict == assertions.Fail && (p.Type == "always" || p.Builtin) {
+					t.Errorf("the fixed store failed %s %q: %s", p.DisplayType, p.ID, p.Reason)
+				}
+			}
+		})
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/backend/cluster"
+	"github.com/mvrun/multiverse/runner/diskfs"
 	"github.com/mvrun/multiverse/runner/network"
 )
 
@@ -73,6 +74,7 @@ type node struct {
 	im      *image
 	sandbox testcontainers.Container
 	ctr     testcontainers.Container // nil until created
+	disk    *diskfs.FS               // the disk fault file system bound at the working_dir; nil without
 }
 
 // NewCluster creates the containers of every service of the test, none of
@@ -135,7 +137,11 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (_ 
 		if im == nil {
 			return nil, fmt.Errorf("service %q: not prepared (Prepare ran on a different test?)", s.Name)
 		}
-		if _, err := c.AddNode(s, &node{im: im}); err != nil {
+		cn, err := c.AddNode(s, &node{im: im})
+		if err != nil {
+			return nil, err
+		}
+		if err := c.mountDisk(cn); err != nil {
 			return nil, err
 		}
 	}
@@ -256,6 +262,9 @@ func (c *Cluster) createService(ctx context.Context, n *cluster.Node[*node], hos
 			HostConfigModifier: func(hc *container.HostConfig) {
 				hc.NetworkMode = container.NetworkMode("container:" + sandboxID)
 				hc.Binds = []string{hosts + ":/etc/hosts:ro", filepath.Join(c.Dir(), "sdk") + ":" + sdkMount}
+				if o.disk != nil {
+					hc.Binds = append(hc.Binds, o.disk.Dir()+":"+s.WorkingDir)
+				}
 			},
 		},
 	}
@@ -486,9 +495,13 @@ func (h *headWriter) String() string {
 	return string(h.buf)
 }
 
-// ApplyOther refuses the clock kinds, which the docker backend cannot carry
-// out, with the fixed error of each (see [Backend.Supports]).
+// ApplyOther carries out the disk kinds and refuses the clock kinds,
+// which the docker backend cannot carry out, with the fixed error of each
+// (see [Backend.Supports]).
 func (m mechanics) ApplyOther(ctx context.Context, a faults.Action, nodes []*cluster.Node[*node]) error {
+	if a.Kind == faults.ActDisk || a.Kind == faults.ActDiskClear {
+		return m.c.applyDisk(a, nodes)
+	}
 	return m.c.b.Supports(a.Kind)
 }
 
@@ -510,6 +523,8 @@ func (m mechanics) Teardown(ctx context.Context) error {
 		}
 		return errors.Join(errs...)
 	})
+	// The containers held binds of the disk mounts; they are gone now.
+	err = errors.Join(err, c.unmountDisks())
 	c.bgCancel()
 	return err
 }
