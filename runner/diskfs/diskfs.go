@@ -147,11 +147,12 @@ func (d *FS) mount() error {
 	if err := syscall.Stat(d.backing, &st); err != nil {
 		return fmt.Errorf("diskfs: %w", err)
 	}
-	root := &fs.LoopbackRoot{Path: d.backing, Dev: st.Dev}
-	root.NewNode = func(r *fs.LoopbackRoot, parent *fs.Inode, name string, st *syscall.Stat_t) fs.InodeEmbedder {
+	root := os.Geteuid() == 0 // mount(2) directly, else fusermount3
+	lroot := &fs.LoopbackRoot{Path: d.backing, Dev: st.Dev}
+	lroot.NewNode = func(r *fs.LoopbackRoot, parent *fs.Inode, name string, st *syscall.Stat_t) fs.InodeEmbedder {
 		return &node{LoopbackNode: fs.LoopbackNode{RootData: r}, d: d}
 	}
-	root.RootNode = root.NewNode(root, nil, "", &st)
+	lroot.RootNode = lroot.NewNode(lroot, nil, "", &st)
 	// Attributes are never cached: a failed fsync or a crash changes a
 	// file's size behind the kernel's back. Entries are, briefly, since
 	// names change only through the mount.
@@ -162,12 +163,24 @@ func (d *FS) mount() error {
 			AllowOther:        true, // container users, the daemon
 			FsName:            sourcePrefix + d.cfg.Tag,
 			Name:              fsType,
-			DirectMount:       os.Geteuid() == 0,
+			DirectMountStrict: root,
 			ExtraCapabilities: fuse.CAP_DIRECT_IO_ALLOW_MMAP,
 			MaxWrite:          1 << 20,
 		},
 	}
-	server, err := fs.Mount(d.cfg.Dir, root.RootNode, opts)
+	if root {
+		// go-fuse opens /dev/fuse for mount(2) without O_CLOEXEC and
+		// leaves it so; every program mvrun starts later would hold the
+		// connection open, and a node's process exiting after mvrun died
+		// would wait forever on the dead server. No fork may happen until
+		// the descriptor is fixed (mount(2) itself forks nothing).
+		syscall.ForkLock.RLock()
+	}
+	server, err := fs.Mount(d.cfg.Dir, lroot.RootNode, opts)
+	if root {
+		closeFUSEOnExec()
+		syscall.ForkLock.RUnlock()
+	}
 	if err != nil {
 		return fmt.Errorf("diskfs: mounting FUSE on %s: %w", d.cfg.Dir, err)
 	}
@@ -177,6 +190,21 @@ func (d *FS) mount() error {
 		d.conn = unix.Minor(mst.Dev)
 	}
 	return nil
+}
+
+// closeFUSEOnExec sets close-on-exec on every descriptor of /dev/fuse this
+// process has.
+func closeFUSEOnExec() {
+	es, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range es {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if t, _ := os.Readlink("/proc/self/fd/" + e.Name()); t == "/dev/fuse" {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
 
 // Dir returns the mount point, the node's data directory.

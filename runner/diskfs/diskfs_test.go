@@ -308,6 +308,11 @@ func TestUnmountRestores(t *testing.T) {
 	if !mounted(d.Dir()) {
 		t.Fatalf("%s is not in the mount table", d.Dir())
 	}
+	// Programs started later must not hold the FUSE device: they would
+	// keep a dead server's connection alive.
+	if out, err := exec.Command("ls", "-l", "/proc/self/fd/").CombinedOutput(); err != nil || strings.Contains(string(out), "/dev/fuse") {
+		t.Errorf("a child process holds the FUSE device (%v):\n%s", err, out)
+	}
 	if err := d.Unmount(); err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,9 @@ import (
 
 // Mounted is one disk fault file system mounted on this host.
 type Mounted struct {
-	Dir string // the mount point
-	Tag string // the tag of the run that mounted it
+	Dir  string // the mount point
+	Tag  string // the tag of the run that mounted it
+	Conn uint32 // the FUSE connection (the mount's device minor), for fusectl
 }
 
 // Mounts lists the disk fault file systems mounted in this process's
@@ -36,7 +37,12 @@ func Mounts() ([]Mounted, error) {
 		if len(f) < 5 || len(g) < 2 || g[0] != "fuse."+fsType || !strings.HasPrefix(g[1], sourcePrefix) {
 			continue
 		}
-		out = append(out, Mounted{Dir: unescape(f[4]), Tag: strings.TrimPrefix(g[1], sourcePrefix)})
+		m := Mounted{Dir: unescape(f[4]), Tag: strings.TrimPrefix(g[1], sourcePrefix)}
+		if _, minor, ok := strings.Cut(f[2], ":"); ok {
+			c, _ := strconv.ParseUint(minor, 10, 32)
+			m.Conn = uint32(c)
+		}
+		out = append(out, m)
 	}
 	return out, sc.Err()
 }
@@ -62,8 +68,11 @@ func unescape(s string) string {
 
 // Sweep unmounts the disk fault file systems of runs that are gone (dead
 // reports whether the run that used a tag is) and moves their data back
-// into the data directories. A mount whose server died answers nothing
-// but ENOTCONN, so it is detached (MNT_DETACH), never waited for.
+// into the data directories. Each connection is aborted first (fusectl):
+// a process that still holds the FUSE device open (any program started
+// before the descriptor was made close-on-exec) would otherwise keep a
+// dead server's connection alive, and every call on it would wait
+// forever. The mount is then detached (MNT_DETACH), never waited for.
 func Sweep(dead func(tag string) bool) error {
 	ms, err := Mounts()
 	if err != nil {
@@ -73,6 +82,9 @@ func Sweep(dead func(tag string) bool) error {
 	for _, m := range ms {
 		if !dead(m.Tag) {
 			continue
+		}
+		if m.Conn != 0 {
+			abort(m.Conn)
 		}
 		if err := syscall.Unmount(m.Dir, syscall.MNT_DETACH); err != nil {
 			errs = append(errs, fmt.Errorf("diskfs: unmounting %s: %w", m.Dir, err))
