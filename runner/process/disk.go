@@ -41,7 +41,7 @@ func withDiskErr(s backend.Support, err error) backend.Support {
 	return s
 }
 
-// diskServices reports whether the test's disk faults can act on service.
+// diskService reports whether the test's disk faults can act on service.
 func diskService(t *specs.Test, service string) bool {
 	d := t.Faults.Disk
 	return d != nil && (len(d.Services) == 0 || slices.Contains(d.Services, service))
