@@ -48,6 +48,7 @@ var owners = map[string][]string{
 	"github.com/vishvananda/netns":                {"runner/network"},
 	"golang.org/x/tools":                          {"internal/catalog"},
 	"github.com/google/gopacket":                  {"runner/hvbackend"},
+	"github.com/hanwen/go-fuse/v2":                {"runner/diskfs"},
 	"github.com/antithesishq/antithesis-sdk-go":   {}, // test-only
 	"github.com/anishathalye/porcupine":           {"assertions/history"},
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/backend/cluster"
+	"github.com/mvrun/multiverse/runner/diskfs"
 	"github.com/mvrun/multiverse/runner/network"
 )
 
@@ -74,6 +75,7 @@ type node struct {
 	sandbox testcontainers.Container
 	ctr     testcontainers.Container // nil until created
 	mounts  []backend.HostMount      // compose volumes, sources made for the seed
+	disk    *diskfs.FS               // the disk fault file system bound at the working_dir; nil without
 }
 
 // NewCluster creates the containers of every service of the test, none of
@@ -141,7 +143,11 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (_ 
 		if im == nil {
 			return nil, fmt.Errorf("service %q: not prepared (Prepare ran on a different test?)", s.Name)
 		}
-		if _, err := c.AddNode(s, &node{im: im, mounts: mounts[s.Name]}); err != nil {
+		cn, err := c.AddNode(s, &node{im: im, mounts: mounts[s.Name]})
+		if err != nil {
+			return nil, err
+		}
+		if err := c.mountDisk(cn); err != nil {
 			return nil, err
 		}
 	}
@@ -281,6 +287,9 @@ func (c *Cluster) createService(ctx context.Context, n *cluster.Node[*node], hos
 				hc.ReadonlyRootfs = s.ReadOnly
 				for _, g := range s.GroupAdd {
 					hc.GroupAdd = append(hc.GroupAdd, numericRoot(g))
+				}
+				if o.disk != nil {
+					hc.Binds = append(hc.Binds, o.disk.Dir()+":"+s.WorkingDir)
 				}
 			},
 		},
@@ -518,9 +527,13 @@ func (h *headWriter) String() string {
 	return string(h.buf)
 }
 
-// ApplyOther refuses the clock kinds, which the docker backend cannot carry
-// out, with the fixed error of each (see [Backend.Supports]).
+// ApplyOther carries out the disk kinds and refuses the clock kinds,
+// which the docker backend cannot carry out, with the fixed error of each
+// (see [Backend.Supports]).
 func (m mechanics) ApplyOther(ctx context.Context, a faults.Action, nodes []*cluster.Node[*node]) error {
+	if a.Kind == faults.ActDisk || a.Kind == faults.ActDiskClear {
+		return m.c.applyDisk(a, nodes)
+	}
 	return m.c.b.Supports(a.Kind)
 }
 
@@ -542,6 +555,8 @@ func (m mechanics) Teardown(ctx context.Context) error {
 		}
 		return errors.Join(errs...)
 	})
+	// The containers held binds of the disk mounts; they are gone now.
+	err = errors.Join(err, c.unmountDisks())
 	c.bgCancel()
 	return err
 }

@@ -122,7 +122,7 @@ func New(opts Options) *Backend {
 	}
 	log := opts.Log.With("backend", "docker")
 	owner, _ := procs.Identity(os.Getpid())
-	return &Backend{Base: backend.NewBase(support), log: log, owner: owner}
+	return &Backend{Base: backend.NewBase(withDisk(support)), log: log, owner: owner}
 }
 
 // tcLogger turns testcontainers' Printf logs into debug logs.
@@ -190,14 +190,8 @@ var support = backend.Support{
 	Cannot: map[faults.ActionKind]error{
 		faults.ActClockSet:  errClockOffset,
 		faults.ActClockJump: errClockJump,
-		faults.ActDisk:      errDisk,
-		faults.ActDiskClear: errDisk,
 	},
 }
-
-// errDisk: disk faults need a fault-injecting file system under the
-// node's data directory, which this backend does not mount.
-var errDisk = fmt.Errorf("disk: disk faults are %w on the docker backend (use --backend hv)", backend.ErrUnsupported)
 
 // labels returns the labels of an object of this run.
 func (b *Backend) labels(kv ...string) map[string]string {

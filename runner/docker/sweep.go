@@ -19,15 +19,21 @@ import (
 // left behind. Objects of live runs, this one included, are kept. It is
 // called once at the start of every run.
 //
-// Nothing else needs sweeping: the switch's TAP devices live in the
-// containers' network namespaces and vanish with them, and the backend
-// makes no namespaces of its own.
+// Then the disk fault mounts of those runs (their data goes back into the
+// node directories). Nothing else needs sweeping: the switch's TAP devices
+// live in the containers' network namespaces and vanish with them, and the
+// backend makes no namespaces of its own.
 func (b *Backend) Sweep(ctx context.Context) error {
 	cli, err := b.client(ctx)
 	if err != nil {
 		return fmt.Errorf("docker backend: sweep: %w", err)
 	}
-	return sweep(ctx, cli, procs.Alive)
+	// Containers first: they hold the disk fault mounts' binds.
+	err = sweep(ctx, cli, procs.Alive)
+	if derr := sweepDisks(procs.Alive); derr != nil {
+		err = errors.Join(err, fmt.Errorf("docker backend: sweeping disk fault mounts: %w", derr))
+	}
+	return err
 }
 
 // sweep removes the objects whose owner alive reports as gone.

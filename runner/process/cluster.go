@@ -17,6 +17,7 @@ import (
 	"github.com/mvrun/multiverse/internal/procs"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/backend/cluster"
+	"github.com/mvrun/multiverse/runner/diskfs"
 )
 
 // stopTimeout bounds how long Close and kill faults wait for a SIGKILLed
@@ -59,7 +60,8 @@ type node struct {
 	// cgroup.kill was once written to is killed at once.
 	cgBase string
 	cgGen  int
-	cgroup string // the current incarnation's cgroup, made on first use
+	cgroup string     // the current incarnation's cgroup, made on first use
+	disk   *diskfs.FS // the disk fault file system over dir; nil without disk faults
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd     // the service process; nil when not running
@@ -162,7 +164,11 @@ func (b *Backend) newCluster(ctx context.Context, cfg backend.ClusterConfig) (_ 
 		if c.cgDir != "" {
 			own.cgBase = filepath.Join(c.cgDir, s.Name)
 		}
-		if _, err := c.AddNode(s, own); err != nil {
+		cn, err := c.AddNode(s, own)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.mountDisk(cn); err != nil {
 			return nil, err
 		}
 	}
@@ -382,6 +388,9 @@ func (m mechanics) ExecNode(ctx context.Context, n *cluster.Node[*node], x clust
 // so, after recording the offset. clock_jump is unsupported. Errors for
 // unsupported kinds have fixed texts, one per kind.
 func (m mechanics) ApplyOther(ctx context.Context, a faults.Action, nodes []*cluster.Node[*node]) error {
+	if a.Kind == faults.ActDisk || a.Kind == faults.ActDiskClear {
+		return m.c.applyDisk(a, nodes)
+	}
 	if a.Kind != faults.ActClockSet {
 		return m.c.b.Supports(a.Kind)
 	}
@@ -405,7 +414,7 @@ func (m mechanics) Teardown(ctx context.Context) error {
 	if c.cgDir != "" {
 		cgErr = removeCgroup(c.cgDir)
 	}
-	err := os.RemoveAll(c.rtDir)
+	err := errors.Join(c.unmountDisks(), os.RemoveAll(c.rtDir))
 	c.b.releaseRunDir()
 	return errors.Join(cgErr, err)
 }

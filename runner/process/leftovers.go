@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/mvrun/multiverse/runner/diskfs"
 )
 
-// Leftovers reports the processes, network namespaces, cgroups and state directories
+// Leftovers reports the processes, disk fault mounts, network namespaces, cgroups and state directories
 // that the run with id left behind, or nil when it left nothing. Tests and
 // `mvrun doctor`-style checks use it after a run or a Sweep.
 func Leftovers(id string) error {
@@ -27,6 +29,12 @@ func Leftovers(id string) error {
 	for _, ns := range nss {
 		if strings.HasPrefix(ns.Name(), netPrefixStart+id) {
 			found = append(found, "netns "+ns.Name())
+		}
+	}
+	ms, _ := diskfs.Mounts()
+	for _, m := range ms {
+		if m.Tag == diskTagPrefix+id {
+			found = append(found, "disk fault mount "+m.Dir)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(DefaultRunDir, id)); err == nil {

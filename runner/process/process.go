@@ -63,21 +63,16 @@ type Backend struct {
 var _ backend.Backend = (*Backend)(nil)
 
 // support is what the process backend carries out. clock_offset is only
-// partly possible (see [mechanics.ApplyOther]) and clock_jump not at all.
+// partly possible (see [mechanics.ApplyOther]) and clock_jump not at all;
+// New adds the disk kinds, possible where FUSE is ([withDisk]).
 var support = backend.Support{
 	Backend: "process",
 	Can:     cluster.Kinds,
 	Cannot: map[faults.ActionKind]error{
 		faults.ActClockSet:  errClockOffset,
 		faults.ActClockJump: errClockJump,
-		faults.ActDisk:      errDisk,
-		faults.ActDiskClear: errDisk,
 	},
 }
-
-// errDisk: disk faults need a fault-injecting file system under the
-// node's data directory, which this backend does not mount.
-var errDisk = fmt.Errorf("disk: disk faults are %w on the process backend (use --backend hv)", backend.ErrUnsupported)
 
 // New returns a process backend. Each Backend is one run: its processes,
 // namespaces and files carry the run's id (every node process has
@@ -87,7 +82,7 @@ func New(opts Options) *Backend {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Backend{Base: backend.NewBase(support), opts: opts, log: opts.Log.With("backend", "process")}
+	return &Backend{Base: backend.NewBase(withDisk(support)), opts: opts, log: opts.Log.With("backend", "process")}
 }
 
 // netPrefix returns the name prefix of the network devices and namespaces

@@ -165,6 +165,7 @@ func childRunner(workDir string) {
 	ctx := context.Background()
 	b := New(Options{})
 	test := backendtest.NewTest([]string{"solo"}, "-spawn")
+	test.Faults.Disk = &faults.DiskConfig{} // a disk fault mount for Sweep to find
 	fail := func(err error) {
 		fmt.Println("ERROR", err)
 		os.Exit(1)

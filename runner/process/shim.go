@@ -35,9 +35,14 @@ type shimConfig struct {
 	// directory and SDK files).
 	ReadOnlyRoot bool     `json:"read_only_root,omitempty"`
 	Writable     []string `json:"writable,omitempty"`
-	Parent       int      `json:"parent"` // the runner's pid
-	Path         string   `json:"path"`   // program to exec
-	Argv         []string `json:"argv"`
+	// Dir is the working directory, entered by the shim rather than by
+	// the fork: it may be a FUSE mount served by the runner itself, and a
+	// child that blocks on it between vfork and exec would stall the
+	// runner's threads (a stop-the-world waits for the forking one).
+	Dir    string   `json:"dir,omitempty"`
+	Parent int      `json:"parent"` // the runner's pid
+	Path   string   `json:"path"`   // program to exec
+	Argv   []string `json:"argv"`
 }
 
 // shimMount is one compose volume of the node.
@@ -122,6 +127,11 @@ func runShim(cfg *shimConfig) error {
 	}
 	if err := mountVolumes(cfg); err != nil {
 		return err
+	}
+	if cfg.Dir != "" {
+		if err := unix.Chdir(cfg.Dir); err != nil {
+			return fmt.Errorf("enter working directory %s: %w", cfg.Dir, err)
+		}
 	}
 	if cfg.Hostname != "" {
 		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {

@@ -59,6 +59,7 @@ type spawnSpec struct {
 // the program runs (or the shim failed). It does not wait for the process.
 func spawn(shimExe string, s spawnSpec) (*exec.Cmd, error) {
 	s.shim.Parent = os.Getpid()
+	s.shim.Dir = s.dir // see shimConfig.Dir
 	cfg, err := json.Marshal(s.shim)
 	if err != nil {
 		return nil, err
@@ -70,7 +71,7 @@ func spawn(shimExe string, s spawnSpec) (*exec.Cmd, error) {
 	defer func() { _ = r.Close() }() // the read end: nothing to lose
 	cmd := exec.Command(shimExe, shimArg, string(cfg))
 	cmd.Env = s.env
-	cmd.Dir = s.dir
+	cmd.Dir = "/"
 	cmd.Stdout = s.stdout
 	cmd.Stderr = s.stderr
 	cmd.ExtraFiles = []*os.File{w} // fd 3 = statusFD

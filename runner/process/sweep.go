@@ -87,7 +87,8 @@ func (b *Backend) alive(id string) bool {
 
 // Sweep removes what process-backend runs that were killed left behind:
 // their node processes (found by the MVRUN_RUN marker in their environment
-// and by the pid files of their process groups), their network namespaces
+// and by the pid files of their process groups), their disk fault mounts
+// (whose data goes back into the node directories), their network namespaces
 // and devices (through runner/network), and their state directories. Runs
 // that are still alive, on this host, are left alone.
 func (b *Backend) Sweep(ctx context.Context) error {
@@ -149,6 +150,10 @@ func (b *Backend) Sweep(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("process backend: %w", err))
 			}
 		}
+	}
+	// The processes are gone, so their mounts' last users are too.
+	if err := b.sweepDisks(); err != nil {
+		errs = append(errs, fmt.Errorf("process backend: sweeping disk fault mounts: %w", err))
 	}
 	if err := network.Sweep(func(name string) bool {
 		id, ok := runOfNetName(name)

@@ -70,6 +70,14 @@ type Mechanics[N any] interface {
 	Teardown(ctx context.Context) error
 }
 
+// Crasher is implemented by Mechanics whose nodes' disks react to a kill
+// fault (the disk fault file system: lose_unsynced). Apply calls
+// CrashNode after a kill fault's node has exited, so no call of its
+// processes is still in flight.
+type Crasher[N any] interface {
+	CrashNode(n *Node[N])
+}
+
 // Process is a node's running service process, as Mechanics.StartNode returns
 // it.
 type Process interface {
@@ -529,6 +537,9 @@ func (c *Core[N]) Apply(ctx context.Context, a faults.Action) error {
 		switch a.Kind {
 		case faults.ActKill:
 			err = n.kill(ctx)
+			if cr, ok := c.mech.(Crasher[N]); ok && err == nil {
+				cr.CrashNode(n)
+			}
 		case faults.ActRestart:
 			err = n.restart(ctx)
 		case faults.ActPause:
