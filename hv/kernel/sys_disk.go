@@ -32,7 +32,9 @@ func (k *Kernel) flushWait(t *Thread, dirty bool) bool {
 		return false
 	}
 	k.flushWaits++
-	t.block(nil, k.clock.Now()+int64(k.cfg.SyncLatency), t.call, nil)
+	// block always parks the thread and returns errBlock, which the
+	// caller returns when this reports true.
+	_ = t.block(nil, k.clock.Now()+int64(k.cfg.SyncLatency), t.call, nil)
 	return true
 }
 

@@ -149,9 +149,15 @@ func (d *FS) mount() error {
 	}
 	root := os.Geteuid() == 0 // mount(2) directly, else fusermount3
 	lroot := &fs.LoopbackRoot{Path: d.backing, Dev: st.Dev}
+	// NewNode is deprecated in favour of NodeWrapChilder, whose WrapChild
+	// hands over a *LoopbackNode already made; our node embeds its
+	// LoopbackNode by value, and copying one (its Inode holds a mutex)
+	// into it would be wrong. NewNode builds ours directly.
+	//lint:ignore SA1019 see above
 	lroot.NewNode = func(r *fs.LoopbackRoot, parent *fs.Inode, name string, st *syscall.Stat_t) fs.InodeEmbedder {
 		return &node{LoopbackNode: fs.LoopbackNode{RootData: r}, d: d}
 	}
+	//lint:ignore SA1019 see above
 	lroot.RootNode = lroot.NewNode(lroot, nil, "", &st)
 	// Attributes are never cached: a failed fsync or a crash changes a
 	// file's size behind the kernel's back. Entries are, briefly, since

@@ -56,7 +56,9 @@ func (c *Cluster) mountDisk(n *cluster.Node[*node]) error {
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return fmt.Errorf("service %q: %w", n.Name(), err)
 	}
-	os.Chmod(dir, 0o777)
+	if err := os.Chmod(dir, 0o777); err != nil { // MkdirAll's mode went through the umask
+		return fmt.Errorf("service %q: %w", n.Name(), err)
+	}
 	name, emit := n.Name(), c.Config().Events
 	fs, err := diskfs.Mount(diskfs.Config{
 		Dir: dir, Tag: diskTagPrefix + strings.ReplaceAll(c.b.owner, " ", "_"), Log: c.Log(),

@@ -64,7 +64,7 @@ func cgroup2Mount() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: nothing to lose
 	var found []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {

@@ -79,10 +79,10 @@ func spawn(shimExe string, s spawnSpec) (*exec.Cmd, error) {
 	if s.cgroup != "" {
 		cg, err := os.Open(s.cgroup)
 		if err != nil {
-			w.Close()
+			_ = w.Close() // nothing was started; the error that matters is err
 			return nil, fmt.Errorf("node cgroup: %w", err)
 		}
-		defer cg.Close()
+		defer func() { _ = cg.Close() }() // a directory opened for its fd only
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cg.Fd())
 	}
 	cmd.WaitDelay = time.Second

@@ -54,15 +54,14 @@ type Node struct {
 	Error     string   `json:"error,omitempty"`
 	Dir       string   `json:"dir,omitempty"`
 
-	branch   *hvbackend.Branch
-	end      time.Duration // where its children branch: At + Burst
-	last     time.Duration // the end of its fault phase: no branching after
-	prefix   map[string]bool
-	guide    map[string]float64 // numeric guidance: best value in the prefix
-	reached  map[string]bool    // Sometimes/Reachable ids evaluated in the prefix
-	arms     []arm
-	pulls    int
-	expanded bool
+	branch  *hvbackend.Branch
+	end     time.Duration // where its children branch: At + Burst
+	last    time.Duration // the end of its fault phase: no branching after
+	prefix  map[string]bool
+	guide   map[string]float64 // numeric guidance: best value in the prefix
+	reached map[string]bool    // Sometimes/Reachable ids evaluated in the prefix
+	arms    []arm
+	pulls   int
 }
 
 type arm struct {
