@@ -3,14 +3,11 @@ package docker
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/mvrun/multiverse/faults"
-	"github.com/mvrun/multiverse/internal/diskmodel"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/backend/cluster"
 	"github.com/mvrun/multiverse/runner/diskfs"
@@ -33,22 +30,13 @@ const diskTagPrefix = "docker."
 // withDisk returns s with the disk kinds possible when this host can mount
 // FUSE, and unsupported with the reason when it cannot.
 func withDisk(s backend.Support) backend.Support {
-	s.Cannot = maps.Clone(s.Cannot)
-	if err := diskfs.Available(); err != nil {
-		e := fmt.Errorf("disk: disk faults are %w on the docker backend here: %v (use --backend hv)", backend.ErrUnsupported, err)
-		s.Cannot[faults.ActDisk], s.Cannot[faults.ActDiskClear] = e, e
-		return s
-	}
-	s.Can = append(slices.Clone(s.Can), faults.ActDisk, faults.ActDiskClear)
-	return s
+	return diskfs.WithSupport(s, "docker", diskfs.Available())
 }
 
 // mountDisk mounts the fault file system for n, if the test's disk faults
 // act on it, it has a working_dir and the host can.
 func (c *Cluster) mountDisk(n *cluster.Node[*node]) error {
-	d := c.Config().Test.Faults.Disk
-	if d == nil || len(d.Services) > 0 && !slices.Contains(d.Services, n.Name()) ||
-		n.Service.WorkingDir == "" || c.b.Supports(faults.ActDisk) != nil {
+	if !diskfs.Covers(c.Config().Test, n.Name()) || n.Service.WorkingDir == "" || c.b.Supports(faults.ActDisk) != nil {
 		return nil
 	}
 	dir := filepath.Join(c.Dir(), "nodes", n.Name())
@@ -59,12 +47,10 @@ func (c *Cluster) mountDisk(n *cluster.Node[*node]) error {
 	if err := os.Chmod(dir, 0o777); err != nil { // MkdirAll's mode went through the umask
 		return fmt.Errorf("service %q: %w", n.Name(), err)
 	}
-	name, emit := n.Name(), c.Config().Events
+	name := n.Name()
 	fs, err := diskfs.Mount(diskfs.Config{
 		Dir: dir, Tag: diskTagPrefix + strings.ReplaceAll(c.b.owner, " ", "_"), Log: c.Log(),
-		OnHit: func(h diskmodel.Hit) {
-			emit(backend.Event{At: c.Now(), Kind: backend.EventDiskFault, Node: name, Line: []byte(h.String())})
-		},
+		OnHit: diskfs.HitEvents(name, c.Now, c.Config().Events),
 	})
 	if err != nil {
 		return fmt.Errorf("service %q: disk faults: %w", name, err)
@@ -78,21 +64,15 @@ func (c *Cluster) applyDisk(a faults.Action, nodes []*cluster.Node[*node]) error
 	if err := c.b.Supports(a.Kind); err != nil {
 		return err
 	}
-	if a.Disk == nil {
-		return fmt.Errorf("%s: action without a disk fault", a.Kind)
-	}
 	var errs []error
 	for _, n := range nodes {
-		d := n.Own.disk
-		switch {
+		switch d := n.Own.disk; {
 		case d == nil && n.Service.WorkingDir == "":
 			errs = append(errs, fmt.Errorf("%s: service %q has no working_dir, the data directory disk faults act on in a container", a.Kind, n.Name()))
 		case d == nil:
 			errs = append(errs, fmt.Errorf("%s: service %q has no disk fault file system (not in the disk block's services)", a.Kind, n.Name()))
-		case a.Kind == faults.ActDiskClear:
-			d.Clear(a.Disk.Kind)
 		default:
-			errs = append(errs, d.Arm(*a.Disk))
+			errs = append(errs, d.Act(a))
 		}
 	}
 	return errors.Join(errs...)

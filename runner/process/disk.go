@@ -3,16 +3,12 @@ package process
 import (
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	"github.com/mvrun/multiverse/faults"
-	"github.com/mvrun/multiverse/internal/diskmodel"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/backend/cluster"
 	"github.com/mvrun/multiverse/runner/diskfs"
-	"github.com/mvrun/multiverse/specs"
 )
 
 // Disk faults on the process backend act through runner/diskfs: the
@@ -31,35 +27,19 @@ func withDisk(s backend.Support) backend.Support { return withDiskErr(s, diskfs.
 
 // withDiskErr is withDisk when FUSE's availability is err.
 func withDiskErr(s backend.Support, err error) backend.Support {
-	s.Cannot = maps.Clone(s.Cannot)
-	if err != nil {
-		e := fmt.Errorf("disk: disk faults are %w on the process backend here: %v (use --backend hv)", backend.ErrUnsupported, err)
-		s.Cannot[faults.ActDisk], s.Cannot[faults.ActDiskClear] = e, e
-		return s
-	}
-	s.Can = append(slices.Clone(s.Can), faults.ActDisk, faults.ActDiskClear)
-	return s
-}
-
-// diskService reports whether the test's disk faults can act on service.
-func diskService(t *specs.Test, service string) bool {
-	d := t.Faults.Disk
-	return d != nil && (len(d.Services) == 0 || slices.Contains(d.Services, service))
+	return diskfs.WithSupport(s, "process", err)
 }
 
 // mountDisk mounts the fault file system over n's working directory, if
 // the test's disk faults act on it and the host can.
 func (c *Cluster) mountDisk(n *cluster.Node[*node]) error {
-	if !diskService(c.Config().Test, n.Name()) || c.b.Supports(faults.ActDisk) != nil {
+	if !diskfs.Covers(c.Config().Test, n.Name()) || c.b.Supports(faults.ActDisk) != nil {
 		return nil
 	}
 	name := n.Name()
-	emit := c.Config().Events
 	d, err := diskfs.Mount(diskfs.Config{
 		Dir: n.Own.dir, Tag: diskTagPrefix + c.b.RunID(), Log: c.Log(),
-		OnHit: func(h diskmodel.Hit) {
-			emit(backend.Event{At: c.Now(), Kind: backend.EventDiskFault, Node: name, Line: []byte(h.String())})
-		},
+		OnHit: diskfs.HitEvents(name, c.Now, c.Config().Events),
 	})
 	if err != nil {
 		return fmt.Errorf("service %q: disk faults: %w", name, err)
@@ -73,19 +53,12 @@ func (c *Cluster) applyDisk(a faults.Action, nodes []*cluster.Node[*node]) error
 	if err := c.b.Supports(a.Kind); err != nil {
 		return err
 	}
-	if a.Disk == nil {
-		return fmt.Errorf("%s: action without a disk fault", a.Kind)
-	}
 	var errs []error
 	for _, n := range nodes {
-		d := n.Own.disk
-		switch {
-		case d == nil:
+		if d := n.Own.disk; d == nil {
 			errs = append(errs, fmt.Errorf("%s: service %q has no disk fault file system (not in the disk block's services)", a.Kind, n.Name()))
-		case a.Kind == faults.ActDiskClear:
-			d.Clear(a.Disk.Kind)
-		default:
-			errs = append(errs, d.Arm(*a.Disk))
+		} else {
+			errs = append(errs, d.Act(a))
 		}
 	}
 	return errors.Join(errs...)
