@@ -275,31 +275,23 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	}
 
 	var spec *specs.Spec
+	var t *specs.Test
 	if f.compose {
-		t, err := specs.FromCompose(ctx, specPath)
+		ct, err := specs.FromCompose(ctx, specPath)
 		if err != nil {
 			fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
 			return exitUsage
 		}
-		spec = &specs.Spec{File: specPath, Tests: []*specs.Test{t}}
-	} else if spec, err = loadSpec(ctx, specPath); errors.Is(err, errInterrupted) {
-		fmt.Fprintf(stderr, "mvrun %s: interrupted while loading the spec\n", name)
-		return exitInfra
-	} else if err != nil {
-		var de *specs.DiagnosticsError
-		if errors.As(err, &de) && de.WriteText(stderr, 100, false) == nil {
+		spec = &specs.Spec{File: specPath, Tests: []*specs.Test{ct}}
+		if t, err = spec.Test(f.test); err != nil {
+			fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
 			return exitUsage
 		}
-		fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
-		return exitUsage
-	}
-	if spec.Warnings != nil {
-		_ = spec.Warnings.WriteText(stderr, 100, false)
-	}
-	t, err := spec.Test(f.test)
-	if err != nil {
-		fmt.Fprintf(stderr, "mvrun %s: %v; pick one with --test NAME\n", name, err)
-		return exitUsage
+	} else {
+		var code int
+		if spec, t, code = loadTest(ctx, name, specPath, f.test, stderr); t == nil {
+			return code
+		}
 	}
 
 	want := f.backend
@@ -470,6 +462,35 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		return exitInfra
 	}
 	return exitOK
+}
+
+// loadTest loads the spec at path for command cmd and picks the test
+// named name (the only one when name is empty). Located diagnostics and
+// warnings go to stderr; on failure it returns a nil spec and test and the exit
+// code: exitUsage for a bad spec or test name, exitInfra when ctx ended
+// while loading.
+func loadTest(ctx context.Context, cmd, path, name string, stderr io.Writer) (*specs.Spec, *specs.Test, int) {
+	spec, err := loadSpec(ctx, path)
+	if errors.Is(err, errInterrupted) {
+		fmt.Fprintf(stderr, "mvrun %s: interrupted while loading the spec\n", cmd)
+		return nil, nil, exitInfra
+	}
+	if err != nil {
+		var de *specs.DiagnosticsError
+		if !errors.As(err, &de) || de.WriteText(stderr, 100, false) != nil {
+			fmt.Fprintf(stderr, "mvrun %s: %v\n", cmd, err)
+		}
+		return nil, nil, exitUsage
+	}
+	if spec.Warnings != nil {
+		_ = spec.Warnings.WriteText(stderr, 100, false)
+	}
+	t, err := spec.Test(name)
+	if err != nil {
+		fmt.Fprintf(stderr, "mvrun %s: %v; pick one with --test NAME\n", cmd, err)
+		return nil, nil, exitUsage
+	}
+	return spec, t, exitOK
 }
 
 // errInterrupted is returned by [loadSpec] when ctx ends first.

@@ -66,15 +66,9 @@ func cmdDebug(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprintf(stderr, "mvrun debug: --seed: %v\n", err)
 		return exitUsage
 	}
-	spec, err := specs.Load(ctx, pos[0])
-	if err != nil {
-		fmt.Fprintf(stderr, "mvrun debug: %v\n", err)
-		return exitUsage
-	}
-	t, err := spec.Test(testName)
-	if err != nil {
-		fmt.Fprintf(stderr, "mvrun debug: %v\n", err)
-		return exitUsage
+	_, t, code := loadTest(ctx, "debug", pos[0], testName, stderr)
+	if t == nil {
+		return code
 	}
 	dir, traceLog, err := recorded(runs, t, seeds.Format(seed))
 	if err != nil {

@@ -22,7 +22,6 @@ import (
 	"github.com/mvrun/multiverse/runner"
 	"github.com/mvrun/multiverse/runner/hvbackend"
 	"github.com/mvrun/multiverse/runner/report"
-	"github.com/mvrun/multiverse/specs"
 )
 
 // cmdExplore runs `mvrun explore`: from moments of a failing seed, many
@@ -64,15 +63,9 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "mvrun explore: --seed: %v\n", err)
 		return exitUsage
 	}
-	spec, err := specs.Load(ctx, pos[0])
-	if err != nil {
-		fmt.Fprintf(stderr, "mvrun explore: %v\n", err)
-		return exitUsage
-	}
-	t, err := spec.Test(testName)
-	if err != nil {
-		fmt.Fprintf(stderr, "mvrun explore: %v; pick one with --test NAME\n", err)
-		return exitUsage
+	_, t, code := loadTest(ctx, "explore", pos[0], testName, stderr)
+	if t == nil {
+		return code
 	}
 	_, sd, err := report.FindSeed(runs, t.Name, seeds.Format(seed), "")
 	if err != nil {

@@ -18,7 +18,6 @@ import (
 	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner/hvbackend"
 	"github.com/mvrun/multiverse/runner/search"
-	"github.com/mvrun/multiverse/specs"
 )
 
 // hasFlag reports whether args hold --name or -name (optionally =value).
@@ -72,15 +71,9 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fs.Usage()
 		return exitUsage
 	}
-	spec, err := specs.Load(ctx, pos[0])
-	if err != nil {
-		fmt.Fprintf(stderr, "mvrun test: %v\n", err)
-		return exitUsage
-	}
-	t, err := spec.Test(testName)
-	if err != nil {
-		fmt.Fprintf(stderr, "mvrun test: %v; pick one with --test NAME\n", err)
-		return exitUsage
+	_, t, code := loadTest(ctx, "test", pos[0], testName, stderr)
+	if t == nil {
+		return code
 	}
 	root := seeds.Derive(uint64(time.Now().UnixNano()), "base")
 	if seedFlag != "" {
@@ -136,7 +129,7 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "mvrun test: %v\n", err)
 		return exitInfra
 	}
-	code := exitOK
+	code = exitOK
 	if len(tree.Findings) > 0 {
 		code = exitFailed
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/runner/hvbackend"
 	"github.com/mvrun/multiverse/runner/search"
-	"github.com/mvrun/multiverse/specs"
 )
 
 // splitEdits splits an id into the part before "~" (a seed or branch id)
@@ -84,15 +83,9 @@ func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "mvrun shrink: --seed: %v\n", err)
 		return exitUsage
 	}
-	spec, err := specs.Load(ctx, pos[0])
-	if err != nil {
-		fmt.Fprintf(stderr, "mvrun shrink: %v\n", err)
-		return exitUsage
-	}
-	t, err := spec.Test(testName)
-	if err != nil {
-		fmt.Fprintf(stderr, "mvrun shrink: %v; pick one with --test NAME\n", err)
-		return exitUsage
+	_, t, code := loadTest(ctx, "shrink", pos[0], testName, stderr)
+	if t == nil {
+		return code
 	}
 	level := slog.LevelWarn
 	if verbose {
