@@ -338,19 +338,28 @@ func sysPreadv2(t *Thread, a *[6]uint64) (uint64, error) {
 	return t.preadv(a[0], a[1], a[2], a[3])
 }
 
-func (t *Thread) preadv(fd, iovVA, iovCnt, off uint64) (uint64, error) {
-	k := t.k
+// positionedIO checks what preadv and pwritev check before any I/O: fd is
+// a regular file open for the access (deny is the access mode that
+// forbids it: EBADF), off is not negative (EINVAL), and the iovec array
+// is readable. It returns the descriptor, its file and the iovecs.
+func (k *Kernel) positionedIO(fd, iovVA, iovCnt, off uint64, deny int) (*desc, *regularFile, [][2]uint64, error) {
 	d, r, err := k.regular(argFD(fd))
 	if err != nil {
-		return 0, err
+		return nil, nil, nil, err
 	}
-	if d.flags&abi.OAccmode == abi.OWronly {
-		return 0, abi.EBADF
+	if d.flags&abi.OAccmode == deny {
+		return nil, nil, nil, abi.EBADF
 	}
 	if int64(off) < 0 {
-		return 0, abi.EINVAL
+		return nil, nil, nil, abi.EINVAL
 	}
 	iov, err := k.iovecs(iovVA, iovCnt)
+	return d, r, iov, err
+}
+
+func (t *Thread) preadv(fd, iovVA, iovCnt, off uint64) (uint64, error) {
+	k := t.k
+	_, r, iov, err := k.positionedIO(fd, iovVA, iovCnt, off, abi.OWronly)
 	if err != nil {
 		return 0, err
 	}
@@ -394,17 +403,7 @@ func sysPwritev2(t *Thread, a *[6]uint64) (uint64, error) {
 
 func (t *Thread) pwritev(fd, iovVA, iovCnt, off uint64) (uint64, error) {
 	k := t.k
-	d, r, err := k.regular(argFD(fd))
-	if err != nil {
-		return 0, err
-	}
-	if d.flags&abi.OAccmode == abi.ORdonly {
-		return 0, abi.EBADF
-	}
-	if int64(off) < 0 {
-		return 0, abi.EINVAL
-	}
-	iov, err := k.iovecs(iovVA, iovCnt)
+	d, r, iov, err := k.positionedIO(fd, iovVA, iovCnt, off, abi.ORdonly)
 	if err != nil {
 		return 0, err
 	}
