@@ -80,8 +80,9 @@ type seedRun struct {
 	// The seed timeout (runSeed, simulated).
 	timeout     time.Duration
 	wallTimer   *time.Timer
-	cancelSeed  context.CancelCauseFunc
-	simTimedOut atomic.Bool // the timeout passed on the cluster's clock
+	cancelSeed  context.CancelCauseFunc // ends the seed with a cause
+	simClock    atomic.Bool             // the timeout is on the cluster's clock; wallTimer guards a hang
+	simTimedOut atomic.Bool             // the timeout passed on the cluster's clock
 
 	mu        sync.Mutex
 	cl        backend.Cluster
@@ -152,9 +153,15 @@ func runSeed(ctx context.Context, cfg seedConfig) *SeedOutcome {
 	// The seed timeout is host time until the cluster exists; on a cluster
 	// with simulated time run switches it to the cluster's clock and makes
 	// this timer a guard against a hung simulation (simulated).
-	s.wallTimer = time.AfterFunc(timeout, func() { cancel(errSeedTimeout) })
+	s.wallTimer = time.AfterFunc(timeout, func() {
+		if s.simClock.Load() {
+			cancel(errSeedHung)
+		} else {
+			cancel(errSeedTimeout)
+		}
+	})
 	s.cancelSeed = cancel
-	defer func() { s.wallTimer.Stop() }()
+	defer s.wallTimer.Stop()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -651,8 +658,8 @@ func (r *recorder) flush(col *assertions.Collector) {
 // guard (hangFactor × the timeout) whose expiry is an error of the run.
 // The returned stop must be called when the seed's phases are done.
 func (s *seedRun) simulated(ctx context.Context, cl backend.Cluster) (context.Context, func()) {
-	s.wallTimer.Stop()
-	s.wallTimer = time.AfterFunc(hangFactor*s.timeout, func() { s.cancelSeed(errSeedHung) })
+	s.simClock.Store(true)
+	s.wallTimer.Reset(hangFactor * s.timeout)
 	vctx, cancel := withTimeout(cl, ctx, s.timeout-cl.Now())
 	return vctx, func() {
 		if errors.Is(vctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
