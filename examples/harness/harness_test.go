@@ -7,13 +7,13 @@ package harness_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mvrun/multiverse/assertions"
-	"github.com/mvrun/multiverse/internal/gobuild"
 	"github.com/mvrun/multiverse/runner"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/docker"
@@ -29,34 +29,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// templates are the test-composer files of the harness's one template.
-var templates = []string{"first_config", "singleton_driver_read", "finally_read"}
-
-// buildRoot builds the harness into a directory laid out as its image:
-// bin/harness, the template directory (the commands, plus a helper_ file
-// that must be ignored) and a FROM scratch Dockerfile. It points
-// HARNESS_ROOT at it, which the compose file interpolates.
+// buildRoot runs build.sh into a temporary directory laid out as the
+// harness's image (bin/harness, the template directory with its commands
+// and a helper_ file that must be ignored, a FROM scratch Dockerfile) and
+// points HARNESS_ROOT at it, which the compose file interpolates.
 func buildRoot(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
-	bin := filepath.Join(root, "bin", "harness")
-	if err := gobuild.Build(context.Background(), gobuild.Request{Dir: "harness", Out: bin}); err != nil {
-		t.Fatal(err)
-	}
-	tdir := filepath.Join(root, "opt", "antithesis", "test", "v1", "volume")
-	if err := os.MkdirAll(tdir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range templates {
-		if err := os.Link(bin, filepath.Join(tdir, n)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(tdir, "helper_notes.txt"), []byte("not a command\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "Dockerfile"), []byte("FROM scratch\nCOPY . /\n"), 0o644); err != nil {
-		t.Fatal(err)
+	cmd := exec.Command("./build.sh")
+	cmd.Env = append(os.Environ(), "HARNESS_ROOT="+root)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build.sh: %v\n%s", err, out)
 	}
 	t.Setenv("HARNESS_ROOT", root)
 	return root
