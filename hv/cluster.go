@@ -42,6 +42,11 @@ type ClusterConfig struct {
 	// the virtual clock (other threads run meanwhile) before they complete.
 	// Zero means [DefaultSyncLatency]; negative means flushes are free.
 	SyncLatency time.Duration
+	// SyscallCost is the virtual time each system call of a guest takes,
+	// the stand-in for the CPU a process spends in and around it (guest
+	// instructions cannot be counted). Zero means
+	// [kernel.DefaultSyscallCost]; it must not be negative.
+	SyscallCost time.Duration
 	// Epoch is the wall-clock time at virtual boot; default
 	// [sched.DefaultEpoch].
 	Epoch time.Time
@@ -171,6 +176,12 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 		cfg.SyncLatency = DefaultSyncLatency
 	case cfg.SyncLatency < 0:
 		cfg.SyncLatency = 0
+	}
+	if cfg.SyscallCost < 0 {
+		return nil, fmt.Errorf("hv: a system call cannot cost negative time (SyscallCost %v)", cfg.SyscallCost)
+	}
+	if cfg.SyscallCost == 0 {
+		cfg.SyscallCost = kernel.DefaultSyscallCost
 	}
 	if cfg.Quantum <= 0 {
 		cfg.Quantum = 100 * time.Millisecond
@@ -361,7 +372,7 @@ func (n *Node) startSeeded(cfg ProcessConfig, seed uint64) (*Process, error) {
 		Seed: seed, World: c.world, Binary: cfg.Binary, Image: f, Args: cfg.Args, Env: env,
 		FS: n.fs, Dir: cfg.Dir, Hostname: n.name, Net: n.host, Clock: n.clock, Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
 		CPUs: cfg.CPUs, NoVDSO: cfg.NoVDSO, OnMessage: cfg.OnMessage, Logger: c.log.With("node", n.name),
-		SyncLatency: c.cfg.SyncLatency,
+		SyncLatency: c.cfg.SyncLatency, SyscallCost: c.cfg.SyscallCost,
 	})
 	if err != nil {
 		return nil, errors.Join(err, m.close())

@@ -45,6 +45,17 @@ func runHTTPCluster(t *testing.T, seed uint64, script func(c *hv.Cluster, db *hv
 		}
 	}
 	startServer()
+	// Start the client once the server listens, as a harness waits for a
+	// service to be ready: started together, the client's first request
+	// can reach the node before the server has bound its port.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := c.RunUntil(ctx, time.Second, func() bool { return strings.Contains(sout.String(), "listening on") }); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sout.String(), "listening on") {
+		t.Fatalf("the server did not listen within a second:\n%s", sout.String())
+	}
 	cl, err := app.Start(hv.ProcessConfig{Binary: bin, Args: []string{"httpkv", "client", "http://db:8080", "30", "1s", "2s"}, Stdout: &cout, Stderr: &cout})
 	if err != nil {
 		t.Fatal(err)
@@ -52,8 +63,6 @@ func runHTTPCluster(t *testing.T, seed uint64, script func(c *hv.Cluster, db *hv
 	if script != nil {
 		script(c, db, startServer)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
 	if _, err := c.RunUntil(ctx, 10*time.Minute, cl.Exited); err != nil {
 		t.Fatal(err)
 	}

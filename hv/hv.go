@@ -64,6 +64,9 @@ type Config struct {
 	Quantum time.Duration
 	// SyncLatency is the disk's flush latency ([ClusterConfig.SyncLatency]).
 	SyncLatency time.Duration
+	// SyscallCost is the virtual time of one system call
+	// ([ClusterConfig.SyscallCost]).
+	SyscallCost time.Duration
 	// ClockOffset skews the guest's wall clock (CLOCK_REALTIME).
 	ClockOffset time.Duration
 	// Clock, if set, is the VM's virtual clock, for callers that drive skew
@@ -141,7 +144,7 @@ func Run(ctx context.Context, cfg Config) (_ *Result, err error) {
 	if err := CheckBinary(cfg.Binary); err != nil {
 		return nil, err
 	}
-	c, err := NewCluster(ClusterConfig{Seed: cfg.Seed, Memory: cfg.Memory, Quantum: cfg.Quantum, SyncLatency: cfg.SyncLatency, Logger: cfg.Logger, Clock: cfg.Clock})
+	c, err := NewCluster(ClusterConfig{Seed: cfg.Seed, Memory: cfg.Memory, Quantum: cfg.Quantum, SyncLatency: cfg.SyncLatency, SyscallCost: cfg.SyscallCost, Logger: cfg.Logger, Clock: cfg.Clock})
 	if err != nil {
 		return nil, err
 	}

@@ -79,17 +79,30 @@ type Config struct {
 	// SyncLatency is how long a flush to the node's disk takes on the
 	// virtual clock (fsync with something to flush, sync); 0: free.
 	SyncLatency time.Duration
+	// SyscallCost is the virtual time every system call takes, standing
+	// in for the CPU the guest spends in and around it; 0 means
+	// [DefaultSyscallCost].
+	SyscallCost time.Duration
 	// Net is the node's network endpoint (sockets, sys_socket.go); nil
 	// means no network: socket(2) fails and is reported.
 	Net netsim.Stack
 }
 
-// Syscall costs in virtual nanoseconds: the virtual clock advances by these
-// at every system call, since guest instructions cannot be counted.
-const (
-	costSyscall  = 1000
-	costTimeRead = 100
-)
+// DefaultSyscallCost is the virtual time a system call takes when
+// [Config.SyscallCost] is not set. Guest instructions cannot be counted
+// (there is no PMU to count them, and timing them would make the run depend
+// on the host), so the clock advances by a fixed amount per call instead,
+// and that amount stands for the call and the computation around it. It is
+// what a Go network service spends natively: serving the kvstore example's
+// HTTP workload, its processes use 12 µs of CPU per system call on the hosts
+// mvrun is developed on (docs/backends.md#speed). A smaller figure makes a
+// simulated second hold several times the work of a real one, so busy
+// clusters run slower than real time and do more than they would.
+const DefaultSyscallCost = 12 * time.Microsecond
+
+// costTimeRead is the virtual time, in nanoseconds, of one clock read
+// (clock_gettime, gettimeofday, or a vDSO read charged at the next exit).
+const costTimeRead = 100
 
 // Kernel is one guest process: its address space, threads, files, signal
 // dispositions and scheduler state.
@@ -127,18 +140,19 @@ type Kernel struct {
 	vdsoReads   uint64 // clock reads the vDSO answered, all charged
 	flushWaits  uint64 // flushes that waited for the disk (flushWait)
 
-	exited    bool
-	onExit    func(*Kernel)
-	exitCode  int
-	exitSig   int
-	err       error
-	notExact  []string
-	unimpl    map[string]int
-	syscalls  uint64
-	switches  uint64
-	demand    uint64 // page faults that populated a lazy mapping (Fault)
-	delivered map[int]int
-	counts    map[uint64]uint64
+	exited      bool
+	onExit      func(*Kernel)
+	exitCode    int
+	exitSig     int
+	err         error
+	notExact    []string
+	unimpl      map[string]int
+	syscallCost int64 // virtual ns per system call (Config.SyscallCost)
+	syscalls    uint64
+	switches    uint64
+	demand      uint64 // page faults that populated a lazy mapping (Fault)
+	delivered   map[int]int
+	counts      map[uint64]uint64
 }
 
 // Exit states of a process.
@@ -165,6 +179,9 @@ func New(phys *mm.Physical, space *mm.Space, cfg Config) (*Kernel, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = cfg.World.clock
 	}
+	if cfg.SyscallCost <= 0 {
+		cfg.SyscallCost = DefaultSyscallCost
+	}
 	if cfg.Stdout == nil {
 		cfg.Stdout = io.Discard
 	}
@@ -176,20 +193,21 @@ func New(phys *mm.Physical, space *mm.Space, cfg Config) (*Kernel, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	k := &Kernel{
-		cfg:       cfg,
-		log:       log,
-		Space:     space,
-		Phys:      phys,
-		clock:     cfg.Clock,
-		w:         cfg.World,
-		trace:     cfg.World.trace,
-		rng:       seeds.Stream(cfg.Seed, "hv/entropy"),
-		threads:   map[int]*Thread{},
-		futexes:   map[uint64]*waitQueue{},
-		unimpl:    map[string]int{},
-		delivered: map[int]int{},
-		counts:    map[uint64]uint64{},
-		fs:        cfg.FS,
+		cfg:         cfg,
+		log:         log,
+		Space:       space,
+		Phys:        phys,
+		clock:       cfg.Clock,
+		w:           cfg.World,
+		trace:       cfg.World.trace,
+		rng:         seeds.Stream(cfg.Seed, "hv/entropy"),
+		threads:     map[int]*Thread{},
+		syscallCost: int64(cfg.SyscallCost),
+		futexes:     map[uint64]*waitQueue{},
+		unimpl:      map[string]int{},
+		delivered:   map[int]int{},
+		counts:      map[uint64]uint64{},
+		fs:          cfg.FS,
 	}
 	if k.fs == nil {
 		k.fs = vfs.New(k.clock.Wall)

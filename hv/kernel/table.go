@@ -65,7 +65,7 @@ func (k *Kernel) Syscall(t *Thread) {
 	k.syscalls++
 	k.w.syscalls++
 	k.counts[c.nr]++
-	cost := int64(costSyscall)
+	cost := k.syscallCost
 	if c.nr == abi.SysClockGettime || c.nr == abi.SysGettimeofday {
 		cost = costTimeRead
 	}
