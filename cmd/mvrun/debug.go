@@ -40,14 +40,15 @@ Looking (each replays the seed up to the moment, exactly, and stops there):
 func cmdDebug(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mvrun debug", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var testName, seedFlag, runs string
+	var testName, seedFlag, runs, startAt string
 	var verbose bool
 	fs.StringVar(&testName, "test", "", "name of the test, when the spec has several")
 	fs.StringVar(&seedFlag, "seed", "", "the seed to debug, as a report printed it (required)")
 	fs.StringVar(&runs, "runs", runsDir, "directory of earlier runs, where the seed's record is")
+	fs.StringVar(&startAt, "at", "", "the moment to start at: 12.5s, first-failure, fail:PROPERTY or event:N (the HTML report's rows give it)")
 	fs.BoolVar(&verbose, "v", false, "log what the runner and backend do to stderr")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: mvrun debug spec.hcl --seed S\n\nA prompt to move through a recorded seed on hv and look at it at any moment.\n\n"+debugHelp+"\n")
+		fmt.Fprint(stderr, "usage: mvrun debug spec.hcl --seed S [--at MOMENT]\n\nA prompt to move through a recorded seed on hv and look at it at any moment.\n\n"+debugHelp+"\n")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)
@@ -93,6 +94,12 @@ func cmdDebug(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	d := &debugger{ctx: ctx, t: t, seed: seed, dir: dir, traceLog: traceLog, runs: runs, b: b, out: out, log: log, w: stdout}
 	d.end = d.seedEnd()
 	fmt.Fprintf(stdout, "mvrun debug: seed %s of test %q, recorded in %s; it ran %v. Type help for commands.\n", seeds.Format(seed), t.Name, dir, d.end)
+	if startAt != "" {
+		if err := d.do("at " + startAt); err != nil {
+			fmt.Fprintf(stderr, "mvrun debug: --at: %v\n", err)
+			return exitUsage
+		}
+	}
 	sc := bufio.NewScanner(stdin)
 	bad := false
 	for {

@@ -383,3 +383,25 @@ func shoot(t *testing.T, ctx context.Context, path string, full bool) {
 		t.Fatal(err)
 	}
 }
+
+// TestBrowserDebugButtons checks, in Chromium, that an hv seed's log rows
+// each get a button whose command opens the debugger at that row's
+// timeline entry, and that clicking one raises no error.
+func TestBrowserDebugButtons(t *testing.T) {
+	exe := chromium(t)
+	page, runs := debugLinkSeed(t, "77eda6d321fce931")
+	ctx, consoleErrs := browser(t, exe)
+	do(t, ctx, chromedp.Navigate(fileURL(page)))
+	titles := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#logt button.go')).map(b => b.title)`)
+	if len(titles) != 3 {
+		t.Fatalf("%d debug buttons, want one per row (3): %q", len(titles), titles)
+	}
+	want := "copy: ./bin/mvrun debug examples/kv/spec.hcl --seed 0x0000000000005eed --test 'kv store' --runs " + runs + " --at event:2"
+	if titles[1] != want {
+		t.Errorf("the second row's button: %q, want %q", titles[1], want)
+	}
+	do(t, ctx, chromedp.Click(chromedp.CSS(`#L1 button.go`)))
+	if errs := consoleErrs(); len(errs) > 0 {
+		t.Errorf("console errors: %q", errs)
+	}
+}

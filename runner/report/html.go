@@ -310,9 +310,12 @@ func histogram(fs []failureAt, d *Document) (template.HTML, string) {
 
 // seedPage is what seed.html.tmpl shows.
 type seedPage struct {
-	Doc      *Document
-	S        *SeedDoc
-	Replay   string
+	Doc    *Document
+	S      *SeedDoc
+	Replay string
+	// Go is `mvrun debug … --at event:` for hv seeds, which replay
+	// exactly: each log row completes it with its entry number.
+	Go       string
 	Axis     string
 	Failing  []failingProp
 	Kinds    []kindOn
@@ -338,6 +341,7 @@ type logRow struct {
 	ID, At, Kind, Who, Node, Text, Class string
 	AtMS                                 float64
 	Anchors                              []string
+	Event                                int // 1-based entry of timeline.jsonl; 0 for the report's own notes
 }
 
 type nodeOutput struct {
@@ -361,6 +365,9 @@ func writeSeedPage(dir string, d *Document, sd *SeedDoc, st *seedTimeline) error
 	sp.Axis = "wall-clock time since the cluster was created"
 	if sd.TraceHash != "" || d.Backend == "hv" {
 		sp.Axis = "virtual time (hv): the same on every replay of the seed"
+	}
+	if sd.TraceHash != "" {
+		sp.Go = strings.TrimSuffix(d.DebugCommand(sd.Seed, 1), "1")
 	}
 	sp.Kinds, sp.Params = swarmText(sd.FaultParams, st)
 	anchors := map[int][]string{}
@@ -422,8 +429,12 @@ func writeSeedPage(dir string, d *Document, sd *SeedDoc, st *seedTimeline) error
 				text = strings.ReplaceAll(assertText(a, r, r.AtNS), "\n", " · ")
 			}
 			nodes[node], kinds[kind] = true, true
+			ev := i + 1
+			if i == st.cut {
+				ev = 0
+			}
 			sp.Rows = append(sp.Rows, logRow{ID: rowAnchor(i), At: fmtAtNS(r.AtNS), AtMS: ms(r.AtNS), Kind: kind, Who: r.Who, Node: node,
-				Text: cut(text, 4000), Class: cls, Anchors: anchors[i]})
+				Text: cut(text, 4000), Class: cls, Anchors: anchors[i], Event: ev})
 		}
 	}
 	sp.NodesF = slices.Sorted(maps.Keys(nodes))

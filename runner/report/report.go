@@ -191,6 +191,24 @@ func (d *Document) ReplayCommand(seed string) string {
 	return strings.Join(parts, " ")
 }
 
+// DebugCommand is the command that opens `mvrun debug` on seed at entry n
+// (1-based) of its timeline, the moment `--at event:N` names. It names the
+// directory of earlier runs when this run's artifacts are not in the
+// default one, so the debugger finds the seed's record.
+func (d *Document) DebugCommand(seed string, n int) string {
+	prog := "mvrun"
+	if d.Program != "" {
+		prog = shellQuote(d.Program)
+	}
+	parts := []string{prog, "debug", shellQuote(d.Spec), "--seed", seed, "--test", shellQuote(d.Test)}
+	if d.Artifacts != "" {
+		if runs := filepath.Dir(filepath.Clean(d.Artifacts)); runs != filepath.Join(".mvrun", "runs") {
+			parts = append(parts, "--runs", shellQuote(runs))
+		}
+	}
+	return strings.Join(append(parts, "--at", fmt.Sprintf("event:%d", n)), " ")
+}
+
 // shellQuote quotes s for a POSIX shell when it needs it.
 func shellQuote(s string) string {
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"flag"
@@ -261,5 +262,80 @@ func TestUndecidedReport(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), `<skipped message="not decided`) || strings.Contains(b.String(), "<failure") {
 		t.Errorf("junit:\n%s", b.String())
+	}
+}
+
+// debugLinkSeed writes an hv-style run with one seed of three timeline
+// entries under a temporary directory and returns the seed's page, written
+// with the given trace hash ("" for a seed that does not replay exactly),
+// and the directory of runs the debug command must name.
+func debugLinkSeed(t *testing.T, trace string) (pagePath, runs string) {
+	t.Helper()
+	root := t.TempDir()
+	runDir := filepath.Join(root, "runs", "20261130-kv")
+	seedDir := filepath.Join(runDir, "seed-0000000000005eed")
+	if err := os.MkdirAll(seedDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var tl bytes.Buffer
+	for _, r := range []runner.TimelineRecord{
+		{AtNS: 0, Kind: runner.TLPhase, Who: "runner", Text: "phase setup", Phase: "setup"},
+		{AtNS: 1_500_000_000, Kind: runner.TLFault, Who: "faults", Text: "kill kv1"},
+		{AtNS: 2_250_000_000, Kind: runner.TLNote, Who: "runner", Text: "the end"},
+	} {
+		j, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tl.Write(append(j, '\n'))
+	}
+	if err := os.WriteFile(filepath.Join(seedDir, runner.TimelineJSONFile), tl.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := &Document{Test: "kv store", Spec: "examples/kv/spec.hcl", Backend: "hv", Program: "./bin/mvrun", Artifacts: runDir,
+		Seeds: []SeedDoc{{Seed: "0x0000000000005eed", Dir: seedDir, TraceHash: trace}}}
+	st, err := loadTimeline(seedDir)
+	if err != nil || st == nil {
+		t.Fatalf("loading %s: %v", seedDir, err)
+	}
+	out := filepath.Join(root, "html")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeSeedPage(out, d, &d.Seeds[0], st); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(out, seedPageName(d.Seeds[0].Seed)), filepath.Join(root, "runs")
+}
+
+// TestDebugLinks checks that an hv seed's page lets every log row open the
+// debugger at its timeline entry, that the command finds the run's records
+// when they are not in the default directory, and that a seed without a
+// trace hash (not replayable exactly) offers no such command.
+func TestDebugLinks(t *testing.T) {
+	read := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	path, runs := debugLinkSeed(t, "77eda6d321fce931")
+	hv := read(path)
+	want := `data-go="./bin/mvrun debug examples/kv/spec.hcl --seed 0x0000000000005eed --test &#39;kv store&#39; --runs ` + runs + ` --at event:"`
+	if !strings.Contains(hv, want) {
+		t.Errorf("the hv seed page has no debug command %s", want)
+	}
+	for _, e := range []string{`id="L0" data-e="1"`, `id="L1" data-e="2"`, `id="L2" data-e="3"`} {
+		if !strings.Contains(hv, e) {
+			t.Errorf("the hv seed page has no row %s", e)
+		}
+	}
+	if path, _ := debugLinkSeed(t, ""); strings.Contains(read(path), "data-go=") || strings.Contains(read(path), "data-e=") {
+		t.Errorf("a seed without a trace hash offers debug commands")
+	}
+	d := &Document{Test: "t", Spec: "s.hcl", Artifacts: filepath.Join(".mvrun", "runs", "x")}
+	if got, want := d.DebugCommand("0x1", 7), "mvrun debug s.hcl --seed 0x1 --test t --at event:7"; got != want {
+		t.Errorf("DebugCommand in the default runs directory = %q, want %q", got, want)
 	}
 }

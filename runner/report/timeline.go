@@ -24,6 +24,9 @@ type seedTimeline struct {
 	// asserts holds the decoded assertion of each TLSDK record that
 	// carries one, by record index.
 	asserts map[int]*assertHit
+	// cut is the index of the note the report added when it stopped
+	// reading a long file (not an entry of the file); -1 if none.
+	cut int
 }
 
 // assertHit is the part of an antithesis_assert line the report shows.
@@ -69,13 +72,14 @@ func loadTimeline(dir string) (*seedTimeline, error) {
 		return nil, err
 	}
 	defer f.Close()
-	st := &seedTimeline{asserts: map[int]*assertHit{}}
+	st := &seedTimeline{asserts: map[int]*assertHit{}, cut: -1}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	read := 0
 	for sc.Scan() {
 		read += len(sc.Bytes()) + 1
 		if read > maxTimelineBytes {
+			st.cut = len(st.recs)
 			st.recs = append(st.recs, runner.TimelineRecord{Kind: runner.TLNote, Who: "report",
 				AtNS: lastAt(st.recs), Text: fmt.Sprintf("the report read only the first %d MiB of %s", maxTimelineBytes>>20, runner.TimelineJSONFile)})
 			break

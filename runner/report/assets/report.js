@@ -5,9 +5,10 @@
   'use strict';
 
   function copyText(text, button) {
+    var label = button.textContent;
     function done(ok) {
       button.textContent = ok ? 'copied' : 'select and copy';
-      setTimeout(function () { button.textContent = 'copy'; }, 1500);
+      setTimeout(function () { button.textContent = label; }, 1500);
     }
     function fallback() {
       var t = document.createElement('textarea');
@@ -32,6 +33,23 @@
   document.querySelectorAll('button.copy').forEach(function (b) {
     b.addEventListener('click', function () { copyText(b.dataset.copy, b); });
   });
+  // On an hv seed's page every log row can be revisited: its button copies
+  // the debug command for its timeline entry (the table's data-go plus the
+  // row's data-e). One handler for the whole table keeps long logs light.
+  var logt = document.getElementById('logt');
+  if (logt && logt.dataset.go) {
+    logt.querySelectorAll('tbody tr[data-e]').forEach(function (tr) {
+      var b = document.createElement('button');
+      b.className = 'go';
+      b.textContent = '\u23F5';
+      b.title = 'copy: ' + logt.dataset.go + tr.dataset.e;
+      tr.cells[0].appendChild(b);
+    });
+    logt.addEventListener('click', function (e) {
+      var b = e.target.closest('button.go');
+      if (b) copyText(logt.dataset.go + b.closest('tr').dataset.e, b);
+    });
+  }
 
   var dataEl = document.getElementById('tldata');
   if (!dataEl || !document.getElementById('tl')) return;
