@@ -144,6 +144,7 @@ func (m *machine) store(t *kernel.Thread) {
 // state.
 func (m *machine) step(t *kernel.Thread, lp *loop) {
 	if t != m.loaded {
+		lp.stats.FPSwitches++
 		if err := m.switchTo(t); err != nil {
 			m.k.Fail(err)
 			return
@@ -233,6 +234,7 @@ type Stats struct {
 	Syscalls   uint64        // exits that were system calls
 	Exceptions uint64        // exits that were CPU exceptions (page faults, traps)
 	Interrupts uint64        // KVM_RUN interrupted by the watchdog (preemption, ctx end)
+	FPSwitches uint64        // thread switches on a vCPU: its FPU/XSAVE state swapped (two ioctls)
 	GuestWall  time.Duration // host time spent inside KVM_RUN, exits included
 	Wall       time.Duration // host time spent in Run
 }

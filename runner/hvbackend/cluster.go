@@ -573,8 +573,8 @@ func (c *cluster) Close(ctx context.Context) error {
 	}
 	fmt.Fprintf(c.trace, "%d end - %016x\n", c.hc.Now(), c.hc.TraceHash())
 	st := c.hc.Stats()
-	stats := fmt.Sprintf("simulated %v in wall %v (%.2f simulated s per wall s)\nVM entries %d: %d system calls, %d exceptions, %d interrupts\nwall inside KVM_RUN %v\n",
-		c.hc.Now(), st.Wall, c.hc.Now().Seconds()/max(st.Wall.Seconds(), 1e-9), st.Entries, st.Syscalls, st.Exceptions, st.Interrupts, st.GuestWall)
+	stats := fmt.Sprintf("simulated %v in wall %v (%.2f simulated s per wall s)\nVM entries %d: %d system calls, %d exceptions, %d interrupts\nthread switches on a vCPU (FPU state swapped) %d\nwall inside KVM_RUN %v\n",
+		c.hc.Now(), st.Wall, c.hc.Now().Seconds()/max(st.Wall.Seconds(), 1e-9), st.Entries, st.Syscalls, st.Exceptions, st.Interrupts, st.FPSwitches, st.GuestWall)
 	calls := c.hc.Calls()
 	names := slices.SortedFunc(maps.Keys(calls), func(a, b string) int { return cmp.Compare(calls[b], calls[a]) })
 	for i, name := range names {
