@@ -1,11 +1,12 @@
 // Package harness_test runs examples/harness, an Antithesis-style harness
 // (compose volumes shared between services, test-composer templates, the
-// Antithesis Go SDK), on the process backend and, where there is a Docker
-// engine, on the docker backend.
+// Antithesis Go SDK), on the process backend, on hv where /dev/kvm works,
+// and, where there is a Docker engine, on the docker backend.
 package harness_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/mvrun/multiverse/runner"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/docker"
+	"github.com/mvrun/multiverse/runner/hvbackend"
 	"github.com/mvrun/multiverse/runner/process"
 	"github.com/mvrun/multiverse/specs"
 )
@@ -47,7 +49,7 @@ func buildRoot(t *testing.T) string {
 
 // check runs test on b and checks that every property held, that each seed
 // ran the template, and that the seeds' writes stayed in the seeds.
-func check(t *testing.T, b backend.Backend, test *specs.Test, seeds int) {
+func check(t *testing.T, b backend.Backend, test *specs.Test, seeds int) *runner.Outcome {
 	t.Helper()
 	ctx := context.Background()
 	test.Duration = 3 * time.Second
@@ -104,6 +106,7 @@ func check(t *testing.T, b backend.Backend, test *specs.Test, seeds int) {
 			t.Errorf("property %q was never reported", id)
 		}
 	}
+	return oc
 }
 
 func mustAbs(t *testing.T, p string) string {
@@ -172,4 +175,35 @@ func TestHarnessDocker(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(t, b, spec.Tests[0], 2)
+}
+
+// TestHarnessHV runs the harness inside hv: the named volume and the bind
+// mounts are file systems of the VMM that the writer's and the client's
+// nodes share. The same seeds run twice must give the same trace hashes.
+func TestHarnessHV(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: builds and runs the harness example")
+	}
+	buildRoot(t)
+	spec, err := specs.Load(context.Background(), "spec.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hashes [2][]uint64
+	for i := range hashes {
+		b := hvbackend.New(hvbackend.Options{})
+		if err := b.Available(context.Background()); err != nil {
+			t.Skipf("skipping: %v", err)
+		}
+		oc := check(t, b, spec.Tests[0], 2)
+		for _, so := range oc.Seeds {
+			if so.TraceHash == 0 {
+				t.Errorf("seed %#x has no trace hash", so.Seed)
+			}
+			hashes[i] = append(hashes[i], so.TraceHash)
+		}
+	}
+	if fmt.Sprint(hashes[0]) != fmt.Sprint(hashes[1]) {
+		t.Errorf("trace hashes differ between two runs of the same seeds: %x, %x", hashes[0], hashes[1])
+	}
 }

@@ -11,27 +11,17 @@ import (
 )
 
 // composeLimits returns an error for each compose key of t's services that
-// hv cannot honour yet, naming the service and the key. A node's file
-// system on hv is its own in-memory tree, so volumes shared between nodes
-// would need a tree several nodes' kernels see, with per-writer crash
-// semantics; until then they are refused rather than silently private.
+// hv cannot honour, naming the service and the key. Volumes, tmpfs and
+// read_only are honoured (volumes.go), and container_name is another
+// name of the node in every node's /etc/hosts.
 func composeLimits(t *specs.Test) []error {
 	var errs []error
 	for _, s := range t.Project.Services {
-		for _, m := range s.Mounts {
-			errs = append(errs, fmt.Errorf("service %q: volumes %s (%s): the hv backend does not mount volumes yet; use --backend process or docker", s.Name, m.Target, m.Type))
-		}
-		if s.ReadOnly {
-			errs = append(errs, fmt.Errorf("service %q: read_only: the hv backend cannot make a node's file system read-only yet; use --backend process or docker", s.Name))
-		}
 		if err := backend.RootOnly(s, "hv"); err != nil {
 			errs = append(errs, err)
 		}
 		if s.Hostname != "" && s.Hostname != s.Name {
 			errs = append(errs, fmt.Errorf("service %q: hostname %q: on the hv backend a node's hostname is its service name; drop hostname or use --backend process or docker", s.Name, s.Hostname))
-		}
-		if s.ContainerName != "" {
-			errs = append(errs, fmt.Errorf("service %q: container_name %q: the hv backend resolves service names only; drop container_name or use --backend process or docker", s.Name, s.ContainerName))
 		}
 	}
 	return errs
