@@ -35,11 +35,11 @@ func TestMain(m *testing.M) {
 // harness's image (bin/harness, the template directory with its commands
 // and a helper_ file that must be ignored, a FROM scratch Dockerfile) and
 // points HARNESS_ROOT at it, which the compose file interpolates.
-func buildRoot(t *testing.T) string {
+func buildRoot(t *testing.T, env ...string) string {
 	t.Helper()
 	root := t.TempDir()
 	cmd := exec.Command("./build.sh")
-	cmd.Env = append(os.Environ(), "HARNESS_ROOT="+root)
+	cmd.Env = append(append(os.Environ(), "HARNESS_ROOT="+root), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build.sh: %v\n%s", err, out)
 	}
@@ -206,4 +206,56 @@ func TestHarnessHV(t *testing.T) {
 	if fmt.Sprint(hashes[0]) != fmt.Sprint(hashes[1]) {
 		t.Errorf("trace hashes differ between two runs of the same seeds: %x, %x", hashes[0], hashes[1])
 	}
+}
+
+// requireCgo skips the test when this machine cannot link cgo programs
+// statically against glibc.
+func requireCgo(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("skipping: no gcc to build cgo programs")
+	}
+	if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/libc.a"); err != nil {
+		t.Skip("skipping: no static glibc (libc6-dev's libc.a)")
+	}
+}
+
+// TestHarnessHVCgo runs the harness built with cgo, as a harness using the
+// Antithesis SDK's cgo build is: linked statically it runs on hv, where the
+// SDK finds no libvoidstar and writes to ANTITHESIS_SDK_LOCAL_OUTPUT; built
+// as a dynamic executable, hv refuses it before the first seed, naming the
+// static build command.
+func TestHarnessHVCgo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: builds and runs the harness example")
+	}
+	requireCgo(t)
+	if err := hvbackend.New(hvbackend.Options{}).Available(context.Background()); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	t.Run("static", func(t *testing.T) {
+		buildRoot(t, "HARNESS_CGO=static")
+		spec, err := specs.Load(context.Background(), "spec.hcl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, hvbackend.New(hvbackend.Options{}), spec.Tests[0], 1)
+	})
+	t.Run("dynamic", func(t *testing.T) {
+		buildRoot(t, "HARNESS_CGO=dynamic")
+		spec, err := specs.Load(context.Background(), "spec.hcl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := hvbackend.New(hvbackend.Options{})
+		err = b.Prepare(context.Background(), spec.Tests[0], t.TempDir())
+		if err == nil {
+			t.Fatal("hv prepared a dynamically linked cgo harness")
+		}
+		for _, want := range []string{`service "writer"`, "dynamically linked", hvbackend.StaticCgoBuild} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("the refusal does not say %q:\n%v", want, err)
+			}
+		}
+	})
 }

@@ -27,6 +27,10 @@ func composeLimits(t *specs.Test) []error {
 	return errs
 }
 
+// StaticCgoBuild is the command that builds a Go main package that needs cgo
+// as an executable hv runs: static, non-PIE, with the C library linked in.
+const StaticCgoBuild = `CGO_ENABLED=1 go build -ldflags '-linkmode external -extldflags "-static"'`
+
 // cgoHint adds to an error about a dynamically linked program what to do
 // when the program builds only with cgo, as Antithesis SDK clients built
 // with its cgo tag do.
@@ -34,7 +38,7 @@ func cgoHint(err error) error {
 	if err == nil || !strings.Contains(err.Error(), "dynamically linked") {
 		return err
 	}
-	return fmt.Errorf("%w; a program that builds only with cgo (such as one using the Antithesis SDK's cgo build tag) runs on --backend process or docker as it is", err)
+	return fmt.Errorf("%%w; a program that builds only with cgo (such as one using the Antithesis SDK's cgo build tag) runs on hv linked statically: %s (glibc's libc.a, from libc6-dev; or CC=musl-gcc for musl), and on --backend process or docker as it is", err, StaticCgoBuild)
 }
 
 // ListTemplates lists the test-composer templates in dir as service's node
