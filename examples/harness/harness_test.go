@@ -252,10 +252,13 @@ func TestHarnessHVCgo(t *testing.T) {
 		if err == nil {
 			t.Fatal("hv prepared a dynamically linked cgo harness")
 		}
-		for _, want := range []string{`service "writer"`, "dynamically linked", hvbackend.StaticCgoBuild} {
+		for _, want := range []string{`service "writer": `, "is dynamically linked; ", "built with " + hvbackend.StaticCgoBuild + " ("} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("the refusal does not say %q:\n%v", want, err)
 			}
+		}
+		if strings.Contains(err.Error(), "%!") {
+			t.Errorf("the refusal is misformatted:\n%v", err)
 		}
 	})
 }

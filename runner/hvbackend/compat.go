@@ -38,7 +38,7 @@ func cgoHint(err error) error {
 	if err == nil || !strings.Contains(err.Error(), "dynamically linked") {
 		return err
 	}
-	return fmt.Errorf("%%w; a program that builds only with cgo (such as one using the Antithesis SDK's cgo build tag) runs on hv linked statically: %s (glibc's libc.a, from libc6-dev; or CC=musl-gcc for musl), and on --backend process or docker as it is", err, StaticCgoBuild)
+	return fmt.Errorf("%w; a program that builds only with cgo (such as one using the Antithesis SDK's cgo build tag) runs on hv when linked statically, built with %s (glibc's libc.a, from libc6-dev; CC=musl-gcc for musl), and on --backend process or docker as it is", err, StaticCgoBuild)
 }
 
 // ListTemplates lists the test-composer templates in dir as service's node
