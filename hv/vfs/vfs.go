@@ -2,7 +2,9 @@
 // directories, regular files, symbolic links and device nodes, seeded from a
 // host directory and never written back to it. It outlives the node's
 // processes and keeps what a disk would keep through a power cut: [FS.Crash]
-// reverts it to what was made durable by fsync and sync (disk.go).
+// reverts it to what was made durable by fsync and sync (disk.go). A tree
+// may mount volumes that other nodes' trees mount too, and tmpfs
+// (mount.go); a volume keeps its crash record per writer.
 //
 // Errors are [abi.Errno] values, so system call handlers return them as is.
 package vfs
