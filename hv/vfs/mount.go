@@ -122,6 +122,16 @@ func (f *FS) cross(n *Inode) *Inode {
 	return n
 }
 
+// Mounted returns what f's tree shows at n: the inode mounted there when n
+// is a mount point, else n. Host-side walks of a tree ([Inode.Child] sees
+// the tree's own entries only) call it to descend into mounts.
+func (f *FS) Mounted(n *Inode) *Inode {
+	if n == nil {
+		return nil
+	}
+	return f.cross(n)
+}
+
 // volumes returns the file systems f mounts, each once, in mount order.
 func (f *FS) volumes() []*FS {
 	var out []*FS

@@ -63,6 +63,9 @@ func TestVolumeShared(t *testing.T) {
 	if up := mustLookup(t, b, "/data/.."); up != b.Root() {
 		t.Errorf("/data/.. is not the root")
 	}
+	if b.Mounted(b.Root().Child("data")) != v.Root() || b.Mounted(n) != n {
+		t.Errorf("Mounted does not show the volume at its mount point")
+	}
 	if p := b.Path(v.Root()); p != "/data" {
 		t.Errorf("Path of the volume root: %q", p)
 	}

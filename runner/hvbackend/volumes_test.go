@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/hv/vfs"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/backendtest"
 	"github.com/mvrun/multiverse/specs"
@@ -98,5 +99,30 @@ func TestVolumesKill(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(src, "seed.txt")); string(got) != "from the host" {
 		t.Errorf("the bind mount's host source was written: %q", got)
+	}
+}
+
+// TestCopyOutCrossesMounts: a look at a node's files (mvrun replay --dump)
+// copies what the node sees, volumes included.
+func TestCopyOutCrossesMounts(t *testing.T) {
+	now := func() int64 { return 0 }
+	node, vol := vfs.New(now), vfs.NewVolume(now, volumeDev)
+	if err := vol.WriteFile("/f", []byte("in the volume"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.MkdirAll("/v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Mount("/v", vol, vol.Root(), true); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files, _, err := copyOut(node, "/", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "v", "f"))
+	if files != 1 || err != nil || string(got) != "in the volume" {
+		t.Errorf("copied %d files; v/f holds %q (%v)", files, got, err)
 	}
 }
