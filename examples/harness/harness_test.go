@@ -1,11 +1,12 @@
 // Package harness_test runs examples/harness, an Antithesis-style harness
 // (compose volumes shared between services, test-composer templates, the
-// Antithesis Go SDK), on the process backend and, where there is a Docker
-// engine, on the docker backend.
+// Antithesis Go SDK), on the process backend, on hv where /dev/kvm works,
+// and, where there is a Docker engine, on the docker backend.
 package harness_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/mvrun/multiverse/runner"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/docker"
+	"github.com/mvrun/multiverse/runner/hvbackend"
 	"github.com/mvrun/multiverse/runner/process"
 	"github.com/mvrun/multiverse/specs"
 )
@@ -33,11 +35,11 @@ func TestMain(m *testing.M) {
 // harness's image (bin/harness, the template directory with its commands
 // and a helper_ file that must be ignored, a FROM scratch Dockerfile) and
 // points HARNESS_ROOT at it, which the compose file interpolates.
-func buildRoot(t *testing.T) string {
+func buildRoot(t *testing.T, env ...string) string {
 	t.Helper()
 	root := t.TempDir()
 	cmd := exec.Command("./build.sh")
-	cmd.Env = append(os.Environ(), "HARNESS_ROOT="+root)
+	cmd.Env = append(append(os.Environ(), "HARNESS_ROOT="+root), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build.sh: %v\n%s", err, out)
 	}
@@ -47,7 +49,7 @@ func buildRoot(t *testing.T) string {
 
 // check runs test on b and checks that every property held, that each seed
 // ran the template, and that the seeds' writes stayed in the seeds.
-func check(t *testing.T, b backend.Backend, test *specs.Test, seeds int) {
+func check(t *testing.T, b backend.Backend, test *specs.Test, seeds int) *runner.Outcome {
 	t.Helper()
 	ctx := context.Background()
 	test.Duration = 3 * time.Second
@@ -104,6 +106,7 @@ func check(t *testing.T, b backend.Backend, test *specs.Test, seeds int) {
 			t.Errorf("property %q was never reported", id)
 		}
 	}
+	return oc
 }
 
 func mustAbs(t *testing.T, p string) string {
@@ -172,4 +175,90 @@ func TestHarnessDocker(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(t, b, spec.Tests[0], 2)
+}
+
+// TestHarnessHV runs the harness inside hv: the named volume and the bind
+// mounts are file systems of the VMM that the writer's and the client's
+// nodes share. The same seeds run twice must give the same trace hashes.
+func TestHarnessHV(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: builds and runs the harness example")
+	}
+	buildRoot(t)
+	spec, err := specs.Load(context.Background(), "spec.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hashes [2][]uint64
+	for i := range hashes {
+		b := hvbackend.New(hvbackend.Options{})
+		if err := b.Available(context.Background()); err != nil {
+			t.Skipf("skipping: %v", err)
+		}
+		oc := check(t, b, spec.Tests[0], 2)
+		for _, so := range oc.Seeds {
+			if so.TraceHash == 0 {
+				t.Errorf("seed %#x has no trace hash", so.Seed)
+			}
+			hashes[i] = append(hashes[i], so.TraceHash)
+		}
+	}
+	if fmt.Sprint(hashes[0]) != fmt.Sprint(hashes[1]) {
+		t.Errorf("trace hashes differ between two runs of the same seeds: %x, %x", hashes[0], hashes[1])
+	}
+}
+
+// requireCgo skips the test when this machine cannot link cgo programs
+// statically against glibc.
+func requireCgo(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("skipping: no gcc to build cgo programs")
+	}
+	if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/libc.a"); err != nil {
+		t.Skip("skipping: no static glibc (libc6-dev's libc.a)")
+	}
+}
+
+// TestHarnessHVCgo runs the harness built with cgo, as a harness using the
+// Antithesis SDK's cgo build is: linked statically it runs on hv, where the
+// SDK finds no libvoidstar and writes to ANTITHESIS_SDK_LOCAL_OUTPUT; built
+// as a dynamic executable, hv refuses it before the first seed, naming the
+// static build command.
+func TestHarnessHVCgo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: builds and runs the harness example")
+	}
+	requireCgo(t)
+	if err := hvbackend.New(hvbackend.Options{}).Available(context.Background()); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	t.Run("static", func(t *testing.T) {
+		buildRoot(t, "HARNESS_CGO=static")
+		spec, err := specs.Load(context.Background(), "spec.hcl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, hvbackend.New(hvbackend.Options{}), spec.Tests[0], 1)
+	})
+	t.Run("dynamic", func(t *testing.T) {
+		buildRoot(t, "HARNESS_CGO=dynamic")
+		spec, err := specs.Load(context.Background(), "spec.hcl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := hvbackend.New(hvbackend.Options{})
+		err = b.Prepare(context.Background(), spec.Tests[0], t.TempDir())
+		if err == nil {
+			t.Fatal("hv prepared a dynamically linked cgo harness")
+		}
+		for _, want := range []string{`service "writer": `, "is dynamically linked; ", "built with " + hvbackend.StaticCgoBuild + " ("} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("the refusal does not say %q:\n%v", want, err)
+			}
+		}
+		if strings.Contains(err.Error(), "%!") {
+			t.Errorf("the refusal is misformatted:\n%v", err)
+		}
+	})
 }

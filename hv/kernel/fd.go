@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 
 	"github.com/mvrun/multiverse/hv/abi"
 	"github.com/mvrun/multiverse/hv/vfs"
@@ -35,6 +34,7 @@ type stat struct {
 	size  int64
 	rdev  uint64
 	mtime int64
+	dev   uint64 // st_dev; 0 means the node's own tree (vfs.RootDev)
 }
 
 // desc is an open file description: dup'ed descriptors share it.
@@ -242,7 +242,7 @@ func (f *regularFile) close() { releaseDescLocks(f.n, f) }
 func (f *regularFile) stat() stat { return inodeStat(f.n) }
 
 func inodeStat(n *vfs.Inode) stat {
-	s := stat{ino: n.Ino, mode: n.Mode, nlink: n.Nlink, size: int64(len(n.Data)), mtime: n.Mtime}
+	s := stat{ino: n.Ino, mode: n.Mode, nlink: n.Nlink, size: int64(len(n.Data)), mtime: n.Mtime, dev: n.Device()}
 	switch n.Type() {
 	case abi.SIfdir:
 		s.size = 4096
@@ -325,21 +325,6 @@ func (k *Kernel) setupDevices() error {
 	return nil
 }
 
-// pathOf returns the absolute path of directory n.
-func (k *Kernel) pathOf(n *vfs.Inode) string {
-	var parts []string
-	for n != k.fs.Root() {
-		p := n.Parent()
-		for _, name := range p.Names() {
-			if p.Child(name) == n {
-				parts = append(parts, name)
-				break
-			}
-		}
-		n = p
-	}
-	for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
-		parts[i], parts[j] = parts[j], parts[i]
-	}
-	return "/" + strings.Join(parts, "/")
-}
+// pathOf returns the absolute path of directory n, across the node's
+// mounts.
+func (k *Kernel) pathOf(n *vfs.Inode) string { return k.fs.Path(n) }

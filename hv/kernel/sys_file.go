@@ -69,6 +69,9 @@ func (k *Kernel) open(dirfd int, pathVA uint64, flags int, mode uint32) (uint64,
 		return 0, abi.EEXIST
 	}
 	acc := flags & abi.OAccmode
+	if n.Type() == abi.SIfreg && (acc != abi.ORdonly || flags&abi.OTrunc != 0) && k.fs.ReadOnly(n) {
+		return 0, abi.EROFS // a read-only mount or a read_only node
+	}
 	var f file
 	switch n.Type() {
 	case abi.SIfdir:
@@ -456,7 +459,11 @@ func sysLseek(t *Thread, a *[6]uint64) (uint64, error) {
 
 func (k *Kernel) writeStat(va uint64, s stat) error {
 	b := make(le, 144)
-	b.u64(0, 0x803) // st_dev
+	dev := s.dev
+	if dev == 0 {
+		dev = vfs.RootDev
+	}
+	b.u64(0, dev)
 	b.u64(8, s.ino)
 	b.u64(16, uint64(s.nlink))
 	b.u32(24, s.mode)

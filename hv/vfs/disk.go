@@ -26,6 +26,17 @@ import (
 // last sync: the original bytes of each page of a file written since its
 // sync (copied on the first write to that page), and a copy of a
 // directory's entry table taken at its first change since its sync.
+//
+// A volume (mount.go) is one disk that several nodes' trees mount, and
+// its record is kept per writer: a node's crash reverts what that node
+// changed since it last synced, and leaves other nodes' changes. The
+// unit is the file and the directory entry: a directory entry goes back
+// to its durable state when the crashed node was the last to change it,
+// and a regular file's bytes go back to their last sync when the crashed
+// node wrote any of them, together with what other nodes wrote to the
+// same file since that sync (the page cache is per file, not per writer).
+// An fsync of a file or directory by any node makes it durable for all;
+// sync and syncfs make durable what the calling node changed.
 
 // pageSize is the granularity at which a file's durable bytes are kept.
 const pageSize = 4096
@@ -37,6 +48,10 @@ type diskState struct {
 	// entries holds a directory's entries at its last sync while dirty.
 	entries map[string]*Inode
 	dirty   bool
+	// In a volume: the nodes that wrote a regular file's bytes since its
+	// last sync, and the node that last changed each directory entry.
+	writers []*FS
+	by      map[string]*FS
 }
 
 // fileUndo is a regular file's content at its last sync, kept as the file's
@@ -54,14 +69,26 @@ func (f *FS) list(n *Inode) {
 }
 
 // dirChanged records dir's entries as durable before its first change since
-// its last sync.
-func (f *FS) dirChanged(dir *Inode) {
-	if dir.disk.dirty {
-		return
+// its last sync, and in a volume who is changing entry name.
+func (f *FS) dirChanged(dir *Inode, name string) {
+	if !dir.disk.dirty {
+		dir.disk.entries = maps.Clone(dir.children)
+		dir.disk.dirty = true
+		f.list(dir)
 	}
-	dir.disk.entries = maps.Clone(dir.children)
-	dir.disk.dirty = true
-	f.list(dir)
+	if f.shared {
+		if dir.disk.by == nil {
+			dir.disk.by = map[string]*FS{}
+		}
+		dir.disk.by[name] = f.writer
+	}
+}
+
+// wrote records, in a volume, that the current writer changed n's bytes.
+func (f *FS) wrote(n *Inode) {
+	if f.shared && !slices.Contains(n.disk.writers, f.writer) {
+		n.disk.writers = append(n.disk.writers, f.writer)
+	}
 }
 
 // persistEntry makes entry name of dir durable as it is now (host-side
@@ -75,6 +102,7 @@ func (f *FS) persistEntry(dir *Inode, name string) {
 	} else {
 		delete(dir.disk.entries, name)
 	}
+	delete(dir.disk.by, name)
 }
 
 // saveRange keeps the durable bytes of every page of n's content that a
@@ -86,6 +114,7 @@ func (f *FS) saveRange(n *Inode, off, end int64) {
 		n.disk.undo = u
 		f.list(n)
 	}
+	f.wrote(n)
 	end = min(end, u.size)
 	for p := off / pageSize; p*pageSize < end; p++ {
 		if _, ok := u.pages[p]; ok {
@@ -104,6 +133,10 @@ const MaxFileSize = 1 << 30
 // WriteAt writes b at offset off of regular file n, extending it with
 // zeros if off is past the end.
 func (f *FS) WriteAt(n *Inode, b []byte, off int64) (int, error) {
+	if err := f.writable(n); err != nil {
+		return 0, err
+	}
+	f = f.on(n)
 	end := off + int64(len(b))
 	if off < 0 {
 		return 0, abi.EINVAL
@@ -130,6 +163,10 @@ func (f *FS) WriteAt(n *Inode, b []byte, off int64) (int, error) {
 // Truncate sets regular file n's size, dropping bytes past it or adding
 // zeros.
 func (f *FS) Truncate(n *Inode, size int64) error {
+	if err := f.writable(n); err != nil {
+		return err
+	}
+	f = f.on(n)
 	if size < 0 {
 		return abi.EINVAL
 	}
@@ -162,16 +199,20 @@ func (f *FS) resize(n *Inode, size int64) {
 // Fsync makes n durable as it is now: a regular file's content, or a
 // directory's entries. It does not persist the entries that name n.
 func (f *FS) Fsync(n *Inode) {
-	n.disk.undo = nil
-	n.disk.entries, n.disk.dirty = nil, false
+	n.disk.undo, n.disk.writers = nil, nil
+	n.disk.entries, n.disk.dirty, n.disk.by = nil, false, nil
 }
 
-// Sync makes the whole file system durable as it is now (sync, syncfs).
+// Sync makes the whole file system durable as it is now (sync, syncfs),
+// and in the volumes it mounts what it changed there.
 func (f *FS) Sync() {
 	for _, n := range f.touched {
 		n.disk = diskState{}
 	}
 	f.touched = nil
+	for _, v := range f.volumes() {
+		v.syncWriter(f)
+	}
 }
 
 // Dirty reports whether n has changes a crash would lose: file bytes
@@ -182,8 +223,10 @@ func (n *Inode) Dirty() bool { return n.disk.undo != nil || n.disk.dirty }
 // would: every file's bytes to their last sync, every directory's entries
 // to its last sync. Afterwards the tree is exactly the durable state:
 // what no durable entry reaches is gone, link counts are recounted, and
-// the kernel's per-inode state ([Inode.Shared]) is cleared. Call it only
-// once every process of the node has stopped.
+// the kernel's per-inode state ([Inode.Shared]) is cleared. In the volumes
+// it mounts, what it changed since it last synced is reverted and a tmpfs
+// is emptied (mount.go). Call it only once every process of the node has
+// stopped.
 func (f *FS) Crash() {
 	for _, n := range f.touched {
 		if u := n.disk.undo; u != nil {
@@ -203,17 +246,24 @@ func (f *FS) Crash() {
 		n.disk = diskState{}
 	}
 	f.touched = nil
-	f.relink()
+	f.relink(true)
+	for _, v := range f.volumes() {
+		v.crashWriter(f)
+	}
 }
 
 // relink recomputes parents and link counts over the tree reachable from
 // the root, breadth first in name order. A directory reachable under two
 // names (a rename between directories of which only the target was
 // fsynced) keeps the first name met and loses the other, since a directory
-// has one parent.
-func (f *FS) relink() {
+// has one parent. With clear set the kernel's per-inode state goes too
+// (not in a volume, where other nodes' processes may hold it).
+func (f *FS) relink(clear bool) {
 	seen := map[*Inode]bool{f.root: true}
-	f.root.parent, f.root.Nlink, f.root.Shared = f.root, 2, nil
+	f.root.parent, f.root.Nlink = f.root, 2
+	if clear {
+		f.root.Shared = nil
+	}
 	queue := []*Inode{f.root}
 	for len(queue) > 0 {
 		d := queue[0]
@@ -225,13 +275,19 @@ func (f *FS) relink() {
 				delete(d.children, name)
 			case c.IsDir():
 				seen[c] = true
-				c.parent, c.Nlink, c.Shared = d, 2, nil
+				c.parent, c.Nlink = d, 2
+				if clear {
+					c.Shared = nil
+				}
 				d.Nlink++
 				queue = append(queue, c)
 			default:
 				if !seen[c] {
 					seen[c] = true
-					c.Nlink, c.Shared = 0, nil
+					c.Nlink = 0
+					if clear {
+						c.Shared = nil
+					}
 				}
 				c.Nlink++
 			}

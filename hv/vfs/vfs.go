@@ -2,7 +2,9 @@
 // directories, regular files, symbolic links and device nodes, seeded from a
 // host directory and never written back to it. It outlives the node's
 // processes and keeps what a disk would keep through a power cut: [FS.Crash]
-// reverts it to what was made durable by fsync and sync (disk.go).
+// reverts it to what was made durable by fsync and sync (disk.go). A tree
+// may mount volumes that other nodes' trees mount too, and tmpfs
+// (mount.go); a volume keeps its crash record per writer.
 //
 // Errors are [abi.Errno] values, so system call handlers return them as is.
 package vfs
@@ -47,6 +49,7 @@ type Inode struct {
 	children map[string]*Inode
 	parent   *Inode
 	disk     diskState // what survives a crash (disk.go)
+	fs       *FS       // the file system (node tree or volume) holding n
 }
 
 // IsDir reports whether n is a directory.
@@ -81,12 +84,25 @@ type FS struct {
 	// not depend on iteration order.
 	touched []*Inode
 	hook    FaultHook // disk faults (faults.go); nil: none
+
+	// Mounts and volumes (mount.go).
+	dev      uint64 // st_dev of its inodes
+	readOnly bool   // guest calls may not change the tree (compose read_only)
+	// shared marks a volume: a file system several nodes' trees mount,
+	// whose crash record is kept per writer.
+	shared   bool
+	volatile bool // a tmpfs: a crash of its node empties it
+	writer   *FS  // the node tree whose call is changing this volume now
+	mounts   []*mount
+	byPoint  map[*Inode]*mount // mount point in this tree → its mount
+	byTarget map[*Inode]*mount // mounted inode → its mount
+	volRO    map[*FS]bool      // volumes this tree mounts only read-only
 }
 
 // New returns a file system holding an empty root directory. now supplies
 // the (virtual) time stamped on modified files.
 func New(now func() int64) *FS {
-	f := &FS{nextIno: 1, now: now}
+	f := &FS{nextIno: 1, now: now, dev: RootDev}
 	f.root = f.newInode(abi.SIfdir | 0o755)
 	f.root.parent = f.root
 	return f
@@ -96,7 +112,7 @@ func New(now func() int64) *FS {
 func (f *FS) Root() *Inode { return f.root }
 
 func (f *FS) newInode(mode uint32) *Inode {
-	n := &Inode{Ino: f.nextIno, Mode: mode, Nlink: 1, Mtime: f.now()}
+	n := &Inode{Ino: f.nextIno, Mode: mode, Nlink: 1, Mtime: f.now(), fs: f}
 	f.nextIno++
 	if mode&abi.SIfmt == abi.SIfdir {
 		n.children = map[string]*Inode{}
@@ -130,20 +146,20 @@ func (f *FS) SeedFrom(dir string) error {
 		perm := uint32(info.Mode().Perm())
 		switch {
 		case d.IsDir():
-			_, err = f.Mkdir(parent, name, perm)
+			_, err = f.mkdir(parent, name, perm)
 		case d.Type()&fs.ModeSymlink != 0:
 			t, err2 := os.Readlink(p)
 			if err2 != nil {
 				return err2
 			}
-			_, err = f.Symlink(parent, name, t)
+			_, err = f.symlink(parent, name, t)
 		case d.Type().IsRegular():
 			data, err2 := os.ReadFile(p)
 			if err2 != nil {
 				return err2
 			}
 			var n *Inode
-			n, err = f.Create(parent, name, perm)
+			n, err = f.create(parent, name, perm)
 			if err == nil {
 				n.Data = data
 			}
@@ -166,12 +182,12 @@ func (f *FS) MkdirAll(path string) (*Inode, error) {
 			continue
 		}
 		if next := n.children[c]; next != nil {
-			n = next
+			n = f.cross(next)
 			continue
 		}
 		parent := n
 		var err error
-		if n, err = f.Mkdir(parent, c, 0o755); err != nil {
+		if n, err = f.mkdir(parent, c, 0o755); err != nil {
 			return nil, err
 		}
 		f.persistEntry(parent, c)
@@ -185,9 +201,10 @@ func (f *FS) AddDevice(path string, d Device) error {
 	if err != nil {
 		return err
 	}
-	n := f.newInode(abi.SIfchr | 0o666)
+	o := f.on(dir)
+	n := o.newInode(abi.SIfchr | 0o666)
 	n.Dev = d
-	if err := f.link(dir, name, n); err != nil {
+	if err := o.link(dir, name, n); err != nil {
 		return err
 	}
 	f.persistEntry(dir, name)
@@ -203,13 +220,13 @@ func (f *FS) WriteFile(path string, data []byte, perm uint32) error {
 	}
 	n := dir.children[name]
 	if n == nil {
-		if n, err = f.Create(dir, name, perm); err != nil {
+		if n, err = f.create(dir, name, perm); err != nil {
 			return err
 		}
 		f.persistEntry(dir, name)
 	}
 	n.Data = append([]byte(nil), data...)
-	n.disk.undo = nil // the host's content is durable as written
+	n.disk.undo, n.disk.writers = nil, nil // the host's content is durable as written
 	return nil
 }
 
@@ -241,6 +258,9 @@ func (f *FS) lookup(dir *Inode, path string, follow bool, depth int) (*Inode, er
 			return nil, abi.ENOTDIR
 		}
 		if c == ".." {
+			if m := f.byTarget[n]; m != nil {
+				n = m.point // leave a mounted directory for its mount point's parent
+			}
 			n = n.parent
 			continue
 		}
@@ -251,6 +271,7 @@ func (f *FS) lookup(dir *Inode, path string, follow bool, depth int) (*Inode, er
 		if next == nil {
 			return nil, abi.ENOENT
 		}
+		next = f.cross(next)
 		last := i == len(parts)-1
 		if next.Type() == abi.SIflnk && (!last || follow) {
 			if depth >= maxSymlinks {
@@ -301,7 +322,7 @@ func (f *FS) link(dir *Inode, name string, n *Inode) error {
 	if dir.children[name] != nil {
 		return abi.EEXIST
 	}
-	f.dirChanged(dir)
+	f.dirChanged(dir, name)
 	dir.children[name] = n
 	if n.IsDir() {
 		n.parent = dir
@@ -313,36 +334,70 @@ func (f *FS) link(dir *Inode, name string, n *Inode) error {
 
 // Create makes an empty regular file name in dir.
 func (f *FS) Create(dir *Inode, name string, perm uint32) (*Inode, error) {
-	n := f.newInode(abi.SIfreg | perm&0o7777)
-	return n, f.link(dir, name, n)
+	if err := f.writable(dir); err != nil {
+		return nil, err
+	}
+	return f.create(dir, name, perm)
+}
+
+func (f *FS) create(dir *Inode, name string, perm uint32) (*Inode, error) {
+	o := f.on(dir)
+	n := o.newInode(abi.SIfreg | perm&0o7777)
+	return n, o.link(dir, name, n)
 }
 
 // Mksock makes a socket inode name in dir (an AF_UNIX socket bound to a
 // path name).
 func (f *FS) Mksock(dir *Inode, name string, perm uint32) (*Inode, error) {
-	n := f.newInode(abi.SIfsock | perm&0o7777)
-	return n, f.link(dir, name, n)
+	if err := f.writable(dir); err != nil {
+		return nil, err
+	}
+	o := f.on(dir)
+	n := o.newInode(abi.SIfsock | perm&0o7777)
+	return n, o.link(dir, name, n)
 }
 
 // Mkdir makes directory name in dir.
 func (f *FS) Mkdir(dir *Inode, name string, perm uint32) (*Inode, error) {
-	n := f.newInode(abi.SIfdir | perm&0o7777)
-	return n, f.link(dir, name, n)
+	if err := f.writable(dir); err != nil {
+		return nil, err
+	}
+	return f.mkdir(dir, name, perm)
+}
+
+func (f *FS) mkdir(dir *Inode, name string, perm uint32) (*Inode, error) {
+	o := f.on(dir)
+	n := o.newInode(abi.SIfdir | perm&0o7777)
+	return n, o.link(dir, name, n)
 }
 
 // Symlink makes symbolic link name in dir pointing at target.
 func (f *FS) Symlink(dir *Inode, name, target string) (*Inode, error) {
-	n := f.newInode(abi.SIflnk | 0o777)
+	if err := f.writable(dir); err != nil {
+		return nil, err
+	}
+	return f.symlink(dir, name, target)
+}
+
+func (f *FS) symlink(dir *Inode, name, target string) (*Inode, error) {
+	o := f.on(dir)
+	n := o.newInode(abi.SIflnk | 0o777)
 	n.Target = target
-	return n, f.link(dir, name, n)
+	return n, o.link(dir, name, n)
 }
 
 // Unlink removes entry name from dir. With rmdir set it removes an empty
 // directory, otherwise a non-directory.
 func (f *FS) Unlink(dir *Inode, name string, rmdir bool) error {
+	if err := f.writable(dir); err != nil {
+		return err
+	}
 	n := dir.children[name]
 	if n == nil {
 		return abi.ENOENT
+	}
+	if f.byPoint[n] != nil {
+		return abi.EBUSY
 	}
 	if rmdir {
 		if !n.IsDir() {
@@ -355,20 +410,32 @@ func (f *FS) Unlink(dir *Inode, name string, rmdir bool) error {
 	} else if n.IsDir() {
 		return abi.EISDIR
 	}
-	f.dirChanged(dir)
+	o := f.on(dir)
+	o.dirChanged(dir, name)
 	delete(dir.children, name)
 	n.Nlink--
-	f.Touch(dir)
+	o.Touch(dir)
 	return nil
 }
 
 // Rename moves entry oldName of oldDir to newName of newDir, replacing a
-// compatible existing entry as rename(2) does.
+// compatible existing entry as rename(2) does. Both must be in the same
+// file system (EXDEV across a mount), and neither may be a mount point.
 func (f *FS) Rename(oldDir *Inode, oldName string, newDir *Inode, newName string) error {
+	if err := f.writable(oldDir); err != nil {
+		return err
+	}
+	if oldDir.fs != newDir.fs {
+		return abi.EXDEV
+	}
 	n := oldDir.children[oldName]
 	if n == nil {
 		return abi.ENOENT
 	}
+	if f.byPoint[n] != nil || f.byPoint[newDir.children[newName]] != nil {
+		return abi.EBUSY
+	}
+	o := f.on(oldDir)
 	if old := newDir.children[newName]; old != nil {
 		if old == n {
 			return nil
@@ -397,18 +464,24 @@ func (f *FS) Rename(oldDir *Inode, oldName string, newDir *Inode, newName string
 		}
 		oldDir.Nlink--
 	}
-	f.dirChanged(oldDir)
+	o.dirChanged(oldDir, oldName)
 	delete(oldDir.children, oldName)
-	return f.link(newDir, newName, n)
+	return o.link(newDir, newName, n)
 }
 
 // Link makes name in dir another name of n (a hard link). Directories
-// cannot be linked (EPERM).
+// cannot be linked (EPERM), nor files of another file system (EXDEV).
 func (f *FS) Link(dir *Inode, name string, n *Inode) error {
+	if err := f.writable(dir); err != nil {
+		return err
+	}
 	if n.IsDir() {
 		return abi.EPERM
 	}
-	if err := f.link(dir, name, n); err != nil {
+	if n.fs != dir.fs {
+		return abi.EXDEV
+	}
+	if err := f.on(dir).link(dir, name, n); err != nil {
 		return err
 	}
 	n.Nlink++
@@ -416,14 +489,23 @@ func (f *FS) Link(dir *Inode, name string, n *Inode) error {
 }
 
 // Exchange swaps entries name1 of dir1 and name2 of dir2 atomically, as
-// renameat2(RENAME_EXCHANGE) does; both must exist.
+// renameat2(RENAME_EXCHANGE) does; both must exist, in one file system.
 func (f *FS) Exchange(dir1 *Inode, name1 string, dir2 *Inode, name2 string) error {
+	if err := f.writable(dir1); err != nil {
+		return err
+	}
+	if dir1.fs != dir2.fs {
+		return abi.EXDEV
+	}
 	a, b := dir1.children[name1], dir2.children[name2]
 	if a == nil || b == nil {
 		return abi.ENOENT
 	}
 	if a == b {
 		return nil
+	}
+	if f.byPoint[a] != nil || f.byPoint[b] != nil {
+		return abi.EBUSY
 	}
 	// Neither may end up inside itself.
 	for _, c := range []struct{ n, into *Inode }{{a, dir2}, {b, dir1}} {
@@ -439,8 +521,9 @@ func (f *FS) Exchange(dir1 *Inode, name1 string, dir2 *Inode, name2 string) erro
 			}
 		}
 	}
-	f.dirChanged(dir1)
-	f.dirChanged(dir2)
+	o := f.on(dir1)
+	o.dirChanged(dir1, name1)
+	o.dirChanged(dir2, name2)
 	dir1.children[name1], dir2.children[name2] = b, a
 	if a.IsDir() {
 		a.parent = dir2
@@ -452,7 +535,7 @@ func (f *FS) Exchange(dir1 *Inode, name1 string, dir2 *Inode, name2 string) erro
 		dir2.Nlink--
 		dir1.Nlink++
 	}
-	f.Touch(dir1)
-	f.Touch(dir2)
+	o.Touch(dir1)
+	o.Touch(dir2)
 	return nil
 }

@@ -83,6 +83,7 @@ type Site struct {
 	Function  string // function within the package, as the runtime names it
 	File      string
 	Line, Col int
+	noColumn  bool // the linked AssertRaw has no column parameter
 }
 
 func (s Site) pos() string { return fmt.Sprintf("%s:%d:%d", s.File, s.Line, s.Col) }
@@ -481,6 +482,12 @@ func (w *walker) call(fn string, call *ast.CallExpr) {
 		return
 	}
 	site.Message = constant.StringVal(tv.Value)
+	// Antithesis SDKs before v0.5 have no column parameter in AssertRaw
+	// (etcd v3.7's harness links v0.4.3); register with the signature the
+	// program links.
+	if raw, ok := obj.Pkg().Scope().Lookup("AssertRaw").(*types.Func); ok {
+		site.noColumn = raw.Type().(*types.Signature).Params().Len() == 12
+	}
 	w.sites = append(w.sites, site)
 }
 
@@ -532,8 +539,12 @@ func render(sites []Site) ([]byte, error) {
 		a := alias[s.AssertPkg]
 		q := strconv.Quote
 		fmt.Fprintf(&b, "\t// assert.%s at %s:%d\n", s.Func, filepath.Base(s.File), s.Line)
-		fmt.Fprintf(&b, "\t%s.AssertRaw(%v, %s, nil, %s, %s, %s, %d, %d, false, %v, %s, %s, %s)\n",
-			a, k.cond, q(s.Message), q(s.Class), q(s.Function), q(s.File), s.Line, s.Col,
+		col := fmt.Sprintf(" %d,", s.Col)
+		if s.noColumn {
+			col = ""
+		}
+		fmt.Fprintf(&b, "\t%s.AssertRaw(%v, %s, nil, %s, %s, %s, %d,%s false, %v, %s, %s, %s)\n",
+			a, k.cond, q(s.Message), q(s.Class), q(s.Function), q(s.File), s.Line, col,
 			k.mustHit, q(k.assertType), q(k.displayType), q(s.Message))
 		switch k.guidance {
 		case "numeric":

@@ -198,3 +198,26 @@ func TestNoMainPackage(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 1 and 'no main package'", code, stderr)
 	}
 }
+
+// TestRenderWithoutColumn: programs linking an Antithesis SDK whose
+// AssertRaw has no column parameter (before v0.5, as etcd v3.7's harness
+// does) are registered without one, so the generated file compiles.
+func TestRenderWithoutColumn(t *testing.T) {
+	site := Site{AssertPkg: AntithesisAssert, Func: "Unreachable", Message: "m", Class: "main", Function: "f", File: "main.go", Line: 7, Col: 3}
+	for _, c := range []struct {
+		noColumn bool
+		want     string
+	}{
+		{false, `antithesisassert.AssertRaw(false, "m", nil, "main", "f", "main.go", 7, 3, false, false, "reachability", "Unreachable", "m")`},
+		{true, `antithesisassert.AssertRaw(false, "m", nil, "main", "f", "main.go", 7, false, false, "reachability", "Unreachable", "m")`},
+	} {
+		site.noColumn = c.noColumn
+		src, err := render([]Site{site})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(src), c.want) {
+			t.Errorf("noColumn %v: generated\n%s\nwant a line %s", c.noColumn, src, c.want)
+		}
+	}
+}

@@ -56,6 +56,7 @@ type cluster struct {
 	// pending are called at Close: looks that the seed's end cut short.
 	pending     []func()
 	straceBegun bool
+	vols        volumes // the seed's compose volumes (volumes.go)
 }
 
 var (
@@ -120,6 +121,10 @@ func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[str
 			c.abort()
 			return nil, err
 		}
+		if err := c.vols.mount(s, hn.FS(), hn.Clock().Wall); err != nil {
+			c.abort()
+			return nil, fmt.Errorf("hv backend: %w", err)
+		}
 		if s.WorkingDir != "" {
 			if _, err := hn.FS().MkdirAll(s.WorkingDir); err != nil {
 				c.abort()
@@ -138,6 +143,18 @@ func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[str
 		}
 		c.nodes[s.Name] = n
 		c.order = append(c.order, n)
+	}
+	// container_name: another name of the node, as compose resolves it.
+	for _, n := range c.order {
+		fs := n.n.FS()
+		in, err := fs.Lookup(fs.Root(), "/etc/hosts", true)
+		if err == nil {
+			err = fs.WriteFile("/etc/hosts", backend.AddAliases(in.Data, proj), 0o644)
+		}
+		if err != nil {
+			c.abort()
+			return nil, fmt.Errorf("hv backend: node %s: /etc/hosts: %w", n.svc.Name, err)
+		}
 	}
 	return c, nil
 }
@@ -570,6 +587,9 @@ func (c *cluster) Close(ctx context.Context) error {
 	err := c.hc.Close()
 	for _, n := range c.order {
 		n.closeFiles()
+	}
+	if verr := c.vols.export(filepath.Join(c.cfg.Dir, backend.VolumesDir)); verr != nil {
+		err = errors.Join(err, fmt.Errorf("hv backend: keeping the seed's volumes: %w", verr))
 	}
 	fmt.Fprintf(c.trace, "%d end - %016x\n", c.hc.Now(), c.hc.TraceHash())
 	st := c.hc.Stats()

@@ -11,31 +11,25 @@ import (
 )
 
 // composeLimits returns an error for each compose key of t's services that
-// hv cannot honour yet, naming the service and the key. A node's file
-// system on hv is its own in-memory tree, so volumes shared between nodes
-// would need a tree several nodes' kernels see, with per-writer crash
-// semantics; until then they are refused rather than silently private.
+// hv cannot honour, naming the service and the key. Volumes, tmpfs and
+// read_only are honoured (volumes.go), and container_name is another
+// name of the node in every node's /etc/hosts.
 func composeLimits(t *specs.Test) []error {
 	var errs []error
 	for _, s := range t.Project.Services {
-		for _, m := range s.Mounts {
-			errs = append(errs, fmt.Errorf("service %q: volumes %s (%s): the hv backend does not mount volumes yet; use --backend process or docker", s.Name, m.Target, m.Type))
-		}
-		if s.ReadOnly {
-			errs = append(errs, fmt.Errorf("service %q: read_only: the hv backend cannot make a node's file system read-only yet; use --backend process or docker", s.Name))
-		}
 		if err := backend.RootOnly(s, "hv"); err != nil {
 			errs = append(errs, err)
 		}
 		if s.Hostname != "" && s.Hostname != s.Name {
 			errs = append(errs, fmt.Errorf("service %q: hostname %q: on the hv backend a node's hostname is its service name; drop hostname or use --backend process or docker", s.Name, s.Hostname))
 		}
-		if s.ContainerName != "" {
-			errs = append(errs, fmt.Errorf("service %q: container_name %q: the hv backend resolves service names only; drop container_name or use --backend process or docker", s.Name, s.ContainerName))
-		}
 	}
 	return errs
 }
+
+// StaticCgoBuild is the command that builds a Go main package that needs cgo
+// as an executable hv runs: static, non-PIE, with the C library linked in.
+const StaticCgoBuild = `CGO_ENABLED=1 go build -ldflags '-linkmode external -extldflags "-static"'`
 
 // cgoHint adds to an error about a dynamically linked program what to do
 // when the program builds only with cgo, as Antithesis SDK clients built
@@ -44,7 +38,7 @@ func cgoHint(err error) error {
 	if err == nil || !strings.Contains(err.Error(), "dynamically linked") {
 		return err
 	}
-	return fmt.Errorf("%w; a program that builds only with cgo (such as one using the Antithesis SDK's cgo build tag) runs on --backend process or docker as it is", err)
+	return fmt.Errorf("%w; a program that builds only with cgo (such as one using the Antithesis SDK's cgo build tag) runs on hv when linked statically, built with %s (glibc's libc.a, from libc6-dev; CC=musl-gcc for musl), and on --backend process or docker as it is", err, StaticCgoBuild)
 }
 
 // ListTemplates lists the test-composer templates in dir as service's node

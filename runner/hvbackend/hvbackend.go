@@ -114,6 +114,9 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 	images := map[string]*specs.Service{}
 	built := map[string]string{}
 	errs := composeLimits(t)
+	if err := checkMounts(t.Project); err != nil {
+		errs = append(errs, err)
+	}
 	for _, s := range t.Project.Services {
 		p, img, err := b.program(ctx, s, t, workDir, built)
 		if err != nil {

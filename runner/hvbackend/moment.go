@@ -197,7 +197,7 @@ func copyOut(fs *vfs.FS, p, dir string) (files int, dirty []string, err error) {
 				return err
 			}
 			for _, name := range in.Names() {
-				if err := walk(path.Join(p, name), in.Child(name)); err != nil {
+				if err := walk(path.Join(p, name), fs.Mounted(in.Child(name))); err != nil {
 					return err
 				}
 			}
