@@ -381,6 +381,7 @@ func (k *Kernel) exitProcess(code, sig int) {
 	k.trace.Event('x', uint64(k.pid), uint64(code), uint64(sig))
 	for _, id := range k.tids() {
 		t := k.threads[id]
+		k.exitRobustList(t)
 		t.cancelWait()
 		t.state = stateExited
 		delete(k.w.threads, id)

@@ -50,9 +50,15 @@ func sysClone(t *Thread, a *[6]uint64) (uint64, error) {
 	return uint64(c.TID), nil
 }
 
+// sysClone3 answers clone3(2) with ENOSYS, what kernels before 5.3 say:
+// the C libraries that try clone3 first (glibc, musl) then create the
+// thread with clone, which hv implements. Go never calls clone3.
+func sysClone3(t *Thread, a *[6]uint64) (uint64, error) { return 0, abi.ENOSYS }
+
 // sysExit implements Linux syscall exit(2): the calling thread ends.
 func sysExit(t *Thread, a *[6]uint64) (uint64, error) {
 	k := t.k
+	k.exitRobustList(t)
 	if t.clearTID != 0 {
 		_ = k.writeU32(t.clearTID, 0)
 		k.futexWake(t.clearTID, 1, ^uint32(0))

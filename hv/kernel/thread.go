@@ -45,6 +45,7 @@ type Thread struct {
 	altStack   stackT
 	frames     []sigFrame
 	clearTID   uint64
+	robustList uint64 // set_robust_list's head, walked when the thread ends
 	comm       string // name (prctl PR_SET_NAME), at most 15 bytes
 
 	// retrying is set while a woken thread re-runs its blocked system call;

@@ -255,3 +255,53 @@ func TestTableConsistency(t *testing.T) {
 		t.Errorf("the zero Level prints as %q; it must not look like a level", Level(0).String())
 	}
 }
+
+// TestRobustList: set_robust_list takes only the real head size; when the
+// thread exits, a listed futex it owns gets FUTEX_OWNER_DIED (its waiters
+// bit kept), the pending one too, and one owned by another thread is left
+// alone; get_robust_list returns the head; clone3 says ENOSYS so C
+// libraries fall back to clone.
+func TestRobustList(t *testing.T) {
+	p := unitProc(t)
+	main := p.k.Main()
+	tid := uint32(main.TID)
+	head := p.scratch + 1024
+	e1, e2, pend := p.scratch+1100, p.scratch+1200, p.scratch+1300
+	const off = 16 // futex word 16 bytes after each entry
+	le := binary.LittleEndian
+	// head → e1 → e2 → head; list_op_pending = pend.
+	p.poke(head, le.AppendUint64(le.AppendUint64(le.AppendUint64(nil, e1), off), pend))
+	p.poke(e1, le.AppendUint64(nil, e2))
+	p.poke(e2, le.AppendUint64(nil, head))
+	p.poke(e1+off, le.AppendUint32(nil, tid|futexWaiters)) // ours, with waiters
+	p.poke(e2+off, le.AppendUint32(nil, tid+1))            // another thread's
+	p.poke(pend+off, le.AppendUint32(nil, tid))            // ours, being locked
+	if en := p.errno(abi.SysSetRobustList, head, 23); en != abi.EINVAL {
+		t.Errorf("set_robust_list with a wrong size: %v, want EINVAL", en)
+	}
+	p.must(abi.SysSetRobustList, head, robustHeadSize)
+	p.must(abi.SysGetRobustList, 0, p.scratch+2000, p.scratch+2008)
+	var b [16]byte
+	if err := p.k.Space.ReadAt(b[:], p.scratch+2000); err != nil {
+		t.Fatal(err)
+	}
+	if le.Uint64(b[:]) != head || le.Uint64(b[8:]) != robustHeadSize {
+		t.Errorf("get_robust_list gave head %#x size %d, want %#x %d", le.Uint64(b[:]), le.Uint64(b[8:]), head, robustHeadSize)
+	}
+	if en := p.errno(abi.SysGetRobustList, 99999, p.scratch+2000, p.scratch+2008); en != abi.ESRCH {
+		t.Errorf("get_robust_list of no such thread: %v, want ESRCH", en)
+	}
+	p.k.exitRobustList(main)
+	if got := p.u32(e1 + off); got != futexWaiters|futexOwnerDied {
+		t.Errorf("owned futex with waiters after the owner died: %#x, want WAITERS|OWNER_DIED", got)
+	}
+	if got := p.u32(e2 + off); got != tid+1 {
+		t.Errorf("another thread's futex changed to %#x", got)
+	}
+	if got := p.u32(pend + off); got != futexOwnerDied {
+		t.Errorf("pending futex after the owner died: %#x, want OWNER_DIED", got)
+	}
+	if en := p.errno(abi.SysClone3, 0, 88); en != abi.ENOSYS {
+		t.Errorf("clone3: %v, want ENOSYS", en)
+	}
+}
