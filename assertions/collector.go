@@ -180,6 +180,10 @@ func (c *Collector) apply(k evalKey, it item) {
 		}
 	case it.lost != nil:
 		c.lost[lostKey{k.stream, it.lost.Reason}] += *it.lost.Count
+	case it.diag != nil:
+		// One note per distinct report: the SDK sends each warning once per
+		// process, so the same text from every node and seed is one note.
+		c.notes[fmt.Sprintf("the Antithesis SDK reported %s %d: %s", it.key, it.diag.Code, it.diag.Message)] = true
 	case it.key == keyHistory:
 	default:
 		c.addEvent(k, it.key, it.event)

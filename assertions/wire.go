@@ -19,6 +19,11 @@ const (
 	// keyHistory lines (sdk/history) are checked by the runner against the
 	// spec's check blocks (package assertions/history), not here.
 	keyHistory = "mvrun_history"
+	// keyError and keyWarning are the Antithesis Go SDK's (v0.9.0 on)
+	// reports about itself, e.g. details it could not serialize. They carry
+	// no verdict; the Collector turns them into notes.
+	keyError   = "antithesis_error"
+	keyWarning = "antithesis_warning"
 )
 
 // Values of the assert_type wire field, which are also [Property.Type].
@@ -85,6 +90,13 @@ type wireSetup struct {
 	Status *string `json:"status"`
 }
 
+// wireDiagnostic is an antithesis_error or antithesis_warning object.
+type wireDiagnostic struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Context string `json:"context"`
+}
+
 type wireLost struct {
 	Count  *int64 `json:"count"`
 	Reason string `json:"reason"`
@@ -106,7 +118,8 @@ type item struct {
 	sdk      *SDK
 	setup    string // status of an antithesis_setup
 	lost     *wireLost
-	event    any // value of a plain event
+	diag     *wireDiagnostic // antithesis_error, antithesis_warning
+	event    any             // value of a plain event
 }
 
 // parseLine decodes one wire line. A line is a JSON object; each of its keys
@@ -205,6 +218,15 @@ func parseItem(key string, raw json.RawMessage) (item, error) {
 			return it, errors.New(`"count" must be a non-negative integer`)
 		}
 		it.lost = &w
+	case keyError, keyWarning:
+		var w wireDiagnostic
+		if err := decodeObject(raw, &w); err != nil {
+			return it, err
+		}
+		if w.Message == "" {
+			return it, errors.New(`missing "message"`)
+		}
+		it.diag = &w
 	case keyHistory:
 	default:
 		v, err := decodeAny(raw)

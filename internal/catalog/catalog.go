@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/mod/semver"
 	"golang.org/x/tools/go/packages"
 )
 
@@ -215,7 +216,7 @@ func Generate(ctx context.Context, opts Options, patterns []string) ([]Gen, erro
 		Context: ctx,
 		Dir:     opts.Dir,
 		Env:     opts.Env,
-		Mode:    packages.NeedName | packages.NeedFiles | packages.NeedImports | packages.NeedDeps,
+		Mode:    packages.NeedName | packages.NeedFiles | packages.NeedImports | packages.NeedDeps | packages.NeedModule,
 	}
 	roots, err := packages.Load(cfg, patterns...)
 	if err != nil {
@@ -235,6 +236,7 @@ func Generate(ctx context.Context, opts Options, patterns []string) ([]Gen, erro
 		return nil, fmt.Errorf("no main package matches %s", strings.Join(patterns, " "))
 	}
 	closure := map[string][]string{} // main → users in its closure
+	antithesisVersion := ""          // of the Antithesis SDK in the build, if any
 	for _, m := range mains {
 		seen := map[string]bool{}
 		var walk func(p *packages.Package)
@@ -243,6 +245,9 @@ func Generate(ctx context.Context, opts Options, patterns []string) ([]Gen, erro
 				return
 			}
 			seen[p.PkgPath] = true
+			if p.PkgPath == AntithesisAssert && p.Module != nil {
+				antithesisVersion = p.Module.Version
+			}
 			if p.Imports[SDKAssert] != nil || p.Imports[AntithesisAssert] != nil {
 				users[p.PkgPath] = true
 				closure[m.PkgPath] = append(closure[m.PkgPath], p.PkgPath)
@@ -308,7 +313,7 @@ func Generate(ctx context.Context, opts Options, patterns []string) ([]Gen, erro
 			return a.Col < b.Col
 		})
 		if len(g.Sites) > 0 {
-			src, err := render(g.Sites)
+			src, err := render(g.Sites, guidanceColumn(antithesisVersion))
 			if err != nil {
 				return nil, fmt.Errorf("generating the catalog of %s: %w", m.PkgPath, err)
 			}
@@ -508,8 +513,18 @@ func warnings(gens []Gen) []string {
 	return out
 }
 
-// render writes the generated file for one main package.
-func render(sites []Site) ([]byte, error) {
+// guidanceColumn reports whether the Antithesis SDK at version takes a
+// column argument in NumericGuidanceRaw and BooleanGuidanceRaw: it does
+// from v0.9.0 on, as mvrun's SDK does. An unknown version (a replaced or
+// development module) is taken to be current.
+func guidanceColumn(version string) bool {
+	return !semver.IsValid(version) || semver.Compare(version, "v0.9.0") >= 0
+}
+
+// render writes the generated file for one main package. antithesisColumn
+// says whether the Antithesis SDK's guidance registrations take a column
+// (see [guidanceColumn]); mvrun's always do.
+func render(sites []Site, antithesisColumn bool) ([]byte, error) {
 	alias := map[string]string{SDKAssert: "mvrunassert", AntithesisAssert: "antithesisassert"}
 	used := map[string]bool{}
 	for _, s := range sites {
@@ -535,13 +550,18 @@ func render(sites []Site) ([]byte, error) {
 		fmt.Fprintf(&b, "\t%s.AssertRaw(%v, %s, nil, %s, %s, %s, %d, %d, false, %v, %s, %s, %s)\n",
 			a, k.cond, q(s.Message), q(s.Class), q(s.Function), q(s.File), s.Line, s.Col,
 			k.mustHit, q(k.assertType), q(k.displayType), q(s.Message))
+		// line, or line and column: the SDKs' signatures differ there.
+		pos := fmt.Sprintf("%d, %d", s.Line, s.Col)
+		if s.AssertPkg == AntithesisAssert && !antithesisColumn {
+			pos = strconv.Itoa(s.Line)
+		}
 		switch k.guidance {
 		case "numeric":
-			fmt.Fprintf(&b, "\t%s.NumericGuidanceRaw(0, 0, %s, %s, %s, %s, %s, %d, %s, false)\n",
-				a, q(s.Message), q(s.Message), q(s.Class), q(s.Function), q(s.File), s.Line, q(k.behavior))
+			fmt.Fprintf(&b, "\t%s.NumericGuidanceRaw(0, 0, %s, %s, %s, %s, %s, %s, %s, false)\n",
+				a, q(s.Message), q(s.Message), q(s.Class), q(s.Function), q(s.File), pos, q(k.behavior))
 		case "boolean":
-			fmt.Fprintf(&b, "\t%s.BooleanGuidanceRaw(nil, %s, %s, %s, %s, %s, %d, %s, false)\n",
-				a, q(s.Message), q(s.Message), q(s.Class), q(s.Function), q(s.File), s.Line, q(k.behavior))
+			fmt.Fprintf(&b, "\t%s.BooleanGuidanceRaw(nil, %s, %s, %s, %s, %s, %s, %s, false)\n",
+				a, q(s.Message), q(s.Message), q(s.Class), q(s.Function), q(s.File), pos, q(k.behavior))
 		}
 	}
 	b.WriteString("}\n")

@@ -198,3 +198,35 @@ func TestNoMainPackage(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 1 and 'no main package'", code, stderr)
 	}
 }
+
+// TestAntithesisGuidanceSignature checks that registrations for the
+// Antithesis SDK's guidance functions follow the version in the build:
+// v0.9.0 added a column argument after the line; mvrun's SDK has it.
+func TestAntithesisGuidanceSignature(t *testing.T) {
+	for _, tt := range []struct {
+		version string
+		want    bool
+	}{{"v0.8.0", false}, {"v0.7.2", false}, {"v0.9.0", true}, {"v0.10.1", true}, {"", true}, {"(devel)", true}} {
+		if got := guidanceColumn(tt.version); got != tt.want {
+			t.Errorf("guidanceColumn(%q) = %t, want %t", tt.version, got, tt.want)
+		}
+	}
+	sites := []Site{
+		{AssertPkg: AntithesisAssert, Func: "AlwaysLessThan", Message: "a", Class: "main", Function: "main", File: "m.go", Line: 7, Col: 3},
+		{AssertPkg: SDKAssert, Func: "SometimesAll", Message: "m", Class: "main", Function: "main", File: "m.go", Line: 9, Col: 4},
+	}
+	for _, col := range []bool{false, true} {
+		src, err := render(sites, col)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantA := `antithesisassert.NumericGuidanceRaw(0, 0, "a", "a", "main", "main", "m.go", 7, "maximize", false)`
+		if col {
+			wantA = `antithesisassert.NumericGuidanceRaw(0, 0, "a", "a", "main", "main", "m.go", 7, 3, "maximize", false)`
+		}
+		wantM := `mvrunassert.BooleanGuidanceRaw(nil, "m", "m", "main", "main", "m.go", 9, 4, "all", false)`
+		if !strings.Contains(string(src), wantA) || !strings.Contains(string(src), wantM) {
+			t.Errorf("column %t: want %s and %s in:\n%s", col, wantA, wantM, src)
+		}
+	}
+}

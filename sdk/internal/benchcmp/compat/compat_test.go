@@ -67,14 +67,34 @@ func calls() {
 	}
 	aassert.AssertRaw(false, "raw", nil, "c", "f", "x.go", 3, 4, false, true, "always", "Always", "raw")
 	massert.AssertRaw(false, "raw", nil, "c", "f", "x.go", 3, 4, false, true, "always", "Always", "raw")
-	aassert.NumericGuidanceRaw(0, 0, "rawn", "rawn", "c", "f", "x.go", 5, "minimize", false)
-	massert.NumericGuidanceRaw(0, 0, "rawn", "rawn", "c", "f", "x.go", 5, "minimize", false)
-	aassert.BooleanGuidanceRaw(nil, "rawb", "rawb", "c", "f", "x.go", 6, "none", false)
-	massert.BooleanGuidanceRaw(nil, "rawb", "rawb", "c", "f", "x.go", 6, "none", false)
+	aassert.NumericGuidanceRaw(0, 0, "rawn", "rawn", "c", "f", "x.go", 5, 2, "minimize", false)
+	massert.NumericGuidanceRaw(0, 0, "rawn", "rawn", "c", "f", "x.go", 5, 2, "minimize", false)
+	aassert.BooleanGuidanceRaw(nil, "rawb", "rawb", "c", "f", "x.go", 6, 3, "none", false)
+	massert.BooleanGuidanceRaw(nil, "rawb", "rawb", "c", "f", "x.go", 6, 3, "none", false)
+	aassert.AssertRaw(true, "rawhit", map[string]any{}, "c", "f", "x.go", 7, 1, true, true, "always", "Always", "rawhit")
+	massert.AssertRaw(true, "rawhit", map[string]any{}, "c", "f", "x.go", 7, 1, true, true, "always", "Always", "rawhit")
+	for _, hit := range []bool{false, true} {
+		for _, c := range []bool{true, false, false} {
+			aassert.RichAssertRaw(c, "rich", map[string]any{"left": "shadowed", "k": err}, map[string]any{"left": 3, "right": 5},
+				"c", "f", "x.go", 8, 2, hit, true, "always", "Always", "rich")
+			massert.RichAssertRaw(c, "rich", map[string]any{"left": "shadowed", "k": err}, map[string]any{"left": 3, "right": 5},
+				"c", "f", "x.go", 8, 2, hit, true, "always", "Always", "rich")
+			aassert.RichAssertRaw(c, "rich nil", nil, nil, "c", "f", "x.go", 9, 2, hit, false, "sometimes", "Sometimes", "rich nil")
+			massert.RichAssertRaw(c, "rich nil", nil, nil, "c", "f", "x.go", 9, 2, hit, false, "sometimes", "Sometimes", "rich nil")
+		}
+	}
 	alifecycle.SetupComplete(map[string]any{"x": 1})
 	mlifecycle.SetupComplete(map[string]any{"x": 1})
 	alifecycle.SendEvent("ev", map[string]any{"err": err})
 	mlifecycle.SendEvent("ev", map[string]any{"err": err})
+	alifecycle.SendEvent("ev nil", nil)
+	mlifecycle.SendEvent("ev nil", nil)
+	alifecycle.SendEvent("ev nil map", map[string]any(nil))
+	mlifecycle.SendEvent("ev nil map", map[string]any(nil))
+	alifecycle.SendEvent("ev number", 42)
+	mlifecycle.SendEvent("ev number", 42)
+	alifecycle.SendEvent("ev list", []any{1, "x"})
+	mlifecycle.SendEvent("ev list", []any{1, "x"})
 }
 
 // keyed reads a JSONL file into the first line per key. Antithesis sends
