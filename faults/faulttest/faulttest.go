@@ -57,19 +57,49 @@ type ClockObserver interface {
 	Clock(ctx context.Context, node string) (monotonic, wall time.Duration, err error)
 }
 
-// Patience is how long the suite waits for a fault or its undo to show in
-// the Observer, and ClockTolerance how far an observed clock offset may be
-// from the one set.
-var (
-	Patience       = 10 * time.Second
-	ClockTolerance = 500 * time.Millisecond
+// Defaults of [Options].
+const (
+	DefaultPatience       = 10 * time.Second
+	DefaultClockTolerance = 500 * time.Millisecond
 )
 
-// Run runs the conformance suite. newInjector is called once per subtest
-// and returns a fresh, healthy cluster's injector and an observer of the
-// same cluster; it registers the cluster's cleanup with t.Cleanup.
+// Options tunes the suite. The zero value is the defaults; options are
+// passed to each run rather than kept in package variables, so suites with
+// different settings can run in parallel.
+type Options struct {
+	// Patience is how long the suite waits for a fault or its undo to show
+	// in the Observer; 0 means [DefaultPatience].
+	Patience time.Duration
+	// ClockTolerance is how far an observed clock offset may be from the
+	// one set; 0 means [DefaultClockTolerance].
+	ClockTolerance time.Duration
+}
+
+// suite is one run of the conformance suite, with its options resolved.
+type suite struct {
+	patience, clockTolerance time.Duration
+}
+
+// Run runs the conformance suite with the default [Options]. newInjector
+// is called once per subtest and returns a fresh, healthy cluster's
+// injector and an observer of the same cluster; it registers the
+// cluster's cleanup with t.Cleanup.
 func Run(t *testing.T, newInjector func(t *testing.T) (faults.Injector, Observer)) {
 	t.Helper()
+	Options{}.Run(t, newInjector)
+}
+
+// Run runs the conformance suite with these options; see the package
+// function [Run].
+func (o Options) Run(t *testing.T, newInjector func(t *testing.T) (faults.Injector, Observer)) {
+	t.Helper()
+	s := suite{patience: o.Patience, clockTolerance: o.ClockTolerance}
+	if s.patience == 0 {
+		s.patience = DefaultPatience
+	}
+	if s.clockTolerance == 0 {
+		s.clockTolerance = DefaultClockTolerance
+	}
 	t.Run("unknown-kind", func(t *testing.T) {
 		inj, _ := newInjector(t)
 		err := inj.Apply(t.Context(), faults.Action{Kind: "no-such-kind"})
@@ -94,9 +124,9 @@ func Run(t *testing.T, newInjector func(t *testing.T) (faults.Injector, Observer
 				t.Fatalf("NewPartition(%s, one-way) gave a symmetric partition", c.kind)
 			}
 			apply(t, inj, faults.Action{Kind: faults.ActPartition, Partition: &p})
-			checkReach(t, obs, nodes, func(a, b string) bool { return !p.Cuts(a, b) }, "under "+p.String())
+			s.checkReach(t, obs, nodes, func(a, b string) bool { return !p.Cuts(a, b) }, "under "+p.String())
 			apply(t, inj, faults.Action{Kind: faults.ActHeal})
-			checkReach(t, obs, nodes, func(a, b string) bool { return true }, "after heal")
+			s.checkReach(t, obs, nodes, func(a, b string) bool { return true }, "after heal")
 			// Healing a healthy network is a no-op, not an error.
 			apply(t, inj, faults.Action{Kind: faults.ActHeal})
 		})
@@ -106,36 +136,36 @@ func Run(t *testing.T, newInjector func(t *testing.T) (faults.Injector, Observer
 		nodes := needNodes(t, obs, 2)
 		victim, other := nodes[0], nodes[1]
 		apply(t, inj, faults.Action{Kind: faults.ActKill, Nodes: []string{victim}})
-		eventually(t, "killed "+victim+" not running", func(ctx context.Context) (bool, error) {
+		s.eventually(t, "killed "+victim+" not running", func(ctx context.Context) (bool, error) {
 			r, err := obs.Running(ctx, victim)
 			return !r, err
 		})
-		eventually(t, other+" still running while "+victim+" is killed", func(ctx context.Context) (bool, error) {
+		s.eventually(t, other+" still running while "+victim+" is killed", func(ctx context.Context) (bool, error) {
 			return obs.Running(ctx, other)
 		})
 		apply(t, inj, faults.Action{Kind: faults.ActRestart, Nodes: []string{victim}})
-		eventually(t, "restarted "+victim+" running", func(ctx context.Context) (bool, error) {
+		s.eventually(t, "restarted "+victim+" running", func(ctx context.Context) (bool, error) {
 			return obs.Running(ctx, victim)
 		})
-		checkReach(t, obs, nodes, func(a, b string) bool { return true }, "after restart")
+		s.checkReach(t, obs, nodes, func(a, b string) bool { return true }, "after restart")
 	})
 	t.Run("pause-resume", func(t *testing.T) {
 		inj, obs := newInjector(t)
 		nodes := needNodes(t, obs, 2)
 		victim := nodes[len(nodes)-1]
 		apply(t, inj, faults.Action{Kind: faults.ActPause, Nodes: []string{victim}})
-		eventually(t, victim+" paused", func(ctx context.Context) (bool, error) {
+		s.eventually(t, victim+" paused", func(ctx context.Context) (bool, error) {
 			return obs.Paused(ctx, victim)
 		})
-		eventually(t, "paused "+victim+" still running", func(ctx context.Context) (bool, error) {
+		s.eventually(t, "paused "+victim+" still running", func(ctx context.Context) (bool, error) {
 			return obs.Running(ctx, victim)
 		})
 		apply(t, inj, faults.Action{Kind: faults.ActResume, Nodes: []string{victim}})
-		eventually(t, victim+" resumed", func(ctx context.Context) (bool, error) {
+		s.eventually(t, victim+" resumed", func(ctx context.Context) (bool, error) {
 			p, err := obs.Paused(ctx, victim)
 			return !p, err
 		})
-		checkReach(t, obs, nodes, func(a, b string) bool { return true }, "after resume")
+		s.checkReach(t, obs, nodes, func(a, b string) bool { return true }, "after resume")
 	})
 	t.Run("link", func(t *testing.T) {
 		inj, obs := newInjector(t)
@@ -158,8 +188,8 @@ func Run(t *testing.T, newInjector func(t *testing.T) (faults.Injector, Observer
 		co, hasClock := obs.(ClockObserver)
 		apply(t, inj, faults.Action{Kind: faults.ActClockSet, Nodes: []string{n}, Offset: 10 * time.Second})
 		if hasClock {
-			checkClock(t, co, n, 10*time.Second, 10*time.Second)
-			checkClock(t, co, other, 0, 0)
+			s.checkClock(t, co, n, 10*time.Second, 10*time.Second)
+			s.checkClock(t, co, other, 0, 0)
 		}
 		jumped := true
 		if err := inj.Apply(t.Context(), faults.Action{Kind: faults.ActClockJump, Nodes: []string{n}, Offset: -3 * time.Second}); errors.Is(err, faults.ErrUnsupported) {
@@ -169,11 +199,11 @@ func Run(t *testing.T, newInjector func(t *testing.T) (faults.Injector, Observer
 			t.Fatalf("Apply(clock_jump): %v", err)
 		}
 		if hasClock && jumped {
-			checkClock(t, co, n, 10*time.Second, 7*time.Second)
+			s.checkClock(t, co, n, 10*time.Second, 7*time.Second)
 		}
 		apply(t, inj, faults.Action{Kind: faults.ActClockSet, Nodes: []string{n}})
 		if hasClock {
-			checkClock(t, co, n, 0, 0)
+			s.checkClock(t, co, n, 0, 0)
 		}
 	})
 	t.Run("plan", func(t *testing.T) {
@@ -225,15 +255,15 @@ func Run(t *testing.T, newInjector func(t *testing.T) (faults.Injector, Observer
 			t.Errorf("after HealAll, still in effect: %v", st2.Recovery())
 		}
 		for _, node := range nodes {
-			eventually(t, node+" running after the plan", func(ctx context.Context) (bool, error) { return obs.Running(ctx, node) })
+			s.eventually(t, node+" running after the plan", func(ctx context.Context) (bool, error) { return obs.Running(ctx, node) })
 			if !unsupported[faults.ActPause] {
-				eventually(t, node+" not paused after the plan", func(ctx context.Context) (bool, error) {
+				s.eventually(t, node+" not paused after the plan", func(ctx context.Context) (bool, error) {
 					p, err := obs.Paused(ctx, node)
 					return !p, err
 				})
 			}
 		}
-		checkReach(t, obs, nodes, func(a, b string) bool { return true }, "after the plan and HealAll")
+		s.checkReach(t, obs, nodes, func(a, b string) bool { return true }, "after the plan and HealAll")
 	})
 }
 
@@ -280,10 +310,10 @@ func apply(t *testing.T, inj faults.Injector, a faults.Action) {
 	}
 }
 
-// eventually polls cond until it holds or Patience runs out.
-func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
+// eventually polls cond until it holds or the suite's patience runs out.
+func (s suite) eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), Patience)
+	ctx, cancel := context.WithTimeout(t.Context(), s.patience)
 	defer cancel()
 	var last error
 	for {
@@ -295,16 +325,16 @@ func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool,
 		select {
 		case <-ctx.Done():
 			if last != nil {
-				t.Fatalf("%s: not within %v: last error: %v", what, Patience, last)
+				t.Fatalf("%s: not within %v: last error: %v", what, s.patience, last)
 			}
-			t.Fatalf("%s: not within %v", what, Patience)
+			t.Fatalf("%s: not within %v", what, s.patience)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
 // checkReach checks every ordered pair of nodes against want.
-func checkReach(t *testing.T, obs Observer, nodes []string, want func(a, b string) bool, when string) {
+func (s suite) checkReach(t *testing.T, obs Observer, nodes []string, want func(a, b string) bool, when string) {
 	t.Helper()
 	for _, a := range nodes {
 		for _, b := range nodes {
@@ -312,7 +342,7 @@ func checkReach(t *testing.T, obs Observer, nodes []string, want func(a, b strin
 				continue
 			}
 			w := want(a, b)
-			eventually(t, fmt.Sprintf("%s: %s->%s reachable = %v", when, a, b, w), func(ctx context.Context) (bool, error) {
+			s.eventually(t, fmt.Sprintf("%s: %s->%s reachable = %v", when, a, b, w), func(ctx context.Context) (bool, error) {
 				got, err := obs.Reachable(ctx, a, b)
 				return got == w, err
 			})
@@ -335,14 +365,14 @@ func checkLink(t *testing.T, lo LinkObserver, nodes []string, want faults.Link) 
 	}
 }
 
-func checkClock(t *testing.T, co ClockObserver, n string, mono, wall time.Duration) {
+func (s suite) checkClock(t *testing.T, co ClockObserver, n string, mono, wall time.Duration) {
 	t.Helper()
 	m, w, err := co.Clock(t.Context(), n)
 	if err != nil {
 		t.Fatalf("Clock(%s): %v", n, err)
 	}
-	near := func(a, b time.Duration) bool { return a-b <= ClockTolerance && b-a <= ClockTolerance }
+	near := func(a, b time.Duration) bool { return a-b <= s.clockTolerance && b-a <= s.clockTolerance }
 	if !near(m, mono) || !near(w, wall) {
-		t.Errorf("Clock(%s) = monotonic %v, wall %v; want %v, %v (±%v)", n, m, w, mono, wall, ClockTolerance)
+		t.Errorf("Clock(%s) = monotonic %v, wall %v; want %v, %v (±%v)", n, m, w, mono, wall, s.clockTolerance)
 	}
 }
