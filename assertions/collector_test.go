@@ -182,7 +182,7 @@ func TestVerdictTable(t *testing.T) {
 				if p.HitsTrue != wantTrue || p.HitsFalse != wantFalse {
 					t.Errorf("hits %d/%d, want %d/%d", p.HitsTrue, p.HitsFalse, wantTrue, wantFalse)
 				}
-				if p.Type != k.assertType || p.DisplayType != k.display || p.MustHit != k.mustHit || p.Builtin {
+				if p.Type.String() != k.assertType || p.DisplayType != k.display || p.MustHit != k.mustHit || p.Builtin {
 					t.Errorf("type %s/%s/%t builtin %t, want %s/%s/%t", p.Type, p.DisplayType, p.MustHit, p.Builtin, k.assertType, k.display, k.mustHit)
 				}
 				if p.Location.File != "main.go" || p.Location.Line != 20 {

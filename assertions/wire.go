@@ -26,15 +26,22 @@ const (
 	keyWarning = "antithesis_warning"
 )
 
+// AssertType is a property's type: a value of the assert_type wire field,
+// or [TypeCheck] for the spec's history checks.
+type AssertType string
+
 // Values of the assert_type wire field, which are also [Property.Type].
 const (
-	TypeAlways       = "always"
-	TypeSometimes    = "sometimes"
-	TypeReachability = "reachability"
+	TypeAlways       AssertType = "always"
+	TypeSometimes    AssertType = "sometimes"
+	TypeReachability AssertType = "reachability"
 	// TypeCheck is a history check of the spec (check blocks), not an SDK
 	// assertion type: its verdict may be [Unknown].
-	TypeCheck = "check"
+	TypeCheck AssertType = "check"
 )
+
+// String returns the wire spelling of t.
+func (t AssertType) String() string { return string(t) }
 
 // DisplayLinearizable is the display type of history checks.
 const DisplayLinearizable = "Linearizable"
@@ -104,10 +111,11 @@ type wireLost struct {
 
 // assertion is one decoded antithesis_assert line.
 type assertion struct {
-	id, message, assertType, displayType string
-	hit, mustHit, condition              bool
-	loc                                  Location
-	details                              map[string]any
+	id, message, displayType string
+	assertType               AssertType
+	hit, mustHit, condition  bool
+	loc                      Location
+	details                  map[string]any
 }
 
 // item is one decoded top-level key of a wire line.
@@ -253,7 +261,7 @@ func parseAssert(raw json.RawMessage) (*assertion, error) {
 	if w.Hit == nil {
 		return nil, errors.New(`missing "hit"`)
 	}
-	a := &assertion{id: id, message: id, assertType: *w.AssertType, hit: *w.Hit}
+	a := &assertion{id: id, message: id, assertType: AssertType(*w.AssertType), hit: *w.Hit}
 	switch a.assertType {
 	case TypeAlways, TypeReachability:
 		// must_hit is what tells Always from AlwaysOrUnreachable and
@@ -306,7 +314,7 @@ func parseAssert(raw json.RawMessage) (*assertion, error) {
 }
 
 // defaultDisplay names an assertion kind when the line has no display_type.
-func defaultDisplay(assertType string, mustHit bool) string {
+func defaultDisplay(assertType AssertType, mustHit bool) string {
 	switch {
 	case assertType == TypeAlways && mustHit:
 		return "Always"

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mvrun/multiverse/assertions"
 	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/hv/hvcli"
 	"github.com/mvrun/multiverse/internal/catalog"
@@ -744,8 +745,8 @@ func splitFailing(then, now []string, prev, cur *report.Document) (failing, alon
 	}
 	for _, id := range now {
 		p, was := verdict(cur, id), verdict(prev, id)
-		existential := p != nil && (p.Type == "sometimes" || p.DisplayType == "Reachable")
-		if !slices.Contains(then, id) && existential && was != nil && was.Verdict == "pass" {
+		existential := p != nil && (p.Type == assertions.TypeSometimes || p.DisplayType == "Reachable")
+		if !slices.Contains(then, id) && existential && was != nil && was.Verdict == assertions.Pass {
 			alone = append(alone, id)
 			continue
 		}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mvrun/multiverse/assertions"
 	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/report"
@@ -379,7 +380,7 @@ func TestSweepOthers(t *testing.T) {
 // differences from the earlier run.
 func TestSplitFailing(t *testing.T) {
 	doc := func(props ...report.PropertyDoc) *report.Document { return &report.Document{Properties: props} }
-	prop := func(id, typ, display, verdict string) report.PropertyDoc {
+	prop := func(id string, typ assertions.AssertType, display string, verdict assertions.Verdict) report.PropertyDoc {
 		return report.PropertyDoc{ID: id, Type: typ, DisplayType: display, Verdict: verdict}
 	}
 	prev := doc(

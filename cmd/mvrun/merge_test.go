@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mvrun/multiverse/assertions"
 	"github.com/mvrun/multiverse/runner/report"
 )
 
@@ -76,11 +77,11 @@ func TestShardsMergeToTheUnshardedRun(t *testing.T) {
 	}
 	// The run must exercise what merging is about: a Sometimes met in
 	// some seeds only, and a history check failing in some seeds.
-	verdicts := map[string]string{}
+	verdicts := map[string]assertions.Verdict{}
 	for _, p := range merged.Properties {
 		verdicts[p.ID] = p.Verdict
 	}
-	if verdicts[`workload command rare exited 0 at least once`] != "pass" || verdicts[`history "register" is linearizable (kv)`] != "fail" {
+	if verdicts[`workload command rare exited 0 at least once`] != assertions.Pass || verdicts[`history "register" is linearizable (kv)`] != assertions.Fail {
 		t.Errorf("verdicts %v", verdicts)
 	}
 	if b, err := os.ReadFile(junit); err != nil || !strings.Contains(string(b), `classname="mvrun.sharded.check"`) {

@@ -34,20 +34,20 @@ func WriteText(w io.Writer, d *Document) error {
 			if len(p.FailingSeeds) > 0 {
 				first = p.FailingSeeds[0]
 			}
-			if p.FirstCounterexample != nil && p.Verdict == "fail" {
+			if p.FirstCounterexample != nil && p.Verdict == assertions.Fail {
 				first = p.FirstCounterexample.Seed
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%s\n", cut(p.ID, 60), typeText(p), strings.ToUpper(p.Verdict),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%s\n", cut(p.ID, 60), typeText(p), strings.ToUpper(p.Verdict.String()),
 				p.Hits.True, p.Hits.False, len(p.FailingSeeds), first)
 		}
 		tw.Flush()
 	}
 
 	for _, p := range d.Properties {
-		if p.Verdict != "fail" && p.Verdict != "unknown" {
+		if p.Verdict != assertions.Fail && p.Verdict != assertions.Unknown {
 			continue
 		}
-		fmt.Fprintf(ew, "\n%s %q (%s)\n", strings.ToUpper(p.Verdict), p.ID, typeText(p))
+		fmt.Fprintf(ew, "\n%s %q (%s)\n", strings.ToUpper(p.Verdict.String()), p.ID, typeText(p))
 		if p.Message != "" && p.Message != p.ID {
 			fmt.Fprintf(ew, "  message: %s\n", p.Message)
 		}
@@ -93,7 +93,7 @@ func WriteText(w io.Writer, d *Document) error {
 
 	var undecided []PropertyDoc
 	for _, p := range d.Properties {
-		if p.Verdict == string(assertions.Undecided) {
+		if p.Verdict == assertions.Undecided {
 			undecided = append(undecided, p)
 		}
 	}
@@ -198,7 +198,7 @@ func WriteText(w io.Writer, d *Document) error {
 // names, or nil.
 func (d *Document) firstFailingSeed(p PropertyDoc) *SeedDoc {
 	switch {
-	case p.FirstCounterexample != nil && (p.Verdict == "fail" || p.Verdict == "unknown"):
+	case p.FirstCounterexample != nil && (p.Verdict == assertions.Fail || p.Verdict == assertions.Unknown):
 		return d.Seed(p.FirstCounterexample.Seed)
 	case len(p.FailingSeeds) > 0:
 		return d.Seed(p.FailingSeeds[0])
@@ -221,10 +221,10 @@ func (l *Location) String() string {
 func typeText(p PropertyDoc) string {
 	t := p.DisplayType
 	if t == "" {
-		t = p.Type
+		t = p.Type.String()
 	}
 	switch {
-	case p.Type == "check":
+	case p.Type == assertions.TypeCheck:
 		t += ", history check"
 	case p.Builtin:
 		t += ", built-in"
