@@ -21,7 +21,7 @@ type State struct {
 	links     linkmodel.Links
 	killed    map[string]bool
 	paused    map[string]bool
-	offset    map[string]time.Duration // clock_offset: monotonic and wall
+	offset    map[string]time.Duration // clock_skew: monotonic and wall
 	jumped    map[string]time.Duration // clock_jump total since the last offset
 	disk      map[string]bool          // "node/kind" of each disk fault window in effect
 }
@@ -134,7 +134,7 @@ func (s *State) Apply(a Action) error {
 				delete(s.paused, n)
 			}
 		}
-	case ActClockSet, ActClockJump:
+	case ActClockSkew, ActClockJump:
 		if len(a.Nodes) == 0 {
 			return fmt.Errorf("%s without nodes: %w", a.Kind, ErrBadAction)
 		}
@@ -142,7 +142,7 @@ func (s *State) Apply(a Action) error {
 			return err
 		}
 		for _, n := range a.Nodes {
-			if a.Kind == ActClockSet {
+			if a.Kind == ActClockSkew {
 				delete(s.jumped, n)
 				if a.Offset == 0 {
 					delete(s.offset, n)
@@ -242,8 +242,8 @@ func (s *State) Link(from, to string) Link {
 	return s.links.Between(from, to)
 }
 
-// Clock returns n's clock offsets: monotonic (set by clock_offset) and wall
-// (clock_offset plus the clock_jumps since).
+// Clock returns n's clock offsets: monotonic (set by clock_skew) and wall
+// (clock_skew plus the clock_jumps since).
 func (s *State) Clock(n string) (monotonic, wall time.Duration) {
 	return s.offset[n], s.offset[n] + s.jumped[n]
 }
@@ -283,7 +283,7 @@ func (s *State) Recovery() []Action {
 		clocks[n] = true
 	}
 	if len(clocks) > 0 {
-		as = append(as, Action{Kind: ActClockSet, Nodes: slices.Sorted(maps.Keys(clocks))})
+		as = append(as, Action{Kind: ActClockSkew, Nodes: slices.Sorted(maps.Keys(clocks))})
 	}
 	for _, key := range slices.Sorted(maps.Keys(s.disk)) {
 		n, k, _ := strings.Cut(key, "/")

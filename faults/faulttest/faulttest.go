@@ -186,7 +186,7 @@ func (o Options) Run(t *testing.T, newInjector func(t *testing.T) (faults.Inject
 		nodes := needNodes(t, obs, 2)
 		n, other := nodes[0], nodes[1]
 		co, hasClock := obs.(ClockObserver)
-		apply(t, inj, faults.Action{Kind: faults.ActClockSet, Nodes: []string{n}, Offset: 10 * time.Second})
+		apply(t, inj, faults.Action{Kind: faults.ActClockSkew, Nodes: []string{n}, Offset: 10 * time.Second})
 		if hasClock {
 			s.checkClock(t, co, n, 10*time.Second, 10*time.Second)
 			s.checkClock(t, co, other, 0, 0)
@@ -201,7 +201,7 @@ func (o Options) Run(t *testing.T, newInjector func(t *testing.T) (faults.Inject
 		if hasClock && jumped {
 			s.checkClock(t, co, n, 10*time.Second, 7*time.Second)
 		}
-		apply(t, inj, faults.Action{Kind: faults.ActClockSet, Nodes: []string{n}})
+		apply(t, inj, faults.Action{Kind: faults.ActClockSkew, Nodes: []string{n}})
 		if hasClock {
 			s.checkClock(t, co, n, 0, 0)
 		}

@@ -461,7 +461,7 @@ func buildTimeline(st *seedTimeline, axis string, rowOK func(int) bool, failing 
 					}
 					link = &open{at: at, rec: i, c: cls("link"), t: a.Link.String(), h: who + ": " + a.Link.String() + " from " + fmtAtNS(at) + " [" + r.Outcome + "]"}
 				}
-			case faults.ActClockSet:
+			case faults.ActClockSkew:
 				for _, n := range a.Nodes {
 					closeSpan(lane["n:"+n], clock[n], at, 2)
 					delete(clock, n)
