@@ -32,9 +32,32 @@ import (
 	"github.com/mvrun/multiverse/specs"
 )
 
-// program is how the replay commands in reports call mvrun: "" ("mvrun")
-// unless main finds that the mvrun in PATH is not the binary running.
-var program string
+// env is what one run of mvrun takes from outside its arguments. main
+// fills it from the process; tests build their own (a fake backend, a
+// program name), so no command reads or swaps package state and tests
+// that need no shared working directory can run in parallel.
+type env struct {
+	// program is how the replay commands in reports call mvrun: ""
+	// ("mvrun") unless main finds that the mvrun in PATH is not the
+	// binary running.
+	program string
+	// backends makes the backend called name; nil means [newBackend].
+	backends backendFactory
+	// stdin is what `mvrun debug` reads its commands from; nil means
+	// no input.
+	stdin io.Reader
+}
+
+// backendFactory returns the backend called name, logging to log.
+type backendFactory func(name string, log *slog.Logger) (backend.Backend, error)
+
+// newBackend is the factory of the real backends.
+func (e env) newBackend(name string, log *slog.Logger) (backend.Backend, error) {
+	if e.backends != nil {
+		return e.backends(name, log)
+	}
+	return newBackend(name, log)
+}
 
 // invokedAs returns how a replay command should call the binary started as
 // arg0: "" (meaning "mvrun") when arg0 was found through PATH or is the
@@ -57,7 +80,7 @@ func invokedAs(arg0 string) string {
 }
 
 // runsDir is where runs keep their artifacts and result.json by default.
-var runsDir = filepath.Join(".mvrun", "runs")
+const runsDir = ".mvrun/runs"
 
 const usage = `usage: mvrun <command> [arguments]
 
@@ -84,8 +107,14 @@ error (backend unavailable, preparing the services failed, shards missing).
 `
 
 // Main runs mvrun with args (without the program name) and returns the exit
-// code. ctx ending is a graceful interrupt.
+// code, with the real backends, no standard input and replay commands that
+// call "mvrun". ctx ending is a graceful interrupt.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return env{}.main(ctx, args, stdout, stderr)
+}
+
+// main runs mvrun with args in e; see [Main].
+func (e env) main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
@@ -96,15 +125,19 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if hasFlag(rest, "explore") || hasFlag(rest, "random") {
 			return cmdSearch(ctx, rest, stdout, stderr)
 		}
-		return cmdTest(ctx, rest, stdout, stderr, false)
+		return e.cmdTest(ctx, rest, stdout, stderr, false)
 	case "replay":
-		return cmdTest(ctx, rest, stdout, stderr, true)
+		return e.cmdTest(ctx, rest, stdout, stderr, true)
 	case "explore":
 		return cmdExplore(ctx, rest, stdout, stderr)
 	case "shrink":
-		return cmdShrink(ctx, rest, stdout, stderr)
+		return e.cmdShrink(ctx, rest, stdout, stderr)
 	case "debug":
-		return cmdDebug(ctx, rest, os.Stdin, stdout, stderr)
+		stdin := e.stdin
+		if stdin == nil {
+			stdin = strings.NewReader("")
+		}
+		return cmdDebug(ctx, rest, stdin, stdout, stderr)
 	case "validate":
 		return cmdValidate(ctx, rest, stdout, stderr)
 	case "report":
@@ -115,7 +148,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err := hvcli.Main(ctx, rest, stdout, stderr)
 		return exitHV(code, err, stderr)
 	case "doctor":
-		return cmdDoctor(ctx, rest, stdout, stderr)
+		return e.cmdDoctor(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
@@ -158,7 +191,7 @@ type testFlags struct {
 	moment                                      momentFlags
 }
 
-func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, replay bool) int {
+func (e env) cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, replay bool) int {
 	name := "test"
 	if replay {
 		name = "replay"
@@ -259,8 +292,8 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 			return exitUsage
 		}
 	}
-	if f.backend != "" && !slices.Contains(backendNames, f.backend) {
-		fmt.Fprintf(stderr, "mvrun %s: --backend %q: want one of %s\n", name, f.backend, strings.Join(backendNames, ", "))
+	if f.backend != "" && !slices.Contains(backendNames(), f.backend) {
+		fmt.Fprintf(stderr, "mvrun %s: --backend %q: want one of %s\n", name, f.backend, strings.Join(backendNames(), ", "))
 		return exitUsage
 	}
 
@@ -299,7 +332,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	if want == "" {
 		want = t.Backend
 	}
-	b, why, err := selectBackend(ctx, want, t, log)
+	b, why, err := selectBackend(ctx, e.newBackend, want, t, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
 		return exitInfra
@@ -328,7 +361,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		fmt.Fprintf(stderr, "mvrun: backend %s (%s)\n", b.Name(), why)
 	}
 
-	sweepOthers(ctx, b.Name(), log)
+	sweepOthers(ctx, e.newBackend, b.Name(), log)
 	if ctx.Err() != nil {
 		// Nothing has started yet: stop here rather than begin a run.
 		fmt.Fprintf(stderr, "mvrun %s: interrupted before the run started\n", name)
@@ -413,7 +446,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	if len(spec.Tests) > 1 {
 		flags = append(flags, "--test", t.Name)
 	}
-	ropts := report.Options{Spec: specPath, ReplayFlags: flags, Program: program, Replay: replay, SpecDigest: t.Digest}
+	ropts := report.Options{Spec: specPath, ReplayFlags: flags, Program: e.program, Replay: replay, SpecDigest: t.Digest}
 	if shards > 0 {
 		if ropts.SpecHash, err = report.HashSpec(t); err != nil {
 			fmt.Fprintf(stderr, "mvrun test: %v\n", err)
@@ -817,11 +850,11 @@ func versionString() string {
 	return fmt.Sprintf("mvrun %s%s %s %s/%s", v, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
-// backendNames are the values --backend accepts.
-var backendNames = []string{"auto", "hv", "process", "docker"}
+// backendNames returns the values --backend accepts.
+func backendNames() []string { return []string{"auto", "hv", "process", "docker"} }
 
-// newBackend returns the backend called name. Tests replace it.
-var newBackend = func(name string, log *slog.Logger) (backend.Backend, error) {
+// newBackend returns the real backend called name.
+func newBackend(name string, log *slog.Logger) (backend.Backend, error) {
 	switch name {
 	case "process":
 		return process.New(process.Options{Log: log}), nil
@@ -835,7 +868,7 @@ var newBackend = func(name string, log *slog.Logger) (backend.Backend, error) {
 	case "hv":
 		return hvbackend.New(hvbackend.Options{Log: log}), nil
 	}
-	return nil, fmt.Errorf("unknown backend %q; want one of %s", name, strings.Join(backendNames, ", "))
+	return nil, fmt.Errorf("unknown backend %q; want one of %s", name, strings.Join(backendNames(), ", "))
 }
 
 // sweepOthers runs the Sweep of every backend other than used that is
@@ -844,7 +877,7 @@ var newBackend = func(name string, log *slog.Logger) (backend.Backend, error) {
 // backend, not only with the next run of the same one. The runner sweeps
 // the used backend itself. Sweeps leave live runs alone; failures are
 // logged, never fatal.
-func sweepOthers(ctx context.Context, used string, log *slog.Logger) {
+func sweepOthers(ctx context.Context, newBackend backendFactory, used string, log *slog.Logger) {
 	for _, name := range []string{"process", "docker"} {
 		if name == used {
 			continue
@@ -865,7 +898,7 @@ func sweepOthers(ctx context.Context, used string, log *slog.Logger) {
 
 // selectBackend resolves a backend name ("auto" included) to an available
 // backend. It returns why auto picked what it picked.
-func selectBackend(ctx context.Context, name string, t *specs.Test, log *slog.Logger) (backend.Backend, string, error) {
+func selectBackend(ctx context.Context, newBackend backendFactory, name string, t *specs.Test, log *slog.Logger) (backend.Backend, string, error) {
 	if name == "" {
 		name = "auto"
 	}
