@@ -143,7 +143,7 @@ func (e env) main(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	case "report":
 		return cmdReport(ctx, rest, stdout, stderr)
 	case "catalog":
-		return catalog.Main(ctx, rest, stdout, stderr)
+		return exitCatalog(catalog.Main(ctx, rest, stdout, stderr))
 	case "hv":
 		code, err := hvcli.Main(ctx, rest, stdout, stderr)
 		return exitHV(code, err, stderr)
@@ -903,13 +903,16 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	// It writes to buffers so that a load abandoned here never writes to
 	// stdout or stderr later.
 	var out, errOut bytes.Buffer
-	done := make(chan int, 1)
+	done := make(chan error, 1)
 	go func() { done <- specs.Validate(ctx, pos[0], &out, &errOut) }()
 	select {
-	case code := <-done:
+	case err := <-done:
 		errOut.WriteTo(stderr)
 		out.WriteTo(stdout)
-		return code
+		if err != nil {
+			return exitUsage // the spec or its compose project is wrong
+		}
+		return exitOK
 	case <-ctx.Done():
 		fmt.Fprintln(stderr, "mvrun validate: interrupted")
 		return exitInfra

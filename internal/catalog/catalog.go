@@ -88,9 +88,23 @@ type Site struct {
 
 func (s Site) pos() string { return fmt.Sprintf("%s:%d:%d", s.File, s.Line, s.Col) }
 
-// Main runs `mvrun catalog [-C dir] [-o file] [packages]` and returns the
-// exit code: 0 on success, 1 on errors in the packages, 2 on usage errors.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// Errors [Main] returns, besides a [*SourceError] for errors in the
+// packages and flag.ErrHelp for -h. The command that calls Main maps them
+// to exit codes; Main has already said what went wrong on stderr.
+var (
+	// ErrUsage marks a bad command line.
+	ErrUsage = errors.New("catalog: bad command line")
+	// ErrNoMain is returned when no package the patterns match is a
+	// main package.
+	ErrNoMain = errors.New("no main package")
+)
+
+// Main runs `mvrun catalog [-C dir] [-o file] [packages]`, reporting on
+// stderr. It returns nil on success, flag.ErrHelp after -h, an error
+// wrapping [ErrUsage] or [ErrNoMain] for a command line that cannot
+// work, a [*SourceError] for errors in the packages, and any other error
+// for a failure to load packages or write a catalog.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("catalog", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("o", DefaultOutput, "name of the generated file in each main package; a path (or - for stdout) when there is one main package")
@@ -104,9 +118,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return err
 		}
-		return 2
+		return fmt.Errorf("%w: %w", ErrUsage, err) // flag printed it
 	}
 	patterns := fs.Args()
 	if len(patterns) == 0 {
@@ -118,19 +132,20 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		for _, e := range serr.Errs {
 			fmt.Fprintln(stderr, e)
 		}
-		return 1
+		return err
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "mvrun catalog: %v\n", err)
-		return 1
+		return err
 	}
 	for _, w := range warnings(gens) {
 		fmt.Fprintf(stderr, "mvrun catalog: warning: %s\n", w)
 	}
 	isPath := *out == "-" || strings.ContainsRune(*out, filepath.Separator) || strings.ContainsRune(*out, '/')
 	if isPath && len(gens) > 1 {
-		fmt.Fprintf(stderr, "mvrun catalog: -o %s names one file, but %d main packages have assertions; give a file name without a directory\n", *out, len(gens))
-		return 2
+		err := fmt.Errorf("%w: -o %s names one file, but %d main packages have assertions; give a file name without a directory", ErrUsage, *out, len(gens))
+		fmt.Fprintf(stderr, "mvrun catalog: %v\n", err)
+		return err
 	}
 	for _, g := range gens {
 		path := filepath.Join(g.Dir, *out)
@@ -143,23 +158,25 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if !isPath && IsGenerated(path) {
 				if err := os.Remove(path); err != nil {
 					fmt.Fprintf(stderr, "mvrun catalog: %v\n", err)
-					return 1
+					return err
 				}
 				fmt.Fprintf(stderr, "removed %s (no assertions)\n", path)
 			}
 			continue
 		}
 		if path == "-" {
-			stdout.Write(g.Source)
+			if _, err := stdout.Write(g.Source); err != nil {
+				return fmt.Errorf("writing the catalog to stdout: %w", err)
+			}
 			continue
 		}
 		if err := os.WriteFile(path, g.Source, 0o644); err != nil {
 			fmt.Fprintf(stderr, "mvrun catalog: %v\n", err)
-			return 1
+			return err
 		}
 		fmt.Fprintf(stderr, "wrote %s (%d assertions)\n", path, len(g.Sites))
 	}
-	return 0
+	return nil
 }
 
 // IsGenerated reports whether the file at path was written by mvrun catalog
@@ -233,7 +250,7 @@ func Generate(ctx context.Context, opts Options, patterns []string) ([]Gen, erro
 		}
 	}
 	if len(mains) == 0 {
-		return nil, fmt.Errorf("no main package matches %s", strings.Join(patterns, " "))
+		return nil, fmt.Errorf("%w matches %s", ErrNoMain, strings.Join(patterns, " "))
 	}
 	closure := map[string][]string{} // main → users in its closure
 	antithesisVersion := ""          // of the Antithesis SDK in the build, if any

@@ -3,6 +3,7 @@ package catalog
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"io/fs"
 	"os"
@@ -51,18 +52,18 @@ func copyModule(t *testing.T, name string) string {
 	return dst
 }
 
-func run(t *testing.T, args ...string) (int, string, string) {
+func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	code := Main(context.Background(), args, &stdout, &stderr)
-	return code, stdout.String(), stderr.String()
+	var out, errb bytes.Buffer
+	err = Main(context.Background(), args, &out, &errb)
+	return out.String(), errb.String(), err
 }
 
 func TestGenerate(t *testing.T) {
 	dir := copyModule(t, "mod")
-	code, _, stderr := run(t, "-C", dir, "./...")
-	if code != 0 {
-		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	_, stderr, err := run(t, "-C", dir, "./...")
+	if err != nil {
+		t.Fatalf("%v, stderr:\n%s", err, stderr)
 	}
 	gen := filepath.Join(dir, "cmd", "app", DefaultOutput)
 	data, err := os.ReadFile(gen)
@@ -86,8 +87,8 @@ func TestGenerate(t *testing.T) {
 	}
 
 	// Running it again over its own output gives the same file.
-	if code, _, stderr := run(t, "-C", dir); code != 0 {
-		t.Fatalf("second run: exit %d\n%s", code, stderr)
+	if _, stderr, err := run(t, "-C", dir); err != nil {
+		t.Fatalf("second run: %v\n%s", err, stderr)
 	}
 	again, _ := os.ReadFile(gen)
 	if !bytes.Equal(again, data) {
@@ -103,8 +104,8 @@ func TestRegistrationsReachTheWire(t *testing.T) {
 		t.Skip("builds a program")
 	}
 	dir := copyModule(t, "mod")
-	if code, _, stderr := run(t, "-C", dir, "./..."); code != 0 {
-		t.Fatalf("exit %d\n%s", code, stderr)
+	if _, stderr, err := run(t, "-C", dir, "./..."); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
 	}
 	out := filepath.Join(t.TempDir(), "sdk.jsonl")
 	cmd := exec.Command("go", "run", "./cmd/app")
@@ -162,9 +163,10 @@ func between(s, start, end string) string {
 
 func TestNonConstantMessage(t *testing.T) {
 	dir := copyModule(t, "bad")
-	code, _, stderr := run(t, "-C", dir, "./...")
-	if code != 1 {
-		t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr)
+	_, stderr, err := run(t, "-C", dir, "./...")
+	var serr *SourceError
+	if !errors.As(err, &serr) {
+		t.Fatalf("got %v, want a *SourceError; stderr:\n%s", err, stderr)
 	}
 	want := filepath.Join(dir, "cmd", "bad", "main.go") + ":13:22: assert.Always: the message must be a constant string"
 	if !strings.Contains(stderr, want) {
@@ -179,23 +181,23 @@ func TestUsage(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
-		want int
+		want error
 	}{
-		{"unknown flag", []string{"-x"}, 2},
-		{"help", []string{"-h"}, 0},
+		{"unknown flag", []string{"-x"}, ErrUsage},
+		{"help", []string{"-h"}, flag.ErrHelp},
 	}
 	for _, tt := range tests {
-		if code, _, _ := run(t, tt.args...); code != tt.want {
-			t.Errorf("%s: exit %d, want %d", tt.name, code, tt.want)
+		if _, _, err := run(t, tt.args...); !errors.Is(err, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
 		}
 	}
 }
 
 func TestNoMainPackage(t *testing.T) {
 	dir := copyModule(t, "mod")
-	code, _, stderr := run(t, "-C", dir, "./lib")
-	if code != 1 || !strings.Contains(stderr, "no main package") {
-		t.Errorf("exit %d, stderr %q; want 1 and 'no main package'", code, stderr)
+	_, stderr, err := run(t, "-C", dir, "./lib")
+	if !errors.Is(err, ErrNoMain) || !strings.Contains(stderr, "no main package") {
+		t.Errorf("%v, stderr %q; want ErrNoMain and 'no main package'", err, stderr)
 	}
 }
 
