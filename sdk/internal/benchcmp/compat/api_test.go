@@ -85,6 +85,7 @@ var (
 	_ func(string, any) = alifecycle.SendEvent
 	_ func(string, any) = mlifecycle.SendEvent
 
+	//lint:ignore SA1019 the API check names every function, deprecated ones too
 	_ func() uint64                 = arandom.GetRandom
 	_ func() uint64                 = mrandom.GetRandom
 	_ func([]string) (string, bool) = arandom.RandomChoice[string]
