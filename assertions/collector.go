@@ -85,16 +85,17 @@ type seedStat struct{ hitsTrue, hitsFalse, unknown int }
 
 // prop is the mutable state behind a [Property].
 type prop struct {
-	id, message, typ, display string
-	mustHit, builtin          bool
-	haveInfo                  bool
-	infoKey                   evalKey // line that set message, display, loc
-	loc                       Location
-	seeds                     map[uint64]*seedStat
-	cex                       *Counterexample
-	cexKey                    evalKey
-	unk                       *Counterexample // first undecided history check
-	unkKey                    evalKey
+	id, message, display string
+	typ                  AssertType
+	mustHit, builtin     bool
+	haveInfo             bool
+	infoKey              evalKey // line that set message, display, loc
+	loc                  Location
+	seeds                map[uint64]*seedStat
+	cex                  *Counterexample
+	cexKey               evalKey
+	unk                  *Counterexample // first undecided history check
+	unkKey               evalKey
 }
 
 // NewCollector returns an empty Collector.
@@ -180,6 +181,10 @@ func (c *Collector) apply(k evalKey, it item) {
 		}
 	case it.lost != nil:
 		c.lost[lostKey{k.stream, it.lost.Reason}] += *it.lost.Count
+	case it.diag != nil:
+		// One note per distinct report: the SDK sends each warning once per
+		// process, so the same text from every node and seed is one note.
+		c.notes[fmt.Sprintf("the Antithesis SDK reported %s %d: %s", it.key, it.diag.Code, it.diag.Message)] = true
 	case it.key == keyHistory:
 	default:
 		c.addEvent(k, it.key, it.event)
@@ -221,7 +226,7 @@ func (p *prop) seed(s uint64) *seedStat {
 
 // conflict returns why id cannot be recorded as (typ, mustHit), or "".
 // One id with two kinds has no single verdict: the user must rename one.
-func (c *Collector) conflict(id, typ string, mustHit, builtin bool) string {
+func (c *Collector) conflict(id string, typ AssertType, mustHit, builtin bool) string {
 	p := c.props[id]
 	if p == nil || (p.typ == typ && p.mustHit == mustHit && p.builtin == builtin) {
 		return ""
@@ -236,7 +241,7 @@ func (c *Collector) conflict(id, typ string, mustHit, builtin bool) string {
 		id, what(builtin), defaultDisplay(typ, mustHit), what(p.builtin), defaultDisplay(p.typ, p.mustHit))
 }
 
-func (c *Collector) prop(id, typ string, mustHit, builtin bool) *prop {
+func (c *Collector) prop(id string, typ AssertType, mustHit, builtin bool) *prop {
 	p := c.props[id]
 	if p == nil {
 		p = &prop{id: id, message: id, typ: typ, display: defaultDisplay(typ, mustHit),

@@ -182,7 +182,7 @@ func TestVerdictTable(t *testing.T) {
 				if p.HitsTrue != wantTrue || p.HitsFalse != wantFalse {
 					t.Errorf("hits %d/%d, want %d/%d", p.HitsTrue, p.HitsFalse, wantTrue, wantFalse)
 				}
-				if p.Type != k.assertType || p.DisplayType != k.display || p.MustHit != k.mustHit || p.Builtin {
+				if p.Type.String() != k.assertType || p.DisplayType != k.display || p.MustHit != k.mustHit || p.Builtin {
 					t.Errorf("type %s/%s/%t builtin %t, want %s/%s/%t", p.Type, p.DisplayType, p.MustHit, p.Builtin, k.assertType, k.display, k.mustHit)
 				}
 				if p.Location.File != "main.go" || p.Location.Line != 20 {
@@ -580,5 +580,36 @@ func TestInterrupted(t *testing.T) {
 	}
 	if r.FailingIn(1) == nil || slices.Contains(r.FailingIn(1), "sometimes unmet") {
 		t.Errorf("FailingIn(1) = %v, want the observed failures only", r.FailingIn(1))
+	}
+}
+
+// TestSDKDiagnostics checks that the Antithesis SDK's antithesis_error and
+// antithesis_warning lines (v0.9.0 on) become notes, once per distinct
+// report however many processes send it, and never properties or events;
+// one without a message is malformed.
+func TestSDKDiagnostics(t *testing.T) {
+	c := NewCollector()
+	warn := `{"antithesis_warning":{"code":6002,"message":"Go SDK replaced non-finite numbers in details for \"x\"","context":"x"}}`
+	for seed := uint64(1); seed <= 2; seed++ {
+		c.Add(seed, "n1", "", 1, []byte(warn))
+		c.Add(seed, "n2", "", 1, []byte(warn))
+		c.SeedDone(seed)
+	}
+	c.Add(3, "n1", "", 1, []byte(`{"antithesis_error":{"code":6001,"message":"Go SDK failed to serialize details for \"y\": boom","context":"y"}}`))
+	c.Add(3, "n1", "", 2, []byte(`{"antithesis_error":{"code":6001,"context":"y"}}`))
+	c.SeedDone(3)
+	r := c.Result()
+	want := []string{
+		`the Antithesis SDK reported antithesis_error 6001: Go SDK failed to serialize details for "y": boom`,
+		`the Antithesis SDK reported antithesis_warning 6002: Go SDK replaced non-finite numbers in details for "x"`,
+	}
+	if !reflect.DeepEqual(r.Notes, want) {
+		t.Errorf("notes:\n got %q\nwant %q", r.Notes, want)
+	}
+	if len(r.Properties) != 0 || len(r.Events) != 0 {
+		t.Errorf("diagnostics became properties %v or events %v", r.Properties, r.Events)
+	}
+	if r.MalformedTotal != 1 || !strings.Contains(r.Malformed[0].Error, `missing "message"`) {
+		t.Errorf("malformed %+v, want the line without a message", r.Malformed)
 	}
 }

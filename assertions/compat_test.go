@@ -37,68 +37,112 @@ func TestCompatProgramsMatch(t *testing.T) {
 	}
 }
 
-// TestCompatWithAntithesisSDK runs the same program built once with the
-// Antithesis Go SDK v0.8.0 and once with ours, twice each (runs "a" and "b"
-// stand for seeds 1 and 2), and requires the same verdicts and the same
-// antithesis_assert objects.
+// TestCompatWithAntithesisSDK runs the same program built with each
+// Antithesis Go SDK version under testdata/compat (a module per version,
+// sdk-vX.Y.Z, with its go.mod and go.sum) and once with ours, twice each
+// (runs "a" and "b" stand for seeds 1 and 2), and requires the same
+// verdicts and the same antithesis_assert objects. Building against the
+// older versions needs the module proxy, or the versions in the module
+// cache.
 func TestCompatWithAntithesisSDK(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds two Go programs; skipped with -short")
+		t.Skip("builds Go programs; skipped with -short")
 	}
 	// go test puts its own toolchain's bin directory first in PATH.
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go command to build the compat programs: ", err)
 	}
-	dir := t.TempDir()
-	type output struct {
-		res   *Result
-		lines [2][][]byte // per seed
+	versions, err := filepath.Glob(filepath.Join("testdata", "compat", "sdk-v*"))
+	if err != nil || len(versions) < 2 {
+		t.Fatalf("want a module per Antithesis SDK version under testdata/compat (v0.8.0 and v0.9.0 at least), found %q (%v)", versions, err)
 	}
-	run := func(prog, env, prefix string) output {
-		bin := filepath.Join(dir, prog)
-		build := exec.Command(goBin, "build", "-o", bin, "./testdata/compat/"+prog)
+	dir := t.TempDir()
+	build := func(t *testing.T, bin, moduleDir, pkg string) {
+		t.Helper()
+		cmd := exec.Command(goBin, "build", "-o", bin, pkg)
+		cmd.Dir = moduleDir
 		// Static, as services in FROM-scratch images are built; the
 		// Antithesis SDK then adds its "compiled with CGO" property, which
 		// the Collector must turn into a note.
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", prog, err, out)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 		}
-		var o output
-		c := NewCollector()
-		for i, arg := range []string{"a", "b"} {
-			seed := uint64(i + 1)
-			file := filepath.Join(dir, prog+"-"+arg+".jsonl")
-			cmd := exec.Command(bin, arg)
-			cmd.Env = append(cleanEnv(), env+"="+prefix+file)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("%s %s: %v\n%s", prog, arg, err, out)
-			}
-			f, err := os.Open(file)
-			if err != nil {
-				t.Fatalf("%s %s wrote no output: %v", prog, arg, err)
-			}
-			sc := bufio.NewScanner(f)
-			sc.Buffer(nil, 1<<20)
-			for n := 1; sc.Scan(); n++ {
-				line := slices.Clone(sc.Bytes())
-				o.lines[i] = append(o.lines[i], line)
-				c.Add(seed, "node", "", n, line)
-			}
-			f.Close()
-			if err := sc.Err(); err != nil {
+	}
+	ourBin := filepath.Join(dir, "mvrun")
+	build(t, ourBin, ".", "./testdata/compat/mvrun")
+	our := runCompat(t, ourBin, "MVRUN_SDK", "file:")
+	for _, vdir := range versions {
+		version := strings.TrimPrefix(filepath.Base(vdir), "sdk-")
+		t.Run(version, func(t *testing.T) {
+			mod := filepath.Join(dir, version)
+			if err := os.MkdirAll(mod, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			c.SeedDone(seed)
-		}
-		o.res = c.Result()
-		return o
+			for _, f := range []string{filepath.Join(vdir, "go.mod"), filepath.Join(vdir, "go.sum"), filepath.Join("testdata", "compat", "antithesis", "main.go")} {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(mod, filepath.Base(f)), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			bin := filepath.Join(mod, "antithesis")
+			build(t, bin, mod, ".")
+			ant := runCompat(t, bin, "ANTITHESIS_SDK_LOCAL_OUTPUT", "")
+			compareCompat(t, ant, our)
+		})
 	}
-	ant := run("antithesis", "ANTITHESIS_SDK_LOCAL_OUTPUT", "")
-	our := run("mvrun", "MVRUN_SDK", "file:")
+}
 
-	for name, o := range map[string]output{"antithesis": ant, "mvrun": our} {
+// compatOutput is what one compat program wrote in its two runs.
+type compatOutput struct {
+	res   *Result
+	lines [2][][]byte // per seed
+}
+
+// runCompat runs bin with "a" and "b" (seeds 1 and 2), pointing its SDK at
+// a file with env=prefix+file, and collects what it wrote.
+func runCompat(t *testing.T, bin, env, prefix string) compatOutput {
+	t.Helper()
+	var o compatOutput
+	c := NewCollector()
+	for i, arg := range []string{"a", "b"} {
+		seed := uint64(i + 1)
+		file := bin + "-" + arg + ".jsonl"
+		cmd := exec.Command(bin, arg)
+		cmd.Env = append(cleanEnv(), env+"="+prefix+file)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", bin, arg, err, out)
+		}
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatalf("%s %s wrote no output: %v", bin, arg, err)
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 1<<20)
+		for n := 1; sc.Scan(); n++ {
+			line := slices.Clone(sc.Bytes())
+			o.lines[i] = append(o.lines[i], line)
+			c.Add(seed, "node", "", n, line)
+		}
+		f.Close()
+		if err := sc.Err(); err != nil {
+			t.Fatal(err)
+		}
+		c.SeedDone(seed)
+	}
+	o.res = c.Result()
+	return o
+}
+
+// compareCompat requires the Antithesis program's output ant and ours to
+// give the same verdicts and the same wire objects.
+func compareCompat(t *testing.T, ant, our compatOutput) {
+	t.Helper()
+	for name, o := range map[string]compatOutput{"antithesis": ant, "mvrun": our} {
 		if o.res.MalformedTotal != 0 || len(o.res.Lost) != 0 {
 			t.Errorf("%s: malformed %v lost %v", name, o.res.Malformed, o.res.Lost)
 		}
@@ -261,7 +305,8 @@ func guidanceKinds(r *Result) []string {
 // asserts decodes the antithesis_assert objects of lines, keyed by id, hit
 // and condition (each SDK sends each such combination once per process),
 // with the location's file cut to its base name (the two programs live in
-// different directories; their lines and columns must match).
+// different directories; their lines and columns must match) and a null
+// details key dropped.
 func asserts(t *testing.T, lines [][]byte) map[string]map[string]any {
 	t.Helper()
 	out := map[string]map[string]any{}
@@ -280,6 +325,11 @@ func asserts(t *testing.T, lines [][]byte) map[string]map[string]any {
 			if f, ok := loc["file"].(string); ok {
 				loc["file"] = path.Base(f)
 			}
+		}
+		// No details: v0.8.0 writes "details":null, v0.9.0 and mvrun
+		// leave the key out; readers take both as none.
+		if d, ok := a["details"]; ok && d == nil {
+			delete(a, "details")
 		}
 		k, _ := json.Marshal([]any{a["id"], a["hit"], a["condition"]})
 		if _, dup := out[string(k)]; dup {

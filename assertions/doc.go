@@ -12,7 +12,7 @@
 //	Unreachable                                reached at least once
 //
 // The kind of an assertion is read from the wire fields the way the
-// Antithesis SDK (v0.8.0) writes them: assert_type says which rule family
+// Antithesis SDK (v0.8.0 and v0.9.0) writes them: assert_type says which rule family
 // applies ("always", "sometimes", "reachability") and must_hit says whether
 // never reaching it is a failure; display_type is only shown to people.
 //

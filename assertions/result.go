@@ -10,8 +10,12 @@ import (
 	"github.com/mvrun/multiverse/internal/seeds"
 )
 
-// Verdict is the outcome of a property over the seeds of a run.
+// Verdict is the outcome of a property over the seeds of a run. Reports
+// and the CLI compare verdicts as these values, never as strings.
 type Verdict string
+
+// String returns the verdict as reports spell it ("pass", "fail", ...).
+func (v Verdict) String() string { return string(v) }
 
 // Verdicts.
 const (
@@ -63,8 +67,9 @@ type Result struct {
 type Property struct {
 	ID      string
 	Message string
-	// Type is the assert_type: "always", "sometimes" or "reachability".
-	Type string
+	// Type is the assert_type ([TypeAlways], [TypeSometimes] or
+	// [TypeReachability]), or [TypeCheck] for a history check.
+	Type AssertType
 	// DisplayType is what the SDK calls it ("Always", "AlwaysOrUnreachable",
 	// "Sometimes", "Reachable", "Unreachable").
 	DisplayType string

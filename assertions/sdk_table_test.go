@@ -129,7 +129,7 @@ func TestSDKVerdictTable(t *testing.T) {
 				t.Errorf("%s: verdict %s failing %v passing %v reason %q; want %s %v %v %q",
 					id, p.Verdict, p.FailingSeeds, p.PassingSeeds, p.Reason, w.verdict, w.failing, w.passing, w.reason)
 			}
-			if p.Type != f.kind.assertType || p.DisplayType != f.kind.display || p.MustHit != f.kind.mustHit {
+			if p.Type.String() != f.kind.assertType || p.DisplayType != f.kind.display || p.MustHit != f.kind.mustHit {
 				t.Errorf("%s: kind %s/%s/%t, want %s/%s/%t", id, p.Type, p.DisplayType, p.MustHit,
 					f.kind.assertType, f.kind.display, f.kind.mustHit)
 			}

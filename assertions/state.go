@@ -27,7 +27,7 @@ type State struct {
 type PropertyState struct {
 	ID          string      `json:"id"`
 	Message     string      `json:"message"`
-	Type        string      `json:"type"`
+	Type        AssertType  `json:"type"`
 	DisplayType string      `json:"display_type"`
 	MustHit     bool        `json:"must_hit"`
 	Builtin     bool        `json:"builtin"`

@@ -19,17 +19,29 @@ const (
 	// keyHistory lines (sdk/history) are checked by the runner against the
 	// spec's check blocks (package assertions/history), not here.
 	keyHistory = "mvrun_history"
+	// keyError and keyWarning are the Antithesis Go SDK's (v0.9.0 on)
+	// reports about itself, e.g. details it could not serialize. They carry
+	// no verdict; the Collector turns them into notes.
+	keyError   = "antithesis_error"
+	keyWarning = "antithesis_warning"
 )
+
+// AssertType is a property's type: a value of the assert_type wire field,
+// or [TypeCheck] for the spec's history checks.
+type AssertType string
 
 // Values of the assert_type wire field, which are also [Property.Type].
 const (
-	TypeAlways       = "always"
-	TypeSometimes    = "sometimes"
-	TypeReachability = "reachability"
+	TypeAlways       AssertType = "always"
+	TypeSometimes    AssertType = "sometimes"
+	TypeReachability AssertType = "reachability"
 	// TypeCheck is a history check of the spec (check blocks), not an SDK
 	// assertion type: its verdict may be [Unknown].
-	TypeCheck = "check"
+	TypeCheck AssertType = "check"
 )
+
+// String returns the wire spelling of t.
+func (t AssertType) String() string { return string(t) }
 
 // DisplayLinearizable is the display type of history checks.
 const DisplayLinearizable = "Linearizable"
@@ -85,6 +97,13 @@ type wireSetup struct {
 	Status *string `json:"status"`
 }
 
+// wireDiagnostic is an antithesis_error or antithesis_warning object.
+type wireDiagnostic struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Context string `json:"context"`
+}
+
 type wireLost struct {
 	Count  *int64 `json:"count"`
 	Reason string `json:"reason"`
@@ -92,10 +111,11 @@ type wireLost struct {
 
 // assertion is one decoded antithesis_assert line.
 type assertion struct {
-	id, message, assertType, displayType string
-	hit, mustHit, condition              bool
-	loc                                  Location
-	details                              map[string]any
+	id, message, displayType string
+	assertType               AssertType
+	hit, mustHit, condition  bool
+	loc                      Location
+	details                  map[string]any
 }
 
 // item is one decoded top-level key of a wire line.
@@ -106,7 +126,8 @@ type item struct {
 	sdk      *SDK
 	setup    string // status of an antithesis_setup
 	lost     *wireLost
-	event    any // value of a plain event
+	diag     *wireDiagnostic // antithesis_error, antithesis_warning
+	event    any             // value of a plain event
 }
 
 // parseLine decodes one wire line. A line is a JSON object; each of its keys
@@ -205,6 +226,15 @@ func parseItem(key string, raw json.RawMessage) (item, error) {
 			return it, errors.New(`"count" must be a non-negative integer`)
 		}
 		it.lost = &w
+	case keyError, keyWarning:
+		var w wireDiagnostic
+		if err := decodeObject(raw, &w); err != nil {
+			return it, err
+		}
+		if w.Message == "" {
+			return it, errors.New(`missing "message"`)
+		}
+		it.diag = &w
 	case keyHistory:
 	default:
 		v, err := decodeAny(raw)
@@ -231,7 +261,7 @@ func parseAssert(raw json.RawMessage) (*assertion, error) {
 	if w.Hit == nil {
 		return nil, errors.New(`missing "hit"`)
 	}
-	a := &assertion{id: id, message: id, assertType: *w.AssertType, hit: *w.Hit}
+	a := &assertion{id: id, message: id, assertType: AssertType(*w.AssertType), hit: *w.Hit}
 	switch a.assertType {
 	case TypeAlways, TypeReachability:
 		// must_hit is what tells Always from AlwaysOrUnreachable and
@@ -284,7 +314,7 @@ func parseAssert(raw json.RawMessage) (*assertion, error) {
 }
 
 // defaultDisplay names an assertion kind when the line has no display_type.
-func defaultDisplay(assertType string, mustHit bool) string {
+func defaultDisplay(assertType AssertType, mustHit bool) string {
 	switch {
 	case assertType == TypeAlways && mustHit:
 		return "Always"

@@ -28,7 +28,7 @@ func restoring(a Action) bool {
 		return true
 	case ActLink:
 		return a.Link == nil || *a.Link == (Link{})
-	case ActClockSet:
+	case ActClockSkew:
 		return a.Offset == 0
 	}
 	return false
@@ -348,7 +348,7 @@ func KindOf(k ActionKind) string {
 		return KindKill
 	case ActPause, ActResume:
 		return KindPause
-	case ActClockSet, ActClockJump:
+	case ActClockSkew, ActClockJump:
 		return KindClockSkew
 	case ActDisk, ActDiskClear:
 		return KindDisk

@@ -45,7 +45,7 @@ func (a Action) String() string {
 			nodes = "all"
 		}
 		return string(a.Kind) + " " + nodes + " " + l.String()
-	case ActClockSet, ActClockJump:
+	case ActClockSkew, ActClockJump:
 		sign := ""
 		if a.Offset >= 0 {
 			sign = "+"
@@ -149,6 +149,9 @@ func (a *Action) UnmarshalJSON(b []byte) error {
 	at, err := time.ParseDuration(j.At)
 	if err != nil {
 		return fmt.Errorf("faults: action at %q: %w", j.At, err)
+	}
+	if j.Kind == LegacyClockSkew {
+		j.Kind = ActClockSkew // a record from before the rename
 	}
 	*a = Action{At: at, Kind: j.Kind, Nodes: j.Nodes}
 	if p := j.Partition; p != nil {

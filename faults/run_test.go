@@ -135,14 +135,14 @@ func TestHealAllErrors(t *testing.T) {
 		}
 	}
 	inj := &scripted{errs: map[faults.ActionKind]error{
-		faults.ActClockSet: fmt.Errorf("x: %w", faults.ErrUnsupported),
-		faults.ActRestart:  errors.New("no image"),
+		faults.ActClockSkew: fmt.Errorf("x: %w", faults.ErrUnsupported),
+		faults.ActRestart:   errors.New("no image"),
 	}}
 	err := faults.HealAll(t.Context(), &faulttest.InstantClock{}, inj, st, nil)
 	if err == nil || !strings.Contains(err.Error(), "restart a") || !strings.Contains(err.Error(), "no image") || errors.Is(err, faults.ErrUnsupported) {
 		t.Errorf("HealAll = %v, want only the restart's error", err)
 	}
-	want := []faults.Action{{Kind: faults.ActHeal}, {Kind: faults.ActClockSet, Nodes: []string{"b"}}, {Kind: faults.ActRestart, Nodes: []string{"a"}}}
+	want := []faults.Action{{Kind: faults.ActHeal}, {Kind: faults.ActClockSkew, Nodes: []string{"b"}}, {Kind: faults.ActRestart, Nodes: []string{"a"}}}
 	if !reflect.DeepEqual(inj.applied, want) {
 		t.Errorf("HealAll applied %v, want %v", inj.applied, want)
 	}
@@ -268,7 +268,7 @@ func TestActionString(t *testing.T) {
 		{faults.Action{Kind: faults.ActPartition, Partition: &faults.Partition{Kind: faults.PartitionIsolate, OneWay: true, From: []string{"a"}, To: []string{"b", "c"}}}, "partition isolate a -> b,c"},
 		{faults.Action{Kind: faults.ActLink, Link: &faults.Link{}}, "link all clean"},
 		{faults.Action{Kind: faults.ActLink, Nodes: []string{"b"}, Link: &faults.Link{Latency: faults.Range{Min: time.Millisecond, Max: 5 * time.Millisecond}, Loss: 0.1}}, "link b latency=1ms..5ms loss=0.1 duplicate=0 reorder=0"},
-		{faults.Action{Kind: faults.ActClockSet, Nodes: []string{"c"}, Offset: 3 * time.Second}, "clock_offset c +3s"},
+		{faults.Action{Kind: faults.ActClockSkew, Nodes: []string{"c"}, Offset: 3 * time.Second}, "clock_skew c +3s"},
 	} {
 		if got := c.a.String(); got != c.want {
 			t.Errorf("String() = %q, want %q", got, c.want)
@@ -334,5 +334,25 @@ func TestCheck(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecodeLegacyClockSkew: plans and fault logs recorded when the clock
+// action was called clock_offset decode as clock_skew, and encode with
+// the current name.
+func TestDecodeLegacyClockSkew(t *testing.T) {
+	var a faults.Action
+	if err := json.Unmarshal([]byte(`{"at":"2s","kind":"clock_offset","nodes":["n1"],"offset":"-3s"}`), &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Kind != faults.ActClockSkew || a.Offset != -3*time.Second {
+		t.Fatalf("decoded %+v, want a clock_skew of -3s", a)
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"at":"2s","kind":"clock_skew","nodes":["n1"],"offset":"-3s"}`; string(b) != want {
+		t.Errorf("re-encoded %s, want %s", b, want)
 	}
 }

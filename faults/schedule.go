@@ -509,7 +509,7 @@ func (g *gen) clocks(r *rand.Rand, c *ClockSkewConfig, k *knob) {
 		return drawRange(r, Range{Min: -maxOff, Max: maxOff})
 	}
 	for _, n := range nodes {
-		g.actions = append(g.actions, Action{At: g.start, Kind: ActClockSet, Nodes: []string{n}, Offset: offset()})
+		g.actions = append(g.actions, Action{At: g.start, Kind: ActClockSkew, Nodes: []string{n}, Offset: offset()})
 	}
 	every := time.Duration(0)
 	switch {
@@ -523,7 +523,7 @@ func (g *gen) clocks(r *rand.Rand, c *ClockSkewConfig, k *knob) {
 		g.params[KindClockSkew+".every"] = every.String()
 		for t := g.start + expDuration(r, every); t < g.end; t += expDuration(r, every) {
 			n := nodes[r.IntN(len(nodes))]
-			kind := ActClockSet
+			kind := ActClockSkew
 			if jumps && (c.Every <= 0 || r.IntN(2) == 0) {
 				kind = ActClockJump
 			}
@@ -532,7 +532,7 @@ func (g *gen) clocks(r *rand.Rand, c *ClockSkewConfig, k *knob) {
 	} else {
 		g.params[KindClockSkew+".every"] = "constant"
 	}
-	g.actions = append(g.actions, Action{At: g.end, Kind: ActClockSet, Nodes: slices.Clone(nodes)})
+	g.actions = append(g.actions, Action{At: g.end, Kind: ActClockSkew, Nodes: slices.Clone(nodes)})
 }
 
 // outages draws kills (or pauses) of services: Poisson arrivals with mean

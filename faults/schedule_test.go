@@ -239,12 +239,12 @@ func TestScheduleHasFaults(t *testing.T) {
 			if a.Kind == faults.ActPartition && a.Partition.OneWay {
 				oneWay++
 			}
-			if a.Kind == faults.ActClockJump || a.Kind == faults.ActClockSet && a.Offset != 0 {
+			if a.Kind == faults.ActClockJump || a.Kind == faults.ActClockSkew && a.Offset != 0 {
 				jumpsOrSets++
 			}
 		}
 	}
-	for _, k := range []faults.ActionKind{faults.ActPartition, faults.ActHeal, faults.ActLink, faults.ActKill, faults.ActRestart, faults.ActPause, faults.ActResume, faults.ActClockSet, faults.ActClockJump} {
+	for _, k := range []faults.ActionKind{faults.ActPartition, faults.ActHeal, faults.ActLink, faults.ActKill, faults.ActRestart, faults.ActPause, faults.ActResume, faults.ActClockSkew, faults.ActClockJump} {
 		// 20 seeds of a minute: at least a few of each.
 		if count[k] < 10 {
 			t.Errorf("%d %s actions in 20 one-minute plans; want more", count[k], k)

@@ -21,7 +21,7 @@ type State struct {
 	links     linkmodel.Links
 	killed    map[string]bool
 	paused    map[string]bool
-	offset    map[string]time.Duration // clock_offset: monotonic and wall
+	offset    map[string]time.Duration // clock_skew: monotonic and wall
 	jumped    map[string]time.Duration // clock_jump total since the last offset
 	disk      map[string]bool          // "node/kind" of each disk fault window in effect
 }
@@ -66,122 +66,153 @@ func (s *State) checkNodes(a Action, names []string) error {
 func (s *State) Apply(a Action) error {
 	switch a.Kind {
 	case ActPartition:
-		p := a.Partition
-		if p == nil {
-			return fmt.Errorf("%s without a partition: %w", a.Kind, ErrBadAction)
-		}
-		if err := s.checkNodes(a, p.Members()); err != nil {
-			return err
-		}
-		if p.OneWay && (len(p.From) == 0 || len(p.To) == 0) {
-			return fmt.Errorf("%s: one-way partition needs From and To: %w", a.Kind, ErrBadAction)
-		}
-		if s.partition != nil {
-			return fmt.Errorf("%s while a %s partition is in effect; heal first: %w", a.Kind, s.partition.Kind, ErrInconsistent)
-		}
-		cp := clonePartition(*p)
-		s.partition = &cp
+		return s.applyPartition(a)
 	case ActHeal:
 		s.partition = nil
+		return nil
 	case ActLink:
-		l := Link{}
-		if a.Link != nil {
-			l = *a.Link
-		}
-		if err := checkLink(l); err != nil {
-			return fmt.Errorf("%s: %w", a.Kind, err)
-		}
-		if err := s.checkNodes(a, a.Nodes); err != nil {
-			return err
-		}
-		s.links = s.links.With(a.Nodes, l)
+		return s.applyLink(a)
 	case ActKill, ActRestart, ActPause, ActResume:
-		if len(a.Nodes) == 0 {
-			return fmt.Errorf("%s without nodes: %w", a.Kind, ErrBadAction)
-		}
-		if err := s.checkNodes(a, a.Nodes); err != nil {
-			return err
-		}
-		for _, n := range a.Nodes {
-			var bad string
-			switch {
-			case a.Kind == ActKill && s.killed[n]:
-				bad = "already killed"
-			case a.Kind == ActKill && s.paused[n]:
-				bad = "paused"
-			case a.Kind == ActRestart && !s.killed[n]:
-				bad = "not killed"
-			case a.Kind == ActPause && s.paused[n]:
-				bad = "already paused"
-			case a.Kind == ActPause && s.killed[n]:
-				bad = "killed"
-			case a.Kind == ActResume && !s.paused[n]:
-				bad = "not paused"
-			}
-			if bad != "" {
-				return fmt.Errorf("%s %s: node is %s: %w", a.Kind, n, bad, ErrInconsistent)
-			}
-		}
-		for _, n := range a.Nodes {
-			switch a.Kind {
-			case ActKill:
-				s.killed[n] = true
-			case ActRestart:
-				delete(s.killed, n)
-			case ActPause:
-				s.paused[n] = true
-			case ActResume:
-				delete(s.paused, n)
-			}
-		}
-	case ActClockSet, ActClockJump:
-		if len(a.Nodes) == 0 {
-			return fmt.Errorf("%s without nodes: %w", a.Kind, ErrBadAction)
-		}
-		if err := s.checkNodes(a, a.Nodes); err != nil {
-			return err
-		}
-		for _, n := range a.Nodes {
-			if a.Kind == ActClockSet {
-				delete(s.jumped, n)
-				if a.Offset == 0 {
-					delete(s.offset, n)
-				} else {
-					s.offset[n] = a.Offset
-				}
-			} else if j := s.jumped[n] + a.Offset; j == 0 {
-				delete(s.jumped, n)
-			} else {
-				s.jumped[n] = j
-			}
-		}
+		return s.applyNodeState(a)
+	case ActClockSkew, ActClockJump:
+		return s.applyClock(a)
 	case ActDisk, ActDiskClear:
-		if len(a.Nodes) == 0 || a.Disk == nil || !a.Disk.Kind.Valid() {
-			return fmt.Errorf("%s without nodes or a known disk fault: %w", a.Kind, ErrBadAction)
+		return s.applyDisk(a)
+	}
+	return fmt.Errorf("%q: %w", a.Kind, ErrUnknownAction)
+}
+
+// applyPartition installs a's partition; one partition at a time.
+func (s *State) applyPartition(a Action) error {
+	p := a.Partition
+	if p == nil {
+		return fmt.Errorf("%s without a partition: %w", a.Kind, ErrBadAction)
+	}
+	if err := s.checkNodes(a, p.Members()); err != nil {
+		return err
+	}
+	if p.OneWay && (len(p.From) == 0 || len(p.To) == 0) {
+		return fmt.Errorf("%s: one-way partition needs From and To: %w", a.Kind, ErrBadAction)
+	}
+	if s.partition != nil {
+		return fmt.Errorf("%s while a %s partition is in effect; heal first: %w", a.Kind, s.partition.Kind, ErrInconsistent)
+	}
+	cp := clonePartition(*p)
+	s.partition = &cp
+	return nil
+}
+
+// applyLink sets the link conditions of a's nodes (all without nodes).
+func (s *State) applyLink(a Action) error {
+	l := Link{}
+	if a.Link != nil {
+		l = *a.Link
+	}
+	if err := checkLink(l); err != nil {
+		return fmt.Errorf("%s: %w", a.Kind, err)
+	}
+	if err := s.checkNodes(a, a.Nodes); err != nil {
+		return err
+	}
+	s.links = s.links.With(a.Nodes, l)
+	return nil
+}
+
+// applyNodeState kills, restarts, pauses or resumes a's nodes, after
+// checking every node is in a state the action makes sense in (so a
+// refused action changes nothing).
+func (s *State) applyNodeState(a Action) error {
+	if len(a.Nodes) == 0 {
+		return fmt.Errorf("%s without nodes: %w", a.Kind, ErrBadAction)
+	}
+	if err := s.checkNodes(a, a.Nodes); err != nil {
+		return err
+	}
+	for _, n := range a.Nodes {
+		var bad string
+		switch {
+		case a.Kind == ActKill && s.killed[n]:
+			bad = "already killed"
+		case a.Kind == ActKill && s.paused[n]:
+			bad = "paused"
+		case a.Kind == ActRestart && !s.killed[n]:
+			bad = "not killed"
+		case a.Kind == ActPause && s.paused[n]:
+			bad = "already paused"
+		case a.Kind == ActPause && s.killed[n]:
+			bad = "killed"
+		case a.Kind == ActResume && !s.paused[n]:
+			bad = "not paused"
 		}
-		if err := s.checkNodes(a, a.Nodes); err != nil {
-			return err
+		if bad != "" {
+			return fmt.Errorf("%s %s: node is %s: %w", a.Kind, n, bad, ErrInconsistent)
 		}
-		if a.Disk.Kind == DiskLoseUnsynced {
-			// Armed for the kill at the same instant, which consumes it.
-			return nil
+	}
+	for _, n := range a.Nodes {
+		switch a.Kind {
+		case ActKill:
+			s.killed[n] = true
+		case ActRestart:
+			delete(s.killed, n)
+		case ActPause:
+			s.paused[n] = true
+		case ActResume:
+			delete(s.paused, n)
 		}
-		if a.Kind == ActDisk && !(a.Disk.Probability >= 0 && a.Disk.Probability <= 1) {
-			return fmt.Errorf("%s: probability %v outside [0, 1]: %w", a.Kind, a.Disk.Probability, ErrBadAction)
-		}
-		for _, n := range a.Nodes {
-			key := n + "/" + string(a.Disk.Kind)
-			if a.Kind == ActDisk {
-				if s.disk[key] {
-					return fmt.Errorf("%s %s: %s window already in effect: %w", a.Kind, n, a.Disk.Kind, ErrInconsistent)
-				}
-				s.disk[key] = true
+	}
+	return nil
+}
+
+// applyClock sets (clock_skew) or moves (clock_jump) a's nodes' clocks.
+func (s *State) applyClock(a Action) error {
+	if len(a.Nodes) == 0 {
+		return fmt.Errorf("%s without nodes: %w", a.Kind, ErrBadAction)
+	}
+	if err := s.checkNodes(a, a.Nodes); err != nil {
+		return err
+	}
+	for _, n := range a.Nodes {
+		if a.Kind == ActClockSkew {
+			delete(s.jumped, n)
+			if a.Offset == 0 {
+				delete(s.offset, n)
 			} else {
-				delete(s.disk, key)
+				s.offset[n] = a.Offset
 			}
+		} else if j := s.jumped[n] + a.Offset; j == 0 {
+			delete(s.jumped, n)
+		} else {
+			s.jumped[n] = j
 		}
-	default:
-		return fmt.Errorf("%q: %w", a.Kind, ErrUnknownAction)
+	}
+	return nil
+}
+
+// applyDisk opens or closes a disk fault window on a's nodes.
+func (s *State) applyDisk(a Action) error {
+	if len(a.Nodes) == 0 || a.Disk == nil || !a.Disk.Kind.Valid() {
+		return fmt.Errorf("%s without nodes or a known disk fault: %w", a.Kind, ErrBadAction)
+	}
+	if err := s.checkNodes(a, a.Nodes); err != nil {
+		return err
+	}
+	if a.Disk.Kind == DiskLoseUnsynced {
+		// Armed for the kill at the same instant, which consumes it.
+		return nil
+	}
+	if a.Kind == ActDisk && !(a.Disk.Probability >= 0 && a.Disk.Probability <= 1) {
+		return fmt.Errorf("%s: probability %v outside [0, 1]: %w", a.Kind, a.Disk.Probability, ErrBadAction)
+	}
+	for _, n := range a.Nodes {
+		key := n + "/" + string(a.Disk.Kind)
+		if a.Kind == ActDisk {
+			if s.disk[key] {
+				return fmt.Errorf("%s %s: %s window already in effect: %w", a.Kind, n, a.Disk.Kind, ErrInconsistent)
+			}
+			s.disk[key] = true
+		} else {
+			delete(s.disk, key)
+		}
 	}
 	return nil
 }
@@ -242,8 +273,8 @@ func (s *State) Link(from, to string) Link {
 	return s.links.Between(from, to)
 }
 
-// Clock returns n's clock offsets: monotonic (set by clock_offset) and wall
-// (clock_offset plus the clock_jumps since).
+// Clock returns n's clock offsets: monotonic (set by clock_skew) and wall
+// (clock_skew plus the clock_jumps since).
 func (s *State) Clock(n string) (monotonic, wall time.Duration) {
 	return s.offset[n], s.offset[n] + s.jumped[n]
 }
@@ -283,7 +314,7 @@ func (s *State) Recovery() []Action {
 		clocks[n] = true
 	}
 	if len(clocks) > 0 {
-		as = append(as, Action{Kind: ActClockSet, Nodes: slices.Sorted(maps.Keys(clocks))})
+		as = append(as, Action{Kind: ActClockSkew, Nodes: slices.Sorted(maps.Keys(clocks))})
 	}
 	for _, key := range slices.Sorted(maps.Keys(s.disk)) {
 		n, k, _ := strings.Cut(key, "/")

@@ -93,16 +93,28 @@ type ActionKind string
 
 // Action kinds.
 const (
-	ActPartition ActionKind = "partition"    // install Partition
-	ActHeal      ActionKind = "heal"         // remove all partitions
-	ActLink      ActionKind = "link"         // set link conditions (Link); zero Link restores a clean network
-	ActKill      ActionKind = "kill"         // kill Nodes
-	ActRestart   ActionKind = "restart"      // restart Nodes on their surviving files
-	ActPause     ActionKind = "pause"        // stop scheduling Nodes
-	ActResume    ActionKind = "resume"       // resume Nodes
-	ActClockSet  ActionKind = "clock_offset" // set Nodes' clock offset to Offset (monotonic and wall)
-	ActClockJump ActionKind = "clock_jump"   // jump Nodes' wall clock by Offset (may be negative)
+	ActPartition ActionKind = "partition"  // install Partition
+	ActHeal      ActionKind = "heal"       // remove all partitions
+	ActLink      ActionKind = "link"       // set link conditions (Link); zero Link restores a clean network
+	ActKill      ActionKind = "kill"       // kill Nodes
+	ActRestart   ActionKind = "restart"    // restart Nodes on their surviving files
+	ActPause     ActionKind = "pause"      // stop scheduling Nodes
+	ActResume    ActionKind = "resume"     // resume Nodes
+	ActClockSkew ActionKind = "clock_skew" // set Nodes' clock offset to Offset (monotonic and wall)
+	ActClockJump ActionKind = "clock_jump" // jump Nodes' wall clock by Offset (may be negative)
 )
+
+// ActClockSet is the old name of [ActClockSkew], kept so that code written
+// against it still compiles; linters report its uses.
+//
+// Deprecated: use [ActClockSkew], which has the name of the fault kind
+// (clock_skew) it belongs to.
+const ActClockSet = ActClockSkew
+
+// LegacyClockSkew is how plans and fault logs recorded before the clock
+// action took its fault kind's name (clock_skew) spelled [ActClockSkew].
+// Decoding an [Action] accepts it; nothing writes it.
+const LegacyClockSkew ActionKind = "clock_offset"
 
 // Partition describes who can reach whom. Nodes in the same group reach each
 // other. With OneWay set, only traffic From→To is cut; otherwise traffic

@@ -32,6 +32,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mvrun/multiverse/assertions"
 	"github.com/mvrun/multiverse/runner"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/docker"
@@ -188,24 +189,24 @@ type tb interface {
 // judge passes or fails the subtest of one property.
 func judge(t tb, d *report.Document, p report.PropertyDoc, expectFail, coverageOptional bool) {
 	switch {
-	case expectFail && p.Verdict == "fail":
+	case expectFail && p.Verdict == assertions.Fail:
 		t.Logf("fails, as expected: %s\n%s", p.Reason, counterexample(d, p))
 	case expectFail:
 		t.Errorf("expected to fail, but the verdict is %s in %d seeds", p.Verdict, d.SeedsRun)
-	case p.Verdict == "pass":
-	case p.Verdict == "fail" && coverageOptional && existential(p):
+	case p.Verdict == assertions.Pass:
+	case p.Verdict == assertions.Fail && coverageOptional && existential(p):
 		t.Skipf("not met in %d seeds (coverage is optional in this run): %s", d.SeedsRun, p.Reason)
-	case p.Verdict == "unknown":
+	case p.Verdict == assertions.Unknown:
 		t.Errorf("undecided (never a pass): %s\n%s", p.Reason, counterexample(d, p))
 	default:
-		t.Errorf("%s %s: %s\n%s", strings.ToUpper(p.Verdict), p.DisplayType, p.Reason, counterexample(d, p))
+		t.Errorf("%s %s: %s\n%s", strings.ToUpper(p.Verdict.String()), p.DisplayType, p.Reason, counterexample(d, p))
 	}
 }
 
 // existential reports whether p is a coverage property: met by one
 // evaluation somewhere (Sometimes, Reachable).
 func existential(p report.PropertyDoc) bool {
-	return p.Type == "sometimes" || p.DisplayType == "Reachable"
+	return p.Type == assertions.TypeSometimes || p.DisplayType == "Reachable"
 }
 
 // counterexample renders what a person needs to study a failure.

@@ -277,77 +277,26 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	if col == nil {
 		col = assertions.NewCollector()
 	}
-	if err := ValidShard(opts.Shard, opts.Shards); err != nil {
-		return nil, fmt.Errorf("runner: %w", err)
-	}
-	list := opts.Seeds
-	if len(list) == 0 {
-		n := opts.Count
-		if n <= 0 {
-			n = max(t.Seeds, 1)
-		}
-		list = make([]uint64, n)
-		for i := range list {
-			list[i] = seeds.Nth(opts.BaseSeed, i)
-		}
-	}
-	total := len(list)
-	runIndex := ShardSeeds(total, opts.Shard, opts.Shards)
-	if opts.Shards > 0 {
-		shard := make([]uint64, len(runIndex))
-		for i, j := range runIndex {
-			shard[i] = list[j]
-		}
-		list = shard
-		if len(list) == 0 {
-			return nil, fmt.Errorf("runner: shard %d/%d of %d seeds has no seed; run fewer shards or more seeds", opts.Shard, opts.Shards, total)
-		}
+	list, runIndex, total, err := seedList(opts)
+	if err != nil {
+		return nil, err
 	}
 	jobs := opts.Jobs
 	if jobs <= 0 {
 		jobs = DefaultJobs()
 	}
 	jobs = min(jobs, len(list))
-	out := opts.OutDir
-	if out == "" {
-		var err error
-		if out, err = NewOutDir(".", t.Name, start); err != nil {
-			return nil, err
-		}
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, fmt.Errorf("runner: artifacts directory: %w", err)
-	}
-	if abs, err := filepath.Abs(out); err == nil {
-		out = abs
-	}
-
-	if err := b.Available(ctx); err != nil {
-		return nil, fmt.Errorf("%w: backend %s is not available: %w", ErrInfrastructure, b.Name(), err)
-	}
-	if err := b.Sweep(ctx); err != nil {
-		return nil, fmt.Errorf("%w: backend %s: cleaning up after earlier runs: %w", ErrInfrastructure, b.Name(), err)
-	}
-	// Catalog directories of builds killed before their cleanup ran
-	// belong to no backend; every run sweeps them.
-	if err := gobuild.SweepTemp(); err != nil {
-		log.Warn("removing catalog directories left by killed builds", "err", err)
-	}
-	if err := b.Prepare(ctx, t, filepath.Join(out, "work")); err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w: interrupted while preparing: %w", ErrInfrastructure, ctx.Err())
-		}
-		return nil, fmt.Errorf("%w: backend %s: preparing test %q: %w", ErrInfrastructure, b.Name(), t.Name, err)
-	}
-
-	tpls, err := findTemplates(ctx, b, t, log)
+	out, err := outDir(opts.OutDir, t.Name, start)
 	if err != nil {
-		return nil, fmt.Errorf("%w: backend %s: test %q: %w", ErrInfrastructure, b.Name(), t.Name, err)
+		return nil, err
+	}
+	tpls, err := prepareBackend(ctx, b, t, out, log)
+	if err != nil {
+		return nil, err
 	}
 
 	prog := newProgress(opts.Progress, len(list), start)
 	defer prog.finish()
-
 	oc := &Outcome{
 		Test: t.Name, SpecFile: t.SpecFile, Backend: b.Name(), BaseSeed: opts.BaseSeed,
 		OutDir: out, Planned: len(list), Shard: opts.Shard, Shards: opts.Shards, Total: total,
@@ -355,71 +304,14 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	if len(opts.Seeds) > 0 {
 		oc.BaseSeed = opts.Seeds[0]
 	}
-	results := make([]*SeedOutcome, len(list))
-	idx := make(chan int)
-	var wg sync.WaitGroup
-	for range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range idx {
-				so := runSeed(ctx, seedConfig{
-					test: t, backend: b, index: i, runIndex: runIndex[i], seed: list[i], col: col, log: log,
-					dir: filepath.Join(out, "seed-"+fmt.Sprintf("%016x", list[i])), setupTimeout: opts.SetupTimeout,
-					templates: tpls, editPlan: opts.EditPlan,
-				})
-				if so == nil { // cancelled before it finished
-					continue
-				}
-				results[i] = so
-				prog.seedDone(col)
-			}
-		}()
-	}
-feed:
-	for i := range list {
-		select {
-		case idx <- i:
-		case <-ctx.Done():
-			break feed
+	results := runSeeds(ctx, jobs, len(list), prog, col, func(i int) seedConfig {
+		return seedConfig{
+			test: t, backend: b, index: i, runIndex: runIndex[i], seed: list[i], col: col, log: log,
+			dir: filepath.Join(out, "seed-"+fmt.Sprintf("%016x", list[i])), setupTimeout: opts.SetupTimeout,
+			templates: tpls, editPlan: opts.EditPlan,
 		}
-	}
-	close(idx)
-	wg.Wait()
-
-	unsupported := map[string]int{}
-	unsupportedSeeds := map[string]int{}
-	gaps, gapSeeds := map[string]int{}, map[string]int{}
-	infra := 0
-	for _, so := range results {
-		if so == nil {
-			continue
-		}
-		oc.Seeds = append(oc.Seeds, so)
-		for k, n := range so.unsupported {
-			unsupported[k] += n
-			unsupportedSeeds[k]++
-		}
-		for k, n := range so.gaps {
-			gaps[k] += n
-			gapSeeds[k]++
-		}
-		if so.Err != nil {
-			infra++
-		}
-	}
-	oc.Cancelled = len(oc.Seeds) < len(list)
-	oc.UnsupportedCounts, oc.UnimplementedCounts = map[string]Count{}, map[string]Count{}
-	for _, k := range sortedKeys(unsupported) {
-		c := Count{unsupported[k], unsupportedSeeds[k]}
-		oc.UnsupportedCounts[k] = c
-		oc.Unsupported = append(oc.Unsupported, FormatUnsupported(k, c))
-	}
-	for _, k := range sortedKeys(gaps) {
-		c := Count{gaps[k], gapSeeds[k]}
-		oc.UnimplementedCounts[k] = c
-		oc.Unimplemented = append(oc.Unimplemented, FormatUnimplemented(k, c))
-	}
+	})
+	infra := oc.collect(results)
 	oc.Result = col.Result()
 	if opts.Shards > 0 {
 		oc.State = col.Export()
@@ -437,4 +329,156 @@ feed:
 		return oc, fmt.Errorf("%w: no seed could run; seed %s: %w", ErrInfrastructure, seeds.Format(oc.Seeds[0].Seed), oc.Seeds[0].Err)
 	}
 	return oc, nil
+}
+
+// seedList returns the seeds this run runs (opts.Seeds, else Count seeds
+// from BaseSeed, cut to the shard), each one's index in the whole run's
+// list, and the length of that list.
+func seedList(opts Options) (list []uint64, runIndex []int, total int, err error) {
+	if err := ValidShard(opts.Shard, opts.Shards); err != nil {
+		return nil, nil, 0, fmt.Errorf("runner: %w", err)
+	}
+	list = opts.Seeds
+	if len(list) == 0 {
+		n := opts.Count
+		if n <= 0 {
+			n = max(opts.Test.Seeds, 1)
+		}
+		list = make([]uint64, n)
+		for i := range list {
+			list[i] = seeds.Nth(opts.BaseSeed, i)
+		}
+	}
+	total = len(list)
+	runIndex = ShardSeeds(total, opts.Shard, opts.Shards)
+	if opts.Shards > 0 {
+		shard := make([]uint64, len(runIndex))
+		for i, j := range runIndex {
+			shard[i] = list[j]
+		}
+		list = shard
+		if len(list) == 0 {
+			return nil, nil, 0, fmt.Errorf("runner: shard %d/%d of %d seeds has no seed; run fewer shards or more seeds", opts.Shard, opts.Shards, total)
+		}
+	}
+	return list, runIndex, total, nil
+}
+
+// outDir creates the run's artifacts directory (out, else a new one named
+// after the test and start) and returns its absolute path.
+func outDir(out, test string, start time.Time) (string, error) {
+	if out == "" {
+		var err error
+		if out, err = NewOutDir(".", test, start); err != nil {
+			return "", err
+		}
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", fmt.Errorf("runner: artifacts directory: %w", err)
+	}
+	if abs, err := filepath.Abs(out); err == nil {
+		out = abs
+	}
+	return out, nil
+}
+
+// prepareBackend checks b is available, sweeps what killed runs left,
+// prepares the test (builds, images) in out/work and finds the workload
+// templates. Every error is an ErrInfrastructure.
+func prepareBackend(ctx context.Context, b backend.Backend, t *specs.Test, out string, log *slog.Logger) ([]*specs.Template, error) {
+	if err := b.Available(ctx); err != nil {
+		return nil, fmt.Errorf("%w: backend %s is not available: %w", ErrInfrastructure, b.Name(), err)
+	}
+	if err := b.Sweep(ctx); err != nil {
+		return nil, fmt.Errorf("%w: backend %s: cleaning up after earlier runs: %w", ErrInfrastructure, b.Name(), err)
+	}
+	// Catalog directories of builds killed before their cleanup ran
+	// belong to no backend; every run sweeps them.
+	if err := gobuild.SweepTemp(); err != nil {
+		log.Warn("removing catalog directories left by killed builds", "err", err)
+	}
+	if err := b.Prepare(ctx, t, filepath.Join(out, "work")); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: interrupted while preparing: %w", ErrInfrastructure, ctx.Err())
+		}
+		return nil, fmt.Errorf("%w: backend %s: preparing test %q: %w", ErrInfrastructure, b.Name(), t.Name, err)
+	}
+	tpls, err := findTemplates(ctx, b, t, log)
+	if err != nil {
+		return nil, fmt.Errorf("%w: backend %s: test %q: %w", ErrInfrastructure, b.Name(), t.Name, err)
+	}
+	return tpls, nil
+}
+
+// runSeeds runs seeds 0..n-1 on jobs goroutines, seed i with config(i),
+// until all ran or ctx ends; a seed that did not run (or was cancelled
+// before it finished) has a nil result.
+func runSeeds(ctx context.Context, jobs, n int, prog *progress, col *assertions.Collector, config func(i int) seedConfig) []*SeedOutcome {
+	results := make([]*SeedOutcome, n)
+	idx := make(chan int)
+	var wg sync.WaitGroup
+	for range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range idx {
+				so := runSeed(ctx, config(i))
+				if so == nil { // cancelled before it finished
+					continue
+				}
+				results[i] = so
+				prog.seedDone(col)
+			}
+		}()
+	}
+feed:
+	for i := range n {
+		select {
+		case idx <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(idx)
+	wg.Wait()
+	return results
+}
+
+// collect adds the seeds that ran to oc, in seed order, with the counts of
+// unsupported faults and unimplemented calls summed over them, and returns
+// how many hit an infrastructure error.
+func (oc *Outcome) collect(results []*SeedOutcome) (infra int) {
+	unsupported := map[string]int{}
+	unsupportedSeeds := map[string]int{}
+	gaps, gapSeeds := map[string]int{}, map[string]int{}
+	for _, so := range results {
+		if so == nil {
+			continue
+		}
+		oc.Seeds = append(oc.Seeds, so)
+		for k, n := range so.unsupported {
+			unsupported[k] += n
+			unsupportedSeeds[k]++
+		}
+		for k, n := range so.gaps {
+			gaps[k] += n
+			gapSeeds[k]++
+		}
+		if so.Err != nil {
+			infra++
+		}
+	}
+	oc.Cancelled = len(oc.Seeds) < len(results)
+	oc.UnsupportedCounts, oc.UnimplementedCounts = map[string]Count{}, map[string]Count{}
+	for _, k := range sortedKeys(unsupported) {
+		c := Count{unsupported[k], unsupportedSeeds[k]}
+		oc.UnsupportedCounts[k] = c
+		oc.Unsupported = append(oc.Unsupported, FormatUnsupported(k, c))
+	}
+	for _, k := range sortedKeys(gaps) {
+		c := Count{gaps[k], gapSeeds[k]}
+		oc.UnimplementedCounts[k] = c
+		oc.Unimplemented = append(oc.Unimplemented, FormatUnimplemented(k, c))
+	}
+	return infra
 }

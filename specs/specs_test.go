@@ -212,7 +212,7 @@ func TestSpecTest(t *testing.T) {
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		path       string
-		code       int
+		fails      bool
 		stdout     string // exact
 		stderrHas  string
 		stderrNone bool
@@ -234,20 +234,20 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			path:      "testdata/invalid/unknown_service.hcl",
-			code:      2,
+			fails:     true,
 			stderrHas: "on testdata/invalid/unknown_service.hcl line 6",
 		},
 		{
 			path:      "testdata/invalid/does-not-exist.hcl",
-			code:      2,
+			fails:     true,
 			stderrHas: "does-not-exist.hcl",
 		},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer
-		code := Validate(context.Background(), tt.path, &stdout, &stderr)
-		if code != tt.code {
-			t.Errorf("Validate(%s) = %d, want %d; stderr:\n%s", tt.path, code, tt.code, stderr.String())
+		err := Validate(context.Background(), tt.path, &stdout, &stderr)
+		if (err != nil) != tt.fails {
+			t.Errorf("Validate(%s) = %v, want an error: %t; stderr:\n%s", tt.path, err, tt.fails, stderr.String())
 		}
 		if stdout.String() != tt.stdout {
 			t.Errorf("Validate(%s) stdout = %q, want %q", tt.path, stdout.String(), tt.stdout)

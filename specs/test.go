@@ -95,12 +95,23 @@ func decodeTestBlock(block *hcl.Block, specFile, dir string) (*testDecl, hcl.Dia
 
 	content, d := block.Body.Content(testSchema)
 	diags = append(diags, d...)
+	decl.decodeCompose(block, content, dir, &diags)
+	decodeTestSettings(t, content, &diags)
+	workload, faultsBlock := decodeTestBlocks(t, content, &diags)
+	decl.decodeWorkloadAndFaults(block, workload, faultsBlock, &diags)
+	return decl, diags
+}
 
+// decodeCompose sets the test's compose file: the compose attribute,
+// relative to the spec's directory, or the first default compose file
+// next to the spec.
+func (decl *testDecl) decodeCompose(block *hcl.Block, content *hcl.BodyContent, dir string, diags *hcl.Diagnostics) {
+	t, name := decl.test, block.Labels[0]
 	if a := content.Attributes["compose"]; a != nil {
 		decl.composeRange = a.Expr.Range()
-		if s, ok := decodeString(a, &diags); ok {
+		if s, ok := decodeString(a, diags); ok {
 			if strings.TrimSpace(s) == "" {
-				diags = append(diags, diag(a.Expr.Range(), "Empty compose path",
+				*diags = append(*diags, diag(a.Expr.Range(), "Empty compose path",
 					"compose names the docker compose file of the test, relative to %s.", dir))
 			} else {
 				p := s
@@ -109,7 +120,7 @@ func decodeTestBlock(block *hcl.Block, specFile, dir string) (*testDecl, hcl.Dia
 				}
 				t.ComposeFile = filepath.Clean(p)
 				if fi, err := os.Stat(t.ComposeFile); err != nil || fi.IsDir() {
-					diags = append(diags, diag(a.Expr.Range(), "Compose file not found",
+					*diags = append(*diags, diag(a.Expr.Range(), "Compose file not found",
 						"There is no compose file at %s; compose paths are relative to the spec's directory.", t.ComposeFile))
 				}
 			}
@@ -123,16 +134,22 @@ func decodeTestBlock(block *hcl.Block, specFile, dir string) (*testDecl, hcl.Dia
 			}
 		}
 		if t.ComposeFile == "" {
-			diags = append(diags, diag(block.DefRange, "Missing compose file",
+			*diags = append(*diags, diag(block.DefRange, "Missing compose file",
 				"Test %q sets no compose attribute and none of %s exists next to the spec; add compose = \"path/to/compose.yaml\".",
 				name, strings.Join(defaultComposeFiles, ", ")))
 		}
 	}
 
+}
+
+// decodeTestSettings decodes the test's attributes besides compose:
+// backend, duration, seeds and seed_timeout (whose default follows the
+// duration).
+func decodeTestSettings(t *Test, content *hcl.BodyContent, diags *hcl.Diagnostics) {
 	if a := content.Attributes["backend"]; a != nil {
-		if s, ok := decodeString(a, &diags); ok {
+		if s, ok := decodeString(a, diags); ok {
 			if !contains(Backends, s) {
-				diags = append(diags, diag(a.Expr.Range(), "Unknown backend",
+				*diags = append(*diags, diag(a.Expr.Range(), "Unknown backend",
 					"backend must be one of %s; %q is not.", strings.Join(Backends, ", "), s))
 			} else {
 				t.Backend = s
@@ -140,39 +157,42 @@ func decodeTestBlock(block *hcl.Block, specFile, dir string) (*testDecl, hcl.Dia
 		}
 	}
 	if a := content.Attributes["duration"]; a != nil {
-		if d, ok := decodeDuration(a, true, &diags); ok {
+		if d, ok := decodeDuration(a, true, diags); ok {
 			t.Duration = d
 		}
 	}
 	if a := content.Attributes["seeds"]; a != nil {
-		if n, ok := decodeInt(a, 1, &diags); ok {
+		if n, ok := decodeInt(a, 1, diags); ok {
 			t.Seeds = n
 		}
 	}
 	t.SeedTimeout = DefaultSeedTimeout(t.Duration)
 	if a := content.Attributes["seed_timeout"]; a != nil {
-		if d, ok := decodeDuration(a, true, &diags); ok {
+		if d, ok := decodeDuration(a, true, diags); ok {
 			t.SeedTimeout = d
 			if d <= t.Duration {
-				diags = append(diags, warn(a.Expr.Range(), "Short seed_timeout",
+				*diags = append(*diags, warn(a.Expr.Range(), "Short seed_timeout",
 					"seed_timeout %s is not longer than duration %s; on the process and docker backends every seed will time out.", d, t.Duration))
 			}
 		}
 	}
+}
 
-	var workload, faultsBlock *hcl.Block
+// decodeTestBlocks decodes the check blocks into t and returns the
+// workload and faults blocks, at most one each.
+func decodeTestBlocks(t *Test, content *hcl.BodyContent, diags *hcl.Diagnostics) (workload, faultsBlock *hcl.Block) {
 	checks := map[string]hcl.Range{}
 	for _, b := range content.Blocks {
 		if b.Type == "check" {
 			if first, dup := checks[b.Labels[0]]; dup {
-				diags = append(diags, diag(b.LabelRanges[0], "Duplicate check name",
+				*diags = append(*diags, diag(b.LabelRanges[0], "Duplicate check name",
 					"Check names must be unique within a test, as reports refer to them by name; %q is already used at line %d.",
 					b.Labels[0], first.Start.Line))
 				continue
 			}
 			checks[b.Labels[0]] = b.DefRange
 			c, d := decodeCheckBlock(b)
-			diags = append(diags, d...)
+			*diags = append(*diags, d...)
 			t.Checks = append(t.Checks, c)
 			continue
 		}
@@ -181,18 +201,26 @@ func decodeTestBlock(block *hcl.Block, specFile, dir string) (*testDecl, hcl.Dia
 			prev = &faultsBlock
 		}
 		if *prev != nil {
-			diags = append(diags, diag(b.DefRange, "Duplicate "+b.Type+" block",
+			*diags = append(*diags, diag(b.DefRange, "Duplicate "+b.Type+" block",
 				"A test has at most one %s block; the first is at line %d. Merge them.", b.Type, (*prev).DefRange.Start.Line))
 			continue
 		}
 		*prev = b
 	}
+	return workload, faultsBlock
+}
+
+// decodeWorkloadAndFaults decodes the workload block (which a test must
+// have) and the faults block, collecting the service references both make
+// for the later check against the compose project.
+func (decl *testDecl) decodeWorkloadAndFaults(block *hcl.Block, workload, faultsBlock *hcl.Block, diags *hcl.Diagnostics) {
+	t, name := decl.test, block.Labels[0]
 	if workload == nil {
-		diags = append(diags, diag(block.DefRange, "Test has no workload",
+		*diags = append(*diags, diag(block.DefRange, "Test has no workload",
 			"Test %q needs a workload block with at least one command (first, parallel_driver, ..., finally) to drive the system.", name))
 	} else {
 		cmds, tpl, refs, d := decodeWorkloadBlock(workload)
-		diags = append(diags, d...)
+		*diags = append(*diags, d...)
 		t.Workload = cmds
 		t.Templates = tpl
 		decl.refs = append(decl.refs, refs...)
@@ -200,14 +228,13 @@ func decodeTestBlock(block *hcl.Block, specFile, dir string) (*testDecl, hcl.Dia
 	if faultsBlock != nil {
 		decl.faultsRange = faultsBlock.DefRange
 		refs, d := decodeFaultsBlock(faultsBlock, &t.Faults, decl.faultRanges)
-		diags = append(diags, d...)
+		*diags = append(*diags, d...)
 		decl.refs = append(decl.refs, refs...)
 		if t.Faults.Quiet >= t.Duration {
-			diags = append(diags, warn(faultsBlock.DefRange, "No time for faults",
+			*diags = append(*diags, warn(faultsBlock.DefRange, "No time for faults",
 				"quiet %s is not shorter than duration %s, so no fault is ever injected.", t.Faults.Quiet, t.Duration))
 		}
 	}
-	return decl, diags
 }
 
 func contains(list []string, s string) bool {

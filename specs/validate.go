@@ -10,19 +10,21 @@ import (
 
 // Validate implements `mvrun validate spec.hcl`: it loads the spec at path
 // and its compose projects. On success it prints one summary line per test
-// to stdout and returns 0; otherwise it prints the diagnostics, with source
-// excerpts, to stderr and returns 2. Warnings go to stderr either way.
-func Validate(ctx context.Context, path string, stdout, stderr io.Writer) int {
+// to stdout and returns nil; otherwise it prints the diagnostics, with
+// source excerpts, to stderr and returns the error [Load] returned (a
+// [*DiagnosticsError] for a spec that does not decode). Warnings go to
+// stderr either way. The command maps the error to its exit code.
+func Validate(ctx context.Context, path string, stdout, stderr io.Writer) error {
 	spec, err := Load(ctx, path)
 	if err != nil {
 		var de *DiagnosticsError
 		if errors.As(err, &de) {
 			if werr := de.WriteText(stderr, 100, false); werr == nil {
-				return 2
+				return err
 			}
 		}
 		fmt.Fprintln(stderr, err)
-		return 2
+		return err
 	}
 	if spec.Warnings != nil {
 		if err := spec.Warnings.WriteText(stderr, 100, false); err != nil {
@@ -32,7 +34,7 @@ func Validate(ctx context.Context, path string, stdout, stderr io.Writer) int {
 	for _, t := range spec.Tests {
 		fmt.Fprintln(stdout, Summary(path, t))
 	}
-	return 0
+	return nil
 }
 
 // Summary describes t in one line, as in

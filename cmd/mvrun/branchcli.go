@@ -20,9 +20,9 @@ import (
 // exploreDir holds the records of mvrun explore (one directory per
 // exploration) and branchDir the replays of single branches: apart from
 // .mvrun/runs, so that a branch's record never stands for its seed's.
-var (
-	exploreDir = filepath.Join(".mvrun", "explore")
-	branchDir  = filepath.Join(".mvrun", "branches")
+const (
+	exploreDir = ".mvrun/explore"
+	branchDir  = ".mvrun/branches"
 )
 
 func branchOutDir(test string, now time.Time) string {

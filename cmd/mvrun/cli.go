@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mvrun/multiverse/assertions"
 	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/hv/hvcli"
 	"github.com/mvrun/multiverse/internal/catalog"
@@ -31,9 +32,32 @@ import (
 	"github.com/mvrun/multiverse/specs"
 )
 
-// program is how the replay commands in reports call mvrun: "" ("mvrun")
-// unless main finds that the mvrun in PATH is not the binary running.
-var program string
+// env is what one run of mvrun takes from outside its arguments. main
+// fills it from the process; tests build their own (a fake backend, a
+// program name), so no command reads or swaps package state and tests
+// that need no shared working directory can run in parallel.
+type env struct {
+	// program is how the replay commands in reports call mvrun: ""
+	// ("mvrun") unless main finds that the mvrun in PATH is not the
+	// binary running.
+	program string
+	// backends makes the backend called name; nil means [newBackend].
+	backends backendFactory
+	// stdin is what `mvrun debug` reads its commands from; nil means
+	// no input.
+	stdin io.Reader
+}
+
+// backendFactory returns the backend called name, logging to log.
+type backendFactory func(name string, log *slog.Logger) (backend.Backend, error)
+
+// newBackend is the factory of the real backends.
+func (e env) newBackend(name string, log *slog.Logger) (backend.Backend, error) {
+	if e.backends != nil {
+		return e.backends(name, log)
+	}
+	return newBackend(name, log)
+}
 
 // invokedAs returns how a replay command should call the binary started as
 // arg0: "" (meaning "mvrun") when arg0 was found through PATH or is the
@@ -56,7 +80,7 @@ func invokedAs(arg0 string) string {
 }
 
 // runsDir is where runs keep their artifacts and result.json by default.
-var runsDir = filepath.Join(".mvrun", "runs")
+const runsDir = ".mvrun/runs"
 
 const usage = `usage: mvrun <command> [arguments]
 
@@ -83,8 +107,14 @@ error (backend unavailable, preparing the services failed, shards missing).
 `
 
 // Main runs mvrun with args (without the program name) and returns the exit
-// code. ctx ending is a graceful interrupt.
+// code, with the real backends, no standard input and replay commands that
+// call "mvrun". ctx ending is a graceful interrupt.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return env{}.main(ctx, args, stdout, stderr)
+}
+
+// main runs mvrun with args in e; see [Main].
+func (e env) main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
@@ -95,26 +125,30 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if hasFlag(rest, "explore") || hasFlag(rest, "random") {
 			return cmdSearch(ctx, rest, stdout, stderr)
 		}
-		return cmdTest(ctx, rest, stdout, stderr, false)
+		return e.cmdTest(ctx, rest, stdout, stderr, false)
 	case "replay":
-		return cmdTest(ctx, rest, stdout, stderr, true)
+		return e.cmdTest(ctx, rest, stdout, stderr, true)
 	case "explore":
 		return cmdExplore(ctx, rest, stdout, stderr)
 	case "shrink":
-		return cmdShrink(ctx, rest, stdout, stderr)
+		return e.cmdShrink(ctx, rest, stdout, stderr)
 	case "debug":
-		return cmdDebug(ctx, rest, os.Stdin, stdout, stderr)
+		stdin := e.stdin
+		if stdin == nil {
+			stdin = strings.NewReader("")
+		}
+		return cmdDebug(ctx, rest, stdin, stdout, stderr)
 	case "validate":
 		return cmdValidate(ctx, rest, stdout, stderr)
 	case "report":
 		return cmdReport(ctx, rest, stdout, stderr)
 	case "catalog":
-		return catalog.Main(ctx, rest, stdout, stderr)
+		return exitCatalog(catalog.Main(ctx, rest, stdout, stderr))
 	case "hv":
 		code, err := hvcli.Main(ctx, rest, stdout, stderr)
 		return exitHV(code, err, stderr)
 	case "doctor":
-		return cmdDoctor(ctx, rest, stdout, stderr)
+		return e.cmdDoctor(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
@@ -157,14 +191,79 @@ type testFlags struct {
 	moment                                      momentFlags
 }
 
-func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, replay bool) int {
+func (e env) cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, replay bool) int {
 	name := "test"
 	if replay {
 		name = "replay"
 	}
+	f, specPath, code, done := parseTestFlags(name, args, stderr, replay)
+	if done {
+		return code
+	}
+	sel, code := parseSeedSelection(name, &f, replay, stderr)
+	if code != exitOK {
+		return code
+	}
+	if code := checkRunFlags(name, f, &sel, stderr); code != exitOK {
+		return code
+	}
+	level := slog.LevelWarn
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := checkOutputs(f); err != nil {
+		fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
+		return exitUsage
+	}
+	spec, t, code := loadTestOrCompose(ctx, name, specPath, f, stderr)
+	if t == nil {
+		return code
+	}
+	b, look, code := e.chooseBackend(ctx, name, f, t, sel, log, stderr)
+	if code != exitOK {
+		return code
+	}
+	sweepOthers(ctx, e.newBackend, b.Name(), log)
+	if ctx.Err() != nil {
+		// Nothing has started yet: stop here rather than begin a run.
+		fmt.Fprintf(stderr, "mvrun %s: interrupted before the run started\n", name)
+		return exitInfra
+	}
+	opts, code := runOptions(name, f, t, b, &sel, replay, log, stderr)
+	if code != exitOK {
+		return code
+	}
+	if look.moment != nil {
+		look.moment.OutDir = filepath.Join(opts.OutDir, "moment")
+	}
+
+	oc, err := runner.Run(ctx, opts)
+	// Backends release what they keep for the whole run (the docker
+	// backend's images) once every seed is done, even after an interrupt.
+	if cerr := b.Close(context.WithoutCancel(ctx)); cerr != nil {
+		log.Warn("closing the backend", "backend", b.Name(), "err", cerr)
+	}
+	if look.moment != nil && look.moment.Branches() && oc != nil {
+		return replayBranched(oc, look.moment, look.capture, f.moment.at, f.runs, t, sel.base, stdout)
+	}
+	if err != nil && oc == nil {
+		fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
+		if errors.Is(err, runner.ErrInfrastructure) {
+			return exitInfra
+		}
+		return exitUsage
+	}
+	return e.reportTest(name, specPath, f, spec, t, sel, look, replay, oc, err, stdout, stderr)
+}
+
+// parseTestFlags parses the flags of `mvrun test` or `mvrun replay` (name)
+// and returns them with the spec (or compose) path. done means the
+// command ends here with code (-h, a bad flag, a wrong number of
+// arguments).
+func parseTestFlags(name string, args []string, stderr io.Writer, replay bool) (f testFlags, path string, code int, done bool) {
 	fs := flag.NewFlagSet("mvrun "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var f testFlags
 	fs.StringVar(&f.test, "test", "", "name of the test to run, when the spec has several")
 	fs.StringVar(&f.backend, "backend", "", "backend: auto, hv, process or docker (default: the spec's, else auto)")
 	fs.StringVar(&f.out, "out", "", "artifacts directory of this run (default .mvrun/runs/<time>-<test>)")
@@ -201,10 +300,10 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	}
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
+		return f, "", exitOK, true
 	}
 	if err != nil {
-		return exitUsage
+		return f, "", exitUsage, true
 	}
 	if replay && f.moment.exec != "" && len(pos) > 1 {
 		pos, f.moment.execArgv = pos[:1], pos[1:]
@@ -212,130 +311,154 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	if len(pos) != 1 {
 		fmt.Fprintf(stderr, "mvrun %s: want exactly one spec file (or, with --compose, one compose file), got %d arguments\n", name, len(pos))
 		fs.Usage()
-		return exitUsage
+		return f, "", exitUsage, true
 	}
-	specPath := pos[0]
-	var base uint64
-	haveSeed := f.seed != ""
-	var branch *hvbackend.Branch
-	var edits faults.Edits
+	return f, pos[0], exitOK, false
+}
+
+// seedSelection is which seeds a test or replay runs: the base seed (set
+// when haveSeed; else drawn from the clock by [runOptions]), a branch of
+// it or edits of its schedule (replay), or a shard of the seeds.
+type seedSelection struct {
+	base          uint64
+	haveSeed      bool
+	branch        *hvbackend.Branch
+	edits         faults.Edits
+	shard, shards int
+}
+
+// parseSeedSelection reads --seed (with a replay's branch id or schedule
+// edits). It runs before the spec is loaded: a bad seed is a usage error
+// whatever the spec says.
+func parseSeedSelection(name string, f *testFlags, replay bool, stderr io.Writer) (seedSelection, int) {
+	sel := seedSelection{haveSeed: f.seed != ""}
+	var err error
 	if replay {
-		if f.seed, edits, err = splitEdits(f.seed); err != nil {
+		if f.seed, sel.edits, err = splitEdits(f.seed); err != nil {
 			fmt.Fprintf(stderr, "mvrun replay: --seed: %v\n", err)
-			return exitUsage
+			return sel, exitUsage
 		}
 		bs, br, ok, err := hvbackend.ParseBranchID(f.seed)
 		if err != nil {
 			fmt.Fprintf(stderr, "mvrun replay: --seed: %v\n", err)
-			return exitUsage
+			return sel, exitUsage
 		}
 		if ok {
-			base, branch = bs, &br
+			sel.base, sel.branch = bs, &br
 		}
 	}
-	if branch != nil {
-	} else if haveSeed {
-		if base, err = seeds.Parse(f.seed); err != nil {
+	switch {
+	case sel.branch != nil:
+	case sel.haveSeed:
+		if sel.base, err = seeds.Parse(f.seed); err != nil {
 			fmt.Fprintf(stderr, "mvrun %s: --seed: %v\n", name, err)
-			return exitUsage
+			return sel, exitUsage
 		}
-	} else if replay {
+	case replay:
 		fmt.Fprintf(stderr, "mvrun replay: --seed is required (the seed a report printed, e.g. --seed 0x5eed...)\n")
-		return exitUsage
+		return sel, exitUsage
 	}
+	return sel, exitOK
+}
+
+// checkRunFlags checks the counts, reads --shard into sel and checks the
+// backend name, in that order.
+func checkRunFlags(name string, f testFlags, sel *seedSelection, stderr io.Writer) int {
 	if f.seeds < 0 || f.jobs < 0 {
 		fmt.Fprintf(stderr, "mvrun %s: --seeds and --jobs must not be negative\n", name)
 		return exitUsage
 	}
-	var shard, shards int
 	if f.shard != "" {
-		if shard, shards, err = parseShard(f.shard); err != nil {
+		var err error
+		if sel.shard, sel.shards, err = parseShard(f.shard); err != nil {
 			fmt.Fprintf(stderr, "mvrun test: --shard: %v\n", err)
 			return exitUsage
 		}
-		if !haveSeed {
+		if !sel.haveSeed {
 			fmt.Fprintf(stderr, "mvrun test: --shard needs --seed: every shard must slice the same seed list (e.g. --seed 0x5eed, or the CI run's number)\n")
 			return exitUsage
 		}
 	}
-	if f.backend != "" && !slices.Contains(backendNames, f.backend) {
-		fmt.Fprintf(stderr, "mvrun %s: --backend %q: want one of %s\n", name, f.backend, strings.Join(backendNames, ", "))
+	if f.backend != "" && !slices.Contains(backendNames(), f.backend) {
+		fmt.Fprintf(stderr, "mvrun %s: --backend %q: want one of %s\n", name, f.backend, strings.Join(backendNames(), ", "))
 		return exitUsage
 	}
+	return exitOK
+}
 
-	level := slog.LevelWarn
-	if f.verbose {
-		level = slog.LevelDebug
+// loadTestOrCompose loads the test to run: from the spec at path, or, with
+// --compose, from the compose file at path. On failure it returns a nil
+// test and the exit code.
+func loadTestOrCompose(ctx context.Context, name, path string, f testFlags, stderr io.Writer) (*specs.Spec, *specs.Test, int) {
+	if !f.compose {
+		return loadTest(ctx, name, path, f.test, stderr)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
-	if err := checkOutputs(f); err != nil {
+	ct, err := specs.FromCompose(ctx, path)
+	if err != nil {
 		fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
-		return exitUsage
+		return nil, nil, exitUsage
 	}
-
-	var spec *specs.Spec
-	var t *specs.Test
-	if f.compose {
-		ct, err := specs.FromCompose(ctx, specPath)
-		if err != nil {
-			fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
-			return exitUsage
-		}
-		spec = &specs.Spec{File: specPath, Tests: []*specs.Test{ct}}
-		if t, err = spec.Test(f.test); err != nil {
-			fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
-			return exitUsage
-		}
-	} else {
-		var code int
-		if spec, t, code = loadTest(ctx, name, specPath, f.test, stderr); t == nil {
-			return code
-		}
+	spec := &specs.Spec{File: path, Tests: []*specs.Test{ct}}
+	t, err := spec.Test(f.test)
+	if err != nil {
+		fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
+		return nil, nil, exitUsage
 	}
+	return spec, t, exitOK
+}
 
+// replayLook is what a replay looks at inside the run (hv only): the
+// moment and what it captures there. Both are nil for a plain run.
+type replayLook struct {
+	moment  *hvbackend.Moment
+	capture *momentCapture
+}
+
+// chooseBackend picks the backend of the run (--backend, else the spec's,
+// else auto) and, for a replay that looks at a moment or runs a branch,
+// the hv backend set up for that look.
+func (e env) chooseBackend(ctx context.Context, name string, f testFlags, t *specs.Test, sel seedSelection, log *slog.Logger, stderr io.Writer) (backend.Backend, replayLook, int) {
+	var look replayLook
 	want := f.backend
 	if want == "" {
 		want = t.Backend
 	}
-	b, why, err := selectBackend(ctx, want, t, log)
+	b, why, err := selectBackend(ctx, e.newBackend, want, t, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
-		return exitInfra
+		return nil, look, exitInfra
 	}
-	var capture *momentCapture
-	var moment *hvbackend.Moment
-	if f.moment.asked() || branch != nil {
+	if f.moment.asked() || sel.branch != nil {
 		if b.Name() != "hv" {
 			fmt.Fprintf(stderr, "mvrun replay: moments and branches (--at, --pcap, --files, --dump, --exec, --strace, --log, a branch id) look inside a replay, which only the hv backend replays exactly (this run uses %s); add --backend hv\n", b.Name())
-			return exitUsage
+			return nil, look, exitUsage
 		}
 		if f.moment.asked() {
-			if branch != nil {
+			if sel.branch != nil {
 				fmt.Fprintf(stderr, "mvrun replay: looks at a moment (--at …) replay a seed, not a branch of one; replay the branch without them\n")
-				return exitUsage
+				return nil, look, exitUsage
 			}
-			moment, capture, err = buildMoment(f.moment, t, f.runs, seeds.Format(base))
+			look.moment, look.capture, err = buildMoment(f.moment, t, f.runs, seeds.Format(sel.base))
 			if err != nil {
 				fmt.Fprintf(stderr, "mvrun replay: %v\n", err)
-				return exitUsage
+				return nil, look, exitUsage
 			}
 		}
-		b = hvbackend.New(hvbackend.Options{Log: log, Moment: moment, Branch: branch})
+		b = hvbackend.New(hvbackend.Options{Log: log, Moment: look.moment, Branch: sel.branch})
 	}
 	if why != "" {
 		fmt.Fprintf(stderr, "mvrun: backend %s (%s)\n", b.Name(), why)
 	}
+	return b, look, exitOK
+}
 
-	sweepOthers(ctx, b.Name(), log)
-	if ctx.Err() != nil {
-		// Nothing has started yet: stop here rather than begin a run.
-		fmt.Fprintf(stderr, "mvrun %s: interrupted before the run started\n", name)
-		return exitInfra
-	}
-
-	if !haveSeed {
-		base = seeds.Derive(uint64(time.Now().UnixNano()), "base")
+// runOptions builds the runner's options: the seeds (one for a replay,
+// a count from the base seed, or a shard of them), the jobs and the
+// artifacts directory. It draws the base seed from the clock when none
+// was given, and says on stderr what it runs.
+func runOptions(name string, f testFlags, t *specs.Test, b backend.Backend, sel *seedSelection, replay bool, log *slog.Logger, stderr io.Writer) (runner.Options, int) {
+	if !sel.haveSeed {
+		sel.base = seeds.Derive(uint64(time.Now().UnixNano()), "base")
 	}
 	jobs := f.jobs
 	if jobs == 0 && b.Name() == "hv" {
@@ -344,10 +467,11 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		jobs = runtime.NumCPU()
 	}
 	opts := runner.Options{Test: t, Backend: b, Jobs: jobs, Log: log, Progress: stderr, OutDir: f.out}
+	base := sel.base
 	if replay {
 		opts.Seeds = []uint64{base}
-		if !edits.Empty() {
-			opts.EditPlan = edits.Apply
+		if !sel.edits.Empty() {
+			opts.EditPlan = sel.edits.Apply
 		}
 		fmt.Fprintf(stderr, "mvrun: replaying seed %s of test %q\n", seeds.Format(base), t.Name)
 	} else {
@@ -355,12 +479,12 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		if opts.Count == 0 {
 			opts.Count = max(t.Seeds, 1)
 		}
-		if shards > 0 {
-			if n := len(runner.ShardSeeds(opts.Count, shard, shards)); n == 0 {
-				fmt.Fprintf(stderr, "mvrun test: --shard %s: shard %d of %d seeds would run no seed; use at most %d shards\n", f.shard, shard, opts.Count, opts.Count)
-				return exitUsage
+		if sel.shards > 0 {
+			if n := len(runner.ShardSeeds(opts.Count, sel.shard, sel.shards)); n == 0 {
+				fmt.Fprintf(stderr, "mvrun test: --shard %s: shard %d of %d seeds would run no seed; use at most %d shards\n", f.shard, sel.shard, opts.Count, opts.Count)
+				return opts, exitUsage
 			}
-			opts.Shard, opts.Shards = shard, shards
+			opts.Shard, opts.Shards = sel.shard, sel.shards
 		}
 		what := fmt.Sprintf("%d seeds", opts.Count)
 		if opts.Count == 1 {
@@ -374,34 +498,25 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		if replay {
 			suffix = "-replay-" + fmt.Sprintf("%016x", base)
 		}
-		if branch != nil || !edits.Empty() {
+		var err error
+		if sel.branch != nil || !sel.edits.Empty() {
 			// Not among the runs: a branch's record must not stand for its seed's.
 			opts.OutDir = branchOutDir(t.Name, time.Now())
 		} else if opts.OutDir, err = runner.NewOutDir(".", t.Name+suffix, time.Now()); err != nil {
 			fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
-			return exitInfra
+			return opts, exitInfra
 		}
 	}
-	if moment != nil {
-		moment.OutDir = filepath.Join(opts.OutDir, "moment")
-	}
+	return opts, exitOK
+}
 
-	oc, err := runner.Run(ctx, opts)
-	// Backends release what they keep for the whole run (the docker
-	// backend's images) once every seed is done, even after an interrupt.
-	if cerr := b.Close(context.WithoutCancel(ctx)); cerr != nil {
-		log.Warn("closing the backend", "backend", b.Name(), "err", cerr)
-	}
-	if moment != nil && moment.Branches() && oc != nil {
-		return replayBranched(oc, moment, capture, f.moment.at, f.runs, t, base, stdout)
-	}
-	if err != nil && oc == nil {
-		fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
-		if errors.Is(err, runner.ErrInfrastructure) {
-			return exitInfra
-		}
-		return exitUsage
-	}
+// reportTest writes the run's reports, compares a replay with the run it
+// replays, shows a moment's captures and returns the exit code: bad
+// history input first (2), then a failed property (1), then a report
+// that could not be written, an undecided property, infrastructure
+// errors and interruptions.
+func (e env) reportTest(name, specPath string, f testFlags, spec *specs.Spec, t *specs.Test, sel seedSelection, look replayLook,
+	replay bool, oc *runner.Outcome, runErr error, stdout, stderr io.Writer) int {
 	var flags []string
 	if f.compose {
 		flags = append(flags, "--compose")
@@ -412,8 +527,9 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	if len(spec.Tests) > 1 {
 		flags = append(flags, "--test", t.Name)
 	}
-	ropts := report.Options{Spec: specPath, ReplayFlags: flags, Program: program, Replay: replay, SpecDigest: t.Digest}
-	if shards > 0 {
+	ropts := report.Options{Spec: specPath, ReplayFlags: flags, Program: e.program, Replay: replay, SpecDigest: t.Digest}
+	if sel.shards > 0 {
+		var err error
 		if ropts.SpecHash, err = report.HashSpec(t); err != nil {
 			fmt.Fprintf(stderr, "mvrun test: %v\n", err)
 			return exitUsage
@@ -425,17 +541,17 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 	}
 	code := writeReports(doc, f, stdout, stderr)
 	switch {
-	case branch != nil || !edits.Empty():
-		compareBranch(doc, joinID(base, branch, edits), f.json, stdout, stderr)
+	case sel.branch != nil || !sel.edits.Empty():
+		compareBranch(doc, joinID(sel.base, sel.branch, sel.edits), f.json, stdout, stderr)
 	case replay:
 		compare(doc, f.runs, oc.OutDir, f.json, stdout, stderr)
 	}
-	if capture != nil {
-		fmt.Fprintf(stdout, "\nAt %v (%s):\n", moment.At, f.moment.at)
-		for _, l := range capture.lines {
+	if look.capture != nil {
+		fmt.Fprintf(stdout, "\nAt %v (%s):\n", look.moment.At, f.moment.at)
+		for _, l := range look.capture.lines {
 			fmt.Fprintf(stdout, "  %s\n", l)
 		}
-		if capture.bad {
+		if look.capture.bad {
 			return exitUsage
 		}
 	}
@@ -453,9 +569,9 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer, repla
 		return code
 	case doc.Undecided():
 		return exitFailed
-	case err != nil || len(doc.SeedErrors()) > 0:
-		if err != nil {
-			fmt.Fprintf(stderr, "mvrun %s: %v\n", name, err)
+	case runErr != nil || len(doc.SeedErrors()) > 0:
+		if runErr != nil {
+			fmt.Fprintf(stderr, "mvrun %s: %v\n", name, runErr)
 		}
 		return exitInfra
 	case oc.Cancelled:
@@ -744,8 +860,8 @@ func splitFailing(then, now []string, prev, cur *report.Document) (failing, alon
 	}
 	for _, id := range now {
 		p, was := verdict(cur, id), verdict(prev, id)
-		existential := p != nil && (p.Type == "sometimes" || p.DisplayType == "Reachable")
-		if !slices.Contains(then, id) && existential && was != nil && was.Verdict == "pass" {
+		existential := p != nil && (p.Type == assertions.TypeSometimes || p.DisplayType == "Reachable")
+		if !slices.Contains(then, id) && existential && was != nil && was.Verdict == assertions.Pass {
 			alone = append(alone, id)
 			continue
 		}
@@ -787,13 +903,16 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	// It writes to buffers so that a load abandoned here never writes to
 	// stdout or stderr later.
 	var out, errOut bytes.Buffer
-	done := make(chan int, 1)
+	done := make(chan error, 1)
 	go func() { done <- specs.Validate(ctx, pos[0], &out, &errOut) }()
 	select {
-	case code := <-done:
+	case err := <-done:
 		errOut.WriteTo(stderr)
 		out.WriteTo(stdout)
-		return code
+		if err != nil {
+			return exitUsage // the spec or its compose project is wrong
+		}
+		return exitOK
 	case <-ctx.Done():
 		fmt.Fprintln(stderr, "mvrun validate: interrupted")
 		return exitInfra
@@ -816,11 +935,11 @@ func versionString() string {
 	return fmt.Sprintf("mvrun %s%s %s %s/%s", v, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
-// backendNames are the values --backend accepts.
-var backendNames = []string{"auto", "hv", "process", "docker"}
+// backendNames returns the values --backend accepts.
+func backendNames() []string { return []string{"auto", "hv", "process", "docker"} }
 
-// newBackend returns the backend called name. Tests replace it.
-var newBackend = func(name string, log *slog.Logger) (backend.Backend, error) {
+// newBackend returns the real backend called name.
+func newBackend(name string, log *slog.Logger) (backend.Backend, error) {
 	switch name {
 	case "process":
 		return process.New(process.Options{Log: log}), nil
@@ -834,7 +953,7 @@ var newBackend = func(name string, log *slog.Logger) (backend.Backend, error) {
 	case "hv":
 		return hvbackend.New(hvbackend.Options{Log: log}), nil
 	}
-	return nil, fmt.Errorf("unknown backend %q; want one of %s", name, strings.Join(backendNames, ", "))
+	return nil, fmt.Errorf("unknown backend %q; want one of %s", name, strings.Join(backendNames(), ", "))
 }
 
 // sweepOthers runs the Sweep of every backend other than used that is
@@ -843,7 +962,7 @@ var newBackend = func(name string, log *slog.Logger) (backend.Backend, error) {
 // backend, not only with the next run of the same one. The runner sweeps
 // the used backend itself. Sweeps leave live runs alone; failures are
 // logged, never fatal.
-func sweepOthers(ctx context.Context, used string, log *slog.Logger) {
+func sweepOthers(ctx context.Context, newBackend backendFactory, used string, log *slog.Logger) {
 	for _, name := range []string{"process", "docker"} {
 		if name == used {
 			continue
@@ -864,7 +983,7 @@ func sweepOthers(ctx context.Context, used string, log *slog.Logger) {
 
 // selectBackend resolves a backend name ("auto" included) to an available
 // backend. It returns why auto picked what it picked.
-func selectBackend(ctx context.Context, name string, t *specs.Test, log *slog.Logger) (backend.Backend, string, error) {
+func selectBackend(ctx context.Context, newBackend backendFactory, name string, t *specs.Test, log *slog.Logger) (backend.Backend, string, error) {
 	if name == "" {
 		name = "auto"
 	}

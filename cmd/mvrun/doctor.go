@@ -15,7 +15,7 @@ import (
 
 // cmdDoctor implements `mvrun doctor`: it checks what this host offers each
 // backend and exits 0 when at least one backend can run, 3 otherwise.
-func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func (e env) cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mvrun doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -53,7 +53,7 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	usable := 0
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, name := range []string{"process", "docker"} {
-		b, err := newBackend(name, log)
+		b, err := e.newBackend(name, log)
 		if err == nil {
 			err = b.Available(ctx)
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/mvrun/multiverse/hv/hvcli"
+	"github.com/mvrun/multiverse/internal/catalog"
 )
 
 // Exit codes. Only this command decides them: the packages it calls
@@ -31,6 +32,22 @@ func exitHV(guest int, err error, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "mvrun hv run: %v\n", err)
 	if errors.Is(err, hvcli.ErrUsage) {
+		return exitUsage
+	}
+	return exitInfra
+}
+
+// exitCatalog maps what `mvrun catalog` returned (it has reported on
+// stderr) to an exit code: exitUsage for a bad command line, patterns
+// without a main package or errors in the packages' source (the user's
+// input, as a bad spec is), exitInfra when packages could not be loaded
+// or a catalog not written.
+func exitCatalog(err error) int {
+	var serr *catalog.SourceError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.Is(err, catalog.ErrUsage), errors.Is(err, catalog.ErrNoMain), errors.As(err, &serr):
 		return exitUsage
 	}
 	return exitInfra

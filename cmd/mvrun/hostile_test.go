@@ -18,13 +18,13 @@ import (
 // code says the run is incomplete (3), not that a property failed (1).
 func TestPartialRunVerdicts(t *testing.T) {
 	spec := specPath(t, "spec.hcl")
-	useFake(t, &fakeBackend{})
+	e := useFake(t, &fakeBackend{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errb bytes.Buffer
 	done := make(chan int)
 	go func() {
-		done <- Main(ctx, []string{"test", spec, "--test", "partial", "--jobs", "1"}, &out, &errb)
+		done <- e.main(ctx, []string{"test", spec, "--test", "partial", "--jobs", "1"}, &out, &errb)
 	}()
 	// Cancel once the first seed is done, which the run directory shows.
 	deadline := time.Now().Add(20 * time.Second)
@@ -63,7 +63,7 @@ func TestInterruptWhileLoading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	useFake(t, &fakeBackend{})
+	e := useFake(t, &fakeBackend{})
 	dir := t.TempDir()
 	spec := filepath.Join(dir, "spec.hcl")
 	if err := errorsJoin(os.WriteFile(spec, src, 0o644), os.WriteFile(filepath.Join(dir, "compose.yaml"), compose, 0o644),
@@ -74,7 +74,7 @@ func TestInterruptWhileLoading(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		var out, errb bytes.Buffer
 		done := make(chan int)
-		go func() { done <- Main(ctx, args, &out, &errb) }()
+		go func() { done <- e.main(ctx, args, &out, &errb) }()
 		time.Sleep(300 * time.Millisecond)
 		cancel()
 		select {
@@ -122,11 +122,11 @@ func TestRunDirsUnique(t *testing.T) {
 // directory: each must keep its own artifacts and result.json.
 func TestConcurrentRunsOneDirectory(t *testing.T) {
 	spec := specPath(t, "spec.hcl")
-	useFake(t, &fakeBackend{})
+	e := useFake(t, &fakeBackend{})
 	codes := make(chan int, 2)
 	for _, seed := range []string{"1", "2"} {
 		go func() {
-			code, _, _ := mvrun("test", spec, "--test", "pass", "--seeds", "1", "--seed", seed)
+			code, _, _ := e.mvrun("test", spec, "--test", "pass", "--seeds", "1", "--seed", seed)
 			codes <- code
 		}()
 	}
@@ -147,12 +147,12 @@ func TestConcurrentRunsOneDirectory(t *testing.T) {
 func TestReplayOtherSpec(t *testing.T) {
 	spec := specPath(t, "spec.hcl")
 	composeFile := specPath(t, "compose.yaml")
-	useFake(t, &fakeBackend{})
-	if code, _, stderr := mvrun("test", spec, "--test", "fail", "--seed", "0x5eed", "--seeds", "1"); code != exitFailed {
+	e := useFake(t, &fakeBackend{})
+	if code, _, stderr := e.mvrun("test", spec, "--test", "fail", "--seed", "0x5eed", "--seeds", "1"); code != exitFailed {
 		t.Fatalf("test exit %d:\n%s", code, stderr)
 	}
 	// The same replay with the same spec: same spec.
-	_, stdout, _ := mvrun("replay", spec, "--test", "fail", "--seed", "0x5eed")
+	_, stdout, _ := e.mvrun("replay", spec, "--test", "fail", "--seed", "0x5eed")
 	if !strings.Contains(stdout, "spec: same") {
 		t.Errorf("replay with the same spec:\n%s", stdout)
 	}
@@ -164,7 +164,7 @@ func TestReplayOtherSpec(t *testing.T) {
 		os.WriteFile(filepath.Join(other, "compose.yaml"), compose, 0o644)); err != nil {
 		t.Fatal(err)
 	}
-	_, stdout, stderr := mvrun("replay", filepath.Join(other, "spec.hcl"), "--test", "fail", "--seed", "0x5eed")
+	_, stdout, stderr := e.mvrun("replay", filepath.Join(other, "spec.hcl"), "--test", "fail", "--seed", "0x5eed")
 	i, j := strings.Index(stdout, "spec: DIFFERENT"), strings.Index(stdout, "properties:")
 	if i < 0 || j < 0 || i > j {
 		t.Errorf("replay against another spec does not say so first:\n%s\n%s", stdout, stderr)
@@ -175,13 +175,13 @@ func TestReplayOtherSpec(t *testing.T) {
 // path is refused before the run, not after it.
 func TestReportPathsCheckedFirst(t *testing.T) {
 	spec := specPath(t, "spec.hcl")
-	useFake(t, &fakeBackend{})
+	e := useFake(t, &fakeBackend{})
 	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, flag := range []string{"--html", "--junit"} {
-		code, _, stderr := mvrun("test", spec, "--test", "fail", flag, filepath.Join(file, "sub", "x"))
+		code, _, stderr := e.mvrun("test", spec, "--test", "fail", flag, filepath.Join(file, "sub", "x"))
 		if code != exitUsage || !strings.Contains(stderr, flag) {
 			t.Errorf("%s under a file: exit %d, stderr %q", flag, code, stderr)
 		}

@@ -43,8 +43,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "mvrun: interrupted twice; exiting without cleaning up (the next run sweeps what is left)")
 		os.Exit(130)
 	}()
-	program = invokedAs(os.Args[0])
-	code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	e := env{program: invokedAs(os.Args[0]), stdin: os.Stdin}
+	code := e.main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	cancel()
 	os.Exit(code)
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mvrun/multiverse/assertions"
 	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/report"
@@ -98,19 +99,18 @@ func (c *fakeCluster) Sleep(ctx context.Context, d time.Duration) error {
 }
 func (c *fakeCluster) Close(context.Context) error { return nil }
 
-// useFake makes every backend name resolve to b for the test, and runs it
-// in a temporary working directory so .mvrun/runs stays there.
-func useFake(t *testing.T, b *fakeBackend) {
+// useFake returns an env in which every backend name resolves to b, and
+// runs the test in a temporary working directory so .mvrun/runs stays
+// there.
+func useFake(t *testing.T, b *fakeBackend) env {
 	t.Helper()
-	old := newBackend
-	newBackend = func(name string, _ *slog.Logger) (backend.Backend, error) {
+	t.Chdir(t.TempDir())
+	return env{backends: func(name string, _ *slog.Logger) (backend.Backend, error) {
 		if name == "hv" || name == "docker" {
 			return nil, errors.New("not in this build")
 		}
 		return b, nil
-	}
-	t.Cleanup(func() { newBackend = old })
-	t.Chdir(t.TempDir())
+	}}
 }
 
 func specPath(t *testing.T, name string) string {
@@ -122,9 +122,15 @@ func specPath(t *testing.T, name string) string {
 	return p
 }
 
+// mvrun runs mvrun with args in the default env (real backends).
 func mvrun(args ...string) (code int, stdout, stderr string) {
+	return env{}.mvrun(args...)
+}
+
+// mvrun runs mvrun with args in e.
+func (e env) mvrun(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
-	code = Main(context.Background(), args, &out, &errb)
+	code = e.main(context.Background(), args, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -166,8 +172,8 @@ func TestExitCodes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			useFake(t, tc.backend)
-			code, _, stderr := mvrun(tc.args...)
+			e := useFake(t, tc.backend)
+			code, _, stderr := e.mvrun(tc.args...)
 			if code != tc.code {
 				t.Fatalf("exit code %d, want %d; stderr:\n%s", code, tc.code, stderr)
 			}
@@ -192,8 +198,8 @@ func TestBackendClosed(t *testing.T) {
 		{"prepare fails", &fakeBackend{prepareErr: errors.New("go build failed")}, "pass"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			useFake(t, tc.b)
-			mvrun("test", spec, "--test", tc.test, "--seeds", "1")
+			e := useFake(t, tc.b)
+			e.mvrun("test", spec, "--test", tc.test, "--seeds", "1")
 			if n := tc.b.closes.Load(); n != 1 {
 				t.Errorf("Backend.Close called %d times, want 1", n)
 			}
@@ -203,10 +209,10 @@ func TestBackendClosed(t *testing.T) {
 
 func TestJSONAndJUnit(t *testing.T) {
 	spec := specPath(t, "spec.hcl")
-	useFake(t, &fakeBackend{})
+	e := useFake(t, &fakeBackend{})
 	junit := filepath.Join(t.TempDir(), "out", "junit.xml")
 	html := filepath.Join(t.TempDir(), "html")
-	code, stdout, stderr := mvrun("test", spec, "--test", "fail", "--json", "--junit", junit, "--html", html, "--seed", "7")
+	code, stdout, stderr := e.mvrun("test", spec, "--test", "fail", "--json", "--junit", junit, "--html", html, "--seed", "7")
 	if code != exitFailed {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
 	}
@@ -236,11 +242,11 @@ func TestJSONAndJUnit(t *testing.T) {
 
 func TestReplayCompares(t *testing.T) {
 	spec := specPath(t, "spec.hcl")
-	useFake(t, &fakeBackend{})
-	if code, _, stderr := mvrun("test", spec, "--test", "fail", "--seed", "0x5eed", "--seeds", "1"); code != exitFailed {
+	e := useFake(t, &fakeBackend{})
+	if code, _, stderr := e.mvrun("test", spec, "--test", "fail", "--seed", "0x5eed", "--seeds", "1"); code != exitFailed {
 		t.Fatalf("test exit %d:\n%s", code, stderr)
 	}
-	code, stdout, stderr := mvrun("replay", spec, "--test", "fail", "--seed", "0x5eed")
+	code, stdout, stderr := e.mvrun("replay", spec, "--test", "fail", "--seed", "0x5eed")
 	if code != exitFailed {
 		t.Fatalf("replay exit %d:\n%s", code, stderr)
 	}
@@ -249,7 +255,7 @@ func TestReplayCompares(t *testing.T) {
 			t.Errorf("replay output lacks %q:\n%s", want, stdout)
 		}
 	}
-	code, stdout, _ = mvrun("replay", spec, "--test", "fail", "--seed", "0x1234")
+	code, stdout, _ = e.mvrun("replay", spec, "--test", "fail", "--seed", "0x1234")
 	if code != exitFailed || !strings.Contains(stdout, "No earlier run") {
 		t.Errorf("replay of an unrecorded seed: exit %d\n%s", code, stdout)
 	}
@@ -283,11 +289,11 @@ func newTestFlagSet() *flag.FlagSet {
 
 func TestInterruptPrintsPartialReport(t *testing.T) {
 	spec := specPath(t, "spec.hcl")
-	useFake(t, &fakeBackend{})
+	e := useFake(t, &fakeBackend{})
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb bytes.Buffer
 	done := make(chan int)
-	go func() { done <- Main(ctx, []string{"test", spec, "--test", "long", "--jobs", "2"}, &out, &errb) }()
+	go func() { done <- e.main(ctx, []string{"test", spec, "--test", "long", "--jobs", "2"}, &out, &errb) }()
 	time.Sleep(300 * time.Millisecond)
 	cancel()
 	select {
@@ -347,6 +353,7 @@ func (b *sweepBackend) Sweep(context.Context) error {
 // available backends, and not those of its own (the runner does that) or of
 // unavailable ones.
 func TestSweepOthers(t *testing.T) {
+	t.Parallel() // the backend factory is an argument, not package state
 	tests := []struct {
 		used        string
 		unavailable string
@@ -357,18 +364,16 @@ func TestSweepOthers(t *testing.T) {
 		{"process", "docker", nil},
 		{"hv", "", []string{"process", "docker"}},
 	}
-	old := newBackend
-	t.Cleanup(func() { newBackend = old })
 	for _, tt := range tests {
 		var swept []string
-		newBackend = func(name string, _ *slog.Logger) (backend.Backend, error) {
+		newBackend := func(name string, _ *slog.Logger) (backend.Backend, error) {
 			b := &sweepBackend{name: name, swept: &swept}
 			if name == tt.unavailable {
 				b.unavailable = errors.New("not here")
 			}
 			return b, nil
 		}
-		sweepOthers(context.Background(), tt.used, slog.New(slog.DiscardHandler))
+		sweepOthers(context.Background(), newBackend, tt.used, slog.New(slog.DiscardHandler))
 		if fmt.Sprint(swept) != fmt.Sprint(tt.want) {
 			t.Errorf("used %s, %q unavailable: swept %q, want %q", tt.used, tt.unavailable, swept, tt.want)
 		}
@@ -378,8 +383,9 @@ func TestSweepOthers(t *testing.T) {
 // TestSplitFailing checks which of a replayed seed's failures count as
 // differences from the earlier run.
 func TestSplitFailing(t *testing.T) {
+	t.Parallel()
 	doc := func(props ...report.PropertyDoc) *report.Document { return &report.Document{Properties: props} }
-	prop := func(id, typ, display, verdict string) report.PropertyDoc {
+	prop := func(id string, typ assertions.AssertType, display string, verdict assertions.Verdict) report.PropertyDoc {
 		return report.PropertyDoc{ID: id, Type: typ, DisplayType: display, Verdict: verdict}
 	}
 	prev := doc(

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mvrun/multiverse/assertions"
 	"github.com/mvrun/multiverse/runner/report"
 )
 
@@ -35,8 +36,8 @@ func comparable(t *testing.T, d *report.Document) *report.Document {
 
 func TestShardsMergeToTheUnshardedRun(t *testing.T) {
 	spec := specPath(t, "spec.hcl")
-	useFake(t, &fakeBackend{})
-	code, out, errs := mvrun("test", spec, "--test", "sharded", "--seed", "0x5eed", "--json")
+	e := useFake(t, &fakeBackend{})
+	code, out, errs := e.mvrun("test", spec, "--test", "sharded", "--seed", "0x5eed", "--json")
 	if code != exitFailed {
 		t.Fatalf("unsharded run: exit %d, want %d\n%s", code, exitFailed, errs)
 	}
@@ -46,7 +47,7 @@ func TestShardsMergeToTheUnshardedRun(t *testing.T) {
 	}
 	var files []string
 	for i := 1; i <= 3; i++ {
-		code, out, errs := mvrun("test", spec, "--test", "sharded", "--seed", "0x5eed", "--json", "--shard", string(rune('0'+i))+"/3")
+		code, out, errs := e.mvrun("test", spec, "--test", "sharded", "--seed", "0x5eed", "--json", "--shard", string(rune('0'+i))+"/3")
 		if code != exitOK && code != exitFailed {
 			t.Fatalf("shard %d/3: exit %d\n%s", i, code, errs)
 		}
@@ -57,7 +58,7 @@ func TestShardsMergeToTheUnshardedRun(t *testing.T) {
 		files = append(files, f)
 	}
 	junit := filepath.Join(t.TempDir(), "merged.xml")
-	code, out, errs = mvrun(append([]string{"report", "merge", "--json", "--junit", junit, "--html", t.TempDir()}, files...)...)
+	code, out, errs = e.mvrun(append([]string{"report", "merge", "--json", "--junit", junit, "--html", t.TempDir()}, files...)...)
 	if code != exitFailed {
 		t.Fatalf("merge: exit %d, want %d\n%s", code, exitFailed, errs)
 	}
@@ -76,11 +77,11 @@ func TestShardsMergeToTheUnshardedRun(t *testing.T) {
 	}
 	// The run must exercise what merging is about: a Sometimes met in
 	// some seeds only, and a history check failing in some seeds.
-	verdicts := map[string]string{}
+	verdicts := map[string]assertions.Verdict{}
 	for _, p := range merged.Properties {
 		verdicts[p.ID] = p.Verdict
 	}
-	if verdicts[`workload command rare exited 0 at least once`] != "pass" || verdicts[`history "register" is linearizable (kv)`] != "fail" {
+	if verdicts[`workload command rare exited 0 at least once`] != assertions.Pass || verdicts[`history "register" is linearizable (kv)`] != assertions.Fail {
 		t.Errorf("verdicts %v", verdicts)
 	}
 	if b, err := os.ReadFile(junit); err != nil || !strings.Contains(string(b), `classname="mvrun.sharded.check"`) {
@@ -89,13 +90,13 @@ func TestShardsMergeToTheUnshardedRun(t *testing.T) {
 
 	// Merging one shard twice, shards of another test, or a document that
 	// is not a shard's, is an error (exit 2); a missing shard is exit 3.
-	code, out, errs = mvrun("test", spec, "--test", "pass", "--seed", "0x5eed", "--json", "--shard", "1/3")
+	code, out, errs = e.mvrun("test", spec, "--test", "pass", "--seed", "0x5eed", "--json", "--shard", "1/3")
 	other := filepath.Join(t.TempDir(), "other.json")
 	os.WriteFile(other, []byte(out), 0o644)
-	_, out, _ = mvrun("test", spec, "--test", "pass", "--seed", "0x5eed", "--json", "--shard", "2/3")
+	_, out, _ = e.mvrun("test", spec, "--test", "pass", "--seed", "0x5eed", "--json", "--shard", "2/3")
 	other2 := filepath.Join(t.TempDir(), "other2.json")
 	os.WriteFile(other2, []byte(out), 0o644)
-	code2, outWhole, _ := mvrun("test", spec, "--test", "pass", "--seed", "0x5eed", "--json")
+	code2, outWhole, _ := e.mvrun("test", spec, "--test", "pass", "--seed", "0x5eed", "--json")
 	plain := filepath.Join(t.TempDir(), "plain.json")
 	os.WriteFile(plain, []byte(outWhole), 0o644)
 	if code != exitOK || code2 != exitOK {
@@ -113,7 +114,7 @@ func TestShardsMergeToTheUnshardedRun(t *testing.T) {
 		{[]string{files[1], files[2]}, exitFailed, "shards [1] of 3 are missing"},
 		{[]string{other, other2}, exitInfra, "shards [3] of 3 are missing"},
 	} {
-		code, _, errs := mvrun(append([]string{"report", "merge"}, tc.files...)...)
+		code, _, errs := e.mvrun(append([]string{"report", "merge"}, tc.files...)...)
 		if code != tc.code || !strings.Contains(errs, tc.err) {
 			t.Errorf("merge %v: exit %d, stderr %q; want %d and %q", tc.files, code, errs, tc.code, tc.err)
 		}
@@ -122,7 +123,7 @@ func TestShardsMergeToTheUnshardedRun(t *testing.T) {
 
 func TestShardAndHistoryErrors(t *testing.T) {
 	spec := specPath(t, "spec.hcl")
-	useFake(t, &fakeBackend{})
+	e := useFake(t, &fakeBackend{})
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -134,7 +135,7 @@ func TestShardAndHistoryErrors(t *testing.T) {
 		{[]string{"--test", "pass", "--seed", "1", "--shard", "4/4"}, exitUsage, "would run no seed"},
 		{[]string{"--test", "badhistory", "--seed", "1"}, exitUsage, "not valid JSON"},
 	} {
-		code, _, errs := mvrun(append([]string{"test", spec}, tc.args...)...)
+		code, _, errs := e.mvrun(append([]string{"test", spec}, tc.args...)...)
 		if code != tc.code || !strings.Contains(errs, tc.err) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, errs, tc.code, tc.err)
 		}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mvrun/multiverse/assertions"
 	"github.com/mvrun/multiverse/runner/hvbackend"
 	"github.com/mvrun/multiverse/runner/report"
 	"github.com/mvrun/multiverse/specs"
@@ -202,11 +203,11 @@ func scanFailures(events, prop string, fn func(time.Duration) bool) error {
 			AtNS  int64 `json:"at_ns"`
 			Event struct {
 				Assert *struct {
-					ID          string `json:"id"`
-					Condition   bool   `json:"condition"`
-					Hit         bool   `json:"hit"`
-					AssertType  string `json:"assert_type"`
-					DisplayType string `json:"display_type"`
+					ID          string                `json:"id"`
+					Condition   bool                  `json:"condition"`
+					Hit         bool                  `json:"hit"`
+					AssertType  assertions.AssertType `json:"assert_type"`
+					DisplayType string                `json:"display_type"`
 				} `json:"antithesis_assert"`
 			} `json:"event"`
 		}
@@ -217,7 +218,7 @@ func scanFailures(events, prop string, fn func(time.Duration) bool) error {
 		if prop != "" && a.ID != prop {
 			continue
 		}
-		failed := a.Hit && (a.AssertType == "always" && !a.Condition || a.DisplayType == "Unreachable")
+		failed := a.Hit && (a.AssertType == assertions.TypeAlways && !a.Condition || a.DisplayType == "Unreachable")
 		if failed && !fn(time.Duration(e.AtNS)) {
 			return nil
 		}

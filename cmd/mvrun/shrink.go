@@ -47,7 +47,7 @@ type shrinkRecord struct {
 }
 
 // cmdShrink runs `mvrun shrink`.
-func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func (e env) cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mvrun shrink", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var testName, seedFlag, prop, backendName string
@@ -92,7 +92,7 @@ func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	b, _, err := selectBackend(ctx, backendName, t, log)
+	b, _, err := selectBackend(ctx, e.newBackend, backendName, t, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "mvrun shrink: %v\n", err)
 		return exitInfra

@@ -226,7 +226,7 @@ func shardsEqualWhole(t *testing.T, whole *report.Document) {
 	verdict := func(d *report.Document) map[string]string {
 		v := map[string]string{}
 		for _, p := range d.Properties {
-			v[p.ID] = p.Verdict
+			v[p.ID] = p.Verdict.String()
 		}
 		return v
 	}

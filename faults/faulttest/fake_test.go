@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mvrun/multiverse/faults"
 )
@@ -63,8 +64,8 @@ func TestBrokenHelper(t *testing.T) {
 	if mode == "" {
 		t.Skip("only run by TestSuiteCatchesBrokenInjectors")
 	}
-	Patience = 0
-	Run(t, func(t *testing.T) (faults.Injector, Observer) {
+	// Fail at the first wrong observation instead of waiting for it.
+	Options{Patience: time.Nanosecond}.Run(t, func(t *testing.T) (faults.Injector, Observer) {
 		f := NewFake([]string{"a", "b", "c", "d"})
 		return broken{f, mode}, f
 	})

@@ -57,184 +57,243 @@ type ClockObserver interface {
 	Clock(ctx context.Context, node string) (monotonic, wall time.Duration, err error)
 }
 
-// Patience is how long the suite waits for a fault or its undo to show in
-// the Observer, and ClockTolerance how far an observed clock offset may be
-// from the one set.
-var (
-	Patience       = 10 * time.Second
-	ClockTolerance = 500 * time.Millisecond
+// Defaults of [Options].
+const (
+	DefaultPatience       = 10 * time.Second
+	DefaultClockTolerance = 500 * time.Millisecond
 )
 
-// Run runs the conformance suite. newInjector is called once per subtest
-// and returns a fresh, healthy cluster's injector and an observer of the
-// same cluster; it registers the cluster's cleanup with t.Cleanup.
-func Run(t *testing.T, newInjector func(t *testing.T) (faults.Injector, Observer)) {
+// Options tunes the suite. The zero value is the defaults; options are
+// passed to each run rather than kept in package variables, so suites with
+// different settings can run in parallel.
+type Options struct {
+	// Patience is how long the suite waits for a fault or its undo to show
+	// in the Observer; 0 means [DefaultPatience].
+	Patience time.Duration
+	// ClockTolerance is how far an observed clock offset may be from the
+	// one set; 0 means [DefaultClockTolerance].
+	ClockTolerance time.Duration
+}
+
+// NewInjector returns a fresh, healthy cluster's injector and an observer
+// of the same cluster, and registers the cluster's cleanup with t.Cleanup.
+type NewInjector = func(t *testing.T) (faults.Injector, Observer)
+
+// suite is one run of the conformance suite, with its options resolved.
+type suite struct {
+	patience, clockTolerance time.Duration
+}
+
+// Run runs the conformance suite with the default [Options]. newInjector
+// is called once per subtest and returns a fresh, healthy cluster's
+// injector and an observer of the same cluster; it registers the
+// cluster's cleanup with t.Cleanup.
+func Run(t *testing.T, newInjector NewInjector) {
 	t.Helper()
-	t.Run("unknown-kind", func(t *testing.T) {
-		inj, _ := newInjector(t)
-		err := inj.Apply(t.Context(), faults.Action{Kind: "no-such-kind"})
-		if !errors.Is(err, faults.ErrUnsupported) {
-			t.Errorf("Apply(kind no-such-kind) = %v, want an error wrapping faults.ErrUnsupported", err)
-		}
-	})
-	t.Run("unknown-node", func(t *testing.T) {
-		inj, _ := newInjector(t)
-		for _, k := range []faults.ActionKind{faults.ActKill, faults.ActPause} {
-			if err := inj.Apply(t.Context(), faults.Action{Kind: k, Nodes: []string{"no-such-node"}}); err == nil {
-				t.Errorf("Apply(%s no-such-node) = nil, want an error", k)
-			}
-		}
-	})
-	for _, c := range partitionCases() {
-		t.Run("partition/"+c.name, func(t *testing.T) {
-			inj, obs := newInjector(t)
-			nodes := needNodes(t, obs, c.kind.MinNodes())
-			p := faults.NewPartition(rand.New(rand.NewPCG(uint64(len(nodes)), 7)), c.kind, nodes, c.oneWay)
-			if c.oneWay && !p.OneWay {
-				t.Fatalf("NewPartition(%s, one-way) gave a symmetric partition", c.kind)
-			}
-			apply(t, inj, faults.Action{Kind: faults.ActPartition, Partition: &p})
-			checkReach(t, obs, nodes, func(a, b string) bool { return !p.Cuts(a, b) }, "under "+p.String())
-			apply(t, inj, faults.Action{Kind: faults.ActHeal})
-			checkReach(t, obs, nodes, func(a, b string) bool { return true }, "after heal")
-			// Healing a healthy network is a no-op, not an error.
-			apply(t, inj, faults.Action{Kind: faults.ActHeal})
-		})
+	Options{}.Run(t, newInjector)
+}
+
+// Run runs the conformance suite with these options; see the package
+// function [Run].
+func (o Options) Run(t *testing.T, newInjector NewInjector) {
+	t.Helper()
+	s := suite{patience: o.Patience, clockTolerance: o.ClockTolerance}
+	if s.patience == 0 {
+		s.patience = DefaultPatience
 	}
-	t.Run("kill-restart", func(t *testing.T) {
-		inj, obs := newInjector(t)
-		nodes := needNodes(t, obs, 2)
-		victim, other := nodes[0], nodes[1]
-		apply(t, inj, faults.Action{Kind: faults.ActKill, Nodes: []string{victim}})
-		eventually(t, "killed "+victim+" not running", func(ctx context.Context) (bool, error) {
-			r, err := obs.Running(ctx, victim)
-			return !r, err
-		})
-		eventually(t, other+" still running while "+victim+" is killed", func(ctx context.Context) (bool, error) {
-			return obs.Running(ctx, other)
-		})
-		apply(t, inj, faults.Action{Kind: faults.ActRestart, Nodes: []string{victim}})
-		eventually(t, "restarted "+victim+" running", func(ctx context.Context) (bool, error) {
-			return obs.Running(ctx, victim)
-		})
-		checkReach(t, obs, nodes, func(a, b string) bool { return true }, "after restart")
+	if s.clockTolerance == 0 {
+		s.clockTolerance = DefaultClockTolerance
+	}
+	t.Run("unknown-kind", func(t *testing.T) { s.unknownKind(t, newInjector) })
+	t.Run("unknown-node", func(t *testing.T) { s.unknownNode(t, newInjector) })
+	for _, c := range partitionCases() {
+		t.Run("partition/"+c.name, func(t *testing.T) { s.partition(t, newInjector, c) })
+	}
+	t.Run("kill-restart", func(t *testing.T) { s.killRestart(t, newInjector) })
+	t.Run("pause-resume", func(t *testing.T) { s.pauseResume(t, newInjector) })
+	t.Run("link", func(t *testing.T) { s.link(t, newInjector) })
+	t.Run("clock", func(t *testing.T) { s.clock(t, newInjector) })
+	t.Run("plan", func(t *testing.T) { s.plan(t, newInjector) })
+}
+
+// unknownKind: an action of a kind no injector knows fails with ErrUnsupported.
+func (s suite) unknownKind(t *testing.T, newInjector NewInjector) {
+	inj, _ := newInjector(t)
+	err := inj.Apply(t.Context(), faults.Action{Kind: "no-such-kind"})
+	if !errors.Is(err, faults.ErrUnsupported) {
+		t.Errorf("Apply(kind no-such-kind) = %v, want an error wrapping faults.ErrUnsupported", err)
+	}
+}
+
+// unknownNode: kills and pauses of a node the cluster does not have fail.
+func (s suite) unknownNode(t *testing.T, newInjector NewInjector) {
+	inj, _ := newInjector(t)
+	for _, k := range []faults.ActionKind{faults.ActKill, faults.ActPause} {
+		if err := inj.Apply(t.Context(), faults.Action{Kind: k, Nodes: []string{"no-such-node"}}); err == nil {
+			t.Errorf("Apply(%s no-such-node) = nil, want an error", k)
+		}
+	}
+}
+
+// partition: the partition c cuts exactly the pairs it should, and a heal
+// (twice: healing a healthy network is a no-op) restores every pair.
+func (s suite) partition(t *testing.T, newInjector NewInjector, c partitionCase) {
+	inj, obs := newInjector(t)
+	nodes := needNodes(t, obs, c.kind.MinNodes())
+	p := faults.NewPartition(rand.New(rand.NewPCG(uint64(len(nodes)), 7)), c.kind, nodes, c.oneWay)
+	if c.oneWay && !p.OneWay {
+		t.Fatalf("NewPartition(%s, one-way) gave a symmetric partition", c.kind)
+	}
+	apply(t, inj, faults.Action{Kind: faults.ActPartition, Partition: &p})
+	s.checkReach(t, obs, nodes, func(a, b string) bool { return !p.Cuts(a, b) }, "under "+p.String())
+	apply(t, inj, faults.Action{Kind: faults.ActHeal})
+	s.checkReach(t, obs, nodes, func(a, b string) bool { return true }, "after heal")
+	// Healing a healthy network is a no-op, not an error.
+	apply(t, inj, faults.Action{Kind: faults.ActHeal})
+}
+
+// killRestart: a killed node stops running while the others run, and comes back on restart.
+func (s suite) killRestart(t *testing.T, newInjector NewInjector) {
+	inj, obs := newInjector(t)
+	nodes := needNodes(t, obs, 2)
+	victim, other := nodes[0], nodes[1]
+	apply(t, inj, faults.Action{Kind: faults.ActKill, Nodes: []string{victim}})
+	s.eventually(t, "killed "+victim+" not running", func(ctx context.Context) (bool, error) {
+		r, err := obs.Running(ctx, victim)
+		return !r, err
 	})
-	t.Run("pause-resume", func(t *testing.T) {
-		inj, obs := newInjector(t)
-		nodes := needNodes(t, obs, 2)
-		victim := nodes[len(nodes)-1]
-		apply(t, inj, faults.Action{Kind: faults.ActPause, Nodes: []string{victim}})
-		eventually(t, victim+" paused", func(ctx context.Context) (bool, error) {
-			return obs.Paused(ctx, victim)
-		})
-		eventually(t, "paused "+victim+" still running", func(ctx context.Context) (bool, error) {
-			return obs.Running(ctx, victim)
-		})
-		apply(t, inj, faults.Action{Kind: faults.ActResume, Nodes: []string{victim}})
-		eventually(t, victim+" resumed", func(ctx context.Context) (bool, error) {
-			p, err := obs.Paused(ctx, victim)
-			return !p, err
-		})
-		checkReach(t, obs, nodes, func(a, b string) bool { return true }, "after resume")
+	s.eventually(t, other+" still running while "+victim+" is killed", func(ctx context.Context) (bool, error) {
+		return obs.Running(ctx, other)
 	})
-	t.Run("link", func(t *testing.T) {
-		inj, obs := newInjector(t)
-		nodes := needNodes(t, obs, 2)
-		bad := faults.Link{Latency: faults.Range{Min: time.Millisecond, Max: 3 * time.Millisecond}, Loss: 0.2, Duplicate: 0.1, Reorder: 0.1}
-		apply(t, inj, faults.Action{Kind: faults.ActLink, Link: &bad})
-		lo, hasLinks := obs.(LinkObserver)
-		if hasLinks {
-			checkLink(t, lo, nodes, bad)
-		}
-		apply(t, inj, faults.Action{Kind: faults.ActLink, Link: &faults.Link{}})
-		if hasLinks {
-			checkLink(t, lo, nodes, faults.Link{})
+	apply(t, inj, faults.Action{Kind: faults.ActRestart, Nodes: []string{victim}})
+	s.eventually(t, "restarted "+victim+" running", func(ctx context.Context) (bool, error) {
+		return obs.Running(ctx, victim)
+	})
+	s.checkReach(t, obs, nodes, func(a, b string) bool { return true }, "after restart")
+}
+
+// pauseResume: a paused node keeps running but is paused until resumed, then reachable again.
+func (s suite) pauseResume(t *testing.T, newInjector NewInjector) {
+	inj, obs := newInjector(t)
+	nodes := needNodes(t, obs, 2)
+	victim := nodes[len(nodes)-1]
+	apply(t, inj, faults.Action{Kind: faults.ActPause, Nodes: []string{victim}})
+	s.eventually(t, victim+" paused", func(ctx context.Context) (bool, error) {
+		return obs.Paused(ctx, victim)
+	})
+	s.eventually(t, "paused "+victim+" still running", func(ctx context.Context) (bool, error) {
+		return obs.Running(ctx, victim)
+	})
+	apply(t, inj, faults.Action{Kind: faults.ActResume, Nodes: []string{victim}})
+	s.eventually(t, victim+" resumed", func(ctx context.Context) (bool, error) {
+		p, err := obs.Paused(ctx, victim)
+		return !p, err
+	})
+	s.checkReach(t, obs, nodes, func(a, b string) bool { return true }, "after resume")
+}
+
+// link: link conditions take effect and a zero Link restores a clean network.
+func (s suite) link(t *testing.T, newInjector NewInjector) {
+	inj, obs := newInjector(t)
+	nodes := needNodes(t, obs, 2)
+	bad := faults.Link{Latency: faults.Range{Min: time.Millisecond, Max: 3 * time.Millisecond}, Loss: 0.2, Duplicate: 0.1, Reorder: 0.1}
+	apply(t, inj, faults.Action{Kind: faults.ActLink, Link: &bad})
+	lo, hasLinks := obs.(LinkObserver)
+	if hasLinks {
+		checkLink(t, lo, nodes, bad)
+	}
+	apply(t, inj, faults.Action{Kind: faults.ActLink, Link: &faults.Link{}})
+	if hasLinks {
+		checkLink(t, lo, nodes, faults.Link{})
+	}
+}
+
+// clock: a clock skew moves one node's clocks, a jump moves its wall clock only, zero puts them back.
+func (s suite) clock(t *testing.T, newInjector NewInjector) {
+	inj, obs := newInjector(t)
+	nodes := needNodes(t, obs, 2)
+	n, other := nodes[0], nodes[1]
+	co, hasClock := obs.(ClockObserver)
+	apply(t, inj, faults.Action{Kind: faults.ActClockSkew, Nodes: []string{n}, Offset: 10 * time.Second})
+	if hasClock {
+		s.checkClock(t, co, n, 10*time.Second, 10*time.Second)
+		s.checkClock(t, co, other, 0, 0)
+	}
+	jumped := true
+	if err := inj.Apply(t.Context(), faults.Action{Kind: faults.ActClockJump, Nodes: []string{n}, Offset: -3 * time.Second}); errors.Is(err, faults.ErrUnsupported) {
+		t.Logf("clock_jump unsupported: %v", err)
+		jumped = false
+	} else if err != nil {
+		t.Fatalf("Apply(clock_jump): %v", err)
+	}
+	if hasClock && jumped {
+		s.checkClock(t, co, n, 10*time.Second, 7*time.Second)
+	}
+	apply(t, inj, faults.Action{Kind: faults.ActClockSkew, Nodes: []string{n}})
+	if hasClock {
+		s.checkClock(t, co, n, 0, 0)
+	}
+}
+
+// plan: a whole seeded plan applies without errors, and a plan cut short heals with HealAll.
+func (s suite) plan(t *testing.T, newInjector NewInjector) {
+	inj, obs := newInjector(t)
+	nodes := needNodes(t, obs, 2)
+	cfg := faults.Config{
+		Partition: &faults.PartitionConfig{Every: 2 * time.Second, HealAfter: faults.Range{Min: 100 * time.Millisecond, Max: time.Second}, OneWay: true},
+		Link:      &faults.LinkConfig{Latency: faults.Range{Max: 5 * time.Millisecond}, Loss: 0.1, Every: 3 * time.Second},
+		Kill:      &faults.KillConfig{Every: 3 * time.Second, RestartAfter: faults.Range{Max: time.Second}},
+		Pause:     &faults.PauseConfig{Every: 3 * time.Second, Duration: faults.Range{Min: 100 * time.Millisecond, Max: time.Second}},
+		ClockSkew: &faults.ClockSkewConfig{MaxOffset: 5 * time.Second, Jumps: true, Every: 4 * time.Second},
+	}
+	p := faults.Schedule(1, cfg, nodes, 20*time.Second)
+	if err := p.Validate(); err != nil {
+		t.Fatalf("schedule for the suite: %v", err)
+	}
+	st := faults.NewState(nodes)
+	var clk InstantClock
+	unsupported := map[faults.ActionKind]bool{}
+	logf := st.Track(func(ap faults.Applied) {
+		switch {
+		case ap.Unsupported():
+			unsupported[ap.Action.Kind] = true
+		case ap.Err != nil:
+			t.Errorf("%v", ap)
 		}
 	})
-	t.Run("clock", func(t *testing.T) {
-		inj, obs := newInjector(t)
-		nodes := needNodes(t, obs, 2)
-		n, other := nodes[0], nodes[1]
-		co, hasClock := obs.(ClockObserver)
-		apply(t, inj, faults.Action{Kind: faults.ActClockSet, Nodes: []string{n}, Offset: 10 * time.Second})
-		if hasClock {
-			checkClock(t, co, n, 10*time.Second, 10*time.Second)
-			checkClock(t, co, other, 0, 0)
+	if err := faults.Run(t.Context(), p, &clk, inj, logf); err != nil {
+		t.Fatalf("faults.Run: %v", err)
+	}
+	// Cut the plan short in the middle, as the runner does on a timeout,
+	// then heal what is in effect.
+	st2 := faults.NewState(nodes)
+	ctx, cancel := context.WithCancel(t.Context())
+	half := len(p.Actions) / 2
+	n := 0
+	err := faults.Run(ctx, p, &clk, inj, st2.Track(func(ap faults.Applied) {
+		if n++; n == half {
+			cancel()
 		}
-		jumped := true
-		if err := inj.Apply(t.Context(), faults.Action{Kind: faults.ActClockJump, Nodes: []string{n}, Offset: -3 * time.Second}); errors.Is(err, faults.ErrUnsupported) {
-			t.Logf("clock_jump unsupported: %v", err)
-			jumped = false
-		} else if err != nil {
-			t.Fatalf("Apply(clock_jump): %v", err)
+	}))
+	if half > 0 && !errors.Is(err, context.Canceled) {
+		t.Errorf("faults.Run with a cancelled context = %v, want context.Canceled", err)
+	}
+	if err := faults.HealAll(t.Context(), &clk, inj, st2, nil); err != nil {
+		t.Errorf("HealAll: %v", err)
+	}
+	if !st2.Healthy() {
+		t.Errorf("after HealAll, still in effect: %v", st2.Recovery())
+	}
+	for _, node := range nodes {
+		s.eventually(t, node+" running after the plan", func(ctx context.Context) (bool, error) { return obs.Running(ctx, node) })
+		if !unsupported[faults.ActPause] {
+			s.eventually(t, node+" not paused after the plan", func(ctx context.Context) (bool, error) {
+				p, err := obs.Paused(ctx, node)
+				return !p, err
+			})
 		}
-		if hasClock && jumped {
-			checkClock(t, co, n, 10*time.Second, 7*time.Second)
-		}
-		apply(t, inj, faults.Action{Kind: faults.ActClockSet, Nodes: []string{n}})
-		if hasClock {
-			checkClock(t, co, n, 0, 0)
-		}
-	})
-	t.Run("plan", func(t *testing.T) {
-		inj, obs := newInjector(t)
-		nodes := needNodes(t, obs, 2)
-		cfg := faults.Config{
-			Partition: &faults.PartitionConfig{Every: 2 * time.Second, HealAfter: faults.Range{Min: 100 * time.Millisecond, Max: time.Second}, OneWay: true},
-			Link:      &faults.LinkConfig{Latency: faults.Range{Max: 5 * time.Millisecond}, Loss: 0.1, Every: 3 * time.Second},
-			Kill:      &faults.KillConfig{Every: 3 * time.Second, RestartAfter: faults.Range{Max: time.Second}},
-			Pause:     &faults.PauseConfig{Every: 3 * time.Second, Duration: faults.Range{Min: 100 * time.Millisecond, Max: time.Second}},
-			ClockSkew: &faults.ClockSkewConfig{MaxOffset: 5 * time.Second, Jumps: true, Every: 4 * time.Second},
-		}
-		p := faults.Schedule(1, cfg, nodes, 20*time.Second)
-		if err := p.Validate(); err != nil {
-			t.Fatalf("schedule for the suite: %v", err)
-		}
-		st := faults.NewState(nodes)
-		var clk InstantClock
-		unsupported := map[faults.ActionKind]bool{}
-		logf := st.Track(func(ap faults.Applied) {
-			switch {
-			case ap.Unsupported():
-				unsupported[ap.Action.Kind] = true
-			case ap.Err != nil:
-				t.Errorf("%v", ap)
-			}
-		})
-		if err := faults.Run(t.Context(), p, &clk, inj, logf); err != nil {
-			t.Fatalf("faults.Run: %v", err)
-		}
-		// Cut the plan short in the middle, as the runner does on a timeout,
-		// then heal what is in effect.
-		st2 := faults.NewState(nodes)
-		ctx, cancel := context.WithCancel(t.Context())
-		half := len(p.Actions) / 2
-		n := 0
-		err := faults.Run(ctx, p, &clk, inj, st2.Track(func(ap faults.Applied) {
-			if n++; n == half {
-				cancel()
-			}
-		}))
-		if half > 0 && !errors.Is(err, context.Canceled) {
-			t.Errorf("faults.Run with a cancelled context = %v, want context.Canceled", err)
-		}
-		if err := faults.HealAll(t.Context(), &clk, inj, st2, nil); err != nil {
-			t.Errorf("HealAll: %v", err)
-		}
-		if !st2.Healthy() {
-			t.Errorf("after HealAll, still in effect: %v", st2.Recovery())
-		}
-		for _, node := range nodes {
-			eventually(t, node+" running after the plan", func(ctx context.Context) (bool, error) { return obs.Running(ctx, node) })
-			if !unsupported[faults.ActPause] {
-				eventually(t, node+" not paused after the plan", func(ctx context.Context) (bool, error) {
-					p, err := obs.Paused(ctx, node)
-					return !p, err
-				})
-			}
-		}
-		checkReach(t, obs, nodes, func(a, b string) bool { return true }, "after the plan and HealAll")
-	})
+	}
+	s.checkReach(t, obs, nodes, func(a, b string) bool { return true }, "after the plan and HealAll")
 }
 
 type partitionCase struct {
@@ -280,10 +339,10 @@ func apply(t *testing.T, inj faults.Injector, a faults.Action) {
 	}
 }
 
-// eventually polls cond until it holds or Patience runs out.
-func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
+// eventually polls cond until it holds or the suite's patience runs out.
+func (s suite) eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), Patience)
+	ctx, cancel := context.WithTimeout(t.Context(), s.patience)
 	defer cancel()
 	var last error
 	for {
@@ -295,16 +354,16 @@ func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool,
 		select {
 		case <-ctx.Done():
 			if last != nil {
-				t.Fatalf("%s: not within %v: last error: %v", what, Patience, last)
+				t.Fatalf("%s: not within %v: last error: %v", what, s.patience, last)
 			}
-			t.Fatalf("%s: not within %v", what, Patience)
+			t.Fatalf("%s: not within %v", what, s.patience)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
 // checkReach checks every ordered pair of nodes against want.
-func checkReach(t *testing.T, obs Observer, nodes []string, want func(a, b string) bool, when string) {
+func (s suite) checkReach(t *testing.T, obs Observer, nodes []string, want func(a, b string) bool, when string) {
 	t.Helper()
 	for _, a := range nodes {
 		for _, b := range nodes {
@@ -312,7 +371,7 @@ func checkReach(t *testing.T, obs Observer, nodes []string, want func(a, b strin
 				continue
 			}
 			w := want(a, b)
-			eventually(t, fmt.Sprintf("%s: %s->%s reachable = %v", when, a, b, w), func(ctx context.Context) (bool, error) {
+			s.eventually(t, fmt.Sprintf("%s: %s->%s reachable = %v", when, a, b, w), func(ctx context.Context) (bool, error) {
 				got, err := obs.Reachable(ctx, a, b)
 				return got == w, err
 			})
@@ -335,14 +394,14 @@ func checkLink(t *testing.T, lo LinkObserver, nodes []string, want faults.Link) 
 	}
 }
 
-func checkClock(t *testing.T, co ClockObserver, n string, mono, wall time.Duration) {
+func (s suite) checkClock(t *testing.T, co ClockObserver, n string, mono, wall time.Duration) {
 	t.Helper()
 	m, w, err := co.Clock(t.Context(), n)
 	if err != nil {
 		t.Fatalf("Clock(%s): %v", n, err)
 	}
-	near := func(a, b time.Duration) bool { return a-b <= ClockTolerance && b-a <= ClockTolerance }
+	near := func(a, b time.Duration) bool { return a-b <= s.clockTolerance && b-a <= s.clockTolerance }
 	if !near(m, mono) || !near(w, wall) {
-		t.Errorf("Clock(%s) = monotonic %v, wall %v; want %v, %v (±%v)", n, m, w, mono, wall, ClockTolerance)
+		t.Errorf("Clock(%s) = monotonic %v, wall %v; want %v, %v (±%v)", n, m, w, mono, wall, s.clockTolerance)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/mod/semver"
 	"golang.org/x/tools/go/packages"
 )
 
@@ -88,9 +89,23 @@ type Site struct {
 
 func (s Site) pos() string { return fmt.Sprintf("%s:%d:%d", s.File, s.Line, s.Col) }
 
-// Main runs `mvrun catalog [-C dir] [-o file] [packages]` and returns the
-// exit code: 0 on success, 1 on errors in the packages, 2 on usage errors.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// Errors [Main] returns, besides a [*SourceError] for errors in the
+// packages and flag.ErrHelp for -h. The command that calls Main maps them
+// to exit codes; Main has already said what went wrong on stderr.
+var (
+	// ErrUsage marks a bad command line.
+	ErrUsage = errors.New("catalog: bad command line")
+	// ErrNoMain is returned when no package the patterns match is a
+	// main package.
+	ErrNoMain = errors.New("no main package")
+)
+
+// Main runs `mvrun catalog [-C dir] [-o file] [packages]`, reporting on
+// stderr. It returns nil on success, flag.ErrHelp after -h, an error
+// wrapping [ErrUsage] or [ErrNoMain] for a command line that cannot
+// work, a [*SourceError] for errors in the packages, and any other error
+// for a failure to load packages or write a catalog.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("catalog", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("o", DefaultOutput, "name of the generated file in each main package; a path (or - for stdout) when there is one main package")
@@ -104,9 +119,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return err
 		}
-		return 2
+		return fmt.Errorf("%w: %w", ErrUsage, err) // flag printed it
 	}
 	patterns := fs.Args()
 	if len(patterns) == 0 {
@@ -118,19 +133,20 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		for _, e := range serr.Errs {
 			fmt.Fprintln(stderr, e)
 		}
-		return 1
+		return err
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "mvrun catalog: %v\n", err)
-		return 1
+		return err
 	}
 	for _, w := range warnings(gens) {
 		fmt.Fprintf(stderr, "mvrun catalog: warning: %s\n", w)
 	}
 	isPath := *out == "-" || strings.ContainsRune(*out, filepath.Separator) || strings.ContainsRune(*out, '/')
 	if isPath && len(gens) > 1 {
-		fmt.Fprintf(stderr, "mvrun catalog: -o %s names one file, but %d main packages have assertions; give a file name without a directory\n", *out, len(gens))
-		return 2
+		err := fmt.Errorf("%w: -o %s names one file, but %d main packages have assertions; give a file name without a directory", ErrUsage, *out, len(gens))
+		fmt.Fprintf(stderr, "mvrun catalog: %v\n", err)
+		return err
 	}
 	for _, g := range gens {
 		path := filepath.Join(g.Dir, *out)
@@ -143,23 +159,25 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if !isPath && IsGenerated(path) {
 				if err := os.Remove(path); err != nil {
 					fmt.Fprintf(stderr, "mvrun catalog: %v\n", err)
-					return 1
+					return err
 				}
 				fmt.Fprintf(stderr, "removed %s (no assertions)\n", path)
 			}
 			continue
 		}
 		if path == "-" {
-			stdout.Write(g.Source)
+			if _, err := stdout.Write(g.Source); err != nil {
+				return fmt.Errorf("writing the catalog to stdout: %w", err)
+			}
 			continue
 		}
 		if err := os.WriteFile(path, g.Source, 0o644); err != nil {
 			fmt.Fprintf(stderr, "mvrun catalog: %v\n", err)
-			return 1
+			return err
 		}
 		fmt.Fprintf(stderr, "wrote %s (%d assertions)\n", path, len(g.Sites))
 	}
-	return 0
+	return nil
 }
 
 // IsGenerated reports whether the file at path was written by mvrun catalog
@@ -216,7 +234,7 @@ func Generate(ctx context.Context, opts Options, patterns []string) ([]Gen, erro
 		Context: ctx,
 		Dir:     opts.Dir,
 		Env:     opts.Env,
-		Mode:    packages.NeedName | packages.NeedFiles | packages.NeedImports | packages.NeedDeps,
+		Mode:    packages.NeedName | packages.NeedFiles | packages.NeedImports | packages.NeedDeps | packages.NeedModule,
 	}
 	roots, err := packages.Load(cfg, patterns...)
 	if err != nil {
@@ -233,9 +251,10 @@ func Generate(ctx context.Context, opts Options, patterns []string) ([]Gen, erro
 		}
 	}
 	if len(mains) == 0 {
-		return nil, fmt.Errorf("no main package matches %s", strings.Join(patterns, " "))
+		return nil, fmt.Errorf("%w matches %s", ErrNoMain, strings.Join(patterns, " "))
 	}
 	closure := map[string][]string{} // main → users in its closure
+	antithesisVersion := ""          // of the Antithesis SDK in the build, if any
 	for _, m := range mains {
 		seen := map[string]bool{}
 		var walk func(p *packages.Package)
@@ -244,6 +263,9 @@ func Generate(ctx context.Context, opts Options, patterns []string) ([]Gen, erro
 				return
 			}
 			seen[p.PkgPath] = true
+			if p.PkgPath == AntithesisAssert && p.Module != nil {
+				antithesisVersion = p.Module.Version
+			}
 			if p.Imports[SDKAssert] != nil || p.Imports[AntithesisAssert] != nil {
 				users[p.PkgPath] = true
 				closure[m.PkgPath] = append(closure[m.PkgPath], p.PkgPath)
@@ -309,7 +331,7 @@ func Generate(ctx context.Context, opts Options, patterns []string) ([]Gen, erro
 			return a.Col < b.Col
 		})
 		if len(g.Sites) > 0 {
-			src, err := render(g.Sites)
+			src, err := render(g.Sites, guidanceColumn(antithesisVersion))
 			if err != nil {
 				return nil, fmt.Errorf("generating the catalog of %s: %w", m.PkgPath, err)
 			}
@@ -515,8 +537,18 @@ func warnings(gens []Gen) []string {
 	return out
 }
 
-// render writes the generated file for one main package.
-func render(sites []Site) ([]byte, error) {
+// guidanceColumn reports whether the Antithesis SDK at version takes a
+// column argument in NumericGuidanceRaw and BooleanGuidanceRaw: it does
+// from v0.9.0 on, as mvrun's SDK does. An unknown version (a replaced or
+// development module) is taken to be current.
+func guidanceColumn(version string) bool {
+	return !semver.IsValid(version) || semver.Compare(version, "v0.9.0") >= 0
+}
+
+// render writes the generated file for one main package. antithesisColumn
+// says whether the Antithesis SDK's guidance registrations take a column
+// (see [guidanceColumn]); mvrun's always do.
+func render(sites []Site, antithesisColumn bool) ([]byte, error) {
 	alias := map[string]string{SDKAssert: "mvrunassert", AntithesisAssert: "antithesisassert"}
 	used := map[string]bool{}
 	for _, s := range sites {
@@ -546,13 +578,18 @@ func render(sites []Site) ([]byte, error) {
 		fmt.Fprintf(&b, "\t%s.AssertRaw(%v, %s, nil, %s, %s, %s, %d,%s false, %v, %s, %s, %s)\n",
 			a, k.cond, q(s.Message), q(s.Class), q(s.Function), q(s.File), s.Line, col,
 			k.mustHit, q(k.assertType), q(k.displayType), q(s.Message))
+		// line, or line and column: the SDKs' signatures differ there.
+		pos := fmt.Sprintf("%d, %d", s.Line, s.Col)
+		if s.AssertPkg == AntithesisAssert && !antithesisColumn {
+			pos = strconv.Itoa(s.Line)
+		}
 		switch k.guidance {
 		case "numeric":
-			fmt.Fprintf(&b, "\t%s.NumericGuidanceRaw(0, 0, %s, %s, %s, %s, %s, %d, %s, false)\n",
-				a, q(s.Message), q(s.Message), q(s.Class), q(s.Function), q(s.File), s.Line, q(k.behavior))
+			fmt.Fprintf(&b, "\t%s.NumericGuidanceRaw(0, 0, %s, %s, %s, %s, %s, %s, %s, false)\n",
+				a, q(s.Message), q(s.Message), q(s.Class), q(s.Function), q(s.File), pos, q(k.behavior))
 		case "boolean":
-			fmt.Fprintf(&b, "\t%s.BooleanGuidanceRaw(nil, %s, %s, %s, %s, %s, %d, %s, false)\n",
-				a, q(s.Message), q(s.Message), q(s.Class), q(s.Function), q(s.File), s.Line, q(k.behavior))
+			fmt.Fprintf(&b, "\t%s.BooleanGuidanceRaw(nil, %s, %s, %s, %s, %s, %s, %s, false)\n",
+				a, q(s.Message), q(s.Message), q(s.Class), q(s.Function), q(s.File), pos, q(k.behavior))
 		}
 	}
 	b.WriteString("}\n")

@@ -3,6 +3,7 @@ package catalog
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"io/fs"
 	"os"
@@ -51,18 +52,18 @@ func copyModule(t *testing.T, name string) string {
 	return dst
 }
 
-func run(t *testing.T, args ...string) (int, string, string) {
+func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	code := Main(context.Background(), args, &stdout, &stderr)
-	return code, stdout.String(), stderr.String()
+	var out, errb bytes.Buffer
+	err = Main(context.Background(), args, &out, &errb)
+	return out.String(), errb.String(), err
 }
 
 func TestGenerate(t *testing.T) {
 	dir := copyModule(t, "mod")
-	code, _, stderr := run(t, "-C", dir, "./...")
-	if code != 0 {
-		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	_, stderr, err := run(t, "-C", dir, "./...")
+	if err != nil {
+		t.Fatalf("%v, stderr:\n%s", err, stderr)
 	}
 	gen := filepath.Join(dir, "cmd", "app", DefaultOutput)
 	data, err := os.ReadFile(gen)
@@ -86,8 +87,8 @@ func TestGenerate(t *testing.T) {
 	}
 
 	// Running it again over its own output gives the same file.
-	if code, _, stderr := run(t, "-C", dir); code != 0 {
-		t.Fatalf("second run: exit %d\n%s", code, stderr)
+	if _, stderr, err := run(t, "-C", dir); err != nil {
+		t.Fatalf("second run: %v\n%s", err, stderr)
 	}
 	again, _ := os.ReadFile(gen)
 	if !bytes.Equal(again, data) {
@@ -103,8 +104,8 @@ func TestRegistrationsReachTheWire(t *testing.T) {
 		t.Skip("builds a program")
 	}
 	dir := copyModule(t, "mod")
-	if code, _, stderr := run(t, "-C", dir, "./..."); code != 0 {
-		t.Fatalf("exit %d\n%s", code, stderr)
+	if _, stderr, err := run(t, "-C", dir, "./..."); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
 	}
 	out := filepath.Join(t.TempDir(), "sdk.jsonl")
 	cmd := exec.Command("go", "run", "./cmd/app")
@@ -162,9 +163,10 @@ func between(s, start, end string) string {
 
 func TestNonConstantMessage(t *testing.T) {
 	dir := copyModule(t, "bad")
-	code, _, stderr := run(t, "-C", dir, "./...")
-	if code != 1 {
-		t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr)
+	_, stderr, err := run(t, "-C", dir, "./...")
+	var serr *SourceError
+	if !errors.As(err, &serr) {
+		t.Fatalf("got %v, want a *SourceError; stderr:\n%s", err, stderr)
 	}
 	want := filepath.Join(dir, "cmd", "bad", "main.go") + ":13:22: assert.Always: the message must be a constant string"
 	if !strings.Contains(stderr, want) {
@@ -179,23 +181,55 @@ func TestUsage(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
-		want int
+		want error
 	}{
-		{"unknown flag", []string{"-x"}, 2},
-		{"help", []string{"-h"}, 0},
+		{"unknown flag", []string{"-x"}, ErrUsage},
+		{"help", []string{"-h"}, flag.ErrHelp},
 	}
 	for _, tt := range tests {
-		if code, _, _ := run(t, tt.args...); code != tt.want {
-			t.Errorf("%s: exit %d, want %d", tt.name, code, tt.want)
+		if _, _, err := run(t, tt.args...); !errors.Is(err, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
 		}
 	}
 }
 
 func TestNoMainPackage(t *testing.T) {
 	dir := copyModule(t, "mod")
-	code, _, stderr := run(t, "-C", dir, "./lib")
-	if code != 1 || !strings.Contains(stderr, "no main package") {
-		t.Errorf("exit %d, stderr %q; want 1 and 'no main package'", code, stderr)
+	_, stderr, err := run(t, "-C", dir, "./lib")
+	if !errors.Is(err, ErrNoMain) || !strings.Contains(stderr, "no main package") {
+		t.Errorf("%v, stderr %q; want ErrNoMain and 'no main package'", err, stderr)
+	}
+}
+
+// TestAntithesisGuidanceSignature checks that registrations for the
+// Antithesis SDK's guidance functions follow the version in the build:
+// v0.9.0 added a column argument after the line; mvrun's SDK has it.
+func TestAntithesisGuidanceSignature(t *testing.T) {
+	for _, tt := range []struct {
+		version string
+		want    bool
+	}{{"v0.8.0", false}, {"v0.7.2", false}, {"v0.9.0", true}, {"v0.10.1", true}, {"", true}, {"(devel)", true}} {
+		if got := guidanceColumn(tt.version); got != tt.want {
+			t.Errorf("guidanceColumn(%q) = %t, want %t", tt.version, got, tt.want)
+		}
+	}
+	sites := []Site{
+		{AssertPkg: AntithesisAssert, Func: "AlwaysLessThan", Message: "a", Class: "main", Function: "main", File: "m.go", Line: 7, Col: 3},
+		{AssertPkg: SDKAssert, Func: "SometimesAll", Message: "m", Class: "main", Function: "main", File: "m.go", Line: 9, Col: 4},
+	}
+	for _, col := range []bool{false, true} {
+		src, err := render(sites, col)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantA := `antithesisassert.NumericGuidanceRaw(0, 0, "a", "a", "main", "main", "m.go", 7, "maximize", false)`
+		if col {
+			wantA = `antithesisassert.NumericGuidanceRaw(0, 0, "a", "a", "main", "main", "m.go", 7, 3, "maximize", false)`
+		}
+		wantM := `mvrunassert.BooleanGuidanceRaw(nil, "m", "m", "main", "main", "m.go", 9, 4, "all", false)`
+		if !strings.Contains(string(src), wantA) || !strings.Contains(string(src), wantM) {
+			t.Errorf("column %t: want %s and %s in:\n%s", col, wantA, wantM, src)
+		}
 	}
 }
 

@@ -249,7 +249,7 @@ func BootPrepared(t testing.TB, ctx context.Context, b backend.Backend, test *sp
 // allKinds are the action kinds the suite asks Supports about.
 var allKinds = []faults.ActionKind{
 	faults.ActPartition, faults.ActHeal, faults.ActLink, faults.ActKill, faults.ActRestart,
-	faults.ActPause, faults.ActResume, faults.ActClockSet, faults.ActClockJump,
+	faults.ActPause, faults.ActResume, faults.ActClockSkew, faults.ActClockJump,
 }
 
 // Run runs the conformance suite against b: [CheckSupports], then, on one

@@ -177,18 +177,18 @@ func (b *Backend) Available(ctx context.Context) error {
 // Errors for the fault kinds the docker backend cannot carry out. Their
 // texts are fixed: the report groups unsupported actions by them.
 var (
-	errClockOffset = fmt.Errorf("clock_offset: clock skew is %w on the docker backend (use --backend hv)", backend.ErrUnsupported)
+	errClockOffset = fmt.Errorf("clock_skew: clock skew is %w on the docker backend (use --backend hv)", backend.ErrUnsupported)
 	errClockJump   = fmt.Errorf("clock_jump: clock skew is %w on the docker backend (use --backend hv)", backend.ErrUnsupported)
 )
 
 // support is what the docker backend carries out: partitions, link
-// faults, kills, restarts, pauses and resumes; clock skew (clock_offset,
+// faults, kills, restarts, pauses and resumes; clock skew (clock_skew,
 // clock_jump) is not supported.
 var support = backend.Support{
 	Backend: "docker",
 	Can:     cluster.Kinds,
 	Cannot: map[faults.ActionKind]error{
-		faults.ActClockSet:  errClockOffset,
+		faults.ActClockSkew: errClockOffset,
 		faults.ActClockJump: errClockJump,
 	},
 }

@@ -182,7 +182,7 @@ func TestSupports(t *testing.T) {
 			t.Errorf("Supports(%s) = %v", k, err)
 		}
 	}
-	for _, k := range []faults.ActionKind{faults.ActClockSet, faults.ActClockJump, "bogus"} {
+	for _, k := range []faults.ActionKind{faults.ActClockSkew, faults.ActClockJump, "bogus"} {
 		err := b.Supports(k)
 		if !errors.Is(err, backend.ErrUnsupported) {
 			t.Errorf("Supports(%s) = %v, want ErrUnsupported", k, err)

@@ -544,7 +544,7 @@ func (c *cluster) Apply(ctx context.Context, a faults.Action) error {
 			n.n.Pause()
 		case faults.ActResume:
 			n.n.Resume()
-		case faults.ActClockSet:
+		case faults.ActClockSkew:
 			n.n.SetClockOffset(a.Offset)
 		case faults.ActClockJump:
 			n.n.SetClockOffset(n.n.ClockOffset() + a.Offset)

@@ -66,7 +66,7 @@ var support = backend.Support{
 	Backend: "hv",
 	Can: []faults.ActionKind{
 		faults.ActPartition, faults.ActHeal, faults.ActLink, faults.ActKill, faults.ActRestart,
-		faults.ActPause, faults.ActResume, faults.ActClockSet, faults.ActClockJump,
+		faults.ActPause, faults.ActResume, faults.ActClockSkew, faults.ActClockJump,
 		faults.ActDisk, faults.ActDiskClear,
 	},
 }

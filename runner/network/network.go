@@ -205,6 +205,8 @@ func (n *Network) add(name, nsPath string) (_ *Node, err error) {
 	p.mac = macOf(addr)
 	p.node = Node{Name: name, Addr: addr, MAC: net.HardwareAddr(p.mac[:])}
 
+	// Each step that made something registers how to take it back; a
+	// failed add takes back everything, newest first.
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -214,55 +216,14 @@ func (n *Network) add(name, nsPath string) (_ *Node, err error) {
 			err = fmt.Errorf("network %s: node %q: %w", n.cfg.Prefix, name, err)
 		}
 	}()
-
-	var ns netns.NsHandle
-	if nsPath == "" {
-		nsName := n.NetnsName(name)
-		p.node.NetnsPath = filepath.Join(NetnsDir, nsName)
-		p.node.Device = DeviceOwn
-		if _, err := os.Lstat(p.node.NetnsPath); err == nil {
-			return nil, fmt.Errorf("namespace %s already exists (left by a killed run? Sweep removes it)", p.node.NetnsPath)
-		}
-		ns, err = createNamedNetns(nsName)
-		if err != nil {
-			return nil, err
-		}
-		p.ownsNetns = true
-		undo = append(undo, func() {
-			if err := removeNetnsFile(p.node.NetnsPath); err != nil {
-				n.log.Warn("cleanup after failed AddNode", "err", err)
-			}
-		})
-	} else {
-		p.node.NetnsPath = nsPath
-		p.node.Device = DeviceAttached
-		ns, err = netns.GetFromPath(nsPath)
-		if err != nil {
-			return nil, fmt.Errorf("open network namespace %s: %w", nsPath, err)
-		}
-	}
-	defer ns.Close()
-
-	// The TAP device is made in our namespace, then moved; the file
-	// descriptor keeps working wherever the device goes.
-	hostName := n.cfg.Prefix + "-" + name
-	if len(hostName) > unix.IFNAMSIZ-1 {
-		hostName = hostName[:unix.IFNAMSIZ-1]
-	}
-	p.f, err = openTAP(hostName)
+	ns, err := n.openNamespace(p, nsPath, &undo)
 	if err != nil {
 		return nil, err
 	}
-	// Closing the file deletes the device, wherever it is by then.
-	// (A close error cannot keep the device alive: the kernel drops a
-	// TAP device with its last descriptor.)
-	undo = append(undo, func() { _ = p.f.Close() })
-	hl, err := netlink.LinkByName(hostName)
+	defer ns.Close()
+	hostName, err := n.attachTAP(ns, p, &undo)
 	if err != nil {
-		return nil, fmt.Errorf("find new TAP device %s: %w", hostName, err)
-	}
-	if err := netlink.LinkSetNsFd(hl, int(ns)); err != nil {
-		return nil, fmt.Errorf("move TAP device %s into %s: %w", hostName, p.node.NetnsPath, err)
+		return nil, err
 	}
 	if err := n.configure(ns, hostName, p, old.ports); err != nil {
 		return nil, err
@@ -276,24 +237,7 @@ func (n *Network) add(name, nsPath string) (_ *Node, err error) {
 	}
 
 	// Publish the new table; readers pick it up on their next frame.
-	t := &table{
-		ports:  append(append([]*port(nil), old.ports...), p),
-		byMAC:  make(map[[6]byte]*port, idx+1),
-		byName: make(map[string]*port, idx+1),
-		links:  make([][]*linkCounters, idx+1),
-	}
-	for i, q := range t.ports {
-		t.byMAC[q.mac] = q
-		t.byName[q.node.Name] = q
-		t.links[i] = make([]*linkCounters, idx+1)
-		for j := range t.ports {
-			if i < idx && j < idx {
-				t.links[i][j] = old.links[i][j]
-			} else {
-				t.links[i][j] = new(linkCounters)
-			}
-		}
-	}
+	t := old.with(p)
 	n.table.Store(t)
 	pol := n.policy.Load()
 	n.policy.Store(newPolicy(t, pol.part, pol.links))
@@ -304,6 +248,91 @@ func (n *Network) add(name, nsPath string) (_ *Node, err error) {
 	n.emit(Event{Kind: EventNode, Node: name})
 	node := p.node
 	return &node, nil
+}
+
+// openNamespace opens the network namespace of p's node: a new named one
+// the network owns (nsPath empty), or the one at nsPath. It records the
+// namespace on p.node and, for an owned one, how to remove it in undo.
+func (n *Network) openNamespace(p *port, nsPath string, undo *[]func()) (netns.NsHandle, error) {
+	if nsPath != "" {
+		p.node.NetnsPath = nsPath
+		p.node.Device = DeviceAttached
+		ns, err := netns.GetFromPath(nsPath)
+		if err != nil {
+			return ns, fmt.Errorf("open network namespace %s: %w", nsPath, err)
+		}
+		return ns, nil
+	}
+	nsName := n.NetnsName(p.node.Name)
+	p.node.NetnsPath = filepath.Join(NetnsDir, nsName)
+	p.node.Device = DeviceOwn
+	if _, err := os.Lstat(p.node.NetnsPath); err == nil {
+		return netns.None(), fmt.Errorf("namespace %s already exists (left by a killed run? Sweep removes it)", p.node.NetnsPath)
+	}
+	ns, err := createNamedNetns(nsName)
+	if err != nil {
+		return ns, err
+	}
+	p.ownsNetns = true
+	*undo = append(*undo, func() {
+		if err := removeNetnsFile(p.node.NetnsPath); err != nil {
+			n.log.Warn("cleanup after failed AddNode", "err", err)
+		}
+	})
+	return ns, nil
+}
+
+// attachTAP makes p's TAP device in our namespace and moves it into ns
+// (the file descriptor keeps working wherever the device goes). It
+// returns the device's name and records in undo how to delete it.
+func (n *Network) attachTAP(ns netns.NsHandle, p *port, undo *[]func()) (string, error) {
+	hostName := n.cfg.Prefix + "-" + p.node.Name
+	if len(hostName) > unix.IFNAMSIZ-1 {
+		hostName = hostName[:unix.IFNAMSIZ-1]
+	}
+	var err error
+	p.f, err = openTAP(hostName)
+	if err != nil {
+		return "", err
+	}
+	// Closing the file deletes the device, wherever it is by then.
+	// (A close error cannot keep the device alive: the kernel drops a
+	// TAP device with its last descriptor.)
+	*undo = append(*undo, func() { _ = p.f.Close() })
+	hl, err := netlink.LinkByName(hostName)
+	if err != nil {
+		return "", fmt.Errorf("find new TAP device %s: %w", hostName, err)
+	}
+	if err := netlink.LinkSetNsFd(hl, int(ns)); err != nil {
+		return "", fmt.Errorf("move TAP device %s into %s: %w", hostName, p.node.NetnsPath, err)
+	}
+	return hostName, nil
+}
+
+// with returns a copy of t with p added as its last port: the lookup
+// maps, and the link counters, kept for the pairs that existed and new
+// for the pairs with p.
+func (t *table) with(p *port) *table {
+	idx := len(t.ports)
+	nt := &table{
+		ports:  append(append([]*port(nil), t.ports...), p),
+		byMAC:  make(map[[6]byte]*port, idx+1),
+		byName: make(map[string]*port, idx+1),
+		links:  make([][]*linkCounters, idx+1),
+	}
+	for i, q := range nt.ports {
+		nt.byMAC[q.mac] = q
+		nt.byName[q.node.Name] = q
+		nt.links[i] = make([]*linkCounters, idx+1)
+		for j := range nt.ports {
+			if i < idx && j < idx {
+				nt.links[i][j] = t.links[i][j]
+			} else {
+				nt.links[i][j] = new(linkCounters)
+			}
+		}
+	}
+	return nt
 }
 
 // configure sets up the moved device (still called hostName) inside ns,

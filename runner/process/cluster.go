@@ -379,7 +379,7 @@ func (m mechanics) ExecNode(ctx context.Context, n *cluster.Node[*node], x clust
 	return res, nil
 }
 
-// ApplyOther handles the clock kinds. clock_offset records the offset,
+// ApplyOther handles the clock kinds. clock_skew records the offset,
 // which takes effect as a CLOCK_MONOTONIC/CLOCK_BOOTTIME offset (a time
 // namespace) from the node's next (re)start, and for execs started after
 // that; a time namespace's offsets are fixed once it has a process, and the
@@ -391,7 +391,7 @@ func (m mechanics) ApplyOther(ctx context.Context, a faults.Action, nodes []*clu
 	if a.Kind == faults.ActDisk || a.Kind == faults.ActDiskClear {
 		return m.c.applyDisk(a, nodes)
 	}
-	if a.Kind != faults.ActClockSet {
+	if a.Kind != faults.ActClockSkew {
 		return m.c.b.Supports(a.Kind)
 	}
 	for _, n := range nodes {
@@ -399,7 +399,7 @@ func (m mechanics) ApplyOther(ctx context.Context, a faults.Action, nodes []*clu
 		n.Own.mono = a.Offset
 		n.Own.mu.Unlock()
 	}
-	m.c.Log().Info("clock_offset recorded; it applies from the nodes' next restart, to CLOCK_MONOTONIC and CLOCK_BOOTTIME only",
+	m.c.Log().Info("clock_skew recorded; it applies from the nodes' next restart, to CLOCK_MONOTONIC and CLOCK_BOOTTIME only",
 		"nodes", a.Nodes, "offset", a.Offset)
 	// The same text for every such action: the report counts them by it.
 	return errClockOffset

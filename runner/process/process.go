@@ -62,14 +62,14 @@ type Backend struct {
 
 var _ backend.Backend = (*Backend)(nil)
 
-// support is what the process backend carries out. clock_offset is only
+// support is what the process backend carries out. clock_skew is only
 // partly possible (see [mechanics.ApplyOther]) and clock_jump not at all;
 // New adds the disk kinds, possible where FUSE is ([withDisk]).
 var support = backend.Support{
 	Backend: "process",
 	Can:     cluster.Kinds,
 	Cannot: map[faults.ActionKind]error{
-		faults.ActClockSet:  errClockOffset,
+		faults.ActClockSkew: errClockOffset,
 		faults.ActClockJump: errClockJump,
 	},
 }
@@ -120,6 +120,6 @@ func (b *Backend) Available(ctx context.Context) error {
 
 // Errors for the fault kinds the process backend cannot carry out as asked.
 var (
-	errClockOffset = fmt.Errorf("clock_offset: %w on the process backend: a node's CLOCK_MONOTONIC and CLOCK_BOOTTIME shift only from its next (re)start, and its wall clock does not move (use --backend hv)", backend.ErrUnsupported)
+	errClockOffset = fmt.Errorf("clock_skew: %w on the process backend: a node's CLOCK_MONOTONIC and CLOCK_BOOTTIME shift only from its next (re)start, and its wall clock does not move (use --backend hv)", backend.ErrUnsupported)
 	errClockJump   = fmt.Errorf("clock_jump: wall-clock jumps are %w on the process backend (use --backend hv)", backend.ErrUnsupported)
 )

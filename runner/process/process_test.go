@@ -101,9 +101,9 @@ func TestClockOffsetAppliesAtRestart(t *testing.T) {
 	ctx := context.Background()
 	h := backendtest.Boot(t, ctx, New(Options{}), backendtest.NewTest([]string{"solo"}))
 	u0 := uptime(t, h)
-	err := h.Cluster.Apply(ctx, faults.Action{Kind: faults.ActClockSet, Nodes: []string{"solo"}, Offset: time.Hour})
+	err := h.Cluster.Apply(ctx, faults.Action{Kind: faults.ActClockSkew, Nodes: []string{"solo"}, Offset: time.Hour})
 	if !errors.Is(err, backend.ErrUnsupported) || !strings.Contains(err.Error(), "next (re)start") {
-		t.Fatalf("Apply(clock_offset) = %v, want an ErrUnsupported error that says it applies at restart", err)
+		t.Fatalf("Apply(clock_skew) = %v, want an ErrUnsupported error that says it applies at restart", err)
 	}
 	if u := uptime(t, h); u > u0+1800 {
 		t.Errorf("uptime jumped from %.0f to %.0f before the node restarted", u0, u)

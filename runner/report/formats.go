@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/mvrun/multiverse/assertions"
 )
 
 // WriteJSON writes d as one indented JSON document.
@@ -84,11 +86,11 @@ func WriteJUnit(w io.Writer, d *Document) error {
 	}
 	for _, p := range d.Properties {
 		c := junitCase{Name: p.ID, Classname: "mvrun." + d.Test + "." + classOf(p), Time: "0"}
-		if p.Verdict == "undecided" {
+		if p.Verdict == assertions.Undecided {
 			s.Skipped++
 			c.Skipped = &junitSkipped{Message: p.Reason}
 		}
-		if p.Verdict == "fail" {
+		if p.Verdict == assertions.Fail {
 			s.Failures++
 			msg := p.Reason
 			if p.Replay != "" {
@@ -119,7 +121,7 @@ func WriteJUnit(w io.Writer, d *Document) error {
 			}
 			c.Failure = &junitFailure{Message: msg, Type: typeText(p), Text: b.String()}
 		}
-		if p.Verdict == "unknown" {
+		if p.Verdict == assertions.Unknown {
 			// Undecided is not a pass: an error, so CI does not go green.
 			s.Errors++
 			msg := "undecided: " + p.Reason
@@ -162,7 +164,7 @@ func WriteJUnit(w io.Writer, d *Document) error {
 }
 
 func classOf(p PropertyDoc) string {
-	if p.Type == "check" {
+	if p.Type == assertions.TypeCheck {
 		return "check"
 	}
 	if p.Builtin {
@@ -171,5 +173,5 @@ func classOf(p PropertyDoc) string {
 	if p.Type == "" {
 		return "property"
 	}
-	return p.Type
+	return p.Type.String()
 }

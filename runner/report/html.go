@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mvrun/multiverse/assertions"
 	"github.com/mvrun/multiverse/runner"
 )
 
@@ -31,7 +32,9 @@ const HTMLFile = "index.html"
 var assets embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"upper": strings.ToUpper,
+	// upper takes strings and typed values alike (a Verdict prints
+	// through its String method).
+	"upper": func(v any) string { return strings.ToUpper(fmt.Sprint(v)) },
 	"type":  typeText,
 	"json": func(v any) string {
 		b, err := json.MarshalIndent(v, "", "  ")
@@ -142,7 +145,7 @@ func WriteHTMLWith(dir string, d *Document, o HTMLOptions) error {
 	}
 	for i := range rp.Props {
 		pr := &rp.Props[i]
-		if sd := d.firstFailingSeed(pr.P); sd != nil && pr.P.Verdict == "fail" {
+		if sd := d.firstFailingSeed(pr.P); sd != nil && pr.P.Verdict == assertions.Fail {
 			pr.SeedPage = seedPageName(sd.Seed) + "#" + pr.Anchor
 			pr.Timeline = relLink(absDir, sd.Dir, runner.TimelineFile)
 		}
@@ -415,7 +418,7 @@ func writeSeedPage(dir string, d *Document, sd *SeedDoc, st *seedTimeline) error
 			switch {
 			case failing[i]:
 				cls = "bad first"
-			case st.asserts[i] != nil && st.asserts[i].bad() && st.asserts[i].AssertType != "sometimes":
+			case st.asserts[i] != nil && st.asserts[i].bad() && st.asserts[i].AssertType != assertions.TypeSometimes:
 				cls = "bad"
 			case r.Kind == runner.TLNode && r.Event == "exit" && !r.Expected:
 				cls = "bad"

@@ -8,6 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+
+	"github.com/mvrun/multiverse/faults"
 )
 
 // Store writes d as dir/result.json.
@@ -32,7 +35,28 @@ func Load(path string) (*Document, error) {
 	if err := json.Unmarshal(b, &d); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	d.renameLegacyFaults()
 	return &d, nil
+}
+
+// renameLegacyFaults rewrites fault log lines recorded before the clock
+// action was renamed (clock_offset, now clock_skew) and recomputes their
+// hash, so a replay compares an older run's faults by what they did, not
+// by how they were spelled.
+func (d *Document) renameLegacyFaults() {
+	old, now := string(faults.LegacyClockSkew)+" ", string(faults.ActClockSkew)+" "
+	for i := range d.Seeds {
+		s := &d.Seeds[i]
+		renamed := false
+		for j, l := range s.FaultLog {
+			if strings.Contains(l, old) {
+				s.FaultLog[j], renamed = strings.ReplaceAll(l, old, now), true
+			}
+		}
+		if renamed && s.FaultLogHash != "" {
+			s.FaultLogHash = HashFaultLog(s.FaultLog)
+		}
+	}
 }
 
 // ErrNoRecord is returned by [FindSeed] when no earlier run recorded the seed.

@@ -66,19 +66,19 @@ type Document struct {
 
 // PropertyDoc is one property's verdict.
 type PropertyDoc struct {
-	ID                  string          `json:"id"`
-	Message             string          `json:"message"`
-	Type                string          `json:"type"`
-	DisplayType         string          `json:"display_type"`
-	Builtin             bool            `json:"builtin"`
-	Verdict             string          `json:"verdict"`
-	Reason              string          `json:"reason,omitempty"`
-	Hits                Hits            `json:"hits"`
-	FailingSeeds        []string        `json:"failing_seeds"`
-	PassingSeeds        int             `json:"passing_seeds"`
-	FirstCounterexample *Counterexample `json:"first_counterexample"`
-	Location            *Location       `json:"location,omitempty"`
-	Replay              string          `json:"replay,omitempty"`
+	ID                  string                `json:"id"`
+	Message             string                `json:"message"`
+	Type                assertions.AssertType `json:"type"`
+	DisplayType         string                `json:"display_type"`
+	Builtin             bool                  `json:"builtin"`
+	Verdict             assertions.Verdict    `json:"verdict"`
+	Reason              string                `json:"reason,omitempty"`
+	Hits                Hits                  `json:"hits"`
+	FailingSeeds        []string              `json:"failing_seeds"`
+	PassingSeeds        int                   `json:"passing_seeds"`
+	FirstCounterexample *Counterexample       `json:"first_counterexample"`
+	Location            *Location             `json:"location,omitempty"`
+	Replay              string                `json:"replay,omitempty"`
 	// UnknownSeeds are the seeds in which a history check timed out
 	// undecided (verdict "unknown").
 	UnknownSeeds []string `json:"unknown_seeds,omitempty"`
@@ -295,7 +295,7 @@ func (d *Document) timeCounterexamples() {
 	for i := range d.Properties {
 		p := &d.Properties[i]
 		ce := p.FirstCounterexample
-		if ce == nil || p.Verdict != string(assertions.Fail) {
+		if ce == nil || p.Verdict != assertions.Fail {
 			continue
 		}
 		sd := d.Seed(ce.Seed)
@@ -334,7 +334,7 @@ func (d *Document) setResult(r *assertions.Result) {
 func (d *Document) property(p *assertions.Property) PropertyDoc {
 	pd := PropertyDoc{
 		ID: p.ID, Message: p.Message, Type: p.Type, DisplayType: p.DisplayType, Builtin: p.Builtin,
-		Verdict: string(p.Verdict), Reason: p.Reason, Hits: Hits{p.HitsTrue, p.HitsFalse},
+		Verdict: p.Verdict, Reason: p.Reason, Hits: Hits{p.HitsTrue, p.HitsFalse},
 		FailingSeeds: []string{}, PassingSeeds: len(p.PassingSeeds), Location: location(p.Location),
 	}
 	for _, s := range p.FailingSeeds {
@@ -373,7 +373,7 @@ func location(l assertions.Location) *Location {
 // Failed reports whether any property failed.
 func (d *Document) Failed() bool {
 	for _, p := range d.Properties {
-		if p.Verdict == string(assertions.Fail) {
+		if p.Verdict == assertions.Fail {
 			return true
 		}
 	}
@@ -384,7 +384,7 @@ func (d *Document) Failed() bool {
 // check that timed out. It is never a pass.
 func (d *Document) Undecided() bool {
 	for _, p := range d.Properties {
-		if p.Verdict == string(assertions.Unknown) {
+		if p.Verdict == assertions.Unknown {
 			return true
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -337,5 +338,27 @@ func TestDebugLinks(t *testing.T) {
 	d := &Document{Test: "t", Spec: "s.hcl", Artifacts: filepath.Join(".mvrun", "runs", "x")}
 	if got, want := d.DebugCommand("0x1", 7), "mvrun debug s.hcl --seed 0x1 --test t --at event:7"; got != want {
 		t.Errorf("DebugCommand in the default runs directory = %q, want %q", got, want)
+	}
+}
+
+// TestLoadRenamesLegacyClockSkew: a result.json written before the clock
+// action was renamed (clock_offset, now clock_skew) loads with the current
+// spelling and a hash that matches the same faults recorded today, so a
+// replay does not report different faults for a rename.
+func TestLoadRenamesLegacyClockSkew(t *testing.T) {
+	today := []string{"2s clock_skew n1 +3s", "4s kill n2"}
+	old := []string{"2s clock_offset n1 +3s", "4s kill n2"}
+	d := &Document{Test: "bank", Seeds: []SeedDoc{{Seed: "0x1", FaultLog: old, FaultLogHash: HashFaultLog(old)}}}
+	dir := t.TempDir()
+	if err := Store(dir, d); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(filepath.Join(dir, ResultFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := got.Seeds[0]
+	if !slices.Equal(s.FaultLog, today) || s.FaultLogHash != HashFaultLog(today) {
+		t.Errorf("loaded fault log %q (hash %s), want %q (hash %s)", s.FaultLog, s.FaultLogHash, today, HashFaultLog(today))
 	}
 }

@@ -23,7 +23,21 @@ const maxListed = 10
 func WriteText(w io.Writer, d *Document) error {
 	ew := &errWriter{w: w}
 	fmt.Fprintf(ew, "mvrun: test %q on backend %s, base seed %s\n\n", d.Test, d.Backend, d.BaseSeed)
+	writePropertyTable(ew, d)
+	for _, p := range d.Properties {
+		if p.Verdict == assertions.Fail || p.Verdict == assertions.Unknown {
+			writeFailure(ew, d, p)
+		}
+	}
+	writeUndecided(ew, d)
+	writeRunProblems(ew, d)
+	writeSummary(ew, d)
+	return ew.err
+}
 
+// writePropertyTable writes one row per property: verdict, hits, failing
+// seeds and the seed of the first failure.
+func writePropertyTable(ew io.Writer, d *Document) {
 	if len(d.Properties) == 0 {
 		fmt.Fprintln(ew, "No properties were evaluated.")
 	} else {
@@ -34,66 +48,69 @@ func WriteText(w io.Writer, d *Document) error {
 			if len(p.FailingSeeds) > 0 {
 				first = p.FailingSeeds[0]
 			}
-			if p.FirstCounterexample != nil && p.Verdict == "fail" {
+			if p.FirstCounterexample != nil && p.Verdict == assertions.Fail {
 				first = p.FirstCounterexample.Seed
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%s\n", cut(p.ID, 60), typeText(p), strings.ToUpper(p.Verdict),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%s\n", cut(p.ID, 60), typeText(p), strings.ToUpper(p.Verdict.String()),
 				p.Hits.True, p.Hits.False, len(p.FailingSeeds), first)
 		}
 		tw.Flush()
 	}
+}
 
-	for _, p := range d.Properties {
-		if p.Verdict != "fail" && p.Verdict != "unknown" {
-			continue
+// writeFailure writes what a failed or undecided property needs to be
+// understood and replayed: reason, location, first counterexample, seeds,
+// replay command, timeline and trace hash.
+func writeFailure(ew io.Writer, d *Document, p PropertyDoc) {
+	fmt.Fprintf(ew, "\n%s %q (%s)\n", strings.ToUpper(p.Verdict.String()), p.ID, typeText(p))
+	if p.Message != "" && p.Message != p.ID {
+		fmt.Fprintf(ew, "  message: %s\n", p.Message)
+	}
+	if p.Reason != "" {
+		fmt.Fprintf(ew, "  reason:  %s\n", p.Reason)
+	}
+	if p.Location != nil {
+		fmt.Fprintf(ew, "  at:      %s\n", p.Location)
+	}
+	if ce := p.FirstCounterexample; ce != nil {
+		var fs []string
+		for _, f := range ce.facts() {
+			fs = append(fs, f.Label+" "+f.Value)
 		}
-		fmt.Fprintf(ew, "\n%s %q (%s)\n", strings.ToUpper(p.Verdict), p.ID, typeText(p))
-		if p.Message != "" && p.Message != p.ID {
-			fmt.Fprintf(ew, "  message: %s\n", p.Message)
-		}
-		if p.Reason != "" {
-			fmt.Fprintf(ew, "  reason:  %s\n", p.Reason)
-		}
-		if p.Location != nil {
-			fmt.Fprintf(ew, "  at:      %s\n", p.Location)
-		}
-		if ce := p.FirstCounterexample; ce != nil {
-			var fs []string
-			for _, f := range ce.facts() {
-				fs = append(fs, f.Label+" "+f.Value)
+		fmt.Fprintf(ew, "  first counterexample: %s\n", strings.Join(fs, ", "))
+		if len(ce.Details) > 0 {
+			b, err := json.Marshal(ce.Details)
+			if err != nil {
+				b = []byte(fmt.Sprint(ce.Details))
 			}
-			fmt.Fprintf(ew, "  first counterexample: %s\n", strings.Join(fs, ", "))
-			if len(ce.Details) > 0 {
-				b, err := json.Marshal(ce.Details)
-				if err != nil {
-					b = []byte(fmt.Sprint(ce.Details))
-				}
-				fmt.Fprintf(ew, "    details: %s\n", cut(string(b), 400))
-			}
-		}
-		if n := len(p.FailingSeeds); n > 1 {
-			fmt.Fprintf(ew, "  failing seeds: %s\n", seedList(p.FailingSeeds, 5))
-		}
-		if len(p.UnknownSeeds) > 0 {
-			fmt.Fprintf(ew, "  undecided seeds: %s\n", seedList(p.UnknownSeeds, 5))
-		}
-		if p.Visualization != "" {
-			fmt.Fprintf(ew, "  history: %s (porcupine's visualization of the offending key)\n", p.Visualization)
-		}
-		if p.Replay != "" {
-			fmt.Fprintf(ew, "  replay:  %s\n", p.Replay)
-		}
-		if sd := d.firstFailingSeed(p); sd != nil && sd.Dir != "" {
-			fmt.Fprintf(ew, "  timeline: %s\n", filepath.Join(sd.Dir, runner.TimelineFile))
-			if sd.TraceHash != "" {
-				fmt.Fprintf(ew, "  trace:   %s (a replay of this seed on hv must give the same hash)\n", sd.TraceHash)
-			}
+			fmt.Fprintf(ew, "    details: %s\n", cut(string(b), 400))
 		}
 	}
+	if n := len(p.FailingSeeds); n > 1 {
+		fmt.Fprintf(ew, "  failing seeds: %s\n", seedList(p.FailingSeeds, 5))
+	}
+	if len(p.UnknownSeeds) > 0 {
+		fmt.Fprintf(ew, "  undecided seeds: %s\n", seedList(p.UnknownSeeds, 5))
+	}
+	if p.Visualization != "" {
+		fmt.Fprintf(ew, "  history: %s (porcupine's visualization of the offending key)\n", p.Visualization)
+	}
+	if p.Replay != "" {
+		fmt.Fprintf(ew, "  replay:  %s\n", p.Replay)
+	}
+	if sd := d.firstFailingSeed(p); sd != nil && sd.Dir != "" {
+		fmt.Fprintf(ew, "  timeline: %s\n", filepath.Join(sd.Dir, runner.TimelineFile))
+		if sd.TraceHash != "" {
+			fmt.Fprintf(ew, "  trace:   %s (a replay of this seed on hv must give the same hash)\n", sd.TraceHash)
+		}
+	}
+}
 
+// writeUndecided lists the properties an interrupted run could not judge.
+func writeUndecided(ew io.Writer, d *Document) {
 	var undecided []PropertyDoc
 	for _, p := range d.Properties {
-		if p.Verdict == string(assertions.Undecided) {
+		if p.Verdict == assertions.Undecided {
 			undecided = append(undecided, p)
 		}
 	}
@@ -104,6 +121,13 @@ func WriteText(w io.Writer, d *Document) error {
 		}
 	}
 
+}
+
+// writeRunProblems lists what makes the verdicts less than complete:
+// faults a backend could not inject, calls it does not implement,
+// malformed and lost SDK lines, unreadable histories, missing shards,
+// seeds that could not run.
+func writeRunProblems(ew io.Writer, d *Document) {
 	if len(d.Unsupported) > 0 {
 		fmt.Fprintf(ew, "\nFaults the %s backend could not inject (the seeds ran without them):\n", d.Backend)
 		for _, u := range d.Unsupported {
@@ -162,12 +186,17 @@ func WriteText(w io.Writer, d *Document) error {
 		}
 	}
 
+}
+
+// writeSummary writes the closing verdict line (PASS, FAIL, UNDECIDED or
+// INCOMPLETE) with the counts and the artifacts directory.
+func writeSummary(ew io.Writer, d *Document) {
 	failed, unknown := 0, 0
 	for _, p := range d.Properties {
 		switch p.Verdict {
-		case "fail":
+		case assertions.Fail:
 			failed++
-		case "unknown":
+		case assertions.Unknown:
 			unknown++
 		}
 	}
@@ -191,14 +220,13 @@ func WriteText(w io.Writer, d *Document) error {
 	fmt.Fprintf(ew, "%s: %s failed%s of %d; %s run in %s; artifacts in %s\n", verdict,
 		plural(failed, "property", "properties"), und, len(d.Properties),
 		plural(d.SeedsRun, "seed", "seeds"), durationText(time.Duration(d.ElapsedMS)*time.Millisecond), d.Artifacts)
-	return ew.err
 }
 
 // firstFailingSeed returns the record of the seed p's replay command
 // names, or nil.
 func (d *Document) firstFailingSeed(p PropertyDoc) *SeedDoc {
 	switch {
-	case p.FirstCounterexample != nil && (p.Verdict == "fail" || p.Verdict == "unknown"):
+	case p.FirstCounterexample != nil && (p.Verdict == assertions.Fail || p.Verdict == assertions.Unknown):
 		return d.Seed(p.FirstCounterexample.Seed)
 	case len(p.FailingSeeds) > 0:
 		return d.Seed(p.FailingSeeds[0])
@@ -221,10 +249,10 @@ func (l *Location) String() string {
 func typeText(p PropertyDoc) string {
 	t := p.DisplayType
 	if t == "" {
-		t = p.Type
+		t = p.Type.String()
 	}
 	switch {
-	case p.Type == "check":
+	case p.Type == assertions.TypeCheck:
 		t += ", history check"
 	case p.Builtin:
 		t += ", built-in"

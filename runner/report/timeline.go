@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mvrun/multiverse/assertions"
 	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/runner"
 )
@@ -31,14 +32,14 @@ type seedTimeline struct {
 
 // assertHit is the part of an antithesis_assert line the report shows.
 type assertHit struct {
-	ID          string         `json:"id"`
-	Message     string         `json:"message"`
-	Condition   bool           `json:"condition"`
-	DisplayType string         `json:"display_type"`
-	AssertType  string         `json:"assert_type"`
-	MustHit     bool           `json:"must_hit"`
-	Hit         bool           `json:"hit"`
-	Details     map[string]any `json:"details"`
+	ID          string                `json:"id"`
+	Message     string                `json:"message"`
+	Condition   bool                  `json:"condition"`
+	DisplayType string                `json:"display_type"`
+	AssertType  assertions.AssertType `json:"assert_type"`
+	MustHit     bool                  `json:"must_hit"`
+	Hit         bool                  `json:"hit"`
+	Details     map[string]any        `json:"details"`
 	Location    struct {
 		File     string `json:"file"`
 		Function string `json:"function"`
@@ -50,7 +51,7 @@ type assertHit struct {
 // assertions package judges it: any hit of an Unreachable, a false
 // condition otherwise.
 func (a *assertHit) bad() bool {
-	if a.AssertType == "reachability" && !a.MustHit {
+	if a.AssertType == assertions.TypeReachability && !a.MustHit {
 		return true
 	}
 	return !a.Condition
@@ -464,7 +465,7 @@ func buildTimeline(st *seedTimeline, axis string, rowOK func(int) bool, failing 
 					}
 					link = &open{at: at, rec: i, c: cls("link"), t: a.Link.String(), h: who + ": " + a.Link.String() + " from " + fmtAtNS(at) + " [" + r.Outcome + "]"}
 				}
-			case faults.ActClockSet:
+			case faults.ActClockSkew:
 				for _, n := range a.Nodes {
 					closeSpan(lane["n:"+n], clock[n], at, 2)
 					delete(clock, n)
@@ -535,7 +536,7 @@ func buildTimeline(st *seedTimeline, axis string, rowOK func(int) bool, failing 
 			}
 			c := "pass"
 			switch {
-			case a.AssertType == "sometimes" && !a.Condition:
+			case a.AssertType == assertions.TypeSometimes && !a.Condition:
 				c = "false" // not a failure: a Sometimes fails only by never being true
 			case a.bad():
 				c = "fail"

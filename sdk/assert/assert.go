@@ -4,7 +4,7 @@
 // reports each violated property with the seed that replays it.
 //
 // The API and the wire messages are those of the Antithesis Go SDK
-// (github.com/antithesishq/antithesis-sdk-go/assert v0.8.0), so code moves
+// (github.com/antithesishq/antithesis-sdk-go/assert v0.9.0), so code moves
 // between the two by changing the import path.
 //
 // Each function takes a message, which names the property: evaluations with
@@ -117,7 +117,9 @@ func evaluate(condition bool, message string, details map[string]any, mustHit bo
 	a.send()
 }
 
-// detailsValue keeps a nil map as JSON null, like the Antithesis SDK.
+// detailsValue turns a nil map into no details (the wire line then has no
+// details key, like the Antithesis SDK's since v0.9.0); an empty map stays
+// an empty object.
 func detailsValue(details map[string]any) any {
 	if details == nil {
 		return nil
@@ -129,7 +131,8 @@ func detailsValue(details map[string]any) any {
 // entry point for generated code (the `mvrun catalog` registrations, which
 // pass hit=false) and for frameworks; regular code calls [Always] and the
 // others. An evaluation (hit=true) is deduplicated like the others: only the
-// first passing and the first failing one per id are sent.
+// first passing and the first failing one per id are sent. A declaration
+// (hit=false) never carries details.
 func AssertRaw(cond bool, message string, details map[string]any,
 	classname, funcname, filename string, line int, column int,
 	hit bool, mustHit bool,
@@ -146,8 +149,57 @@ func AssertRaw(cond bool, message string, details map[string]any,
 		id: id, message: message,
 		condition: cond, hit: hit, mustHit: mustHit,
 		assertType: assertType, displayType: displayType,
-		loc:     location{class: classname, function: funcname, file: filename, line: line, column: column},
-		details: detailsValue(details),
+		loc: location{class: classname, function: funcname, file: filename, line: line, column: column},
+	}
+	if hit {
+		a.details = detailsValue(details)
 	}
 	a.send()
+}
+
+// RichAssertRaw is [AssertRaw] for assertions that carry guidance values
+// (the operands of a numeric assertion, the named bools of a boolean one):
+// an evaluation's details are details with guidanceDetails merged in, a
+// guidance key replacing a details key of the same name, and are always an
+// object, {} when both are nil. A declaration (hit=false) carries no
+// details. It is for frameworks and generated code, as in the Antithesis Go
+// SDK (v0.9.0), whose signature it has.
+func RichAssertRaw(cond bool, message string, details map[string]any, guidanceDetails map[string]any,
+	classname, funcname, filename string, line int, column int,
+	hit bool, mustHit bool,
+	assertType string, displayType string,
+	id string,
+) {
+	if !wire.Enabled() {
+		return
+	}
+	if hit && !entryFor(id, gapNone, false).claim(cond) {
+		return
+	}
+	a := assertLine{
+		id: id, message: message,
+		condition: cond, hit: hit, mustHit: mustHit,
+		assertType: assertType, displayType: displayType,
+		loc: location{class: classname, function: funcname, file: filename, line: line, column: column},
+	}
+	if hit {
+		a.details = mergeDetails(details, guidanceDetails)
+	}
+	a.send()
+}
+
+// mergeDetails is details with guidance's keys added (replacing any of the
+// same name), never nil. The caller's maps are not modified.
+func mergeDetails(details, guidance map[string]any) map[string]any {
+	if len(guidance) == 0 && details != nil {
+		return details
+	}
+	all := make(map[string]any, len(details)+len(guidance))
+	for k, v := range details {
+		all[k] = v
+	}
+	for k, v := range guidance {
+		all[k] = v
+	}
+	return all
 }

@@ -2,6 +2,7 @@ package assert
 
 import (
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/mvrun/multiverse/sdk/internal/wire"
@@ -57,5 +58,38 @@ func BenchmarkFirstEvaluation(b *testing.B) {
 		}
 		Always(true, msgs[i], map[string]any{"i": i})
 		i++
+	}
+}
+
+// BenchmarkHotPathParts splits the hot path of Always with the file
+// transport into its two steps, to show where its time goes (docs/sdk.md):
+// checking that a transport is active (what the whole call costs with no
+// transport), and finding the message's entry in the id table, which hashes
+// the message, so it grows with the message's length.
+func BenchmarkHotPathParts(b *testing.B) {
+	capture(b)
+	short, long := "hot", "hot: a longer property message, as services tend to write them"
+	Always(true, short, nil)
+	Always(true, long, nil)
+	b.Run("enabled", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if !wire.Enabled() {
+				b.Fatal("no transport")
+			}
+		}
+	})
+	for _, m := range []string{short, long} {
+		b.Run("lookup/"+strconv.Itoa(len(m))+"B", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if e := lookup(m); e == nil || !e.sent(true) {
+					b.Fatal("no entry")
+				}
+			}
+		})
+		b.Run("Always/"+strconv.Itoa(len(m))+"B", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				Always(i >= 0, m, nil)
+			}
+		})
 	}
 }

@@ -122,7 +122,7 @@ func BooleanGuidanceRaw(
 	namedBools []NamedBool,
 	message, id string,
 	classname, funcname, filename string,
-	line int,
+	line int, column int,
 	behavior string,
 	hit bool,
 ) {
@@ -139,7 +139,7 @@ func BooleanGuidanceRaw(
 	g := guidanceLine{
 		id: id, message: message, guidanceType: guidanceType(behavior),
 		maximize: maximize, hit: hit,
-		loc: location{class: classname, function: funcname, file: filename, line: line},
+		loc: location{class: classname, function: funcname, file: filename, line: line, column: column},
 	}
 	if hit {
 		g.data = boolData(namedBools)

@@ -33,7 +33,10 @@ type assertLine struct {
 	condition, hit, mustHit bool
 	assertType, displayType string
 	loc                     location
-	details                 any
+	// details is nil for none: the key is then left out, as the Antithesis
+	// Go SDK does since v0.9.0 (v0.8.0 wrote "details":null; readers take
+	// both as no details).
+	details any
 }
 
 func (a *assertLine) send() {
@@ -54,8 +57,10 @@ func (a *assertLine) send() {
 	b = wire.AppendString(b, a.assertType)
 	b = append(b, `,"location":`...)
 	b = appendLocation(b, &a.loc)
-	b = append(b, `,"details":`...)
-	b = wire.AppendValue(b, a.details)
+	if a.details != nil {
+		b = append(b, `,"details":`...)
+		b = wire.AppendValue(b, a.details)
+	}
 	b = append(b, "}}"...)
 	wire.Send(b)
 }

@@ -36,8 +36,13 @@ func goldenCalls() {
 	AlwaysSome([]NamedBool{{"a", false}, {"b", true}}, "some", nil)
 	SometimesAll([]NamedBool{*NewNamedBool("x", true), *NewNamedBool("y", false)}, "all", map[string]any{"d": 1})
 	AssertRaw(false, "raw", nil, "example.com/app", "main", "main.go", 20, 3, false, true, "always", "Always", "raw")
-	NumericGuidanceRaw(0, 0, "rawnum", "rawnum", "example.com/app", "main", "main.go", 21, "maximize", false)
-	BooleanGuidanceRaw(nil, "rawbool", "rawbool", "example.com/app", "main", "main.go", 22, "all", false)
+	NumericGuidanceRaw(0, 0, "rawnum", "rawnum", "example.com/app", "main", "main.go", 21, 4, "maximize", false)
+	BooleanGuidanceRaw(nil, "rawbool", "rawbool", "example.com/app", "main", "main.go", 22, 5, "all", false)
+	RichAssertRaw(false, "rich", map[string]any{"left": "shadowed", "k": 1}, map[string]any{"left": 3, "right": 5},
+		"example.com/app", "main", "main.go", 23, 6, true, true, "always", "Always", "rich")
+	RichAssertRaw(true, "rich none", nil, nil, "example.com/app", "main", "main.go", 24, 7, true, true, "always", "Always", "rich none")
+	RichAssertRaw(false, "rich decl", map[string]any{"k": 1}, nil, "example.com/app", "main", "main.go", 25, 8, false, true, "always", "Always", "rich decl")
+	AssertRaw(true, "raw hit", map[string]any{}, "example.com/app", "main", "main.go", 26, 9, true, true, "always", "Always", "raw hit")
 }
 
 // TestGolden checks every wire line byte for byte. Run with -update after a

@@ -218,7 +218,7 @@ func NumericGuidanceRaw[T Number](
 	left, right T,
 	message, id string,
 	classname, funcname, filename string,
-	line int,
+	line int, column int,
 	behavior string,
 	hit bool,
 ) {
@@ -235,7 +235,7 @@ func NumericGuidanceRaw[T Number](
 	g := guidanceLine{
 		id: id, message: message, guidanceType: guidanceType(behavior),
 		maximize: maximize, hit: hit,
-		loc: location{class: classname, function: funcname, file: filename, line: line},
+		loc: location{class: classname, function: funcname, file: filename, line: line, column: column},
 	}
 	if hit {
 		g.data = numericData(left, right)

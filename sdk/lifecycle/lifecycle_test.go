@@ -22,8 +22,13 @@ func TestLines(t *testing.T) {
 
 	SetupComplete(map[string]any{"node": "n1"})
 	SetupComplete(nil)
+	SetupComplete(map[string]any(nil))
+	SetupComplete("ready")
 	SendEvent("leader_elected", map[string]any{"term": 3, "err": errors.New("x")})
 	SendEvent("quote\"d", []int{1})
+	SendEvent("empty", nil)
+	SendEvent("empty map", map[string]any{})
+	SendEvent("progress", 42)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -31,9 +36,14 @@ func TestLines(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 	want := []string{
 		`{"antithesis_setup":{"status":"complete","details":{"node":"n1"}}}`,
-		`{"antithesis_setup":{"status":"complete","details":null}}`,
+		`{"antithesis_setup":{"status":"complete"}}`,
+		`{"antithesis_setup":{"status":"complete"}}`,
+		`{"antithesis_setup":{"status":"complete","details":{"value":"ready"}}}`,
 		`{"leader_elected":{"err":"x","term":3}}`,
-		`{"quote\"d":[1]}`,
+		`{"quote\"d":{"value":[1]}}`,
+		`{"empty":{}}`,
+		`{"empty map":{}}`,
+		`{"progress":{"value":42}}`,
 	}
 	if len(lines) != len(want)+1 || !strings.HasPrefix(lines[0], `{"antithesis_sdk":`) {
 		t.Fatalf("lines %q", lines)

@@ -87,15 +87,17 @@ func GetRandom() uint64 {
 	return v
 }
 
-// RandomChoice returns one of things chosen with [GetRandom], uniformly, or
-// the zero value if things is empty.
-func RandomChoice[T any](things []T) T {
+// RandomChoice returns one of things chosen with [GetRandom], uniformly, and
+// true; for an empty things it returns the zero value and false, so an empty
+// list is never mistaken for a real element. (The Antithesis Go SDK's
+// signature since v0.9.0; v0.8.0 returned the element alone.)
+func RandomChoice[T any](things []T) (T, bool) {
 	switch len(things) {
 	case 0:
 		var zero T
-		return zero
+		return zero, false
 	case 1:
-		return things[0]
+		return things[0], true
 	}
 	n := uint64(len(things))
 	limit := math.MaxUint64 - math.MaxUint64%n // reject the biased tail
@@ -103,7 +105,7 @@ func RandomChoice[T any](things []T) T {
 	for v >= limit {
 		v = GetRandom()
 	}
-	return things[v%n]
+	return things[v%n], true
 }
 
 // source draws every value with GetRandom; it has no state of its own.

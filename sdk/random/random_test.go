@@ -80,16 +80,24 @@ func TestBadSeedIsReported(t *testing.T) {
 }
 
 func TestRandomChoice(t *testing.T) {
-	if got := RandomChoice([]string(nil)); got != "" {
-		t.Errorf("empty: %q", got)
+	if got, ok := RandomChoice([]string(nil)); got != "" || ok {
+		t.Errorf("empty: %q, %t; want \"\", false", got, ok)
 	}
-	if got := RandomChoice([]int{7}); got != 7 {
-		t.Errorf("single: %d", got)
+	if got, ok := RandomChoice([]int{7}); got != 7 || !ok {
+		t.Errorf("single: %d, %t; want 7, true", got, ok)
+	}
+	// A zero element is a real choice, told from "empty" by ok.
+	if got, ok := RandomChoice([]int{0}); got != 0 || !ok {
+		t.Errorf("single zero: %d, %t; want 0, true", got, ok)
 	}
 	counts := map[int]int{}
 	things := []int{0, 1, 2, 3, 4}
 	for i := 0; i < 500; i++ {
-		counts[RandomChoice(things)]++
+		v, ok := RandomChoice(things)
+		if !ok {
+			t.Fatal("RandomChoice of 5 things returned ok=false")
+		}
+		counts[v]++
 	}
 	for _, th := range things {
 		if counts[th] == 0 {

@@ -7,7 +7,7 @@ module benchcmp
 go 1.24.0
 
 require (
-	github.com/antithesishq/antithesis-sdk-go v0.8.0
+	github.com/antithesishq/antithesis-sdk-go v0.9.0
 	github.com/mvrun/multiverse/sdk v0.0.0
 )
 

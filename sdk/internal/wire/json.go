@@ -61,16 +61,17 @@ func AppendString(b []byte, s string) []byte {
 }
 
 // AppendFloat appends f as a JSON number, formatted like encoding/json.
-// JSON has no NaN or infinities; they become the strings "NaN", "+Inf" and
-// "-Inf" so the value still reaches the report.
+// JSON has no NaN or infinities; they become the strings "NaN", "Infinity"
+// and "-Infinity" (the Antithesis Go SDK's spelling since v0.9.0) so the
+// value still reaches the report.
 func AppendFloat(b []byte, f float64, bits int) []byte {
 	switch {
 	case math.IsNaN(f):
 		return append(b, `"NaN"`...)
 	case math.IsInf(f, 1):
-		return append(b, `"+Inf"`...)
+		return append(b, `"Infinity"`...)
 	case math.IsInf(f, -1):
-		return append(b, `"-Inf"`...)
+		return append(b, `"-Infinity"`...)
 	}
 	abs := math.Abs(f)
 	format := byte('f')

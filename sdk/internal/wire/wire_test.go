@@ -37,7 +37,7 @@ func TestAppendFloat(t *testing.T) {
 		want string
 	}{
 		{0, "0"}, {1.5, "1.5"}, {-2, "-2"}, {1e21, "1e+21"}, {1e-7, "1e-7"}, {123456789, "123456789"},
-		{math.NaN(), `"NaN"`}, {math.Inf(1), `"+Inf"`}, {math.Inf(-1), `"-Inf"`},
+		{math.NaN(), `"NaN"`}, {math.Inf(1), `"Infinity"`}, {math.Inf(-1), `"-Infinity"`},
 	}
 	for _, tt := range tests {
 		if got := string(AppendFloat(nil, tt.f, 64)); got != tt.want {

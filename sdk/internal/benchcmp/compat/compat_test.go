@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"strings"
@@ -41,6 +42,9 @@ func calls() {
 	massert.Reachable("reachable", nil)
 	aassert.Unreachable("unreachable", map[string]any{"k": 1.5})
 	massert.Unreachable("unreachable", map[string]any{"k": 1.5})
+	inf := map[string]any{"nan": math.NaN(), "up": math.Inf(1), "down": math.Inf(-1)}
+	aassert.Reachable("non-finite", inf)
+	massert.Reachable("non-finite", inf)
 	for _, v := range []int{3, 9, -4} {
 		aassert.AlwaysGreaterThan(v, 0, "gt", nil)
 		massert.AlwaysGreaterThan(v, 0, "gt", nil)
@@ -67,14 +71,34 @@ func calls() {
 	}
 	aassert.AssertRaw(false, "raw", nil, "c", "f", "x.go", 3, 4, false, true, "always", "Always", "raw")
 	massert.AssertRaw(false, "raw", nil, "c", "f", "x.go", 3, 4, false, true, "always", "Always", "raw")
-	aassert.NumericGuidanceRaw(0, 0, "rawn", "rawn", "c", "f", "x.go", 5, "minimize", false)
-	massert.NumericGuidanceRaw(0, 0, "rawn", "rawn", "c", "f", "x.go", 5, "minimize", false)
-	aassert.BooleanGuidanceRaw(nil, "rawb", "rawb", "c", "f", "x.go", 6, "none", false)
-	massert.BooleanGuidanceRaw(nil, "rawb", "rawb", "c", "f", "x.go", 6, "none", false)
+	aassert.NumericGuidanceRaw(0, 0, "rawn", "rawn", "c", "f", "x.go", 5, 2, "minimize", false)
+	massert.NumericGuidanceRaw(0, 0, "rawn", "rawn", "c", "f", "x.go", 5, 2, "minimize", false)
+	aassert.BooleanGuidanceRaw(nil, "rawb", "rawb", "c", "f", "x.go", 6, 3, "none", false)
+	massert.BooleanGuidanceRaw(nil, "rawb", "rawb", "c", "f", "x.go", 6, 3, "none", false)
+	aassert.AssertRaw(true, "rawhit", map[string]any{}, "c", "f", "x.go", 7, 1, true, true, "always", "Always", "rawhit")
+	massert.AssertRaw(true, "rawhit", map[string]any{}, "c", "f", "x.go", 7, 1, true, true, "always", "Always", "rawhit")
+	for _, hit := range []bool{false, true} {
+		for _, c := range []bool{true, false, false} {
+			aassert.RichAssertRaw(c, "rich", map[string]any{"left": "shadowed", "k": err}, map[string]any{"left": 3, "right": 5},
+				"c", "f", "x.go", 8, 2, hit, true, "always", "Always", "rich")
+			massert.RichAssertRaw(c, "rich", map[string]any{"left": "shadowed", "k": err}, map[string]any{"left": 3, "right": 5},
+				"c", "f", "x.go", 8, 2, hit, true, "always", "Always", "rich")
+			aassert.RichAssertRaw(c, "rich nil", nil, nil, "c", "f", "x.go", 9, 2, hit, false, "sometimes", "Sometimes", "rich nil")
+			massert.RichAssertRaw(c, "rich nil", nil, nil, "c", "f", "x.go", 9, 2, hit, false, "sometimes", "Sometimes", "rich nil")
+		}
+	}
 	alifecycle.SetupComplete(map[string]any{"x": 1})
 	mlifecycle.SetupComplete(map[string]any{"x": 1})
 	alifecycle.SendEvent("ev", map[string]any{"err": err})
 	mlifecycle.SendEvent("ev", map[string]any{"err": err})
+	alifecycle.SendEvent("ev nil", nil)
+	mlifecycle.SendEvent("ev nil", nil)
+	alifecycle.SendEvent("ev nil map", map[string]any(nil))
+	mlifecycle.SendEvent("ev nil map", map[string]any(nil))
+	alifecycle.SendEvent("ev number", 42)
+	mlifecycle.SendEvent("ev number", 42)
+	alifecycle.SendEvent("ev list", []any{1, "x"})
+	mlifecycle.SendEvent("ev list", []any{1, "x"})
 }
 
 // keyed reads a JSONL file into the first line per key. Antithesis sends
@@ -98,6 +122,11 @@ func keyed(t *testing.T, path string) (map[string]any, []string) {
 		for k, body := range m {
 			switch k {
 			case "antithesis_sdk":
+				continue
+			case "antithesis_warning", "antithesis_error":
+				// The Antithesis SDK's reports about itself (here: that it
+				// replaced non-finite numbers); mvrun's SDK has none, and
+				// mvrun shows them as notes when the other SDK sends them.
 				continue
 			case "antithesis_assert":
 				key = fmt.Sprintf("assert/%v/%v/%v", body["id"], body["hit"], body["condition"])

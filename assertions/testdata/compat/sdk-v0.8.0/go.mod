@@ -1,0 +1,7 @@
+// Module compat builds testdata/compat/antithesis/main.go against the
+// Antithesis Go SDK v0.8.0 (compat_test.go copies the program here).
+module compat
+
+go 1.24.0
+
+require github.com/antithesishq/antithesis-sdk-go v0.8.0
