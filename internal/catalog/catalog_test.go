@@ -246,7 +246,7 @@ func TestRenderWithoutColumn(t *testing.T) {
 		{true, `antithesisassert.AssertRaw(false, "m", nil, "main", "f", "main.go", 7, false, false, "reachability", "Unreachable", "m")`},
 	} {
 		site.noColumn = c.noColumn
-		src, err := render([]Site{site})
+		src, err := render([]Site{site}, true)
 		if err != nil {
 			t.Fatal(err)
 		}
