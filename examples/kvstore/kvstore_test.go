@@ -117,17 +117,26 @@ func TestBuggyStoreLosesWritesAndReplays(t *testing.T) {
 
 	// Replay: the same fault schedule, applied identically, fails the same
 	// property. Services run on the host, so their timing is not replayed
-	// bit for bit; the failure must still come back.
-	rep := run(t, "spec.hcl", runner.Options{Seeds: []uint64{found.Seed}})
-	if len(rep.Seeds) != 1 {
-		t.Fatalf("replay ran %d seeds, want 1", len(rep.Seeds))
+	// bit for bit and one replay may miss the failure (docs/backends.md);
+	// it must come back within three.
+	var missed [][]string
+	for len(missed) < 3 {
+		rep := run(t, "spec.hcl", runner.Options{Seeds: []uint64{found.Seed}})
+		if len(rep.Seeds) != 1 {
+			t.Fatalf("replay ran %d seeds, want 1", len(rep.Seeds))
+		}
+		if !slices.Equal(rep.Seeds[0].Faults, found.Faults) {
+			t.Errorf("replayed fault log differs:\nfirst:  %v\nreplay: %v", found.Faults, rep.Seeds[0].Faults)
+		}
+		if slices.Contains(rep.Seeds[0].Failing, lostWrites) {
+			if len(missed) > 0 {
+				t.Logf("replay %d of seed %#x failed %q; the ones before failed only %v", len(missed)+1, found.Seed, lostWrites, missed)
+			}
+			return
+		}
+		missed = append(missed, rep.Seeds[0].Failing)
 	}
-	if !slices.Equal(rep.Seeds[0].Faults, found.Faults) {
-		t.Errorf("replayed fault log differs:\nfirst:  %v\nreplay: %v", found.Faults, rep.Seeds[0].Faults)
-	}
-	if !slices.Contains(rep.Seeds[0].Failing, lostWrites) {
-		t.Errorf("replay of seed %#x (%d writes lost at first) did not fail %q; failing: %v", found.Seed, most, lostWrites, rep.Seeds[0].Failing)
-	}
+	t.Errorf("3 replays of seed %#x (%d writes lost at first) did not fail %q; failing: %v", found.Seed, most, lostWrites, missed)
 }
 
 // TestFixedStoreHolds runs the fixed store as a Go test with mvruntest: a
