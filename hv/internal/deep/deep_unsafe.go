@@ -69,7 +69,7 @@ type extern struct {
 type span struct {
 	base   unsafe.Pointer // the object's first byte
 	lo, hi uintptr        // base and its end, for ordering
-	t      reflect.Type // pointee type, or element type for a slice
+	t      reflect.Type   // pointee type, or element type for a slice
 	slice  bool
 	live   uintptr // slice: bytes from lo that hold live elements
 	pinned unsafe.Pointer
