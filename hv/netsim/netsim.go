@@ -291,20 +291,20 @@ func (n *Network) Advance(now int64) {
 		if ev.when > n.now {
 			n.now = ev.when
 		}
-		ev.fn()
+		ev.do.run()
 	}
 	if now > n.now {
 		n.now = now
 	}
 }
 
-// at schedules fn at virtual time when (not before now).
-func (n *Network) at(when int64, fn func()) *event {
+// at schedules a at virtual time when (not before now).
+func (n *Network) at(when int64, a action) *event {
 	if when < n.now {
 		when = n.now
 	}
 	n.seq++
-	ev := &event{when: when, seq: n.seq, fn: fn}
+	ev := &event{when: when, seq: n.seq, do: a}
 	heap.Push(&n.q, ev)
 	return ev
 }
@@ -329,7 +329,7 @@ func (n *Network) reachable(a, b *Host) bool {
 type event struct {
 	when      int64
 	seq       uint64
-	fn        func()
+	do        action
 	cancelled bool
 	index     int
 }
