@@ -70,8 +70,8 @@ const DefaultSyncLatency = 200 * time.Microsecond
 // [Cluster.At] (which run inside Run at their virtual time).
 type Cluster struct {
 	cfg    ClusterConfig
-	log    *slog.Logger
-	sys    *kvm.System
+	log    *slog.Logger `snap:"keep"`
+	sys    *kvm.System  `snap:"zero"` // a restored cluster opens its own
 	strat  trapStrategy
 	world  *kernel.World
 	clock  *sched.Clock
@@ -141,8 +141,8 @@ type Process struct {
 	node   *Node
 	binary string
 	k      *kernel.Kernel
-	m      *machine
-	onExit func(*Process)
+	m      *machine       `snap:"zero"` // re-created on restore
+	onExit func(*Process) `snap:"keep"` // the caller's: shared by snapshots
 	done   bool
 	sum    kernel.Summary
 	start  time.Duration

@@ -138,8 +138,8 @@ func (*baseFile) close()                           {}
 // stderr of the run).
 type streamFile struct {
 	baseFile
-	r io.Reader
-	w io.Writer
+	r io.Reader `snap:"keep"` // the caller's: snapshots share them
+	w io.Writer `snap:"keep"`
 }
 
 func (f *streamFile) read(d *desc, b []byte) (int, error) {

@@ -98,7 +98,9 @@ type Config struct {
 	LoopbackDelay time.Duration
 	// Trace, if set, receives every delivery, connect outcome, reset,
 	// timeout and datagram fate, in order (see the Trace* kinds).
-	Trace func(kind byte, words ...uint64)
+	// A snapshot of the network leaves it unset: the restorer sets it
+	// again ([Network.SetTrace]).
+	Trace func(kind byte, words ...uint64) `snap:"zero"`
 }
 
 // Trace kinds passed to [Config.Trace]. Words follow each kind as listed.
@@ -124,8 +126,8 @@ type Network struct {
 	hosts     []*Host
 	byName    map[string]*Host
 	byAddr    map[netip.Addr]*Host
-	observers []func(Segment)
-	conns     []*conn // every TCP connection made, by id order
+	observers []func(Segment) `snap:"zero"` // looks: not in snapshots
+	conns     []*conn         // every TCP connection made, by id order
 	nextConn  uint64
 }
 
@@ -208,6 +210,9 @@ func (n *Network) RestartHost(name string) error {
 	n.trace(TraceHost, uint64(h.idx), 1)
 	return nil
 }
+
+// SetTrace replaces [Config.Trace].
+func (n *Network) SetTrace(fn func(kind byte, words ...uint64)) { n.cfg.Trace = fn }
 
 // Observe registers fn to see every delivery (TCP segment or datagram) as
 // it happens.

@@ -38,7 +38,7 @@ type Inode struct {
 	// OnWrite, if set, is called after every write to the file's data,
 	// with the offset and length written: the host watches files through
 	// it (the SDK output files a node's processes append to).
-	OnWrite func(off, n int64)
+	OnWrite func(off, n int64) `snap:"keep"` // the host's: shared by snapshots
 	// Shared is state the kernel keeps per inode and shares among the
 	// node's processes (record locks, shared mappings). vfs never reads it;
 	// [FS.Crash] clears it, since a crash ends every process.
@@ -75,12 +75,12 @@ func (n *Inode) Parent() *Inode { return n.parent }
 type FS struct {
 	root    *Inode
 	nextIno uint64
-	now     func() int64
+	now     func() int64 `snap:"zero"` // a node clock's; set again on restore (SetNow)
 	// touched lists, in the order they were first changed, the inodes with
 	// changes since the last sync (disk.go); no map, so Crash and Sync do
 	// not depend on iteration order.
 	touched []*Inode
-	hook    FaultHook // disk faults (faults.go); nil: none
+	hook    FaultHook `snap:"zero"` // disk faults (faults.go); nil: none; set again on restore
 }
 
 // New returns a file system holding an empty root directory. now supplies
@@ -91,6 +91,10 @@ func New(now func() int64) *FS {
 	f.root.parent = f.root
 	return f
 }
+
+// SetNow replaces the function that supplies modification times (a
+// file system restored from a snapshot gets its node's new clock).
+func (f *FS) SetNow(now func() int64) { f.now = now }
 
 // Root returns the root directory.
 func (f *FS) Root() *Inode { return f.root }
