@@ -25,35 +25,35 @@ type snapWorkload struct {
 
 type snapStep struct {
 	at time.Duration
-	do func(t *testing.T, c *hv.Cluster)
+	do func(t testing.TB, c *hv.Cluster)
 }
 
-func newSnapWorkload(t *testing.T) *snapWorkload {
+func newSnapWorkload(t testing.TB) *snapWorkload {
 	w := &snapWorkload{bin: guest(t, "httpkv"), end: 16 * time.Second}
 	w.steps = []snapStep{
 		{at: 2 * time.Second},
-		{at: 3500 * time.Millisecond, do: func(t *testing.T, c *hv.Cluster) {
+		{at: 3500 * time.Millisecond, do: func(t testing.TB, c *hv.Cluster) {
 			if err := c.Partition(linkmodel.Partition{Groups: [][]string{{"db", "app1"}, {"app2"}}}); err != nil {
 				t.Error(err)
 			}
 		}},
-		{at: 6 * time.Second, do: func(t *testing.T, c *hv.Cluster) { c.Heal() }},
-		{at: 8 * time.Second, do: func(t *testing.T, c *hv.Cluster) { c.Node("db").Kill() }},
-		{at: 9500 * time.Millisecond, do: func(t *testing.T, c *hv.Cluster) { w.startServer(t, c) }},
+		{at: 6 * time.Second, do: func(t testing.TB, c *hv.Cluster) { c.Heal() }},
+		{at: 8 * time.Second, do: func(t testing.TB, c *hv.Cluster) { c.Node("db").Kill() }},
+		{at: 9500 * time.Millisecond, do: func(t testing.TB, c *hv.Cluster) { w.startServer(t, c) }},
 		{at: 12 * time.Second},
 		{at: w.end},
 	}
 	return w
 }
 
-func (w *snapWorkload) startServer(t *testing.T, c *hv.Cluster) {
+func (w *snapWorkload) startServer(t testing.TB, c *hv.Cluster) {
 	if _, err := c.Node("db").Start(hv.ProcessConfig{Binary: w.bin, Args: []string{"httpkv", "server", ":8080"}, Stdout: io.Discard, Stderr: io.Discard}); err != nil {
 		t.Error(err)
 	}
 }
 
 // boot makes the cluster and starts its processes at time zero.
-func (w *snapWorkload) boot(t *testing.T, seed uint64) *hv.Cluster {
+func (w *snapWorkload) boot(t testing.TB, seed uint64) *hv.Cluster {
 	t.Helper()
 	c, err := hv.NewCluster(hv.ClusterConfig{Seed: seed})
 	if err != nil {
@@ -192,5 +192,26 @@ func TestSnapshotRefusesHostActions(t *testing.T) {
 	c.At(time.Second, func() {})
 	if _, err := c.Snapshot(); err == nil || !strings.Contains(err.Error(), "host actions") {
 		t.Fatalf("Snapshot with a pending At = %v, want an error naming host actions", err)
+	}
+}
+
+// advance takes the steps due in (from, to] and then runs to to.
+func (w *snapWorkload) advance(tb testing.TB, c *hv.Cluster, from, to time.Duration) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, s := range w.steps {
+		if s.at <= from || s.at > to {
+			continue
+		}
+		if _, err := c.Advance(ctx, s.at, nil); err != nil {
+			tb.Fatal(err)
+		}
+		if s.do != nil {
+			s.do(tb, c)
+		}
+	}
+	if _, err := c.Advance(ctx, to, nil); err != nil {
+		tb.Fatal(err)
 	}
 }

@@ -471,9 +471,18 @@ func TestSaveRestore(t *testing.T) {
 	if err := p.Free(fs[5]); err != nil {
 		t.Fatal(err)
 	}
+	zf, err := p.Alloc() // in use but zero: not kept
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := p.Save()
 	if s.Bytes() != 6*PageSize {
 		t.Errorf("saved %d bytes, want 6 frames", s.Bytes())
+	}
+	if q, err := Restore(s); err != nil || q.Frame(zf)[0] != 0 {
+		t.Fatalf("zero frame: %v", err)
+	} else {
+		q.Close()
 	}
 	q, err := Restore(s)
 	if err != nil {

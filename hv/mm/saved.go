@@ -1,13 +1,14 @@
 package mm
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 )
 
 // Saved is a copy of guest physical memory at one moment: the bytes of
-// every frame in use (free frames and frames never handed out read as
-// zero and are not kept) and the allocator's state, so a snapshot can
+// every frame in use that holds any (free frames, frames never handed out
+// and zero pages read as zero and are not kept) and the allocator's state, so a snapshot can
 // bring a process's memory back in a fresh mapping.
 type Saved struct {
 	size, next, backed, exhausted uint64
@@ -22,28 +23,31 @@ type imageRun struct{ start, n, off uint64 }
 // Bytes returns how many bytes of frames the image holds.
 func (im *Saved) Bytes() int { return len(im.data) }
 
-// Save copies the frames in use.
+// Save copies the frames in use. Pages that read as zero are not kept
+// (most of a Go process's frames are: heap arenas touched in chunks,
+// page tables): restored memory reads zero where nothing was written.
 func (p *Physical) Save() *Saved {
 	im := &Saved{size: uint64(len(p.mem)), next: p.next, backed: p.backed, exhausted: p.exhausted, free: slices.Clone(p.free)}
 	free := slices.Clone(p.free)
 	slices.Sort(free)
-	used := p.Used()
-	im.data = make([]byte, 0, used)
-	for f, i := uint64(firstFrame), 0; f < p.next; {
+	var zero [PageSize]byte
+	for f, i := uint64(firstFrame), 0; f < p.next; f += PageSize {
 		for i < len(free) && free[i] < f {
 			i++
 		}
 		if i < len(free) && free[i] == f {
-			f += PageSize
 			continue
 		}
-		end := p.next
-		if i < len(free) {
-			end = free[i]
+		page := p.mem[f : f+PageSize]
+		if bytes.Equal(page, zero[:]) {
+			continue
 		}
-		im.runs = append(im.runs, imageRun{start: f, n: end - f, off: uint64(len(im.data))})
-		im.data = append(im.data, p.mem[f:end]...)
-		f = end
+		if n := len(im.runs); n > 0 && im.runs[n-1].start+im.runs[n-1].n == f {
+			im.runs[n-1].n += PageSize
+		} else {
+			im.runs = append(im.runs, imageRun{start: f, n: PageSize, off: uint64(len(im.data))})
+		}
+		im.data = append(im.data, page...)
 	}
 	return im
 }
