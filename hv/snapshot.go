@@ -3,6 +3,7 @@ package hv
 import (
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/mvrun/multiverse/hv/internal/deep"
@@ -220,3 +221,24 @@ func restoreMachine(sys *kvm.System, phys *mm.Physical, strat trapStrategy, ksta
 	}
 	return m, nil
 }
+
+// SetOutput replaces the writers of the process's standard output and
+// error: a process restored from a snapshot shares its original's, which
+// belong to the run the snapshot was taken in.
+func (p *Process) SetOutput(stdout, stderr io.Writer) {
+	if !p.done {
+		p.k.SetOutput(stdout, stderr)
+	}
+}
+
+// SetOnMessage replaces the function that receives the process's SDK
+// messages ([ProcessConfig.OnMessage]).
+func (p *Process) SetOnMessage(fn func(kernel.Message)) {
+	if !p.done {
+		p.k.SetOnMessage(fn)
+	}
+}
+
+// SetOnExit replaces the function called when the process has exited
+// ([ProcessConfig.OnExit]).
+func (p *Process) SetOnExit(fn func(*Process)) { p.onExit = fn }

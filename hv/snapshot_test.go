@@ -215,3 +215,34 @@ func (w *snapWorkload) advance(tb testing.TB, c *hv.Cluster, from, to time.Durat
 		tb.Fatal(err)
 	}
 }
+
+// TestSnapshotRebindOutput: a restored process writes to the writers it
+// is given, not to its original's.
+func TestSnapshotRebindOutput(t *testing.T) {
+	requireKVM(t)
+	w := newSnapWorkload(t)
+	c := w.boot(t, 3)
+	defer c.Close()
+	var orig strings.Builder
+	c.Node("app1").Processes()[0].SetOutput(&orig, &orig)
+	w.advance(t, c, -1, 4*time.Second)
+	s, err := c.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := orig.Len()
+	r, err := s.Restore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out strings.Builder
+	r.Node("app1").Processes()[0].SetOutput(&out, &out)
+	w.advance(t, r, 4*time.Second, w.end)
+	if orig.Len() != before || before == 0 {
+		t.Errorf("the original's writer got %d bytes before the snapshot and %d after", before, orig.Len()-before)
+	}
+	if !strings.Contains(out.String(), "get") {
+		t.Errorf("the restored client wrote %q", out.String())
+	}
+}

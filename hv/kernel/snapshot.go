@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"io"
 )
 
 // Snapshots. A cluster snapshot copies every process's kernel state as a
@@ -41,3 +42,25 @@ func (k *Kernel) Restored(cpu CPU) error {
 	}
 	return nil
 }
+
+// SetOutput replaces the writers behind the process's standard output and
+// error (wherever the guest has them: dup'ed descriptors share them), for
+// a process restored from a snapshot whose original writers belong to
+// another run.
+func (k *Kernel) SetOutput(stdout, stderr io.Writer) {
+	for _, e := range k.files.fds {
+		if f, ok := e.d.file.(*streamFile); ok {
+			switch f.std {
+			case 1:
+				f.w = stdout
+			case 2:
+				f.w = stderr
+			}
+		}
+	}
+	k.cfg.Stdout, k.cfg.Stderr = stdout, stderr
+}
+
+// SetOnMessage replaces the function that receives the process's SDK
+// messages ([Config.OnMessage]).
+func (k *Kernel) SetOnMessage(fn func(Message)) { k.cfg.OnMessage = fn }
