@@ -14,6 +14,7 @@ import (
 
 	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner"
+	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/hvbackend"
 	"github.com/mvrun/multiverse/specs"
 )
@@ -80,7 +81,9 @@ func cmdDebug(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	b := hvbackend.New(hvbackend.Options{Log: log})
+	// Travel: each replay to a moment leaves snapshots, and a later look
+	// at a moment it passed starts from the nearest one.
+	b := hvbackend.New(hvbackend.Options{Log: log, Travel: hvbackend.NewTravel()})
 	if err := b.Available(ctx); err != nil {
 		fmt.Fprintf(stderr, "mvrun debug: %v\n", err)
 		return exitInfra
@@ -311,6 +314,22 @@ func (d *debugger) look(m *hvbackend.Moment) error {
 	c := &momentCapture{}
 	m.At, m.Stop, m.OutDir, m.Report = d.at, true, filepath.Join(dir, "moment"), c.report
 	began := time.Now()
+	served, err := d.b.LookFromSnapshot(d.ctx, backend.ClusterConfig{Test: d.t, Seed: d.seed, Dir: filepath.Join(dir, "snapshot")}, m)
+	if served {
+		line, _ := branchCheck(d.traceLog, filepath.Join(dir, "snapshot", hvbackend.TraceLog))
+		fmt.Fprintf(d.w, "%s (from a snapshot of an earlier replay, in %v)\n", line, time.Since(began).Round(100*time.Millisecond))
+		printLooks(d.w, c)
+		if err != nil {
+			return err
+		}
+		if c.bad {
+			return errors.New("a look failed")
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
 	oc, err := runner.Run(d.ctx, runner.Options{Test: d.t, Backend: d.b.WithMoment(m), Seeds: []uint64{d.seed}, Jobs: 1, Log: d.log, OutDir: dir})
 	if err != nil && oc == nil {
 		return err

@@ -229,6 +229,9 @@ func (b *Backend) LookFromSnapshot(ctx context.Context, cfg backend.ClusterConfi
 	if programs == nil {
 		return false, errors.New("hv backend: LookFromSnapshot before Prepare")
 	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return false, err
+	}
 	c, err := restoredCluster(ctx, cfg, programs, images, b.log, jr, snap)
 	if err != nil {
 		return false, err
