@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -244,5 +245,118 @@ func TestSnapshotRebindOutput(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "get") {
 		t.Errorf("the restored client wrote %q", out.String())
+	}
+}
+
+// TestSnapshotAllGuests snapshots every guest of testdata/guests (each
+// alone in a one-node cluster) at a third and two thirds of its run:
+// each restored snapshot finishes with the uninterrupted run's trace hash,
+// virtual time and output. The guests cover the system call families
+// (files, pipes, epoll, sockets of every kind, signals, timers, futexes,
+// shared mappings, disk I/O), so what a snapshot must copy is exercised
+// in many states.
+func TestSnapshotAllGuests(t *testing.T) {
+	requireKVM(t)
+	args := map[string][]string{
+		"catfile":      {"/etc/hostname"},
+		"crashfile":    {"write", "/tmp/crash"},
+		"syscallbench": {"100"},
+		"sysfam":       {"file"},
+		"net":          {"all"},
+		"netbench":     {"20"},
+	}
+	skip := map[string]string{
+		"forever":  "never exits",
+		"cpubound": "spins without system calls: preempted on host time, not replay-exact",
+		"spin":     "spins without system calls",
+		"hostile":  "spins without system calls",
+	}
+	ents, err := os.ReadDir("testdata/guests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if why := skip[name]; why != "" {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			bin := guest(t, name)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			type run struct {
+				c   *hv.Cluster
+				p   *hv.Process
+				out *strings.Builder
+			}
+			start := func() run {
+				c, err := hv.NewCluster(hv.ClusterConfig{Seed: 7})
+				if err != nil {
+					t.Fatal(err)
+				}
+				n, err := c.AddNode(hv.NodeConfig{Name: "n"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := &strings.Builder{}
+				p, err := n.Start(hv.ProcessConfig{Binary: bin, Args: append([]string{name}, args[name]...), Stdout: out, Stderr: io.Discard})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return run{c, p, out}
+			}
+			finish := func(r run, until time.Duration) {
+				if _, err := r.c.RunUntil(ctx, until, r.p.Exited); err != nil {
+					t.Fatal(err)
+				}
+			}
+			straight := start()
+			finish(straight, 24*time.Hour)
+			end, hash, out := straight.c.Now(), straight.c.TraceHash(), straight.out.String()
+			exited, notExact := straight.p.Exited(), straight.c.NotExact()
+			straight.c.Close()
+			if !exited || len(notExact) > 0 {
+				t.Skipf("the guest did not exit in a day of virtual time, or its run is not exact (%v)", notExact)
+			}
+
+			r := start()
+			defer r.c.Close()
+			var snaps []*hv.Snapshot
+			var outAt []int
+			for _, at := range []time.Duration{end / 3, 2 * end / 3} {
+				finish(r, at)
+				if r.p.Exited() {
+					break
+				}
+				s, err := r.c.Snapshot()
+				if err != nil {
+					t.Fatal(err)
+				}
+				snaps = append(snaps, s)
+				outAt = append(outAt, r.out.Len())
+			}
+			finish(r, 24*time.Hour)
+			if r.c.TraceHash() != hash || r.c.Now() != end {
+				t.Fatalf("snapshotting changed the run: %x at %v, want %x at %v", r.c.TraceHash(), r.c.Now(), hash, end)
+			}
+			for i, s := range snaps {
+				c, err := s.Restore()
+				if err != nil {
+					t.Fatal(err)
+				}
+				p := c.Node("n").Processes()[0]
+				rest := &strings.Builder{}
+				p.SetOutput(rest, io.Discard)
+				rr := run{c, p, rest}
+				finish(rr, 24*time.Hour)
+				if c.TraceHash() != hash || c.Now() != end || !p.Exited() {
+					t.Errorf("restored at %v: %x at %v (exited %v), want %x at %v", s.At(), c.TraceHash(), c.Now(), p.Exited(), hash, end)
+				}
+				if got := out[:outAt[i]] + rest.String(); got != out {
+					t.Errorf("restored at %v: output %q, want %q", s.At(), got, out)
+				}
+				c.Close()
+			}
+		})
 	}
 }
