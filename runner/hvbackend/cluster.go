@@ -193,8 +193,9 @@ func (c *cluster) advance(ctx context.Context, limit time.Duration, stop func() 
 		}
 	}
 	out, err := c.hc.Advance(ctx, limit, stop)
-	if c.jr != nil && err == nil {
+	if c.jr != nil {
 		c.recordRun(false, limit, out)
+		c.jr.broken = c.jr.broken || err != nil
 	}
 	if m := c.look; err == nil && m != nil && c.hc.Now() >= m.At {
 		c.look = nil

@@ -53,6 +53,9 @@ type journal struct {
 	next  time.Duration // when the next snapshot is due
 	end   time.Duration // how far the record reaches
 	err   error         // why snapshots stopped, if they did
+	// broken is set when a run of the simulation failed (the context
+	// ended): the journal does not say where it stopped, so it is dropped.
+	broken bool
 }
 
 // jop is one entry of a journal: a run of the simulation, or an action.
@@ -103,6 +106,9 @@ func (t *Travel) finish(c *cluster) {
 	}
 	c.jr = nil
 	jr.end = c.hc.Now()
+	if jr.broken {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if old := t.best[jr.seed]; old == nil || old.end < jr.end {
@@ -136,6 +142,7 @@ func (c *cluster) runToSnapshots(ctx context.Context, limit time.Duration, stop 
 		if c.hc.Now() < at {
 			stopped, err := c.hc.RunUntil(ctx, at, stop)
 			if err != nil {
+				jr.broken = true
 				return false, err
 			}
 			out := hv.ReachedLimit
