@@ -4,6 +4,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 )
@@ -150,5 +151,20 @@ func TestOverlappingViews(t *testing.T) {
 	w.a[1] = 100
 	if w.b[0] != 100 || arr[1] != 1 {
 		t.Errorf("overlapping views: %v %v original %v", w.a, w.b, arr)
+	}
+}
+
+// TestCopyFailsOnHostFile: a host file's contents are not in the graph, so
+// an untagged *os.File (here behind an interface) fails the copy.
+func TestCopyFailsOnHostFile(t *testing.T) {
+	type volume struct{ backing io.Reader }
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, err = Copy(New(), &volume{backing: f})
+	if err == nil || !strings.Contains(err.Error(), "host file") || !strings.Contains(err.Error(), ".backing") {
+		t.Fatalf("err = %v, want one naming .backing and a host file", err)
 	}
 }

@@ -9,16 +9,17 @@
 // (reflect.NewAt on field addresses). What cannot be copied makes Copy fail
 // with the path to it (Cluster.nodes[2].fs.root…), instead of a copy that
 // silently shares or drops state: a function value (a closure's captured
-// variables are invisible to reflection), a channel, an unsafe.Pointer, or
-// a pointer into memory registered with [Copier.Extern] (guest memory).
+// variables are invisible to reflection), a channel, an unsafe.Pointer, a
+// host file (*os.File: its contents are not in the graph), or a pointer
+// into memory registered with [Copier.Extern] (guest memory).
 //
 // A struct field tagged `snap:"keep"` is shared by the copy as it is (a
 // host-side attachment: a logger, a writer, a callback given by the
 // caller); one tagged `snap:"zero"` is left zero in the copy (host
 // resources the restorer re-creates, caches, observers). Values of a few
 // types are immutable or interned and always shared: error values,
-// netip.Addr, time.Time and *time.Location, the unique package's handles,
-// *os.File and *slog.Logger.
+// netip.Addr, time.Time and *time.Location, the unique package's handles
+// and *slog.Logger.
 package deep
 
 import (
@@ -212,7 +213,7 @@ var (
 func shared(t reflect.Type) bool {
 	switch t {
 	case reflect.TypeFor[netip.Addr](), reflect.TypeFor[time.Time](), reflect.TypeFor[time.Location](),
-		reflect.TypeFor[os.File](), reflect.TypeFor[slog.Logger](), errorType:
+		reflect.TypeFor[slog.Logger](), errorType:
 		return true
 	}
 	return t.PkgPath() == "unique"
@@ -283,6 +284,9 @@ func (c *Copier) visitPtr(p unsafe.Pointer, t reflect.Type) {
 	}
 	c.seenPtr[k] = struct{}{}
 	c.checkExtern(p)
+	if t == reflect.TypeFor[os.File]() {
+		c.fail("a host file (%s) cannot be copied: its contents live outside the graph; tag the field snap:\"keep\" if sharing it is right", (*os.File)(p).Name())
+	}
 	if pn, ok := c.pins[uintptr(p)]; ok && pn.t == t {
 		c.spans = append(c.spans, span{base: p, lo: uintptr(p), hi: uintptr(p) + t.Size(), t: t, pinned: pn.new})
 		return
