@@ -82,47 +82,56 @@ func TestLookFromSnapshot(t *testing.T) {
 	// After the snapshot at 1.425s the runner sends a message and jumps a
 	// clock: the journal's actions are replayed.
 	at := 1600 * time.Millisecond
-	look := func(report func(string, bool)) *Moment {
-		return &Moment{At: at, Dump: true, Files: []string{"alpha:/run"}, Stop: true, OutDir: t.TempDir(), Report: report}
+	looks := map[string]func(report func(string, bool)) *Moment{
+		"dump and files": func(report func(string, bool)) *Moment {
+			return &Moment{At: at, Dump: true, Files: []string{"alpha:/run"}, Stop: true, OutDir: t.TempDir(), Report: report}
+		},
+		"exec": func(report func(string, bool)) *Moment {
+			return &Moment{At: at, OutDir: t.TempDir(), Report: report,
+				Exec: &ExecLook{Service: "alpha", Argv: []string{"/bin/alpha", "dial", "beta:7000", "from-a-branch"}}}
+		},
 	}
-	reportZ, linesZ := collect(t)
-	zero := b.WithMoment(look(reportZ))
-	zero.travel = nil // a plain replay: no snapshots, no journal
-	zeroLog, err := travelRun(t, zero, test)
-	if !ErrBranched(err) {
-		t.Fatalf("the replay's sleep returned %v, want the branch error", err)
-	}
+	for _, name := range []string{"dump and files", "exec"} {
+		look := looks[name]
+		reportZ, linesZ := collect(t)
+		zero := b.WithMoment(look(reportZ))
+		zero.travel = nil // a plain replay: no snapshots, no journal
+		zeroLog, err := travelRun(t, zero, test)
+		if !ErrBranched(err) {
+			t.Fatalf("%s: the replay's sleep returned %v, want the branch error", name, err)
+		}
 
-	reportS, linesS := collect(t)
-	dir := t.TempDir()
-	began := time.Now()
-	served, err := b.LookFromSnapshot(ctx, backend.ClusterConfig{Test: test, Seed: 0x5eed, Dir: dir}, look(reportS))
-	if err != nil || !served {
-		t.Fatalf("LookFromSnapshot = %v, %v", served, err)
-	}
-	t.Logf("look from a snapshot in %v", time.Since(began))
-	snapLog := readLines(t, filepath.Join(dir, TraceLog))
-	if !slices.Equal(snapLog, zeroLog) {
-		for i := range min(len(snapLog), len(zeroLog)) {
-			if snapLog[i] != zeroLog[i] {
-				t.Fatalf("trace logs differ at line %d: from a snapshot %q, from zero %q (%d and %d lines)", i+1, snapLog[i], zeroLog[i], len(snapLog), len(zeroLog))
+		reportS, linesS := collect(t)
+		dir := t.TempDir()
+		began := time.Now()
+		served, err := b.LookFromSnapshot(ctx, backend.ClusterConfig{Test: test, Seed: 0x5eed, Dir: dir}, look(reportS))
+		if err != nil || !served {
+			t.Fatalf("%s: LookFromSnapshot = %v, %v", name, served, err)
+		}
+		t.Logf("%s: look from a snapshot in %v", name, time.Since(began))
+		snapLog := readLines(t, filepath.Join(dir, TraceLog))
+		if !slices.Equal(snapLog, zeroLog) {
+			for i := range min(len(snapLog), len(zeroLog)) {
+				if snapLog[i] != zeroLog[i] {
+					t.Fatalf("%s: trace logs differ at line %d: from a snapshot %q, from zero %q (%d and %d lines)", name, i+1, snapLog[i], zeroLog[i], len(snapLog), len(zeroLog))
+				}
 			}
+			t.Fatalf("%s: trace logs differ in length: from a snapshot %d lines, from zero %d", name, len(snapLog), len(zeroLog))
 		}
-		t.Fatalf("trace logs differ in length: from a snapshot %d lines, from zero %d", len(snapLog), len(zeroLog))
-	}
-	if !slices.ContainsFunc(snapLog, func(l string) bool { return strings.Contains(l, " branch ") }) {
-		t.Error("no branch mark in the trace log")
-	}
-	clean := func(ls []string) []string {
-		var out []string
-		for _, l := range ls {
-			// The looks name their output directories, which differ.
-			out = append(out, strings.Join(strings.Fields(dirWords.ReplaceAllString(l, "DIR")), " "))
+		if !slices.ContainsFunc(snapLog, func(l string) bool { return strings.Contains(l, " branch ") }) {
+			t.Errorf("%s: no branch mark in the trace log", name)
 		}
-		return out
-	}
-	if z, s := clean(linesZ()), clean(linesS()); !slices.Equal(z, s) || len(z) == 0 {
-		t.Errorf("looks differ:\nfrom zero:\n%s\nfrom a snapshot:\n%s", strings.Join(z, "\n"), strings.Join(s, "\n"))
+		clean := func(ls []string) []string {
+			var out []string
+			for _, l := range ls {
+				// The looks name their output directories, which differ.
+				out = append(out, strings.Join(strings.Fields(dirWords.ReplaceAllString(l, "DIR")), " "))
+			}
+			return out
+		}
+		if z, s := clean(linesZ()), clean(linesS()); !slices.Equal(z, s) || len(z) == 0 {
+			t.Errorf("%s: looks differ:\nfrom zero:\n%s\nfrom a snapshot:\n%s", name, strings.Join(z, "\n"), strings.Join(s, "\n"))
+		}
 	}
 
 	// A moment past what the journal reaches is not served.
