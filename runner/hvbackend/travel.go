@@ -197,6 +197,12 @@ func (c *cluster) killProcess(service string, pid int) error {
 	return nil
 }
 
+// Travels reports whether a look can start from a snapshot
+// ([Backend.LookFromSnapshot]): it stops the replay at its moment, and
+// needs only the cluster's state there, not its past (packets since the
+// start, a node's output so far).
+func (m *Moment) Travels() bool { return m.Branches() && m.Pcap == "" && len(m.Logs) == 0 }
+
 // errJournalEnd: the journal ended before the moment (it cannot, when the
 // moment is within its reach; a bug if seen).
 var errJournalEnd = errors.New("the travel journal ended before the moment")
@@ -208,7 +214,7 @@ var errJournalEnd = errors.New("the travel journal ended before the moment")
 // ([TraceLog]: the seed's lines up to the snapshot, then the ones the
 // restored cluster made) and m.Report got the looks' results.
 func (b *Backend) LookFromSnapshot(ctx context.Context, cfg backend.ClusterConfig, m *Moment) (bool, error) {
-	if b.travel == nil || b.branch != nil || !m.Branches() || m.Pcap != "" || len(m.Logs) > 0 {
+	if b.travel == nil || b.branch != nil || !m.Travels() {
 		return false, nil
 	}
 	b.travel.mu.Lock()
