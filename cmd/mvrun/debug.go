@@ -327,7 +327,8 @@ func (d *debugger) look(m *hvbackend.Moment) error {
 		fmt.Fprintf(d.w, "replaying the whole seed once to snapshot it (looks up to %v then start from snapshots)\n", d.end)
 		whole := filepath.Join(d.out, "whole-seed")
 		rec := &hvbackend.Moment{At: d.end, Stop: true, OutDir: filepath.Join(whole, "moment")}
-		if _, err := runner.Run(d.ctx, runner.Options{Test: d.t, Backend: d.b.WithMoment(rec), Seeds: []uint64{d.seed}, Jobs: 1, Log: d.log, OutDir: whole}); err == nil {
+		_, rerr := runner.Run(d.ctx, runner.Options{Test: d.t, Backend: d.b.WithMoment(rec), Seeds: []uint64{d.seed}, Jobs: 1, Log: d.log, OutDir: whole})
+		if rerr == nil { // else the look replays from zero, as without snapshots
 			served, err = d.b.LookFromSnapshot(d.ctx, cfg, m)
 		}
 	}
