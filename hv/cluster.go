@@ -75,8 +75,8 @@ const DefaultSyncLatency = 200 * time.Microsecond
 // [Cluster.At] (which run inside Run at their virtual time).
 type Cluster struct {
 	cfg    ClusterConfig
-	log    *slog.Logger
-	sys    *kvm.System
+	log    *slog.Logger `snap:"keep"`
+	sys    *kvm.System  `snap:"zero"` // a restored cluster opens its own
 	strat  trapStrategy
 	world  *kernel.World
 	clock  *sched.Clock
@@ -146,8 +146,8 @@ type Process struct {
 	node   *Node
 	binary string
 	k      *kernel.Kernel
-	m      *machine
-	onExit func(*Process)
+	m      *machine       `snap:"zero"` // re-created on restore
+	onExit func(*Process) `snap:"keep"` // the caller's: shared by snapshots
 	done   bool
 	sum    kernel.Summary
 	start  time.Duration
@@ -296,7 +296,7 @@ func (c *Cluster) AddNode(cfg NodeConfig) (*Node, error) {
 	clock.SetOffset(cfg.ClockOffset)
 	fs := cfg.FS
 	if fs == nil {
-		fs = vfs.New(clock.Wall)
+		fs = vfs.New(clock)
 		if cfg.FSDir != "" {
 			if err := fs.SeedFrom(cfg.FSDir); err != nil {
 				return nil, fmt.Errorf("hv: node %s: seed file system from %s: %w", cfg.Name, cfg.FSDir, err)

@@ -52,7 +52,7 @@ tmp2.txt: missing
 func crashRun(t *testing.T, bin string, seed uint64, crash bool) (outcome, outcome) {
 	t.Helper()
 	clock := sched.NewClock(sched.DefaultEpoch)
-	fs := vfs.New(clock.Wall)
+	fs := vfs.New(clock)
 	// The node's disk has /data (host-made, so durable); the guest creates
 	// /data/db and fsyncs /data for it, as it must.
 	if _, err := fs.MkdirAll("/data"); err != nil {

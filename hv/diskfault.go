@@ -36,8 +36,8 @@ const diskTrace = 'F'
 type nodeDisk struct {
 	n     *Node
 	model diskmodel.Disk
-	dir   string // data directory, absolute in the node's file system
-	log   func(DiskHit)
+	dir   string        // data directory, absolute in the node's file system
+	log   func(DiskHit) `snap:"keep"` // the caller's: shared by snapshots
 }
 
 func (n *Node) diskState() *nodeDisk {

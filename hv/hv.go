@@ -155,7 +155,7 @@ func Run(ctx context.Context, cfg Config) (_ *Result, err error) {
 	}()
 	fs := cfg.FS
 	if fs == nil {
-		fs = vfs.New(c.clock.Wall)
+		fs = vfs.New(c.clock)
 		if cfg.FSDir != "" {
 			if err := fs.SeedFrom(cfg.FSDir); err != nil {
 				return nil, fmt.Errorf("hv: seed file system from %s: %w", cfg.FSDir, err)

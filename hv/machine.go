@@ -65,21 +65,30 @@ func newMachine(sys *kvm.System, memory uint64, strat trapStrategy) (_ *machine,
 	if err = stubPages(m.phys, pt, strat.stub()); err != nil {
 		return nil, err
 	}
-	if m.cpu, err = m.vm.CreateVCPU(0); err != nil {
+	if err = m.newVCPU(sys); err != nil {
 		return nil, err
 	}
-	if err = setupVCPU(sys, m.cpu, pt.Root()); err != nil {
-		return nil, err
+	return m, nil
+}
+
+// newVCPU creates the vCPU in 64-bit user mode on the address space's
+// page table.
+func (m *machine) newVCPU(sys *kvm.System) (err error) {
+	if m.cpu, err = m.vm.CreateVCPU(0); err != nil {
+		return err
+	}
+	if err = setupVCPU(sys, m.cpu, m.space.PageTable().Root()); err != nil {
+		return err
 	}
 	// Seed the kvm_run copies of the registers so they can be written back
 	// (marked dirty) before the first exit has filled them.
 	s, err := m.cpu.Sregs()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	*m.cpu.SyncedSregs() = *s
 	m.cpu.EnableSync(kvm.SyncRegs | kvm.SyncSregs)
-	return m, nil
+	return nil
 }
 
 // close releases the vCPU, the VM and guest memory. A failure leaks host

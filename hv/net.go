@@ -53,15 +53,17 @@ func (l *links) Datagram(from, to string) (bool, int, time.Duration) {
 // its deliveries are events on the virtual clock and enter the trace hash.
 func (c *Cluster) newNetwork() {
 	c.links = newLinks(c.cfg.Seed)
-	tr := c.world.Trace()
 	c.net = netsim.New(netsim.Config{
 		Seed:  seeds.Derive(c.cfg.Seed, "hv/net"),
 		Links: c.links,
-		Trace: func(kind byte, words ...uint64) {
-			tr.Event('n', append([]uint64{uint64(kind)}, words...)...)
-		},
+		Trace: c.netTrace,
 	})
 	c.world.AddEventSource(c.net)
+}
+
+// netTrace puts the network's records into the cluster's trace.
+func (c *Cluster) netTrace(kind byte, words ...uint64) {
+	c.world.Trace().Event('n', append([]uint64{uint64(kind)}, words...)...)
 }
 
 // attachNode gives node n its host on the network and rewrites every

@@ -24,10 +24,10 @@ func TestVolumeCrashPerWriter(t *testing.T) {
 	nr := runNative(t, bin, "read", dir)
 	run := func(crashWriter bool) (outcome, outcome) {
 		clock := sched.NewClock(sched.DefaultEpoch)
-		vol := vfs.NewVolume(clock.Wall, 0x900)
+		vol := vfs.NewVolume(clock, 0x900)
 		var trees [2]*vfs.FS
 		for i := range trees {
-			trees[i] = vfs.New(clock.Wall)
+			trees[i] = vfs.New(clock)
 			if _, err := trees[i].MkdirAll("/data"); err != nil {
 				t.Fatal(err)
 			}
@@ -62,8 +62,8 @@ func TestVolumeCrashPerWriter(t *testing.T) {
 
 	// Through a read-only mount the writer fails at its first change.
 	clock := sched.NewClock(sched.DefaultEpoch)
-	vol := vfs.NewVolume(clock.Wall, 0x900)
-	ro := vfs.New(clock.Wall)
+	vol := vfs.NewVolume(clock, 0x900)
+	ro := vfs.New(clock)
 	if _, err := ro.MkdirAll("/data"); err != nil {
 		t.Fatal(err)
 	}

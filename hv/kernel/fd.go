@@ -58,8 +58,8 @@ type fdTable struct {
 func newFDTable(k *Kernel, stdin io.Reader, stdout, stderr io.Writer) *fdTable {
 	t := &fdTable{k: k, fds: map[int]fdEntry{}}
 	t.install(0, &desc{file: &streamFile{r: stdin}, flags: abi.ORdonly}, false)
-	t.install(1, &desc{file: &streamFile{w: stdout}, flags: abi.OWronly}, false)
-	t.install(2, &desc{file: &streamFile{w: stderr}, flags: abi.OWronly}, false)
+	t.install(1, &desc{file: &streamFile{w: stdout, std: 1}, flags: abi.OWronly}, false)
+	t.install(2, &desc{file: &streamFile{w: stderr, std: 2}, flags: abi.OWronly}, false)
 	return t
 }
 
@@ -138,8 +138,9 @@ func (*baseFile) close()                           {}
 // stderr of the run).
 type streamFile struct {
 	baseFile
-	r io.Reader
-	w io.Writer
+	r   io.Reader `snap:"keep"` // the caller's: snapshots share them
+	w   io.Writer `snap:"keep"`
+	std int       // the standard stream it was opened as: 0, 1 or 2
 }
 
 func (f *streamFile) read(d *desc, b []byte) (int, error) {

@@ -57,24 +57,26 @@ type Config struct {
 	// World is the simulation the process joins; nil makes a world of its
 	// own whose scheduler draws from Seed.
 	World  *World
-	Binary string // path of the static ELF (for error messages and AT_EXECFN)
-	Image  io.ReaderAt
-	Args   []string // argv, including argv[0]
-	Env    []string // envp
-	FS     *vfs.FS  // file system; a fresh empty one if nil
-	Dir    string   // working directory in FS; the root if empty
+	Binary string      // path of the static ELF (for error messages and AT_EXECFN)
+	Image  io.ReaderAt `snap:"keep"` // read while the process starts; snapshots share it
+	Args   []string    // argv, including argv[0]
+	Env    []string    // envp
+	FS     *vfs.FS     // file system; a fresh empty one if nil
+	Dir    string      // working directory in FS; the root if empty
 	// Hostname is the node's name as uname(2) reports it; "hv" if empty.
 	Hostname string
 	Clock    *sched.Clock // the node's clock, a fork of the world's; the world's if nil
-	Stdin    io.Reader
-	Stdout   io.Writer
-	Stderr   io.Writer
-	CPUs     int // CPUs the guest sees (sched_getaffinity); default 1
+	// Stdin, Stdout, Stderr and OnMessage are the caller's: a snapshot
+	// of the process shares them.
+	Stdin  io.Reader `snap:"keep"`
+	Stdout io.Writer `snap:"keep"`
+	Stderr io.Writer `snap:"keep"`
+	CPUs   int       // CPUs the guest sees (sched_getaffinity); default 1
 	// NoVDSO leaves out the vDSO (no AT_SYSINFO_EHDR), so every clock read
 	// is a system call: for measuring what the vDSO saves.
 	NoVDSO bool
 	// OnMessage receives SDK messages in order; may be nil.
-	OnMessage func(Message)
+	OnMessage func(Message) `snap:"keep"`
 	Logger    *slog.Logger
 	// SyncLatency is how long a flush to the node's disk takes on the
 	// virtual clock (fsync with something to flush, sync); 0: free.
@@ -109,7 +111,7 @@ const costTimeRead = 100
 type Kernel struct {
 	cfg   Config
 	log   *slog.Logger
-	cpu   CPU
+	cpu   CPU `snap:"zero"` // the machine's; a restored process gets its new one
 	Space *mm.Space
 	Phys  *mm.Physical
 	clock *sched.Clock // the node's clock: world time, node wall offset
@@ -135,13 +137,15 @@ type Kernel struct {
 	sigactions  [abi.NSIG + 1]sigaction
 	futexes     map[uint64]*waitQueue
 	brk, brkMin uint64
-	vvar        []byte // host view of the vvar page; nil without a vDSO
-	counter     []byte // host view of the vDSO's read counter page
-	vdsoReads   uint64 // clock reads the vDSO answered, all charged
-	flushWaits  uint64 // flushes that waited for the disk (flushWait)
+	// vvar and counter are views of guest memory, found again in the
+	// restored memory of a snapshot ([Kernel.Restored]).
+	vvar       []byte `snap:"zero"` // host view of the vvar page; nil without a vDSO
+	counter    []byte `snap:"zero"` // host view of the vDSO's read counter page
+	vdsoReads  uint64 // clock reads the vDSO answered, all charged
+	flushWaits uint64 // flushes that waited for the disk (flushWait)
 
 	exited      bool
-	onExit      func(*Kernel)
+	onExit      func(*Kernel) `snap:"zero"` // the machine's; set again on restore
 	exitCode    int
 	exitSig     int
 	err         error
@@ -210,7 +214,7 @@ func New(phys *mm.Physical, space *mm.Space, cfg Config) (*Kernel, error) {
 		fs:          cfg.FS,
 	}
 	if k.fs == nil {
-		k.fs = vfs.New(k.clock.Wall)
+		k.fs = vfs.New(k.clock)
 	}
 	if err := k.setupDevices(); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Binary, err)

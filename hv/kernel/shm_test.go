@@ -105,7 +105,7 @@ func (p *proc) read(va uint64, n int) string {
 // forgotten.
 func TestSharedMappingAcrossProcesses(t *testing.T) {
 	bin := helloELF(t)
-	fs := vfs.New(func() int64 { return 0 })
+	fs := vfs.New(vfs.ClockFunc(func() int64 { return 0 }))
 	if err := fs.WriteFile("/db", bytes.Repeat([]byte("a"), 8192), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestSharedMappingAcrossProcesses(t *testing.T) {
 // that exiting releases a process's locks.
 func TestFlockAcrossProcesses(t *testing.T) {
 	bin := helloELF(t)
-	fs := vfs.New(func() int64 { return 0 })
+	fs := vfs.New(vfs.ClockFunc(func() int64 { return 0 }))
 	if err := fs.WriteFile("/lock", nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestFlockAcrossProcesses(t *testing.T) {
 // mapping is written back and made durable by fsync of the file.
 func TestSyncWritesThroughKernel(t *testing.T) {
 	bin := helloELF(t)
-	fs := vfs.New(func() int64 { return 0 })
+	fs := vfs.New(vfs.ClockFunc(func() int64 { return 0 }))
 	for _, name := range []string{"/sync", "/plain", "/mapped"} {
 		if err := fs.WriteFile(name, []byte("old!"), 0o644); err != nil {
 			t.Fatal(err)
@@ -241,7 +241,7 @@ func TestSyncWritesThroughKernel(t *testing.T) {
 // the rest); MADV_DONTNEED makes the pages read the file again.
 func TestLazySharedMappingAcrossProcesses(t *testing.T) {
 	bin := helloELF(t)
-	fs := vfs.New(func() int64 { return 0 })
+	fs := vfs.New(vfs.ClockFunc(func() int64 { return 0 }))
 	if err := fs.WriteFile("/db", bytes.Repeat([]byte("a"), 2<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}

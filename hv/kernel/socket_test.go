@@ -60,7 +60,7 @@ func TestWriteNetworkFiles(t *testing.T) {
 	nw := netsim.New(netsim.Config{Seed: 1})
 	a, _ := nw.AddHost("db", netip.MustParseAddr("10.0.0.1"))
 	nw.AddHost("web", netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("fd00::2"))
-	fs := vfs.New(func() int64 { return 0 })
+	fs := vfs.New(vfs.ClockFunc(func() int64 { return 0 }))
 	fs.MkdirAll("/etc")
 	fs.WriteFile("/etc/nsswitch.conf", []byte("hosts: files\n"), 0o644)
 	if err := WriteNetworkFiles(fs, a); err != nil {

@@ -59,9 +59,7 @@ func sysFutex(t *Thread, a *[6]uint64) (uint64, error) {
 			k.futexes[addr] = q
 		}
 		t.futexMask = mask
-		return 0, t.block(q, deadline, nil, func(t *Thread) {
-			t.Regs.RAX = errRet(abi.ETIMEDOUT)
-		})
+		return 0, t.block(q, deadline, nil, &timeoutResult{rax: errRet(abi.ETIMEDOUT)})
 	case abi.FutexWake, abi.FutexWakeBitset:
 		mask := ^uint32(0)
 		if cmd == abi.FutexWakeBitset {

@@ -56,6 +56,10 @@ func (f *sockFile) wait(t *Thread, timeo int64) error {
 	return t.block(f.waiters(), deadline, t.call, nil)
 }
 
+// Notify implements [netsim.Notifier]: the socket's readiness may have
+// changed, so its waiters retry and epoll sets watching it look again.
+func (f *sockFile) Notify() { f.k.notify(f) }
+
 func (f *sockFile) read(d *desc, b []byte) (int, error) {
 	n, _, _, err := f.s.Recv(b, 0)
 	return n, err
@@ -72,7 +76,7 @@ func (f *sockFile) stat() stat {
 func (k *Kernel) newSocketFD(s netsim.Socket, proto, flags int) (int, error) {
 	k.net.sockIno++
 	f := &sockFile{k: k, s: s, ino: 1<<32 + k.net.sockIno, proto: proto}
-	s.SetNotify(func() { k.notify(f) })
+	s.SetNotify(f)
 	return k.files.alloc(&desc{file: f, flags: abi.ORdwr | flags&abi.ONonblock}, 0, flags&abi.OCloexec != 0)
 }
 

@@ -95,7 +95,7 @@ func (t *Thread) sleepUntil(deadline int64) (uint64, error) {
 	if deadline <= t.k.clock.Now() {
 		return 0, nil
 	}
-	return 0, t.block(nil, deadline, nil, func(t *Thread) { t.Regs.RAX = 0 })
+	return 0, t.block(nil, deadline, nil, &timeoutResult{rax: 0})
 }
 
 // sysNanosleep implements Linux syscall nanosleep(2) on the virtual clock.

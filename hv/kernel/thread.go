@@ -112,13 +112,20 @@ func (q *waitQueue) wakeAll() {
 type wait struct {
 	queue     *waitQueue
 	timer     *sched.Timer
-	onTimeout func(t *Thread) // sets the result when the deadline passes
+	onTimeout *timeoutResult // the result when the deadline passes; nil: retry
 }
 
+// timeoutResult is the value a system call returns when its wait's
+// deadline passes (data rather than a callback, so a blocked thread can be
+// snapshotted).
+type timeoutResult struct{ rax uint64 }
+
 // block parks t on q (may be nil) until woken or until the virtual
-// deadline (negative: none). With retry set, a wakeup re-runs the system
-// call c; otherwise the waker supplies the result.
-func (t *Thread) block(q *waitQueue, deadline int64, c *call, onTimeout func(*Thread)) error {
+// deadline (negative: none). With c set, a wakeup re-runs the system call
+// c; otherwise the waker supplies the result. When the deadline passes the
+// call returns onTimeout's value or, if it is nil, runs again with
+// timedOut set.
+func (t *Thread) block(q *waitQueue, deadline int64, c *call, onTimeout *timeoutResult) error {
 	w := &wait{queue: q, onTimeout: onTimeout}
 	if q != nil {
 		q.add(t)
@@ -169,7 +176,7 @@ func (t *Thread) timeout() {
 	}
 	if w.onTimeout != nil {
 		t.cancelWait()
-		w.onTimeout(t)
+		t.Regs.RAX = w.onTimeout.rax
 		t.restart = nil
 		t.state = stateRunnable
 		t.k.enqueue(t)

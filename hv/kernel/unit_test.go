@@ -19,7 +19,7 @@ import (
 // results (pipe2's fd pair, epoll events).
 func unitProc(t *testing.T) *proc {
 	t.Helper()
-	return newProc(t, vfs.New(func() int64 { return 0 }), helloELF(t))
+	return newProc(t, vfs.New(vfs.ClockFunc(func() int64 { return 0 })), helloELF(t))
 }
 
 // errno runs a call that must fail and returns its errno.

@@ -28,7 +28,7 @@ type World struct {
 	clock   *sched.Clock
 	timers  sched.Timers // thread deadlines
 	host    sched.Timers // host actions (World.At)
-	watch   sched.Timers // observers (World.Observe): never traced
+	watch   sched.Timers `snap:"zero"` // observers (World.Observe): never traced, not in snapshots
 	picker  *sched.Picker
 	trace   *sched.Trace
 	threads map[int]*Thread // every live thread of every process, by tid
@@ -36,7 +36,7 @@ type World struct {
 	cur     *Thread
 	nextTID int
 	events  []EventSource
-	callObs CallObserver // sees every system call (inspect.go); nil unless set
+	callObs CallObserver `snap:"zero"` // sees every system call (inspect.go); nil unless set
 
 	syscalls uint64
 	switches uint64

@@ -446,3 +446,70 @@ func TestLazyFaultSequential(t *testing.T) {
 		t.Fatalf("after a fault below a populated group: %d pages, want %d", n, 2*FaultRun)
 	}
 }
+
+// TestSaveRestore copies memory with frames in use and freed, and the
+// restored memory reads the same and hands out frames as the original
+// would.
+func TestSaveRestore(t *testing.T) {
+	p, err := NewPhysical(1 << 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var fs []uint64
+	for i := range 8 {
+		f, err := p.Alloc()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Frame(f)[0], p.Frame(f)[PageSize-1] = byte(i+1), byte(i+100)
+		fs = append(fs, f)
+	}
+	if err := p.Free(fs[2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Free(fs[5]); err != nil {
+		t.Fatal(err)
+	}
+	zf, err := p.Alloc() // in use but zero: not kept
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := p.Save()
+	if s.Bytes() != 6*PageSize {
+		t.Errorf("saved %d bytes, want 6 frames", s.Bytes())
+	}
+	if q, err := Restore(s); err != nil || q.Frame(zf)[0] != 0 {
+		t.Fatalf("zero frame: %v", err)
+	} else {
+		q.Close()
+	}
+	q, err := Restore(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for i, f := range fs {
+		want := [2]byte{byte(i + 1), byte(i + 100)}
+		if i == 2 || i == 5 {
+			want = [2]byte{}
+		}
+		if got := [2]byte{q.Frame(f)[0], q.Frame(f)[PageSize-1]}; got != want {
+			t.Errorf("frame %d reads %v, want %v", i, got, want)
+		}
+	}
+	for range 3 {
+		a, err1 := p.Alloc()
+		b, err2 := q.Alloc()
+		if a != b || err1 != nil || err2 != nil {
+			t.Fatalf("allocations differ: %#x %v, %#x %v", a, err1, b, err2)
+		}
+	}
+	var pieces [][2]uint64
+	if err := q.Regrow(func(lo, hi uint64) error { pieces = append(pieces, [2]uint64{lo, hi}); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(pieces) == 0 || pieces[0][0] != 0 {
+		t.Errorf("regrow pieces %v", pieces)
+	}
+}

@@ -82,6 +82,15 @@ func (t *PageTable) Lookup(va uint64) uint64 {
 	return binary.LittleEndian.Uint64(t.phys.mem[a:])
 }
 
+// FrameOf returns the frame va's page is mapped to, if it is present.
+func (t *PageTable) FrameOf(va uint64) (uint64, bool) {
+	e := t.Lookup(va)
+	if e&PtePresent == 0 {
+		return 0, false
+	}
+	return e & pteAddr, true
+}
+
 // Map sets the leaf entry of va to frame f with flags (PtePresent is added).
 func (t *PageTable) Map(va, f, flags uint64) error {
 	a, err := t.leaf(va, true)

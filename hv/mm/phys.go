@@ -43,11 +43,11 @@ var ErrHost = errors.New("host memory call failed")
 // Go hello world takes to run. Frames are handed out from the bottom up, so
 // only the memory a process actually uses is ever registered.
 type Physical struct {
-	mem    []byte
-	next   uint64   // next never-used frame address
-	free   []uint64 // freed frame addresses; their host pages were discarded
-	backed uint64   // frames below this address are known to the hypervisor
-	grow   func(lo, hi uint64) error
+	mem    []byte                    `snap:"zero"` // guest memory is saved apart (Save), never deep-copied
+	next   uint64                    // next never-used frame address
+	free   []uint64                  // freed frame addresses; their host pages were discarded
+	backed uint64                    // frames below this address are known to the hypervisor
+	grow   func(lo, hi uint64) error `snap:"zero"`
 	// exhausted counts allocations refused for want of memory.
 	exhausted uint64
 }

@@ -47,8 +47,8 @@ type Mapping struct {
 type Space struct {
 	phys *Physical
 	pt   *PageTable
-	maps []Mapping // sorted, non-overlapping
-	fill func(start, end uint64)
+	maps []Mapping               // sorted, non-overlapping
+	fill func(start, end uint64) `snap:"zero"` // the kernel's; set again on restore
 }
 
 // NewSpace creates an empty address space with its own page table.

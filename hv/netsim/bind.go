@@ -20,12 +20,15 @@ type binding struct {
 	v6only    bool // for the IPv6 wildcard: IPv4 not covered
 	reuseAddr bool
 	reusePort bool
-	owner     any         // the socket, or nil in TIME_WAIT
-	listening func() bool // nil: never listens (UDP, connections)
-	gone      *event      // TIME_WAIT expiry
+	owner     any    // the socket, or nil in TIME_WAIT
+	listens   bool   // a TCP socket's own bind: it listens while its socket is in LISTEN
+	gone      *event // TIME_WAIT expiry
 }
 
-func (b *binding) isListening() bool { return b.listening != nil && b.listening() }
+func (b *binding) isListening() bool {
+	s, ok := b.owner.(*tcpSock)
+	return ok && b.listens && s.state == tcpListen
+}
 
 // covers reports whether b receives traffic for ip (unmapped).
 func (b *binding) covers(ip netip.Addr) bool {

@@ -98,7 +98,9 @@ type Config struct {
 	LoopbackDelay time.Duration
 	// Trace, if set, receives every delivery, connect outcome, reset,
 	// timeout and datagram fate, in order (see the Trace* kinds).
-	Trace func(kind byte, words ...uint64)
+	// A snapshot of the network leaves it unset: the restorer sets it
+	// again ([Network.SetTrace]).
+	Trace func(kind byte, words ...uint64) `snap:"zero"`
 }
 
 // Trace kinds passed to [Config.Trace]. Words follow each kind as listed.
@@ -124,8 +126,8 @@ type Network struct {
 	hosts     []*Host
 	byName    map[string]*Host
 	byAddr    map[netip.Addr]*Host
-	observers []func(Segment)
-	conns     []*conn // every TCP connection made, by id order
+	observers []func(Segment) `snap:"zero"` // looks: not in snapshots
+	conns     []*conn         // every TCP connection made, by id order
 	nextConn  uint64
 }
 
@@ -209,6 +211,9 @@ func (n *Network) RestartHost(name string) error {
 	return nil
 }
 
+// SetTrace replaces [Config.Trace].
+func (n *Network) SetTrace(fn func(kind byte, words ...uint64)) { n.cfg.Trace = fn }
+
 // Observe registers fn to see every delivery (TCP segment or datagram) as
 // it happens.
 func (n *Network) Observe(fn func(Segment)) { n.observers = append(n.observers, fn) }
@@ -291,20 +296,20 @@ func (n *Network) Advance(now int64) {
 		if ev.when > n.now {
 			n.now = ev.when
 		}
-		ev.fn()
+		ev.do.run()
 	}
 	if now > n.now {
 		n.now = now
 	}
 }
 
-// at schedules fn at virtual time when (not before now).
-func (n *Network) at(when int64, fn func()) *event {
+// at schedules a at virtual time when (not before now).
+func (n *Network) at(when int64, a action) *event {
 	if when < n.now {
 		when = n.now
 	}
 	n.seq++
-	ev := &event{when: when, seq: n.seq, fn: fn}
+	ev := &event{when: when, seq: n.seq, do: a}
 	heap.Push(&n.q, ev)
 	return ev
 }
@@ -329,7 +334,7 @@ func (n *Network) reachable(a, b *Host) bool {
 type event struct {
 	when      int64
 	seq       uint64
-	fn        func()
+	do        action
 	cancelled bool
 	index     int
 }

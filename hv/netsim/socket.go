@@ -104,8 +104,8 @@ type Socket interface {
 	Option(o Option) (int, error)
 	// Events returns the epoll events that hold now (abi.Epoll*).
 	Events() uint32
-	// SetNotify sets the function called whenever Events may have changed.
-	SetNotify(fn func())
+	// SetNotify sets who is told whenever Events may have changed.
+	SetNotify(n Notifier)
 	// Info reports connection state for TCP_INFO.
 	Info() Info
 }

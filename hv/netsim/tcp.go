@@ -35,7 +35,7 @@ type tcpSock struct {
 	inc      uint64 // host incarnation the socket belongs to
 	fam      Family
 	opts     options
-	notifyFn func()
+	notifier Notifier
 
 	state      tcpState
 	connecting bool // connect started and its outcome not yet reported by connect (Linux's SS_CONNECTING)
@@ -75,8 +75,8 @@ func newTCP(h *Host, fam Family) *tcpSock {
 func (s *tcpSock) alive() bool { return s.h.up && s.h.inc == s.inc }
 
 func (s *tcpSock) notify() {
-	if s.notifyFn != nil && s.alive() {
-		s.notifyFn()
+	if s.notifier != nil && s.alive() {
+		s.notifier.Notify()
 	}
 }
 
@@ -93,7 +93,7 @@ func (s *tcpSock) Family() Family { return s.fam }
 func (s *tcpSock) Type() Type { return Stream }
 
 // SetNotify implements [Socket].
-func (s *tcpSock) SetNotify(fn func()) { s.notifyFn = fn }
+func (s *tcpSock) SetNotify(n Notifier) { s.notifier = n }
 
 // Bind implements [Socket].
 func (s *tcpSock) Bind(a Addr) error {
@@ -108,7 +108,7 @@ func (s *tcpSock) Bind(a Addr) error {
 		return err
 	}
 	b := &binding{ip: ap.Addr(), port: ap.Port(), v6only: s.opts.v6only, reuseAddr: s.opts.reuseAddr,
-		reusePort: s.opts.reusePort, owner: s, listening: func() bool { return s.state == tcpListen }}
+		reusePort: s.opts.reusePort, owner: s, listens: true}
 	if err := s.h.bind(s.h.tcp, true, b); err != nil {
 		return err
 	}
@@ -141,13 +141,9 @@ func (s *tcpSock) timeWait() {
 	if b == nil || !s.alive() {
 		return
 	}
-	b.owner, b.listening = nil, nil
-	h, inc := s.h, s.inc
-	b.gone = h.n.at(h.n.now+timeWaitLen, func() {
-		if h.inc == inc {
-			h.tcp.remove(b)
-		}
-	})
+	b.owner, b.listens = nil, false
+	h := s.h
+	b.gone = h.n.at(h.n.now+timeWaitLen, &timeWaitEnd{h: h, inc: s.inc, b: b})
 }
 
 // Listen implements [Socket].
@@ -282,7 +278,7 @@ func (s *tcpSock) sendSyn() {
 	a := s.syn
 	n := s.h.n
 	if n.reachable(s.h, a.host) {
-		n.at(n.now+n.delay(s.h, a.host), func() { s.synArrive(a) })
+		n.at(n.now+n.delay(s.h, a.host), &synArrival{s: s, a: a})
 	} else {
 		n.trace(TraceLost, 0, 0, 0)
 	}
@@ -290,7 +286,7 @@ func (s *tcpSock) sendSyn() {
 	if ut := int64(s.opts.userTimeout) * msPerNano; ut > 0 {
 		next = min(next, a.start+ut)
 	}
-	a.timer = n.at(next, func() { s.synTimer(a) })
+	a.timer = n.at(next, &synRetry{s: s, a: a})
 }
 
 func (s *tcpSock) synTimer(a *synAttempt) {
@@ -330,11 +326,7 @@ func (s *tcpSock) synArrive(a *synAttempt) {
 	if l == nil {
 		// No listener: a RST answers, and connect fails one RTT after it began.
 		if n.reachable(b, s.h) {
-			n.at(n.now+n.delay(b, s.h), func() {
-				if s.syn == a && s.alive() {
-					s.connectFailed(abi.ECONNREFUSED, 0)
-				}
-			})
+			n.at(n.now+n.delay(b, s.h), &synRefused{s: s, a: a})
 		}
 		return
 	}
@@ -349,7 +341,7 @@ func (s *tcpSock) synArrive(a *synAttempt) {
 	child := l.child(a.dst, s.local)
 	c := n.newConn(s, child)
 	l.pending++
-	n.at(n.now+n.delay(b, s.h), func() { s.synAck(a, c, l) })
+	n.at(n.now+n.delay(b, s.h), &synAckArrival{s: s, a: a, c: c, l: l})
 }
 
 // listener finds the socket listening on dst (unmapped) for a SYN from src.
@@ -405,21 +397,27 @@ func (s *tcpSock) synAck(a *synAttempt, c *conn, l *tcpSock) {
 	f := c.flows[0]
 	when := n.now + n.delay(s.h, l.h)
 	f.lastArrival = when
-	n.at(when, func() {
-		l.pending--
-		if !child.alive() {
-			return // the server host died; the client finds out by retransmitting
-		}
-		if l.state != tcpListen || !l.alive() {
-			child.abort()
-			return
-		}
-		l.acceptq = append(l.acceptq, child)
-		n.trace(TraceAccept, c.id)
-		n.observe(Segment{Proto: abi.IpprotoTCP, From: c.addr[0], To: c.addr[1], Conn: c.id, Flags: FlagACK})
-		child.armKeepalive()
-		l.notify()
-	})
+	n.at(when, &ackArrival{l: l, c: c})
+}
+
+// ackArrival is the handshake's final ACK reaching the listener l: the
+// server side of c joins its accept queue.
+func (l *tcpSock) ackArrival(c *conn) {
+	n := c.n
+	child := c.ends[1]
+	l.pending--
+	if !child.alive() {
+		return // the server host died; the client finds out by retransmitting
+	}
+	if l.state != tcpListen || !l.alive() {
+		child.abort()
+		return
+	}
+	l.acceptq = append(l.acceptq, child)
+	n.trace(TraceAccept, c.id)
+	n.observe(Segment{Proto: abi.IpprotoTCP, From: c.addr[0], To: c.addr[1], Conn: c.id, Flags: FlagACK})
+	child.armKeepalive()
+	l.notify()
 }
 
 // conn is one TCP connection: ends[0] is the client, ends[1] the server;
@@ -504,8 +502,7 @@ func (f *flow) pump() {
 	}
 	when := max(sent+n.delay(a, b), f.lastArrival)
 	f.lastArrival = when
-	epoch := f.epoch
-	n.at(when, func() { f.arrive(data, seq, fin, sent, epoch) })
+	n.at(when, &segmentArrival{f: f, data: data, seq: seq, fin: fin, sent: sent, epoch: f.epoch})
 }
 
 // lost records that what was on the wire is gone and arms the
@@ -526,7 +523,7 @@ func (f *flow) lost(sent int64) {
 	if ut := int64(f.c.ends[f.from].opts.userTimeout) * msPerNano; ut > 0 {
 		when = min(when, max(f.lossStart+ut, n.now))
 	}
-	f.rtx = n.at(when, f.retransmit)
+	f.rtx = n.at(when, &retransmission{f: f})
 }
 
 func (f *flow) retransmit() {
@@ -619,17 +616,22 @@ func (c *conn) rstFrom(i int) {
 		n.trace(TraceLost, c.id, uint64(i), 0)
 		return
 	}
-	to, inc := c.ends[1-i], c.inc[1-i]
 	when := max(n.now+n.delay(a, b), c.flows[i].lastArrival)
-	n.at(when, func() {
-		if c.dead || b.inc != inc || !b.up || to.state != tcpEstablished {
-			return
-		}
-		n.trace(TraceReset, c.id, uint64(1-i), uint64(abi.ECONNRESET))
-		n.observe(Segment{Proto: abi.IpprotoTCP, From: c.addr[i], To: c.addr[1-i], Conn: c.id, Flags: FlagRST})
-		to.fail(abi.ECONNRESET)
-		c.kill()
-	})
+	n.at(when, &rstArrival{c: c, from: i, inc: c.inc[1-i]})
+}
+
+// rstArrival is a RST from side i reaching the other side, which was in
+// incarnation inc when it was sent.
+func (c *conn) rstArrival(i int, inc uint64) {
+	n := c.n
+	b, to := c.hosts[1-i], c.ends[1-i]
+	if c.dead || b.inc != inc || !b.up || to.state != tcpEstablished {
+		return
+	}
+	n.trace(TraceReset, c.id, uint64(1-i), uint64(abi.ECONNRESET))
+	n.observe(Segment{Proto: abi.IpprotoTCP, From: c.addr[i], To: c.addr[1-i], Conn: c.id, Flags: FlagRST})
+	to.fail(abi.ECONNRESET)
+	c.kill()
 }
 
 func (c *conn) kill() {
@@ -697,12 +699,7 @@ func (c *conn) settle() {
 			}
 		case mine && s.finTimer == nil:
 			// FIN_WAIT2 of an orphan ends after tcp_fin_timeout.
-			s.finTimer = c.n.at(c.n.now+finTimeout, func() {
-				if s.state == tcpEstablished {
-					s.state = tcpClosed
-					s.release()
-				}
-			})
+			s.finTimer = c.n.at(c.n.now+finTimeout, &finTimeoutEnd{s: s})
 		}
 	}
 	if c.ends[0].state != tcpEstablished && c.ends[1].state != tcpEstablished {
@@ -1031,7 +1028,7 @@ func (s *tcpSock) armKeepalive() {
 		return
 	}
 	n := s.h.n
-	s.keep = n.at(s.lastRecv+int64(s.opts.keepIdle)*secondsNanos, s.keepalive)
+	s.keep = n.at(s.lastRecv+int64(s.opts.keepIdle)*secondsNanos, &keepaliveTimer{s: s})
 }
 
 // keepalive probes an idle connection: after TCP_KEEPIDLE without
@@ -1049,12 +1046,12 @@ func (s *tcpSock) keepalive() {
 	f := c.flows[s.side]
 	if len(f.sndq) > 0 || f.rtx != nil {
 		// Unacknowledged data: retransmission handles a dead peer.
-		s.keep = n.at(n.now+idle, s.keepalive)
+		s.keep = n.at(n.now+idle, &keepaliveTimer{s: s})
 		return
 	}
 	elapsed := n.now - s.lastRecv
 	if elapsed < idle {
-		s.keep = n.at(s.lastRecv+idle, s.keepalive)
+		s.keep = n.at(s.lastRecv+idle, &keepaliveTimer{s: s})
 		return
 	}
 	ut := int64(s.opts.userTimeout) * msPerNano
@@ -1068,19 +1065,10 @@ func (s *tcpSock) keepalive() {
 		peer := c.ends[1-s.side]
 		back := n.now + n.delay(a, b) + n.delay(b, a)
 		if b.inc != c.inc[1-s.side] || peer.state != tcpEstablished {
-			n.at(n.now+n.delay(a, b), func() {
-				if !c.dead {
-					c.rstFrom(1 - s.side)
-				}
-			})
+			n.at(n.now+n.delay(a, b), &probeRst{c: c, from: 1 - s.side})
 		} else {
-			n.at(back, func() {
-				if !c.dead {
-					s.lastRecv = n.now
-					s.probes = 0
-				}
-			})
+			n.at(back, &probeAck{s: s, c: c})
 		}
 	}
-	s.keep = n.at(n.now+int64(s.opts.keepIntvl)*secondsNanos, s.keepalive)
+	s.keep = n.at(n.now+int64(s.opts.keepIntvl)*secondsNanos, &keepaliveTimer{s: s})
 }

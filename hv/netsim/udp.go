@@ -23,7 +23,7 @@ type udpSock struct {
 	inc      uint64
 	fam      Family
 	opts     options
-	notifyFn func()
+	notifier Notifier
 
 	bnd       *binding
 	local     netip.AddrPort // unmapped
@@ -49,8 +49,8 @@ func newUDP(h *Host, fam Family) *udpSock {
 func (s *udpSock) alive() bool { return !s.closed && s.h.up && s.h.inc == s.inc }
 
 func (s *udpSock) notify() {
-	if s.notifyFn != nil && s.alive() {
-		s.notifyFn()
+	if s.notifier != nil && s.alive() {
+		s.notifier.Notify()
 	}
 }
 
@@ -61,7 +61,7 @@ func (s *udpSock) Family() Family { return s.fam }
 func (s *udpSock) Type() Type { return Dgram }
 
 // SetNotify implements [Socket].
-func (s *udpSock) SetNotify(fn func()) { s.notifyFn = fn }
+func (s *udpSock) SetNotify(n Notifier) { s.notifier = n }
 
 // Bind implements [Socket].
 func (s *udpSock) Bind(a Addr) error {
@@ -203,11 +203,7 @@ func (s *udpSock) Send(b []byte, to *Addr) (int, error) {
 		return len(b), nil
 	}
 	data := append([]byte(nil), b...)
-	n.at(n.now+delay, func() {
-		for range copies {
-			peer.deliverUDP(s, from, dst, data)
-		}
-	})
+	n.at(n.now+delay, &udpArrival{to: peer, sender: s, from: from, dst: dst, data: data, copies: copies})
 	return len(b), nil
 }
 
@@ -233,12 +229,7 @@ func (h *Host) deliverUDP(sender *udpSock, from, dst netip.AddrPort, data []byte
 	if len(bs) == 0 {
 		trace(0)
 		if n.reachable(h, sender.h) {
-			n.at(n.now+n.delay(h, sender.h), func() {
-				if sender.alive() && sender.connected && sender.remote == dst {
-					sender.err = abi.ECONNREFUSED
-					sender.notify()
-				}
-			})
+			n.at(n.now+n.delay(h, sender.h), &udpRefused{sender: sender, dst: dst})
 		}
 		return
 	}

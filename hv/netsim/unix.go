@@ -26,7 +26,7 @@ type unixSock struct {
 	inc      uint64
 	typ      Type
 	opts     options
-	notifyFn func()
+	notifier Notifier
 
 	name, key string // bound name ("" unnamed) and registry key
 	state     unixState
@@ -68,8 +68,8 @@ func connectUnixPair(a, b *unixSock) {
 func (s *unixSock) alive() bool { return s.state != unixClosed && s.h.up && s.h.inc == s.inc }
 
 func (s *unixSock) notify() {
-	if s.notifyFn != nil && s.alive() {
-		s.notifyFn()
+	if s.notifier != nil && s.alive() {
+		s.notifier.Notify()
 	}
 }
 
@@ -97,7 +97,7 @@ func (s *unixSock) Family() Family { return Unix }
 func (s *unixSock) Type() Type { return s.typ }
 
 // SetNotify implements [Socket].
-func (s *unixSock) SetNotify(fn func()) { s.notifyFn = fn }
+func (s *unixSock) SetNotify(n Notifier) { s.notifier = n }
 
 // Bind implements [Socket]. An empty name autobinds an abstract name, as
 // Linux does.

@@ -178,8 +178,9 @@ type Trace struct {
 	// Milestones and after every CheckpointEvery-th event, with the event
 	// count, the kind and the hash so far: a coarse log of the run that
 	// two runs can be compared by to find where they diverge.
-	Checkpoint func(n uint64, kind byte, sum uint64)
-	Milestones string
+	// A snapshot of the trace leaves both unset (they are the caller's).
+	Checkpoint func(n uint64, kind byte, sum uint64) `snap:"zero"`
+	Milestones string                                `snap:"zero"`
 }
 
 // CheckpointEvery is how many events pass between two periodic checkpoints.

@@ -35,7 +35,7 @@ func create(t *testing.T, f *FS, dir *Inode, name, data string) *Inode {
 }
 
 func TestCrashFileData(t *testing.T) {
-	f := New(func() int64 { return 0 })
+	f := New(ClockFunc(func() int64 { return 0 }))
 	d, _ := f.MkdirAll("/d")
 	a := create(t, f, d, "a", "one")
 	f.Fsync(a)
@@ -68,7 +68,7 @@ func TestCrashFileData(t *testing.T) {
 }
 
 func TestCrashLargeFilePages(t *testing.T) {
-	f := New(func() int64 { return 0 })
+	f := New(ClockFunc(func() int64 { return 0 }))
 	d, _ := f.MkdirAll("/d")
 	orig := bytes.Repeat([]byte("0123456789abcdef"), 3*pageSize/16+10) // 3 pages and a bit
 	n := create(t, f, d, "big", string(orig))
@@ -94,7 +94,7 @@ func TestCrashLargeFilePages(t *testing.T) {
 }
 
 func TestCrashTruncate(t *testing.T) {
-	f := New(func() int64 { return 0 })
+	f := New(ClockFunc(func() int64 { return 0 }))
 	d, _ := f.MkdirAll("/d")
 	n := create(t, f, d, "t", "hello world")
 	f.Fsync(n)
@@ -120,7 +120,7 @@ func TestCrashTruncate(t *testing.T) {
 }
 
 func TestCrashNamespace(t *testing.T) {
-	f := New(func() int64 { return 0 })
+	f := New(ClockFunc(func() int64 { return 0 }))
 	d, _ := f.MkdirAll("/d")
 	// a: file and directory fsynced; b: file only; c: nothing.
 	a := create(t, f, d, "a.txt", "A")
@@ -165,7 +165,7 @@ func TestCrashNamespace(t *testing.T) {
 }
 
 func TestCrashRenameAtomic(t *testing.T) {
-	f := New(func() int64 { return 0 })
+	f := New(ClockFunc(func() int64 { return 0 }))
 	d, _ := f.MkdirAll("/d")
 	cur := create(t, f, d, "cur", "old")
 	f.Fsync(cur)
@@ -197,7 +197,7 @@ func TestCrashRenameAtomic(t *testing.T) {
 
 func TestCrashRenameAcrossDirs(t *testing.T) {
 	setup := func() (*FS, *Inode, *Inode) {
-		f := New(func() int64 { return 0 })
+		f := New(ClockFunc(func() int64 { return 0 }))
 		a, _ := f.MkdirAll("/a")
 		b, _ := f.MkdirAll("/b")
 		n := create(t, f, a, "x", "data")
@@ -230,7 +230,7 @@ func TestCrashRenameAcrossDirs(t *testing.T) {
 }
 
 func TestCrashDirectoryTwiceKeepsOne(t *testing.T) {
-	f := New(func() int64 { return 0 })
+	f := New(ClockFunc(func() int64 { return 0 }))
 	a, _ := f.MkdirAll("/a")
 	b, _ := f.MkdirAll("/b")
 	sub, _ := f.Mkdir(a, "sub", 0o755)
@@ -251,7 +251,7 @@ func TestCrashDirectoryTwiceKeepsOne(t *testing.T) {
 }
 
 func TestCrashLinkExchangeAndSeed(t *testing.T) {
-	f := New(func() int64 { return 0 })
+	f := New(ClockFunc(func() int64 { return 0 }))
 	if err := f.WriteFile("/seeded", []byte("host"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestCrashLinkExchangeAndSeed(t *testing.T) {
 // four 4 KiB page writes, then fsync (the durable bytes of each page are
 // copied once per sync cycle, not the whole file).
 func BenchmarkWriteFsync(b *testing.B) {
-	f := New(func() int64 { return 0 })
+	f := New(ClockFunc(func() int64 { return 0 }))
 	n, _ := f.Create(f.Root(), "db", 0o644)
 	if err := f.Truncate(n, 64<<20); err != nil {
 		b.Fatal(err)
@@ -313,7 +313,7 @@ func BenchmarkWriteFsync(b *testing.B) {
 // BenchmarkCrash measures Crash after 1,000 unsynced page writes to a 64 MiB
 // file and 100 unsynced creates.
 func BenchmarkCrash(b *testing.B) {
-	f := New(func() int64 { return 0 })
+	f := New(ClockFunc(func() int64 { return 0 }))
 	n, _ := f.Create(f.Root(), "db", 0o644)
 	if err := f.Truncate(n, 64<<20); err != nil {
 		b.Fatal(err)
@@ -339,7 +339,7 @@ func BenchmarkCrash(b *testing.B) {
 // reverts a file to its last sync at once; KeepPrefix before a crash keeps
 // the new bytes below the cut and the synced ones after it.
 func TestDropDirtyAndKeepPrefix(t *testing.T) {
-	f := New(func() int64 { return 0 })
+	f := New(ClockFunc(func() int64 { return 0 }))
 	if err := f.WriteFile("/f", []byte("0123456789"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -36,16 +36,16 @@ type mount struct {
 // NewVolume returns an empty volume: a file system that nodes' trees mount
 // with [FS.Mount] and share. dev is its st_dev, which the caller keeps
 // distinct per volume of a cluster (and the same from run to run).
-func NewVolume(now func() int64, dev uint64) *FS {
-	v := New(now)
+func NewVolume(clock Clock, dev uint64) *FS {
+	v := New(clock)
 	v.dev, v.shared = dev, true
 	return v
 }
 
 // NewTmpfs returns an empty tmpfs for one node's tree: everything in it is
 // lost when that node crashes.
-func NewTmpfs(now func() int64, dev uint64) *FS {
-	v := NewVolume(now, dev)
+func NewTmpfs(clock Clock, dev uint64) *FS {
+	v := NewVolume(clock, dev)
 	v.volatile = true
 	return v
 }

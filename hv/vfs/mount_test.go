@@ -10,7 +10,7 @@ import (
 // volume.
 func twoNodes(t *testing.T) (a, b, v *FS) {
 	t.Helper()
-	now := func() int64 { return 0 }
+	now := ClockFunc(func() int64 { return 0 })
 	a, b, v = New(now), New(now), NewVolume(now, 0x900)
 	for _, f := range []*FS{a, b} {
 		if _, err := f.MkdirAll("/data"); err != nil {
@@ -113,7 +113,7 @@ func TestVolumeCrashPerWriter(t *testing.T) {
 }
 
 func TestMountReadOnly(t *testing.T) {
-	now := func() int64 { return 0 }
+	now := ClockFunc(func() int64 { return 0 })
 	w, r, v := New(now), New(now), NewVolume(now, 0x901)
 	for _, c := range []struct {
 		f  *FS
@@ -157,7 +157,7 @@ func TestMountReadOnly(t *testing.T) {
 }
 
 func TestTmpfsCrash(t *testing.T) {
-	now := func() int64 { return 0 }
+	now := ClockFunc(func() int64 { return 0 })
 	f, tmp := New(now), NewTmpfs(now, 0x902)
 	if _, err := f.MkdirAll("/tmp"); err != nil {
 		t.Fatal(err)
@@ -182,7 +182,7 @@ func TestTmpfsCrash(t *testing.T) {
 }
 
 func TestMountFile(t *testing.T) {
-	now := func() int64 { return 0 }
+	now := ClockFunc(func() int64 { return 0 })
 	f, v := New(now), NewVolume(now, 0x903)
 	if err := v.WriteFile("/config.txt", []byte("mode=x\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -40,7 +40,7 @@ type Inode struct {
 	// OnWrite, if set, is called after every write to the file's data,
 	// with the offset and length written: the host watches files through
 	// it (the SDK output files a node's processes append to).
-	OnWrite func(off, n int64)
+	OnWrite func(off, n int64) `snap:"keep"` // the host's: shared by snapshots
 	// Shared is state the kernel keeps per inode and shares among the
 	// node's processes (record locks, shared mappings). vfs never reads it;
 	// [FS.Crash] clears it, since a crash ends every process.
@@ -78,12 +78,12 @@ func (n *Inode) Parent() *Inode { return n.parent }
 type FS struct {
 	root    *Inode
 	nextIno uint64
-	now     func() int64
+	clock   Clock // the node's clock: modification times
 	// touched lists, in the order they were first changed, the inodes with
 	// changes since the last sync (disk.go); no map, so Crash and Sync do
 	// not depend on iteration order.
 	touched []*Inode
-	hook    FaultHook // disk faults (faults.go); nil: none
+	hook    FaultHook `snap:"zero"` // disk faults (faults.go); nil: none; set again on restore
 
 	// Mounts and volumes (mount.go).
 	dev      uint64 // st_dev of its inodes
@@ -99,14 +99,30 @@ type FS struct {
 	volRO    map[*FS]bool      // volumes this tree mounts only read-only
 }
 
-// New returns a file system holding an empty root directory. now supplies
-// the (virtual) time stamped on modified files.
-func New(now func() int64) *FS {
-	f := &FS{nextIno: 1, now: now, dev: RootDev}
+// Clock supplies the (virtual) wall-clock time, in nanoseconds, stamped on
+// modified files. A file system keeps it as data (a node's *sched.Clock),
+// so a snapshot of a cluster copies the clock with the file systems that
+// read it, volumes included.
+type Clock interface{ Wall() int64 }
+
+// ClockFunc adapts a function to [Clock], for file systems that are never
+// snapshotted (a snapshot refuses state that holds a function).
+type ClockFunc func() int64
+
+// Wall returns f().
+func (f ClockFunc) Wall() int64 { return f() }
+
+// New returns a file system holding an empty root directory, whose files
+// are stamped with clock's time.
+func New(clock Clock) *FS {
+	f := &FS{nextIno: 1, clock: clock, dev: RootDev}
 	f.root = f.newInode(abi.SIfdir | 0o755)
 	f.root.parent = f.root
 	return f
 }
+
+// now is the time stamped on a file changed now.
+func (f *FS) now() int64 { return f.clock.Wall() }
 
 // Root returns the root directory.
 func (f *FS) Root() *Inode { return f.root }

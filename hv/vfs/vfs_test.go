@@ -19,7 +19,7 @@ func TestSeedAndResolve(t *testing.T) {
 	if err := os.Symlink("b/f.txt", filepath.Join(dir, "a/link")); err != nil {
 		t.Fatal(err)
 	}
-	f := New(func() int64 { return 7 })
+	f := New(ClockFunc(func() int64 { return 7 }))
 	if err := f.SeedFrom(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestSeedAndResolve(t *testing.T) {
 }
 
 func TestUnlinkRename(t *testing.T) {
-	f := New(func() int64 { return 0 })
+	f := New(ClockFunc(func() int64 { return 0 }))
 	d, _ := f.MkdirAll("/x/y")
 	if _, err := f.Create(d, "f", 0o644); err != nil {
 		t.Fatal(err)

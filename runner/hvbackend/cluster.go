@@ -57,6 +57,10 @@ type cluster struct {
 	pending     []func()
 	straceBegun bool
 	vols        volumes // the seed's compose volumes (volumes.go)
+	// jr, while set, records what the runner does to the cluster and
+	// snapshots it along the way (travel.go).
+	jr     *journal
+	travel *Travel
 }
 
 var (
@@ -100,9 +104,7 @@ func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[str
 		return nil, err
 	}
 	c.trace = bufio.NewWriter(c.traceF)
-	hc.SetTraceLog(func(at time.Duration, n uint64, kind byte, sum uint64) {
-		fmt.Fprintf(c.trace, "%d %d %c %016x\n", at, n, kind, sum)
-	})
+	hc.SetTraceLog(c.traceLine)
 	proj := cfg.Test.Project
 	for _, s := range proj.Services {
 		if img := images[s.Name]; img != nil {
@@ -121,7 +123,7 @@ func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[str
 			c.abort()
 			return nil, err
 		}
-		if err := c.vols.mount(s, hn.FS(), hn.Clock().Wall); err != nil {
+		if err := c.vols.mount(s, hn.FS(), hn.Clock()); err != nil {
 			c.abort()
 			return nil, fmt.Errorf("hv backend: %w", err)
 		}
@@ -159,6 +161,16 @@ func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[str
 	return c, nil
 }
 
+// traceLine writes one line of the trace log (and keeps it in the journal
+// while recording).
+func (c *cluster) traceLine(at time.Duration, n uint64, kind byte, sum uint64) {
+	line := fmt.Sprintf("%d %d %c %016x\n", at, n, kind, sum)
+	c.trace.WriteString(line)
+	if c.jr != nil {
+		c.jr.lines = append(c.jr.lines, line)
+	}
+}
+
 // abort releases what a failed newCluster made.
 func (c *cluster) abort() {
 	c.stop()
@@ -192,7 +204,16 @@ func (c *cluster) advance(ctx context.Context, limit time.Duration, stop func() 
 	if c.look != nil && limit > c.look.At {
 		limit = c.look.At // stop at the moment to branch there
 	}
+	if c.jr != nil {
+		if stopped, err := c.runToSnapshots(ctx, limit, stop); stopped || err != nil {
+			return false, err
+		}
+	}
 	out, err := c.hc.Advance(ctx, limit, stop)
+	if c.jr != nil {
+		c.recordRun(false, limit, out)
+		c.jr.broken = c.jr.broken || err != nil
+	}
 	if m := c.look; err == nil && m != nil && c.hc.Now() >= m.At {
 		c.look = nil
 		c.branchLooks(ctx, m)
@@ -319,7 +340,9 @@ func (c *cluster) Start(ctx context.Context, service string) error {
 	if err != nil {
 		return err
 	}
-	return n.start()
+	err = n.start()
+	c.record(func(c *cluster) error { return c.Start(context.Background(), service) })
+	return err
 }
 
 func (n *node) start() error {
@@ -406,6 +429,44 @@ func (c *cluster) Exec(ctx context.Context, req backend.ExecRequest) (backend.Ex
 	if err != nil {
 		return backend.ExecResult{}, err
 	}
+	stderr := req.Stderr
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	start := c.hc.Now()
+	p, flush, err := c.execStart(n, req, path)
+	recReq := backend.ExecRequest{Service: req.Service, Name: req.Name, Argv: req.Argv, Env: maps.Clone(req.Env)}
+	c.record(func(c *cluster) error {
+		_, _, err := c.execStart(c.nodes[recReq.Service], recReq, path)
+		return err
+	})
+	if err != nil {
+		return backend.ExecResult{}, err
+	}
+	err = c.t.wait(&waiter{ctx: ctx, deadline: -1, cond: p.Exited})
+	if !p.Exited() {
+		p.Kill()
+		pid := p.Pid()
+		c.record(func(c *cluster) error { return c.killProcess(req.Service, pid) })
+	}
+	flush()
+	s := p.Summary()
+	res := backend.ExecResult{ExitCode: s.ExitCode, Duration: c.hc.Now() - start}
+	if s.Signal != 0 {
+		res.Signal = signalName(s.Signal)
+	}
+	if s.Err != nil {
+		fmt.Fprintf(stderr, "mvrun hv: the process stopped: %v\n", s.Err)
+	}
+	for _, u := range s.UnimplementedNames() {
+		fmt.Fprintf(stderr, "mvrun hv: %s called %s, which hv does not implement (%d times)\n", req.Service, u, s.Unimplemented[u])
+	}
+	return res, err
+}
+
+// execStart starts req's command (at host path) in n: the part of Exec
+// that acts on the cluster.
+func (c *cluster) execStart(n *node, req backend.ExecRequest, path string) (*hv.Process, func(), error) {
 	name := req.Name
 	if name == "" {
 		name = "exec"
@@ -428,13 +489,12 @@ func (c *cluster) Exec(ctx context.Context, req backend.ExecRequest) (backend.Ex
 	argv := append([]string{path}, req.Argv[1:]...)
 	sdkPath, flush, err := c.sdkFile(n, name)
 	if err != nil {
-		return backend.ExecResult{}, err
+		return nil, nil, err
 	}
 	env := map[string]string{"ANTITHESIS_SDK_LOCAL_OUTPUT": sdkPath}
 	for k, v := range req.Env {
 		env[k] = v
 	}
-	start := c.hc.Now()
 	tp := &tap{w: stderr}
 	p, err := n.n.Start(hv.ProcessConfig{
 		Binary: path, Args: argv, Env: c.env(n, seed, env), Dir: n.svc.WorkingDir,
@@ -442,26 +502,10 @@ func (c *cluster) Exec(ctx context.Context, req backend.ExecRequest) (backend.Ex
 		OnExit: func(p *hv.Process) { delete(c.taps, p) },
 	})
 	if err != nil {
-		return backend.ExecResult{}, fmt.Errorf("service %q: %w", req.Service, err)
+		return nil, nil, fmt.Errorf("service %q: %w", req.Service, err)
 	}
 	c.taps[p] = tp
-	err = c.t.wait(&waiter{ctx: ctx, deadline: -1, cond: p.Exited})
-	if !p.Exited() {
-		p.Kill()
-	}
-	flush()
-	s := p.Summary()
-	res := backend.ExecResult{ExitCode: s.ExitCode, Duration: c.hc.Now() - start}
-	if s.Signal != 0 {
-		res.Signal = signalName(s.Signal)
-	}
-	if s.Err != nil {
-		fmt.Fprintf(stderr, "mvrun hv: the process stopped: %v\n", s.Err)
-	}
-	for _, u := range s.UnimplementedNames() {
-		fmt.Fprintf(stderr, "mvrun hv: %s called %s, which hv does not implement (%d times)\n", req.Service, u, s.Unimplemented[u])
-	}
-	return res, err
+	return p, flush, nil
 }
 
 // Sleep implements [backend.Cluster]: d of simulated time.
@@ -503,6 +547,7 @@ func (c *cluster) WithTimeout(ctx context.Context, d time.Duration) (context.Con
 
 // Apply implements [backend.Cluster]: every fault kind is native.
 func (c *cluster) Apply(ctx context.Context, a faults.Action) error {
+	c.record(func(c *cluster) error { return c.Apply(context.Background(), a) })
 	if c.isClosed() {
 		return fmt.Errorf("%s: cluster is closed", a.Kind)
 	}
@@ -577,6 +622,9 @@ func (c *cluster) Close(ctx context.Context) error {
 	defer c.simMu.Unlock()
 	for _, n := range c.order {
 		n.killed = true
+	}
+	if c.travel != nil {
+		c.travel.finish(c)
 	}
 	if c.momentPending != nil {
 		c.momentPending()

@@ -40,6 +40,9 @@ type Options struct {
 	// seed replayed up to Branch.At, its future redrawn from there
 	// (mvrun explore; branch.go).
 	Branch *Branch
+	// Travel, if set, records replays to a moment so that later looks at
+	// the seed's moments start from snapshots ([Backend.LookFromSnapshot]).
+	Travel *Travel
 }
 
 // Backend is the hv backend. The clusters of concurrent seeds share it.
@@ -48,6 +51,7 @@ type Backend struct {
 	log    *slog.Logger
 	moment *Moment
 	branch *Branch
+	travel *Travel
 
 	mu       sync.Mutex
 	test     *specs.Test
@@ -76,7 +80,7 @@ func New(opts Options) *Backend {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Backend{Base: backend.NewBase(support), log: opts.Log.With("backend", "hv"), moment: opts.Moment, branch: opts.Branch}
+	return &Backend{Base: backend.NewBase(support), log: opts.Log.With("backend", "hv"), moment: opts.Moment, branch: opts.Branch, travel: opts.Travel}
 }
 
 // Available reports whether hv runs on this host: a usable /dev/kvm and a
@@ -300,6 +304,10 @@ func (b *Backend) NewCluster(ctx context.Context, cfg backend.ClusterConfig) (ba
 			c.abort()
 			return nil, err
 		}
+		if b.travel != nil && b.branch == nil && b.moment.At > 0 {
+			c.travel = b.travel
+			b.travel.begin(c, b.moment.At)
+		}
 	}
 	return c, nil
 }
@@ -319,7 +327,7 @@ func outFile(dir, name string) (*os.File, error) {
 func (b *Backend) WithBranch(br *Branch) *Backend {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return &Backend{Base: b.Base, log: b.log, branch: br, test: b.test, programs: b.programs, images: b.images}
+	return &Backend{Base: b.Base, log: b.log, branch: br, travel: b.travel, test: b.test, programs: b.programs, images: b.images}
 }
 
 // WithMoment returns a backend that looks at moment m of every cluster

@@ -69,7 +69,7 @@ func (vs *volumes) dev() uint64 { return volumeDev + uint64(len(vs.order)) }
 
 // mount sets up s's mounts (and compose read_only) in its node's tree f;
 // now is the node's clock, stamped on volumes it is the first to mount.
-func (vs *volumes) mount(s *specs.Service, f *vfs.FS, now func() int64) error {
+func (vs *volumes) mount(s *specs.Service, f *vfs.FS, now vfs.Clock) error {
 	for i, m := range s.Mounts {
 		v, target, err := vs.source(s, i, m, now)
 		if err != nil {
@@ -103,7 +103,7 @@ func (vs *volumes) mount(s *specs.Service, f *vfs.FS, now func() int64) error {
 
 // source returns the volume mount i of s mounts and the inode of it that
 // is mounted (its root, or a file for a file bind mount).
-func (vs *volumes) source(s *specs.Service, i int, m specs.Mount, now func() int64) (*volume, *vfs.Inode, error) {
+func (vs *volumes) source(s *specs.Service, i int, m specs.Mount, now vfs.Clock) (*volume, *vfs.Inode, error) {
 	switch m.Type {
 	case specs.MountTmpfs:
 		v := vs.add("", &volume{fs: vfs.NewTmpfs(now, vs.dev())})

@@ -105,7 +105,7 @@ func TestVolumesKill(t *testing.T) {
 // TestCopyOutCrossesMounts: a look at a node's files (mvrun replay --dump)
 // copies what the node sees, volumes included.
 func TestCopyOutCrossesMounts(t *testing.T) {
-	now := func() int64 { return 0 }
+	now := vfs.ClockFunc(func() int64 { return 0 })
 	node, vol := vfs.New(now), vfs.NewVolume(now, volumeDev)
 	if err := vol.WriteFile("/f", []byte("in the volume"), 0o644); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,124 @@
+package hv_test
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/mvrun/multiverse/hv"
+	"github.com/mvrun/multiverse/hv/vfs"
+)
+
+// TestSnapshotVolume: a snapshot holds a volume that two nodes mount, once,
+// with its per-writer crash record. Node a writes a database into the
+// shared volume; the run is snapshotted halfway, and a restore of it runs
+// to the same trace hash; then a kill of the writer on the restored
+// cluster leaves in the volume, as seen from node b, exactly what the same
+// kill leaves in the straight run.
+func TestSnapshotVolume(t *testing.T) {
+	requireKVM(t)
+	bin := guest(t, "crashfile")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	boot := func() (*hv.Cluster, *hv.Process) {
+		c, err := hv.NewCluster(hv.ClusterConfig{Seed: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var vol *vfs.FS
+		for _, name := range []string{"a", "b"} {
+			n, err := c.AddNode(hv.NodeConfig{Name: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if vol == nil {
+				vol = vfs.NewVolume(n.Clock(), 0x900)
+			}
+			if _, err := n.FS().MkdirAll("/data"); err != nil {
+				t.Fatal(err)
+			}
+			if err := n.FS().Mount("/data", vol, vol.Root(), false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, err := c.Node("a").Start(hv.ProcessConfig{Binary: bin, Args: []string{"crashfile", "write", "/data/db"}, Stdout: io.Discard, Stderr: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, p
+	}
+	// listing is what node b sees in the volume: names and sizes.
+	listing := func(c *hv.Cluster) map[string]int {
+		fs := c.Node("b").FS()
+		dir, err := fs.Lookup(fs.Root(), "/data", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int{}
+		for _, name := range dir.Names() {
+			f, err := fs.Lookup(dir, name, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[name] = len(f.Data)
+		}
+		return out
+	}
+	finishAndKill := func(c *hv.Cluster, p *hv.Process) (uint64, map[string]int) {
+		if _, err := c.RunUntil(ctx, time.Hour, p.Exited); err != nil {
+			t.Fatal(err)
+		}
+		c.Node("a").Kill()
+		return c.TraceHash(), listing(c)
+	}
+
+	straight, p := boot()
+	hash, files := finishAndKill(straight, p)
+	end := straight.Now()
+	straight.Close()
+	if len(files) == 0 {
+		t.Fatalf("the writer left nothing in the volume")
+	}
+
+	c, p := boot()
+	defer c.Close()
+	if _, err := c.RunUntil(ctx, end/2, p.Exited); err != nil {
+		t.Fatal(err)
+	}
+	if p.Exited() {
+		t.Fatalf("the writer finished before half its run")
+	}
+	s, err := c.Snapshot()
+	if err != nil {
+		t.Fatalf("snapshot of a cluster with a shared volume: %v", err)
+	}
+	r, err := s.Restore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var rp *hv.Process
+	for _, q := range r.Node("a").Processes() {
+		rp = q
+	}
+	if rp == nil {
+		t.Fatal("the restored node a has no process")
+	}
+	if ohash, _ := finishAndKill(c, p); ohash != hash {
+		t.Errorf("the snapshotted run: trace %016x, straight run %016x", ohash, hash)
+	}
+	rhash, rfiles := finishAndKill(r, rp)
+	if rhash != hash {
+		t.Errorf("restored run: trace %016x, straight run %016x", rhash, hash)
+	}
+	if len(rfiles) != len(files) {
+		t.Errorf("after the writer's kill, b sees %v in the restored volume, %v in the straight run", rfiles, files)
+	}
+	for name, n := range files {
+		if rfiles[name] != n {
+			t.Errorf("after the writer's kill, b sees %v in the restored volume, %v in the straight run", rfiles, files)
+			break
+		}
+	}
+}
