@@ -50,7 +50,7 @@ func CheckMounts(p *specs.Project) error {
 			if m.Type != specs.MountBind || m.ReadOnly {
 				continue
 			}
-			size, err := treeSize(m.Source)
+			size, err := TreeSize(m.Source)
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // compose creates it empty; so does every seed
 			}
@@ -65,7 +65,9 @@ func CheckMounts(p *specs.Project) error {
 	return errors.Join(errs...)
 }
 
-func treeSize(root string) (int64, error) {
+// TreeSize returns the bytes of the regular files under root (a bind
+// mount's source, whose copy or read per seed the backends bound).
+func TreeSize(root string) (int64, error) {
 	var n int64
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -176,7 +176,7 @@ func checkMounts(p *specs.Project) error {
 			if m.Type != specs.MountBind || !m.ReadOnly {
 				continue
 			}
-			size, err := treeSize(m.Source)
+			size, err := backend.TreeSize(m.Source)
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, fmt.Errorf("service %q: volumes %s:%s: %w", s.Name, m.Source, m.Target, err))
 			} else if size > backend.MaxBindCopy {
@@ -186,24 +186,6 @@ func checkMounts(p *specs.Project) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func treeSize(root string) (int64, error) {
-	var n int64
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			n += info.Size()
-		}
-		return nil
-	})
-	return n, err
 }
 
 // export writes the kept volumes, as they are at the end of the seed, into

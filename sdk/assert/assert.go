@@ -139,22 +139,8 @@ func AssertRaw(cond bool, message string, details map[string]any,
 	assertType string, displayType string,
 	id string,
 ) {
-	if !wire.Enabled() {
-		return
-	}
-	if hit && !entryFor(id, gapNone, false).claim(cond) {
-		return
-	}
-	a := assertLine{
-		id: id, message: message,
-		condition: cond, hit: hit, mustHit: mustHit,
-		assertType: assertType, displayType: displayType,
-		loc: location{class: classname, function: funcname, file: filename, line: line, column: column},
-	}
-	if hit {
-		a.details = detailsValue(details)
-	}
-	a.send()
+	loc := location{class: classname, function: funcname, file: filename, line: line, column: column}
+	sendRaw(cond, message, details, nil, false, loc, hit, mustHit, assertType, displayType, id)
 }
 
 // RichAssertRaw is [AssertRaw] for assertions that carry guidance values
@@ -170,6 +156,15 @@ func RichAssertRaw(cond bool, message string, details map[string]any, guidanceDe
 	assertType string, displayType string,
 	id string,
 ) {
+	loc := location{class: classname, function: funcname, file: filename, line: line, column: column}
+	sendRaw(cond, message, details, guidanceDetails, true, loc, hit, mustHit, assertType, displayType, id)
+}
+
+// sendRaw is [AssertRaw] and, with rich set, [RichAssertRaw]: an
+// evaluation's details are details alone, or details with guidance merged
+// in (always an object).
+func sendRaw(cond bool, message string, details, guidance map[string]any, rich bool, loc location,
+	hit, mustHit bool, assertType, displayType, id string) {
 	if !wire.Enabled() {
 		return
 	}
@@ -180,10 +175,13 @@ func RichAssertRaw(cond bool, message string, details map[string]any, guidanceDe
 		id: id, message: message,
 		condition: cond, hit: hit, mustHit: mustHit,
 		assertType: assertType, displayType: displayType,
-		loc: location{class: classname, function: funcname, file: filename, line: line, column: column},
+		loc: loc,
 	}
-	if hit {
-		a.details = mergeDetails(details, guidanceDetails)
+	switch {
+	case hit && rich:
+		a.details = mergeDetails(details, guidance)
+	case hit:
+		a.details = detailsValue(details)
 	}
 	a.send()
 }
