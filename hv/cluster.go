@@ -193,13 +193,9 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	sys, err := kvm.Open()
+	sys, strat, err := openKVM()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoKVM, err)
-	}
-	strat, _, err := strategy(sys)
-	if err != nil {
-		return nil, errors.Join(err, sys.Close())
+		return nil, err
 	}
 	clock := cfg.Clock
 	if clock == nil {
@@ -658,4 +654,17 @@ func (c *Cluster) Close() error {
 	c.reap()
 	c.closed = true
 	return errors.Join(c.closeErr, c.sys.Close())
+}
+
+// openKVM opens /dev/kvm and probes the trap strategy this host needs.
+func openKVM() (*kvm.System, trapStrategy, error) {
+	sys, err := kvm.Open()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrNoKVM, err)
+	}
+	strat, _, err := strategy(sys)
+	if err != nil {
+		return nil, nil, errors.Join(err, sys.Close())
+	}
+	return sys, strat, nil
 }

@@ -123,13 +123,9 @@ func (c *Cluster) Snapshot() (*Snapshot, error) {
 // trace hash), given the same calls. It opens KVM and its own VMs; close
 // it as any cluster.
 func (s *Snapshot) Restore() (_ *Cluster, err error) {
-	sys, err := kvm.Open()
+	sys, strat, err := openKVM()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoKVM, err)
-	}
-	strat, _, err := strategy(sys)
-	if err != nil {
-		return nil, errors.Join(err, sys.Close())
+		return nil, err
 	}
 	phys := make([]*mm.Physical, len(s.procs))
 	machines := make([]*machine, len(s.procs))

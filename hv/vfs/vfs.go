@@ -357,8 +357,14 @@ func (f *FS) Create(dir *Inode, name string, perm uint32) (*Inode, error) {
 }
 
 func (f *FS) create(dir *Inode, name string, perm uint32) (*Inode, error) {
+	return f.makeNode(dir, name, abi.SIfreg|perm&0o7777)
+}
+
+// makeNode links a new inode of mode (type and permissions) as name in dir,
+// in the file system that holds dir (a volume mounted there, or f).
+func (f *FS) makeNode(dir *Inode, name string, mode uint32) (*Inode, error) {
 	o := f.on(dir)
-	n := o.newInode(abi.SIfreg | perm&0o7777)
+	n := o.newInode(mode)
 	return n, o.link(dir, name, n)
 }
 
@@ -368,9 +374,7 @@ func (f *FS) Mksock(dir *Inode, name string, perm uint32) (*Inode, error) {
 	if err := f.writable(dir); err != nil {
 		return nil, err
 	}
-	o := f.on(dir)
-	n := o.newInode(abi.SIfsock | perm&0o7777)
-	return n, o.link(dir, name, n)
+	return f.makeNode(dir, name, abi.SIfsock|perm&0o7777)
 }
 
 // Mkdir makes directory name in dir.
@@ -382,9 +386,7 @@ func (f *FS) Mkdir(dir *Inode, name string, perm uint32) (*Inode, error) {
 }
 
 func (f *FS) mkdir(dir *Inode, name string, perm uint32) (*Inode, error) {
-	o := f.on(dir)
-	n := o.newInode(abi.SIfdir | perm&0o7777)
-	return n, o.link(dir, name, n)
+	return f.makeNode(dir, name, abi.SIfdir|perm&0o7777)
 }
 
 // Symlink makes symbolic link name in dir pointing at target.
