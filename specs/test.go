@@ -50,6 +50,7 @@ var testSchema = &hcl.BodySchema{
 		{Type: "workload"},
 		{Type: "faults"},
 		{Type: "check", LabelNames: []string{"name"}},
+		{Type: "explore"},
 	},
 }
 
@@ -160,7 +161,7 @@ func decodeTestBlock(block *hcl.Block, specFile, dir string) (*testDecl, hcl.Dia
 		}
 	}
 
-	var workload, faultsBlock *hcl.Block
+	var workload, faultsBlock, exploreBlock *hcl.Block
 	checks := map[string]hcl.Range{}
 	for _, b := range content.Blocks {
 		if b.Type == "check" {
@@ -177,8 +178,11 @@ func decodeTestBlock(block *hcl.Block, specFile, dir string) (*testDecl, hcl.Dia
 			continue
 		}
 		prev := &workload
-		if b.Type == "faults" {
+		switch b.Type {
+		case "faults":
 			prev = &faultsBlock
+		case "explore":
+			prev = &exploreBlock
 		}
 		if *prev != nil {
 			diags = append(diags, diag(b.DefRange, "Duplicate "+b.Type+" block",
@@ -206,6 +210,12 @@ func decodeTestBlock(block *hcl.Block, specFile, dir string) (*testDecl, hcl.Dia
 			diags = append(diags, warn(faultsBlock.DefRange, "No time for faults",
 				"quiet %s is not shorter than duration %s, so no fault is ever injected.", t.Faults.Quiet, t.Duration))
 		}
+	}
+	if exploreBlock != nil {
+		// After the faults block: the bandit's arms must be its kinds.
+		e, d := decodeExploreBlock(exploreBlock, t)
+		diags = append(diags, d...)
+		t.Explore = e
 	}
 	return decl, diags
 }

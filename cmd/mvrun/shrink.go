@@ -114,7 +114,11 @@ func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitInfra
 	}
 	run := search.Runs(t, b, out, log)
-	if !exact {
+	if exact {
+		// A run on hv is a function of its id: the attribution's first
+		// run, the minimal schedule, was the shrink's last kept one.
+		run = search.Memo(run)
+	} else {
 		run = search.Repeat(run, k, prop)
 	}
 	how := "each candidate replayed exactly on hv"

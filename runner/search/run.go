@@ -124,6 +124,33 @@ func Runs(t *specs.Test, b backend.Backend, dir string, log *slog.Logger) RunFun
 	}
 }
 
+// Memo makes a RunFunc that runs each candidate id once and returns the
+// same result for it afterwards. It is exact only on a backend that
+// replays exactly (hv), where a run is a function of its id; there it
+// spares the runs a shrink and the attribution after it repeat (the
+// minimal schedule's run is the last candidate the shrink kept).
+func Memo(run RunFunc) RunFunc {
+	var mu sync.Mutex
+	done := map[string]*Result{}
+	return func(ctx context.Context, c Candidate) (*Result, error) {
+		id := c.ID()
+		mu.Lock()
+		r, ok := done[id]
+		mu.Unlock()
+		if ok {
+			return r, nil
+		}
+		r, err := run(ctx, c)
+		if err != nil {
+			return nil, err // not kept: an error may be the host's, not the run's
+		}
+		mu.Lock()
+		done[id] = r
+		mu.Unlock()
+		return r, nil
+	}
+}
+
 // Repeat makes a RunFunc that runs each candidate k times (for a backend
 // that does not replay exactly) and returns the first run's result with
 // the failing properties of all runs merged and Runs and FailRuns counted
