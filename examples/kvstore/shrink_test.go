@@ -2,6 +2,8 @@ package kvstore_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -122,5 +124,65 @@ func TestHVShrinkAndAttribute(t *testing.T) {
 	}
 	if without.Fails(lostWrites) {
 		t.Errorf("without the necessary fault (%s) the run still loses writes", necessary.Without)
+	}
+}
+
+// TestHVExploreTwiceSameTree runs a small guided search of the fixed store
+// on hv twice from
+// the same root seed and budget (at different --jobs): the trees, their
+// hashes and the findings are the same, as docs/exploration.md promises.
+func TestHVExploreTwiceSameTree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: explores the kvstore example under hv (about 8 runs)")
+	}
+	ctx := context.Background()
+	b := hvbackend.New(hvbackend.Options{})
+	if err := b.Available(ctx); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	// The fixed store: a failing node is not expanded, and nearly every
+	// run of the buggy one fails, so its tree would stop at the root.
+	s, err := specs.Load(ctx, "safe.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt := s.Tests[0]
+	tt.Duration = 6 * time.Second
+	dir := t.TempDir()
+	if err := b.Prepare(ctx, tt, filepath.Join(dir, "work")); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var trees []*search.Tree
+	for i, jobs := range []int{2, 1} {
+		run := search.Runs(tt, b, filepath.Join(dir, fmt.Sprint(i)), log)
+		tr, err := search.Explore(ctx, run, search.ExploreOptions{Root: 0x5eed, Burst: 2 * time.Second, Budget: 12, Width: 2, Jobs: jobs, Kinds: tt.Faults.Kinds()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("jobs %d: %d runs, %d bursts, tree hash %s, %d findings", jobs, len(tr.Nodes), tr.Spent, tr.Hash, len(tr.Findings))
+		trees = append(trees, tr)
+	}
+	a, c := trees[0], trees[1]
+	if len(a.Nodes) < 3 {
+		t.Fatalf("the search ran %d runs; want the root and a round of children", len(a.Nodes))
+	}
+	if a.Hash != c.Hash {
+		for i := range min(len(a.Nodes), len(c.Nodes)) {
+			t.Logf("node %d: %s %s | %s %s", i, a.Nodes[i].ID, a.Nodes[i].TraceHash, c.Nodes[i].ID, c.Nodes[i].TraceHash)
+		}
+		t.Fatalf("tree hash %s, then %s", a.Hash, c.Hash)
+	}
+	fa, _ := json.Marshal(a.Findings)
+	fc, _ := json.Marshal(c.Findings)
+	if string(fa) != string(fc) {
+		t.Errorf("findings differ:\n%s\n%s", fa, fc)
+	}
+	branched := false
+	for _, n := range a.Nodes {
+		branched = branched || n.Parent >= 0
+	}
+	if !branched {
+		t.Error("no node of the tree is a branch")
 	}
 }
