@@ -50,6 +50,7 @@ var testSchema = &hcl.BodySchema{
 		{Type: "workload"},
 		{Type: "faults"},
 		{Type: "check", LabelNames: []string{"name"}},
+		{Type: "explore"},
 	},
 }
 
@@ -97,8 +98,8 @@ func decodeTestBlock(block *hcl.Block, specFile, dir string) (*testDecl, hcl.Dia
 	diags = append(diags, d...)
 	decl.decodeCompose(block, content, dir, &diags)
 	decodeTestSettings(t, content, &diags)
-	workload, faultsBlock := decodeTestBlocks(t, content, &diags)
-	decl.decodeWorkloadAndFaults(block, workload, faultsBlock, &diags)
+	workload, faultsBlock, exploreBlock := decodeTestBlocks(t, content, &diags)
+	decl.decodeWorkloadAndFaults(block, workload, faultsBlock, exploreBlock, &diags)
 	return decl, diags
 }
 
@@ -179,8 +180,8 @@ func decodeTestSettings(t *Test, content *hcl.BodyContent, diags *hcl.Diagnostic
 }
 
 // decodeTestBlocks decodes the check blocks into t and returns the
-// workload and faults blocks, at most one each.
-func decodeTestBlocks(t *Test, content *hcl.BodyContent, diags *hcl.Diagnostics) (workload, faultsBlock *hcl.Block) {
+// workload, faults and explore blocks, at most one each.
+func decodeTestBlocks(t *Test, content *hcl.BodyContent, diags *hcl.Diagnostics) (workload, faultsBlock, exploreBlock *hcl.Block) {
 	checks := map[string]hcl.Range{}
 	for _, b := range content.Blocks {
 		if b.Type == "check" {
@@ -197,8 +198,11 @@ func decodeTestBlocks(t *Test, content *hcl.BodyContent, diags *hcl.Diagnostics)
 			continue
 		}
 		prev := &workload
-		if b.Type == "faults" {
+		switch b.Type {
+		case "faults":
 			prev = &faultsBlock
+		case "explore":
+			prev = &exploreBlock
 		}
 		if *prev != nil {
 			*diags = append(*diags, diag(b.DefRange, "Duplicate "+b.Type+" block",
@@ -207,13 +211,14 @@ func decodeTestBlocks(t *Test, content *hcl.BodyContent, diags *hcl.Diagnostics)
 		}
 		*prev = b
 	}
-	return workload, faultsBlock
+	return workload, faultsBlock, exploreBlock
 }
 
 // decodeWorkloadAndFaults decodes the workload block (which a test must
-// have) and the faults block, collecting the service references both make
-// for the later check against the compose project.
-func (decl *testDecl) decodeWorkloadAndFaults(block *hcl.Block, workload, faultsBlock *hcl.Block, diags *hcl.Diagnostics) {
+// have), the faults block and the explore block, collecting the service
+// references the first two make for the later check against the compose
+// project.
+func (decl *testDecl) decodeWorkloadAndFaults(block *hcl.Block, workload, faultsBlock, exploreBlock *hcl.Block, diags *hcl.Diagnostics) {
 	t, name := decl.test, block.Labels[0]
 	if workload == nil {
 		*diags = append(*diags, diag(block.DefRange, "Test has no workload",
@@ -234,6 +239,12 @@ func (decl *testDecl) decodeWorkloadAndFaults(block *hcl.Block, workload, faults
 			*diags = append(*diags, warn(faultsBlock.DefRange, "No time for faults",
 				"quiet %s is not shorter than duration %s, so no fault is ever injected.", t.Faults.Quiet, t.Duration))
 		}
+	}
+	if exploreBlock != nil {
+		// After the faults block: the bandit's arms must be its kinds.
+		e, d := decodeExploreBlock(exploreBlock, t)
+		*diags = append(*diags, d...)
+		t.Explore = e
 	}
 }
 

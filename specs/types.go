@@ -39,7 +39,10 @@ type Test struct {
 	Templates *Templates
 	Faults    faults.Config
 	// Checks are the histories checked after each seed, in spec order.
-	Checks    []*Check
+	Checks []*Check
+	// Explore configures `mvrun test --explore`; nil when the test has
+	// no explore block (then [DefaultExplore] applies).
+	Explore   *Explore
 	DeclRange hcl.Range
 	// Digest is the hex SHA-256 of the spec file and the test's compose
 	// file. Runs record it so a replay can tell that it compares with a

@@ -18,6 +18,7 @@ import (
 	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner/hvbackend"
 	"github.com/mvrun/multiverse/runner/search"
+	"github.com/mvrun/multiverse/specs"
 )
 
 // hasFlag reports whether args hold --name or -name (optionally =value).
@@ -48,9 +49,9 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.BoolVar(&random, "random", false, "instead, run independent seeds with the same budget accounting (the baseline a search is compared with)")
 	fs.StringVar(&testName, "test", "", "name of the test, when the spec has several")
 	fs.StringVar(&seedFlag, "seed", "", "root seed (default: from the clock, printed)")
-	fs.StringVar(&burstFlag, "burst", "1s", "virtual time between a node's moment and its children's")
-	fs.IntVar(&budget, "budget", 0, "bursts of virtual time to spend (default: the spec's seeds × its length, in bursts)")
-	fs.IntVar(&width, "width", 4, "nodes expanded per round; with the root seed and budget it fixes the tree (--jobs does not)")
+	fs.StringVar(&burstFlag, "burst", "1s", "virtual time between a node's moment and its children's (default: the spec's explore block, else 1s)")
+	fs.IntVar(&budget, "budget", 0, "bursts of virtual time to spend (default: the spec's explore block, else its seeds × its length, in bursts)")
+	fs.IntVar(&width, "width", 4, "nodes expanded per round (default: the spec's explore block, else 4); with the root seed and budget it fixes the tree (--jobs does not)")
 	fs.IntVar(&jobs, "jobs", 0, "runs at once (default one per core)")
 	fs.BoolVar(&asJSON, "json", false, "print the tree as one JSON document on stdout")
 	fs.BoolVar(&verbose, "v", false, "log what the runner and backend do to stderr")
@@ -74,6 +75,26 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	_, t, code := loadTest(ctx, "test", pos[0], testName, stderr)
 	if t == nil {
 		return code
+	}
+	// The spec's explore block, where no flag says otherwise.
+	cfg := t.Explore
+	if cfg == nil {
+		cfg = specs.DefaultExplore()
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["burst"] {
+		burst = cfg.Burst
+	}
+	if !set["budget"] {
+		budget = cfg.Budget
+	}
+	if !set["width"] {
+		width = cfg.Width
+	}
+	arms := cfg.Arms
+	if arms == nil {
+		arms = t.Faults.Kinds()
 	}
 	root := seeds.Derive(uint64(time.Now().UnixNano()), "base")
 	if seedFlag != "" {
@@ -114,7 +135,8 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if random {
 		tree, err = search.Random(ctx, run, root, burst, budget, stderr)
 	} else {
-		tree, err = search.Explore(ctx, run, search.ExploreOptions{Root: root, Burst: burst, Budget: budget, Width: width, Jobs: jobs, Kinds: t.Faults.Kinds(), Progress: stderr})
+		tree, err = search.Explore(ctx, run, search.ExploreOptions{Root: root, Burst: burst, Budget: budget, Width: width, Jobs: jobs, Kinds: arms, C: cfg.Exploration,
+			Weights: &search.Weights{Rarity: cfg.Rarity, Unmet: cfg.Unmet, Guidance: cfg.Guidance}, Progress: stderr})
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "mvrun test: %v\n", err)

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/mvrun/multiverse/faults"
+	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner/hvbackend"
+	"github.com/mvrun/multiverse/runner/report"
 	"github.com/mvrun/multiverse/runner/search"
 )
 
@@ -50,7 +52,7 @@ type shrinkRecord struct {
 func (e env) cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mvrun shrink", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var testName, seedFlag, prop, backendName string
+	var testName, seedFlag, prop, backendName, runs, htmlDir string
 	var jobs, k int
 	var asJSON, noAttr, verbose bool
 	fs.StringVar(&testName, "test", "", "name of the test, when the spec has several")
@@ -62,6 +64,8 @@ func (e env) cmdShrink(ctx context.Context, args []string, stdout, stderr io.Wri
 	fs.BoolVar(&asJSON, "json", false, "print the result as one JSON document on stdout")
 	fs.BoolVar(&noAttr, "no-attribute", false, "do not attribute the minimal schedule's failure to its faults afterwards")
 	fs.BoolVar(&verbose, "v", false, "log what the runner and backend do to stderr")
+	fs.StringVar(&runs, "runs", runsDir, "where earlier runs are: the seed's record there gets the causes (causes.json), which its HTML report shows")
+	fs.StringVar(&htmlDir, "html", "", "also write the HTML report of the run that recorded the seed, with the causes, into `dir`")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "usage: mvrun shrink spec.hcl --seed ID [--property P]\n\nMakes a failing run's fault schedule minimal: drops, shortens and moves its faults, replaying each candidate, until no fault can be dropped and the same property still fails; prints the minimal schedule, its id (which mvrun replay --seed accepts) and which of its faults the failure needs.\n\n")
 		fs.PrintDefaults()
@@ -114,7 +118,11 @@ func (e env) cmdShrink(ctx context.Context, args []string, stdout, stderr io.Wri
 		return exitInfra
 	}
 	run := search.Runs(t, b, out, log)
-	if !exact {
+	if exact {
+		// A run on hv is a function of its id: the attribution's first
+		// run, the minimal schedule, was the shrink's last kept one.
+		run = search.Memo(run)
+	} else {
 		run = search.Repeat(run, k, prop)
 	}
 	how := "each candidate replayed exactly on hv"
@@ -152,6 +160,9 @@ func (e env) cmdShrink(ctx context.Context, args []string, stdout, stderr io.Wri
 		fmt.Fprintf(stderr, "mvrun shrink: %v\n", err)
 		return exitInfra
 	}
+	if code := recordCauses(&rec, start, t.Name, runs, htmlDir, filepath.Join(out, "explore.json"), stderr); code != exitOK {
+		return code
+	}
 	if asJSON {
 		stdout.Write(append(data, '\n'))
 		return exitFailed
@@ -181,4 +192,52 @@ func writeShrink(w io.Writer, spec string, r *shrinkRecord, runs int, took time.
 		}
 	}
 	fmt.Fprintf(w, "\nid: %s\nreplay: mvrun replay %s --backend hv --seed '%s'\n", s.Minimal, spec, s.Minimal)
+}
+
+// recordCauses adds a shrink's result to causes.json in the directory of
+// the run of `mvrun test` that recorded the seed, so that the run's HTML
+// report shows it on the property's section, and writes that report into
+// htmlDir when asked. A branch is not its seed's run: nothing is recorded
+// for it. A seed no run recorded is only an error when htmlDir asks for
+// its report.
+func recordCauses(rec *shrinkRecord, start search.Candidate, test, runs, htmlDir, record string, stderr io.Writer) int {
+	if start.Branch != nil {
+		if htmlDir != "" {
+			fmt.Fprintln(stderr, "mvrun shrink: --html: a branch id has no run report of its own; shrink its seed's run for one")
+			return exitUsage
+		}
+		return exitOK
+	}
+	doc, sd, err := report.FindSeed(runs, test, seeds.Format(start.Seed), "")
+	if err != nil {
+		if htmlDir != "" {
+			fmt.Fprintf(stderr, "mvrun shrink: --html: no run of test %q under %s recorded seed %s\n", test, runs, seeds.Format(start.Seed))
+			return exitUsage
+		}
+		return exitOK
+	}
+	s := rec.Shrink
+	c := report.Causes{Property: s.Property, Start: s.Start, Minimal: s.Minimal, Faults: s.Faults, Schedule: s.Schedule, Statistical: s.Statistical, Record: record}
+	if a := rec.Attribution; a != nil {
+		for _, x := range a.Causes {
+			what := x.What
+			if len(x.During) > 0 {
+				what += " during " + strings.Join(x.During, " and ")
+			}
+			c.Causes = append(c.Causes, report.Cause{What: what, Necessary: x.Necessary, Without: x.Without, Error: x.Error})
+		}
+	}
+	if err := report.AddCauses(sd.Dir, c); err != nil {
+		fmt.Fprintf(stderr, "mvrun shrink: %v\n", err)
+		return exitInfra
+	}
+	fmt.Fprintf(stderr, "mvrun shrink: causes recorded in %s\n", filepath.Join(sd.Dir, report.CausesFile))
+	if htmlDir != "" {
+		if err := report.WriteHTML(htmlDir, doc); err != nil {
+			fmt.Fprintf(stderr, "mvrun shrink: --html: %v\n", err)
+			return exitUsage
+		}
+		fmt.Fprintf(stderr, "mvrun shrink: the run's report with the causes: %s\n", filepath.Join(htmlDir, report.HTMLFile))
+	}
+	return exitOK
 }

@@ -152,6 +152,11 @@ func WriteHTMLWith(dir string, d *Document, o HTMLOptions) error {
 		if ce := pr.P.FirstCounterexample; ce != nil {
 			pr.Facts = ce.facts()
 		}
+		if pr.P.Verdict == "fail" {
+			if pr.Causes, pr.CausesSeed = d.propertyCauses(pr.P); pr.Causes != nil {
+				pr.CausesReplay = d.ReplayCommand(shellQuote(pr.Causes.Minimal))
+			}
+		}
 	}
 	rp.Hist, rp.HistNote = histogram(hist, d)
 	return writePage(filepath.Join(absDir, HTMLFile), "run.html.tmpl", rp)
@@ -184,6 +189,11 @@ type propRow struct {
 	SeedPage string // the first failing seed's page at the failure
 	Timeline string // its timeline.txt
 	Facts    []fact
+	// Causes is what `mvrun shrink` recorded for the property in
+	// CausesSeed, and CausesReplay the command replaying its minimal id.
+	Causes       *Causes
+	CausesSeed   string
+	CausesReplay string
 }
 
 type seedRow struct {

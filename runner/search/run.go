@@ -22,8 +22,10 @@ import (
 
 // Result is what one run of a candidate showed.
 type Result struct {
-	ID      string
-	Failing []string // ids of the properties that failed
+	ID string
+	// Failing are the ids of the properties the run failed, leaving out
+	// Sometimes and Reachable ones (judged over many runs, not one).
+	Failing []string
 	// TraceHash is the run's trace hash on hv ("" elsewhere).
 	TraceHash string
 	// Base is the fault plan the run would have carried out without the
@@ -108,7 +110,20 @@ func Runs(t *specs.Test, b backend.Backend, dir string, log *slog.Logger) RunFun
 			return nil, fmt.Errorf("search: run %s: %w", c.ID(), oc.Seeds[0].Err)
 		}
 		so := oc.Seeds[0]
-		r.Failing = slices.Clone(so.Failing)
+		// A Sometimes or Reachable property is judged over many runs: one
+		// run not meeting it is no failure of that run, and would make
+		// every run of a search a "finding" (and never expanded).
+		existential := map[string]bool{}
+		for _, p := range oc.Result.Properties {
+			if p.Type == "sometimes" || p.DisplayType == "Reachable" {
+				existential[p.ID] = true
+			}
+		}
+		for _, p := range so.Failing {
+			if !existential[p] {
+				r.Failing = append(r.Failing, p)
+			}
+		}
 		if so.TraceHash != 0 {
 			r.TraceHash = fmt.Sprintf("%016x", so.TraceHash)
 		}
@@ -120,6 +135,33 @@ func Runs(t *specs.Test, b backend.Backend, dir string, log *slog.Logger) RunFun
 		if err := readHits(so.Dir, r); err != nil {
 			return nil, err
 		}
+		return r, nil
+	}
+}
+
+// Memo makes a RunFunc that runs each candidate id once and returns the
+// same result for it afterwards. It is exact only on a backend that
+// replays exactly (hv), where a run is a function of its id; there it
+// spares the runs a shrink and the attribution after it repeat (the
+// minimal schedule's run is the last candidate the shrink kept).
+func Memo(run RunFunc) RunFunc {
+	var mu sync.Mutex
+	done := map[string]*Result{}
+	return func(ctx context.Context, c Candidate) (*Result, error) {
+		id := c.ID()
+		mu.Lock()
+		r, ok := done[id]
+		mu.Unlock()
+		if ok {
+			return r, nil
+		}
+		r, err := run(ctx, c)
+		if err != nil {
+			return nil, err // not kept: an error may be the host's, not the run's
+		}
+		mu.Lock()
+		done[id] = r
+		mu.Unlock()
 		return r, nil
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -32,9 +33,21 @@ type ExploreOptions struct {
 	// nothing.
 	Kinds []string
 	// C weighs exploring rarely expanded nodes against the score; default 1.
-	C        float64
+	C float64
+	// Weights of the score's terms; nil means [DefaultWeights].
+	Weights  *Weights
 	Progress io.Writer
 }
+
+// Weights weigh the terms of a node's score (see [Explore]).
+type Weights struct {
+	Rarity   float64 // × the sum of 1/nodes-with-it over the node's features
+	Unmet    float64 // per Sometimes/Reachable property reached, never met
+	Guidance float64 // per numeric guidance at the best value seen
+}
+
+// DefaultWeights are the weights of the score when none are given.
+var DefaultWeights = Weights{Rarity: 1, Unmet: 2, Guidance: 1}
 
 // Node is one run of a search tree: a branch path from the root seed.
 type Node struct {
@@ -125,6 +138,10 @@ func Explore(ctx context.Context, run RunFunc, opts ExploreOptions) (*Tree, erro
 	}
 	if opts.C == 0 {
 		opts.C = 1
+	}
+	if opts.Weights == nil {
+		w := DefaultWeights
+		opts.Weights = &w
 	}
 	if opts.Burst <= 0 || opts.Budget <= 0 {
 		return nil, fmt.Errorf("search: explore needs a positive burst and budget")
@@ -257,20 +274,25 @@ func (n *Node) rewardArm(name string, r float64) {
 
 // score is a node's priority for expansion (higher first).
 func (e *explorer) score(n *Node) float64 {
-	s := 0.0
-	for f := range n.prefix {
-		s += 1 / float64(max(e.count[f], 1))
+	w := e.opts.Weights
+	// Summed in sorted order: float addition depends on the order, and
+	// map order must not reach the tree.
+	rare := 0.0
+	for _, f := range slices.Sorted(maps.Keys(n.prefix)) {
+		rare += 1 / float64(max(e.count[f], 1))
 	}
+	unmet, atBest := 0, 0
 	for id := range n.reached {
 		if !e.met[id] {
-			s += 2
+			unmet++
 		}
 	}
 	for id, v := range n.guide {
 		if v == e.best[id] {
-			s++
+			atBest++
 		}
 	}
+	s := w.Rarity*rare + w.Unmet*float64(unmet) + w.Guidance*float64(atBest)
 	total := 0
 	for _, m := range e.tree.Nodes {
 		total += m.Children

@@ -93,4 +93,15 @@ test "bank" {
     model   = "queue"
     history = "audit"
   }
+
+  explore {
+    budget      = 400
+    burst       = "2s"
+    width       = 3
+    arms        = ["kill", "partition"]
+    exploration = 0.5
+    rarity      = 1
+    unmet       = 3
+    guidance    = 0
+  }
 }

@@ -1,0 +1,69 @@
+package report
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCausesOnPropertySection records a shrink's causes in the failing
+// seed's directory, as mvrun shrink does, and checks that the HTML report
+// shows them on the failing property's section and nowhere else.
+func TestCausesOnPropertySection(t *testing.T) {
+	oc := fixture(t)
+	seedDir := t.TempDir()
+	oc.Seeds[1].Dir = seedDir // seed 0xbeef fails "balance never negative"
+	d := FromOutcome(oc, Options{Spec: "spec.hcl"})
+	c := Causes{
+		Property: "balance never negative", Start: "0x000000000000beef", Minimal: "0x000000000000beef~d0.2",
+		Faults: 3, Schedule: []string{"kill bank1 at 1s for 1s"},
+		Causes: []Cause{{What: "kill bank1 at 1s for 1s (cluster time)", Necessary: true, Without: "0x000000000000beef~d0.1.2"}},
+	}
+	if err := AddCauses(seedDir, Causes{Property: c.Property, Minimal: "an earlier shrink"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := AddCauses(seedDir, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := AddCauses(seedDir, Causes{Property: "another property", Minimal: "0x1"}); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := ReadCauses(seedDir)
+	if err != nil || len(cs) != 2 || cs[1].Minimal != c.Minimal {
+		t.Fatalf("causes.json holds %+v (%v); want the later record of the property and the other one", cs, err)
+	}
+	if n := len(cs[1].Necessary()); n != 1 {
+		t.Fatalf("%d necessary causes, want 1", n)
+	}
+
+	dir := t.TempDir()
+	if err := WriteHTML(dir, d); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, HTMLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	start := strings.Index(page, `id="`+propAnchor(c.Property)+`"`)
+	if start < 0 {
+		t.Fatal("no section for the failing property")
+	}
+	section := page[start:]
+	section = section[:strings.Index(section, "</section>")]
+	for _, want := range []string{
+		"kept 1 of 3 faults",
+		"kill bank1 at 1s for 1s</li>",
+		"<strong>necessary</strong>",
+		"0x000000000000beef~d0.1.2",
+		"mvrun replay spec.hcl --seed &#39;0x000000000000beef~d0.2&#39;",
+	} {
+		if !strings.Contains(section, want) {
+			t.Errorf("the property's section lacks %q:\n%s", want, section)
+		}
+	}
+	if strings.Count(page, `class="causes"`) != 1 {
+		t.Errorf("causes shown %d times, want once (only the failing property recorded)", strings.Count(page, `class="causes"`))
+	}
+}
