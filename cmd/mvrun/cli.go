@@ -528,6 +528,9 @@ func (e env) reportTest(name, specPath string, f testFlags, spec *specs.Spec, t 
 		flags = append(flags, "--test", t.Name)
 	}
 	ropts := report.Options{Spec: specPath, ReplayFlags: flags, Program: e.program, Replay: replay, SpecDigest: t.Digest}
+	if replay && (sel.branch != nil || !sel.edits.Empty()) {
+		ropts.ReplayID = joinID(sel.base, sel.branch, sel.edits)
+	}
 	if sel.shards > 0 {
 		var err error
 		if ropts.SpecHash, err = report.HashSpec(t); err != nil {

@@ -62,6 +62,10 @@ type Document struct {
 	// (the Digest of the spec's specs.Test), so a replay can tell it is comparing with a
 	// run of a different spec that has the same test name.
 	SpecDigest string `json:"spec_digest,omitempty"`
+	// ReplayID is the id a replay ran when it is more than a seed (a
+	// branch, SEED@T/N, or edited faults, SEED~edits); replay commands for
+	// that seed give it whole.
+	ReplayID string `json:"replay_id,omitempty"`
 }
 
 // PropertyDoc is one property's verdict.
@@ -184,6 +188,9 @@ func (d *Document) ReplayCommand(seed string) string {
 	if d.Program != "" {
 		prog = shellQuote(d.Program)
 	}
+	if d.ReplayID != "" && strings.HasPrefix(d.ReplayID, seed) {
+		seed = shellQuote(d.ReplayID)
+	}
 	parts := []string{prog, "replay", shellQuote(d.Spec), "--seed", seed}
 	for _, f := range d.ReplayFlags {
 		parts = append(parts, shellQuote(f))
@@ -236,6 +243,9 @@ type Options struct {
 	SpecHash string
 	// SpecDigest is the digest of the spec and compose files.
 	SpecDigest string
+	// ReplayID is the branch or edited-schedule id a replay ran, if any
+	// ([Document.ReplayID]).
+	ReplayID string
 }
 
 // FromOutcome builds the document of a run.
@@ -243,7 +253,7 @@ func FromOutcome(oc *runner.Outcome, opts Options) *Document {
 	d := &Document{
 		Test: oc.Test, Spec: opts.Spec, Backend: oc.Backend, BaseSeed: seeds.Format(oc.BaseSeed),
 		SeedsRun: len(oc.Seeds), SeedsPlanned: oc.Planned, Cancelled: oc.Cancelled,
-		Artifacts: oc.OutDir, ReplayFlags: opts.ReplayFlags, Program: opts.Program, Replay: opts.Replay, SpecDigest: opts.SpecDigest, ElapsedMS: oc.Elapsed.Milliseconds(),
+		Artifacts: oc.OutDir, ReplayFlags: opts.ReplayFlags, Program: opts.Program, Replay: opts.Replay, SpecDigest: opts.SpecDigest, ReplayID: opts.ReplayID, ElapsedMS: oc.Elapsed.Milliseconds(),
 		Properties: []PropertyDoc{}, Unsupported: []string{}, Malformed: []Malformed{}, Lost: []Lost{}, Seeds: []SeedDoc{},
 	}
 	if d.Spec == "" {

@@ -223,6 +223,16 @@ func TestReplayCommand(t *testing.T) {
 			t.Errorf("ReplayCommand(program %q) = %q, want %q", tt.program, got, tt.want)
 		}
 	}
+	// A replay of a branch or of edited faults is replayed by its whole id.
+	for _, id := range []string{"0x1~d0.2~l3=3.89s", "0x1@2s/3"} {
+		d := &Document{Spec: "s.hcl", ReplayID: id}
+		if got, want := d.ReplayCommand("0x1"), "mvrun replay s.hcl --seed "+shellQuote(id); got != want {
+			t.Errorf("ReplayCommand of the replay of %s = %q, want %q", id, got, want)
+		}
+		if got, want := d.ReplayCommand("0x2"), "mvrun replay s.hcl --seed 0x2"; got != want {
+			t.Errorf("ReplayCommand of another seed = %q, want %q", got, want)
+		}
+	}
 }
 
 // TestMalformedCountsAddUp checks that the listed malformed lines plus
