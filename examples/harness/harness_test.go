@@ -119,19 +119,10 @@ func mustAbs(t *testing.T, p string) string {
 }
 
 func TestHarnessProcess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipping: builds and runs the harness example")
-	}
 	b := process.New(process.Options{})
-	if err := b.Available(context.Background()); err != nil {
-		t.Skipf("skipping: %v", err)
-	}
+	usable(t, b)
 	buildRoot(t)
-	spec, err := specs.Load(context.Background(), "spec.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	check(t, b, spec.Tests[0], 2)
+	check(t, b, loadSpec(t), 2)
 	if err := process.Leftovers(b.RunID()); err != nil {
 		t.Errorf("left behind: %v", err)
 	}
@@ -140,13 +131,8 @@ func TestHarnessProcess(t *testing.T) {
 // TestHarnessComposeOnly runs the harness as `mvrun test --compose` does:
 // no spec, templates found in every service, default faults.
 func TestHarnessComposeOnly(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipping: builds and runs the harness example")
-	}
 	b := process.New(process.Options{})
-	if err := b.Available(context.Background()); err != nil {
-		t.Skipf("skipping: %v", err)
-	}
+	usable(t, b)
 	buildRoot(t)
 	test, err := specs.FromCompose(context.Background(), "docker-compose.yaml")
 	if err != nil {
@@ -162,40 +148,22 @@ func TestHarnessComposeOnly(t *testing.T) {
 }
 
 func TestHarnessDocker(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipping: builds and runs the harness example")
-	}
 	b := docker.New(docker.Options{})
-	if err := b.Available(context.Background()); err != nil {
-		t.Skipf("skipping: %v", err)
-	}
+	usable(t, b)
 	buildRoot(t)
-	spec, err := specs.Load(context.Background(), "spec.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	check(t, b, spec.Tests[0], 2)
+	check(t, b, loadSpec(t), 2)
 }
 
 // TestHarnessHV runs the harness inside hv: the named volume and the bind
 // mounts are file systems of the VMM that the writer's and the client's
 // nodes share. The same seeds run twice must give the same trace hashes.
 func TestHarnessHV(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipping: builds and runs the harness example")
-	}
+	usable(t, hvbackend.New(hvbackend.Options{}))
 	buildRoot(t)
-	spec, err := specs.Load(context.Background(), "spec.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	test := loadSpec(t)
 	var hashes [2][]uint64
 	for i := range hashes {
-		b := hvbackend.New(hvbackend.Options{})
-		if err := b.Available(context.Background()); err != nil {
-			t.Skipf("skipping: %v", err)
-		}
-		oc := check(t, b, spec.Tests[0], 2)
+		oc := check(t, hvbackend.New(hvbackend.Options{}), test, 2)
 		for _, so := range oc.Seeds {
 			if so.TraceHash == 0 {
 				t.Errorf("seed %#x has no trace hash", so.Seed)
@@ -206,6 +174,28 @@ func TestHarnessHV(t *testing.T) {
 	if fmt.Sprint(hashes[0]) != fmt.Sprint(hashes[1]) {
 		t.Errorf("trace hashes differ between two runs of the same seeds: %x, %x", hashes[0], hashes[1])
 	}
+}
+
+// usable skips the test under -short (it builds and runs the example) and
+// where backend b cannot run on this host.
+func usable(t *testing.T, b backend.Backend) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping: builds and runs the harness example")
+	}
+	if err := b.Available(context.Background()); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+}
+
+// loadSpec loads the example's spec and returns its test.
+func loadSpec(t *testing.T) *specs.Test {
+	t.Helper()
+	spec, err := specs.Load(context.Background(), "spec.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec.Tests[0]
 }
 
 // requireCgo skips the test when this machine cannot link cgo programs
@@ -226,29 +216,16 @@ func requireCgo(t *testing.T) {
 // as a dynamic executable, hv refuses it before the first seed, naming the
 // static build command.
 func TestHarnessHVCgo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipping: builds and runs the harness example")
-	}
+	usable(t, hvbackend.New(hvbackend.Options{}))
 	requireCgo(t)
-	if err := hvbackend.New(hvbackend.Options{}).Available(context.Background()); err != nil {
-		t.Skipf("skipping: %v", err)
-	}
 	t.Run("static", func(t *testing.T) {
 		buildRoot(t, "HARNESS_CGO=static")
-		spec, err := specs.Load(context.Background(), "spec.hcl")
-		if err != nil {
-			t.Fatal(err)
-		}
-		check(t, hvbackend.New(hvbackend.Options{}), spec.Tests[0], 1)
+		check(t, hvbackend.New(hvbackend.Options{}), loadSpec(t), 1)
 	})
 	t.Run("dynamic", func(t *testing.T) {
 		buildRoot(t, "HARNESS_CGO=dynamic")
-		spec, err := specs.Load(context.Background(), "spec.hcl")
-		if err != nil {
-			t.Fatal(err)
-		}
 		b := hvbackend.New(hvbackend.Options{})
-		err = b.Prepare(context.Background(), spec.Tests[0], t.TempDir())
+		err := b.Prepare(context.Background(), loadSpec(t), t.TempDir())
 		if err == nil {
 			t.Fatal("hv prepared a dynamically linked cgo harness")
 		}

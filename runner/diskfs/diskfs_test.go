@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mvrun/multiverse/internal/diskmodel"
+	"github.com/mvrun/multiverse/internal/diskmodel/diskiotest"
 )
 
 // requireFUSE skips the test when this host cannot mount the file system.
@@ -115,40 +116,6 @@ func runDiskio(t *testing.T, f diskmodel.Fault, rounds int) diskRun {
 
 var slowRe = regexp.MustCompile(` slow \d+`)
 
-// guestErrors returns the (call, errno) of every failed call diskio
-// printed, in order.
-func guestErrors(out string) []string {
-	var errs []string
-	for _, l := range strings.Split(out, "\n") {
-		fs := strings.Fields(l)
-		var e string
-		switch {
-		case len(fs) >= 4 && (fs[0] == "w" || fs[0] == "r"):
-			e = fs[3]
-		case len(fs) >= 3 && fs[0] == "s":
-			e = fs[2]
-		default:
-			continue
-		}
-		if e != "ok" {
-			op := map[string]string{"w": "write", "r": "read", "s": "fsync"}[fs[0]]
-			errs = append(errs, op+" "+e)
-		}
-	}
-	return errs
-}
-
-// hitErrors returns the (call, errno) of every hit that failed its call.
-func hitErrors(hits []diskmodel.Hit) []string {
-	var errs []string
-	for _, h := range hits {
-		if e, _, _ := strings.Cut(h.Effect, ","); e == "EIO" || e == "ENOSPC" {
-			errs = append(errs, h.Op.String()+" "+e)
-		}
-	}
-	return errs
-}
-
 // TestDiskFaultsSeen runs a program that writes, fsyncs and reads through
 // the file system under each fault kind and checks that it sees exactly
 // the faults reported as hits, and that the same fault seed hits the same
@@ -192,103 +159,9 @@ func TestDiskFaultsSeen(t *testing.T) {
 					t.Errorf("another fault seed hit the same calls: %v", c.hits)
 				}
 			}
-			if g, h := guestErrors(a.out), hitErrors(a.hits); !slices.Equal(g, h) {
-				t.Errorf("the program saw errors %v; the hits were %v\n%s", g, h, a.out)
-			}
-			checkKind(t, f, a, slowLat)
+			// Host time: the slow calls may take up to twice their latency.
+			diskiotest.Check(t, f, diskiotest.Run{Out: a.out, Dump: a.dump, Hits: a.hits}, slowLat, time.Duration(len(a.hits))*slowLat)
 		})
-	}
-}
-
-var badRe = regexp.MustCompile(`(?m)^r 0 \d+ ok bad ([\d,]+)`)
-
-func checkKind(t *testing.T, f diskmodel.Fault, r diskRun, slowLat time.Duration) {
-	switch f.Kind {
-	case diskmodel.Full:
-		// A full disk refuses writes that grow the file, never overwrites of
-		// bytes it has: follow the file's size through diskio's write lines
-		// ("w OFF LEN RESULT[ slow US]").
-		size := int64(0)
-		for _, l := range strings.Split(r.out, "\n") {
-			var off, n int64
-			var res string
-			if _, err := fmt.Sscanf(l, "w %d %d %s", &off, &n, &res); err != nil {
-				continue
-			}
-			switch {
-			case res == "ok":
-				size = max(size, off+n)
-			case res == "ENOSPC" && off+n <= size:
-				t.Errorf("an overwrite of allocated bytes (file size %d) failed: %q\n%s\nhits %v", size, l, r.out, r.hits)
-			}
-		}
-		if strings.Count(r.out, "ENOSPC") != len(r.hits) {
-			t.Errorf("%d ENOSPC, %d hits", strings.Count(r.out, "ENOSPC"), len(r.hits))
-		}
-	case diskmodel.FsyncError:
-		if strings.Count(r.out, "dropped ") == 0 || strings.Contains(r.out, " BAD") {
-			t.Errorf("want failed fsyncs, each leaving exactly the synced data:\n%s", r.out)
-		}
-	case diskmodel.IOError:
-		for _, h := range r.hits {
-			if h.Path != "f" {
-				t.Errorf("io_error hit %s, want the file f only", h.Path)
-			}
-		}
-	case diskmodel.Corrupt:
-		bads := badRe.FindAllStringSubmatch(r.out, -1)
-		if len(bads) != len(r.hits) {
-			t.Fatalf("%d corrupted reads seen, %d hits:\n%v\n%s", len(bads), len(r.hits), r.hits, r.out)
-		}
-		for i, m := range bads {
-			h := r.hits[i]
-			for _, s := range strings.Split(m[1], ",") {
-				off, _ := strconv.ParseInt(s, 10, 64)
-				if off < h.Off || off >= h.Off+h.Len {
-					t.Errorf("read %d: byte %d differs, outside the hit %s", i, off, h)
-				}
-			}
-		}
-	case diskmodel.Slow:
-		// The slow calls took at least the latency of their hits (a
-		// ReadAt past the end is two reads, so two hits); the host's own
-		// scheduling adds to it, so the upper bound is loose.
-		var waited time.Duration
-		for _, m := range regexp.MustCompile(`slow (\d+)`).FindAllStringSubmatch(r.out, -1) {
-			us, _ := strconv.Atoi(m[1])
-			waited += time.Duration(us) * time.Microsecond
-		}
-		want := time.Duration(len(r.hits)) * slowLat
-		if waited < want || waited > 2*want {
-			t.Errorf("the program waited %v in slow calls; %d hits of %v make %v\n%s", waited, len(r.hits), slowLat, want, r.out)
-		}
-	case diskmodel.LoseUnsynced:
-		// 23 rounds, fsync every third: the last two records
-		// (2100..2300) were never synced, nor the overwrites of record 0,
-		// which rewrote the same bytes.
-		if len(r.hits) != 1 {
-			t.Fatalf("hits %v, want one for the file", r.hits)
-		}
-		h := r.hits[0]
-		size := regexp.MustCompile(`size (\d+)`).FindStringSubmatch(r.dump)
-		if size == nil {
-			t.Fatalf("dump: %s", r.dump)
-		}
-		got, _ := strconv.ParseInt(size[1], 10, 64)
-		var want int64 = 2100
-		if f.Torn {
-			var lo, cut int64
-			if _, err := fmt.Sscanf(h.Effect, "torn: bytes %d..%d", &lo, &cut); err != nil {
-				t.Fatalf("hit %s: %v", h, err)
-			}
-			want = max(2100, cut)
-		}
-		if got != want {
-			t.Errorf("file size after the crash %d, want %d (hit %s)", got, want, h)
-		}
-		if !strings.Contains(r.dump, "record 0020 ") {
-			t.Errorf("synced records lost:\n%s", r.dump)
-		}
 	}
 }
 

@@ -380,7 +380,7 @@ func writeSeedPage(dir string, d *Document, sd *SeedDoc, st *seedTimeline) error
 		sp.Axis = "virtual time (hv): the same on every replay of the seed"
 	}
 	if sd.TraceHash != "" {
-		sp.Go = strings.TrimSuffix(d.DebugCommand(sd.Seed, 1), "1")
+		sp.Go = d.debugPrefix(sd.Seed)
 	}
 	sp.Kinds, sp.Params = swarmText(sd.FaultParams, st)
 	anchors := map[int][]string{}

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -199,10 +200,15 @@ func (d *Document) ReplayCommand(seed string) string {
 }
 
 // DebugCommand is the command that opens `mvrun debug` on seed at entry n
-// (1-based) of its timeline, the moment `--at event:N` names. It names the
-// directory of earlier runs when this run's artifacts are not in the
-// default one, so the debugger finds the seed's record.
+// (1-based) of its timeline, the moment `--at event:N` names.
 func (d *Document) DebugCommand(seed string, n int) string {
+	return d.debugPrefix(seed) + strconv.Itoa(n)
+}
+
+// debugPrefix is [Document.DebugCommand] up to the entry number. It names
+// the directory of earlier runs when this run's artifacts are not in the
+// default one, so the debugger finds the seed's record.
+func (d *Document) debugPrefix(seed string) string {
 	prog := "mvrun"
 	if d.Program != "" {
 		prog = shellQuote(d.Program)
@@ -213,7 +219,7 @@ func (d *Document) DebugCommand(seed string, n int) string {
 			parts = append(parts, "--runs", shellQuote(runs))
 		}
 	}
-	return strings.Join(append(parts, "--at", fmt.Sprintf("event:%d", n)), " ")
+	return strings.Join(append(parts, "--at", "event:"), " ")
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.
