@@ -484,7 +484,7 @@ func (c *Cluster) Calls() map[string]uint64 {
 func (n *Node) Kill() {
 	n.c.world.Trace().Bytes('K', []byte(n.name))
 	for _, p := range slices.Clone(n.procs) {
-		p.k.Kill()
+		p.k.PowerOff()
 	}
 	n.c.reap()
 	n.crashDisk()

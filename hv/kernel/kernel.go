@@ -145,6 +145,7 @@ type Kernel struct {
 	flushWaits uint64 // flushes that waited for the disk (flushWait)
 
 	exited      bool
+	poweredOff  bool          // ended by a power cut of its node (PowerOff)
 	onExit      func(*Kernel) `snap:"zero"` // the machine's; set again on restore
 	exitCode    int
 	exitSig     int
@@ -385,7 +386,9 @@ func (k *Kernel) exitProcess(code, sig int) {
 	k.trace.Event('x', uint64(k.pid), uint64(code), uint64(sig))
 	for _, id := range k.tids() {
 		t := k.threads[id]
-		k.exitRobustList(t)
+		if !k.poweredOff {
+			k.exitRobustList(t)
+		}
 		t.cancelWait()
 		t.state = stateExited
 		delete(k.w.threads, id)
@@ -407,6 +410,17 @@ func (k *Kernel) OnExit(fn func(*Kernel)) { k.onExit = fn }
 // a node down). It must be called between guest events.
 func (k *Kernel) Kill() {
 	if !k.exited {
+		k.exitProcess(128+abi.SIGKILL, abi.SIGKILL)
+	}
+}
+
+// PowerOff ends the process as a power cut does: like [Kernel.Kill], but
+// nothing of the kernel's exit work that writes to memory runs (robust
+// futex lists are not walked), since a machine that loses power does no
+// more writes, not even to files mapped shared.
+func (k *Kernel) PowerOff() {
+	if !k.exited {
+		k.poweredOff = true
 		k.exitProcess(128+abi.SIGKILL, abi.SIGKILL)
 	}
 }

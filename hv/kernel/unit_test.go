@@ -305,3 +305,30 @@ func TestRobustList(t *testing.T) {
 		t.Errorf("clone3: %v, want ENOSYS", en)
 	}
 }
+
+// TestRobustListAtExit: a process killed by a signal walks its threads'
+// robust lists (an owned futex gets FUTEX_OWNER_DIED); one ended by its
+// node's power cut writes nothing.
+func TestRobustListAtExit(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		end  func(*Kernel)
+		want func(tid uint32) uint32
+	}{
+		{"kill", (*Kernel).Kill, func(uint32) uint32 { return futexOwnerDied }},
+		{"power cut", (*Kernel).PowerOff, func(tid uint32) uint32 { return tid }},
+	} {
+		p := unitProc(t)
+		tid := uint32(p.k.Main().TID)
+		head, e1 := p.scratch+1024, p.scratch+1100
+		le := binary.LittleEndian
+		p.poke(head, le.AppendUint64(le.AppendUint64(le.AppendUint64(nil, e1), 16), 0))
+		p.poke(e1, le.AppendUint64(nil, head))
+		p.poke(e1+16, le.AppendUint32(nil, tid))
+		p.must(abi.SysSetRobustList, head, robustHeadSize)
+		c.end(p.k)
+		if got, want := p.u32(e1+16), c.want(tid); got != want {
+			t.Errorf("%s: futex word %#x after the process ended, want %#x", c.name, got, want)
+		}
+	}
+}
