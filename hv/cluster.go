@@ -91,6 +91,9 @@ type Cluster struct {
 	// closeErr collects failures to close exited processes' VMs (host
 	// resources leaked); Close returns it.
 	closeErr error
+	// exitObs sees exited processes before their memory goes
+	// (ObserveExits); a look, so snapshots drop it.
+	exitObs func(*Process) `snap:"zero"`
 }
 
 // Node is one machine of the cluster: a hostname, a file system that
@@ -414,6 +417,9 @@ func (c *Cluster) reap() {
 		p := c.dead[0]
 		c.dead = c.dead[1:]
 		p.sum = p.k.Summary()
+		if c.exitObs != nil {
+			c.exitObs(p)
+		}
 		// A VM that does not close leaks host resources but not the
 		// simulation: the run goes on and Close reports it.
 		c.closeErr = errors.Join(c.closeErr, p.m.close())

@@ -198,6 +198,9 @@ type symbols struct {
 	textLo uint64
 	textHi uint64
 	lines  *gosym.Table // Go's pclntab; nil for other binaries
+	// covLo and covHi bound the coverage counter region of a -cover Go
+	// binary (runtime.covctrs, runtime.ecovctrs; cover.go); equal without.
+	covLo, covHi uint64
 }
 
 var (
@@ -223,6 +226,15 @@ func symbolsOf(path string) (*symbols, error) {
 		if elf.ST_TYPE(y.Info) == elf.STT_FUNC && y.Value != 0 {
 			s.funcs = append(s.funcs, y)
 		}
+		switch y.Name {
+		case "runtime.covctrs":
+			s.covLo = y.Value
+		case "runtime.ecovctrs":
+			s.covHi = y.Value
+		}
+	}
+	if s.covHi < s.covLo || s.covLo == 0 || s.covHi-s.covLo > maxCoverRegion {
+		s.covLo, s.covHi = 0, 0 // not a region we can trust: no coverage
 	}
 	sort.Slice(s.funcs, func(i, j int) bool { return s.funcs[i].Value < s.funcs[j].Value })
 	for _, sec := range f.Sections {
