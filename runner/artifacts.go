@@ -47,6 +47,7 @@ type artifacts struct {
 	events   *bufio.Writer
 	faults   *bufio.Writer
 	workload *bufio.Writer
+	coverage *bufio.Writer // coverage.jsonl, opened at the first read (coverage.go)
 	timeline []tlEntry
 	dropped  int
 	faultLog []string          // for SeedOutcome.Faults
@@ -412,7 +413,10 @@ func (a *artifacts) close() error {
 		return nil
 	}
 	a.closed = true
-	for _, w := range []*bufio.Writer{a.events, a.faults, a.workload} {
+	for _, w := range []*bufio.Writer{a.events, a.faults, a.workload, a.coverage} {
+		if w == nil {
+			continue
+		}
 		if err := w.Flush(); err != nil && a.err == nil {
 			a.err = err
 		}

@@ -398,6 +398,8 @@ func (s *seedRun) onEvent(ev backend.Event) {
 		s.mu.Unlock()
 	case backend.EventDiskFault:
 		s.art.diskHit(ev)
+	case backend.EventCoverage:
+		s.art.cover(ev)
 	default:
 		s.art.note(ev.At, ev.Node, "unknown event kind %q", ev.Kind)
 	}

@@ -15,10 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +40,10 @@ type Request struct {
 	Env []string
 	// NoCatalog leaves the assertion catalog out of the build.
 	NoCatalog bool
+	// Cover builds the program with coverage counters (go build -cover,
+	// -covermode=count) in the packages [CoverPackages] names, so that a
+	// runner can read what code ran from the program's memory.
+	Cover bool
 	// Logger receives a line about the catalog of the build; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -164,12 +170,90 @@ func Build(ctx context.Context, r Request) error {
 		defer cleanup()
 		if overlay != "" {
 			args = append(args, "-overlay", overlay)
+			if r.Cover {
+				wrap, err := coverToolexec(overlay)
+				if err != nil {
+					return err
+				}
+				args = append(args, "-toolexec", wrap)
+			}
+		}
+	}
+	if r.Cover {
+		pkgs, err := coverPackages(run)
+		if err != nil {
+			return err
+		}
+		args = append(args, "-cover", "-covermode=count")
+		if len(pkgs) > 0 {
+			args = append(args, "-coverpkg="+strings.Join(pkgs, ","))
+		}
+		if r.Logger != nil {
+			r.Logger.Debug("gobuild: coverage counters", "dir", r.Dir, "packages", pkgs)
 		}
 	}
 	if output, err := run(append(args, ".")...); err != nil {
 		return &Error{Dir: r.Dir, Output: output, Err: err}
 	}
 	return catalogErr
+}
+
+// sdkPrefix is the import path of mvrun's SDK: linked into services, but
+// not their code, so never counted (it matters for the examples in mvrun's
+// own module, whose main module includes it).
+const sdkPrefix = "github.com/mvrun/multiverse/sdk"
+
+// coverPackages returns the import paths a build with [Request.Cover]
+// instruments: the packages of the main package's own module that it links
+// (the service's code, not the standard library or other modules), leaving
+// out mvrun's SDK. Nil means the main package alone (a build outside
+// module mode). run runs the go command in the package's directory with
+// the build's environment.
+func coverPackages(run func(args ...string) (string, error)) ([]string, error) {
+	out, err := run("list", "-deps", "-f", "{{if .Module}}{{if .Module.Main}}{{.ImportPath}}{{end}}{{end}}", ".")
+	if err != nil {
+		return nil, fmt.Errorf("gobuild: listing the packages to build with coverage counters: %w: %s", err, strings.TrimSpace(out))
+	}
+	var pkgs []string
+	for _, p := range strings.Fields(out) {
+		if p == sdkPrefix || strings.HasPrefix(p, sdkPrefix+"/") {
+			continue
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs, nil
+}
+
+// coverToolexec works around the cover tool ignoring -overlay (the go
+// command gives it the package's file paths as on disk, golang/go#73802):
+// a file the overlay adds, the assertion catalog, does not exist there, so
+// a -cover build of a package with a catalog fails. It writes, next to
+// the overlay file, a -toolexec script that runs every tool as is, except
+// that it hands the cover tool each overlaid file's replacement instead.
+// Tool IDs (tool -V=full) pass through unchanged, so the build cache
+// still serves every package.
+func coverToolexec(overlay string) (string, error) {
+	data, err := os.ReadFile(overlay)
+	if err != nil {
+		return "", err
+	}
+	var spec struct{ Replace map[string]string }
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return "", fmt.Errorf("gobuild: reading the overlay: %w", err)
+	}
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	var b strings.Builder
+	b.WriteString("#!/bin/sh\n# Written by mvrun for one go build -cover: the cover tool reads\n# overlaid files from their replacements (golang/go#73802).\n")
+	b.WriteString("case \"${1##*/}\" in\ncover|cover.exe)\n\ttool=$1\n\tshift\n\tfor a do\n\t\tshift\n\t\tcase $a in\n")
+	for _, from := range slices.Sorted(maps.Keys(spec.Replace)) {
+		fmt.Fprintf(&b, "\t\t%s) set -- \"$@\" %s ;;\n", quote(from), quote(spec.Replace[from]))
+	}
+	b.WriteString("\t\t*) set -- \"$@\" \"$a\" ;;\n\t\tesac\n\tdone\n\texec \"$tool\" \"$@\" ;;\nesac\nexec \"$@\"\n")
+	path := filepath.Join(filepath.Dir(overlay), "toolexec.sh")
+	if err := os.WriteFile(path, []byte(b.String()), 0o755); err != nil {
+		return "", err
+	}
+	return path, nil
 }
 
 // errCatalog is the Err of a build stopped because its assertions cannot be

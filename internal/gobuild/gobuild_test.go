@@ -187,11 +187,15 @@ func TestCatalogInjected(t *testing.T) {
 		name      string
 		files     map[string]string
 		noCatalog bool
+		cover     bool   // built with coverage counters
 		wantReg   bool   // the never-reached Sometimes is registered
 		wantLog   string // substring of the build's log
 	}{
 		{name: "generated", files: map[string]string{"main.go": neverReached}, wantReg: true},
 		{name: "disabled", files: map[string]string{"main.go": neverReached}, noCatalog: true},
+		// The cover tool ignores -overlay (golang/go#73802): the catalog
+		// must reach it all the same.
+		{name: "generated, with coverage counters", files: map[string]string{"main.go": neverReached}, cover: true, wantReg: true},
 		{
 			name: "own catalog kept",
 			files: map[string]string{"main.go": neverReached,
@@ -213,7 +217,7 @@ func TestCatalogInjected(t *testing.T) {
 			before := listTree(t, dir)
 			var logs bytes.Buffer
 			bin := filepath.Join(t.TempDir(), "svc")
-			err := Build(context.Background(), Request{Dir: dir, Out: bin, NoCatalog: tt.noCatalog,
+			err := Build(context.Background(), Request{Dir: dir, Out: bin, NoCatalog: tt.noCatalog, Cover: tt.cover,
 				Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 			if err != nil {
 				t.Fatalf("Build: %v", err)
@@ -223,6 +227,9 @@ func TestCatalogInjected(t *testing.T) {
 			}
 			if after := listTree(t, dir); !reflect.DeepEqual(before, after) {
 				t.Errorf("the build changed the source tree:\nbefore %v\nafter  %v", before, after)
+			}
+			if got := hasCounters(t, bin); got != tt.cover {
+				t.Errorf("counter region in the binary: %t, want %t", got, tt.cover)
 			}
 			if left, _ := filepath.Glob(filepath.Join(tmp, "mvrun-catalog-*")); len(left) > 0 {
 				t.Errorf("temporary files left behind: %v", left)
@@ -346,4 +353,63 @@ func TestSweepTemp(t *testing.T) {
 			t.Errorf("%s: exists %v, want %v", filepath.Base(d), err == nil, want)
 		}
 	}
+}
+
+// TestBuildCover builds with coverage counters: the program's own
+// module's linked packages are instrumented (the linker's counter region
+// is there), a package of the module that the program does not link is
+// not among them, and a build without Cover has no counter region.
+func TestBuildCover(t *testing.T) {
+	if _, err := GoCommand(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	dir := writeModule(t, map[string]string{
+		"go.mod":         "module example.com/svc\n\ngo 1.22\n",
+		"main.go":        "package main\n\nimport \"example.com/svc/lib\"\n\nfunc main() { println(lib.Twice(2)) }\n",
+		"lib/lib.go":     "package lib\n\nfunc Twice(n int) int { return 2 * n }\n",
+		"other/other.go": "package other\n\nfunc Unused() {}\n",
+	})
+	pkgs, err := coverPackages(func(args ...string) (string, error) {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"example.com/svc/lib", "example.com/svc"}; !reflect.DeepEqual(pkgs, want) {
+		t.Errorf("coverPackages = %q, want %q", pkgs, want)
+	}
+	for _, cover := range []bool{true, false} {
+		out := filepath.Join(t.TempDir(), "svc")
+		if err := Build(context.Background(), Request{Dir: dir, Out: out, GOOS: "linux", GOARCH: "amd64", Cover: cover, NoCatalog: true}); err != nil {
+			t.Fatal(err)
+		}
+		if got := hasCounters(t, out); got != cover {
+			t.Errorf("Cover %t: counter region present %t", cover, got)
+		}
+	}
+}
+
+// hasCounters reports whether bin has a coverage counter region (the
+// linker's runtime.covctrs..runtime.ecovctrs).
+func hasCounters(t *testing.T, bin string) bool {
+	t.Helper()
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syms, _ := f.Symbols()
+	var lo, hi uint64
+	for _, s := range syms {
+		switch s.Name {
+		case "runtime.covctrs":
+			lo = s.Value
+		case "runtime.ecovctrs":
+			hi = s.Value
+		}
+	}
+	return lo != 0 && hi > lo
 }

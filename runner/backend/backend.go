@@ -188,7 +188,41 @@ const (
 	// kill); Line holds the fault log text, as "fsync_error fsync wal
 	// off=0 len=4096: EIO, dirty data dropped".
 	EventDiskFault EventKind = "disk_fault"
+	// EventCoverage: the coverage counters of a node's program were read
+	// (hv, programs built with counters); Cover holds the read.
+	EventCoverage EventKind = "coverage"
 )
+
+// CoverSample is one read of a node's program's coverage counters
+// ([EventCoverage]), or, with Without set, the news that the node's
+// program has none.
+type CoverSample struct {
+	// Program names the program (the same name on every node running the
+	// same build).
+	Program string `json:"program,omitempty"`
+	// DueNS is the cluster time the read stands for: a periodic sample's
+	// multiple of the period (the read itself happens at the first point
+	// between guest events from then on, usually µs later), else the time
+	// of the read.
+	DueNS int64 `json:"due_ns,omitempty"`
+	// Exit is set for a read as a process exited, Final for the read when
+	// the cluster closed; otherwise it is a periodic sample.
+	Exit  bool `json:"exit,omitempty"`
+	Final bool `json:"final,omitempty"`
+	// Counters is how many counters were non-zero in this read; Hit how
+	// many distinct counters of the program were non-zero on the node at
+	// any read of the run so far.
+	Counters int `json:"counters"`
+	Hit      int `json:"hit"`
+	// Fingerprint hashes the read's (counter index, bucket) pairs, counts
+	// bucketed as AFL buckets them (1, 2, 3, 4–7, 8–15, …); 0 for none.
+	Fingerprint uint64 `json:"fingerprint,omitempty"`
+	// New are the (counter index, bucket) pairs this read saw that no
+	// earlier read of the program on the node did: features for a search.
+	New [][2]uint32 `json:"new,omitempty"`
+	// Without says why the node's program has no counters.
+	Without string `json:"without,omitempty"`
+}
 
 // Event is something that happened in a cluster.
 type Event struct {
@@ -206,6 +240,8 @@ type Event struct {
 	Signal   string // EventNodeExit: the signal that ended it, if any
 	// Expected is true for an exit mvrun caused (a kill fault or Close).
 	Expected bool
+	// Cover is an EventCoverage's read.
+	Cover *CoverSample
 	// Cut, for EventSDK, is the full length of a line longer than
 	// [MaxSDKLine]: Line then holds only its first MaxSDKLine bytes, and
 	// the runner reports the line as malformed. 0 otherwise.

@@ -22,10 +22,10 @@ import (
 // x-mvrun.binary (checked to be an executable file) or a Go main package
 // (built with CGO_ENABLED=0 for goos/goarch, empty for the host's, into
 // binDir/<service>; services sharing a build context share one build,
-// hard-linked under each name). ok is false for any other service, which
-// the backend handles in its own way. composeFile names the file in
-// errors.
-func LocalProgram(ctx context.Context, s *specs.Service, composeFile, binDir, goos, goarch string, built map[string]string, log *slog.Logger) (path string, ok bool, err error) {
+// hard-linked under each name); with cover, built with coverage counters
+// ([gobuild.Request.Cover]). ok is false for any other service, which the
+// backend handles in its own way. composeFile names the file in errors.
+func LocalProgram(ctx context.Context, s *specs.Service, composeFile, binDir, goos, goarch string, cover bool, built map[string]string, log *slog.Logger) (path string, ok bool, err error) {
 	switch {
 	case s.Binary != "":
 		if err := CheckExecutable(s.Binary); errors.Is(err, fs.ErrNotExist) {
@@ -46,8 +46,8 @@ func LocalProgram(ctx context.Context, s *specs.Service, composeFile, binDir, go
 			}
 			return out, true, nil
 		}
-		log.Info("building Go service", "service", s.Name, "context", s.Build.Context)
-		if err := gobuild.Build(ctx, gobuild.Request{Dir: s.Build.Context, Out: out, GOOS: goos, GOARCH: goarch}); err != nil {
+		log.Info("building Go service", "service", s.Name, "context", s.Build.Context, "coverage_counters", cover)
+		if err := gobuild.Build(ctx, gobuild.Request{Dir: s.Build.Context, Out: out, GOOS: goos, GOARCH: goarch, Cover: cover, Logger: log}); err != nil {
 			return "", true, fmt.Errorf("service %q: building its Go main package: %w", s.Name, err)
 		}
 		built[s.Build.Context] = out

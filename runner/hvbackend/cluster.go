@@ -61,6 +61,8 @@ type cluster struct {
 	// snapshots it along the way (travel.go).
 	jr     *journal
 	travel *Travel
+	// cov reads the programs' coverage counters (cover.go); nil without.
+	cov *coverState
 }
 
 var (
@@ -623,6 +625,7 @@ func (c *cluster) Close(ctx context.Context) error {
 	for _, n := range c.order {
 		n.killed = true
 	}
+	c.coverSample(c.hc.Now(), true)
 	if c.travel != nil {
 		c.travel.finish(c)
 	}

@@ -43,6 +43,9 @@ type Options struct {
 	// Travel, if set, records replays to a moment so that later looks at
 	// the seed's moments start from snapshots ([Backend.LookFromSnapshot]).
 	Travel *Travel
+	// Cover configures coverage counters (cover.go); the zero value builds
+	// Go services with counters and samples them every second.
+	Cover Cover
 }
 
 // Backend is the hv backend. The clusters of concurrent seeds share it.
@@ -52,6 +55,7 @@ type Backend struct {
 	moment *Moment
 	branch *Branch
 	travel *Travel
+	cover  Cover
 
 	mu       sync.Mutex
 	test     *specs.Test
@@ -61,6 +65,7 @@ type Backend struct {
 	// working directory filled in); nodes use it instead of the compose
 	// service.
 	images map[string]*specs.Service
+	cplan  *coverPlan // which programs have coverage counters (cover.go)
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -80,7 +85,7 @@ func New(opts Options) *Backend {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Backend{Base: backend.NewBase(support), log: opts.Log.With("backend", "hv"), moment: opts.Moment, branch: opts.Branch, travel: opts.Travel}
+	return &Backend{Base: backend.NewBase(support), log: opts.Log.With("backend", "hv"), moment: opts.Moment, branch: opts.Branch, travel: opts.Travel, cover: coverFromEnv(opts.Cover)}
 }
 
 // Available reports whether hv runs on this host: a usable /dev/kvm and a
@@ -117,6 +122,7 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 	programs := map[string]string{}
 	images := map[string]*specs.Service{}
 	built := map[string]string{}
+	goBuilt := map[string]bool{}
 	errs := composeLimits(t)
 	if err := checkMounts(t.Project); err != nil {
 		errs = append(errs, err)
@@ -128,6 +134,7 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 			continue
 		}
 		programs[s.Name] = p
+		goBuilt[s.Name] = s.Binary == "" && s.Build != nil && s.Build.GoMain
 		if img != nil {
 			images[s.Name] = img
 			s = img
@@ -166,8 +173,14 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	cplan := planCover(b.cover, t, programs, goBuilt)
+	for _, s := range t.Project.Services {
+		if why := cplan.without[s.Name]; why != "" {
+			b.log.Info("no coverage counters", "service", s.Name, "why", why)
+		}
+	}
 	b.mu.Lock()
-	b.test, b.programs, b.images = t, programs, images
+	b.test, b.programs, b.images, b.cplan = t, programs, images, cplan
 	b.mu.Unlock()
 	return nil
 }
@@ -259,7 +272,7 @@ func (b *Backend) program(ctx context.Context, s *specs.Service, t *specs.Test, 
 // binary returns the host path of the static binary of a service that
 // does not run from an image.
 func (b *Backend) binary(ctx context.Context, s *specs.Service, composeFile, workDir string, built map[string]string) (string, error) {
-	if p, ok, err := backend.LocalProgram(ctx, s, composeFile, filepath.Join(workDir, "bin", "hv"), "linux", "amd64", built, b.log); ok {
+	if p, ok, err := backend.LocalProgram(ctx, s, composeFile, filepath.Join(workDir, "bin", "hv"), "linux", "amd64", !b.cover.Off, built, b.log); ok {
 		return p, err
 	}
 	switch {
@@ -296,6 +309,7 @@ func (b *Backend) NewCluster(ctx context.Context, cfg backend.ClusterConfig) (ba
 	if err != nil {
 		return nil, err
 	}
+	c.coverSetup(b.coverPlan())
 	if b.branch != nil {
 		c.setBranch(b.branch)
 	}
@@ -327,7 +341,7 @@ func outFile(dir, name string) (*os.File, error) {
 func (b *Backend) WithBranch(br *Branch) *Backend {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return &Backend{Base: b.Base, log: b.log, branch: br, travel: b.travel, test: b.test, programs: b.programs, images: b.images}
+	return &Backend{Base: b.Base, log: b.log, branch: br, travel: b.travel, cover: b.cover, test: b.test, programs: b.programs, images: b.images, cplan: b.cplan}
 }
 
 // WithMoment returns a backend that looks at moment m of every cluster

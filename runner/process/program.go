@@ -76,7 +76,7 @@ func (b *Backend) Prepare(ctx context.Context, t *specs.Test, workDir string) er
 // program returns the host path of service s's program. composeFile names
 // the file in errors.
 func (b *Backend) program(ctx context.Context, s *specs.Service, composeFile, workDir string, built map[string]string) (string, error) {
-	if p, ok, err := backend.LocalProgram(ctx, s, composeFile, filepath.Join(workDir, "bin"), "", "", built, b.log); ok {
+	if p, ok, err := backend.LocalProgram(ctx, s, composeFile, filepath.Join(workDir, "bin"), "", "", false, built, b.log); ok {
 		return p, err
 	}
 	switch {
