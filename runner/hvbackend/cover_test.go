@@ -1,0 +1,125 @@
+package hvbackend
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mvrun/multiverse/runner"
+	"github.com/mvrun/multiverse/runner/backendtest"
+	"github.com/mvrun/multiverse/specs"
+)
+
+// coverSeed runs one seed of two echo services, with a workload command
+// that sleeps 1.5 s and exits, on an hv backend with opts, and returns
+// the seed's outcome and its coverage.jsonl records.
+func coverSeed(t *testing.T, opts Options) (*runner.SeedOutcome, []byte, []runner.CoverageRecord) {
+	t.Helper()
+	test := backendtest.NewTest([]string{"alpha", "beta"})
+	test.Duration = 3 * time.Second
+	test.Workload = []*specs.Command{{Role: specs.RoleFirst, Name: "nap", Service: "alpha", Argv: []string{"/bin/alpha", "sleep", "1500ms"}}}
+	be := New(opts)
+	if err := be.Prepare(context.Background(), test, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	oc, err := runner.Run(context.Background(), runner.Options{Test: test, Backend: be, BaseSeed: 0x5eed, Count: 1, OutDir: t.TempDir(), Jobs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	so := oc.Seeds[0]
+	if so.Err != nil {
+		t.Fatal(so.Err)
+	}
+	data, err := os.ReadFile(filepath.Join(so.Dir, runner.CoverageFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []runner.CoverageRecord
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var r runner.CoverageRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("%s: %v", sc.Bytes(), err)
+		}
+		recs = append(recs, r)
+	}
+	return so, data, recs
+}
+
+// TestCoverageSamples: the echo services, built by mvrun, have counters;
+// each node is sampled at every second of virtual time (due exactly
+// then), the workload command as it exits, and everything when the
+// cluster closes. Nodes running one build share a program name. The same
+// seed gives the same reads twice, and sampling leaves the run alone: a
+// backend that samples only at Close runs to the same trace hash.
+func TestCoverageSamples(t *testing.T) {
+	needKVM(t)
+	a, data, recs := coverSeed(t, Options{})
+	due := map[string][]int64{}
+	exits, finals := 0, 0
+	for _, r := range recs {
+		if r.Without != "" {
+			t.Errorf("node %s: no counters: %s", r.Node, r.Without)
+			continue
+		}
+		if r.Program != "echo" {
+			t.Errorf("node %s: program %q, want echo (the build context's name)", r.Node, r.Program)
+		}
+		if r.Hit == 0 || r.Hit < r.Counters && !r.Exit {
+			t.Errorf("record %+v: counters %d, hit %d", r, r.Counters, r.Hit)
+		}
+		switch {
+		case r.Exit:
+			exits++
+		case r.Final:
+			finals++
+		default:
+			due[r.Node] = append(due[r.Node], r.DueNS)
+			if r.AtNS < r.DueNS {
+				t.Errorf("a sample due at %d read at %d, before it", r.DueNS, r.AtNS)
+			}
+		}
+	}
+	for _, n := range []string{"alpha", "beta"} {
+		if len(due[n]) < 3 || due[n][0] != int64(time.Second) || due[n][1] != int64(2*time.Second) {
+			t.Errorf("node %s sampled at %v, want every second from 1s", n, due[n])
+		}
+	}
+	if exits == 0 || finals != 2 {
+		t.Errorf("%d reads at exit (want the workload command's), %d at close (want 2)", exits, finals)
+	}
+	if len(recs) > 0 && len(recs[0].New) == 0 {
+		t.Errorf("the first read reports no new (index, bucket) pairs: %+v", recs[0])
+	}
+	b, data2, _ := coverSeed(t, Options{})
+	if b.TraceHash != a.TraceHash || !bytes.Equal(data, data2) {
+		t.Errorf("same seed twice: trace %016x vs %016x, coverage.jsonl equal %t", a.TraceHash, b.TraceHash, bytes.Equal(data, data2))
+	}
+	c, _, _ := coverSeed(t, Options{Cover: Cover{Period: time.Hour}})
+	if c.TraceHash != a.TraceHash {
+		t.Errorf("sampling changed the run: trace %016x with a sample every second, %016x without", a.TraceHash, c.TraceHash)
+	}
+}
+
+// TestCoverageOff: with counters off, every node gets one record saying
+// why, and the timeline says it too.
+func TestCoverageOff(t *testing.T) {
+	needKVM(t)
+	so, _, recs := coverSeed(t, Options{Cover: Cover{Off: true}})
+	if len(recs) != 2 || recs[0].Without == "" || recs[1].Without == "" {
+		t.Fatalf("records %+v, want one per node saying why it has no counters", recs)
+	}
+	tl, err := os.ReadFile(filepath.Join(so.Dir, "timeline.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(tl, []byte("coverage: coverage counters are off")) {
+		t.Errorf("the timeline does not say coverage is off:\n%s", tl)
+	}
+}
