@@ -74,7 +74,7 @@ func planCover(cfg Cover, t *specs.Test, programs map[string]string, built map[s
 	if p.period <= 0 {
 		p.period = DefaultCoverPeriod
 	}
-	used := map[string]bool{}      // labels given
+	used := map[string]bool{}       // labels given
 	bySource := map[string]string{} // build context or binary → label
 	for _, s := range t.Project.Services {
 		path := programs[s.Name]
