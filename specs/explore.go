@@ -17,6 +17,7 @@ const (
 	DefaultExploreRarity      = 1.0
 	DefaultExploreUnmet       = 2.0
 	DefaultExploreGuidance    = 1.0
+	DefaultExploreCoverage    = 1.0
 )
 
 // Explore is the `explore { ... }` block of a test: how `mvrun test
@@ -35,11 +36,13 @@ type Explore struct {
 	// to (besides "all"); nil means every kind the faults block enables.
 	Arms []string
 	// Exploration weighs rarely expanded nodes against the score (UCB's
-	// constant); Rarity, Unmet and Guidance weigh the score's terms: rare
-	// SDK features, Sometimes/Reachable properties no run has met yet,
-	// and numeric guidance at its best value.
-	Exploration, Rarity, Unmet, Guidance float64
-	DeclRange                            hcl.Range
+	// constant); Rarity, Unmet, Guidance and Coverage weigh the score's
+	// terms: rare SDK features, Sometimes/Reachable properties no run has
+	// met yet, numeric guidance at its best value, and rare coverage
+	// features (a counter of a program built with coverage counters, with
+	// its count's bucket).
+	Exploration, Rarity, Unmet, Guidance, Coverage float64
+	DeclRange                                      hcl.Range
 }
 
 var exploreSchema = &hcl.BodySchema{
@@ -52,6 +55,7 @@ var exploreSchema = &hcl.BodySchema{
 		{Name: "rarity"},
 		{Name: "unmet"},
 		{Name: "guidance"},
+		{Name: "coverage"},
 	},
 }
 
@@ -62,6 +66,7 @@ func DefaultExplore() *Explore {
 		Burst: DefaultExploreBurst, Width: DefaultExploreWidth,
 		Exploration: DefaultExploreExploration, Rarity: DefaultExploreRarity,
 		Unmet: DefaultExploreUnmet, Guidance: DefaultExploreGuidance,
+		Coverage: DefaultExploreCoverage,
 	}
 }
 
@@ -111,7 +116,7 @@ func decodeExploreBlock(block *hcl.Block, t *Test) (*Explore, hcl.Diagnostics) {
 	for _, w := range []struct {
 		name string
 		v    *float64
-	}{{"exploration", &e.Exploration}, {"rarity", &e.Rarity}, {"unmet", &e.Unmet}, {"guidance", &e.Guidance}} {
+	}{{"exploration", &e.Exploration}, {"rarity", &e.Rarity}, {"unmet", &e.Unmet}, {"guidance", &e.Guidance}, {"coverage", &e.Coverage}} {
 		if a := content.Attributes[w.name]; a != nil {
 			if v, ok := decodeWeight(a, &diags); ok {
 				if w.name == "exploration" && v == 0 {

@@ -111,7 +111,9 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	b := hvbackend.New(hvbackend.Options{Log: log})
+	// Coverage is read at every burst boundary: the state a node's
+	// children start from.
+	b := hvbackend.New(hvbackend.Options{Log: log, Cover: hvbackend.Cover{Period: burst}})
 	if err := b.Available(ctx); err != nil {
 		fmt.Fprintf(stderr, "mvrun test --explore: the search branches runs, which needs hv: %v\n", err)
 		return exitInfra
@@ -136,7 +138,7 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		tree, err = search.Random(ctx, run, root, burst, budget, stderr)
 	} else {
 		tree, err = search.Explore(ctx, run, search.ExploreOptions{Root: root, Burst: burst, Budget: budget, Width: width, Jobs: jobs, Kinds: arms, C: cfg.Exploration,
-			Weights: &search.Weights{Rarity: cfg.Rarity, Unmet: cfg.Unmet, Guidance: cfg.Guidance}, Progress: stderr})
+			Weights: &search.Weights{Rarity: cfg.Rarity, Unmet: cfg.Unmet, Guidance: cfg.Guidance, Coverage: cfg.Coverage}, Progress: stderr})
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "mvrun test: %v\n", err)

@@ -37,6 +37,11 @@ type Result struct {
 	End time.Duration
 	// Hits are the run's SDK lines, in order, for a search's score.
 	Hits []Hit
+	// Cover are the coverage features the run reached (hv, programs
+	// built with counters), in the order they were read; Uncovered the
+	// nodes whose programs have no counters.
+	Cover     []CoverHit
+	Uncovered []string
 	Dir  string
 	// Runs and FailRuns count the repetitions of a candidate on a backend
 	// that does not replay exactly, and how many of them failed the
@@ -133,6 +138,9 @@ func Runs(t *specs.Test, b backend.Backend, dir string, log *slog.Logger) RunFun
 			return nil, err
 		}
 		if err := readHits(so.Dir, r); err != nil {
+			return nil, err
+		}
+		if err := readCoverage(so.Dir, r); err != nil {
 			return nil, err
 		}
 		return r, nil

@@ -44,10 +44,13 @@ type Weights struct {
 	Rarity   float64 // × the sum of 1/nodes-with-it over the node's features
 	Unmet    float64 // per Sometimes/Reachable property reached, never met
 	Guidance float64 // per numeric guidance at the best value seen
+	// Coverage × the sum of 1/nodes-with-it over the node's coverage
+	// features (counter, bucket): code few other nodes ran as often.
+	Coverage float64
 }
 
 // DefaultWeights are the weights of the score when none are given.
-var DefaultWeights = Weights{Rarity: 1, Unmet: 2, Guidance: 1}
+var DefaultWeights = Weights{Rarity: 1, Unmet: 2, Guidance: 1, Coverage: 1}
 
 // Node is one run of a search tree: a branch path from the root seed.
 type Node struct {
@@ -61,6 +64,11 @@ type Node struct {
 	// time zero).
 	Failing   []string `json:"failing,omitempty"`
 	TraceHash string   `json:"trace_hash,omitempty"`
+	// Coverage counts the coverage features of the run up to its
+	// children's moment, NewCoverage those of its run after its own
+	// moment that no earlier run had.
+	Coverage    int `json:"coverage,omitempty"`
+	NewCoverage int `json:"new_coverage,omitempty"`
 	Cost      int      `json:"cost"`
 	Score     float64  `json:"score"` // when it was last considered
 	Children  int      `json:"children"`
@@ -71,6 +79,7 @@ type Node struct {
 	end     time.Duration // where its children branch: At + Burst
 	last    time.Duration // the end of its fault phase: no branching after
 	prefix  map[string]bool
+	cover   map[string]bool    // coverage features in the prefix
 	guide   map[string]float64 // numeric guidance: best value in the prefix
 	reached map[string]bool    // Sometimes/Reachable ids evaluated in the prefix
 	arms    []arm
@@ -114,6 +123,7 @@ type explorer struct {
 	run   RunFunc
 	tree  *Tree
 	count map[string]int  // feature → nodes whose prefix has it
+	cover map[string]int  // coverage feature → nodes whose prefix has it
 	seen  map[string]bool // features of any run, anywhere
 	met   map[string]bool // Sometimes/Reachable ids that held somewhere
 	best  map[string]float64
@@ -146,7 +156,7 @@ func Explore(ctx context.Context, run RunFunc, opts ExploreOptions) (*Tree, erro
 	if opts.Burst <= 0 || opts.Budget <= 0 {
 		return nil, fmt.Errorf("search: explore needs a positive burst and budget")
 	}
-	e := &explorer{opts: opts, run: run, count: map[string]int{}, seen: map[string]bool{}, met: map[string]bool{}, best: map[string]float64{}, found: map[string]bool{},
+	e := &explorer{opts: opts, run: run, count: map[string]int{}, cover: map[string]int{}, seen: map[string]bool{}, met: map[string]bool{}, best: map[string]float64{}, found: map[string]bool{},
 		tree: &Tree{Root: seeds.Format(opts.Root), Budget: opts.Budget, Burst: opts.Burst.String()}}
 	root := &Node{Parent: -1}
 	root.ID = Candidate{Seed: opts.Root}.ID()
@@ -292,7 +302,11 @@ func (e *explorer) score(n *Node) float64 {
 			atBest++
 		}
 	}
-	s := w.Rarity*rare + w.Unmet*float64(unmet) + w.Guidance*float64(atBest)
+	cov := 0.0
+	for _, f := range slices.Sorted(maps.Keys(n.cover)) {
+		cov += 1 / float64(max(e.cover[f], 1))
+	}
+	s := w.Rarity*rare + w.Unmet*float64(unmet) + w.Guidance*float64(atBest) + w.Coverage*cov
 	total := 0
 	for _, m := range e.tree.Nodes {
 		total += m.Children
@@ -343,6 +357,23 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 	for f, c := range hits {
 		n.prefix[f+"#"+bucket(c)] = true
 	}
+	// Coverage features carry their bucket already. A read due at the
+	// children's moment is the state they start from.
+	n.cover = map[string]bool{}
+	for _, h := range r.Cover {
+		if h.At > n.At && !e.seen[h.Feature] {
+			n.NewCoverage++
+			newFeats++
+		}
+		e.seen[h.Feature] = true
+		if h.At <= n.end {
+			n.cover[h.Feature] = true
+		}
+	}
+	n.Coverage = len(n.cover)
+	for f := range n.cover {
+		e.cover[f]++
+	}
 	for f := range n.prefix {
 		e.count[f]++
 	}
@@ -382,7 +413,7 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 		if len(r.Failing) > 0 {
 			what = "FAILS " + strings.Join(r.Failing, "; ")
 		}
-		fmt.Fprintf(e.opts.Progress, "  [%d/%d bursts] %s (score %.2f, arm %s): %s\n", t.Spent, e.opts.Budget, n.ID, n.Score, cmp.Or(n.Arm, "-"), what)
+		fmt.Fprintf(e.opts.Progress, "  [%d/%d bursts] %s (score %.2f, arm %s, coverage %d, +%d new): %s\n", t.Spent, e.opts.Budget, n.ID, n.Score, cmp.Or(n.Arm, "-"), n.Coverage, n.NewCoverage, what)
 	}
 }
 

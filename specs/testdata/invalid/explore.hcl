@@ -21,6 +21,7 @@ test "bank" {
     exploration = 0
     unmet       = "lots"
     guidance    = -0.5
+    coverage    = "all"
   }
   explore {
     burst = "soon"

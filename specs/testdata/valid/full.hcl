@@ -103,5 +103,6 @@ test "bank" {
     rarity      = 1
     unmet       = 3
     guidance    = 0
+    coverage    = 0.5
   }
 }

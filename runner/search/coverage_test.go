@@ -1,0 +1,119 @@
+package search
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mvrun/multiverse/faults"
+)
+
+// newTestExplorer is Explore's state with weights w and no runs yet.
+func newTestExplorer(w Weights) *explorer {
+	return &explorer{opts: ExploreOptions{Burst: sec, C: 1, Weights: &w, Kinds: []string{"kill"}},
+		count: map[string]int{}, cover: map[string]int{}, seen: map[string]bool{}, met: map[string]bool{}, best: map[string]float64{}, found: map[string]bool{},
+		tree: &Tree{}}
+}
+
+// TestScoreCoverage: two children of one root whose runs differ only in
+// one coverage feature the other never reached score apart by exactly the
+// coverage weight (the feature is theirs alone: 1/1), and not at all with
+// the weight 0; the parent's arm that produced the new coverage is
+// rewarded for it (1 new feature: 1/4), the other arm not.
+func TestScoreCoverage(t *testing.T) {
+	common := []CoverHit{{At: sec, Feature: "c:svc:10:1"}, {At: sec, Feature: "c:svc:11:4"}}
+	res := func(extra ...CoverHit) *Result {
+		return &Result{End: 5 * sec, Plan: faults.Plan{Duration: 4 * sec}, Cover: append(append([]CoverHit(nil), common...), extra...)}
+	}
+	for _, w := range []float64{1, 0, 2.5} {
+		e := newTestExplorer(Weights{Rarity: 1, Unmet: 2, Guidance: 1, Coverage: w})
+		root := &Node{Parent: -1}
+		e.fold(root, res(), nil)
+		if root.Coverage != 2 {
+			t.Fatalf("root has %d coverage features, want 2", root.Coverage)
+		}
+		a := &Node{Parent: 0, Depth: 1, At: sec, Arm: "all"}
+		b := &Node{Parent: 0, Depth: 1, At: sec, Arm: "kill"}
+		root.arms[0].n, root.arms[1].n = -1, -1 // both pending, as pick leaves them
+		e.fold(a, res(), root)
+		e.fold(b, res(CoverHit{At: 1500 * time.Millisecond, Feature: "c:svc:42:2"}), root)
+		if a.NewCoverage != 0 || b.NewCoverage != 1 || b.Coverage != 3 {
+			t.Fatalf("new coverage a %d, b %d; b has %d features", a.NewCoverage, b.NewCoverage, b.Coverage)
+		}
+		if d := e.score(b) - e.score(a); math.Abs(d-w) > 1e-9 {
+			t.Errorf("weight %v: score(b) - score(a) = %v, want %v", w, d, w)
+		}
+		var kill, all arm
+		for _, x := range root.arms {
+			switch x.name {
+			case "kill":
+				kill = x
+			case "all":
+				all = x
+			}
+		}
+		if kill.n != 1 || kill.reward != 0.25 || all.n != 1 || all.reward != 0 {
+			t.Errorf("arms after one child each: kill %+v, all %+v; want kill rewarded 1/4 for its new feature", kill, all)
+		}
+	}
+}
+
+// coverRun is a fake hv whose kill branches reach code nothing else
+// does: each run's coverage is the root's, plus, in a branch limited to
+// kills, a feature of its own after its moment.
+func coverRun(_ context.Context, c Candidate) (*Result, error) {
+	id := c.ID()
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	r := &Result{ID: id, End: 10 * sec, Plan: faults.Plan{Duration: 8 * sec}, Runs: 1, TraceHash: fmt.Sprintf("%08x", h.Sum32())}
+	r.Cover = []CoverHit{{At: sec, Feature: "c:svc:1:1"}, {At: 2 * sec, Feature: "c:svc:2:1"}}
+	if c.Branch != nil && strings.HasSuffix(id, ":kill") {
+		last := c.Branch
+		for last.Next != nil {
+			last = last.Next
+		}
+		r.Cover = append(r.Cover, CoverHit{At: last.At + sec/2, Feature: "c:svc:restart:" + id})
+	}
+	return r, nil
+}
+
+// TestExploreFollowsCoverage: when only kill branches reach new code, the
+// search expands kill branches several times more than with the coverage
+// weight 0 (where the arms' order, not coverage, steers it: kill is the
+// last arm), and the tree is the same at any number of jobs.
+func TestExploreFollowsCoverage(t *testing.T) {
+	explore := func(w *Weights, jobs int) (*Tree, map[string]int) {
+		tr, err := Explore(context.Background(), coverRun, ExploreOptions{Root: 3, Burst: sec, Budget: 600, Width: 4, Jobs: jobs, Kinds: []string{"partition", "pause", "kill"}, Weights: w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Children of nodes, by the arm that made the node.
+		expanded := map[string]int{}
+		for _, n := range tr.Nodes {
+			expanded[n.Arm] += n.Children
+		}
+		return tr, expanded
+	}
+	tr, with := explore(nil, 1)
+	_, without := explore(&Weights{Rarity: 1, Unmet: 2, Guidance: 1}, 1)
+	if with["kill"] <= 3*without["kill"] {
+		t.Errorf("children of kill branches: %d with the coverage term, %d without; want several times more (by arm: %v, %v)", with["kill"], without["kill"], with, without)
+	}
+	kills, newCov := 0, 0
+	for _, n := range tr.Nodes {
+		if n.Arm == "kill" {
+			kills++
+		}
+		newCov += n.NewCoverage
+	}
+	if newCov != kills+2 {
+		t.Errorf("%d new coverage features; want one per kill branch (%d) and the root's 2", newCov, kills)
+	}
+	if tr3, _ := explore(nil, 3); tr3.Hash != tr.Hash {
+		t.Errorf("tree hash at jobs 1 and 3: %s, %s", tr.Hash, tr3.Hash)
+	}
+}
