@@ -341,6 +341,7 @@ type seedPage struct {
 	Outputs  []nodeOutput
 	Data     template.JS
 	NoRecord bool
+	Cover    *coverView // coverage counters over time (coverage.go); nil without
 }
 
 type failingProp struct {
@@ -459,6 +460,7 @@ func writeSeedPage(dir string, d *Document, sd *SeedDoc, st *seedTimeline) error
 	}
 	sp.Data = template.JS(j)
 	sp.Links, sp.Outputs = artifactLinks(dir, sd)
+	sp.Cover = readCoverView(sd.Dir)
 	return writePage(filepath.Join(dir, seedPageName(sd.Seed)), "seed.html.tmpl", sp)
 }
 
@@ -476,6 +478,7 @@ func artifactLinks(dir string, sd *SeedDoc) ([]link, []nodeOutput) {
 	add(runner.WorkloadFile, "workload command starts and ends")
 	add(runner.EventsFile, "every SDK line")
 	add(runner.TimelineJSONFile, "the timeline as JSON")
+	add(runner.CoverageFile, "coverage counter reads (hv)")
 	if sd.TraceLog != "" {
 		if rel, err := filepath.Rel(sd.Dir, sd.TraceLog); err == nil {
 			add(rel, "hv trace milestones")
