@@ -37,12 +37,14 @@ type Result struct {
 	End time.Duration
 	// Hits are the run's SDK lines, in order, for a search's score.
 	Hits []Hit
+	Dir  string
+
 	// Cover are the coverage features the run reached (hv, programs
 	// built with counters), in the order they were read; Uncovered the
 	// nodes whose programs have no counters.
 	Cover     []CoverHit
 	Uncovered []string
-	Dir  string
+
 	// Runs and FailRuns count the repetitions of a candidate on a backend
 	// that does not replay exactly, and how many of them failed the
 	// property a shrink is after; both 1 or 0 on hv.

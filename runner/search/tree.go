@@ -64,16 +64,17 @@ type Node struct {
 	// time zero).
 	Failing   []string `json:"failing,omitempty"`
 	TraceHash string   `json:"trace_hash,omitempty"`
-	// Coverage counts the coverage features of the run up to its
-	// children's moment, NewCoverage those of its run after its own
-	// moment that no earlier run had.
-	Coverage    int `json:"coverage,omitempty"`
-	NewCoverage int `json:"new_coverage,omitempty"`
 	Cost      int      `json:"cost"`
 	Score     float64  `json:"score"` // when it was last considered
 	Children  int      `json:"children"`
 	Error     string   `json:"error,omitempty"`
 	Dir       string   `json:"dir,omitempty"`
+
+	// Coverage counts the coverage features of the run up to its
+	// children's moment, NewCoverage those of its run after its own
+	// moment that no earlier run had.
+	Coverage    int `json:"coverage,omitempty"`
+	NewCoverage int `json:"new_coverage,omitempty"`
 
 	branch  *hvbackend.Branch
 	end     time.Duration // where its children branch: At + Burst
