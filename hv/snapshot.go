@@ -31,7 +31,8 @@ import (
 //     a restored cluster calls the same functions and writes to the same
 //     writers;
 //   - looks (observers from [Cluster.Observe], [Cluster.ObserveCalls],
-//     the network's delivery observers) and the trace log
+//     [Cluster.ObserveExits], the network's delivery observers) and the
+//     trace log
 //     ([Cluster.SetTraceLog]) are dropped: they never change the run, and
 //     the caller sets them again on the restored cluster;
 //   - host actions scheduled with [Cluster.At] are functions that would
