@@ -33,8 +33,7 @@ import (
 //   - looks (observers from [Cluster.Observe], [Cluster.ObserveCalls],
 //     [Cluster.ObserveExits], the network's delivery observers) and the
 //     trace log ([Cluster.SetTraceLog]) are dropped: they never change the
-//     run, and
-//     the caller sets them again on the restored cluster;
+//     run, and the caller sets them again on the restored cluster;
 //   - host actions scheduled with [Cluster.At] are functions that would
 //     change the run: a snapshot with one pending fails.
 //
