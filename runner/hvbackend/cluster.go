@@ -116,6 +116,9 @@ func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[str
 		if err == nil {
 			_, err = hn.FS().MkdirAll("/run/mvrun/sdk")
 		}
+		if err == nil {
+			_, err = hn.FS().MkdirAll(coverDir)
+		}
 		if err != nil {
 			c.abort()
 			return nil, fmt.Errorf("hv backend: node %s: %w", s.Name, err)
@@ -320,6 +323,11 @@ func (c *cluster) env(n *node, seed uint64, extra map[string]string) []string {
 	}
 	for k, v := range extra {
 		m[k] = v
+	}
+	if _, ok := m["GOCOVERDIR"]; !ok {
+		// Every process, counters or not, so that the environment never
+		// depends on whether this cluster reads them (see coverDir).
+		m["GOCOVERDIR"] = coverDir
 	}
 	m["MVRUN_SEED"] = seeds.Format(seed)
 	m["MVRUN_NODE"] = n.svc.Name

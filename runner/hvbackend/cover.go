@@ -28,6 +28,14 @@ import (
 // no counters unless their builder added them; their nodes get one event
 // that says so, and the search uses their SDK lines only.
 
+// coverDir is the GOCOVERDIR of every process, in its node's file system,
+// unless the service sets its own. A -cover program without one prints
+// "warning: GOCOVERDIR not set, no coverage data emitted" to its stderr
+// at start, which would reach the service's and its commands' output;
+// with one it writes its metadata file there at start and a counter file
+// at exit, which nothing reads. Under /run/mvrun, disk faults never hit it.
+const coverDir = "/run/mvrun/cover"
+
 // Cover configures coverage counters on hv.
 type Cover struct {
 	// Off builds Go services without counters and reads none.
