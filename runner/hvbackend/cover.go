@@ -3,6 +3,7 @@ package hvbackend
 import (
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math/bits"
 	"os"
 	"path/filepath"
@@ -146,11 +147,13 @@ type progCover struct {
 // coverSetup starts reading coverage counters on c with plan p (from
 // [Backend.coverPlan]): the next sample at the first multiple of the
 // period after the cluster's time, then every period, and a read of
-// every process as it exits. A cluster restored from a snapshot calls it
-// again, since snapshots drop observers; its bookkeeping then starts
-// afresh, so its first read reports every pair it sees as new to the run
-// (a superset of what is new: harmless for a search, which unions
-// features). It does nothing when p is nil or no program has counters.
+// every process as it exits. A cluster restored from a snapshot must call
+// it again, since snapshots drop observers. Its bookkeeping (which pairs
+// each node already reported) goes on from c.cov when that is set — a
+// [coverState.clone] kept with the snapshot — and otherwise starts afresh:
+// the first read then reports every pair it sees as new (a superset of
+// what is new; a search, which unions features, loses nothing). It does
+// nothing when p is nil or no service has counters or a reason for none.
 func (c *cluster) coverSetup(p *coverPlan) {
 	if p == nil || len(p.labels) == 0 && len(p.without) == 0 {
 		return
@@ -255,6 +258,24 @@ func (c *cluster) coverRead(p *hv.Process) (string, []hv.CoverCounter, bool) {
 		label = filepath.Base(p.Binary()) // a -cover program mvrun did not build
 	}
 	return label, ctrs, true
+}
+
+// clone copies the bookkeeping, for a snapshot: a cluster restored from
+// it and given the copy as its cov reports exactly what the original
+// would have reported from then on.
+func (s *coverState) clone() *coverState {
+	if s == nil {
+		return nil
+	}
+	cp := &coverState{plan: s.plan, announced: s.announced, nodes: map[string]*nodeCover{}}
+	for name, nc := range s.nodes {
+		n := &nodeCover{progs: map[string]*progCover{}}
+		for l, pc := range nc.progs {
+			n.progs[l] = &progCover{seen: maps.Clone(pc.seen), hit: maps.Clone(pc.hit)}
+		}
+		cp.nodes[name] = n
+	}
+	return cp
 }
 
 func (s *coverState) node(name string) *nodeCover {

@@ -5,12 +5,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/mvrun/multiverse/runner"
+	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/backendtest"
 	"github.com/mvrun/multiverse/specs"
 )
@@ -122,4 +125,105 @@ func TestCoverageOff(t *testing.T) {
 	if !bytes.Contains(tl, []byte("coverage: coverage counters are off")) {
 		t.Errorf("the timeline does not say coverage is off:\n%s", tl)
 	}
+}
+
+// TestCoverageAfterRestore is what a cluster restored from a snapshot
+// does about coverage: coverSetup arms its reads again (a snapshot drops
+// them), and with the original's bookkeeping (coverState.clone, kept with
+// the snapshot) it reports from then on exactly what the original
+// reports — the same reads at the same times, the same new pairs — and
+// reaches the same trace hash. Without the bookkeeping its first reads
+// report a superset of the new pairs.
+func TestCoverageAfterRestore(t *testing.T) {
+	needKVM(t)
+	ctx := context.Background()
+	test := backendtest.NewTest([]string{"alpha", "beta"})
+	b := New(Options{})
+	h := backendtest.Boot(t, ctx, b, test)
+	orig := h.Cluster.(*cluster)
+	const at = 2500 * time.Millisecond
+	// The part of the run both sides do after the snapshot: a command in
+	// alpha at 3s (read as it exits), then on to 5s.
+	after := func(c *cluster) {
+		if err := c.Sleep(ctx, 500*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Exec(ctx, backend.ExecRequest{Service: "alpha", Name: "host", Argv: []string{"/bin/alpha", "hostname"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Sleep(ctx, 5*time.Second-c.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := orig.Sleep(ctx, at); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := orig.hc.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := orig.cov.clone()
+	st := map[string]nodeState{}
+	for _, n := range orig.order {
+		ns := nodeState{starts: n.starts, sdkN: n.sdkN, execN: maps.Clone(n.execN)}
+		if n.proc != nil {
+			ns.proc = n.proc.Pid()
+		}
+		st[n.svc.Name] = ns
+	}
+	after(orig)
+	covAfter := func(r *backendtest.Recorder) []backend.Event {
+		return r.Events(func(e backend.Event) bool { return e.Kind == backend.EventCoverage && e.At > at })
+	}
+	want := covAfter(h.Events)
+	if len(want) == 0 {
+		t.Fatal("the original reported no coverage after the snapshot")
+	}
+	restore := func(cov *coverState) (*cluster, *backendtest.Recorder) {
+		rec := &backendtest.Recorder{}
+		cfg := backend.ClusterConfig{Test: test, Seed: 0x5eed, Dir: t.TempDir(), Events: rec.Record}
+		c, err := restoredCluster(ctx, cfg, b.programs, b.images, b.log, &journal{}, &jsnap{s: snap, nodes: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(ctx) })
+		c.cov = cov
+		c.coverSetup(b.coverPlan())
+		after(c)
+		return c, rec
+	}
+	c, rec := restore(saved)
+	if c.TraceHash() != orig.TraceHash() {
+		t.Errorf("restored: trace hash %016x at 5s, the original %016x", c.TraceHash(), orig.TraceHash())
+	}
+	got := covAfter(rec)
+	if len(got) != len(want) {
+		t.Fatalf("restored with the bookkeeping: %d coverage reads after the snapshot, the original %d", len(got), len(want))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.At != w.At || g.Node != w.Node || !reflect.DeepEqual(g.Cover, w.Cover) {
+			t.Fatalf("read %d after the snapshot: restored %v %s %+v, original %v %s %+v", i, g.At, g.Node, *g.Cover, w.At, w.Node, *w.Cover)
+		}
+	}
+	_, rec = restore(nil)
+	fresh := covAfter(rec)
+	if len(fresh) != len(want) {
+		t.Fatalf("restored afresh: %d reads, the original %d", len(fresh), len(want))
+	}
+	for i := range want {
+		if len(fresh[i].Cover.New) < len(want[i].Cover.New) {
+			t.Errorf("read %d: restored afresh reports %d new pairs, fewer than the original's %d", i, len(fresh[i].Cover.New), len(want[i].Cover.New))
+		}
+	}
+	total := func(es []backend.Event) (n int) {
+		for _, e := range es {
+			n += len(e.Cover.New)
+		}
+		return n
+	}
+	if total(fresh) <= total(want) {
+		t.Errorf("restored afresh: %d new pairs after the snapshot, the original %d; want more (pairs the original had reported before)", total(fresh), total(want))
+	}
+	t.Logf("%d reads after the snapshot; %d new pairs in the original, %d restored afresh", len(want), total(want), total(fresh))
 }
