@@ -142,6 +142,9 @@ func ParseBranchID(id string) (seed uint64, b Branch, ok bool, err error) {
 // redrawn.
 func (c *cluster) setBranch(br *Branch) {
 	c.branch = br
+	if c.hc == nil {
+		return // catching up: redrawn when it resumes (tape.go)
+	}
 	parent := c.cfg.Seed
 	for l := br; l != nil; l = l.Next {
 		s := l.seed(parent)

@@ -52,6 +52,8 @@ type Backend struct {
 	moment *Moment
 	branch *Branch
 	travel *Travel
+	record *RecordOptions // Recording
+	resume *Record        // ResumingFrom
 
 	mu       sync.Mutex
 	test     *specs.Test
@@ -292,9 +294,16 @@ func (b *Backend) NewCluster(ctx context.Context, cfg backend.ClusterConfig) (ba
 			return nil, fmt.Errorf("hv backend: service %q was not prepared (Prepare ran for another test)", s.Name)
 		}
 	}
-	c, err := newCluster(ctx, cfg, programs, images, b.log)
+	var snap *rsnap
+	if b.moment == nil {
+		snap, _ = b.resume.resumable(cfg.Seed, b.branch)
+	}
+	c, err := newCluster(ctx, cfg, programs, images, b.log, b.resume, snap)
 	if err != nil {
 		return nil, err
+	}
+	if b.record != nil && b.moment == nil {
+		c.startRecording(b.record, b.branch)
 	}
 	if b.branch != nil {
 		c.setBranch(b.branch)
@@ -325,15 +334,24 @@ func outFile(dir, name string) (*os.File, error) {
 // seed and shares b's prepared services: Prepare for the test b prepared
 // does nothing, so many branches start without building anything again.
 func (b *Backend) WithBranch(br *Branch) *Backend {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return &Backend{Base: b.Base, log: b.log, branch: br, travel: b.travel, test: b.test, programs: b.programs, images: b.images}
+	c := b.clone()
+	c.branch = br
+	return c
 }
 
 // WithMoment returns a backend that looks at moment m of every cluster
-// and shares b's prepared services, like [Backend.WithBranch].
+// and shares b's prepared services, like [Backend.WithBranch]; it is not
+// a branch.
 func (b *Backend) WithMoment(m *Moment) *Backend {
-	c := b.WithBranch(nil)
-	c.moment = m
+	c := b.clone()
+	c.moment, c.branch = m, nil
 	return c
+}
+
+// clone returns a backend with b's settings that shares b's prepared
+// services.
+func (b *Backend) clone() *Backend {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return &Backend{Base: b.Base, log: b.log, moment: b.moment, branch: b.branch, travel: b.travel, record: b.record, resume: b.resume, test: b.test, programs: b.programs, images: b.images}
 }

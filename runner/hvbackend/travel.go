@@ -361,7 +361,8 @@ func (c *cluster) rebindNode(n *node, proc int) {
 		if p.Pid() == proc {
 			tp := &tap{w: n.stderr}
 			p.SetOutput(n.stdout, tp)
-			p.SetOnMessage(c.sdkSink(name, ""))
+			n.sink = &sink{c: c, node: name}
+			p.SetOnMessage(n.sink.message)
 			p.SetOnExit(n.exited)
 			c.taps[p] = tp
 			n.proc = p
