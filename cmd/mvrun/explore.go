@@ -22,6 +22,7 @@ import (
 	"github.com/mvrun/multiverse/runner"
 	"github.com/mvrun/multiverse/runner/hvbackend"
 	"github.com/mvrun/multiverse/runner/report"
+	"github.com/mvrun/multiverse/specs"
 )
 
 // cmdExplore runs `mvrun explore`: from moments of a failing seed, many
@@ -108,6 +109,18 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitInfra
 	}
 	rec := exploreRecord{Test: t.Name, Spec: pos[0], Seed: seeds.Format(seed), Failing: sd.Failing}
+	// One replay of the seed, snapshotting it just before each moment:
+	// the branches resume from there rather than replaying the prefix.
+	trunk, err := exploreTrunk(ctx, b, t, seed, sd.TraceHash, ats, filepath.Join(out, "trunk"), log, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "mvrun explore: %v\n", err)
+		return exitInfra
+	}
+	bb := b
+	if trunk != nil {
+		bb = b.ResumingFrom(trunk)
+		rec.Trunk, rec.SnapshotMiB = filepath.Join(out, "trunk"), trunk.Bytes()>>20
+	}
 	type job struct {
 		at time.Duration
 		n  int
@@ -144,7 +157,7 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 				br := &hvbackend.Branch{At: j.at, N: j.n}
 				id := br.ID(seed)
 				bo := branchOutcome{ID: id, AtNS: int64(j.at), Dir: filepath.Join(out, fmt.Sprintf("%d-%d", j.at.Milliseconds(), j.n))}
-				oc, err := runner.Run(ctx, runner.Options{Test: t, Backend: b.WithBranch(br), Seeds: []uint64{seed}, Jobs: 1, Log: log, OutDir: bo.Dir})
+				oc, err := runner.Run(ctx, runner.Options{Test: t, Backend: bb.WithBranch(br), Seeds: []uint64{seed}, Jobs: 1, Log: log, OutDir: bo.Dir})
 				switch {
 				case err != nil && oc == nil:
 					bo.Error = err.Error()
@@ -154,7 +167,7 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 					bo.Error = oc.Seeds[0].Err.Error()
 				default:
 					so := oc.Seeds[0]
-					bo.Failing, bo.TraceHash = so.Failing, fmt.Sprintf("%016x", so.TraceHash)
+					bo.Failing, bo.TraceHash, bo.ResumedNS = so.Failing, fmt.Sprintf("%016x", so.TraceHash), int64(so.ResumedAt)
 				}
 				mu.Lock()
 				rec.Branches[i] = bo
@@ -162,6 +175,9 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 				what := "fails " + quoteList(bo.Failing)
 				if bo.Error != "" {
 					what = "error: " + bo.Error
+				}
+				if bo.ResumedNS > 0 {
+					what += fmt.Sprintf(" (resumed at %v)", time.Duration(bo.ResumedNS))
 				}
 				fmt.Fprintf(stderr, "  [%d/%d %v] branch %s: %s\n", done, len(list), time.Since(began).Round(time.Second), id, what)
 				mu.Unlock()
@@ -211,6 +227,42 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "mvrun explore: chart in %s\n", filepath.Join(htmlDir, "explore.html"))
 	}
 	return exitOK
+}
+
+// snapshotLead is how long before a moment the snapshot its branches
+// resume from is taken: strictly before it, so that the branch's redraw at
+// the moment is its own.
+const snapshotLead = time.Millisecond
+
+// exploreTrunk replays the seed once, recording, with a snapshot just
+// before each moment, and returns the record (nil when no moment is late
+// enough to gain from one). The replay must be the seed's: its trace hash
+// is checked against the one the seed's run recorded (want), if any.
+func exploreTrunk(ctx context.Context, b *hvbackend.Backend, t *specs.Test, seed uint64, want string, ats []time.Duration, dir string, log *slog.Logger, stderr io.Writer) (*hvbackend.Record, error) {
+	var snaps []time.Duration
+	for _, at := range ats {
+		if at > snapshotLead {
+			snaps = append(snaps, at-snapshotLead)
+		}
+	}
+	if len(snaps) == 0 {
+		return nil, nil
+	}
+	began := time.Now()
+	var trunk *hvbackend.Record
+	oc, err := runner.Run(ctx, runner.Options{Test: t, Backend: b.Recording(hvbackend.RecordOptions{Snapshots: snaps, Keep: func(r *hvbackend.Record) { trunk = r }}), Seeds: []uint64{seed}, Jobs: 1, Log: log, OutDir: dir})
+	switch {
+	case err != nil && oc == nil:
+		return nil, fmt.Errorf("replaying the seed to snapshot it: %w", err)
+	case len(oc.Seeds) != 1 || oc.Seeds[0].Err != nil:
+		return nil, fmt.Errorf("replaying the seed to snapshot it: %v", oc.Seeds[0].Err)
+	case trunk == nil:
+		return nil, errors.New("replaying the seed to snapshot it: the replay kept no record")
+	case want != "" && fmt.Sprintf("%016x", oc.Seeds[0].TraceHash) != want:
+		return nil, fmt.Errorf("replaying the seed to snapshot it: trace hash %016x, but the seed's run recorded %s: the binaries or the spec changed since; record it again with mvrun test --seed %s --seeds 1", oc.Seeds[0].TraceHash, want, seeds.Format(seed))
+	}
+	fmt.Fprintf(stderr, "mvrun explore: replayed the seed once in %v, with %d snapshots (%d MiB) for the branches to resume from\n", time.Since(began).Round(time.Second), len(trunk.Snapshots()), trunk.Bytes()>>20)
+	return trunk, nil
 }
 
 // writeExploreTable prints the failure rate of each property per moment.

@@ -179,10 +179,30 @@ func TestHVExploreTwiceSameTree(t *testing.T) {
 		t.Errorf("findings differ:\n%s\n%s", fa, fc)
 	}
 	branched := false
+	var resumed *search.Node
 	for _, n := range a.Nodes {
 		branched = branched || n.Parent >= 0
+		if resumed == nil && n.Resumed > 0 {
+			resumed = n
+		}
 	}
 	if !branched {
 		t.Error("no node of the tree is a branch")
+	}
+	// Children resume from their parent's snapshot; such a run is the run
+	// its id names, as its replay from time zero shows.
+	if resumed == nil {
+		t.Fatal("no run of the tree resumed from a snapshot")
+	}
+	cand, err := search.ParseID(resumed.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := search.Runs(tt, b, filepath.Join(dir, "zero"), log)(ctx, cand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Resumed != 0 || r.TraceHash != resumed.TraceHash {
+		t.Errorf("run %s resumed at %v has trace hash %s; from zero (resumed at %v) %s", resumed.ID, resumed.Resumed, resumed.TraceHash, r.Resumed, r.TraceHash)
 	}
 }

@@ -68,6 +68,9 @@ type cluster struct {
 	play      *catchUp
 	resumedAt time.Duration
 	execs     []*execRun // every Exec call's command, by number
+	// failure is why the run could not go on for a reason of hv's or the
+	// backend's, not the system under test's ([backend.Broken]).
+	failure error
 }
 
 var (
@@ -75,6 +78,8 @@ var (
 	_ backend.Turns   = (*cluster)(nil)
 	_ backend.Traced  = (*cluster)(nil)
 	_ backend.Gaps    = (*cluster)(nil)
+	_ backend.Resumer = (*cluster)(nil)
+	_ backend.Broken  = (*cluster)(nil)
 )
 
 // node is a service's node.

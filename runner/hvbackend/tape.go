@@ -92,7 +92,7 @@ const (
 	opWrite                // a command started by Exec wrote to a writer the runner gave it
 	opExit                 // a command started by Exec exited
 	opRun                  // a run of the simulation the runner waited on ended
-	opSnap                 // a snapshot was taken (inside the run that follows)
+	opSnap                 // a snapshot was taken (inside the run that follows); rsnap.op points here
 )
 
 // top is one tape entry; which fields are set depends on kind.
@@ -111,7 +111,6 @@ type top struct {
 	// run: the limit it was given, where the clock stopped, and why
 	limit, endAt time.Duration
 	out          hv.Outcome
-	snap         int // snap: index in Record.snaps
 }
 
 // rsnap is a snapshot with the backend's own state then.
@@ -169,18 +168,18 @@ func (b *Backend) Recording(o RecordOptions) *Backend {
 // ResumingFrom returns a backend like b whose clusters resume from r's
 // latest snapshot that their run shares with r (the same seed, a branch
 // path that agrees with r's up to after the snapshot); a cluster with no
-// such snapshot replays from time zero as usual. [Resumed] reports which.
+// such snapshot replays from time zero as usual. Its ResumedAt
+// ([backend.Resumer]) says which.
 func (b *Backend) ResumingFrom(r *Record) *Backend {
 	c := b.clone()
 	c.resume = r
 	return c
 }
 
-// Resumed is implemented by clusters that can resume from a snapshot: the
-// virtual time the run resumed at, 0 if it ran from the start.
-type Resumed interface{ ResumedAt() time.Duration }
+// Broken implements [backend.Broken]: why resuming failed, if it did.
+func (c *cluster) Broken() error { return c.failure }
 
-// ResumedAt implements [Resumed].
+// ResumedAt implements [backend.Resumer].
 func (c *cluster) ResumedAt() time.Duration { return c.resumedAt }
 
 // Resumable returns the record's latest snapshot that a run of seed with
@@ -288,7 +287,7 @@ func (c *cluster) takeResumeSnapshot() {
 		}
 	}
 	r.rec.snaps = append(r.rec.snaps, rs)
-	c.note(top{kind: opSnap, snap: len(r.rec.snaps) - 1})
+	c.note(top{kind: opSnap})
 }
 
 func fileSize(f *os.File) int64 {
@@ -350,7 +349,11 @@ var errDiverged = errors.New("resuming from a snapshot: the runner did not do wh
 
 // diverged fails the catch-up: every later call and wait returns err.
 func (c *cluster) diverged(format string, args ...any) error {
-	err := fmt.Errorf("%w: %s (record %s, entry %d)", errDiverged, fmt.Sprintf(format, args...), c.play.rec.ID(), c.play.pos)
+	p := c.play
+	err := fmt.Errorf("%w: %s (record %s, entry %d of %d before its snapshot at %v)", errDiverged, fmt.Sprintf(format, args...), p.rec.ID(), p.pos, p.snap.op, p.snap.s.At())
+	if c.failure == nil {
+		c.failure = err
+	}
 	c.t.fail(err)
 	return err
 }
@@ -408,6 +411,9 @@ func (c *cluster) playRun(ctx context.Context, limit time.Duration, stop func() 
 	for {
 		if p.pos == p.snap.op {
 			if err := c.resumeLive(ctx); err != nil {
+				if c.failure == nil {
+					c.failure = err
+				}
 				c.t.fail(err)
 				return false, err
 			}
@@ -417,11 +423,13 @@ func (c *cluster) playRun(ctx context.Context, limit time.Duration, stop func() 
 		p.pos++
 		switch op.kind {
 		case opRun:
-			// The recorded run ended where it did for the runner's
-			// purposes if this one would end there too: a limit reached
-			// (or an idle jump to it) needs the same limit; a stop needs
-			// a limit no earlier than where it stopped.
-			if (op.out != hv.Stopped && op.limit != limit) || (op.out == hv.Stopped && op.endAt > limit) {
+			// The recorded run is this one if it had the same limit, or
+			// if it stopped (a participant could go on) before either
+			// limit: limits differ only by deadlines after the branch's
+			// moment (its new faults), and the clock can pass a limit by
+			// the length of the event that crossed it.
+			same := op.limit == limit || op.out == hv.Stopped && op.endAt < min(limit, op.limit)
+			if !same {
 				return false, c.diverged("the simulation ran to %v where the record ran to %v (%v)", limit, op.limit, op.endAt)
 			}
 			p.now = op.endAt
@@ -465,15 +473,14 @@ func (c *cluster) resumeLive(ctx context.Context) error {
 		c.trace.WriteString(l)
 	}
 	if c.rec != nil {
-		// This run's own record starts with the record's, up to here.
+		// This run's own record starts with the tape of the record it
+		// resumed from, up to here (shared, not copied). It keeps only
+		// its own snapshots: an earlier one is in the record resumed
+		// from, and holding it here too would keep every ancestor's
+		// snapshots alive along a search path.
 		r := c.rec.rec
 		r.ops = slices.Clip(p.rec.ops[:snap.op+1])
 		r.lines = slices.Clone(p.rec.lines[:snap.lines])
-		for _, s := range p.rec.snaps {
-			if s.op <= snap.op {
-				r.snaps = append(r.snaps, s)
-			}
-		}
 		for c.rec.next < len(c.rec.opts.Snapshots) && c.rec.opts.Snapshots[c.rec.next] <= snap.s.At() {
 			c.rec.next++
 		}

@@ -46,7 +46,7 @@ func tapeRun(t *testing.T, b *Backend, test *specs.Test, jump bool) ([]string, [
 		replies = append(replies, out.String())
 	}
 	err := h.Cluster.Sleep(ctx, 3*time.Second-h.Cluster.Now())
-	lastResumedAt = h.Cluster.(Resumed).ResumedAt()
+	lastResumedAt = h.Cluster.(backend.Resumer).ResumedAt()
 	if cerr := h.Cluster.Close(ctx); err == nil {
 		err = cerr
 	}

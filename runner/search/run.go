@@ -33,8 +33,12 @@ type Result struct {
 	// cluster time at which the plan's times count from.
 	Base, Plan faults.Plan
 	FaultStart time.Duration
-	// End is the virtual (hv) or wall time the run lasted: what it cost.
-	End time.Duration
+	// End is the virtual (hv) or wall time the run lasted, and Resumed
+	// the virtual time it resumed at from a snapshot (0: from the start);
+	// what it cost is End − Resumed.
+	End, Resumed time.Duration
+	// Record is the run's record, when the candidate asked for a snapshot.
+	Record *hvbackend.Record
 	// Hits are the run's SDK lines, in order, for a search's score.
 	Hits []Hit
 	Dir  string
@@ -76,19 +80,26 @@ func Runs(t *specs.Test, b backend.Backend, dir string, log *slog.Logger) RunFun
 	var mu sync.Mutex
 	n := 0
 	return func(ctx context.Context, c Candidate) (*Result, error) {
-		bk := b
-		if c.Branch != nil {
-			hb, ok := b.(*hvbackend.Backend)
-			if !ok {
-				return nil, fmt.Errorf("search: candidate %s is a branch of its seed, which only the hv backend runs", c.ID())
-			}
-			bk = hb.WithBranch(c.Branch)
-		}
 		mu.Lock()
 		n++
 		out := filepath.Join(dir, fmt.Sprintf("run-%04d", n))
 		mu.Unlock()
 		r := &Result{ID: c.ID(), Dir: out}
+		bk := b
+		if hb, ok := b.(*hvbackend.Backend); ok {
+			if c.Branch != nil {
+				hb = hb.WithBranch(c.Branch)
+			}
+			if c.From != nil && c.Edits.Empty() {
+				hb = hb.ResumingFrom(c.From)
+			}
+			if c.Snapshot > 0 && c.Edits.Empty() {
+				hb = hb.Recording(hvbackend.RecordOptions{Snapshots: []time.Duration{c.Snapshot}, Keep: func(rec *hvbackend.Record) { r.Record = rec }})
+			}
+			bk = hb
+		} else if c.Branch != nil {
+			return nil, fmt.Errorf("search: candidate %s is a branch of its seed, which only the hv backend runs", c.ID())
+		}
 		var pmu sync.Mutex
 		edit := func(p faults.Plan) (faults.Plan, error) {
 			q, err := p, error(nil)
@@ -129,6 +140,7 @@ func Runs(t *specs.Test, b backend.Backend, dir string, log *slog.Logger) RunFun
 		}
 		r.Runs = 1
 		r.Dir = so.Dir
+		r.Resumed = so.ResumedAt
 		if err := readTimeline(so.Dir, r); err != nil {
 			return nil, err
 		}
