@@ -71,12 +71,12 @@ type Node struct {
 	// snapshot of an ancestor's run (0 when it replayed from time zero).
 	Failing   []string      `json:"failing,omitempty"`
 	Resumed   time.Duration `json:"resumed_ns,omitempty"`
-	TraceHash string   `json:"trace_hash,omitempty"`
-	Cost      int      `json:"cost"`
-	Score     float64  `json:"score"` // when it was last considered
-	Children  int      `json:"children"`
-	Error     string   `json:"error,omitempty"`
-	Dir       string   `json:"dir,omitempty"`
+	TraceHash string        `json:"trace_hash,omitempty"`
+	Cost      int           `json:"cost"`
+	Score     float64       `json:"score"` // when it was last considered
+	Children  int           `json:"children"`
+	Error     string        `json:"error,omitempty"`
+	Dir       string        `json:"dir,omitempty"`
 
 	branch  *hvbackend.Branch
 	end     time.Duration // where its children branch: At + Burst
