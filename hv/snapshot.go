@@ -195,6 +195,9 @@ func (s *Snapshot) RestoreWith() (_ *Cluster, extra any, err error) {
 		p.m = machines[i]
 	}
 	c.rebind()
+	// Stats measure this host's work on this cluster (VM entries, wall
+	// time): a restore starts them from zero.
+	c.lp.stats = Stats{}
 	if s.extra != nil {
 		extra = out[1]
 	}

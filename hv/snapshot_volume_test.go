@@ -101,6 +101,9 @@ func TestSnapshotVolume(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	if st := r.Stats(); st.Entries != 0 || st.Wall != 0 {
+		t.Errorf("a restored cluster's host stats start at %+v, want zero", st)
+	}
 	rvol := *extra.(**vfs.FS)
 	if rvol == vol {
 		t.Fatal("RestoreWith returned the original volume, not the restored cluster's")

@@ -32,7 +32,7 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.SetOutput(stderr)
 	var testName, seedFlag, atFlag, runs, htmlDir string
 	var branches, moments, jobs int
-	var asJSON, verbose bool
+	var asJSON, verbose, snapshots bool
 	fs.StringVar(&testName, "test", "", "name of the test, when the spec has several")
 	fs.StringVar(&seedFlag, "seed", "", "the seed to explore, as a report printed it (required)")
 	fs.IntVar(&branches, "branches", 10, "branches per moment")
@@ -42,6 +42,7 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.StringVar(&runs, "runs", runsDir, "directory of earlier runs, to find the seed's first failure")
 	fs.BoolVar(&asJSON, "json", false, "print the exploration as one JSON document on stdout")
 	fs.StringVar(&htmlDir, "html", "", "also write a chart of the failure rate over the moments into `dir`")
+	fs.BoolVar(&snapshots, "snapshots", true, "replay the seed once with a snapshot before each moment and resume the branches from them; false replays every branch from time zero")
 	fs.BoolVar(&verbose, "v", false, "log what the runner and backend do to stderr")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "usage: mvrun explore spec.hcl --seed S [--branches N] [--at M1,M2,…]\n\nReplays a seed on hv up to moments of it and from each runs branches whose future (scheduling, network, entropy, fault timing) is drawn anew, and reports per moment how many branches still fail each of the seed's failing properties. Every branch has an id that mvrun replay --seed accepts.\n\n")
@@ -111,10 +112,12 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	rec := exploreRecord{Test: t.Name, Spec: pos[0], Seed: seeds.Format(seed), Failing: sd.Failing}
 	// One replay of the seed, snapshotting it just before each moment:
 	// the branches resume from there rather than replaying the prefix.
-	trunk, err := exploreTrunk(ctx, b, t, seed, sd.TraceHash, ats, filepath.Join(out, "trunk"), log, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "mvrun explore: %v\n", err)
-		return exitInfra
+	var trunk *hvbackend.Record
+	if snapshots {
+		if trunk, err = exploreTrunk(ctx, b, t, seed, sd.TraceHash, ats, filepath.Join(out, "trunk"), log, stderr); err != nil {
+			fmt.Fprintf(stderr, "mvrun explore: %v\n", err)
+			return exitInfra
+		}
 	}
 	bb := b
 	if trunk != nil {

@@ -833,10 +833,10 @@ func (c *cluster) Close(ctx context.Context) error {
 	st := c.hc.Stats()
 	head := ""
 	if c.resumedAt > 0 {
-		head = fmt.Sprintf("resumed from a snapshot at %v: the wall time below is from there on\n", c.resumedAt)
+		head = fmt.Sprintf("resumed from a snapshot at %v: the wall time and VM entries below are from there on\n", c.resumedAt)
 	}
 	stats := head + fmt.Sprintf("simulated %v in wall %v (%.2f simulated s per wall s)\nVM entries %d: %d system calls, %d exceptions, %d interrupts\nthread switches on a vCPU (FPU state swapped) %d\nwall inside KVM_RUN %v\n",
-		c.hc.Now(), st.Wall, c.hc.Now().Seconds()/max(st.Wall.Seconds(), 1e-9), st.Entries, st.Syscalls, st.Exceptions, st.Interrupts, st.FPSwitches, st.GuestWall)
+		c.hc.Now()-c.resumedAt, st.Wall, (c.hc.Now()-c.resumedAt).Seconds()/max(st.Wall.Seconds(), 1e-9), st.Entries, st.Syscalls, st.Exceptions, st.Interrupts, st.FPSwitches, st.GuestWall)
 	calls := c.hc.Calls()
 	names := slices.SortedFunc(maps.Keys(calls), func(a, b string) int { return cmp.Compare(calls[b], calls[a]) })
 	for i, name := range names {
