@@ -199,9 +199,6 @@ const (
 func (c *cluster) branchLooks(ctx context.Context, m *Moment) {
 	fmt.Fprintf(c.trace, "%d branch - %016x\n", c.hc.Now(), c.hc.TraceHash())
 	c.branched = true
-	if c.travel != nil {
-		c.travel.finish(c) // the seed's run ends here; the branch is not recorded
-	}
 	report := m.report()
 	if m.Dump {
 		c.goroutineDumps(ctx, m, report)

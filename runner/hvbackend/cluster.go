@@ -57,17 +57,14 @@ type cluster struct {
 	pending     []func()
 	straceBegun bool
 	vols        volumes // the seed's compose volumes (volumes.go)
-	// jr, while set, records what the runner does to the cluster and
-	// snapshots it along the way (travel.go).
-	jr     *journal
-	travel *Travel
 	// rec, while set, records the run for resuming (tape.go); play, while
 	// set, answers the runner from a record until its snapshot, where the
 	// cluster resumes (resumedAt) and play ends.
 	rec       *recorder
 	play      *catchUp
 	resumedAt time.Duration
-	execs     []*execRun // every Exec call's command, by number
+	onResume  func() error // what needs the simulation, set up once resumed
+	execs     []*execRun   // every Exec call's command, by number
 	// failure is why the run could not go on for a reason of hv's or the
 	// backend's, not the system under test's ([backend.Broken]).
 	failure error
@@ -119,7 +116,7 @@ func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[str
 	life, stop := context.WithCancel(ctx)
 	c := &cluster{cfg: cfg, log: log, hc: hc, nodes: map[string]*node{}, life: life, stop: stop, taps: map[*hv.Process]*tap{}}
 	if snap != nil {
-		c.play = &catchUp{rec: from, snap: snap}
+		c.play = &catchUp{rec: from, snap: snap, began: time.Now()}
 	}
 	c.t = newTurns(c, life)
 	defer func() {
@@ -196,14 +193,11 @@ func (c *cluster) addNode(n *node) error {
 	return nil
 }
 
-// traceLine writes one line of the trace log (and keeps it in the journal
+// traceLine writes one line of the trace log (and keeps it in the record
 // while recording).
 func (c *cluster) traceLine(at time.Duration, n uint64, kind byte, sum uint64) {
 	line := fmt.Sprintf("%d %d %c %016x\n", at, n, kind, sum)
 	c.trace.WriteString(line)
-	if c.jr != nil {
-		c.jr.lines = append(c.jr.lines, line)
-	}
 	if c.rec != nil {
 		c.rec.rec.lines = append(c.rec.rec.lines, line)
 	}
@@ -255,27 +249,19 @@ func (c *cluster) advance(ctx context.Context, limit time.Duration, stop func() 
 
 // advanceLive is advance on the simulation, with simMu held.
 func (c *cluster) advanceLive(ctx context.Context, limit time.Duration, stop func() bool) (bool, error) {
+	run := limit
+	if c.look != nil && run > c.look.At {
+		run = c.look.At // stop at the moment to branch there
+	}
 	if c.rec != nil {
-		stopped, err := c.snapshotDue(ctx, limit, stop)
+		stopped, err := c.snapshotDue(ctx, run, stop)
 		if stopped || err != nil {
 			c.noteRun(limit, hv.Stopped, err)
 			return false, err
 		}
 	}
-	if c.look != nil && limit > c.look.At {
-		limit = c.look.At // stop at the moment to branch there
-	}
-	if c.jr != nil {
-		if stopped, err := c.runToSnapshots(ctx, limit, stop); stopped || err != nil {
-			return false, err
-		}
-	}
-	out, err := c.hc.Advance(ctx, limit, stop)
-	c.noteRun(limit, out, err)
-	if c.jr != nil {
-		c.recordRun(false, limit, out)
-		c.jr.broken = c.jr.broken || err != nil
-	}
+	out, err := c.hc.Advance(ctx, run, stop)
+	c.noteRun(limit, out, err) // the limit the runner asked for
 	if m := c.look; err == nil && m != nil && c.hc.Now() >= m.At {
 		c.look = nil
 		c.branchLooks(ctx, m)
@@ -437,7 +423,6 @@ func (c *cluster) Start(ctx context.Context, service string) error {
 	n, err := c.node(service)
 	if err == nil {
 		err = n.start()
-		c.record(func(c *cluster) error { return c.Start(context.Background(), service) })
 	}
 	c.noteCall(key, err)
 	return err
@@ -587,12 +572,7 @@ func (c *cluster) execStartChecked(h *execRun, req backend.ExecRequest) error {
 	if err != nil {
 		return err
 	}
-	err = c.execStart(n, req, path, h)
-	recReq := backend.ExecRequest{Service: req.Service, Name: req.Name, Argv: req.Argv, Env: maps.Clone(req.Env)}
-	c.record(func(c *cluster) error {
-		return c.execStart(c.nodes[recReq.Service], recReq, path, &execRun{service: recReq.Service, name: h.name, tap: &tap{w: io.Discard}})
-	})
-	return err
+	return c.execStart(n, req, path, h)
 }
 
 // execEnd finishes an Exec call whose wait ended with werr: the command is
@@ -612,8 +592,6 @@ func (c *cluster) execEnd(h *execRun, werr error) (backend.ExecResult, error) {
 	p := h.p
 	if !p.Exited() {
 		p.Kill()
-		pid := p.Pid()
-		c.record(func(c *cluster) error { return c.killProcess(h.service, pid) })
 	}
 	h.flush()
 	s := p.Summary()
@@ -722,7 +700,6 @@ func (c *cluster) Apply(ctx context.Context, a faults.Action) error {
 	if c.play != nil {
 		return c.played(key)
 	}
-	c.record(func(c *cluster) error { return c.Apply(context.Background(), a) })
 	err := c.apply(a)
 	c.noteCall(key, err)
 	return err
@@ -813,9 +790,6 @@ func (c *cluster) Close(ctx context.Context) error {
 		return errors.Join(c.trace.Flush(), c.traceF.Close())
 	}
 	c.finishRecording()
-	if c.travel != nil {
-		c.travel.finish(c)
-	}
 	if c.momentPending != nil {
 		c.momentPending()
 	}

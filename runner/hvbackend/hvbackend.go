@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/hv"
@@ -40,8 +41,8 @@ type Options struct {
 	// seed replayed up to Branch.At, its future redrawn from there
 	// (mvrun explore; branch.go).
 	Branch *Branch
-	// Travel, if set, records replays to a moment so that later looks at
-	// the seed's moments start from snapshots ([Backend.LookFromSnapshot]).
+	// Travel, if set, records replays to a moment so that later replays to
+	// the seed's moments resume from snapshots ([Travel]).
 	Travel *Travel
 }
 
@@ -294,32 +295,57 @@ func (b *Backend) NewCluster(ctx context.Context, cfg backend.ClusterConfig) (ba
 			return nil, fmt.Errorf("hv backend: service %q was not prepared (Prepare ran for another test)", s.Name)
 		}
 	}
-	var snap *rsnap
-	if b.moment == nil {
-		snap, _ = b.resume.resumable(cfg.Seed, b.branch)
-	}
-	c, err := newCluster(ctx, cfg, programs, images, b.log, b.resume, snap)
+	from, snap := b.resumePoint(cfg.Seed)
+	c, err := newCluster(ctx, cfg, programs, images, b.log, from, snap)
 	if err != nil {
 		return nil, err
 	}
-	if b.record != nil && b.moment == nil {
+	switch {
+	case b.record != nil && b.moment == nil:
 		c.startRecording(b.record, b.branch)
+	case b.travel != nil && b.moment != nil && b.branch == nil && b.moment.At > 0:
+		start := time.Duration(0)
+		if snap != nil {
+			start = snap.s.At()
+		}
+		c.startRecording(b.travel.recordOptions(start, b.moment), nil)
 	}
 	if b.branch != nil {
 		c.setBranch(b.branch)
 	}
-	if b.moment != nil {
-		if err := c.moment(b.moment); err != nil {
+	if m := b.moment; m != nil {
+		err := c.checkMoment(m)
+		if err == nil && snap == nil {
+			err = c.moment(m)
+		}
+		if err != nil {
 			c.abort()
 			return nil, err
 		}
-		if b.travel != nil && b.branch == nil && b.moment.At > 0 {
-			c.travel = b.travel
-			b.travel.begin(c, b.moment.At)
+		if snap != nil {
+			c.onResume = func() error { return c.moment(m) }
 		}
 	}
 	return c, nil
 }
+
+// resumePoint returns the record and snapshot a cluster of seed resumes
+// from: a [Backend.ResumingFrom] record's for a run without a moment, the
+// travel's nearest for a replay to a moment; nil if it runs from zero.
+func (b *Backend) resumePoint(seed uint64) (*Record, *rsnap) {
+	switch m := b.moment; {
+	case m == nil && b.resume != nil:
+		if s, ok := b.resume.resumable(seed, b.branch, forever); ok {
+			return b.resume, s
+		}
+	case m != nil && b.travel != nil && b.branch == nil && m.Travels():
+		return b.travel.nearest(seed, m.resumeBefore())
+	}
+	return nil, nil
+}
+
+// forever is a time after every moment.
+const forever = time.Duration(1<<63 - 1)
 
 // outFile opens (appending) the node output file name in the seed's
 // artifacts directory.

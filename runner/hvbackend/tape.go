@@ -51,9 +51,8 @@ type Record struct {
 	branch *Branch // the run's branch path; nil for the seed itself
 	ops    []top
 	snaps  []rsnap
-	lines  []string      // the trace log's lines
-	end    time.Duration // virtual time at the run's end
-	broken error         // a run of the simulation failed: not resumable
+	lines  []string // the trace log's lines
+	broken error    // a run of the simulation failed: not resumable
 }
 
 // ID returns the id of the run the record is of.
@@ -126,8 +125,11 @@ type rsnap struct {
 
 // resumeNode is a node's backend state in a snapshot.
 type resumeNode struct {
-	nodeState
-	sinkN    int    // SDK hypercall lines of the service's process so far
+	proc         int // pid of the service's process; 0 if none
+	starts, sdkN int
+	killed       bool
+	execN        map[string]int
+	sinkN        int    // SDK hypercall lines of the service's process so far
 	sdkPath  string // the service process's SDK output file
 	out, err int64  // bytes of the node's stdout and stderr files so far
 }
@@ -182,9 +184,10 @@ func (c *cluster) Broken() error { return c.failure }
 // ResumedAt implements [backend.Resumer].
 func (c *cluster) ResumedAt() time.Duration { return c.resumedAt }
 
-// Resumable returns the record's latest snapshot that a run of seed with
-// branch path br shares, and whether there is one.
-func (r *Record) resumable(seed uint64, br *Branch) (*rsnap, bool) {
+// resumable returns the record's latest snapshot taken before virtual time
+// before that a run of seed with branch path br shares, and whether there
+// is one.
+func (r *Record) resumable(seed uint64, br *Branch, before time.Duration) (*rsnap, bool) {
 	if r == nil || r.broken != nil || r.seed != seed {
 		return nil, false
 	}
@@ -209,7 +212,7 @@ func (r *Record) resumable(seed uint64, br *Branch) (*rsnap, bool) {
 		a, b = a.Next, b.Next
 	}
 	for i := len(r.snaps) - 1; i >= 0; i-- {
-		if at := r.snaps[i].s.At(); at < diverge && at > shared {
+		if at := r.snaps[i].s.At(); at < min(diverge, before) && at > shared {
 			return &r.snaps[i], true
 		}
 	}
@@ -273,7 +276,7 @@ func (c *cluster) takeResumeSnapshot() {
 	}
 	rs := rsnap{s: s, op: len(r.rec.ops), lines: len(r.rec.lines), dir: c.cfg.Dir, nodes: map[string]resumeNode{}, execs: map[int]resumeExec{}, calls: len(c.execs)}
 	for _, n := range c.order {
-		st := resumeNode{nodeState: nodeState{starts: n.starts, sdkN: n.sdkN, killed: n.killed, execN: maps.Clone(n.execN)}, sdkPath: n.sdkPath}
+		st := resumeNode{starts: n.starts, sdkN: n.sdkN, killed: n.killed, execN: maps.Clone(n.execN), sdkPath: n.sdkPath}
 		if n.proc != nil {
 			st.proc = n.proc.Pid()
 			st.sinkN = n.sink.n
@@ -308,7 +311,6 @@ func (c *cluster) finishRecording() {
 	if r.rec.broken != nil || r.opts.Keep == nil {
 		return
 	}
-	r.rec.end = c.now()
 	r.rec.ops = slices.Clip(r.rec.ops)
 	r.opts.Keep(r.rec)
 }
@@ -340,8 +342,9 @@ func (h *execRun) exited() bool {
 type catchUp struct {
 	rec  *Record
 	snap *rsnap
-	pos  int           // next tape entry
-	now  time.Duration // the simulated time the tape has reached
+	pos   int           // next tape entry
+	now   time.Duration // the simulated time the tape has reached
+	began time.Time     // host time the cluster was made: what catching up took
 }
 
 // errDiverged wraps what catching up found different from the tape.
@@ -459,6 +462,7 @@ func (c *cluster) resumeLive(ctx context.Context) error {
 	if c.t.overdue(snap.s.At()) {
 		return c.diverged("a participant's deadline passed before the snapshot at %v without it waking", snap.s.At())
 	}
+	began := time.Now()
 	hc, extra, err := snap.s.RestoreWith()
 	if err != nil {
 		return fmt.Errorf("resuming from the snapshot at %v: %w", snap.s.At(), err)
@@ -517,7 +521,12 @@ func (c *cluster) resumeLive(ctx context.Context) error {
 		}
 		parent = s
 	}
-	c.log.Debug("resumed from a snapshot", "record", p.rec.ID(), "at", snap.s.At())
+	if c.onResume != nil {
+		if err := c.onResume(); err != nil {
+			return err
+		}
+	}
+	c.log.Debug("resumed from a snapshot", "record", p.rec.ID(), "at", snap.s.At(), "restore", time.Since(began), "catching up", began.Sub(p.began))
 	return nil
 }
 
