@@ -72,6 +72,20 @@ func (r *Record) Snapshots() []time.Duration {
 	return out
 }
 
+// Before returns r limited to its snapshots taken before virtual time t
+// (sharing its tape): what a run that departs from r's at t may resume
+// from.
+func (r *Record) Before(t time.Duration) *Record {
+	cp := *r
+	cp.snaps = nil
+	for _, s := range r.snaps {
+		if s.s.At() < t {
+			cp.snaps = append(cp.snaps, s)
+		}
+	}
+	return &cp
+}
+
 // Bytes returns what the record's snapshots hold (guest memory and VMM
 // state), counting each snapshot once.
 func (r *Record) Bytes() int {
