@@ -41,7 +41,7 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.IntVar(&jobs, "jobs", 0, "branches to run at once (default one per core)")
 	fs.StringVar(&runs, "runs", runsDir, "directory of earlier runs, to find the seed's first failure")
 	fs.BoolVar(&asJSON, "json", false, "print the exploration as one JSON document on stdout")
-	fs.StringVar(&htmlDir, "html", "", "also write a chart of the failure rate over the moments into `dir`")
+	fs.StringVar(&htmlDir, "html", "", "also write a chart of the failure rate over the moments into `dir`, with the seed's run report showing it on each failing property")
 	fs.BoolVar(&snapshots, "snapshots", true, "replay the seed once with a snapshot before each moment and resume the branches from them; false replays every branch from time zero")
 	fs.BoolVar(&verbose, "v", false, "log what the runner and backend do to stderr")
 	fs.Usage = func() {
@@ -69,7 +69,7 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if t == nil {
 		return code
 	}
-	_, sd, err := report.FindSeed(runs, t.Name, seeds.Format(seed), "")
+	doc, sd, err := report.FindSeed(runs, t.Name, seeds.Format(seed), "")
 	if err != nil {
 		fmt.Fprintf(stderr, "mvrun explore: no earlier run of test %q under %s recorded seed %s; run mvrun test first\n", t.Name, runs, seeds.Format(seed))
 		return exitUsage
@@ -216,6 +216,17 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "mvrun explore: %v\n", err)
 		return exitInfra
 	}
+	// The seed's run report shows each curve on its property's section.
+	for _, p := range rec.Failing {
+		c := report.Curve{Property: p, Seed: rec.Seed, Record: filepath.Join(out, "explore.json")}
+		for _, m := range rec.Moments {
+			c.Points = append(c.Points, report.CurvePoint{AtNS: m.AtNS, Branches: m.Branches - m.Errors, Failing: m.Failing[p]})
+		}
+		if err := report.AddCurve(sd.Dir, c); err != nil {
+			fmt.Fprintf(stderr, "mvrun explore: %v\n", err)
+			return exitInfra
+		}
+	}
 	if asJSON {
 		stdout.Write(append(data, '\n'))
 	} else {
@@ -227,7 +238,11 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprintf(stderr, "mvrun explore: %v\n", err)
 			return exitInfra
 		}
-		fmt.Fprintf(stderr, "mvrun explore: chart in %s\n", filepath.Join(htmlDir, "explore.html"))
+		if err := report.WriteHTML(htmlDir, doc); err != nil {
+			fmt.Fprintf(stderr, "mvrun explore: --html: %v\n", err)
+			return exitInfra
+		}
+		fmt.Fprintf(stderr, "mvrun explore: chart in %s; the seed's run report with the curve on each failing property: %s\n", filepath.Join(htmlDir, "explore.html"), filepath.Join(htmlDir, report.HTMLFile))
 	}
 	return exitOK
 }
