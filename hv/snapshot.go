@@ -47,6 +47,7 @@ import (
 // of may run on or be closed.
 type Snapshot struct {
 	state *Cluster // a copy that never runs
+	extra any      // the copy of SnapshotWith's extra; nil if none
 	procs []*savedProcess
 	at    time.Duration
 	hash  uint64
@@ -81,7 +82,15 @@ func (s *Snapshot) Bytes() int {
 // naming what, when the cluster holds something that cannot be copied: a
 // pending host action ([Cluster.At]), or state that is not data (a
 // function value where VMM state should be).
-func (c *Cluster) Snapshot() (*Snapshot, error) {
+func (c *Cluster) Snapshot() (*Snapshot, error) { return c.SnapshotWith(nil) }
+
+// SnapshotWith is [Cluster.Snapshot] that also copies extra, a non-nil
+// pointer to the caller's data that point into the cluster (a volume's
+// file system a node mounts, say), in the same copy: the copy points into
+// the snapshot's cluster as extra points into this one, and
+// [Snapshot.RestoreWith] returns the restored cluster's. extra must be
+// data, as the cluster's state is (no functions, no host resources).
+func (c *Cluster) SnapshotWith(extra any) (*Snapshot, error) {
 	if c.closed {
 		return nil, ErrClosed
 	}
@@ -108,24 +117,40 @@ func (c *Cluster) Snapshot() (*Snapshot, error) {
 			procs = append(procs, sp)
 		}
 	}
-	out, err := cp.CopyAll(append([]any{c}, live...)...)
+	roots := append([]any{c}, live...)
+	if extra != nil {
+		roots = append(roots, extra)
+	}
+	out, err := cp.CopyAll(roots...)
 	if err != nil {
 		return nil, fmt.Errorf("hv: snapshot at %v: %w", c.Now(), err)
 	}
 	for i, sp := range procs {
 		sp.proc = out[i+1].(*Process)
 	}
-	return &Snapshot{state: out[0].(*Cluster), procs: procs, at: c.Now(), hash: c.TraceHash(), vmm: cp.Bytes}, nil
+	s := &Snapshot{state: out[0].(*Cluster), procs: procs, at: c.Now(), hash: c.TraceHash(), vmm: cp.Bytes}
+	if extra != nil {
+		s.extra = out[len(out)-1]
+	}
+	return s, nil
 }
 
 // Restore makes a new cluster that is the snapshot's: it continues
 // exactly as the cluster the snapshot was taken of would have (the same
 // trace hash), given the same calls. It opens KVM and its own VMs; close
 // it as any cluster.
-func (s *Snapshot) Restore() (_ *Cluster, err error) {
+func (s *Snapshot) Restore() (*Cluster, error) {
+	c, _, err := s.RestoreWith()
+	return c, err
+}
+
+// RestoreWith is [Snapshot.Restore] that also returns a copy of the extra
+// data [Cluster.SnapshotWith] was given, pointing into the restored
+// cluster (nil for a snapshot taken without).
+func (s *Snapshot) RestoreWith() (_ *Cluster, extra any, err error) {
 	sys, strat, err := openKVM()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	phys := make([]*mm.Physical, len(s.procs))
 	machines := make([]*machine, len(s.procs))
@@ -145,28 +170,38 @@ func (s *Snapshot) Restore() (_ *Cluster, err error) {
 	}()
 	cp := deep.New()
 	roots := []any{s.state}
+	if s.extra != nil {
+		roots = append(roots, s.extra)
+	}
+	first := len(roots) // the processes' copies follow the roots
 	for i, sp := range s.procs {
 		if phys[i], err = mm.Restore(sp.mem); err != nil {
-			return nil, fmt.Errorf("hv: restore: %w", err)
+			return nil, nil, fmt.Errorf("hv: restore: %w", err)
 		}
 		cp.Pin(sp.phys, phys[i])
 		roots = append(roots, sp.proc)
 	}
 	out, err := cp.CopyAll(roots...)
 	if err != nil {
-		return nil, fmt.Errorf("hv: restore: %w", err)
+		return nil, nil, fmt.Errorf("hv: restore: %w", err)
 	}
 	c := out[0].(*Cluster)
 	c.sys, c.strat = sys, strat
 	for i, sp := range s.procs {
-		p := out[i+1].(*Process)
+		p := out[first+i].(*Process)
 		if machines[i], err = restoreMachine(sys, phys[i], strat, sp.kstack, p.k); err != nil {
-			return nil, fmt.Errorf("hv: restore node %s pid %d: %w", p.node.name, p.Pid(), err)
+			return nil, nil, fmt.Errorf("hv: restore node %s pid %d: %w", p.node.name, p.Pid(), err)
 		}
 		p.m = machines[i]
 	}
 	c.rebind()
-	return c, nil
+	// Stats measure this host's work on this cluster (VM entries, wall
+	// time): a restore starts them from zero.
+	c.lp.stats = Stats{}
+	if s.extra != nil {
+		extra = out[1]
+	}
+	return c, extra, nil
 }
 
 // rebind sets again, on a cluster copied from a snapshot, the callbacks

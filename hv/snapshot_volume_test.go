@@ -21,12 +21,13 @@ func TestSnapshotVolume(t *testing.T) {
 	bin := guest(t, "crashfile")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	var vol *vfs.FS // the last boot's volume
 	boot := func() (*hv.Cluster, *hv.Process) {
+		vol = nil
 		c, err := hv.NewCluster(hv.ClusterConfig{Seed: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var vol *vfs.FS
 		for _, name := range []string{"a", "b"} {
 			n, err := c.AddNode(hv.NodeConfig{Name: name})
 			if err != nil {
@@ -89,15 +90,24 @@ func TestSnapshotVolume(t *testing.T) {
 	if p.Exited() {
 		t.Fatalf("the writer finished before half its run")
 	}
-	s, err := c.Snapshot()
+	// The volume rides along as the caller's data (SnapshotWith), as the
+	// hv backend keeps its compose volumes to write them out at the end.
+	s, err := c.SnapshotWith(&vol)
 	if err != nil {
 		t.Fatalf("snapshot of a cluster with a shared volume: %v", err)
 	}
-	r, err := s.Restore()
+	r, extra, err := s.RestoreWith()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	if st := r.Stats(); st.Entries != 0 || st.Wall != 0 {
+		t.Errorf("a restored cluster's host stats start at %+v, want zero", st)
+	}
+	rvol := *extra.(**vfs.FS)
+	if rvol == vol {
+		t.Fatal("RestoreWith returned the original volume, not the restored cluster's")
+	}
 	var rp *hv.Process
 	for _, q := range r.Node("a").Processes() {
 		rp = q
@@ -111,6 +121,16 @@ func TestSnapshotVolume(t *testing.T) {
 	rhash, rfiles := finishAndKill(r, rp)
 	if rhash != hash {
 		t.Errorf("restored run: trace %016x, straight run %016x", rhash, hash)
+	}
+	// The restored extra is the volume the restored nodes mount: what b
+	// sees in /data is what the extra holds.
+	if names := rvol.Root().Names(); len(names) != len(rfiles) {
+		t.Errorf("the restored extra volume holds %v, node b sees %v", names, rfiles)
+	}
+	for name, n := range rfiles {
+		if f := rvol.Root().Child(name); f == nil || len(f.Data) != n {
+			t.Errorf("the restored extra volume is not the one node b mounts: %s differs", name)
+		}
 	}
 	if len(rfiles) != len(files) {
 		t.Errorf("after the writer's kill, b sees %v in the restored volume, %v in the straight run", rfiles, files)

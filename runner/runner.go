@@ -146,6 +146,10 @@ type SeedOutcome struct {
 	// logs the trace's milestones; zero and empty elsewhere.
 	TraceHash uint64
 	TraceLog  string
+	// ResumedAt is the virtual time at which the run resumed from a
+	// snapshot of an earlier run sharing its past ([backend.Resumer]); 0
+	// when it ran from the start. The outcome is the same either way.
+	ResumedAt time.Duration
 	// Template is the test-composer template the seed ran, as
 	// "service:name"; "" when the test has none.
 	Template string

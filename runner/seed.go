@@ -266,6 +266,14 @@ func (s *seedRun) closeCluster() {
 			s.art.note(cl.Now(), "runner", "%s, which the backend does not implement (%d calls)", gap.What, gap.Calls)
 		}
 	}
+	if b, ok := cl.(backend.Broken); ok && s.so.Err == nil {
+		if err := b.Broken(); err != nil {
+			s.so.Err = err
+		}
+	}
+	if r, ok := cl.(backend.Resumer); ok {
+		s.so.ResumedAt = r.ResumedAt()
+	}
 	if tr, ok := cl.(backend.Traced); ok {
 		// After Close: the hash covers the processes' ends too.
 		s.so.TraceHash, s.so.TraceLog = tr.TraceHash(), tr.TraceLogFile()

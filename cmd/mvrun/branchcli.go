@@ -63,6 +63,10 @@ type exploreRecord struct {
 	Failing  []string        `json:"failing"` // properties failing in the seed itself
 	Moments  []momentRecord  `json:"moments"`
 	Branches []branchOutcome `json:"branches"`
+	// Trunk is the replay of the seed that snapshotted it at the moments,
+	// and SnapshotMiB what its snapshots hold; empty when none was made.
+	Trunk       string `json:"trunk,omitempty"`
+	SnapshotMiB int    `json:"snapshot_mib,omitempty"`
 }
 
 // momentRecord is one moment of an exploration: how many of its branches
@@ -83,6 +87,9 @@ type branchOutcome struct {
 	TraceHash string   `json:"trace_hash"`
 	Dir       string   `json:"dir"`
 	Error     string   `json:"error,omitempty"`
+	// ResumedNS is the virtual time the branch resumed at from a snapshot
+	// of the seed's recorded replay; 0 if it replayed from time zero.
+	ResumedNS int64 `json:"resumed_ns,omitempty"`
 }
 
 // findBranch returns the newest exploration's record of branch id.

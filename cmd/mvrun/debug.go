@@ -14,7 +14,6 @@ import (
 
 	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner"
-	"github.com/mvrun/multiverse/runner/backend"
 	"github.com/mvrun/multiverse/runner/hvbackend"
 	"github.com/mvrun/multiverse/specs"
 )
@@ -83,7 +82,7 @@ func cmdDebug(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	// Travel: each replay to a moment leaves snapshots, and a later look
-	// at a moment it passed starts from the nearest one.
+	// resumes from the nearest one before its moment.
 	b := hvbackend.New(hvbackend.Options{Log: log, Travel: hvbackend.NewTravel()})
 	if err := b.Available(ctx); err != nil {
 		fmt.Fprintf(stderr, "mvrun debug: %v\n", err)
@@ -148,9 +147,6 @@ type debugger struct {
 	at       time.Duration
 	end      time.Duration // the recorded seed's last virtual time
 	looks    int
-	// travelled is set once a look's replay recorded snapshots, and
-	// recordedAll once the whole seed was replayed to record them.
-	travelled, recordedAll bool
 }
 
 // seedEnd reads the recorded seed's last virtual time from its trace log.
@@ -324,37 +320,6 @@ func (d *debugger) look(m *hvbackend.Moment) error {
 	c := &momentCapture{}
 	m.At, m.Stop, m.OutDir, m.Report = d.at, true, filepath.Join(dir, "moment"), c.report
 	began := time.Now()
-	cfg := backend.ClusterConfig{Test: d.t, Seed: d.seed, Dir: filepath.Join(dir, "snapshot")}
-	served, err := d.b.LookFromSnapshot(d.ctx, cfg, m)
-	if !served && err == nil && m.Travels() && d.travelled && !d.recordedAll && d.at <= d.end {
-		// Past what the earlier replays reached: replay the rest of the
-		// seed once, recording, so that every look after starts near its
-		// moment, forwards as backwards.
-		d.recordedAll = true
-		fmt.Fprintf(d.w, "replaying the whole seed once to snapshot it (looks up to %v then start from snapshots)\n", d.end)
-		whole := filepath.Join(d.out, "whole-seed")
-		rec := &hvbackend.Moment{At: d.end, Stop: true, OutDir: filepath.Join(whole, "moment")}
-		_, rerr := runner.Run(d.ctx, runner.Options{Test: d.t, Backend: d.b.WithMoment(rec), Seeds: []uint64{d.seed}, Jobs: 1, Log: d.log, OutDir: whole})
-		if rerr == nil { // else the look replays from zero, as without snapshots
-			served, err = d.b.LookFromSnapshot(d.ctx, cfg, m)
-		}
-	}
-	if served {
-		line, _ := branchCheck(d.traceLog, filepath.Join(dir, "snapshot", hvbackend.TraceLog))
-		fmt.Fprintf(d.w, "%s (from a snapshot of an earlier replay, in %v)\n", line, time.Since(began).Round(100*time.Millisecond))
-		printLooks(d.w, c)
-		if err != nil {
-			return err
-		}
-		if c.bad {
-			return errors.New("a look failed")
-		}
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	d.travelled = d.travelled || m.Travels()
 	oc, err := runner.Run(d.ctx, runner.Options{Test: d.t, Backend: d.b.WithMoment(m), Seeds: []uint64{d.seed}, Jobs: 1, Log: d.log, OutDir: dir})
 	if err != nil && oc == nil {
 		return err
@@ -362,7 +327,14 @@ func (d *debugger) look(m *hvbackend.Moment) error {
 	if len(oc.Seeds) == 1 {
 		so := oc.Seeds[0]
 		line, _ := branchCheck(d.traceLog, filepath.Join(so.Dir, so.TraceLog))
-		fmt.Fprintf(d.w, "%s (replayed in %v)\n", line, time.Since(began).Round(100*time.Millisecond))
+		how := "replayed"
+		if so.ResumedAt > 0 {
+			how = fmt.Sprintf("resumed at %v from a snapshot of an earlier replay,", so.ResumedAt.Round(time.Millisecond))
+		}
+		fmt.Fprintf(d.w, "%s (%s in %v)\n", line, how, time.Since(began).Round(100*time.Millisecond))
+		if so.Err != nil {
+			return so.Err
+		}
 	}
 	printLooks(d.w, c)
 	if c.bad {

@@ -22,6 +22,7 @@ import (
 	"github.com/mvrun/multiverse/runner"
 	"github.com/mvrun/multiverse/runner/hvbackend"
 	"github.com/mvrun/multiverse/runner/report"
+	"github.com/mvrun/multiverse/specs"
 )
 
 // cmdExplore runs `mvrun explore`: from moments of a failing seed, many
@@ -31,7 +32,7 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.SetOutput(stderr)
 	var testName, seedFlag, atFlag, runs, htmlDir string
 	var branches, moments, jobs int
-	var asJSON, verbose bool
+	var asJSON, verbose, snapshots bool
 	fs.StringVar(&testName, "test", "", "name of the test, when the spec has several")
 	fs.StringVar(&seedFlag, "seed", "", "the seed to explore, as a report printed it (required)")
 	fs.IntVar(&branches, "branches", 10, "branches per moment")
@@ -40,7 +41,8 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.IntVar(&jobs, "jobs", 0, "branches to run at once (default one per core)")
 	fs.StringVar(&runs, "runs", runsDir, "directory of earlier runs, to find the seed's first failure")
 	fs.BoolVar(&asJSON, "json", false, "print the exploration as one JSON document on stdout")
-	fs.StringVar(&htmlDir, "html", "", "also write a chart of the failure rate over the moments into `dir`")
+	fs.StringVar(&htmlDir, "html", "", "also write a chart of the failure rate over the moments into `dir`, with the seed's run report showing it on each failing property")
+	fs.BoolVar(&snapshots, "snapshots", true, "replay the seed once with a snapshot before each moment and resume the branches from them; false replays every branch from time zero")
 	fs.BoolVar(&verbose, "v", false, "log what the runner and backend do to stderr")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "usage: mvrun explore spec.hcl --seed S [--branches N] [--at M1,M2,…]\n\nReplays a seed on hv up to moments of it and from each runs branches whose future (scheduling, network, entropy, fault timing) is drawn anew, and reports per moment how many branches still fail each of the seed's failing properties. Every branch has an id that mvrun replay --seed accepts.\n\n")
@@ -67,7 +69,7 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if t == nil {
 		return code
 	}
-	_, sd, err := report.FindSeed(runs, t.Name, seeds.Format(seed), "")
+	doc, sd, err := report.FindSeed(runs, t.Name, seeds.Format(seed), "")
 	if err != nil {
 		fmt.Fprintf(stderr, "mvrun explore: no earlier run of test %q under %s recorded seed %s; run mvrun test first\n", t.Name, runs, seeds.Format(seed))
 		return exitUsage
@@ -108,6 +110,20 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitInfra
 	}
 	rec := exploreRecord{Test: t.Name, Spec: pos[0], Seed: seeds.Format(seed), Failing: sd.Failing}
+	// One replay of the seed, snapshotting it just before each moment:
+	// the branches resume from there rather than replaying the prefix.
+	var trunk *hvbackend.Record
+	if snapshots {
+		if trunk, err = exploreTrunk(ctx, b, t, seed, sd.TraceHash, ats, filepath.Join(out, "trunk"), log, stderr); err != nil {
+			fmt.Fprintf(stderr, "mvrun explore: %v\n", err)
+			return exitInfra
+		}
+	}
+	bb := b
+	if trunk != nil {
+		bb = b.ResumingFrom(trunk)
+		rec.Trunk, rec.SnapshotMiB = filepath.Join(out, "trunk"), trunk.Bytes()>>20
+	}
 	type job struct {
 		at time.Duration
 		n  int
@@ -144,7 +160,7 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 				br := &hvbackend.Branch{At: j.at, N: j.n}
 				id := br.ID(seed)
 				bo := branchOutcome{ID: id, AtNS: int64(j.at), Dir: filepath.Join(out, fmt.Sprintf("%d-%d", j.at.Milliseconds(), j.n))}
-				oc, err := runner.Run(ctx, runner.Options{Test: t, Backend: b.WithBranch(br), Seeds: []uint64{seed}, Jobs: 1, Log: log, OutDir: bo.Dir})
+				oc, err := runner.Run(ctx, runner.Options{Test: t, Backend: bb.WithBranch(br), Seeds: []uint64{seed}, Jobs: 1, Log: log, OutDir: bo.Dir})
 				switch {
 				case err != nil && oc == nil:
 					bo.Error = err.Error()
@@ -154,7 +170,7 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 					bo.Error = oc.Seeds[0].Err.Error()
 				default:
 					so := oc.Seeds[0]
-					bo.Failing, bo.TraceHash = so.Failing, fmt.Sprintf("%016x", so.TraceHash)
+					bo.Failing, bo.TraceHash, bo.ResumedNS = so.Failing, fmt.Sprintf("%016x", so.TraceHash), int64(so.ResumedAt)
 				}
 				mu.Lock()
 				rec.Branches[i] = bo
@@ -162,6 +178,9 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 				what := "fails " + quoteList(bo.Failing)
 				if bo.Error != "" {
 					what = "error: " + bo.Error
+				}
+				if bo.ResumedNS > 0 {
+					what += fmt.Sprintf(" (resumed at %v)", time.Duration(bo.ResumedNS))
 				}
 				fmt.Fprintf(stderr, "  [%d/%d %v] branch %s: %s\n", done, len(list), time.Since(began).Round(time.Second), id, what)
 				mu.Unlock()
@@ -197,6 +216,17 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "mvrun explore: %v\n", err)
 		return exitInfra
 	}
+	// The seed's run report shows each curve on its property's section.
+	for _, p := range rec.Failing {
+		c := report.Curve{Property: p, Seed: rec.Seed, Record: filepath.Join(out, "explore.json")}
+		for _, m := range rec.Moments {
+			c.Points = append(c.Points, report.CurvePoint{AtNS: m.AtNS, Branches: m.Branches - m.Errors, Failing: m.Failing[p]})
+		}
+		if err := report.AddCurve(sd.Dir, c); err != nil {
+			fmt.Fprintf(stderr, "mvrun explore: %v\n", err)
+			return exitInfra
+		}
+	}
 	if asJSON {
 		stdout.Write(append(data, '\n'))
 	} else {
@@ -208,9 +238,49 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprintf(stderr, "mvrun explore: %v\n", err)
 			return exitInfra
 		}
-		fmt.Fprintf(stderr, "mvrun explore: chart in %s\n", filepath.Join(htmlDir, "explore.html"))
+		if err := report.WriteHTML(htmlDir, doc); err != nil {
+			fmt.Fprintf(stderr, "mvrun explore: --html: %v\n", err)
+			return exitInfra
+		}
+		fmt.Fprintf(stderr, "mvrun explore: chart in %s; the seed's run report with the curve on each failing property: %s\n", filepath.Join(htmlDir, "explore.html"), filepath.Join(htmlDir, report.HTMLFile))
 	}
 	return exitOK
+}
+
+// snapshotLead is how long before a moment the snapshot its branches
+// resume from is taken: strictly before it, so that the branch's redraw at
+// the moment is its own.
+const snapshotLead = time.Millisecond
+
+// exploreTrunk replays the seed once, recording, with a snapshot just
+// before each moment, and returns the record (nil when no moment is late
+// enough to gain from one). The replay must be the seed's: its trace hash
+// is checked against the one the seed's run recorded (want), if any.
+func exploreTrunk(ctx context.Context, b *hvbackend.Backend, t *specs.Test, seed uint64, want string, ats []time.Duration, dir string, log *slog.Logger, stderr io.Writer) (*hvbackend.Record, error) {
+	var snaps []time.Duration
+	for _, at := range ats {
+		if at > snapshotLead {
+			snaps = append(snaps, at-snapshotLead)
+		}
+	}
+	if len(snaps) == 0 {
+		return nil, nil
+	}
+	began := time.Now()
+	var trunk *hvbackend.Record
+	oc, err := runner.Run(ctx, runner.Options{Test: t, Backend: b.Recording(hvbackend.RecordOptions{Snapshots: snaps, Keep: func(r *hvbackend.Record) { trunk = r }}), Seeds: []uint64{seed}, Jobs: 1, Log: log, OutDir: dir})
+	switch {
+	case err != nil && oc == nil:
+		return nil, fmt.Errorf("replaying the seed to snapshot it: %w", err)
+	case len(oc.Seeds) != 1 || oc.Seeds[0].Err != nil:
+		return nil, fmt.Errorf("replaying the seed to snapshot it: %v", oc.Seeds[0].Err)
+	case trunk == nil:
+		return nil, errors.New("replaying the seed to snapshot it: the replay kept no record")
+	case want != "" && fmt.Sprintf("%016x", oc.Seeds[0].TraceHash) != want:
+		return nil, fmt.Errorf("replaying the seed to snapshot it: trace hash %016x, but the seed's run recorded %s: the binaries or the spec changed since; record it again with mvrun test --seed %s --seeds 1", oc.Seeds[0].TraceHash, want, seeds.Format(seed))
+	}
+	fmt.Fprintf(stderr, "mvrun explore: replayed the seed once in %v, with %d snapshots (%d MiB) for the branches to resume from\n", time.Since(began).Round(time.Second), len(trunk.Snapshots()), trunk.Bytes()>>20)
+	return trunk, nil
 }
 
 // writeExploreTable prints the failure rate of each property per moment.

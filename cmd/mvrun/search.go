@@ -43,7 +43,7 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("mvrun test --explore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var testName, seedFlag, burstFlag string
-	var budget, width, jobs int
+	var budget, width, jobs, records int
 	var explore, random, asJSON, verbose bool
 	fs.BoolVar(&explore, "explore", true, "search a tree of branches guided by the runs' SDK lines (hv)")
 	fs.BoolVar(&random, "random", false, "instead, run independent seeds with the same budget accounting (the baseline a search is compared with)")
@@ -53,6 +53,7 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.IntVar(&budget, "budget", 0, "bursts of virtual time to spend (default: the spec's explore block, else its seeds × its length, in bursts)")
 	fs.IntVar(&width, "width", 4, "nodes expanded per round (default: the spec's explore block, else 4); with the root seed and budget it fixes the tree (--jobs does not)")
 	fs.IntVar(&jobs, "jobs", 0, "runs at once (default one per core)")
+	fs.IntVar(&records, "snapshots", 16, "runs whose snapshot is kept at once for their children to resume from; -1 replays every run from time zero")
 	fs.BoolVar(&asJSON, "json", false, "print the tree as one JSON document on stdout")
 	fs.BoolVar(&verbose, "v", false, "log what the runner and backend do to stderr")
 	fs.Usage = func() {
@@ -137,7 +138,7 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if random {
 		tree, err = search.Random(ctx, run, root, burst, budget, stderr)
 	} else {
-		tree, err = search.Explore(ctx, run, search.ExploreOptions{Root: root, Burst: burst, Budget: budget, Width: width, Jobs: jobs, Kinds: arms, C: cfg.Exploration,
+		tree, err = search.Explore(ctx, run, search.ExploreOptions{Root: root, Burst: burst, Budget: budget, Width: width, Jobs: jobs, Kinds: arms, C: cfg.Exploration, Records: records,
 			Weights: &search.Weights{Rarity: cfg.Rarity, Unmet: cfg.Unmet, Guidance: cfg.Guidance, Coverage: cfg.Coverage}, Progress: stderr})
 	}
 	if err != nil {

@@ -41,8 +41,7 @@ func TestHVShrinkAndAttribute(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	raw := search.Runs(tt, b, dir, log)
-	run := search.Memo(raw)
+	run := search.Memo(search.Runs(tt, b, dir, log))
 
 	// The first of the test's seeds from 0x5eed that loses writes.
 	var start search.Candidate
@@ -73,6 +72,26 @@ func TestHVShrinkAndAttribute(t *testing.T) {
 	if res.Kept >= res.Faults {
 		t.Fatalf("the minimal schedule keeps %d of %d faults", res.Kept, res.Faults)
 	}
+	// Candidates resume from earlier candidates' snapshots, just before
+	// their schedules depart; the checks below replay from time zero.
+	resumed := 0
+	for _, st := range res.Steps {
+		if st.Resumed > 0 {
+			resumed++
+		}
+	}
+	t.Logf("%d of %d runs resumed from a snapshot", resumed, len(res.Steps))
+	if resumed == 0 {
+		t.Error("no candidate resumed from an earlier one's snapshot")
+	}
+	fresh := func(c search.Candidate) *search.Result {
+		t.Helper()
+		r, err := search.Runs(tt, b, filepath.Join(dir, "fresh"), log)(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
 
 	// The minimal id, parsed as mvrun replay parses it, replays exactly.
 	min, err := search.ParseID(res.Minimal)
@@ -88,10 +107,7 @@ func TestHVShrinkAndAttribute(t *testing.T) {
 	if shrunk == nil && res.Minimal != start.ID() {
 		t.Fatalf("no step of the shrink ran the minimal id %s", res.Minimal)
 	}
-	again, err := raw(ctx, min)
-	if err != nil {
-		t.Fatal(err)
-	}
+	again := fresh(min)
 	if !again.Fails(lostWrites) {
 		t.Fatalf("the replay of %s fails %v, not %q", res.Minimal, again.Failing, lostWrites)
 	}
@@ -118,10 +134,7 @@ func TestHVShrinkAndAttribute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	without, err := raw(ctx, w)
-	if err != nil {
-		t.Fatal(err)
-	}
+	without := fresh(w)
 	if without.Fails(lostWrites) {
 		t.Errorf("without the necessary fault (%s) the run still loses writes", necessary.Without)
 	}
@@ -179,10 +192,30 @@ func TestHVExploreTwiceSameTree(t *testing.T) {
 		t.Errorf("findings differ:\n%s\n%s", fa, fc)
 	}
 	branched := false
+	var resumed *search.Node
 	for _, n := range a.Nodes {
 		branched = branched || n.Parent >= 0
+		if resumed == nil && n.Resumed > 0 {
+			resumed = n
+		}
 	}
 	if !branched {
 		t.Error("no node of the tree is a branch")
+	}
+	// Children resume from their parent's snapshot; such a run is the run
+	// its id names, as its replay from time zero shows.
+	if resumed == nil {
+		t.Fatal("no run of the tree resumed from a snapshot")
+	}
+	cand, err := search.ParseID(resumed.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := search.Runs(tt, b, filepath.Join(dir, "zero"), log)(ctx, cand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Resumed != 0 || r.TraceHash != resumed.TraceHash {
+		t.Errorf("run %s resumed at %v has trace hash %s; from zero (resumed at %v) %s", resumed.ID, resumed.Resumed, resumed.TraceHash, r.Resumed, r.TraceHash)
 	}
 }

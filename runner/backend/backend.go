@@ -129,6 +129,23 @@ type Traced interface {
 	TraceLogFile() string
 }
 
+// Resumer is implemented by clusters that can resume a run from a
+// snapshot of an earlier one (hv): ResumedAt is the virtual time the run
+// resumed at, 0 when it ran from the start. What the seed reports does
+// not depend on it.
+type Resumer interface {
+	ResumedAt() time.Duration
+}
+
+// Broken is implemented by clusters whose run can stop for a reason of
+// the backend's own, not the system under test's (hv: a run resumed from
+// a snapshot that does not match its record): Broken returns that reason,
+// nil when there is none. The runner makes it the seed's error, so such a
+// seed is never reported as the system's failure.
+type Broken interface {
+	Broken() error
+}
+
 // Gaps is implemented by clusters that can tell what their nodes' programs
 // asked for and did not get (hv: system calls it does not implement). Each
 // entry names the node and the request, e.g. `node kv1: acct`, with the

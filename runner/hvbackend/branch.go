@@ -142,6 +142,9 @@ func ParseBranchID(id string) (seed uint64, b Branch, ok bool, err error) {
 // redrawn.
 func (c *cluster) setBranch(br *Branch) {
 	c.branch = br
+	if c.hc == nil {
+		return // catching up: redrawn when it resumes (tape.go)
+	}
 	parent := c.cfg.Seed
 	for l := br; l != nil; l = l.Next {
 		s := l.seed(parent)
@@ -196,9 +199,6 @@ const (
 func (c *cluster) branchLooks(ctx context.Context, m *Moment) {
 	fmt.Fprintf(c.trace, "%d branch - %016x\n", c.hc.Now(), c.hc.TraceHash())
 	c.branched = true
-	if c.travel != nil {
-		c.travel.finish(c) // the seed's run ends here; the branch is not recorded
-	}
 	report := m.report()
 	if m.Dump {
 		c.goroutineDumps(ctx, m, report)

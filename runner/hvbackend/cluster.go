@@ -57,12 +57,22 @@ type cluster struct {
 	pending     []func()
 	straceBegun bool
 	vols        volumes // the seed's compose volumes (volumes.go)
-	// jr, while set, records what the runner does to the cluster and
-	// snapshots it along the way (travel.go).
-	jr     *journal
-	travel *Travel
-	// cov reads the programs' coverage counters (cover.go); nil without.
-	cov *coverState
+	// rec, while set, records the run for resuming (tape.go); play, while
+	// set, answers the runner from a record until its snapshot, where the
+	// cluster resumes (resumedAt) and play ends.
+	rec       *recorder
+	play      *catchUp
+	resumedAt time.Duration
+	onResume  func() error // what needs the simulation, set up once resumed
+	execs     []*execRun   // every Exec call's command, by number
+	// failure is why the run could not go on for a reason of hv's or the
+	// backend's, not the system under test's ([backend.Broken]).
+	failure error
+
+	// cov reads the programs' coverage counters with plan covPlan
+	// (cover.go); nil without.
+	cov     *coverState
+	covPlan *coverPlan
 }
 
 var (
@@ -70,6 +80,8 @@ var (
 	_ backend.Turns   = (*cluster)(nil)
 	_ backend.Traced  = (*cluster)(nil)
 	_ backend.Gaps    = (*cluster)(nil)
+	_ backend.Resumer = (*cluster)(nil)
+	_ backend.Broken  = (*cluster)(nil)
 )
 
 // node is a service's node.
@@ -88,68 +100,65 @@ type node struct {
 	execN  map[string]int
 	sdkN   int    // SDK output files made
 	flush  func() // delivers the service process's partial last SDK line
+	// sink and sdkPath are the service process's SDK hypercall lines and
+	// SDK output file.
+	sink    *sink
+	sdkPath string
 }
 
 // newCluster makes the seed's cluster. programs maps each service to its
 // static binary; images holds the services run from an image as the image
-// runs them (see [Backend.images]).
-func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[string]string, images map[string]*specs.Service, log *slog.Logger) (*cluster, error) {
-	hc, err := hv.NewCluster(hv.ClusterConfig{Seed: cfg.Seed, Logger: log})
-	if err != nil {
-		return nil, err
+// runs them (see [Backend.images]). With snap set the cluster catches up
+// from record from until the snapshot, and has no simulation before it
+// (tape.go).
+func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[string]string, images map[string]*specs.Service, log *slog.Logger, from *Record, snap *rsnap) (_ *cluster, err error) {
+	var hc *hv.Cluster
+	if snap == nil {
+		if hc, err = hv.NewCluster(hv.ClusterConfig{Seed: cfg.Seed, Logger: log}); err != nil {
+			return nil, err
+		}
 	}
 	life, stop := context.WithCancel(ctx)
 	c := &cluster{cfg: cfg, log: log, hc: hc, nodes: map[string]*node{}, life: life, stop: stop, taps: map[*hv.Process]*tap{}}
+	if snap != nil {
+		c.play = &catchUp{rec: from, snap: snap, began: time.Now()}
+	}
 	c.t = newTurns(c, life)
+	defer func() {
+		if err != nil {
+			c.abort()
+		}
+	}()
 	if c.traceF, err = os.Create(filepath.Join(cfg.Dir, TraceLog)); err != nil {
-		c.abort()
 		return nil, err
 	}
 	c.trace = bufio.NewWriter(c.traceF)
-	hc.SetTraceLog(c.traceLine)
 	proj := cfg.Test.Project
 	for _, s := range proj.Services {
 		if img := images[s.Name]; img != nil {
 			s = img
 		}
-		hn, err := hc.AddNode(hv.NodeConfig{Name: s.Name})
-		if err == nil {
-			_, err = hn.FS().MkdirAll("/run/mvrun/sdk")
-		}
-		if err == nil {
-			_, err = hn.FS().MkdirAll(coverDir)
-		}
-		if err != nil {
-			c.abort()
-			return nil, fmt.Errorf("hv backend: node %s: %w", s.Name, err)
-		}
-		n := &node{c: c, svc: s, n: hn, prog: programs[s.Name], execN: map[string]int{}}
+		n := &node{c: c, svc: s, prog: programs[s.Name], execN: map[string]int{}}
+		c.nodes[s.Name] = n
+		c.order = append(c.order, n)
 		if n.path, n.argv, err = backend.NodeArgv(s, n.prog, proj.Dir); err != nil {
-			c.abort()
 			return nil, err
 		}
-		if err := c.vols.mount(s, hn.FS(), hn.Clock()); err != nil {
-			c.abort()
-			return nil, fmt.Errorf("hv backend: %w", err)
-		}
-		if s.WorkingDir != "" {
-			if _, err := hn.FS().MkdirAll(s.WorkingDir); err != nil {
-				c.abort()
-				return nil, fmt.Errorf("hv backend: node %s: working_dir %s: %w", s.Name, s.WorkingDir, err)
-			}
-		}
-		c.diskSetup(n)
 		if n.stdout, err = outFile(cfg.Dir, s.Name+".stdout"); err == nil {
 			n.stderr, err = outFile(cfg.Dir, s.Name+".stderr")
 		}
 		if err != nil {
-			c.nodes[s.Name] = n
-			c.order = append(c.order, n)
-			c.abort()
 			return nil, err
 		}
-		c.nodes[s.Name] = n
-		c.order = append(c.order, n)
+	}
+	if hc == nil {
+		return c, nil
+	}
+	hc.SetTraceLog(c.traceLine)
+	for _, n := range c.order {
+		if err := c.addNode(n); err != nil {
+			return nil, err
+		}
 	}
 	// container_name: another name of the node, as compose resolves it.
 	for _, n := range c.order {
@@ -159,27 +168,55 @@ func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[str
 			err = fs.WriteFile("/etc/hosts", backend.AddAliases(in.Data, proj), 0o644)
 		}
 		if err != nil {
-			c.abort()
 			return nil, fmt.Errorf("hv backend: node %s: /etc/hosts: %w", n.svc.Name, err)
 		}
 	}
 	return c, nil
 }
 
-// traceLine writes one line of the trace log (and keeps it in the journal
+// addNode makes n's hv node: its file system with the SDK directory, its
+// volumes and working directory, and its disk fault hooks.
+func (c *cluster) addNode(n *node) error {
+	s := n.svc
+	hn, err := c.hc.AddNode(hv.NodeConfig{Name: s.Name})
+	if err == nil {
+		_, err = hn.FS().MkdirAll("/run/mvrun/sdk")
+	}
+	if err == nil {
+		_, err = hn.FS().MkdirAll(coverDir)
+	}
+	if err != nil {
+		return fmt.Errorf("hv backend: node %s: %w", s.Name, err)
+	}
+	n.n = hn
+	if err := c.vols.mount(s, hn.FS(), hn.Clock()); err != nil {
+		return fmt.Errorf("hv backend: %w", err)
+	}
+	if s.WorkingDir != "" {
+		if _, err := hn.FS().MkdirAll(s.WorkingDir); err != nil {
+			return fmt.Errorf("hv backend: node %s: working_dir %s: %w", s.Name, s.WorkingDir, err)
+		}
+	}
+	c.diskSetup(n)
+	return nil
+}
+
+// traceLine writes one line of the trace log (and keeps it in the record
 // while recording).
 func (c *cluster) traceLine(at time.Duration, n uint64, kind byte, sum uint64) {
 	line := fmt.Sprintf("%d %d %c %016x\n", at, n, kind, sum)
 	c.trace.WriteString(line)
-	if c.jr != nil {
-		c.jr.lines = append(c.jr.lines, line)
+	if c.rec != nil {
+		c.rec.rec.lines = append(c.rec.rec.lines, line)
 	}
 }
 
 // abort releases what a failed newCluster made.
 func (c *cluster) abort() {
 	c.stop()
-	_ = c.hc.Close()
+	if c.hc != nil {
+		_ = c.hc.Close()
+	}
 	if c.traceF != nil {
 		c.traceF.Close()
 	}
@@ -196,8 +233,14 @@ func (n *node) closeFiles() {
 	}
 }
 
-// now implements sim.
-func (c *cluster) now() time.Duration { return c.hc.Now() }
+// now implements sim: the simulated time, or while catching up the time
+// the record has reached.
+func (c *cluster) now() time.Duration {
+	if c.play != nil {
+		return c.play.now
+	}
+	return c.hc.Now()
+}
 
 // advance implements sim.
 func (c *cluster) advance(ctx context.Context, limit time.Duration, stop func() bool) (bool, error) {
@@ -206,19 +249,27 @@ func (c *cluster) advance(ctx context.Context, limit time.Duration, stop func() 
 	if c.isClosed() {
 		return false, hv.ErrClosed
 	}
-	if c.look != nil && limit > c.look.At {
-		limit = c.look.At // stop at the moment to branch there
+	if c.play != nil {
+		return c.playRun(ctx, limit, stop)
 	}
-	if c.jr != nil {
-		if stopped, err := c.runToSnapshots(ctx, limit, stop); stopped || err != nil {
+	return c.advanceLive(ctx, limit, stop)
+}
+
+// advanceLive is advance on the simulation, with simMu held.
+func (c *cluster) advanceLive(ctx context.Context, limit time.Duration, stop func() bool) (bool, error) {
+	run := limit
+	if c.look != nil && run > c.look.At {
+		run = c.look.At // stop at the moment to branch there
+	}
+	if c.rec != nil {
+		stopped, err := c.snapshotDue(ctx, run, stop)
+		if stopped || err != nil {
+			c.noteRun(limit, hv.Stopped, err)
 			return false, err
 		}
 	}
-	out, err := c.hc.Advance(ctx, limit, stop)
-	if c.jr != nil {
-		c.recordRun(false, limit, out)
-		c.jr.broken = c.jr.broken || err != nil
-	}
+	out, err := c.hc.Advance(ctx, run, stop)
+	c.noteRun(limit, out, err) // the limit the runner asked for
 	if m := c.look; err == nil && m != nil && c.hc.Now() >= m.At {
 		c.look = nil
 		c.branchLooks(ctx, m)
@@ -227,16 +278,36 @@ func (c *cluster) advance(ctx context.Context, limit time.Duration, stop func() 
 	return out == hv.Idle, err
 }
 
+// noteRun records a run of the simulation the runner waited on; a run that
+// failed makes the record unusable.
+func (c *cluster) noteRun(limit time.Duration, out hv.Outcome, err error) {
+	if c.rec == nil {
+		return
+	}
+	if err != nil {
+		c.rec.rec.broken = err
+	}
+	c.note(top{kind: opRun, limit: limit, endAt: c.hc.Now(), out: out, err: errText(err)})
+}
+
 // Now implements [backend.Cluster]: simulated time since the cluster was
 // created.
-func (c *cluster) Now() time.Duration { return c.hc.Now() }
+func (c *cluster) Now() time.Duration { return c.now() }
 
 // TraceHash implements [backend.Traced].
-func (c *cluster) TraceHash() uint64 { return c.hc.TraceHash() }
+func (c *cluster) TraceHash() uint64 {
+	if c.hc == nil {
+		return 0 // closed while catching up: no run
+	}
+	return c.hc.TraceHash()
+}
 
 // Gaps implements [backend.Gaps]: the system calls hv does not implement
 // that the seed's programs made, by node.
 func (c *cluster) Gaps() []backend.Gap {
+	if c.hc == nil {
+		return nil
+	}
 	var out []backend.Gap
 	for _, u := range c.hc.Unimplemented() {
 		out = append(out, backend.Gap{What: fmt.Sprintf("node %s: %s (%s)", u.Node, u.Name, filepath.Base(u.Binary)), Calls: u.Calls})
@@ -253,19 +324,23 @@ func (c *cluster) emit(e backend.Event) {
 		return // no longer the seed's run (branch.go)
 	}
 	e.At = c.hc.Now()
+	c.note(top{kind: opEvent, ev: e})
 	if c.cfg.Events != nil {
 		c.cfg.Events(e)
 	}
 }
 
-// sdkSink returns an OnMessage that turns a process's hypercall lines into
-// SDK events.
-func (c *cluster) sdkSink(node, proc string) func(kernel.Message) {
-	lineNo := 0
-	return func(m kernel.Message) {
-		lineNo++
-		c.emit(backend.Event{Kind: backend.EventSDK, Node: node, Proc: proc, Line: bytes.TrimRight(bytes.Clone(m.Line), "\n"), LineNo: lineNo})
-	}
+// sink turns a process's SDK hypercall lines into SDK events, counting
+// them (the count is part of what a snapshot keeps, tape.go).
+type sink struct {
+	c          *cluster
+	node, proc string
+	n          int
+}
+
+func (s *sink) message(m kernel.Message) {
+	s.n++
+	s.c.emit(backend.Event{Kind: backend.EventSDK, Node: s.node, Proc: s.proc, Line: bytes.TrimRight(bytes.Clone(m.Line), "\n"), LineNo: s.n})
 }
 
 // sdkFile creates, in n's file system, the file a process's Antithesis SDK
@@ -281,15 +356,23 @@ func (c *cluster) sdkFile(n *node, proc string) (path string, flush func(), err 
 	}
 	n.sdkN++
 	path = fmt.Sprintf("/run/mvrun/sdk/%s.%d.jsonl", name, n.sdkN)
-	fs := n.n.FS()
-	if err := fs.WriteFile(path, nil, 0o666); err != nil {
+	if err := n.n.FS().WriteFile(path, nil, 0o666); err != nil {
 		return "", nil, fmt.Errorf("service %q: SDK output file: %w", n.svc.Name, err)
 	}
+	flush, err = c.watchSDK(n, proc, path)
+	return path, flush, err
+}
+
+// watchSDK turns the lines written to n's SDK output file path from now on
+// into SDK events (the lines already in it were sent).
+func (c *cluster) watchSDK(n *node, proc, path string) (flush func(), err error) {
+	fs := n.n.FS()
 	in, err := fs.Lookup(fs.Root(), path, true)
 	if err != nil {
-		return "", nil, fmt.Errorf("service %q: SDK output file: %w", n.svc.Name, err)
+		return nil, fmt.Errorf("service %q: SDK output file: %w", n.svc.Name, err)
 	}
-	var off, lineNo int
+	off := bytes.LastIndexByte(in.Data, '\n') + 1
+	lineNo := bytes.Count(in.Data[:off], []byte("\n"))
 	emit := func(line []byte) {
 		lineNo++
 		c.emit(backend.Event{Kind: backend.EventSDK, Node: n.svc.Name, Proc: proc, Line: bytes.Clone(line), LineNo: lineNo})
@@ -311,7 +394,7 @@ func (c *cluster) sdkFile(n *node, proc string) (path string, flush func(), err 
 			off = len(in.Data)
 		}
 	}
-	return path, flush, nil
+	return flush, nil
 }
 
 // env returns a process's environment: the service's compose environment,
@@ -346,13 +429,29 @@ func (c *cluster) node(service string) (*node, error) {
 // Start implements [backend.Cluster]: the service's process starts at the
 // current simulated time.
 func (c *cluster) Start(ctx context.Context, service string) error {
+	key := "start " + service
+	if c.play != nil {
+		return c.played(key)
+	}
 	n, err := c.node(service)
+	if err == nil {
+		err = n.start()
+	}
+	c.noteCall(key, err)
+	return err
+}
+
+// played answers a runner's call that returns only an error from the
+// record being caught up with.
+func (c *cluster) played(key string) error {
+	op, err := c.playTo(key)
 	if err != nil {
 		return err
 	}
-	err = n.start()
-	c.record(func(c *cluster) error { return c.Start(context.Background(), service) })
-	return err
+	if op.err != "" {
+		return errors.New(op.err)
+	}
+	return nil
 }
 
 func (n *node) start() error {
@@ -367,12 +466,13 @@ func (n *node) start() error {
 	if err != nil {
 		return err
 	}
-	n.flush = flush
+	n.flush, n.sdkPath = flush, sdkPath
+	n.sink = &sink{c: c, node: n.svc.Name}
 	tp := &tap{w: n.stderr}
 	p, err := n.n.Start(hv.ProcessConfig{
 		Binary: n.path, Args: n.argv, Env: c.env(n, seed, map[string]string{"ANTITHESIS_SDK_LOCAL_OUTPUT": sdkPath}), Dir: n.svc.WorkingDir,
 		Stdout: n.stdout, Stderr: tp,
-		OnMessage: c.sdkSink(n.svc.Name, ""),
+		OnMessage: n.sink.message,
 		OnExit:    n.exited,
 	})
 	if err != nil {
@@ -425,102 +525,154 @@ func signalName(sig int) string {
 // Exec implements [backend.Cluster]: the command runs as a new process in
 // the service's node and Exec waits, in simulated time, for it to exit.
 func (c *cluster) Exec(ctx context.Context, req backend.ExecRequest) (backend.ExecResult, error) {
-	n, err := c.node(req.Service)
+	h, err := c.execBegin(req)
 	if err != nil {
 		return backend.ExecResult{}, err
 	}
+	err = c.t.wait(&waiter{ctx: ctx, deadline: -1, cond: h.exited})
+	return c.execEnd(h, err)
+}
+
+// execBegin starts req's command: the part of Exec before its wait.
+func (c *cluster) execBegin(req backend.ExecRequest) (*execRun, error) {
+	key := fmt.Sprintf("exec %s %s", req.Service, req.Name)
+	h := &execRun{service: req.Service, name: cmp.Or(req.Name, "exec"), stdout: req.Stdout, stderr: req.Stderr, start: c.now()}
+	if c.rec != nil {
+		if h.stdout != nil {
+			h.stdout = &recWriter{c: c, exec: len(c.execs), w: h.stdout}
+		}
+		if h.stderr != nil {
+			h.stderr = &recWriter{c: c, exec: len(c.execs), stderr: true, w: h.stderr}
+		}
+	}
+	h.tap = &tap{w: cmp.Or[io.Writer](h.stderr, io.Discard)}
+	if c.play != nil {
+		op, err := c.playTo(key)
+		if err != nil {
+			return nil, err
+		}
+		if op.err != "" {
+			return nil, errors.New(op.err)
+		}
+		h.pid = op.pid
+		c.execs = append(c.execs, h)
+		return h, nil
+	}
+	err := c.execStartChecked(h, req)
+	if c.rec != nil {
+		c.note(top{kind: opCall, key: key, err: errText(err), pid: h.pid})
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.execs = append(c.execs, h)
+	return h, nil
+}
+
+// execStartChecked checks req and starts its command as h.
+func (c *cluster) execStartChecked(h *execRun, req backend.ExecRequest) error {
+	n, err := c.node(req.Service)
+	if err != nil {
+		return err
+	}
 	if len(req.Argv) == 0 {
-		return backend.ExecResult{}, fmt.Errorf("service %q: empty command", req.Service)
+		return fmt.Errorf("service %q: empty command", req.Service)
 	}
 	if c.isClosed() {
-		return backend.ExecResult{}, fmt.Errorf("service %q: cluster is closed", req.Service)
+		return fmt.Errorf("service %q: cluster is closed", req.Service)
 	}
 	path, err := backend.ResolveCommand(req.Argv, n.svc, n.prog, c.cfg.Test.Project.Dir)
 	if err != nil {
-		return backend.ExecResult{}, err
-	}
-	stderr := req.Stderr
-	if stderr == nil {
-		stderr = io.Discard
-	}
-	start := c.hc.Now()
-	p, flush, err := c.execStart(n, req, path)
-	recReq := backend.ExecRequest{Service: req.Service, Name: req.Name, Argv: req.Argv, Env: maps.Clone(req.Env)}
-	c.record(func(c *cluster) error {
-		_, _, err := c.execStart(c.nodes[recReq.Service], recReq, path)
 		return err
-	})
-	if err != nil {
-		return backend.ExecResult{}, err
 	}
-	err = c.t.wait(&waiter{ctx: ctx, deadline: -1, cond: p.Exited})
+	return c.execStart(n, req, path, h)
+}
+
+// execEnd finishes an Exec call whose wait ended with werr: the command is
+// killed if it still runs, and its result returned.
+func (c *cluster) execEnd(h *execRun, werr error) (backend.ExecResult, error) {
+	key := fmt.Sprintf("exec-end %d", slices.Index(c.execs, h))
+	if c.play != nil {
+		op, err := c.playTo(key)
+		if err != nil {
+			return backend.ExecResult{}, err
+		}
+		if op.err != errText(werr) {
+			return backend.ExecResult{}, c.diverged("Exec call %s ended with %q where the record has %q", key, errText(werr), op.err)
+		}
+		return op.res, werr
+	}
+	p := h.p
 	if !p.Exited() {
 		p.Kill()
-		pid := p.Pid()
-		c.record(func(c *cluster) error { return c.killProcess(req.Service, pid) })
 	}
-	flush()
+	h.flush()
 	s := p.Summary()
-	res := backend.ExecResult{ExitCode: s.ExitCode, Duration: c.hc.Now() - start}
+	res := backend.ExecResult{ExitCode: s.ExitCode, Duration: c.hc.Now() - h.start}
 	if s.Signal != 0 {
 		res.Signal = signalName(s.Signal)
 	}
+	stderr := cmp.Or[io.Writer](h.stderr, io.Discard)
 	if s.Err != nil {
 		fmt.Fprintf(stderr, "mvrun hv: the process stopped: %v\n", s.Err)
 	}
 	for _, u := range s.UnimplementedNames() {
-		fmt.Fprintf(stderr, "mvrun hv: %s called %s, which hv does not implement (%d times)\n", req.Service, u, s.Unimplemented[u])
+		fmt.Fprintf(stderr, "mvrun hv: %s called %s, which hv does not implement (%d times)\n", h.service, u, s.Unimplemented[u])
 	}
-	return res, err
+	if c.rec != nil {
+		c.note(top{kind: opCall, key: key, res: res, err: errText(werr)})
+	}
+	return res, werr
 }
 
-// execStart starts req's command (at host path) in n: the part of Exec
-// that acts on the cluster.
-func (c *cluster) execStart(n *node, req backend.ExecRequest, path string) (*hv.Process, func(), error) {
-	name := req.Name
-	if name == "" {
-		name = "exec"
-	}
-	k := n.execN[name]
-	n.execN[name]++
-	seed := seeds.Derive(c.cfg.Seed, "exec/"+req.Service+"/"+name+"/"+strconv.Itoa(k))
+// execStart starts req's command (at host path) in n as h: the part of
+// Exec that acts on the cluster.
+func (c *cluster) execStart(n *node, req backend.ExecRequest, path string, h *execRun) error {
+	k := n.execN[h.name]
+	n.execN[h.name]++
+	seed := seeds.Derive(c.cfg.Seed, "exec/"+req.Service+"/"+h.name+"/"+strconv.Itoa(k))
 	if v, ok := req.Env["MVRUN_SEED"]; ok {
 		if s, err := seeds.Parse(v); err == nil {
 			seed = s
 		}
 	}
-	stdout, stderr := req.Stdout, req.Stderr
-	if stdout == nil {
-		stdout = io.Discard
-	}
-	if stderr == nil {
-		stderr = io.Discard
-	}
 	argv := append([]string{path}, req.Argv[1:]...)
-	sdkPath, flush, err := c.sdkFile(n, name)
+	sdkPath, flush, err := c.sdkFile(n, h.name)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
+	h.sdkPath, h.flush = sdkPath, flush
+	h.sink = &sink{c: c, node: n.svc.Name, proc: h.name}
 	env := map[string]string{"ANTITHESIS_SDK_LOCAL_OUTPUT": sdkPath}
 	for k, v := range req.Env {
 		env[k] = v
 	}
-	tp := &tap{w: stderr}
 	p, err := n.n.Start(hv.ProcessConfig{
 		Binary: path, Args: argv, Env: c.env(n, seed, env), Dir: n.svc.WorkingDir,
-		Stdout: stdout, Stderr: tp, OnMessage: c.sdkSink(n.svc.Name, name),
-		OnExit: func(p *hv.Process) { delete(c.taps, p) },
+		Stdout: cmp.Or[io.Writer](h.stdout, io.Discard), Stderr: h.tap, OnMessage: h.sink.message,
+		OnExit: c.execExited(h),
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("service %q: %w", req.Service, err)
+		return fmt.Errorf("service %q: %w", req.Service, err)
 	}
-	c.taps[p] = tp
-	return p, flush, nil
+	h.p, h.pid = p, p.Pid()
+	c.taps[p] = h.tap
+	return nil
+}
+
+// execExited is the OnExit of an Exec call's command.
+func (c *cluster) execExited(h *execRun) func(*hv.Process) {
+	return func(p *hv.Process) {
+		delete(c.taps, p)
+		if k := slices.Index(c.execs, h); k >= 0 {
+			c.note(top{kind: opExit, exec: k})
+		}
+	}
 }
 
 // Sleep implements [backend.Cluster]: d of simulated time.
 func (c *cluster) Sleep(ctx context.Context, d time.Duration) error {
-	return c.t.wait(&waiter{ctx: ctx, deadline: c.hc.Now() + max(d, 0)})
+	return c.t.wait(&waiter{ctx: ctx, deadline: c.now() + max(d, 0)})
 }
 
 // Go implements [backend.Turns].
@@ -557,7 +709,16 @@ func (c *cluster) WithTimeout(ctx context.Context, d time.Duration) (context.Con
 
 // Apply implements [backend.Cluster]: every fault kind is native.
 func (c *cluster) Apply(ctx context.Context, a faults.Action) error {
-	c.record(func(c *cluster) error { return c.Apply(context.Background(), a) })
+	key := "apply " + a.String()
+	if c.play != nil {
+		return c.played(key)
+	}
+	err := c.apply(a)
+	c.noteCall(key, err)
+	return err
+}
+
+func (c *cluster) apply(a faults.Action) error {
 	if c.isClosed() {
 		return fmt.Errorf("%s: cluster is closed", a.Kind)
 	}
@@ -633,10 +794,16 @@ func (c *cluster) Close(ctx context.Context) error {
 	for _, n := range c.order {
 		n.killed = true
 	}
-	c.coverSample(c.hc.Now(), true)
-	if c.travel != nil {
-		c.travel.finish(c)
+	if c.hc == nil {
+		// Closed while catching up: the run never reached its snapshot.
+		for _, n := range c.order {
+			n.closeFiles()
+		}
+		fmt.Fprintf(c.trace, "closed while catching up from record %s, before its snapshot\n", c.play.rec.ID())
+		return errors.Join(c.trace.Flush(), c.traceF.Close())
 	}
+	c.coverSample(c.hc.Now(), true)
+	c.finishRecording()
 	if c.momentPending != nil {
 		c.momentPending()
 	}
@@ -652,8 +819,12 @@ func (c *cluster) Close(ctx context.Context) error {
 	}
 	fmt.Fprintf(c.trace, "%d end - %016x\n", c.hc.Now(), c.hc.TraceHash())
 	st := c.hc.Stats()
-	stats := fmt.Sprintf("simulated %v in wall %v (%.2f simulated s per wall s)\nVM entries %d: %d system calls, %d exceptions, %d interrupts\nthread switches on a vCPU (FPU state swapped) %d\nwall inside KVM_RUN %v\n",
-		c.hc.Now(), st.Wall, c.hc.Now().Seconds()/max(st.Wall.Seconds(), 1e-9), st.Entries, st.Syscalls, st.Exceptions, st.Interrupts, st.FPSwitches, st.GuestWall)
+	head := ""
+	if c.resumedAt > 0 {
+		head = fmt.Sprintf("resumed from a snapshot at %v: the wall time and VM entries below are from there on\n", c.resumedAt)
+	}
+	stats := head + fmt.Sprintf("simulated %v in wall %v (%.2f simulated s per wall s)\nVM entries %d: %d system calls, %d exceptions, %d interrupts\nthread switches on a vCPU (FPU state swapped) %d\nwall inside KVM_RUN %v\n",
+		c.hc.Now()-c.resumedAt, st.Wall, (c.hc.Now()-c.resumedAt).Seconds()/max(st.Wall.Seconds(), 1e-9), st.Entries, st.Syscalls, st.Exceptions, st.Interrupts, st.FPSwitches, st.GuestWall)
 	calls := c.hc.Calls()
 	names := slices.SortedFunc(maps.Keys(calls), func(a, b string) int { return cmp.Compare(calls[b], calls[a]) })
 	for i, name := range names {

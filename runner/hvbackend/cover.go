@@ -131,6 +131,9 @@ type coverState struct {
 	plan      *coverPlan
 	announced bool                  // the nodes without counters were reported
 	nodes     map[string]*nodeCover // by node name
+	// last is the time the last periodic sample was due; -1 when that is
+	// not known (bookkeeping started afresh on a restored cluster).
+	last time.Duration
 }
 
 // nodeCover is what one node's programs hit so far in this run.
@@ -144,24 +147,28 @@ type progCover struct {
 	hit  map[uint32]bool // counters that were ever non-zero
 }
 
-// coverSetup starts reading coverage counters on c with plan p (from
-// [Backend.coverPlan]): the next sample at the first multiple of the
-// period after the cluster's time, then every period, and a read of
-// every process as it exits. A cluster restored from a snapshot must call
-// it again, since snapshots drop observers. Its bookkeeping (which pairs
-// each node already reported) goes on from c.cov when that is set — a
-// [coverState.clone] kept with the snapshot — and otherwise starts afresh:
-// the first read then reports every pair it sees as new (a superset of
-// what is new; a search, which unions features, loses nothing). It does
-// nothing when p is nil or no service has counters or a reason for none.
-func (c *cluster) coverSetup(p *coverPlan) {
+// coverSetup starts reading coverage counters on c with its plan
+// (c.covPlan, from [Backend.coverPlan]): the next sample at the first
+// multiple of the period after the cluster's time, then every period, and
+// a read of every process as it exits. A cluster restored from a snapshot
+// calls it again once restored (resumeLive), since snapshots drop
+// observers. Its bookkeeping (which pairs each node already reported)
+// goes on from c.cov when that is set — a [coverState.clone] of the one
+// kept with the snapshot — and otherwise starts afresh: the first read
+// then reports every pair it sees as new (a superset of what is new; a
+// search, which unions features, loses nothing). It does nothing without
+// a plan, or when no service has counters or a reason for none.
+func (c *cluster) coverSetup() {
+	p := c.covPlan
 	if p == nil || len(p.labels) == 0 && len(p.without) == 0 {
 		return
 	}
 	if c.cov == nil {
 		c.cov = &coverState{plan: p, nodes: map[string]*nodeCover{}}
-		// A restored cluster's past already reported them.
-		c.cov.announced = c.hc.Now() > 0
+		if c.hc.Now() > 0 {
+			// A restored cluster: its past reported these already.
+			c.cov.announced, c.cov.last = true, -1
+		}
 	}
 	if len(p.labels) == 0 {
 		// Nothing to read; say so once, at the first period.
@@ -172,11 +179,21 @@ func (c *cluster) coverSetup(p *coverPlan) {
 	c.coverArm()
 }
 
-// coverArm arms the observer for the next sample time after now.
+// coverArm arms the observer for the next sample: one period after the
+// last one. A cluster restored from a snapshot taken at a sample time
+// may or may not have made that sample before the snapshot (an observer
+// due at the time a run stops at runs once the simulation goes on), so
+// the time of the last sample, not the clock, says which is next; when it
+// is not known, the next is the first sample time from now on.
 func (c *cluster) coverArm() {
 	period := c.cov.plan.period
-	next := (c.hc.Now()/period + 1) * period
+	next := c.cov.last + period
+	if c.cov.last < 0 || next < c.hc.Now() {
+		next = (c.hc.Now() + period - 1) / period * period
+	}
+	next = max(next, period)
 	c.hc.Observe(next, func() {
+		c.cov.last = next
 		c.coverSample(next, false)
 		c.coverArm()
 	})
@@ -267,7 +284,7 @@ func (s *coverState) clone() *coverState {
 	if s == nil {
 		return nil
 	}
-	cp := &coverState{plan: s.plan, announced: s.announced, nodes: map[string]*nodeCover{}}
+	cp := &coverState{plan: s.plan, announced: s.announced, last: s.last, nodes: map[string]*nodeCover{}}
 	for name, nc := range s.nodes {
 		n := &nodeCover{progs: map[string]*progCover{}}
 		for l, pc := range nc.progs {

@@ -5,10 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"maps"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -127,103 +128,73 @@ func TestCoverageOff(t *testing.T) {
 	}
 }
 
-// TestCoverageAfterRestore is what a cluster restored from a snapshot
-// does about coverage: coverSetup arms its reads again (a snapshot drops
-// them), and with the original's bookkeeping (coverState.clone, kept with
-// the snapshot) it reports from then on exactly what the original
-// reports — the same reads at the same times, the same new pairs — and
-// reaches the same trace hash. Without the bookkeeping its first reads
-// report a superset of the new pairs.
+// coverTapeRun boots the echo cluster, has alpha dial beta every 400 ms
+// five times (commands read as they exit) and sleeps to 3 s, on backend
+// b; it returns the coverage events the runner got, the trace log and
+// where the run resumed (0 for a run from zero).
+func coverTapeRun(t *testing.T, b *Backend, test *specs.Test) ([]backend.Event, []string, time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	h := backendtest.BootPrepared(t, ctx, b, test)
+	h.WaitServing(t, 60*time.Second)
+	for i := range 5 {
+		if err := h.Cluster.Sleep(ctx, 400*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.Cluster.Exec(ctx, backend.ExecRequest{Service: "alpha", Name: "dial", Argv: []string{"/bin/alpha", "dial", "beta:7000", fmt.Sprint("hello ", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.Cluster.Sleep(ctx, 3*time.Second-h.Cluster.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resumed := h.Cluster.(backend.Resumer).ResumedAt()
+	if err := h.Cluster.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return h.Events.Events(func(e backend.Event) bool { return e.Kind == backend.EventCoverage }), readLines(t, filepath.Join(h.Dir, TraceLog)), resumed
+}
+
+// TestCoverageAfterRestore: a run resumed from a snapshot of its record
+// reads coverage as the recorded run did — the reads before the snapshot
+// come from the record, the later ones from the restored cluster, which
+// sets its reads up again (coverSetup) with the snapshot's bookkeeping —
+// so the runner gets the same coverage events, the same new pairs, and
+// the trace log is the same. Snapshots at a sample time (1 s) and between
+// two (1.5 s).
 func TestCoverageAfterRestore(t *testing.T) {
 	needKVM(t)
 	ctx := context.Background()
 	test := backendtest.NewTest([]string{"alpha", "beta"})
 	b := New(Options{})
-	h := backendtest.Boot(t, ctx, b, test)
-	orig := h.Cluster.(*cluster)
-	const at = 2500 * time.Millisecond
-	// The part of the run both sides do after the snapshot: a command in
-	// alpha at 3s (read as it exits), then on to 5s.
-	after := func(c *cluster) {
-		if err := c.Sleep(ctx, 500*time.Millisecond); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Exec(ctx, backend.ExecRequest{Service: "alpha", Name: "host", Argv: []string{"/bin/alpha", "hostname"}}); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Sleep(ctx, 5*time.Second-c.Now()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := orig.Sleep(ctx, at); err != nil {
+	if err := b.Prepare(ctx, test, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := orig.hc.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	saved := orig.cov.clone()
-	st := map[string]nodeState{}
-	for _, n := range orig.order {
-		ns := nodeState{starts: n.starts, sdkN: n.sdkN, execN: maps.Clone(n.execN)}
-		if n.proc != nil {
-			ns.proc = n.proc.Pid()
+	for _, at := range []time.Duration{time.Second, 1500 * time.Millisecond} {
+		var rec *Record
+		want, log, _ := coverTapeRun(t, b.Recording(RecordOptions{Snapshots: []time.Duration{at}, Keep: func(r *Record) { rec = r }}), test)
+		if rec == nil || len(want) == 0 {
+			t.Fatalf("snapshot at %v: record %v, %d coverage events", at, rec, len(want))
 		}
-		st[n.svc.Name] = ns
-	}
-	after(orig)
-	covAfter := func(r *backendtest.Recorder) []backend.Event {
-		return r.Events(func(e backend.Event) bool { return e.Kind == backend.EventCoverage && e.At > at })
-	}
-	want := covAfter(h.Events)
-	if len(want) == 0 {
-		t.Fatal("the original reported no coverage after the snapshot")
-	}
-	restore := func(cov *coverState) (*cluster, *backendtest.Recorder) {
-		rec := &backendtest.Recorder{}
-		cfg := backend.ClusterConfig{Test: test, Seed: 0x5eed, Dir: t.TempDir(), Events: rec.Record}
-		c, err := restoredCluster(ctx, cfg, b.programs, b.images, b.log, &journal{}, &jsnap{s: snap, nodes: st})
-		if err != nil {
-			t.Fatal(err)
+		got, rlog, resumed := coverTapeRun(t, b.ResumingFrom(rec), test)
+		if resumed != at {
+			t.Fatalf("the run resumed at %v, want %v", resumed, at)
 		}
-		t.Cleanup(func() { c.Close(ctx) })
-		c.cov = cov
-		c.coverSetup(b.coverPlan())
-		after(c)
-		return c, rec
-	}
-	c, rec := restore(saved)
-	if c.TraceHash() != orig.TraceHash() {
-		t.Errorf("restored: trace hash %016x at 5s, the original %016x", c.TraceHash(), orig.TraceHash())
-	}
-	got := covAfter(rec)
-	if len(got) != len(want) {
-		t.Fatalf("restored with the bookkeeping: %d coverage reads after the snapshot, the original %d", len(got), len(want))
-	}
-	for i := range want {
-		g, w := got[i], want[i]
-		if g.At != w.At || g.Node != w.Node || !reflect.DeepEqual(g.Cover, w.Cover) {
-			t.Fatalf("read %d after the snapshot: restored %v %s %+v, original %v %s %+v", i, g.At, g.Node, *g.Cover, w.At, w.Node, *w.Cover)
+		if !slices.Equal(log, rlog) {
+			t.Errorf("snapshot at %v: the resumed run's trace log differs", at)
+		}
+		after := 0
+		for i := range min(len(got), len(want)) {
+			g, w := got[i], want[i]
+			if g.At != w.At || g.Node != w.Node || !reflect.DeepEqual(g.Cover, w.Cover) {
+				t.Fatalf("snapshot at %v: coverage event %d: resumed %v %s %+v, recorded %v %s %+v", at, i, g.At, g.Node, *g.Cover, w.At, w.Node, *w.Cover)
+			}
+			if g.At > at {
+				after++
+			}
+		}
+		if len(got) != len(want) || after == 0 {
+			t.Fatalf("snapshot at %v: %d coverage events resumed (%d after the snapshot), %d recorded", at, len(got), after, len(want))
 		}
 	}
-	_, rec = restore(nil)
-	fresh := covAfter(rec)
-	if len(fresh) != len(want) {
-		t.Fatalf("restored afresh: %d reads, the original %d", len(fresh), len(want))
-	}
-	for i := range want {
-		if len(fresh[i].Cover.New) < len(want[i].Cover.New) {
-			t.Errorf("read %d: restored afresh reports %d new pairs, fewer than the original's %d", i, len(fresh[i].Cover.New), len(want[i].Cover.New))
-		}
-	}
-	total := func(es []backend.Event) (n int) {
-		for _, e := range es {
-			n += len(e.Cover.New)
-		}
-		return n
-	}
-	if total(fresh) <= total(want) {
-		t.Errorf("restored afresh: %d new pairs after the snapshot, the original %d; want more (pairs the original had reported before)", total(fresh), total(want))
-	}
-	t.Logf("%d reads after the snapshot; %d new pairs in the original, %d restored afresh", len(want), total(want), total(fresh))
 }

@@ -21,6 +21,11 @@ func (c *cluster) diskSetup(n *node) {
 		dir = "/"
 	}
 	n.n.SetDataDir(dir)
+	c.onDiskHit(n)
+}
+
+// onDiskHit sends n's disk fault hits to the event stream.
+func (c *cluster) onDiskHit(n *node) {
 	name := n.svc.Name
 	n.n.OnDiskHit(func(h hv.DiskHit) {
 		c.emit(backend.Event{At: h.At, Kind: backend.EventDiskFault, Node: name, Line: []byte(h.Hit.String())})

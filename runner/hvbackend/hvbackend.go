@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/hv"
@@ -40,8 +41,8 @@ type Options struct {
 	// seed replayed up to Branch.At, its future redrawn from there
 	// (mvrun explore; branch.go).
 	Branch *Branch
-	// Travel, if set, records replays to a moment so that later looks at
-	// the seed's moments start from snapshots ([Backend.LookFromSnapshot]).
+	// Travel, if set, records replays to a moment so that later replays to
+	// the seed's moments resume from snapshots ([Travel]).
 	Travel *Travel
 	// Cover configures coverage counters (cover.go); the zero value builds
 	// Go services with counters and samples them every second.
@@ -55,6 +56,8 @@ type Backend struct {
 	moment *Moment
 	branch *Branch
 	travel *Travel
+	record *RecordOptions // Recording
+	resume *Record        // ResumingFrom
 	cover  Cover
 
 	mu       sync.Mutex
@@ -305,26 +308,63 @@ func (b *Backend) NewCluster(ctx context.Context, cfg backend.ClusterConfig) (ba
 			return nil, fmt.Errorf("hv backend: service %q was not prepared (Prepare ran for another test)", s.Name)
 		}
 	}
-	c, err := newCluster(ctx, cfg, programs, images, b.log)
+	from, snap := b.resumePoint(cfg.Seed)
+	c, err := newCluster(ctx, cfg, programs, images, b.log, from, snap)
 	if err != nil {
 		return nil, err
 	}
-	c.coverSetup(b.coverPlan())
+	switch {
+	case b.record != nil && b.moment == nil:
+		c.startRecording(b.record, b.branch)
+	case b.travel != nil && b.moment != nil && b.branch == nil && b.moment.At > 0:
+		start := time.Duration(0)
+		if snap != nil {
+			start = snap.s.At()
+		}
+		c.startRecording(b.travel.recordOptions(start, b.moment), nil)
+	}
+	// A cluster catching up from a record has no simulation yet: it sets
+	// its reads up once it resumes from the snapshot (resumeLive).
+	c.covPlan = b.coverPlan()
+	if c.hc != nil {
+		c.coverSetup()
+	}
 	if b.branch != nil {
 		c.setBranch(b.branch)
 	}
-	if b.moment != nil {
-		if err := c.moment(b.moment); err != nil {
+	if m := b.moment; m != nil {
+		err := c.checkMoment(m)
+		if err == nil && snap == nil {
+			err = c.moment(m)
+		}
+		if err != nil {
 			c.abort()
 			return nil, err
 		}
-		if b.travel != nil && b.branch == nil && b.moment.At > 0 {
-			c.travel = b.travel
-			b.travel.begin(c, b.moment.At)
+		if snap != nil {
+			c.onResume = func() error { return c.moment(m) }
 		}
 	}
 	return c, nil
 }
+
+// resumePoint returns the record and snapshot a cluster of seed resumes
+// from: a [Backend.ResumingFrom] record's for a run without a moment, the
+// travel's nearest for a replay to a moment; nil if it runs from zero.
+func (b *Backend) resumePoint(seed uint64) (*Record, *rsnap) {
+	switch m := b.moment; {
+	case m == nil && b.resume != nil:
+		if s, ok := b.resume.resumable(seed, b.branch, forever); ok {
+			return b.resume, s
+		}
+	case m != nil && b.travel != nil && b.branch == nil && m.Travels():
+		return b.travel.nearest(seed, m.resumeBefore())
+	}
+	return nil, nil
+}
+
+// forever is a time after every moment.
+const forever = time.Duration(1<<63 - 1)
 
 // outFile opens (appending) the node output file name in the seed's
 // artifacts directory.
@@ -339,15 +379,24 @@ func outFile(dir, name string) (*os.File, error) {
 // seed and shares b's prepared services: Prepare for the test b prepared
 // does nothing, so many branches start without building anything again.
 func (b *Backend) WithBranch(br *Branch) *Backend {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return &Backend{Base: b.Base, log: b.log, branch: br, travel: b.travel, cover: b.cover, test: b.test, programs: b.programs, images: b.images, cplan: b.cplan}
+	c := b.clone()
+	c.branch = br
+	return c
 }
 
 // WithMoment returns a backend that looks at moment m of every cluster
-// and shares b's prepared services, like [Backend.WithBranch].
+// and shares b's prepared services, like [Backend.WithBranch]; it is not
+// a branch.
 func (b *Backend) WithMoment(m *Moment) *Backend {
-	c := b.WithBranch(nil)
-	c.moment = m
+	c := b.clone()
+	c.moment, c.branch = m, nil
 	return c
+}
+
+// clone returns a backend with b's settings that shares b's prepared
+// services.
+func (b *Backend) clone() *Backend {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return &Backend{Base: b.Base, log: b.log, moment: b.moment, branch: b.branch, travel: b.travel, record: b.record, resume: b.resume, cover: b.cover, test: b.test, programs: b.programs, images: b.images, cplan: b.cplan}
 }

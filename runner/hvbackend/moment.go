@@ -106,9 +106,9 @@ func ParseFileSpec(s string) (service, p string, err error) {
 	return service, path.Clean(p), nil
 }
 
-// moment wires m into cluster c: packets are recorded from the start, and
-// the capture runs at m.At.
-func (c *cluster) moment(m *Moment) error {
+// checkMoment checks m against the cluster: its file specs, and that the
+// services it names exist.
+func (c *cluster) checkMoment(m *Moment) error {
 	for _, f := range m.Files {
 		if _, _, err := ParseFileSpec(f); err != nil {
 			return err
@@ -119,6 +119,12 @@ func (c *cluster) moment(m *Moment) error {
 			return fmt.Errorf("no service %q in the compose project", svc)
 		}
 	}
+	return nil
+}
+
+// moment wires m into cluster c: packets are recorded from the start, and
+// the capture runs at m.At.
+func (c *cluster) moment(m *Moment) error {
 	report := m.report()
 	if m.Strace != nil {
 		c.strace(m, report)

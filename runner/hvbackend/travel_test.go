@@ -37,6 +37,7 @@ func travelRun(t *testing.T, b *Backend, test *specs.Test) (traceLog []string, s
 		t.Fatal(err)
 	}
 	sleepErr = h.Cluster.Sleep(ctx, 2*time.Second)
+	lastResumedAt = h.Cluster.(backend.Resumer).ResumedAt()
 	if err := h.Cluster.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -55,17 +56,18 @@ func readLines(t *testing.T, file string) []string {
 // dirWords matches host paths of temporary directories in look reports.
 var dirWords = regexp.MustCompile(`/tmp/\S*`)
 
-// TestLookFromSnapshot: a replay to a moment with travel on records a
-// journal and snapshots; a later look at an earlier moment, served from a
-// snapshot without the runner, has the trace log of the same look
-// replayed from zero, line for line (including the branch mark and what
-// the goroutine dump's branch did after it), and the same results.
+// TestLookFromSnapshot: a replay to a moment with travel on records its
+// run with snapshots; a later look at an earlier moment resumes from one
+// of them (the runner — here the test's sequence of calls — catching up
+// from the record) and has the trace log of the same look replayed from
+// zero, line for line (including the branch mark and what the goroutine
+// dump's branch did after it), and the same results; so does a look at a
+// later moment, which resumes from the first replay's last snapshot.
 func TestLookFromSnapshot(t *testing.T) {
 	needKVM(t)
 	ctx := context.Background()
 	test := backendtest.NewTest([]string{"alpha", "beta"})
-	trav := NewTravel()
-	b := New(Options{Travel: trav})
+	b := New(Options{Travel: NewTravel()})
 	if err := b.Prepare(ctx, test, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
@@ -74,42 +76,46 @@ func TestLookFromSnapshot(t *testing.T) {
 	if _, err := travelRun(t, b.WithMoment(&Moment{At: 1900 * time.Millisecond, Stop: true, OutDir: t.TempDir()}), test); !ErrBranched(err) {
 		t.Fatalf("the recording replay's sleep returned %v, want the branch error", err)
 	}
-	jr := trav.best[0x5eed]
-	if jr == nil || len(jr.snaps) == 0 {
-		t.Fatalf("the replay recorded no snapshots (journal %v)", jr)
+	if rec, snap := b.travel.nearest(0x5eed, 1900*time.Millisecond); rec == nil {
+		t.Fatal("the replay recorded no snapshots")
+	} else {
+		t.Logf("nearest snapshot before 1.9s: %v", snap.s.At())
 	}
 
-	// After the snapshot at 1.425s the runner sends a message and jumps a
-	// clock: the journal's actions are replayed.
-	at := 1600 * time.Millisecond
+	// After the snapshots before 1.6s the runner sends a message and
+	// jumps a clock; at 2.5s it sleeps.
 	looks := map[string]func(report func(string, bool)) *Moment{
 		"dump and files": func(report func(string, bool)) *Moment {
-			return &Moment{At: at, Dump: true, Files: []string{"alpha:/run"}, Stop: true, OutDir: t.TempDir(), Report: report}
+			return &Moment{At: 1600 * time.Millisecond, Dump: true, Files: []string{"alpha:/run"}, Stop: true, OutDir: t.TempDir(), Report: report}
 		},
 		"exec": func(report func(string, bool)) *Moment {
-			return &Moment{At: at, OutDir: t.TempDir(), Report: report,
+			return &Moment{At: 1600 * time.Millisecond, OutDir: t.TempDir(), Report: report,
 				Exec: &ExecLook{Service: "alpha", Argv: []string{"/bin/alpha", "dial", "beta:7000", "from-a-branch"}}}
 		},
+		"log, later": func(report func(string, bool)) *Moment {
+			return &Moment{At: 2500 * time.Millisecond, Logs: []string{"alpha"}, Stop: true, OutDir: t.TempDir(), Report: report}
+		},
 	}
-	for _, name := range []string{"dump and files", "exec"} {
+	for _, name := range []string{"dump and files", "exec", "log, later"} {
 		look := looks[name]
 		reportZ, linesZ := collect(t)
 		zero := b.WithMoment(look(reportZ))
-		zero.travel = nil // a plain replay: no snapshots, no journal
+		zero.travel = nil // a plain replay: no snapshots
 		zeroLog, err := travelRun(t, zero, test)
 		if !ErrBranched(err) {
 			t.Fatalf("%s: the replay's sleep returned %v, want the branch error", name, err)
 		}
 
 		reportS, linesS := collect(t)
-		dir := t.TempDir()
 		began := time.Now()
-		served, err := b.LookFromSnapshot(ctx, backend.ClusterConfig{Test: test, Seed: 0x5eed, Dir: dir}, look(reportS))
-		if err != nil || !served {
-			t.Fatalf("%s: LookFromSnapshot = %v, %v", name, served, err)
+		snapLog, err := travelRun(t, b.WithMoment(look(reportS)), test)
+		if !ErrBranched(err) {
+			t.Fatalf("%s: the resumed replay's sleep returned %v, want the branch error", name, err)
 		}
-		t.Logf("%s: look from a snapshot in %v", name, time.Since(began))
-		snapLog := readLines(t, filepath.Join(dir, TraceLog))
+		if lastResumedAt == 0 {
+			t.Fatalf("%s: the look did not resume from a snapshot", name)
+		}
+		t.Logf("%s: look resumed at %v in %v", name, lastResumedAt, time.Since(began))
 		if !slices.Equal(snapLog, zeroLog) {
 			for i := range min(len(snapLog), len(zeroLog)) {
 				if snapLog[i] != zeroLog[i] {
@@ -134,8 +140,13 @@ func TestLookFromSnapshot(t *testing.T) {
 		}
 	}
 
-	// A moment past what the journal reaches is not served.
-	if served, err := b.LookFromSnapshot(ctx, backend.ClusterConfig{Test: test, Seed: 0x5eed, Dir: t.TempDir()}, &Moment{At: 5 * time.Second, Stop: true}); served || err != nil {
-		t.Errorf("a look past the journal: served %v, %v", served, err)
+	// A pcap look needs every packet since the start: it replays from zero.
+	if rec, _ := b.resumePointFor(&Moment{At: 2 * time.Second, Pcap: "x.pcap"}); rec != nil {
+		t.Error("a pcap look would resume from a snapshot")
 	}
+}
+
+// resumePointFor is the record a replay to m would resume from.
+func (b *Backend) resumePointFor(m *Moment) (*Record, *rsnap) {
+	return b.WithMoment(m).resumePoint(0x5eed)
 }

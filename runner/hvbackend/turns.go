@@ -351,6 +351,24 @@ func (c *deadlineCtx) Err() error {
 	return c.Context.Err()
 }
 
+// overdue reports whether a waiter's deadline or a timeout fell due before
+// now: a participant that should have gone on before it.
+func (t *turns) overdue(now time.Duration) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, w := range t.waiters {
+		if w.deadline >= 0 && w.deadline < now {
+			return true
+		}
+	}
+	for _, v := range t.timers {
+		if v.at < now {
+			return true
+		}
+	}
+	return false
+}
+
 // less orders participant ids: a parent before its children, children in
 // spawn order.
 func less(a, b []int) bool {

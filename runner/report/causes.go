@@ -57,38 +57,48 @@ func (c *Causes) Necessary() []Cause {
 }
 
 // ReadCauses reads a seed directory's causes.json; none is no error.
-func ReadCauses(seedDir string) ([]Causes, error) {
-	b, err := os.ReadFile(filepath.Join(seedDir, CausesFile))
+func ReadCauses(seedDir string) ([]Causes, error) { return readList[Causes](seedDir, CausesFile) }
+
+// AddCauses records c in a seed directory's causes.json, replacing an
+// earlier record for the same property (a later shrink knows at least as
+// much).
+func AddCauses(seedDir string, c Causes) error {
+	return addByProperty(seedDir, CausesFile, c, func(x Causes) string { return x.Property })
+}
+
+// readList reads a JSON list a command keeps in a seed directory; a
+// missing file is an empty list.
+func readList[T any](seedDir, file string) ([]T, error) {
+	b, err := os.ReadFile(filepath.Join(seedDir, file))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var cs []Causes
-	if err := json.Unmarshal(b, &cs); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(seedDir, CausesFile), err)
+	var xs []T
+	if err := json.Unmarshal(b, &xs); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(seedDir, file), err)
 	}
-	return cs, nil
+	return xs, nil
 }
 
-// AddCauses records c in a seed directory's causes.json, replacing an
-// earlier record for the same property (a later shrink knows at least as
-// much).
-func AddCauses(seedDir string, c Causes) error {
-	cs, err := ReadCauses(seedDir)
+// addByProperty adds x to the list in seedDir/file, replacing an entry for
+// the same property, and keeps the list in property order.
+func addByProperty[T any](seedDir, file string, x T, prop func(T) string) error {
+	xs, err := readList[T](seedDir, file)
 	if err != nil {
 		return err
 	}
-	cs = slices.DeleteFunc(cs, func(x Causes) bool { return x.Property == c.Property })
-	cs = append(cs, c)
-	slices.SortFunc(cs, func(a, b Causes) int { return strings.Compare(a.Property, b.Property) })
-	b, err := json.MarshalIndent(cs, "", "  ")
+	xs = slices.DeleteFunc(xs, func(y T) bool { return prop(y) == prop(x) })
+	xs = append(xs, x)
+	slices.SortFunc(xs, func(a, b T) int { return strings.Compare(prop(a), prop(b)) })
+	b, err := json.MarshalIndent(xs, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(seedDir, CausesFile), append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("recording causes: %w", err)
+	if err := os.WriteFile(filepath.Join(seedDir, file), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("recording %s: %w", file, err)
 	}
 	return nil
 }
@@ -96,18 +106,25 @@ func AddCauses(seedDir string, c Causes) error {
 // propertyCauses returns the first causes recorded for property p in one
 // of its failing seeds (in the document's seed order), and that seed.
 func (d *Document) propertyCauses(p PropertyDoc) (*Causes, string) {
+	return firstForProperty(d, p, ReadCauses, func(c Causes) string { return c.Property })
+}
+
+// firstForProperty returns the first entry for property p that read finds
+// in one of p's failing seeds' directories (in the document's seed order),
+// and that seed.
+func firstForProperty[T any](d *Document, p PropertyDoc, read func(string) ([]T, error), prop func(T) string) (*T, string) {
 	for i := range d.Seeds {
 		sd := &d.Seeds[i]
 		if sd.Dir == "" || !slices.Contains(p.FailingSeeds, sd.Seed) {
 			continue
 		}
-		cs, err := ReadCauses(sd.Dir)
+		xs, err := read(sd.Dir)
 		if err != nil {
 			continue // a broken record must not stop the report: it is left out
 		}
-		for j := range cs {
-			if cs[j].Property == p.ID {
-				return &cs[j], sd.Seed
+		for j := range xs {
+			if prop(xs[j]) == p.ID {
+				return &xs[j], sd.Seed
 			}
 		}
 	}

@@ -44,6 +44,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 		return string(b)
 	},
 	"seeds": func(ss []string) string { return seedList(ss, 20) },
+	"dur":   func(ns int64) string { return time.Duration(ns).String() },
 	"css":   func() template.CSS { return template.CSS(asset("assets/report.css")) },
 	"js":    func() template.JS { return template.JS(asset("assets/report.js")) },
 }).ParseFS(assets, "assets/*.tmpl"))
@@ -156,6 +157,7 @@ func WriteHTMLWith(dir string, d *Document, o HTMLOptions) error {
 			if pr.Causes, pr.CausesSeed = d.propertyCauses(pr.P); pr.Causes != nil {
 				pr.CausesReplay = d.ReplayCommand(shellQuote(pr.Causes.Minimal))
 			}
+			pr.Curve = d.propertyCurve(pr.P)
 		}
 	}
 	rp.Hist, rp.HistNote = histogram(hist, d)
@@ -194,6 +196,9 @@ type propRow struct {
 	Causes       *Causes
 	CausesSeed   string
 	CausesReplay string
+	// Curve is the bug-probability curve `mvrun explore` recorded for the
+	// property in one of its failing seeds.
+	Curve *Curve
 }
 
 type seedRow struct {

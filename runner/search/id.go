@@ -14,6 +14,7 @@ package search
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/internal/seeds"
@@ -26,6 +27,13 @@ type Candidate struct {
 	Seed   uint64
 	Branch *hvbackend.Branch
 	Edits  faults.Edits
+	// From, if set, is the record of an earlier run that this one may
+	// resume from where their pasts agree (hv), and Snapshot, if positive,
+	// the virtual time at which this run keeps a snapshot in its own
+	// record ([Result.Record]) for later candidates to resume from.
+	// Neither changes the run nor its id: only what it costs.
+	From     *hvbackend.Record
+	Snapshot time.Duration
 }
 
 // ID returns the candidate's id: the seed ("0x…5eed"), a branch path

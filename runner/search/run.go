@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -33,8 +34,12 @@ type Result struct {
 	// cluster time at which the plan's times count from.
 	Base, Plan faults.Plan
 	FaultStart time.Duration
-	// End is the virtual (hv) or wall time the run lasted: what it cost.
-	End time.Duration
+	// End is the virtual (hv) or wall time the run lasted, and Resumed
+	// the virtual time it resumed at from a snapshot (0: from the start);
+	// what it cost is End − Resumed.
+	End, Resumed time.Duration
+	// Record is the run's record, when the candidate asked for a snapshot.
+	Record *hvbackend.Record
 	// Hits are the run's SDK lines, in order, for a search's score.
 	Hits []Hit
 	Dir  string
@@ -79,23 +84,41 @@ type RunFunc func(ctx context.Context, c Candidate) (*Result, error)
 // directory per run, named by n, a count the caller passes through
 // c's id). On hv (b an *hvbackend.Backend) a branch path is run as such;
 // elsewhere a candidate with a branch is an error.
+//
+// On hv, runs of candidates that differ only in their edits (a shrink's,
+// an attribution's) resume from each other: each such run keeps a
+// snapshot just before each action of its fault plan, and a later
+// candidate resumes from the latest one before the point where its plan
+// departs from that run's (see [editPool]).
 func Runs(t *specs.Test, b backend.Backend, dir string, log *slog.Logger) RunFunc {
 	var mu sync.Mutex
 	n := 0
+	pool := &editPool{bases: map[string]poolBase{}}
 	return func(ctx context.Context, c Candidate) (*Result, error) {
-		bk := b
-		if c.Branch != nil {
-			hb, ok := b.(*hvbackend.Backend)
-			if !ok {
-				return nil, fmt.Errorf("search: candidate %s is a branch of its seed, which only the hv backend runs", c.ID())
-			}
-			bk = hb.WithBranch(c.Branch)
-		}
 		mu.Lock()
 		n++
 		out := filepath.Join(dir, fmt.Sprintf("run-%04d", n))
 		mu.Unlock()
 		r := &Result{ID: c.ID(), Dir: out}
+		var kept *hvbackend.Record // the run's record for the pool
+		bk := b
+		if hb, ok := b.(*hvbackend.Backend); ok {
+			if c.Branch != nil {
+				hb = hb.WithBranch(c.Branch)
+			}
+			if c.From != nil && c.Edits.Empty() {
+				hb = hb.ResumingFrom(c.From)
+			}
+			if c.Snapshot > 0 && c.Edits.Empty() {
+				hb = hb.Recording(hvbackend.RecordOptions{Snapshots: []time.Duration{c.Snapshot}, Keep: func(rec *hvbackend.Record) { r.Record = rec }})
+			}
+			if c.From == nil && c.Snapshot == 0 {
+				hb = pool.prepare(hb, c, &kept)
+			}
+			bk = hb
+		} else if c.Branch != nil {
+			return nil, fmt.Errorf("search: candidate %s is a branch of its seed, which only the hv backend runs", c.ID())
+		}
 		var pmu sync.Mutex
 		edit := func(p faults.Plan) (faults.Plan, error) {
 			q, err := p, error(nil)
@@ -136,9 +159,11 @@ func Runs(t *specs.Test, b backend.Backend, dir string, log *slog.Logger) RunFun
 		}
 		r.Runs = 1
 		r.Dir = so.Dir
+		r.Resumed = so.ResumedAt
 		if err := readTimeline(so.Dir, r); err != nil {
 			return nil, err
 		}
+		pool.add(c, r, kept)
 		if err := readHits(so.Dir, r); err != nil {
 			return nil, err
 		}
@@ -147,6 +172,109 @@ func Runs(t *specs.Test, b backend.Backend, dir string, log *slog.Logger) RunFun
 		}
 		return r, nil
 	}
+}
+
+// editPool lets runs of one seed and branch path that differ only in their
+// fault plan's edits resume from each other. The plan before edits and
+// the fault phase's start are the same for all of them (the run before
+// the fault phase is the same), so once one has run, the plan of any
+// other candidate is known before it runs, and so is the first virtual
+// time at which it departs from a kept run's: the earliest action either
+// plan has and the other has not. Runs before that are the same run; a
+// candidate resumes from the kept run's latest snapshot before it (the
+// runner's catching up checks the claim). Each run keeps a snapshot 1 ms
+// before each of its plan's actions.
+type editPool struct {
+	mu    sync.Mutex
+	bases map[string]poolBase // by Candidate{Seed, Branch}.ID()
+	kept  []pooled            // newest last, at most poolSize
+}
+
+// poolSize is how many runs' records an editPool keeps: each holds a
+// snapshot per fault action, tens of MiB each.
+const poolSize = 2
+
+type poolBase struct {
+	plan  faults.Plan   // before edits
+	start time.Duration // the fault phase's start
+}
+
+type pooled struct {
+	key  string
+	plan faults.Plan // as carried out
+	rec  *hvbackend.Record
+}
+
+// prepare makes b record the run of c into *into, and resume it from a
+// kept run, when the pool knows c's seed and branch path.
+func (p *editPool) prepare(b *hvbackend.Backend, c Candidate, into **hvbackend.Record) *hvbackend.Backend {
+	key := Candidate{Seed: c.Seed, Branch: c.Branch}.ID()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	base, ok := p.bases[key]
+	if !ok {
+		return b
+	}
+	plan, err := c.Edits.Apply(base.plan)
+	if err != nil {
+		return b // the run reports the bad edit
+	}
+	var from *hvbackend.Record
+	var at time.Duration
+	for _, k := range p.kept {
+		if k.key != key {
+			continue
+		}
+		if rec := k.rec.Before(base.start + departs(plan, k.plan)); len(rec.Snapshots()) > 0 {
+			if s := rec.Snapshots(); s[len(s)-1] > at {
+				from, at = rec, s[len(s)-1]
+			}
+		}
+	}
+	if from != nil {
+		b = b.ResumingFrom(from)
+	}
+	var snaps []time.Duration
+	for _, a := range plan.Actions {
+		if t := base.start + a.At - time.Millisecond; t > 0 && (len(snaps) == 0 || t > snaps[len(snaps)-1]) {
+			snaps = append(snaps, t)
+		}
+	}
+	return b.Recording(hvbackend.RecordOptions{Snapshots: snaps, Keep: func(rec *hvbackend.Record) { *into = rec }})
+}
+
+// add learns c's base plan from its run r and keeps its record rec.
+func (p *editPool) add(c Candidate, r *Result, rec *hvbackend.Record) {
+	key := Candidate{Seed: c.Seed, Branch: c.Branch}.ID()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.bases[key]; !ok && len(r.Base.Actions) > 0 {
+		p.bases[key] = poolBase{plan: r.Base, start: r.FaultStart}
+	}
+	if rec == nil {
+		return
+	}
+	p.kept = append(p.kept, pooled{key: key, plan: r.Plan, rec: rec})
+	if len(p.kept) > poolSize {
+		p.kept = slices.Delete(p.kept, 0, 1)
+	}
+}
+
+// departs returns the earliest time (since the fault phase's start) at
+// which plans a and b differ: the first action one has and the other has
+// not; a time after both when they are the same.
+func departs(a, b faults.Plan) time.Duration {
+	for i := range max(len(a.Actions), len(b.Actions)) {
+		switch {
+		case i >= len(a.Actions):
+			return b.Actions[i].At
+		case i >= len(b.Actions):
+			return a.Actions[i].At
+		case !reflect.DeepEqual(a.Actions[i], b.Actions[i]):
+			return min(a.Actions[i].At, b.Actions[i].At)
+		}
+	}
+	return max(a.Duration, b.Duration) + time.Hour
 }
 
 // Memo makes a RunFunc that runs each candidate id once and returns the

@@ -33,8 +33,11 @@ type Step struct {
 	TraceHash string   `json:"trace_hash,omitempty"`
 	Runs      int      `json:"runs,omitempty"` // repetitions (not exact backends)
 	FailRuns  int      `json:"fail_runs,omitempty"`
-	Dir       string   `json:"dir"`
-	Error     string   `json:"error,omitempty"`
+	// Resumed is the virtual time the run resumed at from a snapshot of
+	// an earlier candidate's run (hv), 0 if it ran from the start.
+	Resumed time.Duration `json:"resumed_ns,omitempty"`
+	Dir     string        `json:"dir"`
+	Error   string        `json:"error,omitempty"`
 }
 
 // ShrinkResult is a shrink's outcome.
@@ -281,7 +284,7 @@ func (s *shrinker) record(c Candidate, what string, r *Result, err error) {
 	if err != nil {
 		st.Error = err.Error()
 	} else {
-		st.Failing, st.Fails, st.TraceHash, st.Dir = r.Failing, r.Fails(s.prop), r.TraceHash, r.Dir
+		st.Failing, st.Fails, st.TraceHash, st.Dir, st.Resumed = r.Failing, r.Fails(s.prop), r.TraceHash, r.Dir, r.Resumed
 		if r.Runs > 1 {
 			st.Runs, st.FailRuns = r.Runs, r.FailRuns
 		}
@@ -296,6 +299,9 @@ func (s *shrinker) record(c Candidate, what string, r *Result, err error) {
 			verdict = fmt.Sprintf("still fails (%d of %d runs)", st.FailRuns, st.Runs)
 		case st.Fails:
 			verdict = "still fails"
+		}
+		if st.Resumed > 0 {
+			verdict += fmt.Sprintf(" (resumed at %v)", st.Resumed)
 		}
 		fmt.Fprintf(s.opts.Progress, "  [%d] %s: %s: %s\n", len(s.steps), c.ID(), what, verdict)
 	}

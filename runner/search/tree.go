@@ -35,9 +35,19 @@ type ExploreOptions struct {
 	// C weighs exploring rarely expanded nodes against the score; default 1.
 	C float64
 	// Weights of the score's terms; nil means [DefaultWeights].
-	Weights  *Weights
+	Weights *Weights
+	// Records is how many runs' records (each with one snapshot, at its
+	// children's moment) are kept at once for children to resume from;
+	// the oldest goes first. 0 means 16; negative means none, so every
+	// run replays its path from time zero.
+	Records  int
 	Progress io.Writer
 }
+
+// snapshotLead is how long before its children's moment a run keeps its
+// snapshot: strictly before, so that a child's redraw at the moment is its
+// own.
+const snapshotLead = time.Millisecond
 
 // Weights weigh the terms of a node's score (see [Explore]).
 type Weights struct {
@@ -59,16 +69,17 @@ type Node struct {
 	Depth  int           `json:"depth"`
 	At     time.Duration `json:"at_ns"` // the moment it branched from its parent
 	Arm    string        `json:"arm,omitempty"`
-	// Failing are the properties the run failed; Cost the bursts it cost
-	// (its whole length: without snapshots every run replays its path from
-	// time zero).
-	Failing   []string `json:"failing,omitempty"`
-	TraceHash string   `json:"trace_hash,omitempty"`
-	Cost      int      `json:"cost"`
-	Score     float64  `json:"score"` // when it was last considered
-	Children  int      `json:"children"`
-	Error     string   `json:"error,omitempty"`
-	Dir       string   `json:"dir,omitempty"`
+	// Failing are the properties the run failed; Cost the bursts it cost:
+	// its length after Resumed, the virtual time it resumed at from a
+	// snapshot of an ancestor's run (0 when it replayed from time zero).
+	Failing   []string      `json:"failing,omitempty"`
+	Resumed   time.Duration `json:"resumed_ns,omitempty"`
+	TraceHash string        `json:"trace_hash,omitempty"`
+	Cost      int           `json:"cost"`
+	Score     float64       `json:"score"` // when it was last considered
+	Children  int           `json:"children"`
+	Error     string        `json:"error,omitempty"`
+	Dir       string        `json:"dir,omitempty"`
 
 	// Coverage counts the coverage features of the run up to its
 	// children's moment, NewCoverage those of its run after its own
@@ -85,6 +96,7 @@ type Node struct {
 	reached map[string]bool    // Sometimes/Reachable ids evaluated in the prefix
 	arms    []arm
 	pulls   int
+	rec     *hvbackend.Record // for children to resume from; nil once dropped
 }
 
 type arm struct {
@@ -129,6 +141,7 @@ type explorer struct {
 	met   map[string]bool // Sometimes/Reachable ids that held somewhere
 	best  map[string]float64
 	found map[string]bool // properties some run failed
+	end   time.Duration   // the root run's length: what a run from zero costs
 }
 
 // Explore grows a tree of runs from a root seed on hv. Each round picks
@@ -140,9 +153,10 @@ type explorer struct {
 // assertion and guidance features (fewer nodes have them: more score),
 // Sometimes/Reachable properties it reached that no run has met yet,
 // numeric guidance at the best value seen, and an exploration term that
-// grows for rarely expanded nodes. There are no snapshots: a child replays
-// its whole path from time zero, so each run costs its full length, and
-// that is what the budget counts.
+// grows for rarely expanded nodes. Each run keeps a snapshot just before
+// its children's moment, and a child resumes from its parent's (or the
+// nearest ancestor's still kept, see [ExploreOptions.Records]): it costs
+// the virtual time it runs after that, which is what the budget counts.
 func Explore(ctx context.Context, run RunFunc, opts ExploreOptions) (*Tree, error) {
 	if opts.Width <= 0 {
 		opts.Width = 4
@@ -161,13 +175,14 @@ func Explore(ctx context.Context, run RunFunc, opts ExploreOptions) (*Tree, erro
 		tree: &Tree{Root: seeds.Format(opts.Root), Budget: opts.Budget, Burst: opts.Burst.String()}}
 	root := &Node{Parent: -1}
 	root.ID = Candidate{Seed: opts.Root}.ID()
-	r, err := run(ctx, Candidate{Seed: opts.Root})
+	r, err := run(ctx, e.candidate(root))
 	if err != nil {
 		return nil, err
 	}
+	e.end = r.End
 	e.fold(root, r, nil)
 	for e.tree.Spent < opts.Budget {
-		picks := e.pick(root.Cost)
+		picks := e.pick()
 		if len(picks) == 0 {
 			break
 		}
@@ -181,7 +196,7 @@ func Explore(ctx context.Context, run RunFunc, opts ExploreOptions) (*Tree, erro
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				results[i], errs[i] = run(ctx, Candidate{Seed: opts.Root, Branch: p.node.branch})
+				results[i], errs[i] = run(ctx, p.cand)
 			}()
 		}
 		wg.Wait()
@@ -192,7 +207,7 @@ func Explore(ctx context.Context, run RunFunc, opts ExploreOptions) (*Tree, erro
 			if errs[i] != nil {
 				p.node.Error = errs[i].Error()
 				e.tree.Nodes = append(e.tree.Nodes, p.node)
-				e.tree.Spent += root.Cost // an error still costs: keeps the loop finite
+				e.tree.Spent += max(p.est, 1) // an error still costs: keeps the loop finite
 				continue
 			}
 			e.fold(p.node, results[i], p.parent)
@@ -205,16 +220,45 @@ func Explore(ctx context.Context, run RunFunc, opts ExploreOptions) (*Tree, erro
 type pick struct {
 	node   *Node
 	parent *Node
+	cand   Candidate
+	est    int // bursts it is expected to cost
+}
+
+// candidate returns node n's run: its branch path, resuming from the
+// nearest ancestor's record still kept, keeping a snapshot for its own
+// children.
+func (e *explorer) candidate(n *Node) Candidate {
+	c := Candidate{Seed: e.opts.Root, Branch: n.branch}
+	if e.opts.Records < 0 {
+		return c
+	}
+	c.Snapshot = n.At + e.opts.Burst - snapshotLead
+	for p := n.Parent; p >= 0; p = e.tree.Nodes[p].Parent {
+		if rec := e.tree.Nodes[p].rec; rec != nil {
+			c.From = rec
+			break
+		}
+	}
+	return c
+}
+
+// estimate is what a candidate is expected to cost in bursts: the root
+// run's length after the snapshot it resumes from.
+func (e *explorer) estimate(c Candidate) int {
+	from := time.Duration(0)
+	if c.From != nil {
+		if s := c.From.Snapshots(); len(s) > 0 {
+			from = s[len(s)-1]
+		}
+	}
+	return max(int((e.end-from+e.opts.Burst-1)/e.opts.Burst), 1)
 }
 
 // pick chooses a round's nodes to expand and makes their children.
-func (e *explorer) pick(est int) []pick {
+func (e *explorer) pick() []pick {
 	var out []pick
 	planned := 0
 	for range e.opts.Width {
-		if e.tree.Spent+planned+est > e.opts.Budget && len(out) > 0 {
-			break
-		}
 		var bestN *Node
 		for _, n := range e.tree.Nodes {
 			if n.Error != "" || n.end >= n.last || len(n.Failing) > 0 {
@@ -236,9 +280,14 @@ func (e *explorer) pick(est int) []pick {
 		br := bestN.branch.Child(hvbackend.Branch{At: bestN.end, N: bestN.Children, Kinds: kinds})
 		child := &Node{Parent: slices.Index(e.tree.Nodes, bestN), Depth: bestN.Depth + 1, At: bestN.end, Arm: a, branch: br}
 		child.ID = Candidate{Seed: e.opts.Root, Branch: br}.ID()
+		cand := e.candidate(child)
+		est := e.estimate(cand)
+		if e.tree.Spent+planned+est > e.opts.Budget && len(out) > 0 {
+			break
+		}
 		bestN.Children++
 		bestN.pulls++
-		out = append(out, pick{child, bestN})
+		out = append(out, pick{child, bestN, cand, est})
 		planned += est
 	}
 	return out
@@ -318,8 +367,8 @@ func (e *explorer) score(n *Node) float64 {
 // fold adds a finished run to the tree.
 func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 	t := e.tree
-	n.Failing, n.TraceHash, n.Dir = r.Failing, r.TraceHash, r.Dir
-	n.Cost = int((r.End + e.opts.Burst - 1) / e.opts.Burst)
+	n.Failing, n.TraceHash, n.Dir, n.Resumed = r.Failing, r.TraceHash, r.Dir, r.Resumed
+	n.Cost = int((r.End - r.Resumed + e.opts.Burst - 1) / e.opts.Burst)
 	n.end = n.At + e.opts.Burst
 	if n.Parent < 0 {
 		n.end = e.opts.Burst
@@ -402,19 +451,45 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 	}
 	t.Nodes = append(t.Nodes, n)
 	t.Spent += n.Cost
-	t.Virtual += r.End
+	t.Virtual += r.End - r.Resumed
 	if len(r.Failing) > 0 {
 		t.Findings = append(t.Findings, Finding{ID: n.ID, Failing: r.Failing, At: t.Spent, VirtualS: t.Virtual.Seconds()})
 		if t.FirstFailure == 0 {
 			t.FirstFailure = t.Virtual
 		}
 	}
+	e.keep(n, r.Record)
 	if e.opts.Progress != nil {
 		what := "passes"
 		if len(r.Failing) > 0 {
 			what = "FAILS " + strings.Join(r.Failing, "; ")
 		}
+		if n.Resumed > 0 {
+			what += fmt.Sprintf(" (resumed at %v)", n.Resumed)
+		}
 		fmt.Fprintf(e.opts.Progress, "  [%d/%d bursts] %s (score %.2f, arm %s, coverage %d, +%d new): %s\n", t.Spent, e.opts.Budget, n.ID, n.Score, cmp.Or(n.Arm, "-"), n.Coverage, n.NewCoverage, what)
+	}
+}
+
+// keep holds rec, node n's record, while n may still be expanded, and
+// drops the oldest records beyond [ExploreOptions.Records]. What is kept
+// depends only on the tree, so it is the same at any Jobs.
+func (e *explorer) keep(n *Node, rec *hvbackend.Record) {
+	if rec == nil || n.end >= n.last || len(n.Failing) > 0 {
+		return
+	}
+	n.rec = rec
+	limit := e.opts.Records
+	if limit == 0 {
+		limit = 16
+	}
+	kept := 0
+	for i := len(e.tree.Nodes) - 1; i >= 0; i-- {
+		if m := e.tree.Nodes[i]; m.rec != nil {
+			if kept++; kept > limit {
+				m.rec = nil
+			}
+		}
 	}
 }
 
