@@ -144,8 +144,8 @@ type resumeNode struct {
 	killed       bool
 	execN        map[string]int
 	sinkN        int    // SDK hypercall lines of the service's process so far
-	sdkPath  string // the service process's SDK output file
-	out, err int64  // bytes of the node's stdout and stderr files so far
+	sdkPath      string // the service process's SDK output file
+	out, err     int64  // bytes of the node's stdout and stderr files so far
 }
 
 // resumeExec is a running Exec command's backend state in a snapshot.
@@ -383,8 +383,8 @@ func (h *execRun) exited() bool {
 
 // catchUp is a cluster's catching up from a record (see above).
 type catchUp struct {
-	rec  *Record
-	snap *rsnap
+	rec   *Record
+	snap  *rsnap
 	pos   int           // next tape entry
 	now   time.Duration // the simulated time the tape has reached
 	began time.Time     // host time the cluster was made: what catching up took
