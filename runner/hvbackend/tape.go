@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mvrun/multiverse/hv"
+	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner/backend"
 )
 
@@ -58,7 +59,7 @@ type Record struct {
 // ID returns the id of the run the record is of.
 func (r *Record) ID() string {
 	if r.branch == nil {
-		return fmt.Sprintf("%#016x", r.seed)
+		return seeds.Format(r.seed)
 	}
 	return r.branch.ID(r.seed)
 }
