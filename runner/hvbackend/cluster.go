@@ -65,6 +65,7 @@ type cluster struct {
 	resumedAt time.Duration
 	onResume  func() error // what needs the simulation, set up once resumed
 	execs     []*execRun   // every Exec call's command, by number
+	running   []*execRun   // those not yet recorded as exited (live)
 	// failure is why the run could not go on for a reason of hv's or the
 	// backend's, not the system under test's ([backend.Broken]).
 	failure error
@@ -287,6 +288,7 @@ func (c *cluster) noteRun(limit time.Duration, out hv.Outcome, err error) {
 	if err != nil {
 		c.rec.rec.broken = err
 	}
+	c.noteExits()
 	c.note(top{kind: opRun, limit: limit, endAt: c.hc.Now(), out: out, err: errText(err)})
 }
 
@@ -536,13 +538,13 @@ func (c *cluster) Exec(ctx context.Context, req backend.ExecRequest) (backend.Ex
 // execBegin starts req's command: the part of Exec before its wait.
 func (c *cluster) execBegin(req backend.ExecRequest) (*execRun, error) {
 	key := fmt.Sprintf("exec %s %s", req.Service, req.Name)
-	h := &execRun{service: req.Service, name: cmp.Or(req.Name, "exec"), stdout: req.Stdout, stderr: req.Stderr, start: c.now()}
+	h := &execRun{service: req.Service, name: cmp.Or(req.Name, "exec"), k: len(c.execs), stdout: req.Stdout, stderr: req.Stderr, start: c.now()}
 	if c.rec != nil {
 		if h.stdout != nil {
-			h.stdout = &recWriter{c: c, exec: len(c.execs), w: h.stdout}
+			h.stdout = &recWriter{c: c, exec: h.k, w: h.stdout}
 		}
 		if h.stderr != nil {
-			h.stderr = &recWriter{c: c, exec: len(c.execs), stderr: true, w: h.stderr}
+			h.stderr = &recWriter{c: c, exec: h.k, stderr: true, w: h.stderr}
 		}
 	}
 	h.tap = &tap{w: cmp.Or[io.Writer](h.stderr, io.Discard)}
@@ -560,12 +562,13 @@ func (c *cluster) execBegin(req backend.ExecRequest) (*execRun, error) {
 	}
 	err := c.execStartChecked(h, req)
 	if c.rec != nil {
-		c.note(top{kind: opCall, key: key, err: errText(err), pid: h.pid})
+		c.noteCallOp(top{kind: opCall, key: key, err: errText(err), pid: h.pid})
 	}
 	if err != nil {
 		return nil, err
 	}
 	c.execs = append(c.execs, h)
+	c.running = append(c.running, h)
 	return h, nil
 }
 
@@ -591,7 +594,7 @@ func (c *cluster) execStartChecked(h *execRun, req backend.ExecRequest) error {
 // execEnd finishes an Exec call whose wait ended with werr: the command is
 // killed if it still runs, and its result returned.
 func (c *cluster) execEnd(h *execRun, werr error) (backend.ExecResult, error) {
-	key := fmt.Sprintf("exec-end %d", slices.Index(c.execs, h))
+	key := fmt.Sprintf("exec-end %d", h.k)
 	if c.play != nil {
 		op, err := c.playTo(key)
 		if err != nil {
@@ -620,7 +623,7 @@ func (c *cluster) execEnd(h *execRun, werr error) (backend.ExecResult, error) {
 		fmt.Fprintf(stderr, "mvrun hv: %s called %s, which hv does not implement (%d times)\n", h.service, u, s.Unimplemented[u])
 	}
 	if c.rec != nil {
-		c.note(top{kind: opCall, key: key, res: res, err: errText(werr)})
+		c.noteCallOp(top{kind: opCall, key: key, res: res, err: errText(werr)})
 	}
 	return res, werr
 }
@@ -662,12 +665,7 @@ func (c *cluster) execStart(n *node, req backend.ExecRequest, path string, h *ex
 
 // execExited is the OnExit of an Exec call's command.
 func (c *cluster) execExited(h *execRun) func(*hv.Process) {
-	return func(p *hv.Process) {
-		delete(c.taps, p)
-		if k := slices.Index(c.execs, h); k >= 0 {
-			c.note(top{kind: opExit, exec: k})
-		}
-	}
+	return func(p *hv.Process) { delete(c.taps, p) }
 }
 
 // Sleep implements [backend.Cluster]: d of simulated time.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mvrun/multiverse/hv"
+	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner/backend"
 )
 
@@ -58,7 +59,7 @@ type Record struct {
 // ID returns the id of the run the record is of.
 func (r *Record) ID() string {
 	if r.branch == nil {
-		return fmt.Sprintf("%#016x", r.seed)
+		return seeds.Format(r.seed)
 	}
 	return r.branch.ID(r.seed)
 }
@@ -250,9 +251,37 @@ func (c *cluster) note(op top) {
 
 // noteCall records the end of a runner's call.
 func (c *cluster) noteCall(key string, err error) {
+	c.noteCallOp(top{kind: opCall, key: key, err: errText(err)})
+}
+
+// noteCallOp records the end of a runner's call (op), after the exits of
+// commands it caused.
+func (c *cluster) noteCallOp(op top) {
 	if c.rec != nil {
-		c.note(top{kind: opCall, key: key, err: errText(err)})
+		c.noteExits()
+		c.note(op)
 	}
+}
+
+// noteExits records the commands started by Exec that have exited since
+// the last call or run. An Exec call waits until its command's process
+// has exited, which the runner's waits see only between calls and runs
+// (a run ends, or a call such as a kill fault returns), so that is where
+// the tape says so too, and where catching up sees it.
+func (c *cluster) noteExits() {
+	if c.rec == nil {
+		return
+	}
+	keep := c.running[:0]
+	for _, h := range c.running {
+		if h.p.Exited() {
+			c.note(top{kind: opExit, exec: h.k})
+		} else {
+			keep = append(keep, h)
+		}
+	}
+	clear(c.running[len(keep):])
+	c.running = keep
 }
 
 func errText(err error) string {
@@ -335,6 +364,7 @@ func (c *cluster) finishRecording() {
 // execRun is one Exec call's command.
 type execRun struct {
 	service, name string
+	k             int // its number among the cluster's Exec calls
 	start         time.Duration
 	pid           int
 	p             *hv.Process // live; nil while catching up
@@ -525,6 +555,7 @@ func (c *cluster) resumeLive(ctx context.Context) error {
 			return c.diverged("Exec call %d (%s in %s) is running, but the snapshot has no command of it", k, h.name, h.service)
 		}
 		errs = append(errs, c.resumeExec(h, st))
+		c.running = append(c.running, h)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("resuming from the snapshot at %v: %w", snap.s.At(), err)

@@ -102,3 +102,77 @@ func TestResumeAndDiverge(t *testing.T) {
 	}
 	t.Logf("diverged: %v", err)
 }
+
+// killRun boots the echo cluster; one participant runs a long sleep in
+// beta while another kills beta at 1.2s and restarts it, then dials it;
+// it returns the trace log and the sleep's result.
+func killRun(t *testing.T, b *Backend, test *specs.Test) ([]string, backend.ExecResult, error) {
+	t.Helper()
+	ctx := context.Background()
+	h := backendtest.BootPrepared(t, ctx, b, test)
+	h.WaitServing(t, 60*time.Second)
+	tu := h.Cluster.(backend.Turns)
+	var res backend.ExecResult
+	var execErr error
+	sleeper := tu.Go(func() {
+		res, execErr = h.Cluster.Exec(ctx, backend.ExecRequest{Service: "beta", Name: "sleep", Argv: []string{"/bin/beta", "sleep", "5s"}})
+	})
+	err := h.Cluster.Sleep(ctx, 1200*time.Millisecond-h.Cluster.Now())
+	if err == nil {
+		err = h.Cluster.Apply(ctx, faults.Action{Kind: faults.ActKill, Nodes: []string{"beta"}})
+	}
+	if err == nil {
+		// The sleeper wakes here, between calls: its command died with
+		// the node.
+		err = h.Cluster.Sleep(ctx, 300*time.Millisecond)
+	}
+	if err == nil {
+		err = h.Cluster.Apply(ctx, faults.Action{Kind: faults.ActRestart, Nodes: []string{"beta"}})
+	}
+	tu.Join(sleeper)
+	if err == nil {
+		err = execErr
+	}
+	if err == nil {
+		err = h.Cluster.Sleep(ctx, 2*time.Second)
+	}
+	lastResumedAt = h.Cluster.(backend.Resumer).ResumedAt()
+	if cerr := h.Cluster.Close(ctx); err == nil {
+		err = cerr
+	}
+	return readLines(t, filepath.Join(h.Dir, TraceLog)), res, err
+}
+
+// TestResumeKillDuringExec: a kill fault ends a command an Exec call is
+// waiting on, outside any run of the simulation; a run resumed from a
+// snapshot taken while the command ran, and one from a snapshot after the
+// kill, are the recorded run.
+func TestResumeKillDuringExec(t *testing.T) {
+	needKVM(t)
+	ctx := context.Background()
+	test := backendtest.NewTest([]string{"alpha", "beta"})
+	b := New(Options{})
+	if err := b.Prepare(ctx, test, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	var rec *Record
+	log, res, err := killRun(t, b.Recording(RecordOptions{Snapshots: []time.Duration{1100 * time.Millisecond, 1400 * time.Millisecond}, Keep: func(r *Record) { rec = r }}), test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Signal != "killed" {
+		t.Fatalf("the sleep ended %+v, want killed", res)
+	}
+	for _, before := range []time.Duration{1200 * time.Millisecond, forever} {
+		rlog, rres, err := killRun(t, b.ResumingFrom(rec.Before(before)), test)
+		if err != nil {
+			t.Fatalf("resumed before %v: %v", before, err)
+		}
+		if lastResumedAt == 0 || lastResumedAt >= before {
+			t.Errorf("resumed at %v, want a snapshot before %v", lastResumedAt, before)
+		}
+		if rres != res || !slices.Equal(rlog, log) {
+			t.Errorf("resumed at %v: result %+v, trace log of %d lines; recorded %+v, %d lines", lastResumedAt, rres, len(rlog), res, len(log))
+		}
+	}
+}
