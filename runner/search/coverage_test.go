@@ -23,7 +23,8 @@ func newTestExplorer(w Weights) *explorer {
 // one coverage feature the other never reached score apart by exactly the
 // coverage weight (the feature is theirs alone: 1/1), and not at all with
 // the weight 0; the parent's arm that produced the new coverage is
-// rewarded for it (1 new feature: 1/4), the other arm not.
+// rewarded for it (1 new feature: 1/4), the other arm not. The progress
+// names the nodes without counters.
 func TestScoreCoverage(t *testing.T) {
 	common := []CoverHit{{At: sec, Feature: "c:svc:10:1"}, {At: sec, Feature: "c:svc:11:4"}}
 	res := func(extra ...CoverHit) *Result {
@@ -31,8 +32,15 @@ func TestScoreCoverage(t *testing.T) {
 	}
 	for _, w := range []float64{1, 0, 2.5} {
 		e := newTestExplorer(Weights{Rarity: 1, Unmet: 2, Guidance: 1, Coverage: w})
+		var progress strings.Builder
+		e.opts.Progress = &progress
 		root := &Node{Parent: -1}
-		e.fold(root, res(), nil)
+		rr := res()
+		rr.Uncovered = []string{"db"}
+		e.fold(root, rr, nil)
+		if !strings.Contains(progress.String(), "no coverage counters on db") {
+			t.Errorf("progress does not name the node without counters:\n%s", progress.String())
+		}
 		if root.Coverage != 2 {
 			t.Fatalf("root has %d coverage features, want 2", root.Coverage)
 		}

@@ -468,6 +468,9 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 			what += fmt.Sprintf(" (resumed at %v)", n.Resumed)
 		}
 		fmt.Fprintf(e.opts.Progress, "  [%d/%d bursts] %s (score %.2f, arm %s, coverage %d, +%d new): %s\n", t.Spent, e.opts.Budget, n.ID, n.Score, cmp.Or(n.Arm, "-"), n.Coverage, n.NewCoverage, what)
+		if parent == nil && len(r.Uncovered) > 0 {
+			fmt.Fprintf(e.opts.Progress, "  no coverage counters on %s: scored by guidance and assertions only\n", strings.Join(r.Uncovered, ", "))
+		}
 	}
 }
 
