@@ -1,6 +1,6 @@
 // Command client is the workload of the rejoin example: `client load N`
 // fills the store with N keys before the faults, `client write N` makes N
-// writes of fresh keys to whichever replica is primary, 5 ms apart, and
+// writes of fresh keys to whichever replica is primary, 10 ms apart, and
 // both record each acknowledged write; `client check` reads every
 // acknowledged key back from the primary once the faults are over.
 package main
@@ -48,7 +48,7 @@ func main() {
 		}
 		// The load fills the store at full speed; the workload paces its
 		// writes like a steady stream of users.
-		pace := 5 * time.Millisecond
+		pace := 10 * time.Millisecond
 		if os.Args[1] == "load" {
 			pace = 0
 		}
@@ -106,7 +106,11 @@ func write(nodes []string, n int, pace time.Duration) {
 		}
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
-			fmt.Fprintf(f, "%s %s\n", key, val)
+			// The check trusts this record: a write it cannot record
+			// must stop the workload, not go unchecked.
+			if _, err := fmt.Fprintf(f, "%s %s\n", key, val); err != nil {
+				log.Fatalf("client: recording %s: %v", key, err)
+			}
 			acked++
 		}
 		time.Sleep(pace)
