@@ -87,6 +87,17 @@ func (r *Record) Before(t time.Duration) *Record {
 	return &cp
 }
 
+// Latest returns r with only its latest snapshot taken before virtual
+// time t (none if there is none): all a run that departs from r's at t
+// needs, and the others' memory can go.
+func (r *Record) Latest(t time.Duration) *Record {
+	cp := r.Before(t)
+	if n := len(cp.snaps); n > 1 {
+		cp.snaps = []rsnap{cp.snaps[n-1]} // a new array: the others are freed
+	}
+	return cp
+}
+
 // Bytes returns what the record's snapshots hold (guest memory and VMM
 // state), counting each snapshot once.
 func (r *Record) Bytes() int {

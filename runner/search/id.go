@@ -28,12 +28,12 @@ type Candidate struct {
 	Branch *hvbackend.Branch
 	Edits  faults.Edits
 	// From, if set, is the record of an earlier run that this one may
-	// resume from where their pasts agree (hv), and Snapshot, if positive,
-	// the virtual time at which this run keeps a snapshot in its own
-	// record ([Result.Record]) for later candidates to resume from.
-	// Neither changes the run nor its id: only what it costs.
-	From     *hvbackend.Record
-	Snapshot time.Duration
+	// resume from where their pasts agree (hv), and Snapshots the virtual
+	// times at which this run keeps snapshots in its own record
+	// ([Result.Record]) for later candidates to resume from. Neither
+	// changes the run nor its id: only what it costs.
+	From      *hvbackend.Record
+	Snapshots []time.Duration
 }
 
 // ID returns the candidate's id: the seed ("0x…5eed"), a branch path

@@ -109,10 +109,10 @@ func Runs(t *specs.Test, b backend.Backend, dir string, log *slog.Logger) RunFun
 			if c.From != nil && c.Edits.Empty() {
 				hb = hb.ResumingFrom(c.From)
 			}
-			if c.Snapshot > 0 && c.Edits.Empty() {
-				hb = hb.Recording(hvbackend.RecordOptions{Snapshots: []time.Duration{c.Snapshot}, Keep: func(rec *hvbackend.Record) { r.Record = rec }})
+			if len(c.Snapshots) > 0 && c.Edits.Empty() {
+				hb = hb.Recording(hvbackend.RecordOptions{Snapshots: c.Snapshots, Keep: func(rec *hvbackend.Record) { r.Record = rec }})
 			}
-			if c.From == nil && c.Snapshot == 0 {
+			if c.From == nil && len(c.Snapshots) == 0 {
 				hb = pool.prepare(hb, c, &kept)
 			}
 			bk = hb

@@ -72,14 +72,16 @@ type Node struct {
 	// Failing are the properties the run failed; Cost the bursts it cost:
 	// its length after Resumed, the virtual time it resumed at from a
 	// snapshot of an ancestor's run (0 when it replayed from time zero).
-	Failing   []string      `json:"failing,omitempty"`
-	Resumed   time.Duration `json:"resumed_ns,omitempty"`
-	TraceHash string        `json:"trace_hash,omitempty"`
-	Cost      int           `json:"cost"`
-	Score     float64       `json:"score"` // when it was last considered
-	Children  int           `json:"children"`
-	Error     string        `json:"error,omitempty"`
-	Dir       string        `json:"dir,omitempty"`
+	Failing []string      `json:"failing,omitempty"`
+	Resumed time.Duration `json:"resumed_ns,omitempty"`
+	// ChildrenAt is the moment its children branch at.
+	ChildrenAt time.Duration `json:"children_at_ns"`
+	TraceHash  string        `json:"trace_hash,omitempty"`
+	Cost       int           `json:"cost"`
+	Score      float64       `json:"score"` // when it was last considered
+	Children   int           `json:"children"`
+	Error      string        `json:"error,omitempty"`
+	Dir        string        `json:"dir,omitempty"`
 
 	// Coverage counts the coverage features of the run up to its
 	// children's moment, NewCoverage those of its run after its own
@@ -142,6 +144,7 @@ type explorer struct {
 	best  map[string]float64
 	found map[string]bool // properties some run failed
 	end   time.Duration   // the root run's length: what a run from zero costs
+	last  time.Duration   // the end of the root run's fault phase
 }
 
 // Explore grows a tree of runs from a root seed on hv. Each round picks
@@ -179,7 +182,7 @@ func Explore(ctx context.Context, run RunFunc, opts ExploreOptions) (*Tree, erro
 	if err != nil {
 		return nil, err
 	}
-	e.end = r.End
+	e.end, e.last = r.End, r.FaultStart+r.Plan.Duration
 	e.fold(root, r, nil)
 	for e.tree.Spent < opts.Budget {
 		picks := e.pick()
@@ -232,7 +235,12 @@ func (e *explorer) candidate(n *Node) Candidate {
 	if e.opts.Records < 0 {
 		return c
 	}
-	c.Snapshot = n.At + e.opts.Burst - snapshotLead
+	// Children branch at a burst boundary of the node's run (see fold):
+	// a snapshot just before each, up to the end of the fault phase.
+	c.Snapshots = []time.Duration{n.At + e.opts.Burst - snapshotLead}
+	for at := n.At + 2*e.opts.Burst; n.Parent >= 0 && at < e.last; at += e.opts.Burst {
+		c.Snapshots = append(c.Snapshots, at-snapshotLead)
+	}
 	for p := n.Parent; p >= 0; p = e.tree.Nodes[p].Parent {
 		if rec := e.tree.Nodes[p].rec; rec != nil {
 			c.From = rec
@@ -261,7 +269,7 @@ func (e *explorer) pick() []pick {
 	for range e.opts.Width {
 		var bestN *Node
 		for _, n := range e.tree.Nodes {
-			if n.Error != "" || n.end >= n.last || len(n.Failing) > 0 {
+			if n.Error != "" || !e.expandable(n) {
 				continue
 			}
 			n.Score = e.score(n)
@@ -356,7 +364,10 @@ func (e *explorer) score(n *Node) float64 {
 	for _, f := range slices.Sorted(maps.Keys(n.cover)) {
 		cov += 1 / float64(max(e.cover[f], 1))
 	}
-	s := w.Rarity*rare + w.Unmet*float64(unmet) + w.Guidance*float64(atBest) + w.Coverage*cov
+	// What a node's state offers wears off as it is expanded: each child
+	// already redrew its future once (diminishing returns, as a fuzzer's
+	// energy for a seed input).
+	s := (w.Rarity*rare + w.Unmet*float64(unmet) + w.Guidance*float64(atBest) + w.Coverage*cov) / math.Sqrt(float64(n.Children+1))
 	total := 0
 	for _, m := range e.tree.Nodes {
 		total += m.Children
@@ -364,16 +375,49 @@ func (e *explorer) score(n *Node) float64 {
 	return s + e.opts.C*math.Sqrt(math.Log(float64(total+1))/float64(n.Children+1))
 }
 
+// childrenAt returns the moment node n's children branch at: the first
+// burst boundary of its run after the last SDK assertion or guidance
+// feature the run was the first to show after its own moment — the
+// children keep the new state and redraw what follows — or, when it showed
+// none, its moment plus one burst. A boundary less than a burst before the
+// end of the fault phase is not taken: the children would have next to no
+// faults to redraw.
+func (e *explorer) childrenAt(n *Node, r *Result) time.Duration {
+	at := n.At + e.opts.Burst
+	if n.Parent < 0 {
+		return at
+	}
+	var novel time.Duration = -1
+	for _, h := range r.Hits {
+		if h.At >= n.At && h.Kind != "event" && !e.seen[feature(h)] {
+			novel = h.At
+		}
+	}
+	if novel < 0 {
+		return at
+	}
+	g := n.At + e.opts.Burst*((novel-n.At)/e.opts.Burst+1)
+	if n.last-g < e.opts.Burst {
+		return at
+	}
+	return g
+}
+
+// expandable reports whether node n may get children: it did not fail,
+// and at least one burst of its fault phase is left after its children's
+// moment (less leaves them next to no faults to redraw).
+func (e *explorer) expandable(n *Node) bool {
+	return len(n.Failing) == 0 && n.last-n.end >= e.opts.Burst
+}
+
 // fold adds a finished run to the tree.
 func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 	t := e.tree
 	n.Failing, n.TraceHash, n.Dir, n.Resumed = r.Failing, r.TraceHash, r.Dir, r.Resumed
 	n.Cost = int((r.End - r.Resumed + e.opts.Burst - 1) / e.opts.Burst)
-	n.end = n.At + e.opts.Burst
-	if n.Parent < 0 {
-		n.end = e.opts.Burst
-	}
 	n.last = r.FaultStart + r.Plan.Duration
+	n.end = e.childrenAt(n, r)
+	n.ChildrenAt = n.end
 	n.prefix, n.guide, n.reached = map[string]bool{}, map[string]float64{}, map[string]bool{}
 	hits := map[string]int{}
 	newFeats := 0
@@ -404,8 +448,11 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 			}
 		}
 	}
-	for f, c := range hits {
-		n.prefix[f+"#"+bucket(c)] = true
+	// A state has a feature or not: how often its prefix hit one grows
+	// with the prefix's length, so counting it would make every longer
+	// prefix look new.
+	for f := range hits {
+		n.prefix[f] = true
 	}
 	// Coverage features carry their bucket already. A read due at the
 	// children's moment is the state they start from.
@@ -417,7 +464,8 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 		}
 		e.seen[h.Feature] = true
 		if h.At <= n.end {
-			n.cover[h.Feature] = true
+			// The counter, not its bucket: buckets grow with time.
+			n.cover[h.Feature[:strings.LastIndexByte(h.Feature, ':')]] = true
 		}
 	}
 	n.Coverage = len(n.cover)
@@ -478,10 +526,10 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 // drops the oldest records beyond [ExploreOptions.Records]. What is kept
 // depends only on the tree, so it is the same at any Jobs.
 func (e *explorer) keep(n *Node, rec *hvbackend.Record) {
-	if rec == nil || n.end >= n.last || len(n.Failing) > 0 {
+	if rec == nil || !e.expandable(n) {
 		return
 	}
-	n.rec = rec
+	n.rec = rec.Latest(n.end)
 	limit := e.opts.Records
 	if limit == 0 {
 		limit = 16
