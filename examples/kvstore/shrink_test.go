@@ -149,7 +149,7 @@ func TestHVExploreTwiceSameTree(t *testing.T) {
 		t.Skip("skipping: explores the kvstore example under hv (about 8 runs)")
 	}
 	ctx := context.Background()
-	b := hvbackend.New(hvbackend.Options{})
+	b := hvbackend.New(hvbackend.Options{Cover: hvbackend.Cover{On: true, Period: 2 * time.Second}}) // with coverage counters, as MVRUN_COVER=1 mvrun test --explore
 	if err := b.Available(ctx); err != nil {
 		t.Skipf("skipping: %v", err)
 	}

@@ -39,8 +39,14 @@ const coverDir = "/run/mvrun/cover"
 
 // Cover configures coverage counters on hv.
 type Cover struct {
-	// Off builds Go services without counters and reads none.
-	Off bool
+	// On builds Go services with counters and reads them. Counters are
+	// off unless asked for (MVRUN_COVER=1): with them on, one seed of
+	// examples/rejoin gave a different trace hash in each command that ran
+	// it (mvrun test, mvrun replay, a search, a Go test; each stable on its
+	// own, the binaries byte for byte the same, the runs parting at the
+	// first command's exit), which is not understood yet. Off, every
+	// command gives the same run.
+	On bool
 	// Period is the virtual time between samples; 0 means
 	// [DefaultCoverPeriod]. A search sets it to its burst, so that every
 	// burst boundary has a sample.
@@ -51,15 +57,19 @@ type Cover struct {
 // a search.
 const DefaultCoverPeriod = time.Second
 
-// CoverEnv is the environment variable that turns coverage counters off
-// when set to "0" or "off": [New] reads it, so every command that runs hv
-// honours it (for measuring what counters cost, or a build without them).
+// CoverEnv is the environment variable that turns coverage counters on
+// when set to "1" or "on", and off when set to "0" or "off": [New] reads
+// it, so every command that runs hv honours it (to replay a finding of a
+// search, which ran with counters, or to measure what they cost).
 const CoverEnv = "MVRUN_COVER"
 
-// coverFromEnv returns c with Off set when [CoverEnv] says so.
+// coverFromEnv returns c with On set as [CoverEnv] says, if it says.
 func coverFromEnv(c Cover) Cover {
-	if v := os.Getenv(CoverEnv); v == "0" || v == "off" {
-		c.Off = true
+	switch os.Getenv(CoverEnv) {
+	case "1", "on":
+		c.On = true
+	case "0", "off":
+		c.On = false
 	}
 	return c
 }
@@ -97,8 +107,8 @@ func planCover(cfg Cover, t *specs.Test, programs map[string]string, built map[s
 		}
 		size, err := hv.CoverRegion(path)
 		switch {
-		case cfg.Off:
-			p.without[s.Name] = fmt.Sprintf("coverage counters are off (%s=0); guidance and assertions only", CoverEnv)
+		case !cfg.On:
+			p.without[s.Name] = fmt.Sprintf("coverage counters are off (%s=1 turns them on); guidance and assertions only", CoverEnv)
 		case err == nil && size > 0:
 			base := filepath.Base(source)
 			label := base
