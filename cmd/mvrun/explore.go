@@ -247,11 +247,6 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return exitOK
 }
 
-// snapshotLead is how long before a moment the snapshot its branches
-// resume from is taken: strictly before it, so that the branch's redraw at
-// the moment is its own.
-const snapshotLead = time.Millisecond
-
 // exploreTrunk replays the seed once, recording, with a snapshot just
 // before each moment, and returns the record (nil when no moment is late
 // enough to gain from one). The replay must be the seed's: its trace hash
@@ -259,8 +254,8 @@ const snapshotLead = time.Millisecond
 func exploreTrunk(ctx context.Context, b *hvbackend.Backend, t *specs.Test, seed uint64, want string, ats []time.Duration, dir string, log *slog.Logger, stderr io.Writer) (*hvbackend.Record, error) {
 	var snaps []time.Duration
 	for _, at := range ats {
-		if at > snapshotLead {
-			snaps = append(snaps, at-snapshotLead)
+		if at > hvbackend.SnapshotLead {
+			snaps = append(snaps, at-hvbackend.SnapshotLead)
 		}
 	}
 	if len(snaps) == 0 {

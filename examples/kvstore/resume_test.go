@@ -27,20 +27,7 @@ func TestHVResumeFromSnapshot(t *testing.T) {
 		t.Skip("skipping: runs the kvstore example under hv (5 runs of 12 s)")
 	}
 	ctx := context.Background()
-	b := hvbackend.New(hvbackend.Options{})
-	if err := b.Available(ctx); err != nil {
-		t.Skipf("skipping: %v", err)
-	}
-	s, err := specs.Load(ctx, "spec.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tt := s.Tests[0]
-	tt.Duration = 12 * time.Second
-	dir := t.TempDir()
-	if err := b.Prepare(ctx, tt, filepath.Join(dir, "work")); err != nil {
-		t.Fatal(err)
-	}
+	b, tt, dir := preparedHV(t, hvbackend.Options{}, "spec.hcl", 12*time.Second)
 	const seed = 0x5eed
 	run := func(name string, bk *hvbackend.Backend) *runner.SeedOutcome {
 		t.Helper()
@@ -90,6 +77,29 @@ func TestHVResumeFromSnapshot(t *testing.T) {
 
 // wallTime matches the wall time a check took, in its timeline note.
 var wallTime = regexp.MustCompile(` \([0-9.]+(ms|µs|s)\)`)
+
+// preparedHV returns an hv backend with opts, prepared for spec's test cut
+// to a fault phase of d, and the directory it works in; it skips when hv
+// cannot run here.
+func preparedHV(t *testing.T, opts hvbackend.Options, spec string, d time.Duration) (*hvbackend.Backend, *specs.Test, string) {
+	t.Helper()
+	ctx := context.Background()
+	b := hvbackend.New(opts)
+	if err := b.Available(ctx); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	s, err := specs.Load(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt := s.Tests[0]
+	tt.Duration = d
+	dir := t.TempDir()
+	if err := b.Prepare(ctx, tt, filepath.Join(dir, "work")); err != nil {
+		t.Fatal(err)
+	}
+	return b, tt, dir
+}
 
 // sameRun checks that run b, resumed at the snapshot at want (the clock
 // can pass a snapshot's requested time by the event that crossed it), is

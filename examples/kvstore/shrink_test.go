@@ -13,7 +13,6 @@ import (
 	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner/hvbackend"
 	"github.com/mvrun/multiverse/runner/search"
-	"github.com/mvrun/multiverse/specs"
 )
 
 // TestHVShrinkAndAttribute shrinks a seed that loses acknowledged writes
@@ -26,20 +25,7 @@ func TestHVShrinkAndAttribute(t *testing.T) {
 		t.Skip("skipping: shrinks a kvstore seed under hv (about 15 runs)")
 	}
 	ctx := context.Background()
-	b := hvbackend.New(hvbackend.Options{})
-	if err := b.Available(ctx); err != nil {
-		t.Skipf("skipping: %v", err)
-	}
-	s, err := specs.Load(ctx, "spec.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tt := s.Tests[0]
-	tt.Duration = 12 * time.Second
-	dir := t.TempDir()
-	if err := b.Prepare(ctx, tt, filepath.Join(dir, "work")); err != nil {
-		t.Fatal(err)
-	}
+	b, tt, dir := preparedHV(t, hvbackend.Options{}, "spec.hcl", 12*time.Second)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	run := search.Memo(search.Runs(tt, b, dir, log))
 
@@ -149,22 +135,10 @@ func TestHVExploreTwiceSameTree(t *testing.T) {
 		t.Skip("skipping: explores the kvstore example under hv (about 8 runs)")
 	}
 	ctx := context.Background()
-	b := hvbackend.New(hvbackend.Options{Cover: hvbackend.Cover{On: true, Period: 2 * time.Second}}) // with coverage counters, as MVRUN_COVER=1 mvrun test --explore
-	if err := b.Available(ctx); err != nil {
-		t.Skipf("skipping: %v", err)
-	}
 	// The fixed store: a failing node is not expanded, and nearly every
 	// run of the buggy one fails, so its tree would stop at the root.
-	s, err := specs.Load(ctx, "safe.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tt := s.Tests[0]
-	tt.Duration = 6 * time.Second
-	dir := t.TempDir()
-	if err := b.Prepare(ctx, tt, filepath.Join(dir, "work")); err != nil {
-		t.Fatal(err)
-	}
+	// With coverage counters, as MVRUN_COVER=1 mvrun test --explore.
+	b, tt, dir := preparedHV(t, hvbackend.Options{Cover: hvbackend.Cover{On: true, Period: 2 * time.Second}}, "safe.hcl", 6*time.Second)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var trees []*search.Tree
 	for i, jobs := range []int{2, 1} {

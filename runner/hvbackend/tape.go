@@ -169,6 +169,12 @@ type resumeExec struct {
 	pid, sinkN             int
 }
 
+// SnapshotLead is how long before a moment a snapshot that branches at the
+// moment resume from is taken: strictly before it, so that the branch's
+// redraw at the moment is its own ([Record] shares a snapshot only with runs
+// whose branch paths agree up to after it).
+const SnapshotLead = time.Millisecond
+
 // RecordOptions asks a backend's clusters to record their runs.
 type RecordOptions struct {
 	// Snapshots are the virtual times to snapshot the cluster at; times

@@ -236,7 +236,7 @@ func (p *editPool) prepare(b *hvbackend.Backend, c Candidate, into **hvbackend.R
 	}
 	var snaps []time.Duration
 	for _, a := range plan.Actions {
-		if t := base.start + a.At - time.Millisecond; t > 0 && (len(snaps) == 0 || t > snaps[len(snaps)-1]) {
+		if t := base.start + a.At - hvbackend.SnapshotLead; t > 0 && (len(snaps) == 0 || t > snaps[len(snaps)-1]) {
 			snaps = append(snaps, t)
 		}
 	}

@@ -44,11 +44,6 @@ type ExploreOptions struct {
 	Progress io.Writer
 }
 
-// snapshotLead is how long before its children's moment a run keeps its
-// snapshot: strictly before, so that a child's redraw at the moment is its
-// own.
-const snapshotLead = time.Millisecond
-
 // Weights weigh the terms of a node's score (see [Explore]).
 type Weights struct {
 	Rarity   float64 // × the sum of 1/nodes-with-it over the node's features
@@ -237,9 +232,9 @@ func (e *explorer) candidate(n *Node) Candidate {
 	}
 	// Children branch at a burst boundary of the node's run (see fold):
 	// a snapshot just before each, up to the end of the fault phase.
-	c.Snapshots = []time.Duration{n.At + e.opts.Burst - snapshotLead}
+	c.Snapshots = []time.Duration{n.At + e.opts.Burst - hvbackend.SnapshotLead}
 	for at := n.At + 2*e.opts.Burst; n.Parent >= 0 && at < e.last; at += e.opts.Burst {
-		c.Snapshots = append(c.Snapshots, at-snapshotLead)
+		c.Snapshots = append(c.Snapshots, at-hvbackend.SnapshotLead)
 	}
 	for p := n.Parent; p >= 0; p = e.tree.Nodes[p].Parent {
 		if rec := e.tree.Nodes[p].rec; rec != nil {
