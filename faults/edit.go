@@ -294,8 +294,9 @@ func During(p Plan, fs []Fault, f Fault) []string {
 // (a second partition, a kill of a node that is down, no node of a
 // keep-up set left running) is left out. The plan's final clean-up (clean
 // links, zero clock offsets) comes from future. kinds, when not empty,
-// keeps only future faults of those kinds (a branch's bandit choice). It
-// is how a branch of a run redraws its future.
+// keeps only future faults that one of its arms ([Config.Arms]) lets in: a
+// kind ("kill"), or a kind aimed at one node ("kill=n1": the future's kills
+// hit n1 alone), a branch's bandit choice. It is how a branch of a run redraws its future.
 func Splice(past Plan, at time.Duration, future Plan, kinds []string) Plan {
 	out := past
 	out.Actions = nil
@@ -321,13 +322,21 @@ func Splice(past Plan, at time.Duration, future Plan, kinds []string) Plan {
 	sortActions(out.Actions)
 	for _, f := range Faults(future) {
 		a := future.Actions[f.Start]
-		if a.At < at || len(kinds) > 0 && !slices.Contains(kinds, KindOf(a.Kind)) {
+		if a.At < at {
+			continue
+		}
+		var end *Action
+		if f.End >= 0 {
+			e := future.Actions[f.End]
+			end = &e
+		}
+		if len(kinds) > 0 && !aim(kinds, &a, end) {
 			continue
 		}
 		try := out
 		try.Actions = append(slices.Clone(out.Actions), a)
-		if f.End >= 0 {
-			try.Actions = append(try.Actions, future.Actions[f.End])
+		if end != nil {
+			try.Actions = append(try.Actions, *end)
 		}
 		sortActions(try.Actions)
 		if try.Validate() == nil {
@@ -354,6 +363,68 @@ func KindOf(k ActionKind) string {
 		return KindDisk
 	}
 	return string(k)
+}
+
+// Arms returns what a search branch may limit its new faults to, for the
+// fault kinds given (a subset of [Config.Kinds]): each kill and pause kind
+// once per node it may hit ("kill=n1": the branch's new kills hit n1
+// alone), since which node goes down is most of what such a fault
+// decides; every other kind as itself.
+// The order is kinds' order, then the nodes sorted.
+func (c Config) Arms(kinds []string, nodes []string) []string {
+	var out []string
+	for _, k := range kinds {
+		var services []string
+		switch {
+		case k == KindKill && c.Kill != nil:
+			services = c.Kill.Services
+		case k == KindPause && c.Pause != nil:
+			services = c.Pause.Services
+		default:
+			out = append(out, k)
+			continue
+		}
+		for _, n := range participants(services, nodes) {
+			out = append(out, k+"="+n)
+		}
+	}
+	return out
+}
+
+// ArmKind returns the fault kind an arm ([Config.Arms]) limits a branch to.
+func ArmKind(arm string) string {
+	k, _, _ := strings.Cut(arm, "=")
+	return k
+}
+
+// aim reports whether one of arms lets the fault that a starts (and end,
+// if not nil, ends) into a branch's future: its kind is an arm's, and an
+// arm aimed at a node makes the fault hit that node alone (a and end are
+// changed to say so) — the fault keeps the time and length it was drawn
+// with, so the branch's faults of that kind come at the kind's rate.
+func aim(arms []string, a, end *Action) bool {
+	kind := KindOf(a.Kind)
+	target := ""
+	for _, arm := range arms {
+		k, node, aimed := strings.Cut(arm, "=")
+		if k != kind {
+			continue
+		}
+		if !aimed || slices.Contains(a.Nodes, node) && len(a.Nodes) == 1 {
+			return true
+		}
+		if target == "" {
+			target = node
+		}
+	}
+	if target == "" {
+		return false
+	}
+	a.Nodes = []string{target}
+	if end != nil {
+		end.Nodes = []string{target}
+	}
+	return true
 }
 
 // Kinds returns the fault kinds cfg configures, in the fixed order

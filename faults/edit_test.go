@@ -2,6 +2,7 @@ package faults_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,15 +96,32 @@ func TestEditsApplyAndRoundTrip(t *testing.T) {
 	}
 }
 
+// TestArms checks the arms of a test: per node for kills and pauses.
+func TestArms(t *testing.T) {
+	cfg := full(true)
+	cfg.Pause.Services = []string{"n3", "n1"}
+	got := cfg.Arms(cfg.Kinds(), nodeNames(3))
+	want := []string{"partition", "link", "kill=n1", "kill=n2", "kill=n3", "pause=n1", "pause=n3", "clock_skew"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("arms %v, want %v", got, want)
+	}
+	for _, a := range got {
+		if k := faults.ArmKind(a); !slices.Contains(cfg.Kinds(), k) {
+			t.Fatalf("arm %s: kind %q", a, k)
+		}
+	}
+}
+
 // TestSplice checks that a spliced plan keeps the past's faults, ends
-// them, takes only the chosen kinds from the future and validates.
+// them, takes only the chosen kinds (or arms) from the future and validates.
 func TestSplice(t *testing.T) {
 	cfg := full(true)
+	aimed := 0 // future kills of n2 kept under the arm kill=n2
 	for seed := range uint64(30) {
 		past := faults.Schedule(seed, cfg, nodeNames(5), 60*sec)
 		future := faults.Schedule(seed+1000, cfg, nodeNames(5), 60*sec)
 		at := 20 * sec
-		for _, kinds := range [][]string{nil, {faults.KindKill}} {
+		for _, kinds := range [][]string{nil, {faults.KindKill}, {"kill=n2"}, {"kill=n2", "pause=n4"}} {
 			s := faults.Splice(past, at, future, kinds)
 			if err := s.Validate(); err != nil {
 				t.Fatalf("seed %d kinds %v: %v\n%v", seed, kinds, err, s)
@@ -114,10 +132,18 @@ func TestSplice(t *testing.T) {
 					if !slices.ContainsFunc(past.Actions, func(b faults.Action) bool { return b.At == a.At && b.String() == a.String() }) {
 						t.Fatalf("seed %d: fault %s before the moment is not the past's", seed, a)
 					}
-				} else if kinds != nil && faults.KindOf(a.Kind) != faults.KindKill {
-					t.Fatalf("seed %d: fault %s after the moment is not a kill", seed, a)
+				} else if kinds != nil && !slices.ContainsFunc(kinds, func(arm string) bool {
+					kind, node, one := strings.Cut(arm, "=")
+					return faults.KindOf(a.Kind) == kind && (!one || slices.Equal(a.Nodes, []string{node}))
+				}) {
+					t.Fatalf("seed %d: fault %s after the moment is not one of %v", seed, a, kinds)
+				} else if len(kinds) == 1 && kinds[0] == "kill=n2" {
+					aimed++
 				}
 			}
 		}
+	}
+	if aimed == 0 {
+		t.Fatal("no future kill of n2 was kept under the arm kill=n2 in 30 seeds")
 	}
 }

@@ -191,7 +191,8 @@ func feasible(kind string, cfg Config, nodes []string) string {
 }
 
 // knobs decides, for one seed, which kinds run and how hard (swarm testing).
-func knobs(seed uint64, cfg Config, nodes []string) map[string]*knob {
+// Kinds in on are never switched off by swarm testing.
+func knobs(seed uint64, cfg Config, nodes []string, on []string) map[string]*knob {
 	r := seeds.Stream(seed, "faults")
 	ks := map[string]*knob{}
 	var candidates []string
@@ -215,7 +216,7 @@ func knobs(seed uint64, cfg Config, nodes []string) map[string]*knob {
 			continue
 		}
 		k.rate, k.dur, k.inten = rate, dur, inten
-		if off {
+		if off && !slices.ContainsFunc(on, func(arm string) bool { return ArmKind(arm) == kind }) {
 			k.on, k.why = false, "off (swarm)"
 		}
 		sr := seeds.Stream(seed, "faults/swarm/"+kind)
@@ -287,6 +288,16 @@ type gen struct {
 // a node is never killed and paused at once, and every fault is undone by
 // duration.
 func Schedule(seed uint64, cfg Config, nodes []string, duration time.Duration) Plan {
+	return ScheduleOn(seed, cfg, nodes, duration, nil)
+}
+
+// ScheduleOn is [Schedule] with the kinds in on (kinds or arms,
+// [Config.Arms]) never switched off by swarm testing (their rates and
+// durations still vary). A search branch
+// whose bandit chose a kind draws its future this way: limited to that
+// kind, a plan whose swarm draw had switched it off would have no faults
+// at all. Every other draw is the same as Schedule's for the seed.
+func ScheduleOn(seed uint64, cfg Config, nodes []string, duration time.Duration, on []string) Plan {
 	all := slices.Clone(nodes)
 	slices.Sort(all)
 	all = slices.Compact(all)
@@ -305,7 +316,7 @@ func Schedule(seed uint64, cfg Config, nodes []string, duration time.Duration) P
 	if cfg.Quiet > 0 {
 		g.params["quiet"] = g.start.String()
 	}
-	ks := knobs(seed, cfg, all)
+	ks := knobs(seed, cfg, all, on)
 	for _, kind := range kindOrder {
 		k := ks[kind]
 		if k == nil {

@@ -513,3 +513,32 @@ func BenchmarkSchedule(b *testing.B) {
 		})
 	}
 }
+
+// ScheduleOn keeps the named kinds on in every seed, and changes nothing
+// else: where swarm left the kind on anyway, the plan is Schedule's.
+func TestScheduleOnKeepsKind(t *testing.T) {
+	cfg := full(true)
+	nodes := nodeNames(3)
+	same, forced := 0, 0
+	for seed := uint64(1); seed <= 200; seed++ {
+		plain := faults.Schedule(seed, cfg, nodes, 60*sec)
+		on := faults.ScheduleOn(seed, cfg, nodes, 60*sec, []string{faults.KindKill})
+		if on.Params[faults.KindKill] != "on" {
+			t.Fatalf("seed %d: kill is %q with ScheduleOn(kill)", seed, on.Params[faults.KindKill])
+		}
+		if err := on.Validate(); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if plain.Params[faults.KindKill] == "on" {
+			if !reflect.DeepEqual(plain, on) {
+				t.Fatalf("seed %d: kill was on anyway, but the plans differ", seed)
+			}
+			same++
+		} else {
+			forced++
+		}
+	}
+	if same == 0 || forced == 0 {
+		t.Fatalf("want seeds of both sorts: %d with kill on anyway, %d switched on", same, forced)
+	}
+}

@@ -44,7 +44,7 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.SetOutput(stderr)
 	var testName, seedFlag, burstFlag string
 	var budget, width, jobs, records int
-	var explore, random, asJSON, verbose bool
+	var explore, random, first, asJSON, verbose bool
 	fs.BoolVar(&explore, "explore", true, "search a tree of branches guided by the runs' SDK lines (hv)")
 	fs.BoolVar(&random, "random", false, "instead, run independent seeds with the same budget accounting (the baseline a search is compared with)")
 	fs.StringVar(&testName, "test", "", "name of the test, when the spec has several")
@@ -54,10 +54,11 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.IntVar(&width, "width", 4, "nodes expanded per round (default: the spec's explore block, else 4); with the root seed and budget it fixes the tree (--jobs does not)")
 	fs.IntVar(&jobs, "jobs", 0, "runs at once (default one per core)")
 	fs.IntVar(&records, "snapshots", 16, "runs whose snapshot is kept at once for their children to resume from; -1 replays every run from time zero")
+	fs.BoolVar(&first, "first", false, "stop at the first failing run (explore: after its round) instead of spending the whole budget")
 	fs.BoolVar(&asJSON, "json", false, "print the tree as one JSON document on stdout")
 	fs.BoolVar(&verbose, "v", false, "log what the runner and backend do to stderr")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: mvrun test spec.hcl --explore [--seed ROOT] [--budget BURSTS] [--burst 1s]\n\nGrows a tree of runs on hv from a root seed: each round expands the best-scoring nodes (rare assertion and guidance features, unmet Sometimes/Reachable properties, numeric guidance at its best, rarely expanded nodes) by branching their run at its moment plus one burst with the future redrawn, and fault kinds chosen per node by a UCB1 bandit. Each branch replays its path from time zero (there are no snapshots): a run costs its whole length, in bursts. Every finding has an id mvrun replay accepts.\n\n")
+		fmt.Fprint(stderr, "usage: mvrun test spec.hcl --explore [--seed ROOT] [--budget BURSTS] [--burst 1s]\n\nGrows a tree of runs on hv from a root seed: each round expands the best-scoring nodes (rare assertion and guidance features, unmet Sometimes/Reachable properties, numeric guidance at its best, rarely expanded nodes) by branching their run just after what it showed first (or one burst on) with the future redrawn, and the new faults limited to an arm a UCB1 bandit picks per node (a fault kind; kills and pauses per node they hit). A branch resumes from a snapshot of its parent's run and costs the virtual time it runs after it, in bursts. Every finding has an id mvrun replay accepts.\n\n")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)
@@ -97,6 +98,8 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if arms == nil {
 		arms = t.Faults.Kinds()
 	}
+	// Kills and pauses get an arm per node they may hit.
+	arms = t.Faults.Arms(arms, t.Project.ServiceNames())
 	root := seeds.Derive(uint64(time.Now().UnixNano()), "base")
 	if seedFlag != "" {
 		if root, err = seeds.Parse(seedFlag); err != nil {
@@ -136,9 +139,9 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	began := time.Now()
 	var tree *search.Tree
 	if random {
-		tree, err = search.Random(ctx, run, root, burst, budget, stderr)
+		tree, err = search.Random(ctx, run, search.RandomOptions{Root: root, Burst: burst, Budget: budget, Jobs: jobs, First: first, Progress: stderr})
 	} else {
-		tree, err = search.Explore(ctx, run, search.ExploreOptions{Root: root, Burst: burst, Budget: budget, Width: width, Jobs: jobs, Kinds: arms, C: cfg.Exploration, Records: records,
+		tree, err = search.Explore(ctx, run, search.ExploreOptions{Root: root, Burst: burst, Budget: budget, Width: width, Jobs: jobs, Kinds: arms, C: cfg.Exploration, Records: records, First: first,
 			Weights: &search.Weights{Rarity: cfg.Rarity, Unmet: cfg.Unmet, Guidance: cfg.Guidance, Coverage: cfg.Coverage}, Progress: stderr})
 	}
 	if err != nil {

@@ -159,7 +159,8 @@ func (c *cluster) setBranch(br *Branch) {
 // seed, leaving out those that would collide with faults still in effect
 // and, when the level names kinds, those of other kinds
 // ([faults.Splice]). With swarm testing on, the new plan's switched-off
-// kinds are drawn anew too.
+// kinds are drawn anew too, except that the kinds a level names are never
+// switched off ([faults.ScheduleOn]).
 func (c *cluster) Replan(p faults.Plan, start time.Duration) faults.Plan {
 	if c.branch == nil {
 		return p
@@ -168,7 +169,9 @@ func (c *cluster) Replan(p faults.Plan, start time.Duration) faults.Plan {
 	parent := c.cfg.Seed
 	for l := c.branch; l != nil; l = l.Next {
 		s := l.seed(parent)
-		fresh := faults.Schedule(s, t.Faults, t.Project.ServiceNames(), t.Duration)
+		// A level that names kinds keeps them on in its swarm draw: the
+		// kind is what the branch was chosen to try.
+		fresh := faults.ScheduleOn(s, t.Faults, t.Project.ServiceNames(), t.Duration, l.Kinds)
 		p = faults.Splice(p, l.At-start, fresh, l.Kinds)
 		parent = s
 	}

@@ -152,8 +152,51 @@ func TestExploreDeterministicAtAnyJobs(t *testing.T) {
 	if depth < 2 {
 		t.Fatalf("the tree never went deeper than %d", depth)
 	}
-	rt, err := Random(context.Background(), treeRun, 7, sec, 100, nil)
-	if err != nil || rt.Spent < 100 || len(rt.Nodes) != 10 {
-		t.Fatalf("random: %+v %v", rt, err)
+	var rhash string
+	for _, jobs := range []int{1, 3} {
+		rt, err := Random(context.Background(), treeRun, RandomOptions{Root: 7, Burst: sec, Budget: 100, Jobs: jobs})
+		if err != nil || rt.Spent < 100 || len(rt.Nodes) != 10 {
+			t.Fatalf("random at jobs %d: %+v %v", jobs, rt, err)
+		}
+		if rhash != "" && rt.Hash != rhash {
+			t.Fatalf("random tree hash at jobs 1 %s, at jobs 3 %s", rhash, rt.Hash)
+		}
+		rhash = rt.Hash
+	}
+}
+
+// With First, both strategies stop once a run fails: the first finding is
+// the one the whole budget would have found first, at any jobs.
+func TestStopAtFirstFailure(t *testing.T) {
+	seedRun := func(ctx context.Context, c Candidate) (*Result, error) {
+		r, err := treeRun(ctx, c)
+		if c.Branch == nil && c.Seed%5 == 3 {
+			r.Failing = []string{"bug"}
+		}
+		return r, err
+	}
+	full, err := Random(context.Background(), seedRun, RandomOptions{Root: 7, Burst: sec, Budget: 400, Jobs: 2})
+	if err != nil || len(full.Findings) < 2 {
+		t.Fatalf("want at least two failing seeds in the whole budget: %+v %v", full, err)
+	}
+	for _, jobs := range []int{1, 3} {
+		rt, err := Random(context.Background(), seedRun, RandomOptions{Root: 7, Burst: sec, Budget: 400, Jobs: jobs, First: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rt.Findings) != 1 || rt.Findings[0].ID != full.Findings[0].ID || rt.FirstFailure != full.FirstFailure || rt.Nodes[len(rt.Nodes)-1].ID != full.Findings[0].ID {
+			t.Fatalf("jobs %d: stopped with %+v after %d runs; the whole budget's first finding is %+v", jobs, rt.Findings, len(rt.Nodes), full.Findings[0])
+		}
+	}
+	whole, err := Explore(context.Background(), treeRun, ExploreOptions{Root: 7, Burst: sec, Budget: 300, Jobs: 2, Kinds: []string{"kill", "partition"}})
+	if err != nil || len(whole.Findings) == 0 {
+		t.Fatalf("%+v %v", whole, err)
+	}
+	first, err := Explore(context.Background(), treeRun, ExploreOptions{Root: 7, Burst: sec, Budget: 300, Jobs: 2, Kinds: []string{"kill", "partition"}, First: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.FirstFailure != whole.FirstFailure || first.Findings[0].ID != whole.Findings[0].ID || first.Spent >= whole.Spent {
+		t.Fatalf("explore stopped at %v (%d bursts), the whole budget's first failure is at %v", first.FirstFailure, first.Spent, whole.FirstFailure)
 	}
 }

@@ -19,18 +19,25 @@ import (
 
 // ExploreOptions configures [Explore].
 type ExploreOptions struct {
-	Root   uint64        // the root seed
-	Burst  time.Duration // virtual time between a node's moment and its children's
-	Budget int           // bursts of virtual time to spend (never wall time)
+	Root  uint64        // the root seed
+	Burst time.Duration // virtual time between a node's moment and its children's
+	// Grain is the grid a node's children's moment falls on when its run
+	// showed something new: the first grid point after the last new
+	// feature, so that the children keep the new state and redraw what
+	// comes next, before the run's next step has happened too. It divides
+	// Burst; 0 means Burst/8. Each run keeps a snapshot at every grid
+	// point it may branch at.
+	Grain  time.Duration
+	Budget int // bursts of virtual time to spend (never wall time)
 	// Width is how many nodes each round expands. Rounds, not Jobs, decide
 	// the tree: a round's picks are made before any of its runs, and the
 	// runs' results are folded in in pick order, so the tree is the same at
 	// any Jobs. Default 4.
 	Width int
 	Jobs  int
-	// Kinds are the bandit's arms: the fault kinds a branch may be limited
-	// to (the spec's configured kinds); a further arm, "all", limits
-	// nothing.
+	// Kinds are the bandit's arms: what a branch's new faults may be
+	// limited to, fault kinds or kinds aimed at a node ("kill=n1",
+	// [faults.Config.Arms]); a further arm, "all", limits nothing.
 	Kinds []string
 	// C weighs exploring rarely expanded nodes against the score; default 1.
 	C float64
@@ -40,7 +47,9 @@ type ExploreOptions struct {
 	// children's moment) are kept at once for children to resume from;
 	// the oldest goes first. 0 means 16; negative means none, so every
 	// run replays its path from time zero.
-	Records  int
+	Records int
+	// First stops the search after the round in which a run first failed.
+	First    bool
 	Progress io.Writer
 }
 
@@ -169,6 +178,12 @@ func Explore(ctx context.Context, run RunFunc, opts ExploreOptions) (*Tree, erro
 	if opts.Burst <= 0 || opts.Budget <= 0 {
 		return nil, fmt.Errorf("search: explore needs a positive burst and budget")
 	}
+	if opts.Grain == 0 {
+		opts.Grain = opts.Burst / 16
+	}
+	if opts.Grain <= 0 || opts.Burst%opts.Grain != 0 {
+		return nil, fmt.Errorf("search: the grain %v does not divide the burst %v", opts.Grain, opts.Burst)
+	}
 	e := &explorer{opts: opts, run: run, count: map[string]int{}, cover: map[string]int{}, seen: map[string]bool{}, met: map[string]bool{}, best: map[string]float64{}, found: map[string]bool{},
 		tree: &Tree{Root: seeds.Format(opts.Root), Budget: opts.Budget, Burst: opts.Burst.String()}}
 	root := &Node{Parent: -1}
@@ -179,7 +194,7 @@ func Explore(ctx context.Context, run RunFunc, opts ExploreOptions) (*Tree, erro
 	}
 	e.end, e.last = r.End, r.FaultStart+r.Plan.Duration
 	e.fold(root, r, nil)
-	for e.tree.Spent < opts.Budget {
+	for e.tree.Spent < opts.Budget && (!opts.First || e.tree.FirstFailure == 0) {
 		picks := e.pick()
 		if len(picks) == 0 {
 			break
@@ -230,8 +245,9 @@ func (e *explorer) candidate(n *Node) Candidate {
 	if e.opts.Records < 0 {
 		return c
 	}
-	// Children branch at a burst boundary of the node's run (see fold):
-	// a snapshot just before each, up to the end of the fault phase.
+	// Children branch one burst after the node's moment, or at a grid
+	// point after what its run showed first (see childrenAt): a snapshot
+	// just before each burst boundary, up to the end of the fault phase.
 	c.Snapshots = []time.Duration{n.At + e.opts.Burst - hvbackend.SnapshotLead}
 	for at := n.At + 2*e.opts.Burst; n.Parent >= 0 && at < e.last; at += e.opts.Burst {
 		c.Snapshots = append(c.Snapshots, at-hvbackend.SnapshotLead)
@@ -241,6 +257,15 @@ func (e *explorer) candidate(n *Node) Candidate {
 			c.From = rec
 			break
 		}
+	}
+	// A moment between the parent's snapshots: the run also snapshots at
+	// its own moment, for its siblings to resume from (see fold).
+	var s []time.Duration
+	if c.From != nil {
+		s = c.From.Snapshots()
+	}
+	if n.Parent >= 0 && (len(s) == 0 || s[len(s)-1] < n.At-hvbackend.SnapshotLead) {
+		c.Snapshots = append(c.Snapshots, n.At-hvbackend.SnapshotLead)
 	}
 	return c
 }
@@ -371,12 +396,12 @@ func (e *explorer) score(n *Node) float64 {
 }
 
 // childrenAt returns the moment node n's children branch at: the first
-// burst boundary of its run after the last SDK assertion or guidance
-// feature the run was the first to show after its own moment — the
-// children keep the new state and redraw what follows — or, when it showed
-// none, its moment plus one burst. A boundary less than a burst before the
-// end of the fault phase is not taken: the children would have next to no
-// faults to redraw.
+// grid point ([ExploreOptions.Grain]) of its run after the last SDK
+// assertion or guidance feature the run was the first to show after its
+// own moment — the children keep the new state and redraw what follows —
+// or, when it showed none, its moment plus one burst. A point less than a
+// burst before the end of the fault phase is not taken: the children would
+// have next to no faults to redraw.
 func (e *explorer) childrenAt(n *Node, r *Result) time.Duration {
 	at := n.At + e.opts.Burst
 	if n.Parent < 0 {
@@ -391,7 +416,7 @@ func (e *explorer) childrenAt(n *Node, r *Result) time.Duration {
 	if novel < 0 {
 		return at
 	}
-	g := n.At + e.opts.Burst*((novel-n.At)/e.opts.Burst+1)
+	g := n.At + e.opts.Grain*((novel-n.At)/e.opts.Grain+1)
 	if n.last-g < e.opts.Burst {
 		return at
 	}
@@ -501,7 +526,7 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 			t.FirstFailure = t.Virtual
 		}
 	}
-	e.keep(n, r.Record)
+	e.keep(n, parent, r.Record)
 	if e.opts.Progress != nil {
 		what := "passes"
 		if len(r.Failing) > 0 {
@@ -510,7 +535,11 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 		if n.Resumed > 0 {
 			what += fmt.Sprintf(" (resumed at %v)", n.Resumed)
 		}
-		fmt.Fprintf(e.opts.Progress, "  [%d/%d bursts] %s (score %.2f, arm %s, coverage %d, +%d new): %s\n", t.Spent, e.opts.Budget, n.ID, n.Score, cmp.Or(n.Arm, "-"), n.Coverage, n.NewCoverage, what)
+		score := 0.0 // the score its parent had when picked
+		if parent != nil {
+			score = parent.Score
+		}
+		fmt.Fprintf(e.opts.Progress, "  [%d/%d bursts] %s (parent's score %.2f, arm %s, coverage %d, +%d new): %s\n", t.Spent, e.opts.Budget, n.ID, score, cmp.Or(n.Arm, "-"), n.Coverage, n.NewCoverage, what)
 		if parent == nil && len(r.Uncovered) > 0 {
 			fmt.Fprintf(e.opts.Progress, "  no coverage counters on %s: scored by guidance and assertions only\n", strings.Join(r.Uncovered, ", "))
 		}
@@ -518,13 +547,29 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 }
 
 // keep holds rec, node n's record, while n may still be expanded, and
-// drops the oldest records beyond [ExploreOptions.Records]. What is kept
-// depends only on the tree, so it is the same at any Jobs.
-func (e *explorer) keep(n *Node, rec *hvbackend.Record) {
-	if rec == nil || !e.expandable(n) {
+// drops the oldest records beyond [ExploreOptions.Records]. When n's run
+// snapshotted at its own moment (it branched between its parent's
+// snapshots, see candidate), that snapshot becomes the parent's, for n's
+// siblings to resume from. What is kept depends only on the tree, so it is
+// the same at any Jobs.
+func (e *explorer) keep(n, parent *Node, rec *hvbackend.Record) {
+	if rec == nil {
 		return
 	}
-	n.rec = rec.Latest(n.end)
+	if parent != nil {
+		at := n.At - hvbackend.SnapshotLead
+		mine := rec.Latest(n.At).Snapshots()
+		var had []time.Duration
+		if parent.rec != nil {
+			had = parent.rec.Snapshots()
+		}
+		if len(mine) == 1 && mine[0] == at && (len(had) == 0 || had[len(had)-1] < at) && e.expandable(parent) {
+			parent.rec = rec.Latest(n.At)
+		}
+	}
+	if e.expandable(n) {
+		n.rec = rec.Latest(n.end)
+	}
 	limit := e.opts.Records
 	if limit == 0 {
 		limit = 16
@@ -576,29 +621,61 @@ func (e *explorer) hash() string {
 	return fmt.Sprintf("%x", h.Sum(nil)[:8])
 }
 
+// RandomOptions configures [Random].
+type RandomOptions struct {
+	Root   uint64
+	Burst  time.Duration // the unit the budget counts, as [ExploreOptions.Burst]
+	Budget int           // bursts of virtual time to spend
+	Jobs   int           // runs at once; the tree is the same at any Jobs
+	// First stops at the first failing run (and [ExploreOptions.First]
+	// after the round that found one): what a comparison of the time to
+	// the first failure needs, without spending the rest of the budget.
+	First    bool
+	Progress io.Writer
+}
+
 // Random runs independent seeds from root (seed i is seeds.Nth(root, i),
 // as mvrun test runs them) until budget bursts are spent, with the same
-// accounting as [Explore]: the baseline a search is compared with.
-func Random(ctx context.Context, run RunFunc, root uint64, burst time.Duration, budget int, progress io.Writer) (*Tree, error) {
-	t := &Tree{Root: seeds.Format(root), Budget: budget, Burst: burst.String()}
-	for i := 0; t.Spent < budget; i++ {
-		c := Candidate{Seed: seeds.Nth(root, i)}
-		r, err := run(ctx, c)
-		if err != nil {
-			return nil, err
+// accounting as [Explore]: the baseline a search is compared with. Runs
+// are folded in seed order, whatever finished first, so the tree is the
+// same at any Jobs (a batch's runs past the budget or a first failure
+// are dropped).
+func Random(ctx context.Context, run RunFunc, opts RandomOptions) (*Tree, error) {
+	t := &Tree{Root: seeds.Format(opts.Root), Budget: opts.Budget, Burst: opts.Burst.String()}
+	jobs := max(opts.Jobs, 1)
+	for i := 0; t.Spent < opts.Budget && (!opts.First || t.FirstFailure == 0); i += jobs {
+		results := make([]*Result, jobs)
+		errs := make([]error, jobs)
+		var wg sync.WaitGroup
+		for j := range jobs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[j], errs[j] = run(ctx, Candidate{Seed: seeds.Nth(opts.Root, i+j)})
+			}()
 		}
-		n := &Node{ID: c.ID(), Parent: -1, Failing: r.Failing, TraceHash: r.TraceHash, Dir: r.Dir, Cost: int((r.End + burst - 1) / burst)}
-		t.Nodes = append(t.Nodes, n)
-		t.Spent += n.Cost
-		t.Virtual += r.End
-		if len(r.Failing) > 0 {
-			t.Findings = append(t.Findings, Finding{ID: n.ID, Failing: r.Failing, At: t.Spent, VirtualS: t.Virtual.Seconds()})
-			if t.FirstFailure == 0 {
-				t.FirstFailure = t.Virtual
+		wg.Wait()
+		for j, r := range results {
+			if t.Spent >= opts.Budget || opts.First && t.FirstFailure > 0 {
+				break
 			}
-		}
-		if progress != nil {
-			fmt.Fprintf(progress, "  [%d/%d bursts] %s: failing %v\n", t.Spent, budget, n.ID, n.Failing)
+			if errs[j] != nil {
+				return nil, errs[j]
+			}
+			id := Candidate{Seed: seeds.Nth(opts.Root, i+j)}.ID()
+			n := &Node{ID: id, Parent: -1, Failing: r.Failing, TraceHash: r.TraceHash, Dir: r.Dir, Cost: int((r.End + opts.Burst - 1) / opts.Burst)}
+			t.Nodes = append(t.Nodes, n)
+			t.Spent += n.Cost
+			t.Virtual += r.End
+			if len(r.Failing) > 0 {
+				t.Findings = append(t.Findings, Finding{ID: n.ID, Failing: r.Failing, At: t.Spent, VirtualS: t.Virtual.Seconds()})
+				if t.FirstFailure == 0 {
+					t.FirstFailure = t.Virtual
+				}
+			}
+			if opts.Progress != nil {
+				fmt.Fprintf(opts.Progress, "  [%d/%d bursts] %s: failing %v\n", t.Spent, opts.Budget, n.ID, n.Failing)
+			}
 		}
 	}
 	e := &explorer{tree: t}
