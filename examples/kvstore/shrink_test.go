@@ -143,7 +143,7 @@ func TestHVExploreTwiceSameTree(t *testing.T) {
 	var trees []*search.Tree
 	for i, jobs := range []int{2, 1} {
 		run := search.Runs(tt, b, filepath.Join(dir, fmt.Sprint(i)), log)
-		tr, err := search.Explore(ctx, run, search.ExploreOptions{Root: 0x5eed, Burst: 2 * time.Second, Budget: 12, Width: 2, Jobs: jobs, Kinds: tt.Faults.Kinds()})
+		tr, err := search.Explore(ctx, run, search.ExploreOptions{Root: 0x5eed, Burst: 2 * time.Second, Budget: 12, Width: 2, Jobs: jobs, Kinds: tt.Faults.Arms(tt.Faults.Kinds(), tt.Project.ServiceNames())})
 		if err != nil {
 			t.Fatal(err)
 		}
