@@ -72,19 +72,22 @@ func TestScoreCoverage(t *testing.T) {
 
 // coverRun is a fake hv whose kill branches reach code nothing else
 // does: each run's coverage is the root's, plus, in a branch limited to
-// kills, a feature of its own after its moment.
+// kills, a feature of its own after its moment. Every branch shows an SDK
+// event of its own.
 func coverRun(_ context.Context, c Candidate) (*Result, error) {
 	id := c.ID()
 	h := fnv.New32a()
 	h.Write([]byte(id))
 	r := &Result{ID: id, End: 10 * sec, Plan: faults.Plan{Duration: 8 * sec}, Runs: 1, TraceHash: fmt.Sprintf("%08x", h.Sum32())}
 	r.Cover = []CoverHit{{At: sec, Feature: "c:svc:1:1"}, {At: 2 * sec, Feature: "c:svc:2:1"}}
-	if c.Branch != nil && strings.HasSuffix(id, ":kill") {
-		last := c.Branch
-		for last.Next != nil {
-			last = last.Next
+	if c.Branch != nil {
+		last := c.Branch.Last()
+		// Every branch shows an event of its own, so that all are new
+		// and may be expanded: only coverage tells them apart.
+		r.Hits = append(r.Hits, Hit{At: last.At + sec/4, Kind: "event", ID: id})
+		if strings.HasSuffix(id, ":kill") {
+			r.Cover = append(r.Cover, CoverHit{At: last.At + sec/2, Feature: "c:svc:restart:" + id})
 		}
-		r.Cover = append(r.Cover, CoverHit{At: last.At + sec/2, Feature: "c:svc:restart:" + id})
 	}
 	return r, nil
 }

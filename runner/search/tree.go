@@ -92,6 +92,10 @@ type Node struct {
 	// moment that no earlier run had.
 	Coverage    int `json:"coverage,omitempty"`
 	NewCoverage int `json:"new_coverage,omitempty"`
+	// New counts the features (SDK and coverage) its run was the first
+	// of all runs to show after its own moment. Only the root and runs
+	// that showed something new are expanded (see expandable).
+	New int `json:"new,omitempty"`
 
 	branch  *hvbackend.Branch
 	end     time.Duration // where its children branch: At + Burst
@@ -396,10 +400,11 @@ func (e *explorer) score(n *Node) float64 {
 }
 
 // childrenAt returns the moment node n's children branch at: the first
-// grid point ([ExploreOptions.Grain]) of its run after the last SDK
-// assertion or guidance feature the run was the first to show after its
-// own moment — the children keep the new state and redraw what follows —
-// or, when it showed none, its moment plus one burst. A point less than a
+// grid point ([ExploreOptions.Grain]) of its run after the SDK assertion
+// and guidance features the run was the first to show after its own
+// moment (the first such feature and those up to a burst after it) — the
+// children keep the new state and redraw what follows — or, when it showed
+// none, its moment plus one burst. A point less than a
 // burst before the end of the fault phase is not taken: the children would
 // have next to no faults to redraw.
 func (e *explorer) childrenAt(n *Node, r *Result) time.Duration {
@@ -407,9 +412,18 @@ func (e *explorer) childrenAt(n *Node, r *Result) time.Duration {
 	if n.Parent < 0 {
 		return at
 	}
-	var novel time.Duration = -1
+	var first, novel time.Duration = -1, -1
 	for _, h := range r.Hits {
-		if h.At >= n.At && h.Kind != "event" && !e.seen[feature(h)] {
+		if h.At < n.At || h.Kind == "event" || e.seen[feature(h)] {
+			continue
+		}
+		if first < 0 {
+			first = h.At
+		}
+		// New features within a burst of the first are one step of the
+		// run (a takeover, then the resync it causes); a later one is a
+		// further step, which the children should be free to redraw.
+		if h.At-first <= e.opts.Burst {
 			novel = h.At
 		}
 	}
@@ -423,11 +437,15 @@ func (e *explorer) childrenAt(n *Node, r *Result) time.Duration {
 	return g
 }
 
-// expandable reports whether node n may get children: it did not fail,
-// and at least one burst of its fault phase is left after its children's
-// moment (less leaves them next to no faults to redraw).
+// expandable reports whether node n may get children: it did not fail; it
+// is the root or its run showed something no run had (as a fuzzer keeps
+// only inputs that found new coverage: a branch that showed nothing new
+// is in a state its parent's other children reach as well, and
+// expanding it spreads the budget thin over states that differ only by
+// chance); and at least one burst of its fault phase is left after its
+// children's moment (less leaves them next to no faults to redraw).
 func (e *explorer) expandable(n *Node) bool {
-	return len(n.Failing) == 0 && n.last-n.end >= e.opts.Burst
+	return len(n.Failing) == 0 && (n.Parent < 0 || n.New > 0) && n.last-n.end >= e.opts.Burst
 }
 
 // fold adds a finished run to the tree.
@@ -489,6 +507,7 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 		}
 	}
 	n.Coverage = len(n.cover)
+	n.New = newFeats
 	for f := range n.cover {
 		e.cover[f]++
 	}
