@@ -24,11 +24,18 @@ import (
 // the seed's outcome and its coverage.jsonl records.
 func coverSeed(t *testing.T, opts Options) (*runner.SeedOutcome, []byte, []runner.CoverageRecord) {
 	t.Helper()
+	return coverSeedIn(t, opts, t.TempDir())
+}
+
+// coverSeedIn is coverSeed with the backend's work directory (where its
+// programs are built) at workDir.
+func coverSeedIn(t *testing.T, opts Options, workDir string) (*runner.SeedOutcome, []byte, []runner.CoverageRecord) {
+	t.Helper()
 	test := backendtest.NewTest([]string{"alpha", "beta"})
 	test.Duration = 3 * time.Second
 	test.Workload = []*specs.Command{{Role: specs.RoleFirst, Name: "nap", Service: "alpha", Argv: []string{"/bin/alpha", "sleep", "1500ms"}}}
 	be := New(opts)
-	if err := be.Prepare(context.Background(), test, t.TempDir()); err != nil {
+	if err := be.Prepare(context.Background(), test, workDir); err != nil {
 		t.Fatal(err)
 	}
 	oc, err := runner.Run(context.Background(), runner.Options{Test: test, Backend: be, BaseSeed: 0x5eed, Count: 1, OutDir: t.TempDir(), Jobs: 1})
@@ -108,6 +115,26 @@ func TestCoverageSamples(t *testing.T) {
 	c, _, _ := coverSeed(t, Options{Cover: Cover{On: true, Period: time.Hour}})
 	if c.TraceHash != a.TraceHash {
 		t.Errorf("sampling changed the run: trace %016x with a sample every second, %016x without", a.TraceHash, c.TraceHash)
+	}
+}
+
+// TestCoverageWorkDirs: a seed is the same run wherever its programs are
+// built. Every command builds them under its own artifacts directory
+// (mvrun test, mvrun replay and a search each name theirs differently, a
+// Go test uses a temporary one), so the host path of a program differs
+// between commands, in length too; the guest must not see it. It did, as
+// argv[0], and a -cover program writes its argv into its counter file at
+// exit: the same seed gave a different trace hash in each command. Two
+// work directories whose paths differ by 38 bytes (more than any padding
+// of the counter file's strings) give the same trace hash and the same
+// coverage records.
+func TestCoverageWorkDirs(t *testing.T) {
+	needKVM(t)
+	dir := t.TempDir()
+	a, data, _ := coverSeedIn(t, Options{Cover: Cover{On: true}}, filepath.Join(dir, "w"))
+	b, data2, _ := coverSeedIn(t, Options{Cover: Cover{On: true}}, filepath.Join(dir, "a-longer-work-directory-for-this-test", "w"))
+	if a.TraceHash != b.TraceHash || !bytes.Equal(data, data2) {
+		t.Errorf("the same seed built in two work directories: trace %016x vs %016x, coverage.jsonl equal %t", a.TraceHash, b.TraceHash, bytes.Equal(data, data2))
 	}
 }
 
