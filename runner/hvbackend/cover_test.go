@@ -71,7 +71,7 @@ func coverSeedIn(t *testing.T, opts Options, workDir string) (*runner.SeedOutcom
 // backend that samples only at Close runs to the same trace hash.
 func TestCoverageSamples(t *testing.T) {
 	needKVM(t)
-	a, data, recs := coverSeed(t, Options{Cover: Cover{On: true}})
+	a, data, recs := coverSeed(t, Options{})
 	due := map[string][]int64{}
 	exits, finals := 0, 0
 	for _, r := range recs {
@@ -108,11 +108,11 @@ func TestCoverageSamples(t *testing.T) {
 	if len(recs) > 0 && len(recs[0].New) == 0 {
 		t.Errorf("the first read reports no new (index, bucket) pairs: %+v", recs[0])
 	}
-	b, data2, _ := coverSeed(t, Options{Cover: Cover{On: true}})
+	b, data2, _ := coverSeed(t, Options{})
 	if b.TraceHash != a.TraceHash || !bytes.Equal(data, data2) {
 		t.Errorf("same seed twice: trace %016x vs %016x, coverage.jsonl equal %t", a.TraceHash, b.TraceHash, bytes.Equal(data, data2))
 	}
-	c, _, _ := coverSeed(t, Options{Cover: Cover{On: true, Period: time.Hour}})
+	c, _, _ := coverSeed(t, Options{Cover: Cover{Period: time.Hour}})
 	if c.TraceHash != a.TraceHash {
 		t.Errorf("sampling changed the run: trace %016x with a sample every second, %016x without", a.TraceHash, c.TraceHash)
 	}
@@ -131,8 +131,8 @@ func TestCoverageSamples(t *testing.T) {
 func TestCoverageWorkDirs(t *testing.T) {
 	needKVM(t)
 	dir := t.TempDir()
-	a, data, _ := coverSeedIn(t, Options{Cover: Cover{On: true}}, filepath.Join(dir, "w"))
-	b, data2, _ := coverSeedIn(t, Options{Cover: Cover{On: true}}, filepath.Join(dir, "a-longer-work-directory-for-this-test", "w"))
+	a, data, _ := coverSeedIn(t, Options{}, filepath.Join(dir, "w"))
+	b, data2, _ := coverSeedIn(t, Options{}, filepath.Join(dir, "a-longer-work-directory-for-this-test", "w"))
 	if a.TraceHash != b.TraceHash || !bytes.Equal(data, data2) {
 		t.Errorf("the same seed built in two work directories: trace %016x vs %016x, coverage.jsonl equal %t", a.TraceHash, b.TraceHash, bytes.Equal(data, data2))
 	}
@@ -142,7 +142,7 @@ func TestCoverageWorkDirs(t *testing.T) {
 // why, and the timeline says it too.
 func TestCoverageOff(t *testing.T) {
 	needKVM(t)
-	so, _, recs := coverSeed(t, Options{})
+	so, _, recs := coverSeed(t, Options{Cover: Cover{Off: true}})
 	if len(recs) != 2 || recs[0].Without == "" || recs[1].Without == "" {
 		t.Fatalf("records %+v, want one per node saying why it has no counters", recs)
 	}
@@ -193,7 +193,7 @@ func TestCoverageAfterRestore(t *testing.T) {
 	needKVM(t)
 	ctx := context.Background()
 	test := backendtest.NewTest([]string{"alpha", "beta"})
-	b := New(Options{Cover: Cover{On: true}})
+	b := New(Options{})
 	if err := b.Prepare(ctx, test, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
