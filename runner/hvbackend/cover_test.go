@@ -138,6 +138,23 @@ func TestCoverageWorkDirs(t *testing.T) {
 	}
 }
 
+// TestGuestArgv: the guest's argv[0] is the name as written, or
+// /bin/<base name> where the runner put the host path of the program;
+// the host path never reaches the guest.
+func TestGuestArgv(t *testing.T) {
+	const host = "/tmp/run-1/work/bin/hv/client"
+	for _, c := range []struct{ argv, want []string }{
+		{[]string{"/bin/client", "load", "300"}, []string{"/bin/client", "load", "300"}}, // a workload command as the spec wrote it
+		{[]string{"client", "idle"}, []string{"client", "idle"}},
+		{[]string{host, "idle"}, []string{"/bin/client", "idle"}}, // a built service's program, named by no argv
+		{nil, []string{"/bin/client"}},
+	} {
+		if got := guestArgv(c.argv, host); !slices.Equal(got, c.want) {
+			t.Errorf("guestArgv(%q) = %q, want %q", c.argv, got, c.want)
+		}
+	}
+}
+
 // TestCoverageOff: with counters off, every node gets one record saying
 // why, and the timeline says it too.
 func TestCoverageOff(t *testing.T) {
