@@ -127,8 +127,16 @@ type NodeConfig struct {
 
 // ProcessConfig describes a guest process to start in a node.
 type ProcessConfig struct {
-	Binary string   // host path of the static ELF executable
-	Args   []string // argv; Args[0] defaults to Binary
+	Binary string // host path of the static ELF executable
+	// Path is the program's path inside the node, the one its guest sees:
+	// AT_EXECFN, the main thread's name (comm), and argv[0] when Args is
+	// empty. Empty means Binary, which makes the run depend on where the
+	// host keeps the binary: a guest that writes its argv somewhere (a
+	// `go build -cover` program does, into its counter file at exit) then
+	// runs differently from another directory. Callers whose runs must not
+	// depend on it (every runner command) set it.
+	Path   string
+	Args   []string // argv; Args[0] defaults to Path
 	Env    []string // environment; MVRUN_SDK=hv is added unless present
 	Dir    string   // working directory in the node's file system
 	Stdin  io.Reader
@@ -340,8 +348,11 @@ func (n *Node) startSeeded(cfg ProcessConfig, seed uint64) (*Process, error) {
 	if c.closed {
 		return nil, ErrClosed
 	}
+	if cfg.Path == "" {
+		cfg.Path = cfg.Binary
+	}
 	if len(cfg.Args) == 0 {
-		cfg.Args = []string{cfg.Binary}
+		cfg.Args = []string{cfg.Path}
 	}
 	env := cfg.Env
 	if !hasEnv(env, "MVRUN_SDK") {
@@ -368,7 +379,7 @@ func (n *Node) startSeeded(cfg ProcessConfig, seed uint64) (*Process, error) {
 	}
 	n.nstart++
 	k, err := kernel.New(m.phys, m.space, kernel.Config{
-		Seed: seed, World: c.world, Binary: cfg.Binary, Image: f, Args: cfg.Args, Env: env,
+		Seed: seed, World: c.world, Binary: cfg.Binary, Path: cfg.Path, Image: f, Args: cfg.Args, Env: env,
 		FS: n.fs, Dir: cfg.Dir, Hostname: n.name, Net: n.host, Clock: n.clock, Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
 		CPUs: cfg.CPUs, NoVDSO: cfg.NoVDSO, OnMessage: cfg.OnMessage, Logger: c.log.With("node", n.name),
 		SyncLatency: c.cfg.SyncLatency, SyscallCost: c.cfg.SyscallCost,

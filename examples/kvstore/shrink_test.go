@@ -137,8 +137,8 @@ func TestHVExploreTwiceSameTree(t *testing.T) {
 	ctx := context.Background()
 	// The fixed store: a failing node is not expanded, and nearly every
 	// run of the buggy one fails, so its tree would stop at the root.
-	// With coverage counters, as MVRUN_COVER=1 mvrun test --explore.
-	b, tt, dir := preparedHV(t, hvbackend.Options{Cover: hvbackend.Cover{On: true, Period: 2 * time.Second}}, "safe.hcl", 6*time.Second)
+	// Coverage read at every burst boundary, as mvrun test --explore does.
+	b, tt, dir := preparedHV(t, hvbackend.Options{Cover: hvbackend.Cover{Period: 2 * time.Second}}, "safe.hcl", 6*time.Second)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var trees []*search.Tree
 	for i, jobs := range []int{2, 1} {

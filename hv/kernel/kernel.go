@@ -57,12 +57,16 @@ type Config struct {
 	// World is the simulation the process joins; nil makes a world of its
 	// own whose scheduler draws from Seed.
 	World  *World
-	Binary string      // path of the static ELF (for error messages and AT_EXECFN)
-	Image  io.ReaderAt `snap:"keep"` // read while the process starts; snapshots share it
-	Args   []string    // argv, including argv[0]
-	Env    []string    // envp
-	FS     *vfs.FS     // file system; a fresh empty one if nil
-	Dir    string      // working directory in FS; the root if empty
+	Binary string // host path of the static ELF (for error messages)
+	// Path is the program's path as the guest sees it: AT_EXECFN and the
+	// main thread's name (comm); Binary if empty. It is guest-visible
+	// state, so it must not depend on where the host keeps the binary.
+	Path  string
+	Image io.ReaderAt `snap:"keep"` // read while the process starts; snapshots share it
+	Args  []string    // argv, including argv[0]
+	Env   []string    // envp
+	FS    *vfs.FS     // file system; a fresh empty one if nil
+	Dir   string      // working directory in FS; the root if empty
 	// Hostname is the node's name as uname(2) reports it; "hv" if empty.
 	Hostname string
 	Clock    *sched.Clock // the node's clock, a fork of the world's; the world's if nil
@@ -241,7 +245,7 @@ func New(phys *mm.Physical, space *mm.Space, cfg Config) (*Kernel, error) {
 		}
 	}
 	t := k.newThread()
-	t.comm = filepath.Base(cfg.Binary)
+	t.comm = filepath.Base(k.path())
 	if len(t.comm) > 15 {
 		t.comm = t.comm[:15]
 	}

@@ -11,6 +11,14 @@ const (
 	stackSize = 8 << 20
 )
 
+// path is the program's path as the guest sees it ([Config.Path]).
+func (k *Kernel) path() string {
+	if k.cfg.Path != "" {
+		return k.cfg.Path
+	}
+	return k.cfg.Binary
+}
+
 // setupStack maps the main thread's stack and writes argc, argv, envp and
 // the auxiliary vector onto it as the Linux ELF loader does. AT_SYSINFO_EHDR
 // points at the vDSO (unless Config.NoVDSO), through which Go reads the
@@ -44,7 +52,7 @@ func (k *Kernel) setupStack(t *Thread, img *mm.Image) error {
 		}
 		return out, nil
 	}
-	execfn, err := push(append([]byte(k.cfg.Binary), 0))
+	execfn, err := push(append([]byte(k.path()), 0))
 	if err != nil {
 		return err
 	}

@@ -278,8 +278,9 @@ func (c *cluster) execLook(ctx context.Context, m *Moment, report func(string, b
 	var stdout, stderr bytes.Buffer
 	seed := seeds.Derive(c.cfg.Seed, "branch/exec/"+x.Service)
 	start := c.hc.Now()
+	argv := guestArgv(x.Argv, path)
 	p, err := n.n.Start(hv.ProcessConfig{
-		Binary: path, Args: append([]string{path}, x.Argv[1:]...), Env: c.env(n, seed, nil), Dir: n.svc.WorkingDir,
+		Binary: path, Path: argv[0], Args: argv, Env: c.env(n, seed, nil), Dir: n.svc.WorkingDir,
 		Stdout: &stdout, Stderr: &stderr,
 	})
 	if err != nil {

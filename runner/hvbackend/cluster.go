@@ -145,6 +145,7 @@ func newCluster(ctx context.Context, cfg backend.ClusterConfig, programs map[str
 		if n.path, n.argv, err = backend.NodeArgv(s, n.prog, proj.Dir); err != nil {
 			return nil, err
 		}
+		n.argv = guestArgv(n.argv, n.path)
 		if n.stdout, err = outFile(cfg.Dir, s.Name+".stdout"); err == nil {
 			n.stderr, err = outFile(cfg.Dir, s.Name+".stderr")
 		}
@@ -399,6 +400,28 @@ func (c *cluster) watchSDK(n *node, proc, path string) (flush func(), err error)
 	return flush, nil
 }
 
+// guestArgv returns argv as the guest sees it: argv[0] is the program's
+// name as the compose file or the workload command wrote it ("/bin/client"),
+// never the host path mvrun runs it from (host). The runner puts that path
+// in argv[0] for a program nobody named (a service built from a Go main
+// package without an entrypoint; [backend.NodeArgv]); the guest gets
+// /bin/<its base name> instead. The host path lies under the run's
+// artifacts directory, which differs between commands (mvrun test, mvrun
+// replay, a search, a Go test), so a guest that writes its argv somewhere
+// would make one seed a different run in each: a `go build -cover` program
+// writes os.Args into its counter file at exit, and that write's length
+// entered the trace hash.
+func guestArgv(argv []string, host string) []string {
+	out := slices.Clone(argv)
+	if len(out) == 0 {
+		return []string{"/bin/" + filepath.Base(host)}
+	}
+	if out[0] == host {
+		out[0] = "/bin/" + filepath.Base(host)
+	}
+	return out
+}
+
 // env returns a process's environment: the service's compose environment,
 // then mvrun's variables and extra.
 func (c *cluster) env(n *node, seed uint64, extra map[string]string) []string {
@@ -472,7 +495,7 @@ func (n *node) start() error {
 	n.sink = &sink{c: c, node: n.svc.Name}
 	tp := &tap{w: n.stderr}
 	p, err := n.n.Start(hv.ProcessConfig{
-		Binary: n.path, Args: n.argv, Env: c.env(n, seed, map[string]string{"ANTITHESIS_SDK_LOCAL_OUTPUT": sdkPath}), Dir: n.svc.WorkingDir,
+		Binary: n.path, Path: n.argv[0], Args: n.argv, Env: c.env(n, seed, map[string]string{"ANTITHESIS_SDK_LOCAL_OUTPUT": sdkPath}), Dir: n.svc.WorkingDir,
 		Stdout: n.stdout, Stderr: tp,
 		OnMessage: n.sink.message,
 		OnExit:    n.exited,
@@ -639,7 +662,7 @@ func (c *cluster) execStart(n *node, req backend.ExecRequest, path string, h *ex
 			seed = s
 		}
 	}
-	argv := append([]string{path}, req.Argv[1:]...)
+	argv := guestArgv(req.Argv, path)
 	sdkPath, flush, err := c.sdkFile(n, h.name)
 	if err != nil {
 		return err
@@ -651,7 +674,7 @@ func (c *cluster) execStart(n *node, req backend.ExecRequest, path string, h *ex
 		env[k] = v
 	}
 	p, err := n.n.Start(hv.ProcessConfig{
-		Binary: path, Args: argv, Env: c.env(n, seed, env), Dir: n.svc.WorkingDir,
+		Binary: path, Path: argv[0], Args: argv, Env: c.env(n, seed, env), Dir: n.svc.WorkingDir,
 		Stdout: cmp.Or[io.Writer](h.stdout, io.Discard), Stderr: h.tap, OnMessage: h.sink.message,
 		OnExit: c.execExited(h),
 	})

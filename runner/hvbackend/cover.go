@@ -39,14 +39,15 @@ const coverDir = "/run/mvrun/cover"
 
 // Cover configures coverage counters on hv.
 type Cover struct {
-	// On builds Go services with counters and reads them. Counters are
-	// off unless asked for (MVRUN_COVER=1): with them on, one seed of
-	// examples/rejoin gave a different trace hash in each command that ran
-	// it (mvrun test, mvrun replay, a search, a Go test; each stable on its
-	// own, the binaries byte for byte the same, the runs parting at the
-	// first command's exit), which is not understood yet. Off, every
-	// command gives the same run.
-	On bool
+	// Off builds Go services without counters and reads none (also
+	// MVRUN_COVER=0). Counters are on otherwise: a run with them is as
+	// much a function of its seed as one without, and every command gives
+	// the same run of a seed (the guest sees its program's path in the
+	// node, not the host path that differs between commands; guestArgv).
+	// A build with counters is a different binary, though, so a seed's
+	// run differs between the two settings: a finding is replayed with
+	// the setting it was found with.
+	Off bool
 	// Period is the virtual time between samples; 0 means
 	// [DefaultCoverPeriod]. A search sets it to its burst, so that every
 	// burst boundary has a sample.
@@ -57,19 +58,19 @@ type Cover struct {
 // a search.
 const DefaultCoverPeriod = time.Second
 
-// CoverEnv is the environment variable that turns coverage counters on
-// when set to "1" or "on", and off when set to "0" or "off": [New] reads
-// it, so every command that runs hv honours it (to replay a finding of a
-// search, which ran with counters, or to measure what they cost).
+// CoverEnv is the environment variable that turns coverage counters off
+// when set to "0" or "off" (and on, the default, when set to "1" or
+// "on"): [New] reads it, so every command that runs hv honours it (to
+// replay a finding made without counters, or to measure what they cost).
 const CoverEnv = "MVRUN_COVER"
 
-// coverFromEnv returns c with On set as [CoverEnv] says, if it says.
+// coverFromEnv returns c with Off set as [CoverEnv] says, if it says.
 func coverFromEnv(c Cover) Cover {
 	switch os.Getenv(CoverEnv) {
 	case "1", "on":
-		c.On = true
+		c.Off = false
 	case "0", "off":
-		c.On = false
+		c.Off = true
 	}
 	return c
 }
@@ -107,8 +108,8 @@ func planCover(cfg Cover, t *specs.Test, programs map[string]string, built map[s
 		}
 		size, err := hv.CoverRegion(path)
 		switch {
-		case !cfg.On:
-			p.without[s.Name] = fmt.Sprintf("coverage counters are off (%s=1 turns them on); guidance and assertions only", CoverEnv)
+		case cfg.Off:
+			p.without[s.Name] = fmt.Sprintf("coverage counters are off (%s=0); guidance and assertions only", CoverEnv)
 		case err == nil && size > 0:
 			base := filepath.Base(source)
 			label := base

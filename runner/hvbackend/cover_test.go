@@ -24,11 +24,18 @@ import (
 // the seed's outcome and its coverage.jsonl records.
 func coverSeed(t *testing.T, opts Options) (*runner.SeedOutcome, []byte, []runner.CoverageRecord) {
 	t.Helper()
+	return coverSeedIn(t, opts, t.TempDir())
+}
+
+// coverSeedIn is coverSeed with the backend's work directory (where its
+// programs are built) at workDir.
+func coverSeedIn(t *testing.T, opts Options, workDir string) (*runner.SeedOutcome, []byte, []runner.CoverageRecord) {
+	t.Helper()
 	test := backendtest.NewTest([]string{"alpha", "beta"})
 	test.Duration = 3 * time.Second
 	test.Workload = []*specs.Command{{Role: specs.RoleFirst, Name: "nap", Service: "alpha", Argv: []string{"/bin/alpha", "sleep", "1500ms"}}}
 	be := New(opts)
-	if err := be.Prepare(context.Background(), test, t.TempDir()); err != nil {
+	if err := be.Prepare(context.Background(), test, workDir); err != nil {
 		t.Fatal(err)
 	}
 	oc, err := runner.Run(context.Background(), runner.Options{Test: test, Backend: be, BaseSeed: 0x5eed, Count: 1, OutDir: t.TempDir(), Jobs: 1})
@@ -64,7 +71,7 @@ func coverSeed(t *testing.T, opts Options) (*runner.SeedOutcome, []byte, []runne
 // backend that samples only at Close runs to the same trace hash.
 func TestCoverageSamples(t *testing.T) {
 	needKVM(t)
-	a, data, recs := coverSeed(t, Options{Cover: Cover{On: true}})
+	a, data, recs := coverSeed(t, Options{})
 	due := map[string][]int64{}
 	exits, finals := 0, 0
 	for _, r := range recs {
@@ -101,13 +108,50 @@ func TestCoverageSamples(t *testing.T) {
 	if len(recs) > 0 && len(recs[0].New) == 0 {
 		t.Errorf("the first read reports no new (index, bucket) pairs: %+v", recs[0])
 	}
-	b, data2, _ := coverSeed(t, Options{Cover: Cover{On: true}})
+	b, data2, _ := coverSeed(t, Options{})
 	if b.TraceHash != a.TraceHash || !bytes.Equal(data, data2) {
 		t.Errorf("same seed twice: trace %016x vs %016x, coverage.jsonl equal %t", a.TraceHash, b.TraceHash, bytes.Equal(data, data2))
 	}
-	c, _, _ := coverSeed(t, Options{Cover: Cover{On: true, Period: time.Hour}})
+	c, _, _ := coverSeed(t, Options{Cover: Cover{Period: time.Hour}})
 	if c.TraceHash != a.TraceHash {
 		t.Errorf("sampling changed the run: trace %016x with a sample every second, %016x without", a.TraceHash, c.TraceHash)
+	}
+}
+
+// TestCoverageWorkDirs: a seed is the same run wherever its programs are
+// built. Every command builds them under its own artifacts directory
+// (mvrun test, mvrun replay and a search each name theirs differently, a
+// Go test uses a temporary one), so the host path of a program differs
+// between commands, in length too; the guest must not see it. It did, as
+// argv[0], and a -cover program writes its argv into its counter file at
+// exit: the same seed gave a different trace hash in each command. Two
+// work directories whose paths differ by 38 bytes (more than any padding
+// of the counter file's strings) give the same trace hash and the same
+// coverage records.
+func TestCoverageWorkDirs(t *testing.T) {
+	needKVM(t)
+	dir := t.TempDir()
+	a, data, _ := coverSeedIn(t, Options{}, filepath.Join(dir, "w"))
+	b, data2, _ := coverSeedIn(t, Options{}, filepath.Join(dir, "a-longer-work-directory-for-this-test", "w"))
+	if a.TraceHash != b.TraceHash || !bytes.Equal(data, data2) {
+		t.Errorf("the same seed built in two work directories: trace %016x vs %016x, coverage.jsonl equal %t", a.TraceHash, b.TraceHash, bytes.Equal(data, data2))
+	}
+}
+
+// TestGuestArgv: the guest's argv[0] is the name as written, or
+// /bin/<base name> where the runner put the host path of the program;
+// the host path never reaches the guest.
+func TestGuestArgv(t *testing.T) {
+	const host = "/tmp/run-1/work/bin/hv/client"
+	for _, c := range []struct{ argv, want []string }{
+		{[]string{"/bin/client", "load", "300"}, []string{"/bin/client", "load", "300"}}, // a workload command as the spec wrote it
+		{[]string{"client", "idle"}, []string{"client", "idle"}},
+		{[]string{host, "idle"}, []string{"/bin/client", "idle"}}, // a built service's program, named by no argv
+		{nil, []string{"/bin/client"}},
+	} {
+		if got := guestArgv(c.argv, host); !slices.Equal(got, c.want) {
+			t.Errorf("guestArgv(%q) = %q, want %q", c.argv, got, c.want)
+		}
 	}
 }
 
@@ -115,7 +159,7 @@ func TestCoverageSamples(t *testing.T) {
 // why, and the timeline says it too.
 func TestCoverageOff(t *testing.T) {
 	needKVM(t)
-	so, _, recs := coverSeed(t, Options{})
+	so, _, recs := coverSeed(t, Options{Cover: Cover{Off: true}})
 	if len(recs) != 2 || recs[0].Without == "" || recs[1].Without == "" {
 		t.Fatalf("records %+v, want one per node saying why it has no counters", recs)
 	}
@@ -166,7 +210,7 @@ func TestCoverageAfterRestore(t *testing.T) {
 	needKVM(t)
 	ctx := context.Background()
 	test := backendtest.NewTest([]string{"alpha", "beta"})
-	b := New(Options{Cover: Cover{On: true}})
+	b := New(Options{})
 	if err := b.Prepare(ctx, test, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}

@@ -275,7 +275,7 @@ func (b *Backend) program(ctx context.Context, s *specs.Service, t *specs.Test, 
 // binary returns the host path of the static binary of a service that
 // does not run from an image.
 func (b *Backend) binary(ctx context.Context, s *specs.Service, composeFile, workDir string, built map[string]string) (string, error) {
-	if p, ok, err := backend.LocalProgram(ctx, s, composeFile, filepath.Join(workDir, "bin", "hv"), "linux", "amd64", b.cover.On, built, b.log); ok {
+	if p, ok, err := backend.LocalProgram(ctx, s, composeFile, filepath.Join(workDir, "bin", "hv"), "linux", "amd64", !b.cover.Off, built, b.log); ok {
 		return p, err
 	}
 	switch {
