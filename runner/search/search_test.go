@@ -145,19 +145,9 @@ func TestExploreDeterministicAtAnyJobs(t *testing.T) {
 			t.Fatalf("finding %s does not replay", f.ID)
 		}
 	}
-	depth, plain := 0, 0
+	depth := 0
 	for _, n := range first.Nodes {
 		depth = max(depth, n.Depth)
-		// Only the root and runs that showed something new are expanded.
-		if n.Parent >= 0 && n.New == 0 {
-			plain++
-			if n.Children > 0 {
-				t.Errorf("%s showed nothing new but has %d children", n.ID, n.Children)
-			}
-		}
-	}
-	if plain == 0 {
-		t.Errorf("every one of %d runs showed something new: the check above checked nothing", len(first.Nodes))
 	}
 	if depth < 2 {
 		t.Fatalf("the tree never went deeper than %d", depth)

@@ -93,8 +93,7 @@ type Node struct {
 	Coverage    int `json:"coverage,omitempty"`
 	NewCoverage int `json:"new_coverage,omitempty"`
 	// New counts the features (SDK and coverage) its run was the first
-	// of all runs to show after its own moment. Only the root and runs
-	// that showed something new are expanded (see expandable).
+	// of all runs to show after its own moment.
 	New int `json:"new,omitempty"`
 
 	branch  *hvbackend.Branch
@@ -437,15 +436,14 @@ func (e *explorer) childrenAt(n *Node, r *Result) time.Duration {
 	return g
 }
 
-// expandable reports whether node n may get children: it did not fail; it
-// is the root or its run showed something no run had (as a fuzzer keeps
-// only inputs that found new coverage: a branch that showed nothing new
-// is in a state its parent's other children reach as well, and
-// expanding it spreads the budget thin over states that differ only by
-// chance); and at least one burst of its fault phase is left after its
-// children's moment (less leaves them next to no faults to redraw).
+// expandable reports whether node n may get children: it did not fail,
+// and at least one burst of its fault phase is left after its children's
+// moment (less leaves them next to no faults to redraw). A branch that
+// showed nothing new is still expanded: its arm made its fault history
+// differ from its siblings' (a kill of one node rather than the other),
+// and the next fault of a chain starts from that history.
 func (e *explorer) expandable(n *Node) bool {
-	return len(n.Failing) == 0 && (n.Parent < 0 || n.New > 0) && n.last-n.end >= e.opts.Burst
+	return len(n.Failing) == 0 && n.last-n.end >= e.opts.Burst
 }
 
 // fold adds a finished run to the tree.
