@@ -2,6 +2,7 @@ package hvbackend
 
 import (
 	"bytes"
+	"maps"
 	"context"
 	"errors"
 	"fmt"
@@ -173,6 +174,15 @@ func (c *cluster) Replan(p faults.Plan, start time.Duration) faults.Plan {
 		// kind is what the branch was chosen to try.
 		fresh := faults.ScheduleOn(s, t.Faults, t.Project.ServiceNames(), t.Duration, l.Kinds)
 		p = faults.Splice(p, l.At-start, fresh, l.Kinds)
+		// The timeline's plan line and faults.log say what the branch drew
+		// (its swarm parameters and arm), next to the seed's own.
+		p.Params = maps.Clone(p.Params)
+		for k, v := range fresh.Params {
+			p.Params[fmt.Sprintf("branch@%v.%s", l.At, k)] = v
+		}
+		if len(l.Kinds) > 0 {
+			p.Params[fmt.Sprintf("branch@%v.arm", l.At)] = strings.Join(l.Kinds, "+")
+		}
 		parent = s
 	}
 	return p

@@ -221,4 +221,23 @@ func TestReplan(t *testing.T) {
 	if fmt.Sprint(a.Actions) == fmt.Sprint(other.Actions) || fmt.Sprint(a.Actions) == fmt.Sprint(plan.Actions) {
 		t.Errorf("branches 0 and 1 and the seed should have different futures")
 	}
+	if a.Params["kill"] != plan.Params["kill"] || a.Params["branch@11s.kill"] != "on" {
+		t.Errorf("the branch's plan should keep the seed's parameters and add its own draw's: %v", a.Params)
+	}
+	// An arm aimed at a node: the branch's new kills hit it alone, and
+	// its parameters name the arm.
+	c := &cluster{cfg: backend.ClusterConfig{Test: test, Seed: 1}, branch: &Branch{At: 11 * time.Second, N: 0, Kinds: []string{"kill=beta"}}}
+	aimed := c.Replan(plan, time.Second)
+	kills := 0
+	for _, x := range aimed.Actions {
+		if x.At >= 10*time.Second && x.Kind == faults.ActKill {
+			kills++
+			if !slices.Equal(x.Nodes, []string{"beta"}) {
+				t.Errorf("arm kill=beta: new kill %v", x)
+			}
+		}
+	}
+	if kills == 0 || aimed.Params["branch@11s.arm"] != "kill=beta" {
+		t.Errorf("arm kill=beta: %d new kills, parameters %v", kills, aimed.Params)
+	}
 }
