@@ -288,16 +288,21 @@ type gen struct {
 // a node is never killed and paused at once, and every fault is undone by
 // duration.
 func Schedule(seed uint64, cfg Config, nodes []string, duration time.Duration) Plan {
-	return ScheduleOn(seed, cfg, nodes, duration, nil)
+	return ScheduleOn(seed, cfg, nodes, duration, nil, 0)
 }
 
-// ScheduleOn is [Schedule] with the kinds in on (kinds or arms,
-// [Config.Arms]) never switched off by swarm testing (their rates and
-// durations still vary). A search branch
-// whose bandit chose a kind draws its future this way: limited to that
-// kind, a plan whose swarm draw had switched it off would have no faults
-// at all. Every other draw is the same as Schedule's for the seed.
-func ScheduleOn(seed uint64, cfg Config, nodes []string, duration time.Duration, on []string) Plan {
+// ScheduleOn is [Schedule] for a search branch that redraws its future at
+// plan time at under the arms on (kinds, or kinds aimed at a node,
+// [Config.Arms]). The arms' kinds are never switched off by swarm testing
+// (their rates and durations still vary): limited to a kind switched off, a
+// branch would have no new faults at all. An aimed arm ("kill=n1") also
+// makes the plan start one fault of its kind on its node at at, plus up
+// to aimJitter, with a length drawn as the kind's are, where the node can
+// go down then: the branch tries the fault it was chosen for, rather than
+// leave it to the kind's rate, which swarm testing may have made too slow
+// to come at all before the run ends. The kind's other faults are drawn as
+// usual. With on empty it is Schedule.
+func ScheduleOn(seed uint64, cfg Config, nodes []string, duration time.Duration, on []string, at time.Duration) Plan {
 	all := slices.Clone(nodes)
 	slices.Sort(all)
 	all = slices.Compact(all)
@@ -350,6 +355,24 @@ func ScheduleOn(seed uint64, cfg Config, nodes []string, duration time.Duration,
 			g.clocks(r, cfg.ClockSkew, k)
 		case KindDisk:
 			g.params[kind+".services"] = strings.Join(participants(cfg.Disk.Services, all), ",")
+		}
+	}
+	// An aimed arm's fault comes first, so the drawn outages make way
+	// for it; its draws have a stream of their own, so the others are
+	// the same as without it.
+	aim := seeds.Stream(seed, "faults/aim")
+	for _, arm := range on {
+		kind, node, aimed := strings.Cut(arm, "=")
+		k := ks[kind]
+		if !aimed || k == nil || !k.on {
+			continue
+		}
+		t := roundGrain(max(at, g.start) + time.Duration(aim.Int64N(int64(aimJitter))))
+		switch kind {
+		case KindKill:
+			g.outage(ActKill, ActRestart, node, t, drawRange(aim, k.rng(cfg.Kill.RestartAfter)))
+		case KindPause:
+			g.outage(ActPause, ActResume, node, t, drawRange(aim, k.rng(cfg.Pause.Duration)))
 		}
 	}
 	// Kills and pauses are drawn once every keep-up set is known, kills
@@ -590,6 +613,24 @@ func (g *gen) outages(r *rand.Rand, do, undo ActionKind, services []string, ever
 			Action{At: t, Kind: do, Nodes: chosen},
 			Action{At: end, Kind: undo, Nodes: slices.Clone(chosen)})
 	}
+}
+
+// aimJitter bounds how long after a branch's moment the fault of an
+// aimed arm starts: siblings under the same arm do not all hit the node at
+// the same instant.
+const aimJitter = 250 * time.Millisecond
+
+// outage adds an outage of node from t for length d, if the node is free
+// then and every keep-up set keeps a node up.
+func (g *gen) outage(do, undo ActionKind, node string, t, d time.Duration) {
+	end, ok := g.window(t, d)
+	if !ok || !slices.Contains(g.nodes, node) || !g.freeOver(node, t, end) || !g.keepsUp([]string{node}, t, end) {
+		return
+	}
+	g.down[node] = append(g.down[node], span{t, end})
+	g.actions = append(g.actions,
+		Action{At: t, Kind: do, Nodes: []string{node}},
+		Action{At: end, Kind: undo, Nodes: []string{node}})
 }
 
 // freeOver reports whether n has no outage touching [from, to]. Touching

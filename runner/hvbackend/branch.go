@@ -172,7 +172,7 @@ func (c *cluster) Replan(p faults.Plan, start time.Duration) faults.Plan {
 		s := l.seed(parent)
 		// A level that names kinds keeps them on in its swarm draw: the
 		// kind is what the branch was chosen to try.
-		fresh := faults.ScheduleOn(s, t.Faults, t.Project.ServiceNames(), t.Duration, l.Kinds)
+		fresh := faults.ScheduleOn(s, t.Faults, t.Project.ServiceNames(), t.Duration, l.Kinds, l.At-start)
 		p = faults.Splice(p, l.At-start, fresh, l.Kinds)
 		// The timeline's plan line and faults.log say what the branch drew
 		// (its swarm parameters and arm), next to the seed's own.
