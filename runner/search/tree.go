@@ -104,8 +104,13 @@ type Node struct {
 	guide   map[string]float64 // numeric guidance: best value in the prefix
 	reached map[string]bool    // Sometimes/Reachable ids evaluated in the prefix
 	arms    []arm
-	pulls   int
 	rec     *hvbackend.Record // for children to resume from; nil once dropped
+	// The search policy's statistics of the subtree under the node (the
+	// node's run and its descendants'): runs, picked ones included before
+	// they are folded in, and the sum of their rewards.
+	visits int
+	value  float64
+	kids   []int // children, by index in Tree.Nodes
 }
 
 type arm struct {
@@ -150,6 +155,8 @@ type explorer struct {
 	met   map[string]bool // Sometimes/Reachable ids that held somewhere
 	best  map[string]float64
 	found map[string]bool // properties some run failed
+	ran   map[string]bool // coverage counters any run hit
+	arms  map[string]arm  // each arm's pulls and rewards over the tree
 	end   time.Duration   // the root run's length: what a run from zero costs
 	last  time.Duration   // the end of the root run's fault phase
 }
@@ -187,7 +194,7 @@ func Explore(ctx context.Context, run RunFunc, opts ExploreOptions) (*Tree, erro
 	if opts.Grain <= 0 || opts.Burst%opts.Grain != 0 {
 		return nil, fmt.Errorf("search: the grain %v does not divide the burst %v", opts.Grain, opts.Burst)
 	}
-	e := &explorer{opts: opts, run: run, count: map[string]int{}, cover: map[string]int{}, seen: map[string]bool{}, met: map[string]bool{}, best: map[string]float64{}, found: map[string]bool{},
+	e := &explorer{opts: opts, run: run, count: map[string]int{}, cover: map[string]int{}, seen: map[string]bool{}, met: map[string]bool{}, best: map[string]float64{}, found: map[string]bool{}, ran: map[string]bool{}, arms: map[string]arm{},
 		tree: &Tree{Root: seeds.Format(opts.Root), Budget: opts.Budget, Burst: opts.Burst.String()}}
 	root := &Node{Parent: -1}
 	root.ID = Candidate{Seed: opts.Root}.ID()
@@ -285,85 +292,145 @@ func (e *explorer) estimate(c Candidate) int {
 	return max(int((e.end-from+e.opts.Burst-1)/e.opts.Burst), 1)
 }
 
-// pick chooses a round's nodes to expand and makes their children.
+// pick chooses a round's nodes to expand and makes their children. Each
+// pick walks down from the root as Monte Carlo tree search does: at a node
+// whose subtree has had n runs, it gives the node a new child while the
+// node has fewer than sqrt(n) children (progressive widening), and
+// otherwise goes on into the child whose subtree promises most (see
+// value). So a subtree gets runs for what its runs found, not for how
+// many leaves it has: a rich state whose branches keep finding nothing new
+// is left for its siblings, and the root goes on sampling fresh futures.
+// The picks of a round count as runs of their subtrees before they run,
+// so a round spreads over several paths.
 func (e *explorer) pick() []pick {
 	var out []pick
 	planned := 0
 	for range e.opts.Width {
-		var bestN *Node
-		for _, n := range e.tree.Nodes {
-			if n.Error != "" || !e.expandable(n) {
-				continue
-			}
-			n.Score = e.score(n)
-			if bestN == nil || n.Score > bestN.Score {
-				bestN = n
-			}
-		}
-		if bestN == nil {
+		open := map[*Node]bool{}
+		e.open(e.tree.Nodes[0], open)
+		v := e.tree.Nodes[0]
+		if !open[v] {
 			break
 		}
-		a := bestN.bandit()
+		for {
+			if e.expandable(v) && float64(v.Children) < math.Ceil(math.Sqrt(float64(max(v.visits, 1)))) {
+				break
+			}
+			var next *Node
+			for _, i := range v.kids {
+				c := e.tree.Nodes[i]
+				if !open[c] {
+					continue
+				}
+				c.Score = e.value(v, c)
+				if next == nil || c.Score > next.Score {
+					next = c
+				}
+			}
+			if next == nil {
+				break // v itself is expandable: its children are closed
+			}
+			v = next
+		}
+		a := e.bandit(v)
 		kinds := []string(nil)
 		if a != "all" {
 			kinds = []string{a}
 		}
-		br := bestN.branch.Child(hvbackend.Branch{At: bestN.end, N: bestN.Children, Kinds: kinds})
-		child := &Node{Parent: slices.Index(e.tree.Nodes, bestN), Depth: bestN.Depth + 1, At: bestN.end, Arm: a, branch: br}
+		br := v.branch.Child(hvbackend.Branch{At: v.end, N: v.Children, Kinds: kinds})
+		child := &Node{Parent: slices.Index(e.tree.Nodes, v), Depth: v.Depth + 1, At: v.end, Arm: a, branch: br}
 		child.ID = Candidate{Seed: e.opts.Root, Branch: br}.ID()
 		cand := e.candidate(child)
 		est := e.estimate(cand)
 		if e.tree.Spent+planned+est > e.opts.Budget && len(out) > 0 {
 			break
 		}
-		bestN.Children++
-		bestN.pulls++
-		out = append(out, pick{child, bestN, cand, est})
+		v.Children++
+		for m := v; m != nil; m = e.parent(m) {
+			m.visits++ // the pick's run, before it runs
+		}
+		out = append(out, pick{child, v, cand, est})
 		planned += est
 	}
 	return out
 }
 
-// bandit picks an arm by UCB1: each arm once, in order, then the arm with
-// the best mean reward plus sqrt(2 ln n / n_arm).
-func (n *Node) bandit() string {
-	for i := range n.arms {
-		if n.arms[i].n == 0 {
-			n.arms[i].n = -1 // pending: not picked twice before its reward is in
-			return n.arms[i].name
+// open marks the nodes whose subtree has a node that may be expanded.
+func (e *explorer) open(n *Node, open map[*Node]bool) bool {
+	o := n.Error == "" && e.expandable(n)
+	for _, i := range n.kids {
+		if e.open(e.tree.Nodes[i], open) {
+			o = true
 		}
 	}
+	open[n] = o
+	return o
+}
+
+// parent returns n's parent node, nil for the root.
+func (e *explorer) parent(n *Node) *Node {
+	if n.Parent < 0 {
+		return nil
+	}
+	return e.tree.Nodes[n.Parent]
+}
+
+// value is how much child c of node v promises, for the walk down the
+// tree: the mean reward of the runs in its subtree, plus its state's
+// score (see score) shared out over those runs, plus UCB1's exploration
+// term, C·sqrt(ln(runs under v) / runs under c).
+func (e *explorer) value(v, c *Node) float64 {
+	n := float64(max(c.visits, 1))
+	return c.value/n + e.score(c)/(1+n) + e.opts.C*math.Sqrt(math.Log(float64(max(v.visits, 1)))/n)
+}
+
+// bandit picks node n's arm by UCB1 with a prior: an arm's mean reward
+// at n counts, besides its pulls at n, one pseudo-pull worth its mean
+// reward over the whole tree (from an optimistic 1/2 before any pull), so
+// what an arm found elsewhere steers nodes that have tried few arms —
+// with the sqrt(n) children a node gets, most try only a few — while each
+// node still learns its own (which node to kill depends on which is the
+// primary there). Ties go to the earlier arm. A pick counts as a pull at
+// once; its reward comes when its run is folded in.
+func (e *explorer) bandit(n *Node) string {
 	total := 0
 	for _, a := range n.arms {
-		total += max(a.n, 0)
+		total += a.n
 	}
 	best, bv := 0, math.Inf(-1)
 	for i, a := range n.arms {
-		if a.n <= 0 {
-			continue
-		}
-		v := a.reward/float64(a.n) + math.Sqrt(2*math.Log(float64(total))/float64(a.n))
+		g := e.arms[a.name]
+		prior := (g.reward + 0.5) / float64(g.n+1)
+		v := (a.reward+prior)/float64(a.n+1) + math.Sqrt(2*math.Log(float64(total+1))/float64(a.n+1))
 		if v > bv {
 			best, bv = i, v
 		}
 	}
-	return n.arms[best].name
+	name := n.arms[best].name
+	n.arms[best].n++
+	g := e.arms[name]
+	g.n++
+	e.arms[name] = g
+	return name
 }
 
-// reward credits a node's arm with a child's reward.
-func (n *Node) rewardArm(name string, r float64) {
+// rewardArm credits node n's arm name, and the arm over the tree, with a
+// child's reward.
+func (e *explorer) rewardArm(n *Node, name string, r float64) {
 	for i := range n.arms {
 		if n.arms[i].name == name {
-			if n.arms[i].n < 0 {
-				n.arms[i].n = 0
-			}
-			n.arms[i].n++
 			n.arms[i].reward += r
 		}
 	}
+	g := e.arms[name]
+	g.reward += r
+	e.arms[name] = g
 }
 
-// score is a node's priority for expansion (higher first).
+// score is what a node's state offers: rare features, Sometimes and
+// Reachable properties reached but never met, numeric guidance at its
+// best, rare coverage counters (see [Weights]). [explorer.value] shares it
+// out over the runs of the node's subtree.
 func (e *explorer) score(n *Node) float64 {
 	w := e.opts.Weights
 	// Summed in sorted order: float addition depends on the order, and
@@ -387,15 +454,7 @@ func (e *explorer) score(n *Node) float64 {
 	for _, f := range slices.Sorted(maps.Keys(n.cover)) {
 		cov += 1 / float64(max(e.cover[f], 1))
 	}
-	// What a node's state offers wears off as it is expanded: each child
-	// already redrew its future once (diminishing returns, as a fuzzer's
-	// energy for a seed input).
-	s := (w.Rarity*rare + w.Unmet*float64(unmet) + w.Guidance*float64(atBest) + w.Coverage*cov) / math.Sqrt(float64(n.Children+1))
-	total := 0
-	for _, m := range e.tree.Nodes {
-		total += m.Children
-	}
-	return s + e.opts.C*math.Sqrt(math.Log(float64(total+1))/float64(n.Children+1))
+	return w.Rarity*rare + w.Unmet*float64(unmet) + w.Guidance*float64(atBest) + w.Coverage*cov
 }
 
 // childrenAt returns the moment node n's children branch at: the first
@@ -493,12 +552,18 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 	// Coverage features carry their bucket already. A read due at the
 	// children's moment is the state they start from.
 	n.cover = map[string]bool{}
+	newCounters := 0
 	for _, h := range r.Cover {
 		if h.At > n.At && !e.seen[h.Feature] {
 			n.NewCoverage++
 			newFeats++
 		}
 		e.seen[h.Feature] = true
+		counter := h.Feature[:strings.LastIndexByte(h.Feature, ':')]
+		if h.At > n.At && !e.ran[counter] {
+			newCounters++
+		}
+		e.ran[counter] = true
 		if h.At <= n.end {
 			// The counter, not its bucket: buckets grow with time.
 			n.cover[h.Feature[:strings.LastIndexByte(h.Feature, ':')]] = true
@@ -527,12 +592,24 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 			e.found[p], newFail = true, true
 		}
 	}
+	// A run's reward: 1 for a property no run had failed, else its new SDK
+	// features and newly run coverage counters (not new buckets of
+	// counters run before: those grow with time), a quarter each, up to 1.
+	novel := n.New - n.NewCoverage
+	if e.opts.Weights.Coverage > 0 {
+		novel += newCounters
+	}
+	rw := math.Min(1, float64(novel)/4)
+	if newFail {
+		rw = 1
+	}
 	if parent != nil {
-		rw := math.Min(1, float64(newFeats)/4)
-		if newFail {
-			rw = 1
-		}
-		parent.rewardArm(n.Arm, rw)
+		e.rewardArm(parent, n.Arm, rw)
+		parent.kids = append(parent.kids, len(t.Nodes))
+	}
+	n.visits = 1 // its own run; its ancestors counted it when it was picked
+	for m := n; m != nil; m = e.parent(m) {
+		m.value += rw
 	}
 	t.Nodes = append(t.Nodes, n)
 	t.Spent += n.Cost
