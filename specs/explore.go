@@ -35,7 +35,7 @@ type Explore struct {
 	// Arms are the fault kinds the bandit may limit a branch's new faults
 	// to (besides "all"); nil means every kind the faults block enables.
 	Arms []string
-	// Exploration weighs rarely expanded nodes against the score (UCB's
+	// Exploration weighs rarely visited subtrees against what runs found there (UCB's
 	// constant); Rarity, Unmet, Guidance and Coverage weigh the score's
 	// terms: rare SDK features, Sometimes/Reachable properties no run has
 	// met yet, numeric guidance at its best value, and rare coverage

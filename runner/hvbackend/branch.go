@@ -2,11 +2,11 @@ package hvbackend
 
 import (
 	"bytes"
-	"maps"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"

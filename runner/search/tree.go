@@ -39,7 +39,8 @@ type ExploreOptions struct {
 	// limited to, fault kinds or kinds aimed at a node ("kill=n1",
 	// [faults.Config.Arms]); a further arm, "all", limits nothing.
 	Kinds []string
-	// C weighs exploring rarely expanded nodes against the score; default 1.
+	// C weighs exploring rarely visited subtrees against what runs found
+	// there (UCB's constant in the walk); default 1.
 	C float64
 	// Weights of the score's terms; nil means [DefaultWeights].
 	Weights *Weights
@@ -161,19 +162,21 @@ type explorer struct {
 	last  time.Duration   // the end of the root run's fault phase
 }
 
-// Explore grows a tree of runs from a root seed on hv. Each round picks
-// the Width best nodes by score (see [Node] and docs/exploration.md), and
-// for each adds a child: the node's run branched at its moment plus one
-// Burst, with the future (scheduling, network, entropy and faults) redrawn
-// and the new faults limited to a kind a UCB1 bandit picks for that node.
-// The score of a node reads its run's SDK lines up to that moment: rare
-// assertion and guidance features (fewer nodes have them: more score),
-// Sometimes/Reachable properties it reached that no run has met yet,
-// numeric guidance at the best value seen, and an exploration term that
-// grows for rarely expanded nodes. Each run keeps a snapshot just before
-// its children's moment, and a child resumes from its parent's (or the
-// nearest ancestor's still kept, see [ExploreOptions.Records]): it costs
-// the virtual time it runs after that, which is what the budget counts.
+// Explore grows a tree of runs from a root seed on hv. Each round makes
+// Width picks; each walks down from the root as Monte Carlo tree search
+// does (see pick and docs/exploration.md) to a node, and adds a child: the
+// node's run branched at its children's moment (see childrenAt), with the
+// future (scheduling, network, entropy and faults) redrawn and the new
+// faults limited to an arm a UCB1 bandit picks for that node. The walk
+// weighs what runs under each subtree found (new SDK features, newly run
+// coverage counters, new failures) with the state score of a node: rare
+// assertion and guidance features, Sometimes/Reachable properties it
+// reached that no run has met yet, numeric guidance at the best value
+// seen, rare coverage counters. Each run keeps snapshots before the
+// moments its children may branch at, and a child resumes from its
+// parent's (or the nearest ancestor's still kept, see
+// [ExploreOptions.Records]): it costs the virtual time it runs after that,
+// which is what the budget counts.
 func Explore(ctx context.Context, run RunFunc, opts ExploreOptions) (*Tree, error) {
 	if opts.Width <= 0 {
 		opts.Width = 4
