@@ -319,13 +319,22 @@ func (e *explorer) pick() []pick {
 			if e.expandable(v) && float64(v.Children) < math.Ceil(math.Sqrt(float64(max(v.visits, 1)))) {
 				break
 			}
+			// State scores count features and so differ in scale from
+			// test to test: relative to the best sibling's, they weigh
+			// like a reward.
+			top := 0.0
+			for _, i := range v.kids {
+				if c := e.tree.Nodes[i]; open[c] {
+					top = max(top, e.score(c))
+				}
+			}
 			var next *Node
 			for _, i := range v.kids {
 				c := e.tree.Nodes[i]
 				if !open[c] {
 					continue
 				}
-				c.Score = e.value(v, c)
+				c.Score = e.value(v, c, top)
 				if next == nil || c.Score > next.Score {
 					next = c
 				}
@@ -379,12 +388,17 @@ func (e *explorer) parent(n *Node) *Node {
 }
 
 // value is how much child c of node v promises, for the walk down the
-// tree: the mean reward of the runs in its subtree, plus its state's
-// score (see score) shared out over those runs, plus UCB1's exploration
-// term, C·sqrt(ln(runs under v) / runs under c).
-func (e *explorer) value(v, c *Node) float64 {
+// tree: the mean reward of the runs in its subtree, plus its state's score
+// (see score) relative to top, the best of its open siblings', shared out
+// over those runs, plus UCB1's exploration term, C·sqrt(ln(runs under v) /
+// runs under c).
+func (e *explorer) value(v, c *Node, top float64) float64 {
 	n := float64(max(c.visits, 1))
-	return c.value/n + e.score(c)/(1+n) + e.opts.C*math.Sqrt(math.Log(float64(max(v.visits, 1)))/n)
+	prior := 0.0
+	if top > 0 {
+		prior = e.score(c) / top
+	}
+	return c.value/n + prior/(1+n) + e.opts.C*math.Sqrt(math.Log(float64(max(v.visits, 1)))/n)
 }
 
 // bandit picks node n's arm by UCB1 with a prior: an arm's mean reward
