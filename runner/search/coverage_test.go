@@ -15,7 +15,7 @@ import (
 // newTestExplorer is Explore's state with weights w and no runs yet.
 func newTestExplorer(w Weights) *explorer {
 	return &explorer{opts: ExploreOptions{Burst: sec, C: 1, Weights: &w, Kinds: []string{"kill"}},
-		count: map[string]int{}, cover: map[string]int{}, seen: map[string]bool{}, met: map[string]bool{}, best: map[string]float64{}, found: map[string]bool{}, ran: map[string]bool{}, arms: map[string]arm{},
+		count: map[string]int{}, cover: map[string]int{}, seen: map[string]bool{}, met: map[string]bool{}, best: map[string]float64{}, found: map[string]bool{}, ran: map[string]bool{}, kinds: map[string]arm{},
 		tree: &Tree{}}
 }
 
@@ -68,8 +68,8 @@ func TestScoreCoverage(t *testing.T) {
 		if w == 0 {
 			want = 0
 		}
-		if kill.n != 1 || kill.reward != want || all.n != 1 || all.reward != 0 || e.arms["kill"].reward != want {
-			t.Errorf("weight %v: arms after one child each: kill %+v, all %+v, kill over the tree %+v; want kill rewarded %v for its new counter", w, kill, all, e.arms["kill"], want)
+		if kill.n != 1 || kill.reward != want || all.n != 1 || all.reward != 0 || e.kinds["kill"].reward != want {
+			t.Errorf("weight %v: arms after one child each: kill %+v, all %+v, kill over the tree %+v; want kill rewarded %v for its new counter", w, kill, all, e.kinds["kill"], want)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mvrun/multiverse/faults"
 	"github.com/mvrun/multiverse/internal/seeds"
 	"github.com/mvrun/multiverse/runner/hvbackend"
 )
@@ -157,7 +158,7 @@ type explorer struct {
 	best  map[string]float64
 	found map[string]bool // properties some run failed
 	ran   map[string]bool // coverage counters any run hit
-	arms  map[string]arm  // each arm's pulls and rewards over the tree
+	kinds map[string]arm  // each fault kind's pulls and rewards over the tree
 	end   time.Duration   // the root run's length: what a run from zero costs
 	last  time.Duration   // the end of the root run's fault phase
 }
@@ -197,7 +198,7 @@ func Explore(ctx context.Context, run RunFunc, opts ExploreOptions) (*Tree, erro
 	if opts.Grain <= 0 || opts.Burst%opts.Grain != 0 {
 		return nil, fmt.Errorf("search: the grain %v does not divide the burst %v", opts.Grain, opts.Burst)
 	}
-	e := &explorer{opts: opts, run: run, count: map[string]int{}, cover: map[string]int{}, seen: map[string]bool{}, met: map[string]bool{}, best: map[string]float64{}, found: map[string]bool{}, ran: map[string]bool{}, arms: map[string]arm{},
+	e := &explorer{opts: opts, run: run, count: map[string]int{}, cover: map[string]int{}, seen: map[string]bool{}, met: map[string]bool{}, best: map[string]float64{}, found: map[string]bool{}, ran: map[string]bool{}, kinds: map[string]arm{},
 		tree: &Tree{Root: seeds.Format(opts.Root), Budget: opts.Budget, Burst: opts.Burst.String()}}
 	root := &Node{Parent: -1}
 	root.ID = Candidate{Seed: opts.Root}.ID()
@@ -402,46 +403,50 @@ func (e *explorer) value(v, c *Node, top float64) float64 {
 }
 
 // bandit picks node n's arm by UCB1 with a prior: an arm's mean reward
-// at n counts, besides its pulls at n, one pseudo-pull worth its mean
-// reward over the whole tree (from an optimistic 1/2 before any pull), so
-// what an arm found elsewhere steers nodes that have tried few arms —
-// with the sqrt(n) children a node gets, most try only a few — while each
-// node still learns its own (which node to kill depends on which is the
-// primary there). Ties go to the earlier arm. A pick counts as a pull at
-// once; its reward comes when its run is folded in.
+// at n counts, besides its pulls at n, one pseudo-pull worth the mean
+// reward of its fault kind over the whole tree (from an optimistic 1/2
+// before any pull), so what a kind found elsewhere steers nodes that have
+// tried few arms — with the sqrt(n) children a node gets, most try only a
+// few — while which node to aim at is learnt at each node (it depends on
+// which one is the primary there). Ties go in an order drawn from the
+// node's id, so that no node is always tried first. A pick counts as a
+// pull at once; its reward comes when its run is folded in.
 func (e *explorer) bandit(n *Node) string {
 	total := 0
 	for _, a := range n.arms {
 		total += a.n
 	}
+	order := seeds.Stream(seeds.Derive(e.opts.Root, n.ID), "search/arms").Perm(len(n.arms))
 	best, bv := 0, math.Inf(-1)
-	for i, a := range n.arms {
-		g := e.arms[a.name]
+	for _, i := range order {
+		a := n.arms[i]
+		g := e.kinds[faults.ArmKind(a.name)]
 		prior := (g.reward + 0.5) / float64(g.n+1)
 		v := (a.reward+prior)/float64(a.n+1) + math.Sqrt(2*math.Log(float64(total+1))/float64(a.n+1))
 		if v > bv {
 			best, bv = i, v
 		}
 	}
-	name := n.arms[best].name
 	n.arms[best].n++
-	g := e.arms[name]
+	kind := faults.ArmKind(n.arms[best].name)
+	g := e.kinds[kind]
 	g.n++
-	e.arms[name] = g
-	return name
+	e.kinds[kind] = g
+	return n.arms[best].name
 }
 
-// rewardArm credits node n's arm name, and the arm over the tree, with a
-// child's reward.
+// rewardArm credits node n's arm name, and its fault kind over the tree,
+// with a child's reward.
 func (e *explorer) rewardArm(n *Node, name string, r float64) {
 	for i := range n.arms {
 		if n.arms[i].name == name {
 			n.arms[i].reward += r
 		}
 	}
-	g := e.arms[name]
+	kind := faults.ArmKind(name)
+	g := e.kinds[kind]
 	g.reward += r
-	e.arms[name] = g
+	e.kinds[kind] = g
 }
 
 // score is what a node's state offers: rare features, Sometimes and
