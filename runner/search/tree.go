@@ -84,7 +84,7 @@ type Node struct {
 	ChildrenAt time.Duration `json:"children_at_ns"`
 	TraceHash  string        `json:"trace_hash,omitempty"`
 	Cost       int           `json:"cost"`
-	Score      float64       `json:"score"` // when it was last considered
+	Score      float64       `json:"score"` // the walk's value of it when last considered (see pick)
 	Children   int           `json:"children"`
 	Error      string        `json:"error,omitempty"`
 	Dir        string        `json:"dir,omitempty"`
@@ -651,11 +651,11 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 		if n.Resumed > 0 {
 			what += fmt.Sprintf(" (resumed at %v)", n.Resumed)
 		}
-		score := 0.0 // the score its parent had when picked
+		score := 0.0 // the value the walk gave its parent (0 for the root)
 		if parent != nil {
 			score = parent.Score
 		}
-		fmt.Fprintf(e.opts.Progress, "  [%d/%d bursts] %s (parent's score %.2f, arm %s, coverage %d, +%d new): %s\n", t.Spent, e.opts.Budget, n.ID, score, cmp.Or(n.Arm, "-"), n.Coverage, n.NewCoverage, what)
+		fmt.Fprintf(e.opts.Progress, "  [%d/%d bursts] %s (parent's value %.2f, arm %s, coverage %d, +%d new): %s\n", t.Spent, e.opts.Budget, n.ID, score, cmp.Or(n.Arm, "-"), n.Coverage, n.NewCoverage, what)
 		if parent == nil && len(r.Uncovered) > 0 {
 			fmt.Fprintf(e.opts.Progress, "  no coverage counters on %s: scored by guidance and assertions only\n", strings.Join(r.Uncovered, ", "))
 		}
