@@ -106,8 +106,8 @@ func TestHVKnownIDsLoseWrites(t *testing.T) {
 // 2 s, width 2): it finds the lost write within 40 bursts — through a
 // branch after a takeover whose arm kills the new primary — and the
 // finding replayed from time zero is the same run, failing the same
-// property. docs/exploration.md has the search from roots 1–5 against
-// independent seeds.
+// property. docs/exploration.md compares the search with independent
+// seeds over roots 1–10.
 func TestHVSearchFindsLostWrite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping: a guided search of the rejoin example under hv (about 15 runs)")
