@@ -606,12 +606,7 @@ func (g *gen) outages(r *rand.Rand, do, undo ActionKind, services []string, ever
 			continue
 		}
 		slices.Sort(chosen)
-		for _, n := range chosen {
-			g.down[n] = append(g.down[n], span{t, end})
-		}
-		g.actions = append(g.actions,
-			Action{At: t, Kind: do, Nodes: chosen},
-			Action{At: end, Kind: undo, Nodes: slices.Clone(chosen)})
+		g.down1(do, undo, chosen, t, end)
 	}
 }
 
@@ -627,10 +622,18 @@ func (g *gen) outage(do, undo ActionKind, node string, t, d time.Duration) {
 	if !ok || !slices.Contains(g.nodes, node) || !g.freeOver(node, t, end) || !g.keepsUp([]string{node}, t, end) {
 		return
 	}
-	g.down[node] = append(g.down[node], span{t, end})
+	g.down1(do, undo, []string{node}, t, end)
+}
+
+// down1 records one outage of nodes from t to end: their down spans and
+// the actions that start and end it.
+func (g *gen) down1(do, undo ActionKind, nodes []string, t, end time.Duration) {
+	for _, n := range nodes {
+		g.down[n] = append(g.down[n], span{t, end})
+	}
 	g.actions = append(g.actions,
-		Action{At: t, Kind: do, Nodes: []string{node}},
-		Action{At: end, Kind: undo, Nodes: []string{node}})
+		Action{At: t, Kind: do, Nodes: nodes},
+		Action{At: end, Kind: undo, Nodes: slices.Clone(nodes)})
 }
 
 // freeOver reports whether n has no outage touching [from, to]. Touching

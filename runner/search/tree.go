@@ -674,13 +674,13 @@ func (e *explorer) keep(n, parent *Node, rec *hvbackend.Record) {
 	}
 	if parent != nil {
 		at := n.At - hvbackend.SnapshotLead
-		mine := rec.Latest(n.At).Snapshots()
+		mine := rec.Latest(n.At)
 		var had []time.Duration
 		if parent.rec != nil {
 			had = parent.rec.Snapshots()
 		}
-		if len(mine) == 1 && mine[0] == at && (len(had) == 0 || had[len(had)-1] < at) && e.expandable(parent) {
-			parent.rec = rec.Latest(n.At)
+		if s := mine.Snapshots(); len(s) == 1 && s[0] == at && (len(had) == 0 || had[len(had)-1] < at) && e.expandable(parent) {
+			parent.rec = mine
 		}
 	}
 	if e.expandable(n) {
