@@ -86,6 +86,9 @@ type Cluster struct {
 	dead   []*Process // exited, machine not yet closed
 	net    *netsim.Network
 	links  *links
+	// branch is the seed of the latest Redraw (0 before any): processes
+	// started after it draw their entropy from it too.
+	branch uint64
 	lp     loop
 	closed bool
 	// closeErr collects failures to close exited processes' VMs (host
@@ -338,7 +341,13 @@ func (n *Node) Processes() []*Process { return slices.Clone(n.procs) }
 // Start starts a guest process in the node at the current virtual time. It
 // becomes runnable at once; the scheduler runs it when it draws it.
 func (n *Node) Start(cfg ProcessConfig) (*Process, error) {
-	seed := seeds.Derive(n.c.cfg.Seed, "hv/node/"+n.name+"/proc/"+strconv.Itoa(n.nstart))
+	name := "hv/node/" + n.name + "/proc/" + strconv.Itoa(n.nstart)
+	seed := seeds.Derive(n.c.cfg.Seed, name)
+	if b := n.c.branch; b != 0 {
+		// After a branch (Redraw) a new process is part of the redrawn
+		// future: the same start in another branch draws other values.
+		seed = seeds.Derive(b, name)
+	}
 	return n.startSeeded(cfg, seed)
 }
 

@@ -134,13 +134,15 @@ func (p *Process) Signal(sig int) {
 }
 
 // Redraw replaces the cluster's seed streams from now on — the
-// scheduler's choice of thread, the network's link decisions and every
-// live process's entropy — with streams of seed, so the run's future is
+// scheduler's choice of thread, the network's link decisions, every live
+// process's entropy and that of the processes started later — with
+// streams of seed, so the run's future is
 // drawn anew while its past stays the same: a branch of the run. It
 // enters the trace, so each branch has its own trace hash, which the
 // same seed reproduces.
 func (c *Cluster) Redraw(seed uint64) {
 	c.world.Trace().Event('B', seed)
+	c.branch = seed
 	c.world.Redraw(seeds.Stream(seed, "hv/sched"))
 	c.links.rng = seeds.Stream(seed, "hv/links")
 	for _, n := range c.nodes {

@@ -3,6 +3,7 @@ package hv_test
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,9 +12,9 @@ import (
 	"github.com/mvrun/multiverse/hv/abi"
 )
 
-// sleeperCluster starts a node running the sleephour guest (a Go program
-// in time.Sleep) and returns the cluster, the process and its stderr.
-func sleeperCluster(t *testing.T, seed uint64) (*hv.Cluster, *hv.Process, *bytes.Buffer) {
+// oneNode returns a cluster of seed with one node, alpha, closed when the
+// test ends.
+func oneNode(t *testing.T, seed uint64) (*hv.Cluster, *hv.Node) {
 	t.Helper()
 	c, err := hv.NewCluster(hv.ClusterConfig{Seed: seed})
 	if err != nil {
@@ -24,6 +25,14 @@ func sleeperCluster(t *testing.T, seed uint64) (*hv.Cluster, *hv.Process, *bytes
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, n
+}
+
+// sleeperCluster starts a node running the sleephour guest (a Go program
+// in time.Sleep) and returns the cluster, the process and its stderr.
+func sleeperCluster(t *testing.T, seed uint64) (*hv.Cluster, *hv.Process, *bytes.Buffer) {
+	t.Helper()
+	c, n := oneNode(t, seed)
 	var stderr bytes.Buffer
 	p, err := n.Start(hv.ProcessConfig{Binary: guest(t, "sleephour"), Stderr: &stderr})
 	if err != nil {
@@ -101,15 +110,7 @@ func TestSignalQuitPrintsGoroutines(t *testing.T) {
 func TestRedrawBranches(t *testing.T) {
 	requireKVM(t)
 	run := func(branch uint64) uint64 {
-		c, err := hv.NewCluster(hv.ClusterConfig{Seed: 5})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		n, err := c.AddNode(hv.NodeConfig{Name: "alpha"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, n := oneNode(t, 5)
 		if _, err := n.Start(hv.ProcessConfig{Binary: guest(t, "goroutines")}); err != nil {
 			t.Fatal(err)
 		}
@@ -127,5 +128,59 @@ func TestRedrawBranches(t *testing.T) {
 	}
 	if b1 == b2 || b1 == plain || b2 == plain {
 		t.Errorf("plain %016x, branch 1 %016x, branch 2 %016x: want three different runs", plain, b1, b2)
+	}
+}
+
+// TestRedrawDraws checks what a branch redraws in the mvrun SDK's
+// random.GetRandom, which under hv is a getrandom(2) call: a process
+// started before the branch draws the same values up to its moment and
+// others after it, a process started after the branch draws others from
+// its first value, and the same branch seed gives the same draws and
+// trace hash twice.
+func TestRedrawDraws(t *testing.T) {
+	requireKVM(t)
+	type result struct {
+		before, after []string
+		hash          uint64
+	}
+	run := func(branch uint64) result {
+		c, n := oneNode(t, 5)
+		var before, after bytes.Buffer
+		// MVRUN_SEED as the runner sets it: under hv the SDK draws from
+		// getrandom(2) all the same.
+		env := []string{"MVRUN_SEED=0x10"}
+		if _, err := n.Start(hv.ProcessConfig{Binary: guest(t, "draws"), Env: env, Stdout: &before}); err != nil {
+			t.Fatal(err)
+		}
+		if branch != 0 {
+			c.At(10*time.Millisecond, func() { c.Redraw(branch) })
+		}
+		c.At(10*time.Millisecond+time.Microsecond, func() {
+			if _, err := n.Start(hv.ProcessConfig{Binary: guest(t, "draws"), Env: env, Stdout: &after}); err != nil {
+				t.Error(err)
+			}
+		})
+		if _, err := c.Run(context.Background(), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		return result{strings.Fields(before.String()), strings.Fields(after.String()), c.TraceHash()}
+	}
+	plain, b1, b1again := run(0), run(1), run(1)
+	for _, r := range []result{plain, b1, b1again} {
+		if len(r.before) != 3 || len(r.after) != 3 {
+			t.Fatalf("draws: %q and %q, want three values each", r.before, r.after)
+		}
+	}
+	if !slices.Equal(b1.before, b1again.before) || !slices.Equal(b1.after, b1again.after) || b1.hash != b1again.hash {
+		t.Errorf("branch 1 twice: %v %v %016x, then %v %v %016x", b1.before, b1.after, b1.hash, b1again.before, b1again.after, b1again.hash)
+	}
+	if plain.before[0] != b1.before[0] {
+		t.Errorf("the draw before the branch: %s without it, %s with it", plain.before[0], b1.before[0])
+	}
+	if plain.before[1] == b1.before[1] || plain.before[2] == b1.before[2] {
+		t.Errorf("a live process's draws after the branch: %v without it, %v with it; want the last two to differ", plain.before, b1.before)
+	}
+	if plain.after[0] == b1.after[0] {
+		t.Errorf("a process started after the branch drew %s in both runs", b1.after[0])
 	}
 }

@@ -16,15 +16,7 @@ import (
 // trace hash.
 func runWhoami(t *testing.T, bin string, cfg hv.ProcessConfig) (string, uint64) {
 	t.Helper()
-	c, err := hv.NewCluster(hv.ClusterConfig{Seed: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	n, err := c.AddNode(hv.NodeConfig{Name: "alpha"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, n := oneNode(t, 3)
 	var out, errb bytes.Buffer
 	cfg.Binary, cfg.Stdout, cfg.Stderr = bin, &out, &errb
 	p, err := n.Start(cfg)

@@ -25,9 +25,9 @@ const (
 )
 
 // failingIDs fail the property, found on hv with the commands in
-// docs/exploration.md (`mvrun test --random --seed 9`, its 35th run).
+// docs/exploration.md (`mvrun test --random --seed 11`, its 10th run).
 var failingIDs = []string{
-	"0x98c2b399c032fce9",
+	"0x2b007ce2a9167cc2",
 }
 
 // runs prepares the spec's test on a hv backend with options o (building
@@ -101,16 +101,17 @@ func TestHVKnownIDsLoseWrites(t *testing.T) {
 	}
 }
 
-// TestHVSearchFindsLostWrite runs a small guided search from root seed 2
-// (mvrun test spec.hcl --explore --seed 2 --budget 40 --first, bursts of
-// 2 s, width 2): it finds the lost write within 40 bursts — through a
-// branch after a takeover whose arm kills the new primary — and the
-// finding replayed from time zero is the same run, failing the same
-// property. docs/exploration.md compares the search with independent
-// seeds over roots 1–10.
+// TestHVSearchFindsLostWrite runs a guided search from root seed 13 with
+// the spec's explore settings (mvrun test spec.hcl --explore --seed 13
+// --budget 90 --first: bursts of 2 s, width 2, exploration 0.3): it finds
+// the lost write within 90 bursts — through a branch after a takeover
+// whose arm kills the new primary — the root's children after the first
+// round resume from a snapshot at its moment, and the finding replayed from time zero is
+// the same run, failing the same property. docs/exploration.md compares
+// the search with independent seeds over roots 11–20.
 func TestHVSearchFindsLostWrite(t *testing.T) {
 	if testing.Short() {
-		t.Skip("skipping: a guided search of the rejoin example under hv (about 15 runs)")
+		t.Skip("skipping: a guided search of the rejoin example under hv (about 25 runs)")
 	}
 	// Coverage read at every burst, as mvrun test --explore does.
 	run := runs(t, hvbackend.Options{Cover: hvbackend.Cover{Period: 2 * time.Second}})
@@ -120,14 +121,30 @@ func TestHVSearchFindsLostWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	tt := s.Tests[0]
-	arms := tt.Faults.Arms(tt.Faults.Kinds(), tt.Project.ServiceNames())
-	tr, err := search.Explore(ctx, run, search.ExploreOptions{Root: 2, Burst: 2 * time.Second, Budget: 40, Width: 2, Jobs: 2, Kinds: arms, First: true})
+	cfg := tt.Explore
+	if cfg == nil || cfg.Burst != 2*time.Second || cfg.Width != 2 {
+		t.Fatalf("the spec's explore block is %+v; this test follows bursts of 2s and width 2", cfg)
+	}
+	arms := tt.Faults.Arms(cfg.Arms, tt.Project.ServiceNames())
+	tr, err := search.Explore(ctx, run, search.ExploreOptions{Root: 13, Burst: cfg.Burst, Budget: 90, Width: cfg.Width, Jobs: 2, Kinds: arms, C: cfg.Exploration, First: true,
+		Weights: &search.Weights{Rarity: cfg.Rarity, Unmet: cfg.Unmet, Guidance: cfg.Guidance, Coverage: cfg.Coverage}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%d runs, %d bursts, %v virtual, tree hash %s, first failure after %v", len(tr.Nodes), tr.Spent, tr.Virtual, tr.Hash, tr.FirstFailure)
 	if len(tr.Findings) == 0 {
 		t.Fatalf("no finding in %d runs (%d bursts)", len(tr.Nodes), tr.Spent)
+	}
+	// The root's children branch at its fault phase's start; every one
+	// after the first round (whose runs start together) resumes from the
+	// snapshot the first took there.
+	kids := 0
+	for _, n := range tr.Nodes {
+		if n.Depth == 1 {
+			if kids++; kids > cfg.Width && n.Resumed == 0 {
+				t.Errorf("%s, the root's child %d, replayed from time zero; want it resumed from the first child's snapshot at %v", n.ID, kids, n.At)
+			}
+		}
 	}
 	f := tr.Findings[0]
 	var node *search.Node

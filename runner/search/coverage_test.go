@@ -15,7 +15,7 @@ import (
 // newTestExplorer is Explore's state with weights w and no runs yet.
 func newTestExplorer(w Weights) *explorer {
 	return &explorer{opts: ExploreOptions{Burst: sec, C: 1, Weights: &w, Kinds: []string{"kill"}},
-		count: map[string]int{}, cover: map[string]int{}, seen: map[string]bool{}, met: map[string]bool{}, best: map[string]float64{}, found: map[string]bool{}, ran: map[string]bool{}, kinds: map[string]arm{},
+		count: map[string]int{}, cover: map[string]int{}, seen: map[string]bool{}, shown: map[string]int{}, met: map[string]bool{}, best: map[string]float64{}, found: map[string]bool{}, ran: map[string]bool{}, kinds: map[string]arm{},
 		tree: &Tree{}}
 }
 

@@ -107,6 +107,7 @@ type Node struct {
 	reached map[string]bool    // Sometimes/Reachable ids evaluated in the prefix
 	arms    []arm
 	rec     *hvbackend.Record // for children to resume from; nil once dropped
+	used    int               // when rec was last kept or resumed from (explorer.tick)
 	// The search policy's statistics of the subtree under the node (the
 	// node's run and its descendants'): runs, picked ones included before
 	// they are folded in, and the sum of their rewards.
@@ -154,6 +155,7 @@ type explorer struct {
 	count map[string]int  // feature → nodes whose prefix has it
 	cover map[string]int  // coverage feature → nodes whose prefix has it
 	seen  map[string]bool // features of any run, anywhere
+	shown map[string]int  // SDK feature → runs that showed it after their moment
 	met   map[string]bool // Sometimes/Reachable ids that held somewhere
 	best  map[string]float64
 	found map[string]bool // properties some run failed
@@ -161,6 +163,7 @@ type explorer struct {
 	kinds map[string]arm  // each fault kind's pulls and rewards over the tree
 	end   time.Duration   // the root run's length: what a run from zero costs
 	last  time.Duration   // the end of the root run's fault phase
+	tick  int             // counts records kept and resumed from, for used
 }
 
 // Explore grows a tree of runs from a root seed on hv. Each round makes
@@ -198,7 +201,7 @@ func Explore(ctx context.Context, run RunFunc, opts ExploreOptions) (*Tree, erro
 	if opts.Grain <= 0 || opts.Burst%opts.Grain != 0 {
 		return nil, fmt.Errorf("search: the grain %v does not divide the burst %v", opts.Grain, opts.Burst)
 	}
-	e := &explorer{opts: opts, run: run, count: map[string]int{}, cover: map[string]int{}, seen: map[string]bool{}, met: map[string]bool{}, best: map[string]float64{}, found: map[string]bool{}, ran: map[string]bool{}, kinds: map[string]arm{},
+	e := &explorer{opts: opts, run: run, count: map[string]int{}, cover: map[string]int{}, seen: map[string]bool{}, shown: map[string]int{}, met: map[string]bool{}, best: map[string]float64{}, found: map[string]bool{}, ran: map[string]bool{}, kinds: map[string]arm{},
 		tree: &Tree{Root: seeds.Format(opts.Root), Budget: opts.Budget, Burst: opts.Burst.String()}}
 	root := &Node{Parent: -1}
 	root.ID = Candidate{Seed: opts.Root}.ID()
@@ -267,8 +270,10 @@ func (e *explorer) candidate(n *Node) Candidate {
 		c.Snapshots = append(c.Snapshots, at-hvbackend.SnapshotLead)
 	}
 	for p := n.Parent; p >= 0; p = e.tree.Nodes[p].Parent {
-		if rec := e.tree.Nodes[p].rec; rec != nil {
-			c.From = rec
+		if a := e.tree.Nodes[p]; a.rec != nil {
+			c.From = a.rec
+			e.tick++
+			a.used = e.tick
 			break
 		}
 	}
@@ -479,42 +484,74 @@ func (e *explorer) score(n *Node) float64 {
 	return w.Rarity*rare + w.Unmet*float64(unmet) + w.Guidance*float64(atBest) + w.Coverage*cov
 }
 
-// childrenAt returns the moment node n's children branch at: the first
-// grid point ([ExploreOptions.Grain]) of its run after the SDK assertion
-// and guidance features the run was the first to show after its own
-// moment (the first such feature and those up to a burst after it) — the
-// children keep the new state and redraw what follows — or, when it showed
-// none, its moment plus one burst. A point less than a
-// burst before the end of the fault phase is not taken: the children would
-// have next to no faults to redraw.
+// childrenAt returns the moment node n's children branch at.
+//
+// The root's children branch where its fault phase starts (on the grid,
+// [ExploreOptions.Grain]): each is a fresh fault schedule, as an
+// independent seed is, sharing only the setup and the workload's first
+// command. Branching later would tie every run of the tree to what the
+// root's first burst did (a kill with a long restart, say).
+//
+// Another node's children branch at the first grid point after its run's
+// *step*: the first SDK assertion or guidance feature that the run showed
+// after its moment, had not shown before it, and that is not common: the
+// runs so far that showed it after their own moments, this one counted,
+// are at most half of the runs (features shown within one grain of it are
+// the same step, such as a write turned away and the resync it met). The children
+// keep that state and redraw everything after it, so each tries anew what
+// the next step of a chain needs. Without such a step: its moment plus
+// one burst. A point less than a burst before the end of the fault phase
+// is not taken: the children would have next to no faults to redraw.
 func (e *explorer) childrenAt(n *Node, r *Result) time.Duration {
 	at := n.At + e.opts.Burst
+	grid := func(t time.Duration) time.Duration { return n.At + e.opts.Grain*((t-n.At)/e.opts.Grain+1) }
 	if n.Parent < 0 {
+		if r.FaultStart > 0 && n.last-grid(r.FaultStart) >= e.opts.Burst {
+			return grid(r.FaultStart)
+		}
 		return at
 	}
-	var first, novel time.Duration = -1, -1
+	step, _ := e.step(n, r)
+	if step < 0 {
+		return at
+	}
+	if g := grid(step); n.last-g >= e.opts.Burst {
+		return g
+	}
+	return at
+}
+
+// step returns when node n's run made its step (see childrenAt), -1 if it
+// made none, and how rare the step was: the sum over its features that
+// other runs have shown of 1 / (1 + the runs that showed it after their
+// moments). Call it before the run's own features are counted.
+func (e *explorer) step(n *Node, r *Result) (time.Duration, float64) {
+	before := map[string]bool{}
 	for _, h := range r.Hits {
-		if h.At < n.At || h.Kind == "event" || e.seen[feature(h)] {
+		if h.At < n.At {
+			before[feature(h)] = true
+		}
+	}
+	var at time.Duration = -1
+	rare := 0.0
+	for _, h := range r.Hits {
+		if h.At < n.At || h.Kind == "event" {
 			continue
 		}
-		if first < 0 {
-			first = h.At
+		if at >= 0 && h.At-at > e.opts.Grain {
+			break
 		}
-		// New features within a burst of the first are one step of the
-		// run (a takeover, then the resync it causes); a later one is a
-		// further step, which the children should be free to redraw.
-		if h.At-first <= e.opts.Burst {
-			novel = h.At
+		f := feature(h)
+		if before[f] || 2*e.shown[f] > len(e.tree.Nodes)+1 {
+			continue
+		}
+		before[f] = true // once per feature
+		at = h.At
+		if e.shown[f] > 0 {
+			rare += 1 / float64(1+e.shown[f])
 		}
 	}
-	if novel < 0 {
-		return at
-	}
-	g := n.At + e.opts.Grain*((novel-n.At)/e.opts.Grain+1)
-	if n.last-g < e.opts.Burst {
-		return at
-	}
-	return g
+	return at, rare
 }
 
 // expandable reports whether node n may get children: it did not fail,
@@ -534,12 +571,18 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 	n.Cost = int((r.End - r.Resumed + e.opts.Burst - 1) / e.opts.Burst)
 	n.last = r.FaultStart + r.Plan.Duration
 	n.end = e.childrenAt(n, r)
+	_, stepRarity := e.step(n, r)
 	n.ChildrenAt = n.end
 	n.prefix, n.guide, n.reached = map[string]bool{}, map[string]float64{}, map[string]bool{}
 	hits := map[string]int{}
+	shown := map[string]bool{}
 	newFeats := 0
 	for _, h := range r.Hits {
 		f := feature(h)
+		if h.At >= n.At && !shown[f] {
+			shown[f] = true
+			e.shown[f]++
+		}
 		if h.At >= n.At && !e.seen[f] {
 			e.seen[f] = true
 			newFeats++
@@ -616,12 +659,15 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 	}
 	// A run's reward: 1 for a property no run had failed, else its new SDK
 	// features and newly run coverage counters (not new buckets of
-	// counters run before: those grow with time), a quarter each, up to 1.
+	// counters run before: those grow with time), a quarter each, plus how
+	// rare its step was (see step), up to 1. So a subtree whose runs keep
+	// reaching a rare state (a write turned away during a resync) earns
+	// more than one whose runs reach common ones, after the first time.
 	novel := n.New - n.NewCoverage
 	if e.opts.Weights.Coverage > 0 {
 		novel += newCounters
 	}
-	rw := math.Min(1, float64(novel)/4)
+	rw := math.Min(1, float64(novel)/4+stepRarity)
 	if newFail {
 		rw = 1
 	}
@@ -663,7 +709,8 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 }
 
 // keep holds rec, node n's record, while n may still be expanded, and
-// drops the oldest records beyond [ExploreOptions.Records]. When n's run
+// beyond [ExploreOptions.Records] drops the records kept or resumed from
+// least recently. When n's run
 // snapshotted at its own moment (it branched between its parent's
 // snapshots, see candidate), that snapshot becomes the parent's, for n's
 // siblings to resume from. What is kept depends only on the tree, so it is
@@ -679,24 +726,37 @@ func (e *explorer) keep(n, parent *Node, rec *hvbackend.Record) {
 		if parent.rec != nil {
 			had = parent.rec.Snapshots()
 		}
-		if s := mine.Snapshots(); len(s) == 1 && s[0] == at && (len(had) == 0 || had[len(had)-1] < at) && e.expandable(parent) {
-			parent.rec = mine
+		// The snapshot may come a little after the time asked for (the
+		// cluster was inside a runner's call then), never at the moment.
+		if s := mine.Snapshots(); len(s) == 1 && s[0] >= at && (len(had) == 0 || had[len(had)-1] < at) && e.expandable(parent) {
+			e.tick++
+			parent.rec, parent.used = mine, e.tick
 		}
 	}
-	if e.expandable(n) {
-		n.rec = rec.Latest(n.end)
+	// A record without a snapshot before the children's moment is none:
+	// the children then resume from an ancestor's (see candidate).
+	if l := rec.Latest(n.end); e.expandable(n) && len(l.Snapshots()) > 0 {
+		e.tick++
+		n.rec, n.used = l, e.tick
 	}
 	limit := e.opts.Records
 	if limit == 0 {
 		limit = 16
 	}
-	kept := 0
-	for i := len(e.tree.Nodes) - 1; i >= 0; i-- {
-		if m := e.tree.Nodes[i]; m.rec != nil {
-			if kept++; kept > limit {
-				m.rec = nil
-			}
+	// Beyond the limit, the records resumed from (or kept) least recently
+	// go: a state whose children keep coming stays, whenever it was run.
+	var held []*Node
+	for _, m := range e.tree.Nodes {
+		if m.rec != nil {
+			held = append(held, m)
 		}
+	}
+	if len(held) <= limit {
+		return
+	}
+	slices.SortStableFunc(held, func(a, b *Node) int { return b.used - a.used })
+	for _, m := range held[limit:] {
+		m.rec = nil
 	}
 }
 

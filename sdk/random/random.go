@@ -1,10 +1,21 @@
-// Package random provides randomness that mvrun controls: under a run, each
-// process's entropy comes from the seed the runner gives it (MVRUN_SEED), so
-// replaying the seed repeats every draw; outside a run it comes from
-// crypto/rand. The API is that of the Antithesis Go SDK's random package.
+// Package random provides randomness that mvrun controls. The API is that of
+// the Antithesis Go SDK's random package.
+//
+// Where each draw comes from:
+//
+//   - under hv (MVRUN_SDK=hv), from the getrandom(2) system call, which hv
+//     answers from the run's entropy stream. Replaying the seed repeats every
+//     draw, and a branch of the run (mvrun explore) redraws the stream at its
+//     moment, so the draws after it differ between branches, even in a
+//     process started before the moment;
+//   - under the other backends, from a generator seeded with the seed the
+//     runner gives each process (MVRUN_SEED): replaying the seed repeats
+//     every draw made in the same order;
+//   - outside a run, from crypto/rand.
 //
 // Draw a value when a decision is made rather than storing draws or seeding
-// another generator with them: that keeps the choices steerable by the seed.
+// another generator with them: that keeps the choices steerable by the seed
+// and, under hv, by a branch.
 package random
 
 import (
@@ -32,7 +43,12 @@ var (
 )
 
 func setup() {
-	once.Do(func() { gen = newGenerator(os.Getenv(EnvSeed), os.Stderr) })
+	once.Do(func() {
+		if os.Getenv("MVRUN_SDK") == "hv" {
+			return // getrandom(2), answered by hv (see the package comment)
+		}
+		gen = newGenerator(os.Getenv(EnvSeed), os.Stderr)
+	})
 }
 
 // newGenerator returns the seeded generator for the value of MVRUN_SEED, or
@@ -72,8 +88,9 @@ func ParseSeed(s string) (uint64, error) {
 }
 
 // GetRandom returns a random uint64: from the run's seed under a run, from
-// crypto/rand otherwise. It is safe for concurrent use; under a run, draws
-// replay exactly when the order of the calls does (always under hv).
+// crypto/rand otherwise (see the package comment). It is safe for concurrent
+// use; under a run, draws replay exactly when the order of the calls does
+// (always under hv).
 func GetRandom() uint64 {
 	setup()
 	if gen == nil {

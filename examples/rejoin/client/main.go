@@ -46,8 +46,9 @@ func main() {
 				log.Fatalf("client: count %q: %v", os.Args[2], err)
 			}
 		}
-		// The load fills the store at full speed; the workload paces its
-		// writes like a steady stream of users.
+		// The load fills the store at full speed; the workload spaces its
+		// writes like a stream of independent users: 10 ms apart on
+		// average, at random.
 		pace := 10 * time.Millisecond
 		if os.Args[1] == "load" {
 			pace = 0
@@ -84,8 +85,9 @@ func primary(nodes []string) string {
 	return best
 }
 
-// write makes n writes, pace apart, each of a fresh random key (so keys
-// spread over the key space, as user ids or hashes do).
+// write makes n writes, each of a fresh random key (so keys spread over
+// the key space, as user ids or hashes do), waiting between two a time
+// drawn uniformly from [0, 2·pace): users do not arrive on a clock.
 func write(nodes []string, n int, pace time.Duration) {
 	f, err := os.OpenFile(ackedFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -113,7 +115,9 @@ func write(nodes []string, n int, pace time.Duration) {
 			}
 			acked++
 		}
-		time.Sleep(pace)
+		if pace > 0 {
+			time.Sleep(time.Duration(random.GetRandom() % uint64(2*pace)))
+		}
 	}
 	assert.Sometimes(acked > 0, "writes are acknowledged", map[string]any{"acked": acked})
 }
