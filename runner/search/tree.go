@@ -22,12 +22,11 @@ import (
 type ExploreOptions struct {
 	Root  uint64        // the root seed
 	Burst time.Duration // virtual time between a node's moment and its children's
-	// Grain is the grid a node's children's moment falls on when its run
-	// showed something new: the first grid point after the last new
-	// feature, so that the children keep the new state and redraw what
-	// comes next, before the run's next step has happened too. It divides
-	// Burst; 0 means Burst/8. Each run keeps a snapshot at every grid
-	// point it may branch at.
+	// Grain is the grid a node's children's moment falls on: the first
+	// grid point after its run's step (see childrenAt), or after the root's
+	// fault phase starts, so that the children keep the new state and
+	// redraw what comes next, before the run's next step has happened too.
+	// It divides Burst; 0 means Burst/16.
 	Grain  time.Duration
 	Budget int // bursts of virtual time to spend (never wall time)
 	// Width is how many nodes each round expands. Rounds, not Jobs, decide
@@ -45,10 +44,11 @@ type ExploreOptions struct {
 	C float64
 	// Weights of the score's terms; nil means [DefaultWeights].
 	Weights *Weights
-	// Records is how many runs' records (each with one snapshot, at its
-	// children's moment) are kept at once for children to resume from;
-	// the oldest goes first. 0 means 16; negative means none, so every
-	// run replays its path from time zero.
+	// Records is how many runs' records (each with one snapshot, at or
+	// before its children's moment) are kept at once for children to
+	// resume from; the one kept or resumed from least recently goes first.
+	// 0 means 16; negative means none, so every run replays its path from
+	// time zero.
 	Records int
 	// First stops the search after the round in which a run first failed.
 	First    bool
@@ -99,7 +99,7 @@ type Node struct {
 	New int `json:"new,omitempty"`
 
 	branch  *hvbackend.Branch
-	end     time.Duration // where its children branch: At + Burst
+	end     time.Duration // where its children branch (ChildrenAt)
 	last    time.Duration // the end of its fault phase: no branching after
 	prefix  map[string]bool
 	cover   map[string]bool    // coverage features in the prefix
@@ -502,7 +502,8 @@ func (e *explorer) score(n *Node) float64 {
 // the next step of a chain needs. Without such a step: its moment plus
 // one burst. A point less than a burst before the end of the fault phase
 // is not taken: the children would have next to no faults to redraw.
-func (e *explorer) childrenAt(n *Node, r *Result) time.Duration {
+// step is when the run made its step, -1 if it made none (see step).
+func (e *explorer) childrenAt(n *Node, r *Result, step time.Duration) time.Duration {
 	at := n.At + e.opts.Burst
 	grid := func(t time.Duration) time.Duration { return n.At + e.opts.Grain*((t-n.At)/e.opts.Grain+1) }
 	if n.Parent < 0 {
@@ -511,7 +512,6 @@ func (e *explorer) childrenAt(n *Node, r *Result) time.Duration {
 		}
 		return at
 	}
-	step, _ := e.step(n, r)
 	if step < 0 {
 		return at
 	}
@@ -570,8 +570,8 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 	n.Failing, n.TraceHash, n.Dir, n.Resumed = r.Failing, r.TraceHash, r.Dir, r.Resumed
 	n.Cost = int((r.End - r.Resumed + e.opts.Burst - 1) / e.opts.Burst)
 	n.last = r.FaultStart + r.Plan.Duration
-	n.end = e.childrenAt(n, r)
-	_, stepRarity := e.step(n, r)
+	step, stepRarity := e.step(n, r)
+	n.end = e.childrenAt(n, r, step)
 	n.ChildrenAt = n.end
 	n.prefix, n.guide, n.reached = map[string]bool{}, map[string]float64{}, map[string]bool{}
 	hits := map[string]int{}
@@ -631,7 +631,7 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 		e.ran[counter] = true
 		if h.At <= n.end {
 			// The counter, not its bucket: buckets grow with time.
-			n.cover[h.Feature[:strings.LastIndexByte(h.Feature, ':')]] = true
+			n.cover[counter] = true
 		}
 	}
 	n.Coverage = len(n.cover)
