@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mvrun/multiverse/internal/seeds"
 )
 
 // Fault is one fault of a [Plan]: the action that starts it and, for
@@ -288,26 +290,42 @@ func During(p Plan, fs []Fault, f Fault) []string {
 }
 
 // Splice joins two plans at time at (plan time): the faults of past that
-// start before at run their course (with their ends), and the faults of
-// future that start at or after at are added where they are consistent
+// start before at run their course, and the faults of future that start
+// at or after at are added where they are consistent
 // with them; a future fault that would collide with one still in effect
 // (a second partition, a kill of a node that is down, no node of a
 // keep-up set left running) is left out. The plan's final clean-up (clean
 // links, zero clock offsets) comes from future. kinds, when not empty,
 // keeps only future faults that one of its arms ([Config.Arms]) lets in: a
 // kind ("kill"), or a kind aimed at one node ("kill=n1": the future's kills
-// hit n1 alone), a branch's bandit choice. It is how a branch of a run redraws its future.
+// hit n1 alone), a branch's bandit choice. It is how a branch of a run
+// redraws its future, and the end of a fault in progress at at is part
+// of that future: a kill, pause or partition of past still in effect ends
+// when a length drawn anew from future's range for its kind
+// ([Plan.Lengths]), at least what it has lasted by at, says (one that
+// has outlasted the range ends just after at). Without that, a branch
+// taken while a node is down would inherit the moment it comes back, and
+// with it whatever that moment decides (what a restarted replica meets).
 func Splice(past Plan, at time.Duration, future Plan, kinds []string) Plan {
 	out := past
 	out.Actions = nil
+	ends := seeds.Stream(future.Seed, "faults/ends")
 	for _, f := range Faults(past) {
-		if past.Actions[f.Start].At >= at {
+		start := past.Actions[f.Start]
+		if start.At >= at {
 			continue
 		}
-		out.Actions = append(out.Actions, past.Actions[f.Start])
-		if f.End >= 0 {
-			out.Actions = append(out.Actions, past.Actions[f.End])
+		out.Actions = append(out.Actions, start)
+		if f.End < 0 {
+			continue
 		}
+		end := past.Actions[f.End]
+		if rg, ok := future.Lengths[KindOf(start.Kind)]; ok && end.At > at {
+			lasted := at - start.At + grain
+			d := drawRange(ends, Range{Min: max(rg.Min, lasted), Max: max(rg.Max, lasted)})
+			end.At = min(start.At+d, max(past.Duration, at))
+		}
+		out.Actions = append(out.Actions, end)
 	}
 	// The clean-up actions that end no fault (the last clean link, the
 	// clocks set back to zero) come from both plans, so each kind's effects

@@ -1,6 +1,8 @@
 package faults_test
 
 import (
+	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -145,5 +147,61 @@ func TestSplice(t *testing.T) {
 	}
 	if aimed == 0 {
 		t.Fatal("no future kill of n2 was kept under the arm kill=n2 in 30 seeds")
+	}
+}
+
+// TestSpliceRedrawsEnds: a kill, pause or partition in progress at the
+// moment ends anew, after the moment and within what the future's range
+// for its kind allows given how long it has lasted; a fault that ended
+// before the moment keeps its end; the same splice twice is the same plan.
+func TestSpliceRedrawsEnds(t *testing.T) {
+	cfg := full(true)
+	at := 20 * sec
+	inProgress, moved := 0, 0
+	for seed := range uint64(40) {
+		past := faults.Schedule(seed, cfg, nodeNames(5), 60*sec)
+		future := faults.Schedule(seed+1000, cfg, nodeNames(5), 60*sec)
+		s := faults.Splice(past, at, future, nil)
+		if again := faults.Splice(past, at, future, nil); !reflect.DeepEqual(s, again) {
+			t.Fatalf("seed %d: the same splice twice differs", seed)
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("seed %d: %v\n%v", seed, err, s)
+		}
+		ends := map[string]time.Duration{} // a fault's start → its end in s
+		for _, f := range faults.Faults(s) {
+			if f.End >= 0 {
+				ends[fmt.Sprint(s.Actions[f.Start].At, s.Actions[f.Start])] = s.Actions[f.End].At
+			}
+		}
+		for _, f := range faults.Faults(past) {
+			start := past.Actions[f.Start]
+			if f.End < 0 || start.At >= at {
+				continue
+			}
+			end, ok := ends[fmt.Sprint(start.At, start)]
+			if !ok {
+				t.Fatalf("seed %d: past fault %s is gone", seed, start)
+			}
+			rg, redrawn := future.Lengths[faults.KindOf(start.Kind)]
+			if was := past.Actions[f.End].At; was <= at || !redrawn {
+				if end != was {
+					t.Fatalf("seed %d: %s ended at %v before the moment, now at %v", seed, start, was, end)
+				}
+				continue
+			}
+			inProgress++
+			if end != past.Actions[f.End].At {
+				moved++
+			}
+			lo := max(start.At+rg.Min, at)
+			hi := min(max(start.At+rg.Max, at+time.Millisecond), 60*sec)
+			if end <= at || end < lo || end > hi {
+				t.Fatalf("seed %d: %s in progress at %v ends at %v; want after the moment, within [%v, %v]", seed, start, at, end, lo, hi)
+			}
+		}
+	}
+	if inProgress < 10 || 2*moved < inProgress {
+		t.Fatalf("%d faults in progress at the moment over 40 seeds, %d of them with a new end; want at least 10, most moved", inProgress, moved)
 	}
 }

@@ -235,6 +235,7 @@ func TestJSON(t *testing.T) {
 		if err := json.Unmarshal(b, &back); err != nil {
 			t.Fatal(err)
 		}
+		p.Lengths = nil // a drawn plan's, not part of its record
 		if !reflect.DeepEqual(p, back) {
 			t.Fatalf("seed %d: round trip changed the plan", seed)
 		}

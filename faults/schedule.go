@@ -272,6 +272,7 @@ type gen struct {
 	down       map[string][]span // kills and pauses per node
 	keepUp     [][]string
 	params     map[string]string
+	lengths    map[string]Range // see Plan.Lengths
 }
 
 // Schedule turns a test's fault settings into the fault schedule of one
@@ -307,11 +308,12 @@ func ScheduleOn(seed uint64, cfg Config, nodes []string, duration time.Duration,
 	slices.Sort(all)
 	all = slices.Compact(all)
 	g := &gen{
-		start:  ceilGrain(max(cfg.Quiet, 0)),
-		end:    duration,
-		nodes:  all,
-		down:   map[string][]span{},
-		params: map[string]string{},
+		start:   ceilGrain(max(cfg.Quiet, 0)),
+		end:     duration,
+		nodes:   all,
+		down:    map[string][]span{},
+		params:  map[string]string{},
+		lengths: map[string]Range{},
 	}
 	if cfg.Swarm {
 		g.params["swarm"] = "on"
@@ -345,11 +347,13 @@ func ScheduleOn(seed uint64, cfg Config, nodes []string, duration time.Duration,
 			c := cfg.Kill
 			g.params[kind+".every"] = k.every(c.Every).String()
 			g.params[kind+".restart_after"] = k.rng(c.RestartAfter).String()
+			g.lengths[kind] = k.rng(c.RestartAfter)
 			g.keepUp = append(g.keepUp, participants(c.Services, all))
 		case KindPause:
 			c := cfg.Pause
 			g.params[kind+".every"] = k.every(c.Every).String()
 			g.params[kind+".duration"] = k.rng(c.Duration).String()
+			g.lengths[kind] = k.rng(c.Duration)
 			g.keepUp = append(g.keepUp, participants(c.Services, all))
 		case KindClockSkew:
 			g.clocks(r, cfg.ClockSkew, k)
@@ -399,6 +403,7 @@ func ScheduleOn(seed uint64, cfg Config, nodes []string, duration time.Duration,
 		KeepUp:   g.keepUp,
 		Params:   g.params,
 		Actions:  g.actions,
+		Lengths:  g.lengths,
 	}
 }
 
@@ -465,6 +470,7 @@ func (g *gen) partitions(r *rand.Rand, c *PartitionConfig, k *knob) {
 	}
 	g.params[KindPartition+".every"] = every.String()
 	g.params[KindPartition+".heal_after"] = heal.String()
+	g.lengths[KindPartition] = heal
 	g.params[KindPartition+".kinds"] = strings.Join(names, ",")
 	g.params[KindPartition+".one_way"] = strconv.FormatBool(oneWay)
 	// One partition at a time: the next one arrives an exponential gap

@@ -497,6 +497,7 @@ func FuzzSchedule(f *testing.F) {
 		if err := json.Unmarshal(b, &back); err != nil {
 			t.Fatal(err)
 		}
+		p.Lengths = nil // a drawn plan's, not part of its record
 		if !reflect.DeepEqual(p, back) {
 			t.Fatalf("JSON round trip changed the plan:\n%v\n%v", p, back)
 		}

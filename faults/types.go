@@ -161,6 +161,12 @@ type Plan struct {
 	// the report: which kinds are on and their rates.
 	Params  map[string]string
 	Actions []Action
+	// Lengths are the ranges the plan drew the lengths of its kills,
+	// pauses and partitions from, by kind (swarm testing scales them per
+	// seed): a branch redraws the end of a fault in progress at its moment
+	// from them ([Splice]). Only a freshly drawn plan needs them: they are
+	// not part of its JSON.
+	Lengths map[string]Range
 }
 
 // Injector carries out fault actions on a running cluster. Backends'

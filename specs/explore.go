@@ -35,8 +35,9 @@ type Explore struct {
 	// Arms are the fault kinds the bandit may limit a branch's new faults
 	// to (besides "all"); nil means every kind the faults block enables.
 	Arms []string
-	// Exploration weighs rarely visited subtrees against what runs found there (UCB's
-	// constant); Rarity, Unmet, Guidance and Coverage weigh the score's
+	// Exploration is what a state's score counts for before its branches
+	// have run (a pseudo-branch worth Exploration × the score relative to
+	// the best open state's); Rarity, Unmet, Guidance and Coverage weigh the score's
 	// terms: rare SDK features, Sometimes/Reachable properties no run has
 	// met yet, numeric guidance at its best value, and rare coverage
 	// features (a counter of a program built with coverage counters, with

@@ -21,10 +21,11 @@ import (
 // hash, failures and fault log, and the same artifacts the runner wrote
 // (events, timeline, workload histories, the nodes' output, the trace
 // log) byte for byte — and a branch of that branch resumes from the
-// resumed run's own record (a search tree two levels deep).
+// resumed run's own record (a search tree two levels deep), also from a
+// snapshot that record took before its own branch's moment.
 func TestHVResumeFromSnapshot(t *testing.T) {
 	if testing.Short() {
-		t.Skip("skipping: runs the kvstore example under hv (5 runs of 12 s)")
+		t.Skip("skipping: runs the kvstore example under hv (7 runs of 12 s)")
 	}
 	ctx := context.Background()
 	b, tt, dir := preparedHV(t, hvbackend.Options{}, "spec.hcl", 12*time.Second)
@@ -58,7 +59,7 @@ func TestHVResumeFromSnapshot(t *testing.T) {
 	br := &hvbackend.Branch{At: 7500 * time.Millisecond, N: 1}
 	zero := run("zero", b.WithBranch(br))
 	var mid *hvbackend.Record
-	resumed := run("resumed", b.WithBranch(br).ResumingFrom(trunk).Recording(hvbackend.RecordOptions{Snapshots: []time.Duration{9 * time.Second}, Keep: keep(&mid)}))
+	resumed := run("resumed", b.WithBranch(br).ResumingFrom(trunk).Recording(hvbackend.RecordOptions{Snapshots: []time.Duration{7400 * time.Millisecond, 9 * time.Second}, Keep: keep(&mid)}))
 	sameRun(t, "branch "+br.ID(seed), zero, resumed, trunk.Snapshots()[1])
 
 	// A branch of the branch, from the resumed run's own record (its
@@ -69,10 +70,18 @@ func TestHVResumeFromSnapshot(t *testing.T) {
 	}
 	zero2 := run("zero2", b.WithBranch(br2))
 	resumed2 := run("resumed2", b.WithBranch(br2).ResumingFrom(mid))
-	if len(mid.Snapshots()) != 1 {
-		t.Fatalf("the resumed run's record has snapshots at %v; want its own one", mid.Snapshots())
+	if len(mid.Snapshots()) != 2 {
+		t.Fatalf("the resumed run's record has snapshots at %v; want its own two", mid.Snapshots())
 	}
-	sameRun(t, "branch "+br2.ID(seed), zero2, resumed2, mid.Snapshots()[0])
+	sameRun(t, "branch "+br2.ID(seed), zero2, resumed2, mid.Snapshots()[1])
+
+	// A branch of the branch at 8 s, from the snapshot at 7.4 s: taken
+	// in the branch's run before the branch's own moment (7.5 s), so the
+	// resumed run redraws the shared level there itself.
+	br3 := br.Child(hvbackend.Branch{At: 8 * time.Second, N: 0})
+	zero3 := run("zero3", b.WithBranch(br3))
+	resumed3 := run("resumed3", b.WithBranch(br3).ResumingFrom(mid))
+	sameRun(t, "branch "+br3.ID(seed), zero3, resumed3, mid.Snapshots()[0])
 }
 
 // wallTime matches the wall time a check took, in its timeline note.

@@ -40,14 +40,10 @@ test "rejoin" {
 
   # The bug's steps are seconds apart (a takeover, the deposed primary's
   # restart and resync, a second takeover): bursts of 2 s and a narrow
-  # tree reach the later steps within a small budget. Most runs' rewards
-  # here are small (the rarity of a step other runs made too), so the
-  # walk's exploration weight is below the default 1: what a subtree's
-  # runs reached then outweighs how few runs it had.
+  # tree reach the later steps within a small budget.
   explore {
-    burst       = "2s"
-    width       = 2
-    arms        = ["kill", "pause"]
-    exploration = 0.3
+    burst = "2s"
+    width = 2
+    arms  = ["kill", "pause"]
   }
 }

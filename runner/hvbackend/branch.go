@@ -155,9 +155,10 @@ func (c *cluster) setBranch(br *Branch) {
 }
 
 // Replan implements [backend.Replanner]: at each level's moment a branch
-// keeps the faults that started before it (they run their course) and
-// takes the faults that start after it from a plan drawn with the level's
-// seed, leaving out those that would collide with faults still in effect
+// keeps the faults that started before it (a kill, pause or partition
+// still in effect ends anew, its length redrawn from the new plan's range)
+// and takes the faults that start after it from a plan drawn with the
+// level's seed, leaving out those that would collide with faults still in effect
 // and, when the level names kinds, those of other kinds
 // ([faults.Splice]). With swarm testing on, the new plan's switched-off
 // kinds are drawn anew too, except that the kinds a level names are never

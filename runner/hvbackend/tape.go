@@ -226,10 +226,10 @@ func (r *Record) resumable(seed uint64, br *Branch, before time.Duration) (*rsna
 	if r == nil || r.broken != nil || r.seed != seed {
 		return nil, false
 	}
-	// The runs agree up to the first level where their paths differ; the
-	// levels they share must have been redrawn before the snapshot.
+	// The runs agree up to the first level where their paths differ. A
+	// shared level after the snapshot redraws the future there in the
+	// resumed run as it did in the recorded one (see resumeLive).
 	diverge := time.Duration(1<<63 - 1)
-	var shared time.Duration = -1
 	a, b := r.branch, br
 	for a != nil || b != nil {
 		if a == nil || b == nil || a.At != b.At || a.N != b.N || !slices.Equal(a.Kinds, b.Kinds) {
@@ -243,11 +243,10 @@ func (r *Record) resumable(seed uint64, br *Branch, before time.Duration) (*rsna
 			}
 			break
 		}
-		shared = a.At
 		a, b = a.Next, b.Next
 	}
 	for i := len(r.snaps) - 1; i >= 0; i-- {
-		if at := r.snaps[i].s.At(); at < min(diverge, before) && at > shared {
+		if at := r.snaps[i].s.At(); at < min(diverge, before) {
 			return &r.snaps[i], true
 		}
 	}

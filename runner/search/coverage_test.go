@@ -89,28 +89,51 @@ func coverRun(_ context.Context, c Candidate) (*Result, error) {
 	return r, nil
 }
 
-// TestExploreFollowsCoverage: when only kill branches reach new code, the
-// search branches with the kill arm at least half again as often as with
-// the coverage weight 0 (where nothing tells the arms apart), and the tree
-// is the same at any number of jobs.
+// TestExploreFollowsCoverage: when only kill branches reach new code,
+// the search expands kill branches (at least three quarters of the nodes
+// below the root it expands: in the first rounds, with few runs to compare
+// with, a counter every run reaches still counts as uncommon) and goes
+// deeper along them; with the coverage weight 0, where nothing
+// tells the branches apart, only the root gets children. The tree is the
+// same at any number of jobs.
 func TestExploreFollowsCoverage(t *testing.T) {
-	explore := func(w *Weights, jobs int) (*Tree, int) {
+	explore := func(w *Weights, jobs int) *Tree {
 		tr, err := Explore(context.Background(), coverRun, ExploreOptions{Root: 3, Burst: sec, Budget: 600, Width: 4, Jobs: jobs, Kinds: []string{"partition", "pause", "kill"}, Weights: w})
 		if err != nil {
 			t.Fatal(err)
 		}
-		kills := 0
+		return tr
+	}
+	// expanded returns the non-root nodes that got children, and how many
+	// of them are kill branches.
+	expanded := func(tr *Tree) (all, kills int) {
+		parents := map[int]bool{}
 		for _, n := range tr.Nodes {
-			if n.Arm == "kill" {
+			if n.Parent > 0 {
+				parents[n.Parent] = true
+			}
+		}
+		for i := range parents {
+			all++
+			if tr.Nodes[i].Arm == "kill" {
 				kills++
 			}
 		}
-		return tr, kills
+		return all, kills
 	}
-	tr, with := explore(nil, 1)
-	_, without := explore(&Weights{Rarity: 1, Unmet: 2, Guidance: 1}, 1)
-	if 2*with < 3*without {
-		t.Errorf("branches with the kill arm: %d with the coverage term, %d without; want at least half again as many", with, without)
+	tr := explore(nil, 1)
+	if all, kills := expanded(tr); all == 0 || 4*kills < 3*all {
+		t.Errorf("with the coverage term: %d nodes below the root expanded, %d of them kill branches; want some, at least three quarters kill branches", all, kills)
+	}
+	depth := 0
+	for _, n := range tr.Nodes {
+		depth = max(depth, n.Depth)
+	}
+	if depth < 3 {
+		t.Errorf("with the coverage term the tree is %d deep; want at least 3", depth)
+	}
+	if all, _ := expanded(explore(&Weights{Rarity: 1, Unmet: 2, Guidance: 1}, 1)); all != 0 {
+		t.Errorf("with the coverage weight 0: %d nodes below the root expanded; want none", all)
 	}
 	kills, newCov := 0, 0
 	for _, n := range tr.Nodes {
@@ -122,7 +145,7 @@ func TestExploreFollowsCoverage(t *testing.T) {
 	if newCov != kills+2 {
 		t.Errorf("%d new coverage features; want one per kill branch (%d) and the root's 2", newCov, kills)
 	}
-	if tr3, _ := explore(nil, 3); tr3.Hash != tr.Hash {
+	if tr3 := explore(nil, 3); tr3.Hash != tr.Hash {
 		t.Errorf("tree hash at jobs 1 and 3: %s, %s", tr.Hash, tr3.Hash)
 	}
 }

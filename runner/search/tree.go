@@ -39,8 +39,9 @@ type ExploreOptions struct {
 	// limited to, fault kinds or kinds aimed at a node ("kill=n1",
 	// [faults.Config.Arms]); a further arm, "all", limits nothing.
 	Kinds []string
-	// C weighs exploring rarely visited subtrees against what runs found
-	// there (UCB's constant in the walk); default 1.
+	// C is what a state's score counts for before its children have run:
+	// a pseudo-child worth C × its score relative to the best open
+	// state's (see priority); default 1.
 	C float64
 	// Weights of the score's terms; nil means [DefaultWeights].
 	Weights *Weights
@@ -84,7 +85,9 @@ type Node struct {
 	ChildrenAt time.Duration `json:"children_at_ns"`
 	TraceHash  string        `json:"trace_hash,omitempty"`
 	Cost       int           `json:"cost"`
-	Score      float64       `json:"score"` // the walk's value of it when last considered (see pick)
+	Score      float64       `json:"score"`       // its priority when last considered (see pick)
+	State      float64       `json:"state_score"` // its state's score then (see score)
+	Reward     float64       `json:"reward"`      // what its run earned its parent's arm (see fold)
 	Children   int           `json:"children"`
 	Error      string        `json:"error,omitempty"`
 	Dir        string        `json:"dir,omitempty"`
@@ -108,12 +111,8 @@ type Node struct {
 	arms    []arm
 	rec     *hvbackend.Record // for children to resume from; nil once dropped
 	used    int               // when rec was last kept or resumed from (explorer.tick)
-	// The search policy's statistics of the subtree under the node (the
-	// node's run and its descendants'): runs, picked ones included before
-	// they are folded in, and the sum of their rewards.
-	visits int
-	value  float64
-	kids   []int // children, by index in Tree.Nodes
+	stepped bool              // its run made a step (see step)
+	rewards float64           // the sum of its children's rewards
 }
 
 type arm struct {
@@ -152,28 +151,30 @@ type explorer struct {
 	opts  ExploreOptions
 	run   RunFunc
 	tree  *Tree
-	count map[string]int  // feature → nodes whose prefix has it
-	cover map[string]int  // coverage feature → nodes whose prefix has it
+	count map[string]int  // SDK feature → runs that showed it
+	cover map[string]int  // coverage counter → runs that ran it
 	seen  map[string]bool // features of any run, anywhere
-	shown map[string]int  // SDK feature → runs that showed it after their moment
+	shown map[string]int  // SDK feature or coverage counter → runs that showed it after their moment
 	met   map[string]bool // Sometimes/Reachable ids that held somewhere
 	best  map[string]float64
 	found map[string]bool // properties some run failed
 	ran   map[string]bool // coverage counters any run hit
 	kinds map[string]arm  // each fault kind's pulls and rewards over the tree
 	end   time.Duration   // the root run's length: what a run from zero costs
+	start time.Duration   // the start of the root run's fault phase
 	last  time.Duration   // the end of the root run's fault phase
 	tick  int             // counts records kept and resumed from, for used
 }
 
 // Explore grows a tree of runs from a root seed on hv. Each round makes
-// Width picks; each walks down from the root as Monte Carlo tree search
-// does (see pick and docs/exploration.md) to a node, and adds a child: the
-// node's run branched at its children's moment (see childrenAt), with the
-// future (scheduling, network, entropy and faults) redrawn and the new
-// faults limited to an arm a UCB1 bandit picks for that node. The walk
-// weighs what runs under each subtree found (new SDK features, newly run
-// coverage counters, new failures) with the state score of a node: rare
+// Width picks; each takes the open node of highest priority (see pick,
+// priority and docs/exploration.md) and adds a child: the node's run
+// branched at its children's moment (see childrenAt), with the future
+// (scheduling, network, entropy and faults) redrawn and the new faults
+// limited to an arm a UCB1 bandit picks for that node. Open nodes are the
+// root and the runs that made a step (see expandable). A node's priority
+// weighs what its children found (new SDK features, newly run coverage
+// counters, rare steps, new failures) with its state's score: rare
 // assertion and guidance features, Sometimes/Reachable properties it
 // reached that no run has met yet, numeric guidance at the best value
 // seen, rare coverage counters. Each run keeps snapshots before the
@@ -209,7 +210,7 @@ func Explore(ctx context.Context, run RunFunc, opts ExploreOptions) (*Tree, erro
 	if err != nil {
 		return nil, err
 	}
-	e.end, e.last = r.End, r.FaultStart+r.Plan.Duration
+	e.end, e.start, e.last = r.End, r.FaultStart, r.FaultStart+r.Plan.Duration
 	e.fold(root, r, nil)
 	for e.tree.Spent < opts.Budget && (!opts.First || e.tree.FirstFailure == 0) {
 		picks := e.pick()
@@ -302,53 +303,35 @@ func (e *explorer) estimate(c Candidate) int {
 }
 
 // pick chooses a round's nodes to expand and makes their children. Each
-// pick walks down from the root as Monte Carlo tree search does: at a node
-// whose subtree has had n runs, it gives the node a new child while the
-// node has fewer than sqrt(n) children (progressive widening), and
-// otherwise goes on into the child whose subtree promises most (see
-// value). So a subtree gets runs for what its runs found, not for how
-// many leaves it has: a rich state whose branches keep finding nothing new
-// is left for its siblings, and the root goes on sampling fresh futures.
-// The picks of a round count as runs of their subtrees before they run,
-// so a round spreads over several paths.
+// pick takes the open node of highest priority (see priority), the
+// earliest in the tree on a tie; a pick counts as a child of its node at
+// once, so a round spreads over several states.
 func (e *explorer) pick() []pick {
 	var out []pick
 	planned := 0
 	for range e.opts.Width {
-		open := map[*Node]bool{}
-		e.open(e.tree.Nodes[0], open)
-		v := e.tree.Nodes[0]
-		if !open[v] {
-			break
+		// State scores count features and so differ in scale from test
+		// to test: relative to the best open state's, they weigh like a
+		// reward.
+		top := 0.0
+		for _, n := range e.tree.Nodes {
+			if n.Error == "" && e.expandable(n) {
+				n.State = e.score(n)
+				top = max(top, n.State)
+			}
 		}
-		for {
-			if e.expandable(v) && float64(v.Children) < math.Ceil(math.Sqrt(float64(max(v.visits, 1)))) {
-				break
+		var v *Node
+		for _, n := range e.tree.Nodes {
+			if n.Error != "" || !e.expandable(n) {
+				continue
 			}
-			// State scores count features and so differ in scale from
-			// test to test: relative to the best sibling's, they weigh
-			// like a reward.
-			top := 0.0
-			for _, i := range v.kids {
-				if c := e.tree.Nodes[i]; open[c] {
-					top = max(top, e.score(c))
-				}
+			n.Score = e.priority(n, top)
+			if v == nil || n.Score > v.Score {
+				v = n
 			}
-			var next *Node
-			for _, i := range v.kids {
-				c := e.tree.Nodes[i]
-				if !open[c] {
-					continue
-				}
-				c.Score = e.value(v, c, top)
-				if next == nil || c.Score > next.Score {
-					next = c
-				}
-			}
-			if next == nil {
-				break // v itself is expandable: its children are closed
-			}
-			v = next
+		}
+		if v == nil {
+			break
 		}
 		a := e.bandit(v)
 		kinds := []string(nil)
@@ -364,55 +347,39 @@ func (e *explorer) pick() []pick {
 			break
 		}
 		v.Children++
-		for m := v; m != nil; m = e.parent(m) {
-			m.visits++ // the pick's run, before it runs
-		}
 		out = append(out, pick{child, v, cand, est})
 		planned += est
 	}
 	return out
 }
 
-// open marks the nodes whose subtree has a node that may be expanded.
-func (e *explorer) open(n *Node, open map[*Node]bool) bool {
-	o := n.Error == "" && e.expandable(n)
-	for _, i := range n.kids {
-		if e.open(e.tree.Nodes[i], open) {
-			o = true
-		}
+// priority is how much expanding node n promises: the mean reward of its
+// children, counting besides them one pseudo-child worth C × its state's
+// score relative to top, the best open state's (see score), times the
+// share of the fault phase left after its children's moment. A state is
+// tried on its score first and then on what its children found: one whose
+// children keep making rare steps keeps its children coming, one whose
+// children find nothing (a resync already over, a write turned away that
+// left no hole) falls behind. A rare state reached late leaves its
+// children little time for what must follow.
+func (e *explorer) priority(n *Node, top float64) float64 {
+	left := 1.0
+	if phase := n.last - e.start; phase > 0 {
+		left = min(1, max(0, float64(n.last-n.end)/float64(phase)))
 	}
-	open[n] = o
-	return o
-}
-
-// parent returns n's parent node, nil for the root.
-func (e *explorer) parent(n *Node) *Node {
-	if n.Parent < 0 {
-		return nil
-	}
-	return e.tree.Nodes[n.Parent]
-}
-
-// value is how much child c of node v promises, for the walk down the
-// tree: the mean reward of the runs in its subtree, plus its state's score
-// (see score) relative to top, the best of its open siblings', shared out
-// over those runs, plus UCB1's exploration term, C·sqrt(ln(runs under v) /
-// runs under c).
-func (e *explorer) value(v, c *Node, top float64) float64 {
-	n := float64(max(c.visits, 1))
 	prior := 0.0
 	if top > 0 {
-		prior = e.score(c) / top
+		prior = n.State / top
 	}
-	return c.value/n + prior/(1+n) + e.opts.C*math.Sqrt(math.Log(float64(max(v.visits, 1)))/n)
+	return left * (e.opts.C*prior + n.rewards) / float64(1+n.Children)
 }
 
 // bandit picks node n's arm by UCB1 with a prior: an arm's mean reward
 // at n counts, besides its pulls at n, one pseudo-pull worth the mean
 // reward of its fault kind over the whole tree (from an optimistic 1/2
 // before any pull), so what a kind found elsewhere steers nodes that have
-// tried few arms — with the sqrt(n) children a node gets, most try only a
-// few — while which node to aim at is learnt at each node (it depends on
+// tried few arms — most nodes get few children — while which node to aim
+// at is learnt at each node (it depends on
 // which one is the primary there). Ties go in an order drawn from the
 // node's id, so that no node is always tried first. A pick counts as a
 // pull at once; its reward comes when its run is folded in.
@@ -456,8 +423,9 @@ func (e *explorer) rewardArm(n *Node, name string, r float64) {
 
 // score is what a node's state offers: rare features, Sometimes and
 // Reachable properties reached but never met, numeric guidance at its
-// best, rare coverage counters (see [Weights]). [explorer.value] shares it
-// out over the runs of the node's subtree.
+// best, rare coverage counters (see [Weights]); a feature or counter of
+// its prefix is rare when few runs showed it at all. [explorer.priority]
+// weighs it against the best open state's.
 func (e *explorer) score(n *Node) float64 {
 	w := e.opts.Weights
 	// Summed in sorted order: float addition depends on the order, and
@@ -555,13 +523,42 @@ func (e *explorer) step(n *Node, r *Result) (time.Duration, float64) {
 }
 
 // expandable reports whether node n may get children: it did not fail,
-// and at least one burst of its fault phase is left after its children's
-// moment (less leaves them next to no faults to redraw). A branch that
-// showed nothing new is still expanded: its arm made its fault history
-// differ from its siblings' (a kill of one node rather than the other),
-// and the next fault of a chain starts from that history.
+// at least one burst of its fault phase is left after its children's
+// moment (less leaves them next to no faults to redraw), and it is the
+// root or its run made a step. A run without a step is in the state its
+// parent was in, with less time left: its children would be its parent's,
+// later, so its parent gets them instead.
 func (e *explorer) expandable(n *Node) bool {
-	return len(n.Failing) == 0 && n.last-n.end >= e.opts.Burst
+	return len(n.Failing) == 0 && n.last-n.end >= e.opts.Burst && (n.Parent < 0 || n.stepped)
+}
+
+// coverStep reports whether node n's run made a step in coverage: a
+// counter its run had not run by its moment, run after it, that the runs
+// so far that ran it after their own moments, this one counted, are at
+// most half of. Coverage is read at intervals, so such a step has no
+// time of its own: the children's moment stays one burst on. Call it
+// before the run's own counters are counted.
+func (e *explorer) coverStep(n *Node, r *Result) bool {
+	if e.opts.Weights.Coverage <= 0 {
+		return false
+	}
+	before := map[string]bool{}
+	for _, h := range r.Cover {
+		if h.At <= n.At {
+			before[counter(h.Feature)] = true
+		}
+	}
+	for _, h := range r.Cover {
+		if c := counter(h.Feature); h.At > n.At && !before[c] && 2*e.shown[c] <= len(e.tree.Nodes)+1 {
+			return true
+		}
+	}
+	return false
+}
+
+// counter is the coverage counter of a coverage feature (counter:bucket).
+func counter(feature string) string {
+	return feature[:strings.LastIndexByte(feature, ':')]
 }
 
 // fold adds a finished run to the tree.
@@ -571,14 +568,17 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 	n.Cost = int((r.End - r.Resumed + e.opts.Burst - 1) / e.opts.Burst)
 	n.last = r.FaultStart + r.Plan.Duration
 	step, stepRarity := e.step(n, r)
+	n.stepped = step >= 0 || e.coverStep(n, r)
 	n.end = e.childrenAt(n, r, step)
 	n.ChildrenAt = n.end
 	n.prefix, n.guide, n.reached = map[string]bool{}, map[string]float64{}, map[string]bool{}
 	hits := map[string]int{}
 	shown := map[string]bool{}
+	inRun := map[string]bool{}
 	newFeats := 0
 	for _, h := range r.Hits {
 		f := feature(h)
+		inRun[f] = true
 		if h.At >= n.At && !shown[f] {
 			shown[f] = true
 			e.shown[f]++
@@ -618,29 +618,38 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 	// children's moment is the state they start from.
 	n.cover = map[string]bool{}
 	newCounters := 0
+	ranIn, ranAfter := map[string]bool{}, map[string]bool{}
 	for _, h := range r.Cover {
 		if h.At > n.At && !e.seen[h.Feature] {
 			n.NewCoverage++
 			newFeats++
 		}
 		e.seen[h.Feature] = true
-		counter := h.Feature[:strings.LastIndexByte(h.Feature, ':')]
-		if h.At > n.At && !e.ran[counter] {
+		c := counter(h.Feature)
+		ranIn[c] = true
+		if h.At > n.At && !e.ran[c] {
 			newCounters++
 		}
-		e.ran[counter] = true
+		if h.At > n.At && !ranAfter[c] {
+			ranAfter[c] = true
+			e.shown[c]++
+		}
+		e.ran[c] = true
 		if h.At <= n.end {
 			// The counter, not its bucket: buckets grow with time.
-			n.cover[counter] = true
+			n.cover[c] = true
 		}
 	}
 	n.Coverage = len(n.cover)
 	n.New = newFeats
-	for f := range n.cover {
-		e.cover[f]++
-	}
-	for f := range n.prefix {
+	// Rarity counts the runs that showed a feature at all, not the
+	// prefixes that have it: prefixes end at different times, and a
+	// feature every run shows late would look rare in a long prefix.
+	for f := range inRun {
 		e.count[f]++
+	}
+	for c := range ranIn {
+		e.cover[c]++
 	}
 	for id, v := range n.guide {
 		if old, ok := e.best[id]; !ok || v > old {
@@ -671,13 +680,10 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 	if newFail {
 		rw = 1
 	}
+	n.Reward = rw
 	if parent != nil {
 		e.rewardArm(parent, n.Arm, rw)
-		parent.kids = append(parent.kids, len(t.Nodes))
-	}
-	n.visits = 1 // its own run; its ancestors counted it when it was picked
-	for m := n; m != nil; m = e.parent(m) {
-		m.value += rw
+		parent.rewards += rw
 	}
 	t.Nodes = append(t.Nodes, n)
 	t.Spent += n.Cost
@@ -697,11 +703,11 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 		if n.Resumed > 0 {
 			what += fmt.Sprintf(" (resumed at %v)", n.Resumed)
 		}
-		score := 0.0 // the value the walk gave its parent (0 for the root)
+		score := 0.0 // the priority its parent was picked with (0 for the root)
 		if parent != nil {
 			score = parent.Score
 		}
-		fmt.Fprintf(e.opts.Progress, "  [%d/%d bursts] %s (parent's value %.2f, arm %s, coverage %d, +%d new): %s\n", t.Spent, e.opts.Budget, n.ID, score, cmp.Or(n.Arm, "-"), n.Coverage, n.NewCoverage, what)
+		fmt.Fprintf(e.opts.Progress, "  [%d/%d bursts] %s (parent's priority %.2f, arm %s, coverage %d, +%d new): %s\n", t.Spent, e.opts.Budget, n.ID, score, cmp.Or(n.Arm, "-"), n.Coverage, n.NewCoverage, what)
 		if parent == nil && len(r.Uncovered) > 0 {
 			fmt.Fprintf(e.opts.Progress, "  no coverage counters on %s: scored by guidance and assertions only\n", strings.Join(r.Uncovered, ", "))
 		}
@@ -733,9 +739,12 @@ func (e *explorer) keep(n, parent *Node, rec *hvbackend.Record) {
 			parent.rec, parent.used = mine, e.tick
 		}
 	}
-	// A record without a snapshot before the children's moment is none:
-	// the children then resume from an ancestor's (see candidate).
-	if l := rec.Latest(n.end); e.expandable(n) && len(l.Snapshots()) > 0 {
+	// A record without a snapshot of its own run before the children's
+	// moment is none: one taken before the node's moment holds its
+	// parent's state (and is the parent's now, see above), from which the
+	// children resume (see candidate), replaying the node's run on to
+	// their moment.
+	if l := rec.Latest(n.end); e.expandable(n) && len(l.Snapshots()) > 0 && l.Snapshots()[0] > n.At {
 		e.tick++
 		n.rec, n.used = l, e.tick
 	}
