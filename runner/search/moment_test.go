@@ -69,8 +69,8 @@ func TestChildrenAt(t *testing.T) {
 
 // TestPriority: a run without a step is not expanded; of two nodes in
 // the same state, the one whose child made a rare step goes before the
-// one whose child found nothing; and a fresh node past a rarer step than
-// any other goes first of all.
+// one whose child found nothing; every other pick is the root's, and the
+// others go first to a fresh node past a rarer step than any other.
 func TestPriority(t *testing.T) {
 	const ms = time.Millisecond
 	e := newTestExplorer(Weights{Rarity: 1})
@@ -110,7 +110,11 @@ func TestPriority(t *testing.T) {
 	if pa, pb := e.priority(a, top), e.priority(b, top); pb <= pa {
 		t.Errorf("priority of the node whose child found nothing %v, of the one whose child turned a write away %v; want the second higher", pa, pb)
 	}
+	// Every other pick is the root's; the others go by priority.
+	if p := e.pick(); len(p) != 1 || p[0].parent != root {
+		t.Errorf("first pick: %+v; want a child of the root", p)
+	}
 	if p := e.pick(); len(p) != 1 || p[0].parent != b1 {
-		t.Errorf("first pick's node: %+v; want b's child, past the rarest step", p)
+		t.Errorf("second pick: %+v; want one of b's child, past the rarest step", p)
 	}
 }

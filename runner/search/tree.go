@@ -164,11 +164,13 @@ type explorer struct {
 	start time.Duration   // the start of the root run's fault phase
 	last  time.Duration   // the end of the root run's fault phase
 	tick  int             // counts records kept and resumed from, for used
+	picks int             // picks made so far (every other one is the root's)
 }
 
 // Explore grows a tree of runs from a root seed on hv. Each round makes
-// Width picks; each takes the open node of highest priority (see pick,
-// priority and docs/exploration.md) and adds a child: the node's run
+// Width picks; every other one gives the root a child, and the others
+// take the open node of highest priority (see pick, priority and
+// docs/exploration.md); each adds a child: the node's run
 // branched at its children's moment (see childrenAt), with the future
 // (scheduling, network, entropy and faults) redrawn and the new faults
 // limited to an arm a UCB1 bandit picks for that node. Open nodes are the
@@ -302,10 +304,11 @@ func (e *explorer) estimate(c Candidate) int {
 	return max(int((e.end-from+e.opts.Burst-1)/e.opts.Burst), 1)
 }
 
-// pick chooses a round's nodes to expand and makes their children. Each
-// pick takes the open node of highest priority (see priority), the
-// earliest in the tree on a tie; a pick counts as a child of its node at
-// once, so a round spreads over several states.
+// pick chooses a round's nodes to expand and makes their children. Every
+// other pick is the root's (see below); the others take the open node of
+// highest priority (see priority), the earliest in the tree on a tie. A
+// pick counts as a child of its node at once, so a round spreads over
+// several states.
 func (e *explorer) pick() []pick {
 	var out []pick
 	planned := 0
@@ -333,6 +336,16 @@ func (e *explorer) pick() []pick {
 		if v == nil {
 			break
 		}
+		// Every other pick samples a fresh fault schedule from the root,
+		// whatever the priorities say: the root's state is the poorest,
+		// and its children earn little once the tree has seen what fresh
+		// schedules show, so by priority alone the whole budget would go
+		// to the first subtree that made a step, and whatever that subtree
+		// fixed in its past (a kill whose restart leaves no room for the
+		// next step) would bind every run.
+		if root := e.tree.Nodes[0]; e.picks%2 == 0 && root.Error == "" && e.expandable(root) {
+			v = root
+		}
 		a := e.bandit(v)
 		kinds := []string(nil)
 		if a != "all" {
@@ -347,6 +360,7 @@ func (e *explorer) pick() []pick {
 			break
 		}
 		v.Children++
+		e.picks++
 		out = append(out, pick{child, v, cand, est})
 		planned += est
 	}
