@@ -296,9 +296,10 @@ func During(p Plan, fs []Fault, f Fault) []string {
 // (a second partition, a kill of a node that is down, no node of a
 // keep-up set left running) is left out. The plan's final clean-up (clean
 // links, zero clock offsets) comes from future. kinds, when not empty,
-// keeps only future faults that one of its arms ([Config.Arms]) lets in: a
-// kind ("kill"), or a kind aimed at one node ("kill=n1": the future's kills
-// hit n1 alone), a branch's bandit choice. It is how a branch of a run
+// is a branch's bandit choice of arms ([Config.Arms]): an unaimed kind
+// ("partition") keeps only future faults of that kind; an arm aimed at a
+// node ("kill=n1") keeps them all, the fault it aims being future's first
+// (see aim). It is how a branch of a run
 // redraws its future, and the end of a fault in progress at at is part
 // of that future: a kill, pause or partition of past still in effect ends
 // when a length drawn anew from future's range for its kind
@@ -348,7 +349,7 @@ func Splice(past Plan, at time.Duration, future Plan, kinds []string) Plan {
 			e := future.Actions[f.End]
 			end = &e
 		}
-		if len(kinds) > 0 && !aim(kinds, &a, end) {
+		if len(kinds) > 0 && !aim(kinds, KindOf(a.Kind)) {
 			continue
 		}
 		try := out
@@ -383,11 +384,11 @@ func KindOf(k ActionKind) string {
 	return string(k)
 }
 
-// Arms returns what a search branch may limit its new faults to, for the
-// fault kinds given (a subset of [Config.Kinds]): each kill and pause kind
-// once per node it may hit ("kill=n1": the branch's new kills hit n1
-// alone), since which node goes down is most of what such a fault
-// decides; every other kind as itself.
+// Arms returns what a search branch may try, for the fault kinds given (a
+// subset of [Config.Kinds]): each kill and pause kind once per node it may
+// hit ("kill=n1": the branch kills n1 at its moment, see [Splice]), since
+// which node goes down is most of what such a fault decides; every other
+// kind as itself (the branch's new faults are of that kind only).
 // The order is kinds' order, then the nodes sorted.
 func (c Config) Arms(kinds []string, nodes []string) []string {
 	var out []string
@@ -409,40 +410,27 @@ func (c Config) Arms(kinds []string, nodes []string) []string {
 	return out
 }
 
-// ArmKind returns the fault kind an arm ([Config.Arms]) limits a branch to.
+// ArmKind returns the fault kind of an arm ([Config.Arms]).
 func ArmKind(arm string) string {
 	k, _, _ := strings.Cut(arm, "=")
 	return k
 }
 
-// aim reports whether one of arms lets the fault that a starts (and end,
-// if not nil, ends) into a branch's future: its kind is an arm's, and an
-// arm aimed at a node makes the fault hit that node alone (a and end are
-// changed to say so) — the fault keeps the time and length it was drawn
-// with, so the branch's faults of that kind come at the kind's rate.
-func aim(arms []string, a, end *Action) bool {
-	kind := KindOf(a.Kind)
-	target := ""
+// aim reports whether one of arms lets a fault of kind into a branch's
+// future: an arm of that kind, or any arm aimed at a node. An aimed arm
+// ("kill=n1") makes the branch try its fault at its moment
+// ([ScheduleOn] draws it first); the rest of the branch's future is drawn
+// as any seed's, so a chain that needs another fault after that one (a
+// kill of the other node later) stays open to it. An unaimed arm
+// ("partition") limits the future to its kind.
+func aim(arms []string, kind string) bool {
 	for _, arm := range arms {
-		k, node, aimed := strings.Cut(arm, "=")
-		if k != kind {
-			continue
-		}
-		if !aimed || slices.Contains(a.Nodes, node) && len(a.Nodes) == 1 {
+		k, _, aimed := strings.Cut(arm, "=")
+		if aimed || k == kind {
 			return true
 		}
-		if target == "" {
-			target = node
-		}
 	}
-	if target == "" {
-		return false
-	}
-	a.Nodes = []string{target}
-	if end != nil {
-		end.Nodes = []string{target}
-	}
-	return true
+	return false
 }
 
 // Kinds returns the fault kinds cfg configures, in the fixed order
