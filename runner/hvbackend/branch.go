@@ -41,12 +41,14 @@ import (
 //
 // Branches nest: Next, if set, is a branch of this branch at a later
 // moment (a path in a search tree, mvrun test --explore), drawn from this
-// branch's seed. Kinds, if set, limits the fault kinds the branch's new
-// plan may start after its moment (the search's bandit choice).
+// branch's seed. Kinds, if set, are the search's bandit choice of arms
+// ([faults.Splice]): a kind limits the faults the branch's new plan may
+// start after its moment to that kind; a kind aimed at a node ("kill=n1")
+// makes that node go down at the moment.
 type Branch struct {
 	At    time.Duration // virtual time since the cluster was created
 	N     int           // the branch's number at that moment
-	Kinds []string      // fault kinds the future may start; empty means all
+	Kinds []string      // the arms the future is drawn under; empty means none
 	Next  *Branch       // a branch of this branch, at a later moment
 }
 

@@ -35,9 +35,10 @@ type ExploreOptions struct {
 	// any Jobs. Default 4.
 	Width int
 	Jobs  int
-	// Kinds are the bandit's arms: what a branch's new faults may be
-	// limited to, fault kinds or kinds aimed at a node ("kill=n1",
-	// [faults.Config.Arms]); a further arm, "all", limits nothing.
+	// Kinds are the bandit's arms: what a branch tries, fault kinds (its
+	// new faults of that kind only) or kinds aimed at a node ("kill=n1":
+	// that node goes down at its moment, [faults.Config.Arms]); a further
+	// arm, "all", changes nothing.
 	Kinds []string
 	// C is what a state's score counts for before its children have run:
 	// a pseudo-child worth C × its score relative to the best open
@@ -172,8 +173,8 @@ type explorer struct {
 // take the open node of highest priority (see pick, priority and
 // docs/exploration.md); each adds a child: the node's run
 // branched at its children's moment (see childrenAt), with the future
-// (scheduling, network, entropy and faults) redrawn and the new faults
-// limited to an arm a UCB1 bandit picks for that node. Open nodes are the
+// (scheduling, network, entropy and faults) redrawn and shaped by an arm
+// a UCB1 bandit picks for that node. Open nodes are the
 // root and the runs that made a step (see expandable). A node's priority
 // weighs what its children found (new SDK features, newly run coverage
 // counters, rare steps, new failures) with its state's score: rare
