@@ -299,9 +299,8 @@ func During(p Plan, fs []Fault, f Fault) []string {
 // is a branch's bandit choice of arms ([Config.Arms]): an unaimed kind
 // ("partition") keeps only future faults of that kind; an arm aimed at a
 // node ("kill=n1") keeps them all, the fault it aims being future's first
-// (see aim). It is how a branch of a run
-// redraws its future, and the end of a fault in progress at at is part
-// of that future: a kill, pause or partition of past still in effect ends
+// (see aim). It is how a branch of a run redraws its future, and the end
+// of a fault in progress at at is part of that future: a kill, pause or partition of past still in effect ends
 // when a length drawn anew from future's range for its kind
 // ([Plan.Lengths]), at least what it has lasted by at, says (one that
 // has outlasted the range ends just after at). Without that, a branch

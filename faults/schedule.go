@@ -346,14 +346,14 @@ func ScheduleOn(seed uint64, cfg Config, nodes []string, duration time.Duration,
 		case KindKill:
 			c := cfg.Kill
 			g.params[kind+".every"] = k.every(c.Every).String()
-			g.params[kind+".restart_after"] = k.rng(c.RestartAfter).String()
 			g.lengths[kind] = k.rng(c.RestartAfter)
+			g.params[kind+".restart_after"] = g.lengths[kind].String()
 			g.keepUp = append(g.keepUp, participants(c.Services, all))
 		case KindPause:
 			c := cfg.Pause
 			g.params[kind+".every"] = k.every(c.Every).String()
-			g.params[kind+".duration"] = k.rng(c.Duration).String()
 			g.lengths[kind] = k.rng(c.Duration)
+			g.params[kind+".duration"] = g.lengths[kind].String()
 			g.keepUp = append(g.keepUp, participants(c.Services, all))
 		case KindClockSkew:
 			g.clocks(r, cfg.ClockSkew, k)
@@ -374,9 +374,9 @@ func ScheduleOn(seed uint64, cfg Config, nodes []string, duration time.Duration,
 		t := roundGrain(max(at, g.start) + time.Duration(aim.Int64N(int64(aimJitter))))
 		switch kind {
 		case KindKill:
-			g.outage(ActKill, ActRestart, node, t, drawRange(aim, k.rng(cfg.Kill.RestartAfter)))
+			g.outage(ActKill, ActRestart, node, t, drawRange(aim, g.lengths[KindKill]))
 		case KindPause:
-			g.outage(ActPause, ActResume, node, t, drawRange(aim, k.rng(cfg.Pause.Duration)))
+			g.outage(ActPause, ActResume, node, t, drawRange(aim, g.lengths[KindPause]))
 		}
 	}
 	// Kills and pauses are drawn once every keep-up set is known, kills
@@ -384,12 +384,12 @@ func ScheduleOn(seed uint64, cfg Config, nodes []string, duration time.Duration,
 	if k := ks[KindKill]; k != nil && k.on {
 		c := cfg.Kill
 		g.outages(seeds.Stream(seed, "faults/"+KindKill), ActKill, ActRestart,
-			participants(c.Services, all), k.every(c.Every), k.rng(c.RestartAfter))
+			participants(c.Services, all), k.every(c.Every), g.lengths[KindKill])
 	}
 	if k := ks[KindPause]; k != nil && k.on {
 		c := cfg.Pause
 		g.outages(seeds.Stream(seed, "faults/"+KindPause), ActPause, ActResume,
-			participants(c.Services, all), k.every(c.Every), k.rng(c.Duration))
+			participants(c.Services, all), k.every(c.Every), g.lengths[KindPause])
 	}
 	// Disk faults come last: lose_unsynced is armed at the kills.
 	if k := ks[KindDisk]; k != nil && k.on {

@@ -45,7 +45,6 @@ func TestChildrenAt(t *testing.T) {
 		t.Errorf("without a step: children at %v, want 3s", b.ChildrenAt)
 	}
 	// Once most runs have shown a takeover, it is no step: the write
-	// turned away later is.
 	// turned away later is. (Four of six runs have shown it: with the
 	// next one, five of seven.)
 	for range 3 {

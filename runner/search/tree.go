@@ -319,14 +319,14 @@ func (e *explorer) pick() []pick {
 		// reward.
 		top := 0.0
 		for _, n := range e.tree.Nodes {
-			if n.Error == "" && e.expandable(n) {
+			if e.open(n) {
 				n.State = e.score(n)
 				top = max(top, n.State)
 			}
 		}
 		var v *Node
 		for _, n := range e.tree.Nodes {
-			if n.Error != "" || !e.expandable(n) {
+			if !e.open(n) {
 				continue
 			}
 			n.Score = e.priority(n, top)
@@ -344,7 +344,7 @@ func (e *explorer) pick() []pick {
 		// to the first subtree that made a step, and whatever that subtree
 		// fixed in its past (a kill whose restart leaves no room for the
 		// next step) would bind every run.
-		if root := e.tree.Nodes[0]; e.picks%2 == 0 && root.Error == "" && e.expandable(root) {
+		if root := e.tree.Nodes[0]; e.picks%2 == 0 && e.open(root) {
 			v = root
 		}
 		a := e.bandit(v)
@@ -535,6 +535,12 @@ func (e *explorer) step(n *Node, r *Result) (time.Duration, float64) {
 		}
 	}
 	return at, rare
+}
+
+// open reports whether node n may be picked: its run had no error and
+// it is expandable.
+func (e *explorer) open(n *Node) bool {
+	return n.Error == "" && e.expandable(n)
 }
 
 // expandable reports whether node n may get children: it did not fail,
@@ -756,9 +762,10 @@ func (e *explorer) keep(n, parent *Node, rec *hvbackend.Record) {
 	}
 	// A record without a snapshot of its own run before the children's
 	// moment is none: one taken before the node's moment holds its
-	// parent's state (and is the parent's now, see above), from which the
-	// children resume (see candidate), replaying the node's run on to
-	// their moment.
+	// parent's state, which the parent's record holds already (see
+	// above); kept here too it would take a second place of the limit.
+	// The children resume from the parent's (see candidate) and replay
+	// the node's run on to their moment.
 	if l := rec.Latest(n.end); e.expandable(n) && len(l.Snapshots()) > 0 && l.Snapshots()[0] > n.At {
 		e.tick++
 		n.rec, n.used = l, e.tick
