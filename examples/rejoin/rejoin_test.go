@@ -108,7 +108,7 @@ func TestHVKnownIDsLoseWrites(t *testing.T) {
 // snapshot of an ancestor's run (none replays from time zero), and the
 // finding replayed from time zero is the same run, failing the same
 // property. docs/exploration.md compares the search with independent
-// seeds over roots 16–25.
+// seeds over roots 16–30.
 func TestHVSearchFindsLostWrite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping: a guided search of the rejoin example under hv (about 35 runs)")

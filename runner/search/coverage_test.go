@@ -21,7 +21,8 @@ func newTestExplorer(w Weights) *explorer {
 
 // TestScoreCoverage: two children of one root whose runs differ only in
 // one coverage feature the other never reached score apart by exactly the
-// coverage weight (the feature is theirs alone: 1/1), and not at all with
+// coverage weight times the feature's surprisal (one run of three ran it:
+// log2 3 bits; the features all three ran count 0), and not at all with
 // the weight 0; the parent's arm that produced the new coverage is
 // rewarded for it (1 new feature: 1/4), the other arm not. The progress
 // names the nodes without counters.
@@ -52,8 +53,8 @@ func TestScoreCoverage(t *testing.T) {
 		if a.NewCoverage != 0 || b.NewCoverage != 1 || b.Coverage != 3 {
 			t.Fatalf("new coverage a %d, b %d; b has %d features", a.NewCoverage, b.NewCoverage, b.Coverage)
 		}
-		if d := e.score(b) - e.score(a); math.Abs(d-w) > 1e-9 {
-			t.Errorf("weight %v: score(b) - score(a) = %v, want %v", w, d, w)
+		if d := e.score(b) - e.score(a); math.Abs(d-w*math.Log2(3)) > 1e-9 {
+			t.Errorf("weight %v: score(b) - score(a) = %v, want %v", w, d, w*math.Log2(3))
 		}
 		var kill, all arm
 		for _, x := range root.arms {

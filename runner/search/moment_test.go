@@ -1,6 +1,7 @@
 package search
 
 import (
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -9,10 +10,11 @@ import (
 )
 
 // TestChildrenAt: the root's children branch where its fault phase
-// starts; another node's children just after its run's step — the first
-// assertion its run showed after its moment that it had not shown before
-// and that at most half the runs have shown, with what came within a
-// grain of it — or one burst after its moment without one.
+// starts; another node's children just after its run's step — the
+// rarest assertion its run showed after its moment that it had not shown
+// before and that at most half the runs have shown (the earliest on a
+// tie, and only among those that leave a burst), with what came within a
+// grain after it — or one burst after its moment without one.
 func TestChildrenAt(t *testing.T) {
 	const ms = time.Millisecond
 	e := newTestExplorer(Weights{Rarity: 1})
@@ -59,6 +61,16 @@ func TestChildrenAt(t *testing.T) {
 	if c.New != 0 || c.Reward != 0.5 {
 		t.Errorf("the run with a rare step: %d new features, reward %v; want 0 and 0.5", c.New, c.Reward)
 	}
+	// The rarest step, not the first: a resync one run has shown at 2 s,
+	// then a step-down none has shown at 2.5 s; the children keep the
+	// step-down. A rarer feature too late to leave a burst (7.5 s) is
+	// passed over for the rarest before it.
+	if d := child(sec, hit(2*sec, "resynced"), hit(2500*ms, "stepped down")); d.ChildrenAt != 2625*ms {
+		t.Errorf("a resync then a rarer step-down: children at %v, want 2.625s", d.ChildrenAt)
+	}
+	if d := child(sec, hit(2*sec, "resynced"), hit(7500*ms, "both rejoining")); d.ChildrenAt != 2125*ms {
+		t.Errorf("a resync then a rarer feature too late: children at %v, want 2.125s", d.ChildrenAt)
+	}
 	// A step less than a burst before the fault phase's end (8.93 s) is
 	// not taken.
 	if d := child(sec, hit(7500*ms, "resynced")); d.ChildrenAt != 3*sec {
@@ -75,20 +87,7 @@ func TestPriority(t *testing.T) {
 	e := newTestExplorer(Weights{Rarity: 1})
 	e.opts.Burst, e.opts.Grain, e.opts.Width = 2*sec, 125*ms, 1
 	e.start, e.last = 930*ms, 8930*ms
-	hit := func(at time.Duration, id string) Hit {
-		return Hit{At: at, Kind: "assert", ID: id, Type: "reachability", Cond: true}
-	}
-	res := func(hits ...Hit) *Result {
-		return &Result{End: 10 * sec, FaultStart: 930 * ms, Plan: faults.Plan{Duration: 8 * sec}, Hits: hits}
-	}
-	root := &Node{Parent: -1}
-	e.fold(root, res(hit(500*ms, "acked")), nil)
-	child := func(p *Node, hits ...Hit) *Node {
-		n := &Node{Parent: slices.Index(e.tree.Nodes, p), Depth: p.Depth + 1, At: p.ChildrenAt, Arm: "all"}
-		p.Children++
-		e.fold(n, res(hits...), p)
-		return n
-	}
+	hit, root, child := testTree(e)
 	a := child(root, hit(2*sec, "takeover"))
 	b := child(root, hit(2*sec, "takeover"))
 	if c := child(root, hit(500*ms, "acked")); e.expandable(c) || !e.expandable(a) {
@@ -116,4 +115,47 @@ func TestPriority(t *testing.T) {
 	if p := e.pick(); len(p) != 1 || p[0].parent != b1 {
 		t.Errorf("second pick: %+v; want one of b's child, past the rarest step", p)
 	}
+}
+
+// TestScoreGained: a state scores what its own run added to its path, in
+// bits: a write turned away that two runs of four showed (the run and its
+// child, which replayed it) scores log2(4/2) = 1 for the run that turned
+// it away and nothing for its child, which inherited it and added
+// nothing.
+func TestScoreGained(t *testing.T) {
+	const ms = time.Millisecond
+	e := newTestExplorer(Weights{Rarity: 1})
+	e.opts.Burst, e.opts.Grain = 2*sec, 125*ms
+	hit, root, child := testTree(e)
+	a := child(root, hit(500*ms, "acked"), hit(2*sec, "turned away"))
+	child(root, hit(500*ms, "acked"))
+	a1 := child(a, hit(500*ms, "acked"), hit(2*sec, "turned away"))
+	if s := e.score(a); math.Abs(s-1) > 1e-9 {
+		t.Errorf("score of the run that turned a write away: %v, want 1 (log2 of 4 runs / 2 that showed it)", s)
+	}
+	if s := e.score(a1); s != 0 {
+		t.Errorf("score of its child, which added nothing: %v, want 0", s)
+	}
+}
+
+// testTree folds a root run into e (fault phase 0.93–8.93 s, an
+// acknowledged write at 500 ms) and returns a reachability hit, the root
+// and a function that folds in a child of a node at its children's
+// moment, whose run has the given hits.
+func testTree(e *explorer) (func(time.Duration, string) Hit, *Node, func(*Node, ...Hit) *Node) {
+	hit := func(at time.Duration, id string) Hit {
+		return Hit{At: at, Kind: "assert", ID: id, Type: "reachability", Cond: true}
+	}
+	res := func(hits ...Hit) *Result {
+		return &Result{End: 10 * sec, FaultStart: 930 * time.Millisecond, Plan: faults.Plan{Duration: 8 * sec}, Hits: hits}
+	}
+	root := &Node{Parent: -1}
+	e.fold(root, res(hit(500*time.Millisecond, "acked")), nil)
+	child := func(p *Node, hits ...Hit) *Node {
+		n := &Node{Parent: slices.Index(e.tree.Nodes, p), Depth: p.Depth + 1, At: p.ChildrenAt, Arm: "all"}
+		p.Children++
+		e.fold(n, res(hits...), p)
+		return n
+	}
+	return hit, root, child
 }

@@ -114,11 +114,17 @@ func treeRun(_ context.Context, c Candidate) (*Result, error) {
 	return r, nil
 }
 
+// exploreRoot is a root whose tree over treeRun holds failures, more than
+// one, after the first round: treeRun's failures are a hash of the id, so
+// whether a 300-burst tree meets one depends on the root (with the
+// current selection, 19 of roots 1–20 do; root 7 does not).
+const exploreRoot = 8
+
 func TestExploreDeterministicAtAnyJobs(t *testing.T) {
 	var hashes []string
 	var first *Tree
 	for _, jobs := range []int{1, 4} {
-		tr, err := Explore(context.Background(), treeRun, ExploreOptions{Root: 7, Burst: sec, Budget: 300, Jobs: jobs, Kinds: []string{"kill", "partition"}})
+		tr, err := Explore(context.Background(), treeRun, ExploreOptions{Root: exploreRoot, Burst: sec, Budget: 300, Jobs: jobs, Kinds: []string{"kill", "partition"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,11 +194,11 @@ func TestStopAtFirstFailure(t *testing.T) {
 			t.Fatalf("jobs %d: stopped with %+v after %d runs; the whole budget's first finding is %+v", jobs, rt.Findings, len(rt.Nodes), full.Findings[0])
 		}
 	}
-	whole, err := Explore(context.Background(), treeRun, ExploreOptions{Root: 7, Burst: sec, Budget: 300, Jobs: 2, Kinds: []string{"kill", "partition"}})
+	whole, err := Explore(context.Background(), treeRun, ExploreOptions{Root: exploreRoot, Burst: sec, Budget: 300, Jobs: 2, Kinds: []string{"kill", "partition"}})
 	if err != nil || len(whole.Findings) == 0 {
 		t.Fatalf("%+v %v", whole, err)
 	}
-	first, err := Explore(context.Background(), treeRun, ExploreOptions{Root: 7, Burst: sec, Budget: 300, Jobs: 2, Kinds: []string{"kill", "partition"}, First: true})
+	first, err := Explore(context.Background(), treeRun, ExploreOptions{Root: exploreRoot, Burst: sec, Budget: 300, Jobs: 2, Kinds: []string{"kill", "partition"}, First: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,11 +59,14 @@ type ExploreOptions struct {
 
 // Weights weigh the terms of a node's score (see [Explore]).
 type Weights struct {
-	Rarity   float64 // × the sum of 1/nodes-with-it over the node's features
+	// Rarity × the sum of the surprisals, log2(runs / runs with it), of
+	// the SDK features the node's run added to its path (see
+	// explorer.score).
+	Rarity   float64
 	Unmet    float64 // per Sometimes/Reachable property reached, never met
 	Guidance float64 // per numeric guidance at the best value seen
-	// Coverage × the sum of 1/nodes-with-it over the node's coverage
-	// features (counter, bucket): code few other nodes ran as often.
+	// Coverage × the surprisal of the rarest coverage counter the node's
+	// run added to its path: code few other runs ran.
 	Coverage float64
 }
 
@@ -102,11 +105,14 @@ type Node struct {
 	// of all runs to show after its own moment.
 	New int `json:"new,omitempty"`
 
-	branch  *hvbackend.Branch
-	end     time.Duration // where its children branch (ChildrenAt)
-	last    time.Duration // the end of its fault phase: no branching after
-	prefix  map[string]bool
-	cover   map[string]bool    // coverage features in the prefix
+	branch *hvbackend.Branch
+	end    time.Duration // where its children branch (ChildrenAt)
+	last   time.Duration // the end of its fault phase: no branching after
+	// gained and cover are what its run added to its path's state: the
+	// SDK features and coverage counters it showed after its moment, up
+	// to its children's moment, and not before.
+	gained  map[string]bool
+	cover   map[string]bool
 	guide   map[string]float64 // numeric guidance: best value in the prefix
 	reached map[string]bool    // Sometimes/Reachable ids evaluated in the prefix
 	arms    []arm
@@ -154,6 +160,7 @@ type explorer struct {
 	tree  *Tree
 	count map[string]int  // SDK feature → runs that showed it
 	cover map[string]int  // coverage counter → runs that ran it
+	runs  int             // runs folded in, for count and cover
 	seen  map[string]bool // features of any run, anywhere
 	shown map[string]int  // SDK feature or coverage counter → runs that showed it after their moment
 	met   map[string]bool // Sometimes/Reachable ids that held somewhere
@@ -436,18 +443,32 @@ func (e *explorer) rewardArm(n *Node, name string, r float64) {
 	e.kinds[kind] = g
 }
 
-// score is what a node's state offers: rare features, Sometimes and
-// Reachable properties reached but never met, numeric guidance at its
-// best, rare coverage counters (see [Weights]); a feature or counter of
-// its prefix is rare when few runs showed it at all. [explorer.priority]
-// weighs it against the best open state's.
+// score is what a node's state offers beyond its parent's: the rare
+// features and code its own run added to the path (after its moment, up
+// to its children's moment), Sometimes and Reachable properties its
+// prefix reached that no run has met, numeric guidance at its best (see
+// [Weights]). A feature or counter counts its surprisal, log2(runs / the
+// runs that showed it at all): nothing for one every run shows, a bit for
+// one half of them show, six for one of 64. The SDK features are summed:
+// each is a behaviour the program's author named, and the sum is how
+// improbable they are together (as if independent). Coverage counts its
+// rarest new counter only: counters come by the hundred and one rare code
+// path runs dozens of them. What a node inherited is its ancestors' to
+// score: counting it again kept every descendant of one rare state ahead
+// of all other states, however little its children found. (The score
+// used to sum 1/count over the whole prefix: every state then had the
+// same floor of common counters, each a little over 1/runs, and on
+// examples/rejoin a state past a rare step scored as a fresh run did.)
+// [explorer.priority] weighs the score against the best open state's.
 func (e *explorer) score(n *Node) float64 {
 	w := e.opts.Weights
+	runs := float64(max(e.runs, 1))
+	surprisal := func(count int) float64 { return math.Log2(runs / float64(max(count, 1))) }
 	// Summed in sorted order: float addition depends on the order, and
 	// map order must not reach the tree.
 	rare := 0.0
-	for _, f := range slices.Sorted(maps.Keys(n.prefix)) {
-		rare += 1 / float64(max(e.count[f], 1))
+	for _, f := range slices.Sorted(maps.Keys(n.gained)) {
+		rare += surprisal(e.count[f])
 	}
 	unmet, atBest := 0, 0
 	for id := range n.reached {
@@ -461,8 +482,8 @@ func (e *explorer) score(n *Node) float64 {
 		}
 	}
 	cov := 0.0
-	for _, f := range slices.Sorted(maps.Keys(n.cover)) {
-		cov += 1 / float64(max(e.cover[f], 1))
+	for f := range n.cover {
+		cov = max(cov, surprisal(e.cover[f]))
 	}
 	return w.Rarity*rare + w.Unmet*float64(unmet) + w.Guidance*float64(atBest) + w.Coverage*cov
 }
@@ -476,38 +497,51 @@ func (e *explorer) score(n *Node) float64 {
 // root's first burst did (a kill with a long restart, say).
 //
 // Another node's children branch at the first grid point after its run's
-// *step*: the first SDK assertion or guidance feature that the run showed
-// after its moment, had not shown before it, and that is not common: the
-// runs so far that showed it after their own moments, this one counted,
-// are at most half of the runs (features shown within one grain of it are
-// the same step, such as a write turned away and the resync it met). The children
-// keep that state and redraw everything after it, so each tries anew what
-// the next step of a chain needs. Without such a step: its moment plus
+// *step*: the rarest SDK assertion or guidance feature that the run
+// showed after its moment, had not shown before it, and that is not
+// common: the runs so far that showed it after their own moments, this
+// one counted, are at most half of the runs (features shown within one
+// grain after it are the same step, such as a write turned away and the
+// resync it met). The children keep the rarest state the run reached and
+// redraw everything after it, so each tries anew what the next step of a
+// chain needs. (The step used to be the run's first uncommon feature: a
+// run that took over and then, half a second later, turned a write away
+// had its children branch between the two, and few of them turned one
+// away again.) Without such a step: its moment plus
 // one burst. A point less than a burst before the end of the fault phase
 // is not taken: the children would have next to no faults to redraw.
 // step is when the run made its step, -1 if it made none (see step).
 func (e *explorer) childrenAt(n *Node, r *Result, step time.Duration) time.Duration {
 	at := n.At + e.opts.Burst
-	grid := func(t time.Duration) time.Duration { return n.At + e.opts.Grain*((t-n.At)/e.opts.Grain+1) }
 	if n.Parent < 0 {
-		if r.FaultStart > 0 && n.last-grid(r.FaultStart) >= e.opts.Burst {
-			return grid(r.FaultStart)
+		if r.FaultStart > 0 && n.last-e.grid(n, r.FaultStart) >= e.opts.Burst {
+			return e.grid(n, r.FaultStart)
 		}
 		return at
 	}
 	if step < 0 {
 		return at
 	}
-	if g := grid(step); n.last-g >= e.opts.Burst {
+	if g := e.grid(n, step); n.last-g >= e.opts.Burst {
 		return g
 	}
 	return at
 }
 
+// grid returns the first point of node n's grid (its moment plus a
+// multiple of the grain) after t.
+func (e *explorer) grid(n *Node, t time.Duration) time.Duration {
+	return n.At + e.opts.Grain*((t-n.At)/e.opts.Grain+1)
+}
+
 // step returns when node n's run made its step (see childrenAt), -1 if it
 // made none, and how rare the step was: the sum over its features that
 // other runs have shown of 1 / (1 + the runs that showed it after their
-// moments). Call it before the run's own features are counted.
+// moments). The step is the run's rarest uncommon feature (the fewest
+// runs showed it after their moments; the earliest on a tie) among those
+// that leave its children at least a burst of the fault phase, with the
+// uncommon features up to one grain after it; the earliest when none
+// leaves that room. Call it before the run's own features are counted.
 func (e *explorer) step(n *Node, r *Result) (time.Duration, float64) {
 	before := map[string]bool{}
 	for _, h := range r.Hits {
@@ -515,23 +549,43 @@ func (e *explorer) step(n *Node, r *Result) (time.Duration, float64) {
 			before[feature(h)] = true
 		}
 	}
-	var at time.Duration = -1
-	rare := 0.0
+	// The first showing of each uncommon feature new to the run's path.
+	type first struct {
+		at time.Duration
+		f  string
+	}
+	var firsts []first
 	for _, h := range r.Hits {
 		if h.At < n.At || h.Kind == "event" {
 			continue
-		}
-		if at >= 0 && h.At-at > e.opts.Grain {
-			break
 		}
 		f := feature(h)
 		if before[f] || 2*e.shown[f] > len(e.tree.Nodes)+1 {
 			continue
 		}
-		before[f] = true // once per feature
-		at = h.At
-		if e.shown[f] > 0 {
-			rare += 1 / float64(1+e.shown[f])
+		before[f] = true
+		firsts = append(firsts, first{h.At, f})
+	}
+	if len(firsts) == 0 {
+		return -1, 0
+	}
+	pick := 0
+	for i, x := range firsts {
+		if n.last-e.grid(n, x.at) < e.opts.Burst {
+			break // later ones leave less room still
+		}
+		if i == 0 || e.shown[x.f] < e.shown[firsts[pick].f] {
+			pick = i
+		}
+	}
+	at, rare := time.Duration(-1), 0.0
+	for _, x := range firsts[pick:] {
+		if at >= 0 && x.at-at > e.opts.Grain {
+			break
+		}
+		at = x.at
+		if e.shown[x.f] > 0 {
+			rare += 1 / float64(1+e.shown[x.f])
 		}
 	}
 	return at, rare
@@ -592,14 +646,18 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 	n.stepped = step >= 0 || e.coverStep(n, r)
 	n.end = e.childrenAt(n, r, step)
 	n.ChildrenAt = n.end
-	n.prefix, n.guide, n.reached = map[string]bool{}, map[string]float64{}, map[string]bool{}
+	n.gained, n.guide, n.reached = map[string]bool{}, map[string]float64{}, map[string]bool{}
 	hits := map[string]int{}
+	inherited := map[string]bool{} // shown before its moment
 	shown := map[string]bool{}
 	inRun := map[string]bool{}
 	newFeats := 0
 	for _, h := range r.Hits {
 		f := feature(h)
 		inRun[f] = true
+		if h.At < n.At {
+			inherited[f] = true
+		}
 		if h.At >= n.At && !shown[f] {
 			shown[f] = true
 			e.shown[f]++
@@ -633,11 +691,19 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 	// with the prefix's length, so counting it would make every longer
 	// prefix look new.
 	for f := range hits {
-		n.prefix[f] = true
+		if !inherited[f] {
+			n.gained[f] = true
+		}
 	}
 	// Coverage features carry their bucket already. A read due at the
 	// children's moment is the state they start from.
 	n.cover = map[string]bool{}
+	inPrefix, ranBefore := map[string]bool{}, map[string]bool{}
+	for _, h := range r.Cover {
+		if h.At <= n.At {
+			ranBefore[counter(h.Feature)] = true
+		}
+	}
 	newCounters := 0
 	ranIn, ranAfter := map[string]bool{}, map[string]bool{}
 	for _, h := range r.Cover {
@@ -658,14 +724,18 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 		e.ran[c] = true
 		if h.At <= n.end {
 			// The counter, not its bucket: buckets grow with time.
-			n.cover[c] = true
+			inPrefix[c] = true
+			if !ranBefore[c] {
+				n.cover[c] = true
+			}
 		}
 	}
-	n.Coverage = len(n.cover)
+	n.Coverage = len(inPrefix)
 	n.New = newFeats
 	// Rarity counts the runs that showed a feature at all, not the
 	// prefixes that have it: prefixes end at different times, and a
 	// feature every run shows late would look rare in a long prefix.
+	e.runs++
 	for f := range inRun {
 		e.count[f]++
 	}
