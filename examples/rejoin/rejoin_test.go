@@ -111,7 +111,7 @@ func TestHVKnownIDsLoseWrites(t *testing.T) {
 // seeds over roots 16–30.
 func TestHVSearchFindsLostWrite(t *testing.T) {
 	if testing.Short() {
-		t.Skip("skipping: a guided search of the rejoin example under hv (about 35 runs)")
+		t.Skip("skipping: a guided search of the rejoin example under hv (about 30 runs)")
 	}
 	// Coverage read at every burst, as mvrun test --explore does.
 	run := runs(t, hvbackend.Options{Cover: hvbackend.Cover{Period: 2 * time.Second}})
