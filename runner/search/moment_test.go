@@ -19,9 +19,7 @@ func TestChildrenAt(t *testing.T) {
 	const ms = time.Millisecond
 	e := newTestExplorer(Weights{Rarity: 1})
 	e.opts.Burst, e.opts.Grain = 2*sec, 125*ms
-	hit := func(at time.Duration, id string) Hit {
-		return Hit{At: at, Kind: "assert", ID: id, Type: "reachability", Cond: true}
-	}
+	hit := reach
 	res := func(hits ...Hit) *Result {
 		return &Result{End: 10 * sec, FaultStart: 930 * ms, Plan: faults.Plan{Duration: 8 * sec}, Hits: hits}
 	}
@@ -87,7 +85,8 @@ func TestPriority(t *testing.T) {
 	e := newTestExplorer(Weights{Rarity: 1})
 	e.opts.Burst, e.opts.Grain, e.opts.Width = 2*sec, 125*ms, 1
 	e.start, e.last = 930*ms, 8930*ms
-	hit, root, child := testTree(e)
+	hit := reach
+	root, child := testTree(e)
 	a := child(root, hit(2*sec, "takeover"))
 	b := child(root, hit(2*sec, "takeover"))
 	if c := child(root, hit(500*ms, "acked")); e.expandable(c) || !e.expandable(a) {
@@ -126,7 +125,8 @@ func TestScoreGained(t *testing.T) {
 	const ms = time.Millisecond
 	e := newTestExplorer(Weights{Rarity: 1})
 	e.opts.Burst, e.opts.Grain = 2*sec, 125*ms
-	hit, root, child := testTree(e)
+	hit := reach
+	root, child := testTree(e)
 	a := child(root, hit(500*ms, "acked"), hit(2*sec, "turned away"))
 	child(root, hit(500*ms, "acked"))
 	a1 := child(a, hit(500*ms, "acked"), hit(2*sec, "turned away"))
@@ -138,24 +138,26 @@ func TestScoreGained(t *testing.T) {
 	}
 }
 
+// reach is a Reachable assertion id hit at virtual time at.
+func reach(at time.Duration, id string) Hit {
+	return Hit{At: at, Kind: "assert", ID: id, Type: "reachability", Cond: true}
+}
+
 // testTree folds a root run into e (fault phase 0.93–8.93 s, an
-// acknowledged write at 500 ms) and returns a reachability hit, the root
-// and a function that folds in a child of a node at its children's
-// moment, whose run has the given hits.
-func testTree(e *explorer) (func(time.Duration, string) Hit, *Node, func(*Node, ...Hit) *Node) {
-	hit := func(at time.Duration, id string) Hit {
-		return Hit{At: at, Kind: "assert", ID: id, Type: "reachability", Cond: true}
-	}
+// acknowledged write at 500 ms) and returns the root and a function that
+// folds in a child of a node at its children's moment, whose run has the
+// given hits.
+func testTree(e *explorer) (*Node, func(*Node, ...Hit) *Node) {
 	res := func(hits ...Hit) *Result {
 		return &Result{End: 10 * sec, FaultStart: 930 * time.Millisecond, Plan: faults.Plan{Duration: 8 * sec}, Hits: hits}
 	}
 	root := &Node{Parent: -1}
-	e.fold(root, res(hit(500*time.Millisecond, "acked")), nil)
+	e.fold(root, res(reach(500*time.Millisecond, "acked")), nil)
 	child := func(p *Node, hits ...Hit) *Node {
 		n := &Node{Parent: slices.Index(e.tree.Nodes, p), Depth: p.Depth + 1, At: p.ChildrenAt, Arm: "all"}
 		p.Children++
 		e.fold(n, res(hits...), p)
 		return n
 	}
-	return hit, root, child
+	return root, child
 }

@@ -541,29 +541,25 @@ func (e *explorer) grid(n *Node, t time.Duration) time.Duration {
 // runs showed it after their moments; the earliest on a tie) among those
 // that leave its children at least a burst of the fault phase, with the
 // uncommon features up to one grain after it; the earliest when none
-// leaves that room. Call it before the run's own features are counted.
-func (e *explorer) step(n *Node, r *Result) (time.Duration, float64) {
-	before := map[string]bool{}
-	for _, h := range r.Hits {
-		if h.At < n.At {
-			before[feature(h)] = true
-		}
-	}
+// leaves that room. inherited are the features the run showed before its
+// moment. Call it before the run's own features are counted.
+func (e *explorer) step(n *Node, r *Result, inherited map[string]bool) (time.Duration, float64) {
 	// The first showing of each uncommon feature new to the run's path.
 	type first struct {
 		at time.Duration
 		f  string
 	}
 	var firsts []first
+	listed := map[string]bool{}
 	for _, h := range r.Hits {
 		if h.At < n.At || h.Kind == "event" {
 			continue
 		}
 		f := feature(h)
-		if before[f] || 2*e.shown[f] > len(e.tree.Nodes)+1 {
+		if inherited[f] || listed[f] || 2*e.shown[f] > len(e.tree.Nodes)+1 {
 			continue
 		}
-		before[f] = true
+		listed[f] = true
 		firsts = append(firsts, first{h.At, f})
 	}
 	if len(firsts) == 0 {
@@ -642,22 +638,24 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 	n.Failing, n.TraceHash, n.Dir, n.Resumed = r.Failing, r.TraceHash, r.Dir, r.Resumed
 	n.Cost = int((r.End - r.Resumed + e.opts.Burst - 1) / e.opts.Burst)
 	n.last = r.FaultStart + r.Plan.Duration
-	step, stepRarity := e.step(n, r)
+	inherited := map[string]bool{} // the SDK features its run showed before its moment
+	for _, h := range r.Hits {
+		if h.At < n.At {
+			inherited[feature(h)] = true
+		}
+	}
+	step, stepRarity := e.step(n, r, inherited)
 	n.stepped = step >= 0 || e.coverStep(n, r)
 	n.end = e.childrenAt(n, r, step)
 	n.ChildrenAt = n.end
 	n.gained, n.guide, n.reached = map[string]bool{}, map[string]float64{}, map[string]bool{}
 	hits := map[string]int{}
-	inherited := map[string]bool{} // shown before its moment
 	shown := map[string]bool{}
 	inRun := map[string]bool{}
 	newFeats := 0
 	for _, h := range r.Hits {
 		f := feature(h)
 		inRun[f] = true
-		if h.At < n.At {
-			inherited[f] = true
-		}
 		if h.At >= n.At && !shown[f] {
 			shown[f] = true
 			e.shown[f]++
