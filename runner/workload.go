@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -213,6 +214,10 @@ func (s *seedRun) runCmd(ctx context.Context, cl backend.Cluster, c *specs.Comma
 	case cctx.Err() != nil && (err != nil || res.ExitCode != 0 || res.Signal != ""):
 		s.art.cmdEnd(end, c, run, end-at, fmt.Sprintf("killed: timeout %v", c.Timeout), "fail")
 		s.countCmd(c.Name, -1)
+		return true
+	case errors.Is(err, backend.ErrStopped):
+		// The run was cut at the time it was asked to end at.
+		s.art.cmdEnd(end, c, run, end-at, "cut short: the run was stopped", "cut")
 		return true
 	case err != nil:
 		s.art.cmdEnd(end, c, run, end-at, "could not run: "+err.Error(), "fail")

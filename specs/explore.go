@@ -35,6 +35,10 @@ type Explore struct {
 	// Arms are the fault kinds the bandit may limit a branch's new faults
 	// to (besides "all"); nil means every kind the faults block enables.
 	Arms []string
+	// Probe, if positive, cuts each fresh fault schedule of the search
+	// that long (virtual) after its moment: a cheap look at where the
+	// schedule goes, whose children run to the end. 0 runs them whole.
+	Probe time.Duration
 	// Exploration is what a state's score counts for before its branches
 	// have run (a pseudo-branch worth Exploration × the score relative to
 	// the best open state's); Rarity, Unmet, Guidance and Coverage weigh the score's
@@ -51,6 +55,7 @@ var exploreSchema = &hcl.BodySchema{
 		{Name: "budget"},
 		{Name: "burst"},
 		{Name: "width"},
+		{Name: "probe"},
 		{Name: "arms"},
 		{Name: "exploration"},
 		{Name: "rarity"},
@@ -90,6 +95,16 @@ func decodeExploreBlock(block *hcl.Block, t *Test) (*Explore, hcl.Diagnostics) {
 				diags = append(diags, diag(a.Expr.Range(), "Burst too long",
 					"burst %s is not shorter than the test's duration %s, so no run could be branched; use a fraction of it, such as %s.",
 					d, t.Duration, (t.Duration/10).Round(time.Millisecond)))
+			}
+		}
+	}
+	if a := content.Attributes["probe"]; a != nil {
+		if d, ok := decodeDuration(a, true, &diags); ok {
+			e.Probe = d
+			if d >= t.Duration {
+				diags = append(diags, diag(a.Expr.Range(), "Probe too long",
+					"probe %s is not shorter than the test's duration %s, so no fresh schedule would be cut; use a few bursts, such as %s, or leave it out to run them whole.",
+					d, t.Duration, (t.Duration/4).Round(time.Millisecond)))
 			}
 		}
 	}

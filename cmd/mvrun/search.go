@@ -42,7 +42,7 @@ type searchRecord struct {
 func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mvrun test --explore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var testName, seedFlag, burstFlag string
+	var testName, seedFlag, burstFlag, probeFlag string
 	var budget, width, jobs, records int
 	var explore, random, first, asJSON, verbose bool
 	fs.BoolVar(&explore, "explore", true, "search a tree of branches guided by the runs' SDK lines (hv)")
@@ -50,6 +50,7 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.StringVar(&testName, "test", "", "name of the test, when the spec has several")
 	fs.StringVar(&seedFlag, "seed", "", "root seed (default: from the clock, printed)")
 	fs.StringVar(&burstFlag, "burst", "1s", "virtual time between a node's moment and its children's (default: the spec's explore block, else 1s)")
+	fs.StringVar(&probeFlag, "probe", "0s", "cut each fresh fault schedule this long (virtual) after its moment, and run only its branches to the end (default: the spec's explore block, else 0: run them whole)")
 	fs.IntVar(&budget, "budget", 0, "bursts of virtual time to spend (default: the spec's explore block, else its seeds × its length, in bursts)")
 	fs.IntVar(&width, "width", 4, "nodes expanded per round (default: the spec's explore block, else 4); with the root seed and budget it fixes the tree (--jobs does not)")
 	fs.IntVar(&jobs, "jobs", 0, "runs at once (default one per core)")
@@ -69,8 +70,9 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	burst, err := time.ParseDuration(burstFlag)
-	if len(pos) != 1 || err != nil || burst <= 0 || budget < 0 || width < 1 {
-		fmt.Fprintln(stderr, "mvrun test --explore: want one spec file, a positive --burst and --width")
+	probe, perr := time.ParseDuration(probeFlag)
+	if len(pos) != 1 || err != nil || perr != nil || burst <= 0 || probe < 0 || budget < 0 || width < 1 {
+		fmt.Fprintln(stderr, "mvrun test --explore: want one spec file, a positive --burst and --width, and a --probe of zero or more")
 		fs.Usage()
 		return exitUsage
 	}
@@ -93,6 +95,9 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	if !set["width"] {
 		width = cfg.Width
+	}
+	if !set["probe"] {
+		probe = cfg.Probe
 	}
 	arms := cfg.Arms
 	if arms == nil {
@@ -141,7 +146,7 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if random {
 		tree, err = search.Random(ctx, run, search.RandomOptions{Root: root, Burst: burst, Budget: budget, Jobs: jobs, First: first, Progress: stderr})
 	} else {
-		tree, err = search.Explore(ctx, run, search.ExploreOptions{Root: root, Burst: burst, Budget: budget, Width: width, Jobs: jobs, Kinds: arms, C: cfg.Exploration, Records: records, First: first,
+		tree, err = search.Explore(ctx, run, search.ExploreOptions{Root: root, Burst: burst, Budget: budget, Width: width, Jobs: jobs, Kinds: arms, C: cfg.Exploration, Records: records, First: first, Probe: probe,
 			Weights: &search.Weights{Rarity: cfg.Rarity, Unmet: cfg.Unmet, Guidance: cfg.Guidance, Coverage: cfg.Coverage}, Progress: stderr})
 	}
 	if err != nil {

@@ -9,6 +9,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"time"
@@ -22,6 +23,12 @@ import (
 // never silently. It is [faults.ErrUnsupported], so fault injectors and
 // backends share one sentinel.
 var ErrUnsupported = faults.ErrUnsupported
+
+// ErrStopped is what a cluster's calls return once its run has reached
+// the virtual time it was asked to end at (hv's StoppingAt): the run was
+// cut there on purpose, so what did not finish is no failure of the
+// system under test.
+var ErrStopped = errors.New("the run reached the virtual time it was asked to stop at; the runner stopped there")
 
 // Backend runs compose services as nodes.
 type Backend interface {

@@ -51,8 +51,11 @@ type cluster struct {
 	// reaches it; branched is set once it has, and the runner's events stop.
 	look     *Moment
 	branched bool
-	branch   *Branch              // this cluster is an explore branch (branch.go)
-	taps     map[*hv.Process]*tap // processes' stderr, for Go dumps in a branch
+	// stopAt, if positive, is the virtual time the run ends at
+	// ([Backend.StoppingAt]); branched is set once it has.
+	stopAt time.Duration
+	branch *Branch              // this cluster is an explore branch (branch.go)
+	taps   map[*hv.Process]*tap // processes' stderr, for Go dumps in a branch
 	// pending are called at Close: looks that the seed's end cut short.
 	pending     []func()
 	straceBegun bool
@@ -263,6 +266,9 @@ func (c *cluster) advanceLive(ctx context.Context, limit time.Duration, stop fun
 	if c.look != nil && run > c.look.At {
 		run = c.look.At // stop at the moment to branch there
 	}
+	if c.stopAt > 0 && run > c.stopAt {
+		run = c.stopAt
+	}
 	if c.rec != nil {
 		stopped, err := c.snapshotDue(ctx, run, stop)
 		if stopped || err != nil {
@@ -272,6 +278,13 @@ func (c *cluster) advanceLive(ctx context.Context, limit time.Duration, stop fun
 	}
 	out, err := c.hc.Advance(ctx, run, stop)
 	c.noteRun(limit, out, err) // the limit the runner asked for
+	if err == nil && c.stopAt > 0 && c.hc.Now() >= c.stopAt {
+		if !c.branched {
+			fmt.Fprintf(c.trace, "%d stop - %016x\n", c.hc.Now(), c.hc.TraceHash())
+			c.branched = true
+		}
+		return false, errStopped
+	}
 	if m := c.look; err == nil && m != nil && c.hc.Now() >= m.At {
 		c.look = nil
 		c.branchLooks(ctx, m)

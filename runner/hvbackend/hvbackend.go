@@ -59,6 +59,7 @@ type Backend struct {
 	record *RecordOptions // Recording
 	resume *Record        // ResumingFrom
 	cover  Cover
+	stop   time.Duration // StoppingAt; 0: the run goes to its end
 
 	mu       sync.Mutex
 	test     *specs.Test
@@ -332,6 +333,7 @@ func (b *Backend) NewCluster(ctx context.Context, cfg backend.ClusterConfig) (ba
 	if b.branch != nil {
 		c.setBranch(b.branch)
 	}
+	c.stopAt = b.stop
 	if m := b.moment; m != nil {
 		err := c.checkMoment(m)
 		if err == nil && snap == nil {
@@ -354,7 +356,11 @@ func (b *Backend) NewCluster(ctx context.Context, cfg backend.ClusterConfig) (ba
 func (b *Backend) resumePoint(seed uint64) (*Record, *rsnap) {
 	switch m := b.moment; {
 	case m == nil && b.resume != nil:
-		if s, ok := b.resume.resumable(seed, b.branch, forever); ok {
+		before := forever
+		if b.stop > 0 {
+			before = b.stop
+		}
+		if s, ok := b.resume.resumable(seed, b.branch, before); ok {
 			return b.resume, s
 		}
 	case m != nil && b.travel != nil && b.branch == nil && m.Travels():
@@ -384,6 +390,22 @@ func (b *Backend) WithBranch(br *Branch) *Backend {
 	return c
 }
 
+// StoppingAt returns a backend that ends every cluster's run at virtual
+// time t, since the cluster was created, and shares b's prepared services:
+// the simulation runs up to t and no further, and every call of the runner
+// that waits on it from then on fails with [backend.ErrStopped].
+// The run up to t is the seed's (or branch's) own, bit for bit, so its
+// trace hash, SDK lines, coverage reads and snapshots before t are those
+// of the whole run; what comes after (the rest of the workload, the
+// checks) does not happen. A search uses it to look at where a fresh
+// schedule goes without paying for its end. It resumes only from a
+// snapshot before t.
+func (b *Backend) StoppingAt(t time.Duration) *Backend {
+	c := b.clone()
+	c.stop = t
+	return c
+}
+
 // WithMoment returns a backend that looks at moment m of every cluster
 // and shares b's prepared services, like [Backend.WithBranch]; it is not
 // a branch.
@@ -398,5 +420,5 @@ func (b *Backend) WithMoment(m *Moment) *Backend {
 func (b *Backend) clone() *Backend {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return &Backend{Base: b.Base, log: b.log, moment: b.moment, branch: b.branch, travel: b.travel, record: b.record, resume: b.resume, cover: b.cover, test: b.test, programs: b.programs, images: b.images, cplan: b.cplan}
+	return &Backend{Base: b.Base, log: b.log, moment: b.moment, branch: b.branch, travel: b.travel, record: b.record, resume: b.resume, cover: b.cover, stop: b.stop, test: b.test, programs: b.programs, images: b.images, cplan: b.cplan}
 }

@@ -34,6 +34,11 @@ type Candidate struct {
 	// changes the run nor its id: only what it costs.
 	From      *hvbackend.Record
 	Snapshots []time.Duration
+	// Stop, if positive, ends the run at that virtual time (hv): a probe
+	// of where the run goes, cut before its end. The run up to Stop is the
+	// id's, so Stop is no part of the id; a cut run's workload and checks
+	// do not finish, so it judges no property (see [Result.Cut]).
+	Stop time.Duration
 }
 
 // ID returns the candidate's id: the seed ("0x…5eed"), a branch path

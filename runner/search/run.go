@@ -50,6 +50,11 @@ type Result struct {
 	Cover     []CoverHit
 	Uncovered []string
 
+	// Cut says the run ended at its candidate's Stop, before the end of
+	// its test: Failing is then empty whatever the runner reported (a
+	// check that did not run is no failure), and End is the stop.
+	Cut bool
+
 	// Runs and FailRuns count the repetitions of a candidate on a backend
 	// that does not replay exactly, and how many of them failed the
 	// property a shrink is after; both 1 or 0 on hv.
@@ -109,6 +114,9 @@ func Runs(t *specs.Test, b backend.Backend, dir string, log *slog.Logger) RunFun
 			if c.From != nil && c.Edits.Empty() {
 				hb = hb.ResumingFrom(c.From)
 			}
+			if c.Stop > 0 {
+				hb = hb.StoppingAt(c.Stop)
+			}
 			if len(c.Snapshots) > 0 && c.Edits.Empty() {
 				hb = hb.Recording(hvbackend.RecordOptions{Snapshots: c.Snapshots, Keep: func(rec *hvbackend.Record) { r.Record = rec }})
 			}
@@ -118,6 +126,8 @@ func Runs(t *specs.Test, b backend.Backend, dir string, log *slog.Logger) RunFun
 			bk = hb
 		} else if c.Branch != nil {
 			return nil, fmt.Errorf("search: candidate %s is a branch of its seed, which only the hv backend runs", c.ID())
+		} else if c.Stop > 0 {
+			return nil, fmt.Errorf("search: candidate %s is to stop at %v of virtual time, which only the hv backend can do", c.ID(), c.Stop)
 		}
 		var pmu sync.Mutex
 		edit := func(p faults.Plan) (faults.Plan, error) {
@@ -136,7 +146,7 @@ func Runs(t *specs.Test, b backend.Backend, dir string, log *slog.Logger) RunFun
 			return nil, err
 		case len(oc.Seeds) != 1:
 			return nil, fmt.Errorf("search: run %s did not finish: %w", c.ID(), ctx.Err())
-		case oc.Seeds[0].Err != nil:
+		case oc.Seeds[0].Err != nil && !(c.Stop > 0 && errors.Is(oc.Seeds[0].Err, backend.ErrStopped)):
 			return nil, fmt.Errorf("search: run %s: %w", c.ID(), oc.Seeds[0].Err)
 		}
 		so := oc.Seeds[0]
@@ -170,8 +180,25 @@ func Runs(t *specs.Test, b backend.Backend, dir string, log *slog.Logger) RunFun
 		if err := readCoverage(so.Dir, r); err != nil {
 			return nil, err
 		}
+		if c.Stop > 0 && r.End >= c.Stop {
+			r.cut(c.Stop)
+		}
 		return r, nil
 	}
+}
+
+// cut marks r as a run cut at stop: only the failures of Always
+// assertions seen before it stand; the rest (a check that never ran, a
+// Sometimes not yet met) were not judged.
+func (r *Result) cut(stop time.Duration) {
+	r.Cut, r.End = true, stop
+	seen := map[string]bool{}
+	for _, h := range r.Hits {
+		if h.Kind == "assert" && h.Type == "always" && !h.Cond { // Always and AlwaysOrUnreachable
+			seen[h.ID] = true
+		}
+	}
+	r.Failing = slices.DeleteFunc(r.Failing, func(p string) bool { return !seen[p] })
 }
 
 // editPool lets runs of one seed and branch path that differ only in their

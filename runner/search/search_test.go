@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,5 +205,55 @@ func TestStopAtFirstFailure(t *testing.T) {
 	}
 	if first.FirstFailure != whole.FirstFailure || first.Findings[0].ID != whole.Findings[0].ID || first.Spent >= whole.Spent {
 		t.Fatalf("explore stopped at %v (%d bursts), the whole budget's first failure is at %v", first.FirstFailure, first.Spent, whole.FirstFailure)
+	}
+}
+
+// With Probe, each fresh schedule (a child of the root) is cut Probe
+// after its moment: its candidate carries the stop, its run judges
+// nothing, and only deeper runs, which go to the end, find the failure.
+// The tree is the same at any jobs.
+func TestExploreProbes(t *testing.T) {
+	var mu sync.Mutex
+	stops := map[string]time.Duration{}
+	probeRun := func(ctx context.Context, c Candidate) (*Result, error) {
+		mu.Lock()
+		stops[c.ID()] = c.Stop
+		mu.Unlock()
+		r, err := treeRun(ctx, c)
+		if err == nil && c.Stop > 0 && r.End > c.Stop {
+			r.Hits = slices.DeleteFunc(r.Hits, func(h Hit) bool { return h.At >= c.Stop })
+			r.cut(c.Stop)
+		}
+		return r, err
+	}
+	opts := ExploreOptions{Root: exploreRoot, Burst: sec, Budget: 300, Kinds: []string{"kill", "partition"}, Probe: 2 * sec}
+	var hashes []string
+	for _, jobs := range []int{1, 4} {
+		opts.Jobs = jobs
+		tr, err := Explore(context.Background(), probeRun, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, tr.Hash)
+		probes, deeper := 0, 0
+		for _, n := range tr.Nodes {
+			switch stop := stops[n.ID]; {
+			case n.Depth == 1:
+				probes++
+				if want := n.At + 2*sec - time.Millisecond; stop != want || !n.Cut || len(n.Failing) > 0 {
+					t.Fatalf("fresh schedule %s: stop %v cut %v failing %v; want cut at %v, failing nothing", n.ID, stop, n.Cut, n.Failing, want)
+				}
+			case stop != 0 || n.Cut:
+				t.Fatalf("run %s at depth %d: stop %v cut %v; only fresh schedules are probes", n.ID, n.Depth, stop, n.Cut)
+			case n.Depth > 1:
+				deeper++
+			}
+		}
+		if probes == 0 || deeper == 0 || len(tr.Findings) == 0 {
+			t.Fatalf("jobs %d: %d probes, %d deeper runs, findings %v", jobs, probes, deeper, tr.Findings)
+		}
+	}
+	if hashes[0] != hashes[1] {
+		t.Fatalf("tree hash at jobs 1 and 4: %v", hashes)
 	}
 }

@@ -52,6 +52,16 @@ type ExploreOptions struct {
 	// 0 means 16; negative means none, so every run replays its path from
 	// time zero.
 	Records int
+	// Probe, if positive, cuts each fresh schedule (a child of the root)
+	// Probe of virtual time after its moment, less hvbackend.SnapshotLead
+	// (so that Probe = k bursts costs k): a probe of where the schedule
+	// goes. A cut run judges no property (its checks do not run), but its
+	// state is scored as any run's, and its children, which run to the
+	// end, resume from its snapshots. It makes a state several steps deep
+	// cheaper to reach when the first steps come early in the fault phase;
+	// a schedule whose failure needs no branching is then found only
+	// through a child. 0 runs every fresh schedule to its end.
+	Probe time.Duration
 	// First stops the search after the round in which a run first failed.
 	First    bool
 	Progress io.Writer
@@ -85,6 +95,9 @@ type Node struct {
 	// snapshot of an ancestor's run (0 when it replayed from time zero).
 	Failing []string      `json:"failing,omitempty"`
 	Resumed time.Duration `json:"resumed_ns,omitempty"`
+	// Cut says the run was a probe, cut before its end (see
+	// [ExploreOptions.Probe]).
+	Cut bool `json:"cut,omitempty"`
 	// ChildrenAt is the moment its children branch at.
 	ChildrenAt time.Duration `json:"children_at_ns"`
 	TraceHash  string        `json:"trace_hash,omitempty"`
@@ -270,15 +283,26 @@ type pick struct {
 // children.
 func (e *explorer) candidate(n *Node) Candidate {
 	c := Candidate{Seed: e.opts.Root, Branch: n.branch}
+	if e.opts.Probe > 0 && n.Parent == 0 {
+		c.Stop = n.At + e.opts.Probe - hvbackend.SnapshotLead
+	}
 	if e.opts.Records < 0 {
 		return c
 	}
 	// Children branch one burst after the node's moment, or at a grid
 	// point after what its run showed first (see childrenAt): a snapshot
-	// just before each burst boundary, up to the end of the fault phase.
+	// just before each burst boundary, up to the end of the fault phase
+	// (or the probe's stop).
+	end := e.last
+	if c.Stop > 0 {
+		end = min(end, c.Stop)
+	}
 	c.Snapshots = []time.Duration{n.At + e.opts.Burst - hvbackend.SnapshotLead}
-	for at := n.At + 2*e.opts.Burst; n.Parent >= 0 && at < e.last; at += e.opts.Burst {
+	for at := n.At + 2*e.opts.Burst; n.Parent >= 0 && at-hvbackend.SnapshotLead < end; at += e.opts.Burst {
 		c.Snapshots = append(c.Snapshots, at-hvbackend.SnapshotLead)
+	}
+	if c.Stop > 0 {
+		c.Snapshots = slices.DeleteFunc(c.Snapshots, func(t time.Duration) bool { return t >= c.Stop })
 	}
 	for p := n.Parent; p >= 0; p = e.tree.Nodes[p].Parent {
 		if a := e.tree.Nodes[p]; a.rec != nil {
@@ -301,7 +325,7 @@ func (e *explorer) candidate(n *Node) Candidate {
 }
 
 // estimate is what a candidate is expected to cost in bursts: the root
-// run's length after the snapshot it resumes from.
+// run's length (or the probe's stop) after the snapshot it resumes from.
 func (e *explorer) estimate(c Candidate) int {
 	from := time.Duration(0)
 	if c.From != nil {
@@ -309,7 +333,11 @@ func (e *explorer) estimate(c Candidate) int {
 			from = s[len(s)-1]
 		}
 	}
-	return max(int((e.end-from+e.opts.Burst-1)/e.opts.Burst), 1)
+	end := e.end
+	if c.Stop > 0 {
+		end = min(end, c.Stop)
+	}
+	return max(int((end-from+e.opts.Burst-1)/e.opts.Burst), 1)
 }
 
 // pick chooses a round's nodes to expand and makes their children. Every
@@ -635,7 +663,7 @@ func counter(feature string) string {
 // fold adds a finished run to the tree.
 func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 	t := e.tree
-	n.Failing, n.TraceHash, n.Dir, n.Resumed = r.Failing, r.TraceHash, r.Dir, r.Resumed
+	n.Failing, n.TraceHash, n.Dir, n.Resumed, n.Cut = r.Failing, r.TraceHash, r.Dir, r.Resumed, r.Cut
 	n.Cost = int((r.End - r.Resumed + e.opts.Burst - 1) / e.opts.Burst)
 	n.last = r.FaultStart + r.Plan.Duration
 	inherited := map[string]bool{} // the SDK features its run showed before its moment
@@ -786,6 +814,9 @@ func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 	e.keep(n, parent, r.Record)
 	if e.opts.Progress != nil {
 		what := "passes"
+		if r.Cut {
+			what = fmt.Sprintf("probe, cut at %v", r.End)
+		}
 		if len(r.Failing) > 0 {
 			what = "FAILS " + strings.Join(r.Failing, "; ")
 		}

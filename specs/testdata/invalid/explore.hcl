@@ -22,6 +22,7 @@ test "bank" {
     unmet       = "lots"
     guidance    = -0.5
     coverage    = "all"
+    probe       = "10s"
   }
   explore {
     burst = "soon"

@@ -98,6 +98,7 @@ test "bank" {
     budget      = 400
     burst       = "2s"
     width       = 3
+    probe       = "4s"
     arms        = ["kill", "partition"]
     exploration = 0.5
     rarity      = 1
