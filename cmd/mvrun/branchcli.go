@@ -90,6 +90,9 @@ type branchOutcome struct {
 	// ResumedNS is the virtual time the branch resumed at from a snapshot
 	// of the seed's recorded replay; 0 if it replayed from time zero.
 	ResumedNS int64 `json:"resumed_ns,omitempty"`
+	// CutNS, if positive, is the virtual time a search's probe was cut
+	// at: its failures and trace hash are those of its run up to then.
+	CutNS int64 `json:"cut_ns,omitempty"`
 }
 
 // findBranch returns the newest exploration's record of branch id.
@@ -128,6 +131,10 @@ func compareBranch(doc *report.Document, id string, asJSON bool, stdout, stderr 
 	was, file, err := findBranch(id)
 	if err != nil {
 		fmt.Fprintf(w, "Branch %s: trace hash %s; %v.\n", id, now.TraceHash, err)
+		return
+	}
+	if was.CutNS > 0 {
+		fmt.Fprintf(w, "Branch %s was a probe of the search recorded in %s: its run was cut at %v (trace hash %s then) and judged no property, so this whole replay has nothing to be compared with.\n", id, file, time.Duration(was.CutNS), was.TraceHash)
 		return
 	}
 	fmt.Fprintf(w, "Compared with branch %s as recorded in %s:\n", id, file)

@@ -155,7 +155,7 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	rec := searchRecord{exploreRecord: exploreRecord{Test: t.Name, Spec: pos[0], Seed: seeds.Format(root)}, Strategy: strategy, Tree: tree}
 	for _, n := range tree.Nodes {
-		rec.Branches = append(rec.Branches, branchOutcome{ID: n.ID, AtNS: int64(n.At), Failing: n.Failing, TraceHash: n.TraceHash, Dir: n.Dir, Error: n.Error})
+		rec.Branches = append(rec.Branches, branchOutcome{ID: n.ID, AtNS: int64(n.At), Failing: n.Failing, TraceHash: n.TraceHash, Dir: n.Dir, Error: n.Error, CutNS: int64(n.Cut)})
 	}
 	data, _ := json.MarshalIndent(rec, "", "  ")
 	if err := os.WriteFile(filepath.Join(out, "explore.json"), append(data, '\n'), 0o644); err != nil {

@@ -157,7 +157,7 @@ func TestHVSearchFindsLostWrite(t *testing.T) {
 	// Fresh schedules are probes, cut two bursts in: they judge nothing,
 	// and the finding is a branch of a state one of them reached.
 	for _, n := range tr.Nodes {
-		if n.Depth == 1 && (!n.Cut || len(n.Failing) > 0) {
+		if n.Depth == 1 && (n.Cut == 0 || len(n.Failing) > 0) {
 			t.Errorf("fresh schedule %s: cut %v, failing %v; want a probe, failing nothing", n.ID, n.Cut, n.Failing)
 		}
 	}

@@ -240,10 +240,10 @@ func TestExploreProbes(t *testing.T) {
 			switch stop := stops[n.ID]; {
 			case n.Depth == 1:
 				probes++
-				if want := n.At + 2*sec - time.Millisecond; stop != want || !n.Cut || len(n.Failing) > 0 {
+				if want := n.At + 2*sec - time.Millisecond; stop != want || n.Cut != want || len(n.Failing) > 0 {
 					t.Fatalf("fresh schedule %s: stop %v cut %v failing %v; want cut at %v, failing nothing", n.ID, stop, n.Cut, n.Failing, want)
 				}
-			case stop != 0 || n.Cut:
+			case stop != 0 || n.Cut != 0:
 				t.Fatalf("run %s at depth %d: stop %v cut %v; only fresh schedules are probes", n.ID, n.Depth, stop, n.Cut)
 			case n.Depth > 1:
 				deeper++

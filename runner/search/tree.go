@@ -95,9 +95,9 @@ type Node struct {
 	// snapshot of an ancestor's run (0 when it replayed from time zero).
 	Failing []string      `json:"failing,omitempty"`
 	Resumed time.Duration `json:"resumed_ns,omitempty"`
-	// Cut says the run was a probe, cut before its end (see
-	// [ExploreOptions.Probe]).
-	Cut bool `json:"cut,omitempty"`
+	// Cut, if positive, is the virtual time the node's run was cut at: it
+	// was a probe (see [ExploreOptions.Probe]), and judged no property.
+	Cut time.Duration `json:"cut_ns,omitempty"`
 	// ChildrenAt is the moment its children branch at.
 	ChildrenAt time.Duration `json:"children_at_ns"`
 	TraceHash  string        `json:"trace_hash,omitempty"`
@@ -663,7 +663,10 @@ func counter(feature string) string {
 // fold adds a finished run to the tree.
 func (e *explorer) fold(n *Node, r *Result, parent *Node) {
 	t := e.tree
-	n.Failing, n.TraceHash, n.Dir, n.Resumed, n.Cut = r.Failing, r.TraceHash, r.Dir, r.Resumed, r.Cut
+	n.Failing, n.TraceHash, n.Dir, n.Resumed = r.Failing, r.TraceHash, r.Dir, r.Resumed
+	if r.Cut {
+		n.Cut = r.End
+	}
 	n.Cost = int((r.End - r.Resumed + e.opts.Burst - 1) / e.opts.Burst)
 	n.last = r.FaultStart + r.Plan.Duration
 	inherited := map[string]bool{} // the SDK features its run showed before its moment
