@@ -117,7 +117,7 @@ const (
 // ancestor's run (none replays from time zero), and the finding replayed
 // from time zero is the same run, failing the same property.
 // docs/exploration.md compares the search with independent seeds over
-// roots 16–35.
+// roots 16–40.
 func TestHVSearchFindsLostWrite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping: a guided search of the rejoin example under hv (about 20 runs)")
