@@ -298,7 +298,7 @@ func (e *explorer) candidate(n *Node) Candidate {
 		end = min(end, c.Stop)
 	}
 	c.Snapshots = []time.Duration{n.At + e.opts.Burst - hvbackend.SnapshotLead}
-	for at := n.At + 2*e.opts.Burst; n.Parent >= 0 && at-hvbackend.SnapshotLead < end; at += e.opts.Burst {
+	for at := n.At + 2*e.opts.Burst; n.Parent >= 0 && at < end; at += e.opts.Burst {
 		c.Snapshots = append(c.Snapshots, at-hvbackend.SnapshotLead)
 	}
 	if c.Stop > 0 {
