@@ -88,23 +88,22 @@ func decodeExploreBlock(block *hcl.Block, t *Test) (*Explore, hcl.Diagnostics) {
 			e.Budget = n
 		}
 	}
-	if a := content.Attributes["burst"]; a != nil {
-		if d, ok := decodeDuration(a, true, &diags); ok {
-			e.Burst = d
-			if d >= t.Duration {
-				diags = append(diags, diag(a.Expr.Range(), "Burst too long",
-					"burst %s is not shorter than the test's duration %s, so no run could be branched; use a fraction of it, such as %s.",
-					d, t.Duration, (t.Duration/10).Round(time.Millisecond)))
-			}
-		}
-	}
-	if a := content.Attributes["probe"]; a != nil {
-		if d, ok := decodeDuration(a, true, &diags); ok {
-			e.Probe = d
-			if d >= t.Duration {
-				diags = append(diags, diag(a.Expr.Range(), "Probe too long",
-					"probe %s is not shorter than the test's duration %s, so no fresh schedule would be cut; use a few bursts, such as %s, or leave it out to run them whole.",
-					d, t.Duration, (t.Duration/4).Round(time.Millisecond)))
+	// A burst or a probe as long as the test would branch or cut nothing.
+	for _, w := range []struct {
+		name, summary, why string
+		v                  *time.Duration
+		hint               time.Duration
+	}{
+		{"burst", "Burst too long", "so no run could be branched; use a fraction of it, such as %s.", &e.Burst, t.Duration / 10},
+		{"probe", "Probe too long", "so no fresh schedule would be cut; use a few bursts, such as %s, or leave it out to run them whole.", &e.Probe, t.Duration / 4},
+	} {
+		if a := content.Attributes[w.name]; a != nil {
+			if d, ok := decodeDuration(a, true, &diags); ok {
+				*w.v = d
+				if d >= t.Duration {
+					diags = append(diags, diag(a.Expr.Range(), w.summary,
+						"%s %s is not shorter than the test's duration %s, "+w.why, w.name, d, t.Duration, w.hint.Round(time.Millisecond)))
+				}
 			}
 		}
 	}

@@ -200,10 +200,6 @@ var errBranched = errors.New("the replay branched at its moment for a look that 
 // after the replay branched for a look.
 func ErrBranched(err error) bool { return errors.Is(err, errBranched) }
 
-// errStopped ends the runner's part of a run that reached the time a
-// [Backend.StoppingAt] backend ends it at.
-var errStopped = backend.ErrStopped
-
 // goDumpBudget is how much virtual time Go processes get to print their
 // goroutines after SIGQUIT, and execBudget how long a command run at a
 // moment may take, before the branch gives up on them.

@@ -283,7 +283,7 @@ func (c *cluster) advanceLive(ctx context.Context, limit time.Duration, stop fun
 			fmt.Fprintf(c.trace, "%d stop - %016x\n", c.hc.Now(), c.hc.TraceHash())
 			c.branched = true
 		}
-		return false, errStopped
+		return false, backend.ErrStopped // the runner's part ends here
 	}
 	if m := c.look; err == nil && m != nil && c.hc.Now() >= m.At {
 		c.look = nil

@@ -51,8 +51,9 @@ type Result struct {
 	Uncovered []string
 
 	// Cut says the run ended at its candidate's Stop, before the end of
-	// its test: Failing is then empty whatever the runner reported (a
-	// check that did not run is no failure), and End is the stop.
+	// its test: Failing then holds only the Always assertions it saw fail
+	// before the stop (a check that did not run is no failure), and End
+	// is the stop.
 	Cut bool
 
 	// Runs and FailRuns count the repetitions of a candidate on a backend
